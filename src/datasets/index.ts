@@ -1,0 +1,5 @@
+import type { DatasetName } from '../contract/names.ts';
+import type { DatasetSource } from './dataset.ts';
+import { mnist } from './mnist.ts';
+
+export const datasets: Readonly<Record<DatasetName, DatasetSource>> = { mnist };
