@@ -1,0 +1,46 @@
+import { z } from 'zod';
+
+const backendChoice = z.enum(['auto', 'tensorflow', 'wasm', 'cpu']);
+export type BackendChoice = z.infer<typeof backendChoice>;
+
+const role = z.enum(['all', 'api', 'worker']);
+export type Role = z.infer<typeof role>;
+
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+/**
+ * Every setting the service reads from its environment. Parsed once at start-up so that a typo
+ * stops the process with a message instead of surfacing as a strange failure hours later.
+ */
+const environment = z.object({
+  ROLE: role.default('all'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  KEY_PREFIX: z.string().regex(/^[\w.-]+$/).default('trainer'),
+  DATA_DIR: z.string().min(1).default('./data'),
+  ARTIFACTS_DIR: z.string().min(1).default('./artifacts'),
+  MNIST_MIRROR: z.url().default('https://ossci-datasets.s3.amazonaws.com/mnist'),
+  TRAINER_BACKEND: backendChoice.default('auto'),
+  WORKER_CONCURRENCY: positiveInt(1),
+  MAX_UPLOAD_BYTES: positiveInt(10 * 1024 * 1024),
+  MAX_UPLOAD_FILES: positiveInt(64),
+  MAX_IMAGE_PIXELS: positiveInt(40_000_000),
+  MODEL_CACHE_SIZE: positiveInt(4),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Config = z.infer<typeof environment>;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = environment.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  }
+  return parsed.data;
+}

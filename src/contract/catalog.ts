@@ -1,0 +1,38 @@
+import { z } from 'zod';
+import { datasetNames, modelNames } from './names.ts';
+
+export const modelInfo = z
+  .object({
+    name: z.enum(modelNames),
+    description: z.string(),
+    defaultWeightDecay: z.number(),
+    params: z
+      .record(z.enum(datasetNames), z.number().int())
+      .meta({ description: 'trainable parameter count when trained on each data set' }),
+  })
+  .meta({ id: 'ModelInfo' });
+export const modelCatalog = z.object({ models: z.array(modelInfo) }).meta({ id: 'ModelCatalog' });
+export type ModelCatalog = z.infer<typeof modelCatalog>;
+
+export const datasetInfo = z
+  .object({
+    name: z.enum(datasetNames),
+    shape: z.object({ height: z.number().int(), width: z.number().int(), channels: z.number().int() }),
+    classNames: z.array(z.string()),
+    trainSize: z.number().int(),
+    testSize: z.number().int(),
+    augmentByDefault: z.boolean(),
+    availableLocally: z.boolean().meta({ description: 'true when training needs no download' }),
+  })
+  .meta({ id: 'DatasetInfo' });
+export const datasetCatalog = z.object({ datasets: z.array(datasetInfo) }).meta({ id: 'DatasetCatalog' });
+export type DatasetCatalog = z.infer<typeof datasetCatalog>;
+
+export const health = z
+  .object({
+    status: z.enum(['ok', 'unavailable']),
+    redis: z.enum(['up', 'down']),
+    backend: z.string().meta({ description: 'the TensorFlow.js backend this process runs models on' }),
+  })
+  .meta({ id: 'Health' });
+export type Health = z.infer<typeof health>;

@@ -1,0 +1,78 @@
+import { z } from 'zod';
+import { datasets } from '../datasets/index.ts';
+import { models } from '../models/index.ts';
+import { datasetNames, modelNames, type DatasetName, type ModelName } from './names.ts';
+
+const oneOf = (what: string, names: readonly string[]) =>
+  `${what} must be one of: ${names.join(', ')} (the ones this server implements)`;
+
+const int = () => z.number().int();
+
+/** POST /jobs body. Field names, ranges and defaults are the public contract (API.md). */
+export const jobRequest = z
+  .strictObject({
+    model: z.enum(modelNames, { error: oneOf('model', modelNames) }),
+    dataset: z.enum(datasetNames, { error: oneOf('dataset', datasetNames) }),
+    epochs: int().min(1).max(1000).default(10),
+    batchSize: int().min(1).max(4096).default(64),
+    learningRate: z.number().gt(0).max(10).default(0.01),
+    momentum: z.number().min(0).lt(1).default(0.9),
+    weightDecay: z
+      .number()
+      .min(0)
+      .max(1)
+      .optional()
+      .meta({ description: 'L2 weight decay as in PyTorch SGD; default 1e-4 for alexnet, else 0' }),
+    augment: z
+      .boolean()
+      .optional()
+      .meta({ description: 'random 4-pixel-padded crop and horizontal flip of training images; default true for cifar10, else false' }),
+    seed: int()
+      .min(Number.MIN_SAFE_INTEGER)
+      .max(Number.MAX_SAFE_INTEGER)
+      .optional()
+      .meta({ description: 'makes shuffling, augmentation and initialisation repeatable; default random' }),
+    trainLimit: int().min(1).optional().meta({ description: 'train on the first N training images only; default the whole set' }),
+    testLimit: int().min(1).optional().meta({ description: 'evaluate on the first N test images only; default the whole set' }),
+    logEvery: int().min(1).default(100),
+  })
+  .meta({ id: 'JobRequest' });
+
+export type JobRequestInput = z.input<typeof jobRequest>;
+type ParsedJobRequest = z.output<typeof jobRequest>;
+
+/** A request with every default filled in: what the worker trains and what GET /jobs/:id shows. */
+export interface JobSettings extends Required<ParsedJobRequest> {
+  readonly model: ModelName;
+  readonly dataset: DatasetName;
+}
+
+export const jobSettings = z
+  .object({
+    model: z.enum(modelNames),
+    dataset: z.enum(datasetNames),
+    epochs: z.number().int(),
+    batchSize: z.number().int(),
+    learningRate: z.number(),
+    momentum: z.number(),
+    weightDecay: z.number(),
+    augment: z.boolean(),
+    seed: z.number().int(),
+    trainLimit: z.number().int(),
+    testLimit: z.number().int(),
+    logEvery: z.number().int(),
+  })
+  .meta({ id: 'JobSettings' }) satisfies z.ZodType<JobSettings>;
+
+/** Fills the defaults that depend on other fields or on the data set. */
+export function settingsFor(request: ParsedJobRequest, randomSeed: () => number): JobSettings {
+  const source = datasets[request.dataset];
+  return {
+    ...request,
+    weightDecay: request.weightDecay ?? models[request.model].defaultWeightDecay,
+    augment: request.augment ?? source.augmentByDefault,
+    seed: request.seed ?? randomSeed(),
+    trainLimit: Math.min(request.trainLimit ?? source.trainSize, source.trainSize),
+    testLimit: Math.min(request.testLimit ?? source.testSize, source.testSize),
+  };
+}

@@ -1,0 +1,96 @@
+import { z } from 'zod';
+import { jobSettings } from './job-request.ts';
+
+export const jobStates = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
+export const jobState = z.enum(jobStates);
+export type JobState = z.infer<typeof jobState>;
+export const finalStates: readonly JobState[] = ['completed', 'failed', 'cancelled'];
+
+export const jobProgress = z
+  .object({
+    epoch: z.number().int().meta({ description: 'the epoch being trained (1-based); 0 before training starts' }),
+    epochs: z.number().int(),
+    batch: z.number().int().meta({ description: 'batches done in the current epoch' }),
+    batchesPerEpoch: z.number().int(),
+    fraction: z.number().min(0).max(1),
+  })
+  .meta({ id: 'JobProgress' });
+export type JobProgress = z.infer<typeof jobProgress>;
+
+export const lossLogLine = z
+  .object({
+    epoch: z.number().int(),
+    batch: z.number().int(),
+    loss: z.number().meta({ description: 'mean training loss over the last logEvery batches' }),
+  })
+  .meta({ id: 'LossLogLine' });
+export type LossLogLine = z.infer<typeof lossLogLine>;
+
+export const epochSummary = z
+  .object({
+    epoch: z.number().int(),
+    loss: z.number().meta({ description: 'mean training loss over the epoch' }),
+    testAccuracy: z.number().min(0).max(1),
+    seconds: z.number(),
+    imagesPerSecond: z.number(),
+  })
+  .meta({ id: 'EpochSummary' });
+export type EpochSummary = z.infer<typeof epochSummary>;
+
+export const jobResult = z
+  .object({
+    testAccuracy: z.number().min(0).max(1),
+    testLoss: z.number(),
+    correct: z.number().int(),
+    total: z.number().int(),
+    perClassAccuracy: z.array(z.number().min(0).max(1)),
+    confusionMatrix: z.array(z.array(z.number().int())).meta({ description: 'rows: true class, columns: predicted' }),
+    classNames: z.array(z.string()),
+    params: z.number().int(),
+    trainSeconds: z.number(),
+    backend: z.string().meta({ description: 'the TensorFlow.js backend that trained the model: tensorflow, wasm or cpu' }),
+  })
+  .meta({ id: 'JobResult' });
+export type JobResult = z.infer<typeof jobResult>;
+
+export const jobError = z.object({ message: z.string() }).meta({ id: 'JobError' });
+export type JobError = z.infer<typeof jobError>;
+
+const timestamp = z.iso.datetime();
+
+export const job = z
+  .object({
+    id: z.string(),
+    state: jobState,
+    request: jobSettings,
+    progress: jobProgress,
+    logs: z.array(lossLogLine),
+    epochs: z.array(epochSummary),
+    result: jobResult.nullable(),
+    error: jobError.nullable(),
+    createdAt: timestamp,
+    startedAt: timestamp.nullable(),
+    finishedAt: timestamp.nullable(),
+  })
+  .meta({ id: 'Job' });
+export type Job = z.infer<typeof job>;
+
+/** A job as GET /jobs lists it: everything but the logs and per-epoch history, which can be long. */
+export const jobSummary = job.omit({ logs: true, epochs: true }).meta({ id: 'JobSummary' });
+export type JobSummary = z.infer<typeof jobSummary>;
+
+export const jobList = z
+  .object({
+    jobs: z.array(jobSummary),
+    next: z.string().nullable().meta({ description: 'cursor for the next page; null on the last page' }),
+  })
+  .meta({ id: 'JobList' });
+export type JobList = z.infer<typeof jobList>;
+
+export const jobListQuery = z.strictObject({
+  state: jobState.optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().regex(/^\d+$/, { error: 'must be a cursor returned as next by an earlier page' }).optional(),
+});
+
+export const jobIdParams = z.strictObject({ id: z.string().min(1).max(100) });

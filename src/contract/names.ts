@@ -1,0 +1,9 @@
+/**
+ * The models and data sets this server implements. The request schema accepts exactly these, and
+ * the model and data set registries are typed by them, so a name can't be offered without code.
+ */
+export const modelNames = ['lenet5'] as const;
+export type ModelName = (typeof modelNames)[number];
+
+export const datasetNames = ['mnist'] as const;
+export type DatasetName = (typeof datasetNames)[number];
