@@ -1,0 +1,6 @@
+import type { ModelName } from '../contract/names.ts';
+import { lenet5 } from './lenet5.ts';
+import type { ModelDefinition } from './model.ts';
+
+export const models: Readonly<Record<ModelName, ModelDefinition>> = { lenet5 };
+export type { ModelDefinition } from './model.ts';

@@ -1,0 +1,23 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { SeededRandom } from '../random.ts';
+
+/**
+ * Re-initialises every kernel and bias as PyTorch's Conv2d and Linear do by default
+ * (kaiming_uniform with a=√5, which is U(-1/√fanIn, 1/√fanIn) for weights and biases alike), so
+ * that the notebook's learning rate and momentum behave here as they did there.
+ */
+export function initialiseLikePyTorch(model: tfl.LayersModel, seed: number): void {
+  const random = new SeededRandom(seed);
+  for (const layer of model.layers) {
+    const [kernel, bias] = layer.getWeights();
+    if (!kernel) continue;
+    const fanIn = kernel.shape.slice(0, -1).reduce((product, size) => product * size, 1);
+    const bound = 1 / Math.sqrt(fanIn);
+    const fresh = [kernel, bias]
+      .filter((weight): weight is tf.Tensor => weight !== undefined)
+      .map((weight) => tf.randomUniform(weight.shape, -bound, bound, 'float32', random.seed()));
+    layer.setWeights(fresh);
+    tf.dispose(fresh);
+  }
+}
