@@ -1,0 +1,45 @@
+import fastifyMultipart from '@fastify/multipart';
+import fastifySwagger from '@fastify/swagger';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { Logger } from 'pino';
+import type { ApiDependencies } from './dependencies.ts';
+import { installErrorHandler } from './error-handler.ts';
+import { catalogRoutes } from './routes/catalog.ts';
+import { jobRoutes } from './routes/jobs.ts';
+import { predictRoutes } from './routes/predict.ts';
+
+/** The HTTP API: every route validated and serialised by the contract's zod schemas. */
+export async function buildApp(dependencies: ApiDependencies, logger: Logger): Promise<FastifyInstance> {
+  const { config } = dependencies;
+  const app = Fastify({ loggerInstance: logger as FastifyBaseLogger });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  installErrorHandler(app, dependencies.redis);
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: {
+        title: 'Training-job service',
+        description: 'Trains LeNet-5 and AlexNet on MNIST and CIFAR-10 with TensorFlow.js, and serves predictions.',
+        version: '1.0.0',
+      },
+    },
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
+  });
+  await app.register(fastifyMultipart, {
+    limits: {
+      fileSize: config.MAX_UPLOAD_BYTES,
+      files: config.MAX_UPLOAD_FILES,
+      fields: 16,
+      parts: config.MAX_UPLOAD_FILES + 16,
+    },
+  });
+
+  await app.register(jobRoutes, dependencies);
+  await app.register(predictRoutes, dependencies);
+  await app.register(catalogRoutes, dependencies);
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}

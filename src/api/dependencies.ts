@@ -1,0 +1,17 @@
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config } from '../config.ts';
+import type { JobStore } from '../queue/job-store.ts';
+import type { TrainingJobData } from '../queue/training-queue.ts';
+import type { Predictor } from './predictor.ts';
+
+/** What the HTTP layer is given; it never trains, only reads jobs, queues them and predicts. */
+export interface ApiDependencies {
+  readonly config: Config;
+  readonly redis: Redis;
+  readonly store: JobStore;
+  readonly queue: Queue<TrainingJobData>;
+  readonly predictor: Predictor;
+  /** The TensorFlow.js backend this process predicts with. */
+  readonly backend: string;
+}

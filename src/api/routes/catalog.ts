@@ -1,0 +1,54 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { datasetCatalog, health, modelCatalog } from '../../contract/catalog.ts';
+import { errorBody } from '../../contract/errors.ts';
+import { datasetNames, modelNames, type DatasetName } from '../../contract/names.ts';
+import { datasets } from '../../datasets/index.ts';
+import { models } from '../../models/index.ts';
+import { parameterCount } from '../../models/parameter-count.ts';
+import type { ApiDependencies } from '../dependencies.ts';
+
+export const catalogRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { redis, config, backend }) => {
+  app.get('/models', { schema: { summary: 'The models and their parameter counts per data set', response: { 200: modelCatalog } } }, async () => ({
+    models: modelNames.map((name) => {
+      const model = models[name];
+      return {
+        name,
+        description: model.description,
+        defaultWeightDecay: model.defaultWeightDecay,
+        params: Object.fromEntries(
+          datasetNames.map((dataset) => [dataset, parameterCount(model, datasets[dataset])]),
+        ) as Record<DatasetName, number>,
+      };
+    }),
+  }));
+
+  app.get('/datasets', { schema: { summary: 'The data sets, their shapes and classes', response: { 200: datasetCatalog } } }, async () => ({
+    datasets: await Promise.all(
+      datasetNames.map(async (name) => {
+        const source = datasets[name];
+        return {
+          name,
+          shape: source.shape,
+          classNames: [...source.classNames],
+          trainSize: source.trainSize,
+          testSize: source.testSize,
+          augmentByDefault: source.augmentByDefault,
+          availableLocally: await source.isAvailableLocally(config.DATA_DIR),
+        };
+      }),
+    ),
+  }));
+
+  app.get(
+    '/health',
+    { schema: { summary: 'Whether the service and Redis are up', response: { 200: health, 503: health.extend({ error: errorBody.shape.error }) } } },
+    async (_request, reply) => {
+      const redisUp = await redis.ping().then(
+        (answer) => answer === 'PONG',
+        () => false,
+      );
+      if (redisUp) return { status: 'ok' as const, redis: 'up' as const, backend };
+      return reply.code(503).send({ status: 'unavailable' as const, redis: 'down' as const, backend, error: 'Redis is unreachable' });
+    },
+  );
+};

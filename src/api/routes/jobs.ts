@@ -1,0 +1,75 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { errorBody } from '../../contract/errors.ts';
+import { job, jobIdParams, jobList, jobListQuery, type Job } from '../../contract/job.ts';
+import { jobRequest, settingsFor } from '../../contract/job-request.ts';
+import { randomSeed } from '../../random.ts';
+import { enqueueTraining } from '../../queue/training-queue.ts';
+import { batchesPerEpoch, progressAt } from '../../contract/progress.ts';
+import { HttpError, jobNotFound } from '../http-error.ts';
+import type { ApiDependencies } from '../dependencies.ts';
+
+const errors = { 400: errorBody, 404: errorBody, 503: errorBody };
+
+export const jobRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { store, queue }) => {
+  const existing = async (id: string): Promise<Job> => {
+    const found = await store.get(id);
+    if (!found) throw jobNotFound(id);
+    return found;
+  };
+
+  app.post(
+    '/jobs',
+    {
+      schema: {
+        summary: 'Start a training job',
+        body: jobRequest,
+        response: { 201: job, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const settings = settingsFor(request.body, randomSeed);
+      const id = randomUUID();
+      const progress = progressAt(settings.epochs, batchesPerEpoch(settings.trainLimit, settings.batchSize), 0, 0);
+      await store.create(id, settings, progress, new Date());
+      await enqueueTraining(queue, id);
+      request.log.info({ jobId: id, model: settings.model, dataset: settings.dataset }, 'job queued');
+      return reply.code(201).header('location', `/jobs/${id}`).send(await existing(id));
+    },
+  );
+
+  app.get(
+    '/jobs',
+    { schema: { summary: 'List jobs, newest first', querystring: jobListQuery, response: { 200: jobList, ...errors } } },
+    async (request) => store.list(request.query),
+  );
+
+  app.get(
+    '/jobs/:id',
+    { schema: { summary: 'A job: state, progress, loss log and result', params: jobIdParams, response: { 200: job, ...errors } } },
+    async (request) => existing(request.params.id),
+  );
+
+  app.post(
+    '/jobs/:id/cancel',
+    {
+      schema: {
+        summary: 'Cancel a queued or running job; it stops within one batch',
+        params: jobIdParams,
+        response: { 200: job, 409: errorBody, ...errors },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const outcome = await store.transition(id, ['queued', 'running'], 'cancelled', { finishedAt: new Date().toISOString() });
+      if (!outcome.ok) {
+        if (outcome.current === null) throw jobNotFound(id);
+        throw new HttpError(409, `job ${id} has already ended (${outcome.current}) and can't be cancelled`);
+      }
+      // A queued job leaves the queue now; a running one is stopped by its worker, which watches the state.
+      if (outcome.previous === 'queued') await queue.remove(id).catch(() => undefined);
+      request.log.info({ jobId: id }, 'job cancelled');
+      return existing(id);
+    },
+  );
+};

@@ -1,0 +1,64 @@
+import type { MultipartFile } from '@fastify/multipart';
+import type { FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { errorBody } from '../../contract/errors.ts';
+import { jobIdParams } from '../../contract/job.ts';
+import { imageMediaTypes, predictResponse } from '../../contract/predict.ts';
+import { ArtifactError } from '../../models/artifact.ts';
+import { HttpError, jobNotFound } from '../http-error.ts';
+import type { ApiDependencies } from '../dependencies.ts';
+
+export const predictRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { store, predictor, config }) => {
+  // A raw image body arrives as a Buffer; multipart bodies are streamed in the handler.
+  app.addContentTypeParser([...imageMediaTypes], { parseAs: 'buffer', bodyLimit: config.MAX_UPLOAD_BYTES }, (_request, body, done) =>
+    done(null, body),
+  );
+
+  app.post(
+    '/jobs/:id/predict',
+    {
+      bodyLimit: config.MAX_UPLOAD_BYTES * config.MAX_UPLOAD_FILES,
+      schema: {
+        summary: 'Classify images with the model a completed job trained',
+        description: `Body: multipart/form-data with one or more image files (any field name), or one raw image with Content-Type ${imageMediaTypes.join(' | ')}.`,
+        params: jobIdParams,
+        response: { 200: predictResponse, 400: errorBody, 404: errorBody, 409: errorBody, 413: errorBody, 415: errorBody, 503: errorBody },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const state = await store.state(id);
+      if (state === null) throw jobNotFound(id);
+      if (state !== 'completed') throw new HttpError(409, `job ${id} is ${state}; predictions need a completed job`);
+      const uploads = await readUploads(request);
+      if (uploads.length === 0) throw new HttpError(400, 'send one or more image files (multipart/form-data) or one raw image body');
+      try {
+        return { predictions: await predictor.predict(id, uploads) };
+      } catch (error) {
+        if (error instanceof ArtifactError) {
+          request.log.error({ err: error, jobId: id }, 'model artifact unavailable');
+          throw new HttpError(503, `the trained model of job ${id} is unavailable: ${error.message}`);
+        }
+        throw error;
+      }
+    },
+  );
+};
+
+async function readUploads(request: FastifyRequest): Promise<Buffer[]> {
+  if (!request.isMultipart()) return Buffer.isBuffer(request.body) ? [request.body] : [];
+  const uploads: Buffer[] = [];
+  for await (const part of request.parts()) {
+    if (part.type !== 'file') continue;
+    assertImageType(part, uploads.length + 1);
+    uploads.push(await part.toBuffer());
+  }
+  return uploads;
+}
+
+/** Clients that don't know a file's type send application/octet-stream; its bytes decide then. */
+function assertImageType(part: MultipartFile, position: number): void {
+  const type = part.mimetype.toLowerCase();
+  if (type.startsWith('image/') || type === 'application/octet-stream') return;
+  throw new HttpError(415, `file ${position} (${part.filename || part.fieldname}) has media type ${type}, not an image`);
+}

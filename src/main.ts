@@ -1,0 +1,36 @@
+import { ConfigError, loadConfig } from './config.ts';
+import { createLogger } from './logger.ts';
+import { startService } from './service.ts';
+
+/** Entry point: `npm start` (API and worker), or ROLE=api / ROLE=worker for one of them. */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const logger = createLogger(config);
+  let service;
+  try {
+    service = await startService(config, logger);
+  } catch (error) {
+    logger.fatal((error as Error).message);
+    process.exit(1);
+  }
+  if (service.url) logger.info(`API listening on ${service.url}`);
+  const running = service;
+  const shutdown = async (signal: string) => {
+    logger.info({ signal }, 'shutting down');
+    await running.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+await main();

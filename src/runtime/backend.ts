@@ -1,0 +1,66 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Logger } from 'pino';
+import type { BackendChoice } from '../config.ts';
+
+type ConcreteBackend = Exclude<BackendChoice, 'auto'>;
+
+/**
+ * How to bring up each backend. The native ones are optional dependencies whose install downloads
+ * libtensorflow, so on many hosts they are absent or present without their library: importing is
+ * the only reliable test.
+ */
+const loaders: Record<ConcreteBackend, () => Promise<void>> = {
+  async tensorflow() {
+    const failures: string[] = [];
+    for (const name of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+      try {
+        await import(name);
+        return;
+      } catch (error) {
+        failures.push(`${name}: ${firstLine(error)}`);
+      }
+    }
+    throw new Error(failures.join('; '));
+  },
+  async wasm() {
+    await import('@tensorflow/tfjs-backend-wasm');
+    const { registerWasmTrainingKernels } = await import('./wasm-kernels.ts');
+    registerWasmTrainingKernels();
+  },
+  async cpu() {
+    await import('@tensorflow/tfjs-backend-cpu');
+  },
+};
+
+const autoOrder: readonly ConcreteBackend[] = ['tensorflow', 'wasm', 'cpu'];
+
+export class BackendError extends Error {
+  override readonly name = 'BackendError';
+}
+
+/**
+ * Makes the chosen backend TensorFlow.js's current one and returns its name. `auto` takes the
+ * fastest that works here; an explicit choice that can't start is an error, not a silent fallback.
+ */
+export async function startBackend(choice: BackendChoice, logger: Logger): Promise<ConcreteBackend> {
+  const candidates = choice === 'auto' ? autoOrder : [choice];
+  const failures: string[] = [];
+  for (const backend of candidates) {
+    try {
+      await loaders[backend]();
+      if (!(await tf.setBackend(backend))) throw new Error('it failed to initialise');
+      await tf.ready();
+      logger.info({ backend, tried: failures }, `TensorFlow.js runs on the ${backend} backend`);
+      return backend;
+    } catch (error) {
+      failures.push(`${backend}: ${firstLine(error)}`);
+      logger.debug({ backend, error: firstLine(error) }, 'backend unavailable');
+    }
+  }
+  throw new BackendError(`no TensorFlow.js backend could start (TRAINER_BACKEND=${choice}): ${failures.join('; ')}`);
+}
+
+function firstLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.split('\n')[0] ?? message;
+}

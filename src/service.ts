@@ -1,0 +1,84 @@
+import type { Worker } from 'bullmq';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { buildApp } from './api/app.ts';
+import { Predictor } from './api/predictor.ts';
+import type { Config } from './config.ts';
+import { connectRedis, describeTarget, waitUntilReachable, type RedisTarget } from './queue/connection.ts';
+import { startEmbeddedRedis } from './queue/embedded-redis.ts';
+import { JobStore } from './queue/job-store.ts';
+import { createTrainingQueue } from './queue/training-queue.ts';
+import { startBackend } from './runtime/backend.ts';
+import { DatasetCache } from './worker/dataset-cache.ts';
+import { startTrainingWorker } from './worker/worker.ts';
+
+export interface RunningService {
+  /** The API's base URL, when this process serves it. */
+  readonly url: string | null;
+  readonly backend: string;
+  close(): Promise<void>;
+}
+
+/** Starts what `config.ROLE` asks for: the API, a worker, or both in one process. */
+export async function startService(config: Config, logger: Logger): Promise<RunningService> {
+  const closers: (() => Promise<unknown>)[] = [];
+  const close = async () => {
+    for (const closeOne of closers.reverse()) await closeOne().catch((error: unknown) => logger.warn({ err: error }, 'error while closing'));
+  };
+  try {
+    let target: RedisTarget;
+    if (config.REDIS_URL) {
+      target = { url: config.REDIS_URL };
+    } else {
+      const embedded = await startEmbeddedRedis(config.DATA_DIR, logger);
+      closers.push(embedded.stop);
+      target = { socketPath: embedded.socketPath };
+    }
+    const redis = connectRedis(target, 'request');
+    redis.on('error', (error) => logger.debug({ err: error }, 'Redis connection error'));
+    closers.push(async () => redis.disconnect());
+    await waitUntilReachable(redis, target);
+    logger.info({ redis: describeTarget(target) }, 'Redis reachable');
+
+    const backend = await startBackend(config.TRAINER_BACKEND, logger);
+    const store = new JobStore(redis, config.KEY_PREFIX);
+    let worker: Worker | null = null;
+    let app: FastifyInstance | null = null;
+
+    if (config.ROLE !== 'api') {
+      worker = startTrainingWorker({
+        store,
+        datasets: new DatasetCache({ dataDir: config.DATA_DIR, mirrorUrl: config.MNIST_MIRROR, onStatus: (line) => logger.info(line) }),
+        artifactsDir: config.ARTIFACTS_DIR,
+        backend,
+        logger,
+        redisTarget: target,
+        prefix: config.KEY_PREFIX,
+        concurrency: config.WORKER_CONCURRENCY,
+      });
+      const running = worker;
+      closers.push(() => running.close(true));
+      logger.info({ concurrency: config.WORKER_CONCURRENCY, backend }, 'worker waiting for training jobs');
+    }
+    if (config.ROLE !== 'worker') {
+      const queue = createTrainingQueue(redis, config.KEY_PREFIX);
+      closers.push(() => queue.close());
+      const predictor = new Predictor(config.ARTIFACTS_DIR, config.MODEL_CACHE_SIZE, config.MAX_IMAGE_PIXELS);
+      closers.push(async () => predictor.dispose());
+      app = await buildApp({ config, redis, store, queue, predictor, backend }, logger);
+      const started = app;
+      closers.push(() => started.close());
+      await app.listen({ host: config.HOST, port: config.PORT });
+    }
+    const address = app?.server.address();
+    const url = address && typeof address === 'object' ? `http://${hostForUrl(address.address)}:${address.port}` : null;
+    return { url, backend, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+function hostForUrl(address: string): string {
+  return address.includes(':') ? `[${address}]` : address;
+}
