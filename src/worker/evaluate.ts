@@ -33,7 +33,9 @@ export async function evaluate(model: tfl.LayersModel, split: ImageSplit, shape:
     const [predictedValues, lossValues] = await Promise.all([predicted.data(), losses.data()]);
     tf.dispose([predicted, losses]);
     for (let i = 0; i < count; i++) {
-      (confusionMatrix[labels[i] as number] as number[])[predictedValues[i] as number]! += 1;
+      const row = confusionMatrix[labels[i] as number] as number[];
+      const column = predictedValues[i] as number;
+      row[column] = (row[column] as number) + 1;
       lossSum += lossValues[i] as number;
     }
   }

@@ -1,0 +1,142 @@
+/**
+ * Kernels that training needs but `@tensorflow/tfjs-backend-wasm` 4.22 does not ship.
+ *
+ * Each one is a composition of the wasm backend's own registered kernels, called with the wasm
+ * backend itself, so the arithmetic runs in wasm (convolutions on XNNPACK), not in JS loops.
+ */
+import {
+  backend_util,
+  Conv2D,
+  Conv2DBackpropFilter,
+  getKernel,
+  registerKernel,
+  Slice,
+  Transpose,
+  type Conv2DAttrs,
+  type Conv2DBackpropFilterAttrs,
+  type Conv2DBackpropFilterInputs,
+  type KernelBackend,
+  type KernelConfig,
+  type KernelFunc,
+  type NamedAttrMap,
+  type NamedTensorInfoMap,
+  type SliceAttrs,
+  type TensorInfo,
+  type TransposeAttrs,
+} from '@tensorflow/tfjs-core';
+
+const BACKEND = 'wasm';
+
+type KernelAttrs = Conv2DAttrs | SliceAttrs | TransposeAttrs;
+
+/** Runs one of the wasm backend's registered kernels; its output belongs to the caller. */
+function runWasmKernel(
+  kernelName: string,
+  backend: KernelBackend,
+  inputs: NamedTensorInfoMap,
+  attrs: KernelAttrs,
+): TensorInfo {
+  const kernel = getKernel(kernelName, BACKEND);
+  if (kernel === undefined) {
+    throw new Error(`Kernel '${kernelName}' is not registered for backend '${BACKEND}'`);
+  }
+  // The attrs interfaces lack NamedAttrMap's index signature, though every value fits it.
+  const out = kernel.kernelFunc({ inputs, backend, attrs: attrs as unknown as NamedAttrMap });
+  if (Array.isArray(out)) {
+    throw new Error(`Kernel '${kernelName}' returned several outputs, expected one`);
+  }
+  return out;
+}
+
+/**
+ * dW[kh,kw,ci,co] = Σ_{b,oh,ow} x[b, oh·s+kh−padTop, ow·s+kw−padLeft, ci] · dy[b,oh,ow,co]
+ * is itself a convolution: the batch axis becomes the channel being reduced, dy becomes the
+ * filter, and the forward stride becomes the filter's dilation. Running it as a forward Conv2D
+ * puts it on XNNPACK instead of a scalar loop.
+ */
+const conv2DBackpropFilter: KernelFunc = ({ inputs, backend, attrs }) => {
+  const { x, dy } = inputs as Conv2DBackpropFilterInputs;
+  const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
+    attrs as unknown as Conv2DBackpropFilterAttrs;
+  const wasm = backend as KernelBackend;
+  if (x === undefined || dy === undefined) {
+    throw new Error(`${Conv2DBackpropFilter} needs inputs x and dy`);
+  }
+  if (dataFormat !== 'NHWC') {
+    throw new Error(
+      `${Conv2DBackpropFilter} on backend '${BACKEND}' supports dataFormat 'NHWC' only, got '${dataFormat}'`,
+    );
+  }
+
+  const info = backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filterShape,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+  );
+  const { filterHeight, filterWidth, strideHeight, strideWidth, inHeight, inWidth } = info;
+  const { outHeight, outWidth, inChannels, outChannels } = info;
+  const { top, left } = info.padInfo;
+  // With dimRoundingMode 'ceil' the last output rows can reach past the padded input; extra
+  // zero padding makes the correlation cover every kernel tap, as those taps read zeros forward.
+  const bottom = Math.max(info.padInfo.bottom, (outHeight - 1) * strideHeight + filterHeight - inHeight - top);
+  const right = Math.max(info.padInfo.right, (outWidth - 1) * strideWidth + filterWidth - inWidth - left);
+
+  const [batch = 0, dyHeight = 0, dyWidth = 0, dyChannels = 0] = dy.shape;
+  if (batch !== info.batchSize || dyChannels !== outChannels || dyHeight < outHeight || dyWidth < outWidth) {
+    throw new Error(`${Conv2DBackpropFilter}: dy [${dy.shape}] does not fit conv output [${info.outShape}]`);
+  }
+
+  const disposeLater: TensorInfo[] = [];
+  const run = (kernelName: string, inputs: NamedTensorInfoMap, kernelAttrs: KernelAttrs): TensorInfo => {
+    const out = runWasmKernel(kernelName, wasm, inputs, kernelAttrs);
+    disposeLater.push(out);
+    return out;
+  };
+  try {
+    // tfjs-core's conv2d gradient drops dimRoundingMode, so with 'ceil' dy can be a row/column
+    // larger than these attrs say; the cpu kernel then reads only the top-left part, as here.
+    const dyUsed =
+      dyHeight === outHeight && dyWidth === outWidth
+        ? dy
+        : run(Slice, { x: dy }, { begin: [0, 0, 0, 0], size: info.outShape });
+    const xT = run(Transpose, { x }, { perm: [3, 1, 2, 0] }); // [ci,H,W,b]
+    const dyT = run(Transpose, { x: dyUsed }, { perm: [1, 2, 0, 3] }); // [oh,ow,b,co]
+    const corr = run(Conv2D, { x: xT, filter: dyT }, {
+      strides: 1,
+      pad: [[0, 0], [top, bottom], [left, right], [0, 0]],
+      dataFormat: 'NHWC',
+      dilations: [strideHeight, strideWidth],
+    }); // [ci, ≥kh, ≥kw, co]
+    // Leftover rows/columns (stride not dividing the padded extent) are taps past the kernel.
+    const taps =
+      corr.shape[1] === filterHeight && corr.shape[2] === filterWidth
+        ? corr
+        : run(Slice, { x: corr }, {
+            begin: [0, 0, 0, 0],
+            size: [inChannels, filterHeight, filterWidth, outChannels],
+          });
+    // The result is handed to the engine, so it must not join disposeLater.
+    return runWasmKernel(Transpose, wasm, { x: taps }, { perm: [1, 2, 0, 3] }); // [kh,kw,ci,co]
+  } finally {
+    for (const t of disposeLater) wasm.disposeData(t.dataId);
+  }
+};
+
+const trainingKernels: readonly KernelConfig[] = [
+  { kernelName: Conv2DBackpropFilter, backendName: BACKEND, kernelFunc: conv2DBackpropFilter },
+];
+
+/**
+ * Registers the missing training kernels for backend 'wasm'. Safe to call more than once, and
+ * leaves alone any kernel the installed backend already provides (a newer version may).
+ */
+export function registerWasmTrainingKernels(): void {
+  for (const config of trainingKernels) {
+    if (getKernel(config.kernelName, config.backendName) === undefined) {
+      registerKernel(config);
+    }
+  }
+}
