@@ -1,0 +1,16 @@
+# One image for both roles: ROLE=api or ROLE=worker picks what a container runs.
+FROM node:20-bookworm-slim
+WORKDIR /app
+ENV NODE_ENV=production
+COPY package.json package-lock.json ./
+# Dev tools (TypeScript, ESLint) stay out; tsx runs the sources. The optional native
+# TensorFlow backends install where libtensorflow can be downloaded and are skipped otherwise.
+RUN npm ci --omit=dev && npm cache clean --force
+COPY tsconfig.json ./
+COPY src ./src
+RUN mkdir -p /data /artifacts && chown node:node /data /artifacts
+ENV HOST=0.0.0.0 PORT=3000 DATA_DIR=/data ARTIFACTS_DIR=/artifacts
+VOLUME ["/data", "/artifacts"]
+EXPOSE 3000
+USER node
+CMD ["npm", "start"]
