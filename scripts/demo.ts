@@ -43,11 +43,11 @@ try {
   console.log(`job ${created.id}: LeNet-5 on MNIST, ${created.request.epochs} epoch(s), batch ${created.request.batchSize}, SGD lr ${created.request.learningRate} momentum ${created.request.momentum}`);
   const finished = await follow(api, created.id);
   if (finished.state !== 'completed' || !finished.result) {
-    console.error(`\njob ended ${finished.state}: ${finished.error?.message ?? 'no reason given'}`);
+    console.error(`job ended ${finished.state}: ${finished.error?.message ?? 'no reason given'}`);
     process.exitCode = 1;
   } else {
     const { result } = finished;
-    console.log(`\ntest accuracy ${(result.testAccuracy * 100).toFixed(2)}% (${result.correct}/${result.total}), ${result.params} parameters, ${result.trainSeconds.toFixed(1)} s of training on ${result.backend}`);
+    console.log(`test accuracy ${(result.testAccuracy * 100).toFixed(2)}% (${result.correct}/${result.total}), ${result.params} parameters, ${result.trainSeconds.toFixed(1)} s of training on ${result.backend}`);
     await predictDigits(api, finished.id, Number(flags.digits));
   }
 } finally {
@@ -56,23 +56,41 @@ try {
 
 async function follow(api: string, id: string): Promise<Job> {
   let printedLogs = 0;
+  let printedEpochs = 0;
   for (;;) {
     const job = await call<Job>(`${api}/jobs/${id}`);
     for (const line of job.logs.slice(printedLogs)) {
-      clearLine();
+      clearStatus();
       console.log(`[epoch ${line.epoch}, batch ${String(line.batch).padStart(4)}] loss ${line.loss.toFixed(3)}`);
     }
+    for (const epoch of job.epochs.slice(printedEpochs)) {
+      clearStatus();
+      console.log(`epoch ${epoch.epoch}: loss ${epoch.loss.toFixed(3)}, test accuracy ${(epoch.testAccuracy * 100).toFixed(2)}%, ${epoch.seconds.toFixed(1)} s (${epoch.imagesPerSecond.toFixed(0)} images/s)`);
+    }
     printedLogs = job.logs.length;
-    const { progress } = job;
-    const width = 30;
-    const filled = Math.round(progress.fraction * width);
-    clearLine();
-    process.stdout.write(
-      `${job.state.padEnd(9)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(progress.fraction * 100).toFixed(0).padStart(3)}%  epoch ${progress.epoch}/${progress.epochs}  batch ${progress.batch}/${progress.batchesPerEpoch}`,
-    );
-    if (['completed', 'failed', 'cancelled'].includes(job.state)) return job;
+    printedEpochs = job.epochs.length;
+    showStatus(job);
+    if (['completed', 'failed', 'cancelled'].includes(job.state)) {
+      clearStatus();
+      return job;
+    }
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
+}
+
+/** A live progress bar on a terminal; logs alone when the output is a file or a pipe. */
+function showStatus({ state, progress }: Job): void {
+  if (!process.stdout.isTTY) return;
+  const width = 30;
+  const filled = Math.round(progress.fraction * width);
+  clearStatus();
+  process.stdout.write(
+    `${state.padEnd(9)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(progress.fraction * 100).toFixed(0).padStart(3)}%  epoch ${progress.epoch}/${progress.epochs}  batch ${progress.batch}/${progress.batchesPerEpoch}`,
+  );
+}
+
+function clearStatus(): void {
+  if (process.stdout.isTTY) process.stdout.write('\r\x1b[K');
 }
 
 async function predictDigits(api: string, id: string, count: number): Promise<void> {
@@ -90,7 +108,7 @@ async function predictDigits(api: string, id: string, count: number): Promise<vo
     form.append('images', new Blob([png], { type: 'image/png' }), path.basename(file));
   }
   const { predictions } = await call<PredictResponse>(`${api}/jobs/${id}/predict`, { method: 'POST', body: form });
-  console.log(`\npredictions for ${count} test digits sent as PNG files (saved in ${path.relative(process.cwd(), folder)}/):`);
+  console.log(`predictions for ${count} test digits sent as PNG files (saved in ${path.relative(process.cwd(), folder)}/):`);
   predictions.forEach((prediction, i) => {
     const mark = prediction.label === labels[i] ? 'right' : 'WRONG';
     console.log(`  test-${i}.png  true ${labels[i]}  predicted ${prediction.className} (p=${prediction.probability.toFixed(3)})  ${mark}`);
@@ -102,9 +120,4 @@ async function call<T>(url: string, init?: RequestInit): Promise<T> {
   const body = (await response.json()) as T & { error?: string };
   if (!response.ok) throw new Error(`${init?.method ?? 'GET'} ${url} answered ${response.status}: ${body.error ?? ''}`);
   return body;
-}
-
-function clearLine(): void {
-  if (process.stdout.isTTY) process.stdout.write('\r\x1b[K');
-  else process.stdout.write('\n');
 }

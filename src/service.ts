@@ -1,4 +1,3 @@
-import type { Worker } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp } from './api/app.ts';
@@ -42,11 +41,10 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
 
     const backend = await startBackend(config.TRAINER_BACKEND, logger);
     const store = new JobStore(redis, config.KEY_PREFIX);
-    let worker: Worker | null = null;
     let app: FastifyInstance | null = null;
 
     if (config.ROLE !== 'api') {
-      worker = startTrainingWorker({
+      const worker = startTrainingWorker({
         store,
         datasets: new DatasetCache({ dataDir: config.DATA_DIR, mirrorUrl: config.MNIST_MIRROR, onStatus: (line) => logger.info(line) }),
         artifactsDir: config.ARTIFACTS_DIR,
@@ -56,8 +54,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         prefix: config.KEY_PREFIX,
         concurrency: config.WORKER_CONCURRENCY,
       });
-      const running = worker;
-      closers.push(() => running.close(true));
+      closers.push(() => worker.close());
       logger.info({ concurrency: config.WORKER_CONCURRENCY, backend }, 'worker waiting for training jobs');
     }
     if (config.ROLE !== 'worker') {

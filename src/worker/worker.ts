@@ -11,10 +11,18 @@ export interface TrainingWorkerOptions extends JobRunnerDependencies {
   readonly concurrency: number;
 }
 
+export interface TrainingWorker {
+  readonly worker: Worker<TrainingJobData>;
+  /** Stops taking jobs and closes the worker's Redis connection, which BullMQ leaves to its owner. */
+  close(): Promise<void>;
+}
+
 /** A BullMQ worker on the training queue; it never serves HTTP. */
-export function startTrainingWorker(options: TrainingWorkerOptions): Worker<TrainingJobData> {
+export function startTrainingWorker(options: TrainingWorkerOptions): TrainingWorker {
+  const connection = connectRedis(options.redisTarget, 'blocking');
+  connection.on('error', (error) => options.logger.debug({ err: error }, 'worker Redis connection error'));
   const worker = new Worker<TrainingJobData>(trainingQueueName, async (job) => runJob(job.data.jobId, options), {
-    connection: connectRedis(options.redisTarget, 'blocking'),
+    connection,
     prefix: `${options.prefix}:bull`,
     concurrency: options.concurrency,
     // Training holds the event loop for a whole batch at a time; a generous lock keeps a slow
@@ -24,7 +32,13 @@ export function startTrainingWorker(options: TrainingWorkerOptions): Worker<Trai
   });
   worker.on('failed', (job, error) => void recordQueueFailure(options.store, options.logger, job?.data.jobId, error));
   worker.on('error', (error) => options.logger.error({ err: error }, 'worker error'));
-  return worker;
+  return {
+    worker,
+    async close() {
+      await worker.close(true);
+      connection.disconnect();
+    },
+  };
 }
 
 /** A job that BullMQ itself gave up on (its worker died once too often) ends failed, not running. */

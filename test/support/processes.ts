@@ -6,6 +6,8 @@ export interface ServiceProcess {
   /** Every JSON log line the process has printed so far. */
   readonly logs: Record<string, unknown>[];
   readonly child: ChildProcessByStdio<null, Readable, Readable>;
+  /** The exit code, once the process has ended by itself or been stopped. */
+  readonly exited: Promise<number | null>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -38,6 +40,7 @@ export function startServiceProcess(environment: Record<string, string>): Servic
   return {
     logs,
     child,
+    exited,
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;
