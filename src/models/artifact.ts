@@ -3,6 +3,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { z } from 'zod';
 import type { ImageShape } from '../datasets/dataset.ts';
 
 /** What predict needs besides the network to turn an upload into the model's input and answer. */
@@ -13,14 +14,21 @@ export interface ArtifactMetadata {
   readonly classNames: readonly string[];
 }
 
-interface StoredModel {
-  readonly format: 'trainer-model/1';
-  readonly metadata: ArtifactMetadata;
-  readonly modelTopology: tf.io.ModelArtifacts['modelTopology'];
-  readonly weightSpecs: tf.io.WeightsManifestEntry[];
-  readonly weightsBytes: number;
-  readonly weightsSha256: string;
-}
+/** model.json as this module writes it; what is read back is checked against the same shape. */
+const storedModel = z.object({
+  format: z.literal('trainer-model/1'),
+  metadata: z.object({
+    jobId: z.string(),
+    dataset: z.string(),
+    shape: z.object({ height: z.number().int().positive(), width: z.number().int().positive(), channels: z.number().int().positive() }),
+    classNames: z.array(z.string()).min(1),
+  }),
+  modelTopology: z.record(z.string(), z.unknown()),
+  weightSpecs: z.array(z.object({ name: z.string(), shape: z.array(z.number().int().nonnegative()), dtype: z.string() }).loose()),
+  weightsBytes: z.number().int().nonnegative(),
+  weightsSha256: z.string().regex(/^[0-9a-f]{64}$/),
+});
+type StoredModel = z.infer<typeof storedModel>;
 
 export class ArtifactError extends Error {
   override readonly name = 'ArtifactError';
@@ -43,9 +51,9 @@ export async function saveArtifact(root: string, model: tfl.LayersModel, metadat
       const weights = Buffer.from(tf.io.CompositeArrayBuffer.join(artifacts.weightData ?? new ArrayBuffer(0)));
       const stored: StoredModel = {
         format: 'trainer-model/1',
-        metadata,
-        modelTopology: artifacts.modelTopology,
-        weightSpecs: artifacts.weightSpecs ?? [],
+        metadata: { ...metadata, classNames: [...metadata.classNames] },
+        modelTopology: artifacts.modelTopology as StoredModel['modelTopology'],
+        weightSpecs: (artifacts.weightSpecs ?? []) as StoredModel['weightSpecs'],
         weightsBytes: weights.byteLength,
         weightsSha256: createHash('sha256').update(weights).digest('hex'),
       };
@@ -75,23 +83,38 @@ export interface LoadedArtifact {
 /** Loads a saved model, refusing one whose files are missing, truncated or altered. */
 export async function loadArtifact(root: string, jobId: string): Promise<LoadedArtifact> {
   const folder = artifactDir(root, jobId);
-  let stored: StoredModel;
+  const corrupt = (problem: string) => new ArtifactError(`the model of job ${jobId} in ${folder} is corrupt: ${problem}`);
+  let description: string;
   let weights: Buffer;
   try {
-    stored = JSON.parse(await readFile(path.join(folder, modelFile), 'utf8')) as StoredModel;
+    description = await readFile(path.join(folder, modelFile), 'utf8');
     weights = await readFile(path.join(folder, weightsFile));
   } catch (error) {
     throw new ArtifactError(`the model of job ${jobId} can't be read from ${folder}: ${(error as Error).message}`);
   }
-  if (stored.format !== 'trainer-model/1' || weights.byteLength !== stored.weightsBytes) {
-    throw new ArtifactError(`the model of job ${jobId} in ${folder} is truncated or not in this service's format`);
+  let stored: StoredModel;
+  try {
+    stored = storedModel.parse(JSON.parse(description));
+  } catch {
+    throw corrupt(`${modelFile} is not a model description of this service`);
+  }
+  if (weights.byteLength !== stored.weightsBytes) {
+    throw corrupt(`${weightsFile} has ${weights.byteLength} bytes, ${stored.weightsBytes} expected (truncated?)`);
   }
   if (createHash('sha256').update(weights).digest('hex') !== stored.weightsSha256) {
-    throw new ArtifactError(`the weights of job ${jobId} in ${folder} don't match their checksum: the file is corrupt`);
+    throw corrupt(`${weightsFile} doesn't match its checksum`);
   }
   const weightData = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer;
-  const model = await tfl.loadLayersModel(
-    tf.io.fromMemory({ modelTopology: stored.modelTopology, weightSpecs: stored.weightSpecs, weightData }),
-  );
-  return { model, metadata: stored.metadata };
+  try {
+    const model = await tfl.loadLayersModel(
+      tf.io.fromMemory({
+        modelTopology: stored.modelTopology,
+        weightSpecs: stored.weightSpecs as tf.io.WeightsManifestEntry[],
+        weightData,
+      }),
+    );
+    return { model, metadata: stored.metadata };
+  } catch (error) {
+    throw corrupt((error as Error).message);
+  }
 }
