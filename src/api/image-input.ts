@@ -7,7 +7,7 @@ const acceptedFormats = new Set(['png', 'jpeg', 'webp', 'gif', 'tiff', 'avif', '
 
 /**
  * Decodes an upload of any size and channel count into the bytes a model was trained on:
- * transparency composed onto black (MNIST's background), resized to the data set's size, grey or RGB.
+ * turned upright as its EXIF orientation says, transparency composed onto black (MNIST's background), resized to the data set's size, grey or RGB.
  * `maxPixels` refuses a decompression bomb from its header, before anything is decoded.
  */
 export async function toModelInput(upload: Buffer, shape: ImageShape, maxPixels: number, label: string): Promise<Uint8Array> {
@@ -22,7 +22,7 @@ export async function toModelInput(upload: Buffer, shape: ImageShape, maxPixels:
     throw new HttpError(400, `${label} is not a decodable image (${format ?? 'unknown'} format); send PNG, JPEG, WebP or GIF`);
   }
   try {
-    const pipeline = sharp(upload, { limitInputPixels: maxPixels })
+    const pipeline = sharp(upload, { limitInputPixels: maxPixels, autoOrient: true })
       .flatten({ background: '#000000' })
       .resize(shape.width, shape.height, { fit: 'fill' });
     const converted = shape.channels === 1 ? pipeline.toColourspace('b-w') : pipeline.toColourspace('srgb');
