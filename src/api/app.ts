@@ -1,10 +1,11 @@
 import fastifyMultipart from '@fastify/multipart';
 import fastifySwagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { ApiDependencies } from './dependencies.ts';
 import { installErrorHandler } from './error-handler.ts';
+import { completeOpenApi } from './openapi.ts';
 import { catalogRoutes } from './routes/catalog.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { predictRoutes } from './routes/predict.ts';
@@ -26,7 +27,7 @@ export async function buildApp(dependencies: ApiDependencies, logger: Logger): P
       },
     },
     transform: jsonSchemaTransform,
-    transformObject: jsonSchemaTransformObject,
+    transformObject: completeOpenApi,
   });
   await app.register(fastifyMultipart, {
     limits: {

@@ -24,7 +24,7 @@ export const jobRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { s
       schema: {
         summary: 'Start a training job',
         body: jobRequest,
-        response: { 201: job, ...errors },
+        response: { 201: job, 413: errorBody, 415: errorBody, ...errors },
       },
     },
     async (request, reply) => {

@@ -9,15 +9,16 @@ import { HttpError, jobNotFound } from '../http-error.ts';
 import type { ApiDependencies } from '../dependencies.ts';
 
 export const predictRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { store, predictor, config }) => {
-  // A raw image body arrives as a Buffer; multipart bodies are streamed in the handler.
-  app.addContentTypeParser([...imageMediaTypes], { parseAs: 'buffer', bodyLimit: config.MAX_UPLOAD_BYTES }, (_request, body, done) =>
-    done(null, body),
-  );
+  // In this plugin's scope only: a raw image arrives as a Buffer, multipart bodies are streamed in
+  // the handler, and any other media type (JSON and text included) is refused with 415.
+  app.removeContentTypeParser(['application/json', 'text/plain']);
+  app.addContentTypeParser([...imageMediaTypes], { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
   app.post(
     '/jobs/:id/predict',
     {
-      bodyLimit: config.MAX_UPLOAD_BYTES * config.MAX_UPLOAD_FILES,
+      // Bounds a raw image; multipart bodies are streamed and bounded per file by @fastify/multipart.
+      bodyLimit: config.MAX_UPLOAD_BYTES,
       schema: {
         summary: 'Classify images with the model a completed job trained',
         description: `Body: multipart/form-data with one or more image files (any field name), or one raw image with Content-Type ${imageMediaTypes.join(' | ')}.`,

@@ -1,0 +1,29 @@
+import type { SwaggerTransformObject } from '@fastify/swagger';
+import { jsonSchemaTransformObject } from 'fastify-type-provider-zod';
+import type { OpenAPIV3 } from 'openapi-types';
+import { imageMediaTypes } from '../contract/predict.ts';
+
+const binary: OpenAPIV3.SchemaObject = { type: 'string', format: 'binary' };
+
+/**
+ * The OpenAPI document from the routes' zod schemas, plus what no zod schema states: the upload
+ * body of predict (streamed, so it has no body schema to validate) and the Location header of 201.
+ */
+export const completeOpenApi: SwaggerTransformObject = (input) => {
+  const document = jsonSchemaTransformObject(input) as OpenAPIV3.Document;
+  const predict = document.paths['/jobs/{id}/predict']?.post;
+  if (predict) {
+    predict.requestBody = {
+      required: true,
+      content: {
+        'multipart/form-data': { schema: { type: 'object', additionalProperties: binary, description: 'one or more image files, any field names' } },
+        ...Object.fromEntries(imageMediaTypes.map((type) => [type, { schema: binary }])),
+      },
+    };
+  }
+  const created = document.paths['/jobs']?.post?.responses['201'];
+  if (created && !('$ref' in created)) {
+    created.headers = { Location: { description: 'the new job: /jobs/<id>', schema: { type: 'string' } } };
+  }
+  return document;
+};
