@@ -26,6 +26,13 @@ export class TrainingDivergedError extends Error {
   override readonly name = 'TrainingDivergedError';
 }
 
+/**
+ * A mean loss this many times that of guessing (ln of the class count) means the weights have blown
+ * up: the stable softmax cross-entropy stays finite long after training is lost, so NaN alone
+ * would let a hopeless job burn all its epochs.
+ */
+const divergenceFactor = 100;
+
 /** Progress writes between log lines, at most this often, so Redis isn't written every batch. */
 const progressIntervalMs = 1000;
 
@@ -80,14 +87,15 @@ export async function train(model: tfl.LayersModel, dataset: Dataset, settings: 
         windowBatches++;
         if (batch % settings.logEvery === 0 || batch === perEpoch) {
           const sum = (await windowLoss.data())[0] as number;
-          if (!Number.isFinite(sum)) {
+          const mean = sum / windowBatches;
+          if (!Number.isFinite(mean) || mean > divergenceFactor * Math.log(classes)) {
             throw new TrainingDivergedError(
-              `training diverged: the loss became ${sum} in epoch ${epoch}, batch ${batch}; try a smaller learningRate (it was ${settings.learningRate})`,
+              `training diverged: the loss became ${mean.toPrecision(3)} in epoch ${epoch}, batch ${batch}; try a smaller learningRate (it was ${settings.learningRate})`,
             );
           }
           epochLoss += sum;
           if (batch % settings.logEvery === 0) {
-            await listener.onLog({ epoch, batch, loss: sum / windowBatches }, progress(epoch, batch));
+            await listener.onLog({ epoch, batch, loss: mean }, progress(epoch, batch));
             lastProgressWrite = performance.now();
           }
           windowLoss.dispose();
