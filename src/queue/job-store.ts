@@ -111,18 +111,19 @@ export class JobStore {
     await this.redis.hset(this.jobKey(id), 'progress', JSON.stringify(progress));
   }
 
-  async appendLog(id: string, line: LossLogLine, progress: JobProgress): Promise<void> {
-    await this.redis
-      .multi()
-      .rpush(this.logsKey(id), JSON.stringify(line))
-      .hset(this.jobKey(id), 'progress', JSON.stringify(progress))
-      .exec();
+  appendLog(id: string, line: LossLogLine, progress: JobProgress): Promise<void> {
+    return this.appendWithProgress(id, this.logsKey(id), line, progress);
   }
 
-  async appendEpoch(id: string, summary: EpochSummary, progress: JobProgress): Promise<void> {
+  appendEpoch(id: string, summary: EpochSummary, progress: JobProgress): Promise<void> {
+    return this.appendWithProgress(id, this.epochsKey(id), summary, progress);
+  }
+
+  /** One transaction, so a reader never sees a log line without the progress that came with it. */
+  private async appendWithProgress(id: string, listKey: string, entry: unknown, progress: JobProgress): Promise<void> {
     await this.redis
       .multi()
-      .rpush(this.epochsKey(id), JSON.stringify(summary))
+      .rpush(listKey, JSON.stringify(entry))
       .hset(this.jobKey(id), 'progress', JSON.stringify(progress))
       .exec();
   }
