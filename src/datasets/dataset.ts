@@ -28,8 +28,10 @@ export interface Dataset {
 export interface DatasetLoadOptions {
   /** Where downloads are cached and where a user may put the files (`DATA_DIR/<name>/`). */
   readonly dataDir: string;
-  /** Base URL of the mirror to download from when no local copy exists. */
+  /** Where to download from when no local copy exists: a mirror's base URL or the archive's URL, as the data set defines. */
   readonly mirrorUrl?: string;
+  /** A file or folder the user named for this data set (e.g. CIFAR10_PATH), searched before DATA_DIR. */
+  readonly userPath?: string;
   /** Called with one human-readable line per step (found, downloading, verified…). */
   readonly onStatus?: (line: string) => void;
 }
