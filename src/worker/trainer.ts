@@ -6,6 +6,7 @@ import { batchesPerEpoch, progressAt } from '../contract/progress.ts';
 import type { Dataset } from '../datasets/dataset.ts';
 import { normalisedImages } from '../datasets/normalise.ts';
 import { SeededRandom } from '../random.ts';
+import { augmentBatch } from './augment.ts';
 import { firstImages, gatherBatch } from './batches.ts';
 import { evaluate, type Evaluation } from './evaluate.ts';
 
@@ -80,7 +81,7 @@ export async function train(model: tfl.LayersModel, dataset: Dataset, settings: 
       let epochLoss = 0;
       for (let batch = 1; batch <= perEpoch; batch++) {
         const { images, labels } = gatherBatch(trainSplit, dataset.shape, order.subarray((batch - 1) * settings.batchSize, batch * settings.batchSize));
-        const loss = step(images, labels);
+        const loss = step(settings.augment ? augmentBatch(images, labels.length, dataset.shape, random) : images, labels);
         const summed = tf.add<tf.Scalar>(windowLoss, loss);
         tf.dispose([windowLoss, loss]);
         windowLoss = summed;
