@@ -21,6 +21,8 @@ const environment = z.object({
   DATA_DIR: z.string().min(1).default('./data'),
   ARTIFACTS_DIR: z.string().min(1).default('./artifacts'),
   MNIST_MIRROR: z.url().default('https://ossci-datasets.s3.amazonaws.com/mnist'),
+  CIFAR10_URL: z.url().default('https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz'),
+  CIFAR10_PATH: z.string().min(1).optional(),
   TRAINER_BACKEND: backendChoice.default('auto'),
   WORKER_CONCURRENCY: positiveInt(1),
   MAX_UPLOAD_BYTES: positiveInt(10 * 1024 * 1024),

@@ -8,7 +8,7 @@ import { startEmbeddedRedis } from './queue/embedded-redis.ts';
 import { JobStore } from './queue/job-store.ts';
 import { createTrainingQueue } from './queue/training-queue.ts';
 import { startBackend } from './runtime/backend.ts';
-import { DatasetCache } from './worker/dataset-cache.ts';
+import { DatasetCache, datasetOptions } from './worker/dataset-cache.ts';
 import { startTrainingWorker } from './worker/worker.ts';
 
 export interface RunningService {
@@ -46,7 +46,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     if (config.ROLE !== 'api') {
       const worker = startTrainingWorker({
         store,
-        datasets: new DatasetCache({ dataDir: config.DATA_DIR, mirrorUrl: config.MNIST_MIRROR, onStatus: (line) => logger.info(line) }),
+        datasets: new DatasetCache(datasetOptions(config, (line) => logger.info(line))),
         artifactsDir: config.ARTIFACTS_DIR,
         backend,
         logger,

@@ -10,7 +10,8 @@ import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, relative } from 'node:path';
 import type { Dataset, DatasetLoadOptions, DatasetSource, ImageShape, ImageSplit } from './dataset.ts';
 import { downloadFile } from './download.ts';
-import { badFileError, DEFAULT_REMEDY, errorMessage, gunzipIfNeeded, parseIdx, type IdxArray } from './idx.ts';
+import { badFileError, DEFAULT_REMEDY, errorMessage } from './errors.ts';
+import { gunzipIfNeeded, parseIdx, type IdxArray } from './idx.ts';
 
 /** The mirror torchvision uses; yann.lecun.com no longer serves the files reliably. */
 export const MNIST_MIRROR_URL = 'https://ossci-datasets.s3.amazonaws.com/mnist';

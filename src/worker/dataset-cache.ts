@@ -1,6 +1,14 @@
+import type { Config } from '../config.ts';
 import type { DatasetName } from '../contract/names.ts';
 import type { Dataset, DatasetLoadOptions } from '../datasets/dataset.ts';
 import { datasets } from '../datasets/index.ts';
+
+/** Each data set's load options from the service's settings. */
+export function datasetOptions(config: Config, onStatus: (line: string) => void): Record<DatasetName, DatasetLoadOptions> {
+  return {
+    mnist: { dataDir: config.DATA_DIR, mirrorUrl: config.MNIST_MIRROR, onStatus },
+  };
+}
 
 /**
  * Loaded data sets, kept for the worker's lifetime: reading and checking MNIST takes a second or
@@ -9,12 +17,12 @@ import { datasets } from '../datasets/index.ts';
 export class DatasetCache {
   private readonly loaded = new Map<DatasetName, Promise<Dataset>>();
 
-  constructor(private readonly options: DatasetLoadOptions) {}
+  constructor(private readonly options: Readonly<Record<DatasetName, DatasetLoadOptions>>) {}
 
   get(name: DatasetName): Promise<Dataset> {
     let dataset = this.loaded.get(name);
     if (!dataset) {
-      dataset = datasets[name].load(this.options);
+      dataset = datasets[name].load(this.options[name]);
       dataset.catch(() => this.loaded.delete(name));
       this.loaded.set(name, dataset);
     }

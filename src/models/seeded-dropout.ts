@@ -1,0 +1,63 @@
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { SeededRandom } from '../random.ts';
+
+type LayerArgs = NonNullable<ConstructorParameters<typeof tfl.layers.Layer>[0]>;
+type Kwargs = Parameters<tfl.layers.Layer['call']>[1];
+
+export interface SeededDropoutArgs extends LayerArgs {
+  /** Probability of zeroing each element, in [0, 1). */
+  rate: number;
+  /** Starts the layer's sequence of masks. */
+  seed: number;
+}
+
+/**
+ * Dropout whose masks repeat for a given seed yet change from batch to batch. tfjs's Dropout with
+ * a `seed` draws the same mask on every call, and without one isn't repeatable; this layer draws
+ * each training call's seed from a SeededRandom(seed). As in PyTorch (and tf.dropout), kept values
+ * are scaled by 1/(1 - rate) in training and the layer is the identity otherwise.
+ *
+ * The sequence position lives in this object only: a model loaded from disk (or rebuilt) starts
+ * the sequence again from `seed`, which doesn't matter for inference, the only use of a loaded one.
+ */
+export class SeededDropout extends tfl.layers.Layer {
+  static className = 'SeededDropout';
+
+  readonly rate: number;
+  readonly seed: number;
+  private readonly random: SeededRandom;
+
+  constructor(args: SeededDropoutArgs) {
+    super(args);
+    if (!(args.rate >= 0 && args.rate < 1)) throw new Error(`SeededDropout: rate must be in [0, 1), got ${args.rate}`);
+    if (!Number.isSafeInteger(args.seed)) throw new Error(`SeededDropout: seed must be a safe integer, got ${args.seed}`);
+    this.rate = args.rate;
+    this.seed = args.seed;
+    this.random = new SeededRandom(args.seed);
+    this.supportsMasking = true;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {
+    return tf.tidy(() => {
+      this.invokeCallHook(inputs, kwargs);
+      const x = Array.isArray(inputs) ? inputs[0] : inputs;
+      if (x === undefined || (Array.isArray(inputs) && inputs.length !== 1)) {
+        throw new Error(`SeededDropout takes one input, got ${Array.isArray(inputs) ? inputs.length : 1}`);
+      }
+      // tfjs-layers' executor hands every layer the kwargs of model.apply / predict.
+      if (kwargs['training'] !== true || this.rate === 0) return x;
+      return tf.dropout(x, this.rate, undefined, this.random.seed());
+    });
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), rate: this.rate, seed: this.seed };
+  }
+}
+
+tf.serialization.registerClass(SeededDropout);
+
+export function seededDropout(args: SeededDropoutArgs): SeededDropout {
+  return new SeededDropout(args);
+}
