@@ -4,7 +4,7 @@
  * http://yann.lecun.com/exdb/mnist/
  */
 import { promisify } from 'node:util';
-import { gunzip } from 'node:zlib';
+import { constants as zlibConstants, gunzip } from 'node:zlib';
 import { badFileError, errorMessage } from './errors.ts';
 
 export interface IdxArray {
@@ -31,11 +31,28 @@ export function isGzip(bytes: Uint8Array): boolean {
 export async function gunzipIfNeeded(bytes: Uint8Array, file: string, remedy?: string): Promise<Uint8Array> {
   if (!isGzip(bytes)) return bytes;
   try {
-    return await gunzipAsync(bytes);
+    return await gunzipAsync(bytes, { chunkSize: outputChunkSize(bytes) });
   } catch (err) {
     // zlib's "unexpected end of file" is how a truncated download shows up.
     throw badFileError(file, `is not a valid gzip file (${errorMessage(err)}); it is probably truncated`, remedy);
   }
+}
+
+/** Larger size hints than this are not trusted: the trailer of a truncated file is arbitrary bytes. */
+const MAX_SIZE_HINT = 1024 * 1024 * 1024;
+
+/**
+ * zlib's output chunk size for decompressing `gzip` in one piece. zlib's default, 16 kB chunks
+ * concatenated at the end, doubles both the time (170 MB of CIFAR-10: ~4 s instead of ~1.7 s) and
+ * the memory. The gzip trailer ends with the uncompressed size mod 2^32 (ISIZE), so one buffer of
+ * that size, plus one byte so that zlib does not allocate a spare chunk once it is exactly full,
+ * holds the whole output. A wrong hint (a truncated file, several members) costs only speed.
+ */
+function outputChunkSize(gzip: Uint8Array): number {
+  const n = gzip.length;
+  // A gzip member is at least 18 bytes; its last four are ISIZE, little-endian.
+  const isize = n >= 18 ? new DataView(gzip.buffer, gzip.byteOffset + n - 4, 4).getUint32(0, true) : 0;
+  return isize > 0 && isize < MAX_SIZE_HINT ? Math.max(isize + 1, zlibConstants.Z_MIN_CHUNK) : 4 * 1024 * 1024;
 }
 
 /**

@@ -32,6 +32,9 @@ export function readTar(bytes: Uint8Array, options: TarReadOptions): Map<string,
   let paxPath: string | undefined;
   let offset = 0;
 
+  if (bytes.length < BLOCK) {
+    throw bad(`is too short (${bytes.length} bytes) to be a tar archive, gzip-compressed or not; it may be truncated`);
+  }
   for (;;) {
     if (offset === bytes.length) {
       throw bad(`is truncated: it ends after ${bytes.length} bytes without the end-of-archive marker`);
@@ -148,7 +151,7 @@ function paxRecord(data: Uint8Array, key: string): string | undefined {
     const space = data.indexOf(0x20, pos);
     if (space === -1) break;
     const length = Number(utf8.decode(data.subarray(pos, space)));
-    if (!Number.isSafeInteger(length) || length <= space - pos) break;
+    if (!Number.isSafeInteger(length) || length <= space + 1 - pos || data[pos + length - 1] !== 0x0a) break;
     const record = utf8.decode(data.subarray(space + 1, pos + length - 1));
     const eq = record.indexOf('=');
     if (eq !== -1 && record.slice(0, eq) === key) found = record.slice(eq + 1);
