@@ -8,7 +8,8 @@ import { startEmbeddedRedis } from './queue/embedded-redis.ts';
 import { JobStore } from './queue/job-store.ts';
 import { createTrainingQueue } from './queue/training-queue.ts';
 import { startBackend } from './runtime/backend.ts';
-import { DatasetCache, datasetOptions } from './worker/dataset-cache.ts';
+import { datasetOptions } from './datasets/load-options.ts';
+import { DatasetCache } from './worker/dataset-cache.ts';
 import { startTrainingWorker } from './worker/worker.ts';
 
 export interface RunningService {

@@ -314,9 +314,9 @@ describe('POST /jobs', () => {
   });
 
   it('answers 400 for an unknown data set, naming the ones it implements', async () => {
-    for (const dataset of ['cifar10', 'imagenet']) {
+    for (const dataset of ['imagenet', 'CIFAR10', '']) {
       const body = assertValidationError(await postJob(apiOnly, { model: 'lenet5', dataset }), ['dataset']);
-      assert.match(body.details?.[0]?.message ?? '', /\bmnist\b/);
+      assert.match(body.details?.[0]?.message ?? '', /\bmnist, cifar10\b/);
     }
   });
 
@@ -374,7 +374,7 @@ describe('POST /jobs', () => {
   });
 
   it('lists every problem of a request, one detail each', async () => {
-    const answer = await postJob(apiOnly, { model: 'alexnet', dataset: 'cifar10', epochs: '5', batchSize: 0, momentum: 1, colour: 'red' });
+    const answer = await postJob(apiOnly, { model: 'vgg16', dataset: 'imagenet', epochs: '5', batchSize: 0, momentum: 1, colour: 'red' });
     assertValidationError(answer, ['model', 'dataset', 'epochs', 'batchSize', 'momentum', 'colour']);
   });
 
@@ -811,18 +811,28 @@ async function noiseImage(): Promise<Buffer> {
 }
 
 describe('catalog and health', () => {
-  it('GET /models lists lenet5 with its parameter count on mnist', async () => {
+  it('GET /models lists lenet5 with its parameter count on each data set', async () => {
     const answer = await request<{ models: { name: string; params: Record<string, number> }[] }>(`${service.url}/models`);
     assert.equal(answer.status, 200);
     assert.deepEqual(answer.body.models.map((model) => model.name), ['lenet5']);
-    assert.deepEqual(answer.body.models[0]?.params, { mnist: 44426 });
+    assert.deepEqual(answer.body.models[0]?.params, { mnist: 44426, cifar10: 62006 });
   });
 
-  it('GET /datasets describes mnist', async () => {
+  it('GET /datasets describes mnist and cifar10', async () => {
     const answer = await request<{ datasets: Record<string, unknown>[] }>(`${service.url}/datasets`);
     assert.equal(answer.status, 200);
-    assert.equal(answer.body.datasets.length, 1);
-    const [mnist] = answer.body.datasets;
+    assert.equal(answer.body.datasets.length, 2);
+    const [mnist, cifar] = answer.body.datasets;
+    assert.deepEqual(cifar, {
+      name: 'cifar10',
+      shape: { height: 32, width: 32, channels: 3 },
+      classNames: ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'],
+      trainSize: 50000,
+      testSize: 10000,
+      augmentByDefault: true,
+      // This service has no CIFAR10_PATH and an empty DATA_DIR: training would download it.
+      availableLocally: false,
+    });
     assert.ok(mnist);
     assert.equal(mnist.name, 'mnist');
     assert.deepEqual(mnist.shape, { height: 28, width: 28, channels: 1 });

@@ -276,9 +276,9 @@ describe('cifar10 data set', () => {
     const batchesFolder = await writeFolder(join(holdsFolder, FOLDER));
     const otherName = await writeFolder(join(root, 'extracted-elsewhere'));
 
-    assert.equal(await source.isAvailableLocally(emptyDataDir), false);
-    assert.equal(await source.isAvailableLocally(folderDataDir), true);
-    assert.equal(await source.isAvailableLocally(archiveDataDir), true);
+    assert.equal(await source.isAvailableLocally({ dataDir: emptyDataDir }), false);
+    assert.equal(await source.isAvailableLocally({ dataDir: folderDataDir }), true);
+    assert.equal(await source.isAvailableLocally({ dataDir: archiveDataDir }), true);
 
     const cases: [string, { dataDir: string; userPath?: string }][] = [
       ['DATA_DIR folder', { dataDir: folderDataDir }],
@@ -428,7 +428,7 @@ describe('cifar10 data set', () => {
     assert.deepEqual(await readdir(join(dataDir, 'cifar10')), [ARCHIVE]);
     assert.ok(lines.includes(`cifar10: downloading ${mirror.url}/kriz/cifar-10-binary.tar.gz`), lines.join(' | '));
     assert.ok(lines.some((line) => line.includes('MD5 verified')), lines.join(' | '));
-    assert.equal(await downloading.isAvailableLocally(dataDir), true);
+    assert.equal(await downloading.isAvailableLocally({ dataDir: dataDir }), true);
 
     assertIsFixture(await downloading.load({ dataDir, mirrorUrl: NO_MIRROR }));
     assert.equal(mirror.requests.length, 1);
@@ -464,7 +464,7 @@ describe('cifar10 data set', () => {
       'c32a1d4ab5d03f1284b67883e8d87530',
     );
     assert.deepEqual(await readdir(join(dataDir, 'cifar10')), []);
-    assert.equal(await cifar10.isAvailableLocally(dataDir), false);
+    assert.equal(await cifar10.isAvailableLocally({ dataDir: dataDir }), false);
   });
 
   test('the real archive in shared/datasets loads through the user path', async () => {

@@ -164,8 +164,8 @@ describe('mnist data set', () => {
       );
     }
     assert.deepEqual(await readdir(dataDir), []);
-    assert.equal(await mnist.isAvailableLocally(dataDir), true);
-    assert.equal(await createMnistSource({ packageDir: null }).isAvailableLocally(dataDir), false);
+    assert.equal(await mnist.isAvailableLocally({ dataDir: dataDir }), true);
+    assert.equal(await createMnistSource({ packageDir: null }).isAvailableLocally({ dataDir: dataDir }), false);
   });
 
   test('prefers gzip and plain copies in DATA_DIR/mnist/ over the package', async () => {
@@ -184,7 +184,7 @@ describe('mnist data set', () => {
     const sources = lines.filter((line) => line.includes(' from '));
     assert.equal(sources.length, 4);
     for (const line of sources) assert.ok(line.endsWith(cacheDir), line);
-    assert.equal(await createMnistSource({ packageDir: null }).isAvailableLocally(dataDir), true);
+    assert.equal(await createMnistSource({ packageDir: null }).isAvailableLocally({ dataDir: dataDir }), true);
   });
 
   test('a truncated file in DATA_DIR/mnist/ is a DatasetError naming the file and the fix', async () => {
@@ -239,7 +239,7 @@ describe('mnist data set', () => {
     assert.deepEqual([...mirror.requests].sort(), NAMES.map((name) => `/mnist/${name}.gz`).sort());
     assert.deepEqual((await readdir(join(dataDir, 'mnist'))).sort(), NAMES.map((name) => `${name}.gz`).sort());
     assert.ok(lines.includes(`mnist: downloading ${mirror.url}/train-images-idx3-ubyte.gz`), lines.join(' | '));
-    assert.equal(await source.isAvailableLocally(dataDir), true);
+    assert.equal(await source.isAvailableLocally({ dataDir: dataDir }), true);
 
     // A trailing slash on the mirror URL must not matter, and nothing is fetched the second time.
     assertIsMnist(await source.load({ dataDir, mirrorUrl: `${mirror.url}/` }));

@@ -5,5 +5,5 @@
 export const modelNames = ['lenet5'] as const;
 export type ModelName = (typeof modelNames)[number];
 
-export const datasetNames = ['mnist'] as const;
+export const datasetNames = ['mnist', 'cifar10'] as const;
 export type DatasetName = (typeof datasetNames)[number];

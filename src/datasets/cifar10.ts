@@ -114,7 +114,8 @@ export function createCifar10Source(options: Cifar10SourceOptions = {}): Dataset
      * Whether DATA_DIR/cifar10/ holds the extracted folder or the archive. A user path (CIFAR10_PATH)
      * is not known here, so a data set found only there reads as not available locally.
      */
-    async isAvailableLocally(dataDir: string): Promise<boolean> {
+    async isAvailableLocally({ dataDir, userPath }: Pick<DatasetLoadOptions, 'dataDir' | 'userPath'>): Promise<boolean> {
+      if (userPath) return (await locateUserPath(userPath).catch(() => undefined)) !== undefined;
       return (await locateInDataDir(dataDir)) !== undefined;
     },
 

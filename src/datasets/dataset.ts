@@ -45,8 +45,8 @@ export interface DatasetSource {
   readonly testSize: number;
   /** Whether jobs augment training images unless they say otherwise (the notebook did for CIFAR-10 only). */
   readonly augmentByDefault: boolean;
-  /** True when load() would succeed without a download. */
-  isAvailableLocally(dataDir: string): Promise<boolean>;
+  /** True when load() with these options would find the files without a download. */
+  isAvailableLocally(options: Pick<DatasetLoadOptions, 'dataDir' | 'userPath'>): Promise<boolean>;
   load(options: DatasetLoadOptions): Promise<Dataset>;
 }
 

@@ -114,7 +114,7 @@ export function createMnistSource(options: MnistSourceOptions = {}): DatasetSour
     // As in the notebook: only CIFAR-10 was trained with augmented images.
     augmentByDefault: false,
 
-    async isAvailableLocally(dataDir: string): Promise<boolean> {
+    async isAvailableLocally({ dataDir }: Pick<DatasetLoadOptions, 'dataDir' | 'userPath'>): Promise<boolean> {
       const where = locations(dataDir);
       for (const file of Object.values(FILES)) {
         if ((await findLocal(file.name, where)) === undefined) return false;

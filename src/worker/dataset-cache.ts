@@ -1,14 +1,6 @@
-import type { Config } from '../config.ts';
 import type { DatasetName } from '../contract/names.ts';
 import type { Dataset, DatasetLoadOptions } from '../datasets/dataset.ts';
 import { datasets } from '../datasets/index.ts';
-
-/** Each data set's load options from the service's settings. */
-export function datasetOptions(config: Config, onStatus: (line: string) => void): Record<DatasetName, DatasetLoadOptions> {
-  return {
-    mnist: { dataDir: config.DATA_DIR, mirrorUrl: config.MNIST_MIRROR, onStatus },
-  };
-}
 
 /**
  * Loaded data sets, kept for the worker's lifetime: reading and checking MNIST takes a second or

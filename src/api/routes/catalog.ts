@@ -4,6 +4,7 @@ import { errorBody } from '../../contract/errors.ts';
 import { datasetNames, modelNames, type DatasetName } from '../../contract/names.ts';
 import { datasets } from '../../datasets/index.ts';
 import { models } from '../../models/index.ts';
+import { datasetOptions } from '../../datasets/load-options.ts';
 import { parameterCount } from '../../models/parameter-count.ts';
 import type { ApiDependencies } from '../dependencies.ts';
 
@@ -22,6 +23,7 @@ export const catalogRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app,
     }),
   }));
 
+  const loadOptions = datasetOptions(config, () => undefined);
   app.get('/datasets', { schema: { summary: 'The data sets, their shapes and classes', response: { 200: datasetCatalog } } }, async () => ({
     datasets: await Promise.all(
       datasetNames.map(async (name) => {
@@ -33,7 +35,7 @@ export const catalogRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app,
           trainSize: source.trainSize,
           testSize: source.testSize,
           augmentByDefault: source.augmentByDefault,
-          availableLocally: await source.isAvailableLocally(config.DATA_DIR),
+          availableLocally: await source.isAvailableLocally(loadOptions[name]),
         };
       }),
     ),
