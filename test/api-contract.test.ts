@@ -306,10 +306,21 @@ describe('POST /jobs', () => {
     assert.equal(smallest.progress.batchesPerEpoch, 60000);
   });
 
+  it('fills the defaults that depend on model and data set: alexnet decays weights, cifar10 augments', async () => {
+    const job = await queuedJob({ model: 'alexnet', dataset: 'cifar10' });
+    assert.deepEqual(
+      { weightDecay: job.request.weightDecay, augment: job.request.augment, trainLimit: job.request.trainLimit, testLimit: job.request.testLimit },
+      { weightDecay: 1e-4, augment: true, trainLimit: 50000, testLimit: 10000 },
+    );
+    assert.equal(job.progress.batchesPerEpoch, 782);
+    const chosen = await queuedJob({ model: 'alexnet', dataset: 'cifar10', weightDecay: 0, augment: false, trainLimit: 70000 });
+    assert.deepEqual([chosen.request.weightDecay, chosen.request.augment, chosen.request.trainLimit], [0, false, 50000]);
+  });
+
   it('answers 400 for a model this server does not implement, naming the ones it does', async () => {
-    for (const model of ['alexnet', 'resnet50', '', 5]) {
+    for (const model of ['AlexNet', 'resnet50', '', 5]) {
       const body = assertValidationError(await postJob(apiOnly, { model, dataset: 'mnist' }), ['model']);
-      assert.match(body.details?.[0]?.message ?? '', /\blenet5\b/, `message for ${JSON.stringify(model)}`);
+      assert.match(body.details?.[0]?.message ?? '', /\blenet5, alexnet\b/, `message for ${JSON.stringify(model)}`);
     }
   });
 
@@ -811,11 +822,12 @@ async function noiseImage(): Promise<Buffer> {
 }
 
 describe('catalog and health', () => {
-  it('GET /models lists lenet5 with its parameter count on each data set', async () => {
+  it('GET /models lists lenet5 and alexnet with their parameter counts on each data set', async () => {
     const answer = await request<{ models: { name: string; params: Record<string, number> }[] }>(`${service.url}/models`);
     assert.equal(answer.status, 200);
-    assert.deepEqual(answer.body.models.map((model) => model.name), ['lenet5']);
+    assert.deepEqual(answer.body.models.map((model) => model.name), ['lenet5', 'alexnet']);
     assert.deepEqual(answer.body.models[0]?.params, { mnist: 44426, cifar10: 62006 });
+    assert.deepEqual(answer.body.models[1]?.params, { mnist: 56825546, cifar10: 56826698 });
   });
 
   it('GET /datasets describes mnist and cifar10', async () => {

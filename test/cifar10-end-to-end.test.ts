@@ -69,4 +69,31 @@ describe('CIFAR-10 end to end over HTTP', () => {
     const right = labels.filter((label, i) => label === dataset.test.labels[i]).length;
     assert.ok(right / count > 0.2, `predict recognised ${right} of ${count} test images`);
   });
+
+  it('trains AlexNet (56,826,698 parameters) through the same API and predicts a real CIFAR image file', async () => {
+    // AlexNet learns about 5 images/s on two cores: a few steps prove the pipeline, not the accuracy.
+    const job = await trainToEnd(service, { model: 'alexnet', dataset: 'cifar10', epochs: 1, trainLimit: 48, testLimit: 100, batchSize: 16, seed: 3 }, 240_000);
+    assert.equal(job.state, 'completed', job.error?.message);
+    assert.equal(job.result?.params, 56826698);
+    assert.equal(job.request.weightDecay, 1e-4);
+    assert.equal(job.epochs.length, 1);
+    assert.equal(job.result?.total, 100);
+    assert.ok(Number.isFinite(job.result?.testLoss));
+
+    const index = 42;
+    const pixels = Buffer.from(dataset.test.images.subarray(index * 3072, (index + 1) * 3072));
+    const jpeg = await sharp(pixels, { raw: { width: 32, height: 32, channels: 3 } }).resize(96, 96).jpeg().toBuffer();
+    const predicted = await request<PredictResponse>(`${service.url}/jobs/${job.id}/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'image/jpeg' },
+      body: jpeg,
+    });
+    assert.equal(predicted.status, 200, JSON.stringify(predicted.body));
+    const [prediction] = predicted.body.predictions;
+    assert.ok(prediction);
+    assert.equal(prediction.top.length, 5);
+    assert.equal(prediction.className, dataset.classNames[prediction.label]);
+    const total = prediction.top.reduce((sum, entry) => sum + entry.probability, 0);
+    assert.ok(total > 0.4 && total <= 1.0001, `top-5 probabilities sum to ${total}`);
+  });
 });
