@@ -1,12 +1,15 @@
 import fastifyMultipart from '@fastify/multipart';
 import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { ApiDependencies } from './dependencies.ts';
 import { installErrorHandler } from './error-handler.ts';
+import { metricsPlugin } from './metrics.ts';
 import { completeOpenApi } from './openapi.ts';
 import { catalogRoutes } from './routes/catalog.ts';
+import { eventRoutes } from './routes/events.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { predictRoutes } from './routes/predict.ts';
 
@@ -38,9 +41,13 @@ export async function buildApp(dependencies: ApiDependencies, logger: Logger): P
     },
   });
 
+  // First: its request-counting hook applies to the routes registered after it.
+  await app.register(metricsPlugin, dependencies);
   await app.register(jobRoutes, dependencies);
+  await app.register(eventRoutes, dependencies);
   await app.register(predictRoutes, dependencies);
   await app.register(catalogRoutes, dependencies);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
   return app;
 }

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import {
+  finalStates,
   jobStates,
   type EpochSummary,
   type Job,
@@ -22,10 +23,22 @@ interface TransitionFields {
 
 export type TransitionOutcome = { ok: true; previous: JobState } | { ok: false; current: JobState | null };
 
+/** Entries kept in the stream of ended jobs: /metrics reads it at every scrape, so it need not be long. */
+const endedStreamLength = 10_000;
+
 /**
  * Moves a job between states atomically: the state only changes when it is one of the allowed
  * ones, so a cancel and a completion racing each other can't both win, and the per-state indexes
  * that GET /jobs?state= reads always agree with the job's own record.
+ *
+ * The same script appends the `state` event to the job's event stream (and, for a final state,
+ * the `end` event, and the job's id to the stream of ended jobs that /metrics reads), so a client
+ * of GET /jobs/:id/events sees exactly the state changes the record went through, in order.
+ * The state event's JSON is put together here because `previous` is only known here; every part
+ * of it is a state name or an ISO time, which need no escaping.
+ *
+ * KEYS: the job's hash, its event stream, the stream of ended jobs.
+ * ARGV: allowed states (JSON), target, fields (JSON), index prefix, id, event time, end event data ('' unless final).
  */
 const transitionScript = `
 local current = redis.call('HGET', KEYS[1], 'state')
@@ -44,8 +57,49 @@ local sequence = redis.call('HGET', KEYS[1], 'sequence')
 local prefix = ARGV[4]
 redis.call('ZREM', prefix .. current, ARGV[5])
 redis.call('ZADD', prefix .. target, sequence, ARGV[5])
+redis.call('XADD', KEYS[2], '*', 'type', 'state', 'data',
+  '{"at":"' .. ARGV[6] .. '","state":"' .. target .. '","previous":"' .. current .. '"}')
+if ARGV[7] ~= '' then
+  redis.call('XADD', KEYS[2], '*', 'type', 'end', 'data', ARGV[7])
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', '${endedStreamLength}', '*', 'id', ARGV[5], 'state', target)
+end
 return {1, current}
 `;
+
+/**
+ * Appends a log line or an epoch summary (or nothing, for a plain progress update), sets the
+ * progress and appends the event that reports them, all at once. A job that has ended (or is
+ * unknown) takes nothing: its event stream ends with its `end` event, and a worker that finishes
+ * a batch after its job was cancelled doesn't add to a history that is over.
+ *
+ * KEYS: the job's hash, its list (logs or epochs; unused for progress), its event stream.
+ * ARGV: the list entry ('' for none), progress (JSON), event type, event data (JSON).
+ */
+const appendScript = `
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'queued' and state ~= 'running' then return 0 end
+if ARGV[1] ~= '' then redis.call('RPUSH', KEYS[2], ARGV[1]) end
+redis.call('HSET', KEYS[1], 'progress', ARGV[2])
+redis.call('XADD', KEYS[3], '*', 'type', ARGV[3], 'data', ARGV[4])
+return 1
+`;
+
+/** One entry of a job's event stream as Redis holds it. */
+export interface StoredEvent {
+  /** The stream entry id, `<ms>-<n>`: the SSE id. */
+  readonly id: string;
+  readonly type: string;
+  /** The event's JSON, as written. */
+  readonly data: string;
+}
+
+/** A job that ended, from the stream of ended jobs. */
+export interface EndedJob {
+  /** The stream entry id: read on after it. */
+  readonly position: string;
+  readonly id: string;
+  readonly state: string;
+}
 
 /** Jobs' records, progress, loss logs and results in Redis: the one place API and workers share. */
 export class JobStore {
@@ -53,7 +107,8 @@ export class JobStore {
     private readonly redis: Redis,
     private readonly prefix: string,
   ) {
-    redis.defineCommand('trainerTransition', { numberOfKeys: 1, lua: transitionScript });
+    redis.defineCommand('trainerTransition', { numberOfKeys: 3, lua: transitionScript });
+    redis.defineCommand('trainerAppend', { numberOfKeys: 3, lua: appendScript });
   }
 
   private jobKey(id: string): string {
@@ -67,6 +122,26 @@ export class JobStore {
   }
   private indexKey(state: JobState | 'all'): string {
     return `${this.prefix}:jobs:${state}`;
+  }
+  /** The job's event stream: every state change, progress update, log line and epoch, in order. */
+  eventsKey(id: string): string {
+    return `${this.jobKey(id)}:events`;
+  }
+  /** Ids of jobs as they end, for /metrics. */
+  private endedKey(): string {
+    return `${this.prefix}:jobs:ended`;
+  }
+
+  /** Every key that holds something of the job: whoever deletes a job deletes these, its events included. */
+  keysOf(id: string): string[] {
+    return [this.jobKey(id), this.logsKey(id), this.epochsKey(id), this.eventsKey(id)];
+  }
+
+  /** Deletes the job: its record, history and event stream, and its place in the indexes. */
+  async remove(id: string): Promise<void> {
+    const transaction = this.redis.multi().del(...this.keysOf(id));
+    for (const state of ['all', ...jobStates] as const) transaction.zrem(this.indexKey(state), id);
+    await transaction.exec();
   }
 
   async create(id: string, request: JobSettings, progress: JobProgress, createdAt: Date): Promise<void> {
@@ -83,6 +158,7 @@ export class JobStore {
       })
       .zadd(this.indexKey('all'), sequence, id)
       .zadd(this.indexKey('queued'), sequence, id)
+      .xadd(this.eventsKey(id), '*', 'type', 'state', 'data', JSON.stringify({ at: createdAt.toISOString(), state: 'queued', previous: null }))
       .exec();
   }
 
@@ -90,13 +166,20 @@ export class JobStore {
     const encoded = Object.fromEntries(
       Object.entries(fields).map(([name, value]) => [name, typeof value === 'string' ? value : JSON.stringify(value)]),
     );
-    const reply = (await (this.redis as RedisWithTransition).trainerTransition(
+    // Normalised: the script puts it into the state event's JSON as it is.
+    const at = new Date(fields.finishedAt ?? fields.startedAt ?? Date.now()).toISOString();
+    const end = finalStates.includes(to) ? JSON.stringify({ at, state: to, result: fields.result ?? null, error: fields.error ?? null }) : '';
+    const reply = (await (this.redis as RedisWithScripts).trainerTransition(
       this.jobKey(id),
+      this.eventsKey(id),
+      this.endedKey(),
       JSON.stringify(from),
       to,
       JSON.stringify(encoded),
       `${this.prefix}:jobs:`,
       id,
+      at,
+      end,
     )) as [number, string];
     const current = parseState(reply[1]);
     if (reply[0] === 1 && current) return { ok: true, previous: current };
@@ -108,24 +191,84 @@ export class JobStore {
   }
 
   async setProgress(id: string, progress: JobProgress): Promise<void> {
-    await this.redis.hset(this.jobKey(id), 'progress', JSON.stringify(progress));
+    await this.append(id, this.jobKey(id), '', progress, 'progress', { at: new Date().toISOString(), progress });
   }
 
-  appendLog(id: string, line: LossLogLine, progress: JobProgress): Promise<void> {
-    return this.appendWithProgress(id, this.logsKey(id), line, progress);
+  async appendLog(id: string, line: LossLogLine, progress: JobProgress): Promise<void> {
+    await this.append(id, this.logsKey(id), JSON.stringify(line), progress, 'log', { at: new Date().toISOString(), line, progress });
   }
 
-  appendEpoch(id: string, summary: EpochSummary, progress: JobProgress): Promise<void> {
-    return this.appendWithProgress(id, this.epochsKey(id), summary, progress);
+  async appendEpoch(id: string, summary: EpochSummary, progress: JobProgress): Promise<void> {
+    await this.append(id, this.epochsKey(id), JSON.stringify(summary), progress, 'epoch', { at: new Date().toISOString(), summary, progress });
   }
 
-  /** One transaction, so a reader never sees a log line without the progress that came with it. */
-  private async appendWithProgress(id: string, listKey: string, entry: unknown, progress: JobProgress): Promise<void> {
-    await this.redis
-      .multi()
-      .rpush(listKey, JSON.stringify(entry))
-      .hset(this.jobKey(id), 'progress', JSON.stringify(progress))
-      .exec();
+  /** One script, so a reader never sees a log line without the progress and the event that came with it. */
+  private async append(id: string, listKey: string, entry: string, progress: JobProgress, type: string, event: unknown): Promise<void> {
+    await (this.redis as RedisWithScripts).trainerAppend(
+      this.jobKey(id),
+      listKey,
+      this.eventsKey(id),
+      entry,
+      JSON.stringify(progress),
+      type,
+      JSON.stringify(event),
+    );
+  }
+
+  /**
+   * Events of the job after `after` (a stream id; '0-0' for all), oldest first, at most `count`.
+   * With `blockMs`, waits that long for one to arrive when there is none: only on a connection of
+   * its own, since the wait holds the connection.
+   */
+  async readEvents(id: string, after: string, options: { count: number; blockMs?: number; connection?: Redis }): Promise<StoredEvent[]> {
+    const redis = options.connection ?? this.redis;
+    const key = this.eventsKey(id);
+    const reply =
+      options.blockMs === undefined
+        ? await redis.xread('COUNT', options.count, 'STREAMS', key, after)
+        : await redis.xread('COUNT', options.count, 'BLOCK', options.blockMs, 'STREAMS', key, after);
+    return toEvents(reply?.[0]?.[1] ?? []);
+  }
+
+  /** The job's last event, or null when its stream is empty (a job created before events existed). */
+  async lastEvent(id: string): Promise<StoredEvent | null> {
+    return toEvents(await this.redis.xrevrange(this.eventsKey(id), '+', '-', 'COUNT', 1))[0] ?? null;
+  }
+
+  /** Jobs that ended after stream position `after`, oldest first (start from lastEndedPosition()). */
+  async endedSince(after: string, count: number): Promise<EndedJob[]> {
+    const entries = await this.redis.xrange(this.endedKey(), `(${after}`, '+', 'COUNT', count);
+    return entries.flatMap(([position, fields]) => {
+      const values = fieldMap(fields);
+      return values.id && values.state ? [{ position, id: values.id, state: values.state }] : [];
+    });
+  }
+
+  /** The position of the last job that ended, '0-0' when none has: read on from here to see only new ones. */
+  async lastEndedPosition(): Promise<string> {
+    const [last] = await this.redis.xrevrange(this.endedKey(), '+', '-', 'COUNT', 1);
+    return last?.[0] ?? '0-0';
+  }
+
+  /** A job's summary and epochs, without its loss log (which can be long): what /metrics observes of an ended job. */
+  async summaryWithEpochs(id: string): Promise<{ job: JobSummary; epochs: EpochSummary[] } | null> {
+    const [record, epochs] = await Promise.all([this.redis.hgetall(this.jobKey(id)), this.redis.lrange(this.epochsKey(id), 0, -1)]);
+    const job = toSummary(record);
+    return job ? { job, epochs: epochs.map((line) => JSON.parse(line) as EpochSummary) } : null;
+  }
+
+  /** How many jobs are in each state, from the per-state indexes. */
+  async countByState(): Promise<Record<JobState, number>> {
+    const pipeline = this.redis.pipeline();
+    for (const state of jobStates) pipeline.zcard(this.indexKey(state));
+    const replies = (await pipeline.exec()) ?? [];
+    return Object.fromEntries(
+      jobStates.map((state, index) => {
+        const [error, count] = replies[index] ?? [new Error('no reply'), 0];
+        if (error) throw error;
+        return [state, Number(count)];
+      }),
+    ) as Record<JobState, number>;
   }
 
   /** Forgets the logs of an attempt that will be trained again from the start. */
@@ -170,8 +313,33 @@ export class JobStore {
   }
 }
 
-interface RedisWithTransition extends Redis {
-  trainerTransition(key: string, from: string, to: string, fields: string, indexPrefix: string, id: string): Promise<unknown>;
+interface RedisWithScripts extends Redis {
+  trainerTransition(
+    key: string,
+    eventsKey: string,
+    endedKey: string,
+    from: string,
+    to: string,
+    fields: string,
+    indexPrefix: string,
+    id: string,
+    at: string,
+    end: string,
+  ): Promise<unknown>;
+  trainerAppend(key: string, listKey: string, eventsKey: string, entry: string, progress: string, type: string, event: string): Promise<unknown>;
+}
+
+function fieldMap(fields: string[]): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) values[fields[i] as string] = fields[i + 1] as string;
+  return values;
+}
+
+function toEvents(entries: [id: string, fields: string[]][]): StoredEvent[] {
+  return entries.flatMap(([id, fields]) => {
+    const { type, data } = fieldMap(fields);
+    return type && data ? [{ id, type, data }] : [];
+  });
 }
 
 function parseState(value: string | null | undefined): JobState | null {

@@ -1,0 +1,201 @@
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ApiError, Failure, UnreachableError, UsageError } from './errors.ts';
+import type { Output } from './follow.ts';
+
+/** What the CLI talks to: the process's streams and environment, or a test's. */
+export interface CliIo {
+  readonly stdout: Output;
+  readonly stderr: Output;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** stderr is a terminal: progress is drawn as a live bar. */
+  readonly interactive: boolean;
+  readonly columns?: number;
+}
+
+export const defaultUrl = 'http://127.0.0.1:3000';
+
+export const usage = `Usage: trainer <command> [options]
+
+Commands:
+  submit --model M --dataset D [training options] [--follow]
+                             start a training job; --follow shows its progress until it ends
+  watch <job-id>             follow a job (progress bar, epochs, final accuracy) until it ends
+  predict <job-id> <image>…  classify images with the model a completed job trained
+  list [--state S] [--limit N] [--cursor C]
+                             list jobs, newest first; S: queued, running, completed, failed or cancelled
+  cancel <job-id>            cancel a queued or running job
+
+Training options (submit; defaults are the server's):
+  --model NAME  --dataset NAME  --epochs N  --batch-size N  --learning-rate X  --momentum X
+  --weight-decay X  --augment | --no-augment  --seed N  --train-limit N  --test-limit N  --log-every N
+
+Options of every command:
+  --url URL    the service (default: $TRAINER_URL, else ${defaultUrl})
+  --json       machine-readable output only: JSON on stdout (watch and --follow: one event per line)
+  -h, --help   show this help
+
+Exit status: 0 done; 1 the server refused, could not be reached, or a followed job did not complete; 2 bad usage.
+`;
+
+const commonOptions = {
+  url: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const submitOptions = {
+  model: { type: 'string' },
+  dataset: { type: 'string' },
+  epochs: { type: 'string' },
+  'batch-size': { type: 'string' },
+  'learning-rate': { type: 'string' },
+  momentum: { type: 'string' },
+  'weight-decay': { type: 'string' },
+  augment: { type: 'boolean' },
+  'no-augment': { type: 'boolean' },
+  seed: { type: 'string' },
+  'train-limit': { type: 'string' },
+  'test-limit': { type: 'string' },
+  'log-every': { type: 'string' },
+  follow: { type: 'boolean' },
+} as const;
+
+const listOptions = {
+  state: { type: 'string' },
+  limit: { type: 'string' },
+  cursor: { type: 'string' },
+} as const;
+
+export const commands = ['submit', 'watch', 'predict', 'list', 'cancel'] as const;
+export type Command = (typeof commands)[number];
+
+/** A command line, parsed and checked: what commands.ts runs. */
+export interface Invocation {
+  readonly command: Command;
+  readonly operands: readonly string[];
+  readonly url: string;
+  readonly json: boolean;
+  /** The command's own string options, by flag name. */
+  readonly options: Readonly<Record<string, string>>;
+  /** The command's own boolean flags that were given. */
+  readonly flags: ReadonlySet<string>;
+}
+
+/** Runs one command line; resolves to the exit status. */
+export async function runCli(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  try {
+    const invocation = parseCommandLine(argv, io.env);
+    if (invocation === 'help') {
+      io.stdout.write(usage);
+      return 0;
+    }
+    // Loaded only now: the API contract's schemas come with TensorFlow.js, which help and usage errors don't need.
+    const { execute } = await import('./commands.ts');
+    return await execute(invocation, io);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.stderr.write(`trainer: ${error.message}\n\n${usage}`);
+      return 2;
+    }
+    if (error instanceof UnreachableError) {
+      io.stderr.write(`trainer: ${error.message}; is it running? (--url or TRAINER_URL say where)\n`);
+      return 1;
+    }
+    if (error instanceof ApiError) {
+      io.stderr.write(`trainer: ${error.message} (HTTP ${error.status})\n`);
+      return 1;
+    }
+    if (error instanceof Failure) {
+      io.stderr.write(`trainer: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+}
+
+/** The command line as an invocation, 'help', or a UsageError. */
+export function parseCommandLine(argv: readonly string[], env: CliIo['env']): Invocation | 'help' {
+  // Every option any command knows, to find the command; then the command's own, strictly.
+  const first = parse(argv, { ...commonOptions, ...submitOptions, ...listOptions });
+  if (first.values.help) return 'help';
+  const [name, ...operands] = first.positionals;
+  if (name === undefined) throw new UsageError('no command given');
+  if (!isCommand(name)) throw new UsageError(`unknown command ${JSON.stringify(name)}`);
+  const own = name === 'submit' ? submitOptions : name === 'list' ? listOptions : {};
+  const { values } = parse(argv, { ...commonOptions, ...own }, name);
+  const options: Record<string, string> = {};
+  const flags = new Set<string>();
+  for (const [key, value] of Object.entries(values)) {
+    if (typeof value === 'string') options[key] = value;
+    else if (value === true) flags.add(key);
+  }
+  const { url, ...commandOptions } = options;
+  flags.delete('help');
+  const json = flags.delete('json');
+  const counts: Record<Command, [number, number, string]> = {
+    submit: [0, 0, 'no operands'],
+    watch: [1, 1, 'one job id'],
+    predict: [2, Infinity, 'a job id and one or more image files'],
+    list: [0, 0, 'no operands'],
+    cancel: [1, 1, 'one job id'],
+  };
+  const [min, max, what] = counts[name];
+  if (operands.length < min || operands.length > max) throw new UsageError(`${name} takes ${what}`);
+  return { command: name, operands, url: serverUrl(url, env), json, options: commandOptions, flags };
+}
+
+function parse<T extends Record<string, { type: 'string' | 'boolean'; short?: string }>>(argv: readonly string[], options: T, command?: Command) {
+  try {
+    return parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
+  } catch (error) {
+    const { code, message } = error as NodeJS.ErrnoException;
+    const option = /'(-[^']*)'/.exec(message)?.[1];
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option) {
+      throw new UsageError(command ? `${command} takes no option ${option}` : `unknown option ${option}`);
+    }
+    throw new UsageError(message);
+  }
+}
+
+function isCommand(name: string): name is Command {
+  return (commands as readonly string[]).includes(name);
+}
+
+function serverUrl(given: string | undefined, env: CliIo['env']): string {
+  const url = given ?? (env.TRAINER_URL?.trim() || defaultUrl);
+  try {
+    const parsed = new URL(url);
+    if (parsed.protocol === 'http:' || parsed.protocol === 'https:') return url;
+  } catch {
+    // Reported below.
+  }
+  throw new UsageError(`${given === undefined ? 'TRAINER_URL' : '--url'} must be an http(s) URL, not ${JSON.stringify(url)}`);
+}
+
+function processIo(): CliIo {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    interactive: process.stderr.isTTY === true,
+    ...(process.stderr.columns ? { columns: process.stderr.columns } : {}),
+  };
+}
+
+/** `trainer list | head`: a reader that stops early ends the command quietly, not with an EPIPE stack. */
+export function exitQuietlyOnBrokenPipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw error;
+    });
+  }
+}
+
+// Run as a program (`node --import tsx src/cli/main.ts …`); bin.js imports runCli instead.
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  exitQuietlyOnBrokenPipe();
+  process.exitCode = await runCli(process.argv.slice(2));
+}
