@@ -5,7 +5,9 @@ import { SeededRandom } from '../random.ts';
 /**
  * Re-initialises every kernel and bias as PyTorch's Conv2d and Linear do by default
  * (kaiming_uniform with a=√5, which is U(-1/√fanIn, 1/√fanIn) for weights and biases alike), so
- * that the notebook's learning rate and momentum behave here as they did there.
+ * that the notebook's learning rate and momentum behave here as they did there. The values come
+ * from our own seeded generator in a plain loop: tf.randomUniform with a seed draws each value
+ * through a slow JS generator, which took seconds for AlexNet's 57M weights.
  */
 export function initialiseLikePyTorch(model: tfl.LayersModel, seed: number): void {
   const random = new SeededRandom(seed);
@@ -16,7 +18,11 @@ export function initialiseLikePyTorch(model: tfl.LayersModel, seed: number): voi
     const bound = 1 / Math.sqrt(fanIn);
     const fresh = [kernel, bias]
       .filter((weight): weight is tf.Tensor => weight !== undefined)
-      .map((weight) => tf.randomUniform(weight.shape, -bound, bound, 'float32', random.seed()));
+      .map((weight) => {
+        const values = new Float32Array(weight.size);
+        for (let i = 0; i < values.length; i++) values[i] = (2 * random.next() - 1) * bound;
+        return tf.tensor(values, weight.shape);
+      });
     layer.setWeights(fresh);
     tf.dispose(fresh);
   }
