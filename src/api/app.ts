@@ -5,6 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { ApiDependencies } from './dependencies.ts';
+import { dashboardPlugin } from '../dashboard/plugin.ts';
 import { installErrorHandler } from './error-handler.ts';
 import { metricsPlugin } from './metrics.ts';
 import { completeOpenApi } from './openapi.ts';
@@ -49,5 +50,6 @@ export async function buildApp(dependencies: ApiDependencies, logger: Logger): P
   await app.register(catalogRoutes, dependencies);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  await app.register(dashboardPlugin);
   return app;
 }

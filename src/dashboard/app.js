@@ -1,0 +1,489 @@
+/* global sessionStorage, document, window, location, history, CSS, EventSource, fetch, FormData, URL, HTMLInputElement, requestAnimationFrame */
+/**
+ * The dashboard: plain DOM code over the public HTTP API (GET /jobs, POST /jobs, GET /jobs/:id,
+ * GET /jobs/:id/events, POST /jobs/:id/cancel, POST /jobs/:id/predict, GET /models, /datasets, /health).
+ */
+
+const $ = (testId, root = document) => root.querySelector(`[data-testid="${testId}"]`);
+
+const numberFields = ['epochs', 'batchSize', 'learningRate', 'momentum', 'weightDecay', 'seed', 'trainLimit', 'testLimit', 'logEvery'];
+const activeStates = ['queued', 'running'];
+const percent = (fraction) => `${(fraction * 100).toFixed(1)}%`;
+
+/** The API key, when the service wants one (kept for this browser tab only). */
+const apiKey = () => sessionStorage.getItem('apiKey') ?? '';
+
+/** fetch + JSON: `{ status, body }`; a network failure becomes status 0. */
+async function api(path, init = {}) {
+  try {
+    const headers = { ...init.headers, ...(apiKey() ? { authorization: `Bearer ${apiKey()}` } : {}) };
+    const response = await fetch(path, { ...init, headers });
+    if (response.status === 401) $('api-key').setAttribute('aria-invalid', 'true');
+    else if (path !== '/health') $('api-key').removeAttribute('aria-invalid');
+    const text = await response.text();
+    let body = null;
+    try {
+      body = text ? JSON.parse(text) : null;
+    } catch {
+      body = { error: text };
+    }
+    return { status: response.status, body };
+  } catch (error) {
+    return { status: 0, body: { error: `the service is unreachable (${error.message})` } };
+  }
+}
+
+function element(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (name === 'text') node.textContent = value;
+    else if (name === 'className') node.className = value;
+    else if (name === 'style') Object.assign(node.style, value);
+    else node.setAttribute(name, value);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+// ---------------------------------------------------------------- catalog and health
+
+async function loadCatalog() {
+  const [models, datasets] = await Promise.all([api('/models'), api('/datasets')]);
+  const modelSelect = $('field-model');
+  const datasetSelect = $('field-dataset');
+  if (models.status === 401 || datasets.status === 401) $('form-error').textContent = 'This service wants an API key: enter it at the top.';
+  if (models.status !== 200 || datasets.status !== 200) return;
+  $('form-error').textContent = '';
+  modelSelect.replaceChildren();
+  datasetSelect.replaceChildren();
+  for (const model of models.body?.models ?? []) modelSelect.append(element('option', { value: model.name, text: model.name }));
+  for (const dataset of datasets.body?.datasets ?? []) {
+    const label = `${dataset.name} (${dataset.shape.height}×${dataset.shape.width}×${dataset.shape.channels}${dataset.availableLocally ? '' : ', will download'})`;
+    datasetSelect.append(element('option', { value: dataset.name, text: label }));
+  }
+}
+
+async function checkHealth() {
+  const badge = $('health');
+  const { status, body } = await api('/health');
+  badge.className = `health ${status === 200 ? 'ok' : 'down'}`;
+  badge.textContent = status === 200 ? `up · ${body.backend}` : status === 0 ? 'unreachable' : `Redis ${body?.redis ?? 'down'}`;
+}
+
+// ---------------------------------------------------------------- the form
+
+function clearErrors(form) {
+  for (const span of form.querySelectorAll('[data-error-for]')) span.textContent = '';
+  for (const field of form.querySelectorAll('[aria-invalid]')) field.removeAttribute('aria-invalid');
+  $('form-error').textContent = '';
+}
+
+function requestFromForm(form) {
+  const data = new FormData(form);
+  const body = { model: data.get('model'), dataset: data.get('dataset') };
+  for (const name of numberFields) {
+    const raw = String(data.get(name) ?? '').trim();
+    // A number input hands over '' for text it can't parse: send it anyway, so the server says why.
+    const input = form.elements.namedItem(name);
+    if (raw === '' && !(input instanceof HTMLInputElement && input.validity.badInput)) continue;
+    body[name] = raw === '' ? 'not a number' : Number(raw);
+  }
+  const augment = data.get('augment');
+  if (augment === 'true' || augment === 'false') body.augment = augment === 'true';
+  return body;
+}
+
+async function submitJob(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const button = $('submit');
+  clearErrors(form);
+  button.disabled = true;
+  try {
+    const { status, body } = await api('/jobs', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(requestFromForm(form)),
+    });
+    if (status === 201) {
+      await refreshJobs();
+      openJob(body.id);
+      return;
+    }
+    const unplaced = [];
+    for (const detail of body?.details ?? []) {
+      const field = detail.path.split('.')[0];
+      const span = form.querySelector(`[data-error-for="${CSS.escape(field)}"]`);
+      if (span) {
+        span.textContent = span.textContent ? `${span.textContent}; ${detail.message}` : detail.message;
+        form.elements.namedItem(field)?.setAttribute('aria-invalid', 'true');
+      } else {
+        unplaced.push(detail.path ? `${detail.path}: ${detail.message}` : detail.message);
+      }
+    }
+    if (unplaced.length > 0 || !body?.details?.length) $('form-error').textContent = unplaced.length > 0 ? unplaced.join('; ') : (body?.error ?? `HTTP ${status}`);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// ---------------------------------------------------------------- the jobs list
+
+let selectedId = null;
+
+async function refreshJobs() {
+  const { status, body } = await api('/jobs?limit=50');
+  if (status !== 200) return;
+  const list = $('jobs');
+  const rows = body.jobs.map((job) => {
+    const fraction = job.state === 'completed' ? 1 : job.progress.fraction;
+    const accuracy = job.result ? ` · ${percent(job.result.testAccuracy)}` : '';
+    const row = element(
+      'li',
+      { 'data-testid': 'job-row', 'data-job-id': job.id, 'data-state': job.state, className: job.id === selectedId ? 'selected' : '', title: job.id },
+      element(
+        'div',
+        { className: 'row' },
+        element('span', { className: 'name', text: `${job.request.model} · ${job.request.dataset}` }),
+        element('span', { className: `state ${job.state}`, 'data-testid': 'job-row-state', text: job.state }),
+      ),
+      element('div', { className: 'meta', text: `${job.id.slice(0, 8)} · ${job.request.epochs} epoch${job.request.epochs === 1 ? '' : 's'} · ${new Date(job.createdAt).toLocaleString()}${accuracy}` }),
+      element('div', { className: 'progress' }, element('div', { className: 'bar', style: { width: percent(fraction) } })),
+    );
+    row.addEventListener('click', () => openJob(job.id));
+    return row;
+  });
+  list.replaceChildren(...rows);
+  $('jobs-empty').hidden = rows.length > 0;
+}
+
+// ---------------------------------------------------------------- the job panel
+
+let source = null;
+let current = null;
+
+function showState(state) {
+  const badge = $('job-state');
+  badge.textContent = state;
+  badge.className = `state ${state}`;
+  $('job-panel').dataset.state = state;
+  $('cancel').hidden = !activeStates.includes(state);
+  $('predict').hidden = state !== 'completed';
+}
+
+function showProgress(progress, state) {
+  const fraction = state === 'completed' ? 1 : progress.fraction;
+  $('job-progress-bar').style.width = percent(fraction);
+  $('job-progress').textContent = `epoch ${progress.epoch}/${progress.epochs} · batch ${progress.batch}/${progress.batchesPerEpoch} · ${percent(fraction)}`;
+}
+
+function addEpoch(summary) {
+  const body = $('epochs').tBodies[0];
+  body.append(
+    element(
+      'tr',
+      { 'data-testid': 'epoch-row' },
+      element('td', { text: String(summary.epoch) }),
+      element('td', { text: summary.loss.toFixed(4) }),
+      element('td', { text: percent(summary.testAccuracy) }),
+      element('td', { text: summary.seconds.toFixed(1) }),
+      element('td', { text: Math.round(summary.imagesPerSecond).toLocaleString() }),
+    ),
+  );
+}
+
+/** A heat-map colour for a fraction in [0, 1]: white to deep blue, and the text colour that reads on it. */
+function heat(fraction) {
+  const lightness = 98 - fraction * 62;
+  return { background: `hsl(214, 80%, ${lightness}%)`, color: lightness < 60 ? '#fff' : '#1b1f24' };
+}
+
+function showResult(result) {
+  $('result').hidden = false;
+  $('test-accuracy').textContent = percent(result.testAccuracy);
+  $('result-detail').textContent = `${result.correct.toLocaleString()} of ${result.total.toLocaleString()} test images · loss ${result.testLoss.toFixed(4)} · ${result.params.toLocaleString()} parameters · ${result.trainSeconds.toFixed(1)} s on ${result.backend}`;
+
+  const names = result.classNames;
+  const matrix = $('confusion-matrix');
+  const head = element('tr', {}, element('th', { className: 'axis', text: 'true \\ predicted' }), ...names.map((name) => element('th', { text: name, scope: 'col' })));
+  const rows = result.confusionMatrix.map((counts, row) => {
+    const total = counts.reduce((sum, count) => sum + count, 0) || 1;
+    return element(
+      'tr',
+      {},
+      element('th', { text: names[row], scope: 'row' }),
+      ...counts.map((count, column) =>
+        element('td', {
+          'data-testid': 'confusion-cell',
+          text: String(count),
+          title: `true ${names[row]}, predicted ${names[column]}: ${count} (${percent(count / total)} of ${names[row]})`,
+          style: heat(count / total),
+        }),
+      ),
+    );
+  });
+  matrix.replaceChildren(element('thead', {}, head), element('tbody', {}, ...rows));
+
+  $('per-class').replaceChildren(
+    element('tbody', {}, ...result.perClassAccuracy.map((accuracy, index) =>
+      element(
+        'tr',
+        { 'data-testid': 'per-class-row' },
+        element('th', { text: names[index], scope: 'row' }),
+        element('td', {}, element('span', { className: 'bar', style: { width: `${accuracy * 8}rem` } }), percent(accuracy)),
+      ),
+    )),
+  );
+}
+
+function openJob(id) {
+  if (source) source.close();
+  source = null;
+  selectedId = id;
+  if (location.hash !== `#job=${id}`) history.replaceState(null, '', `#job=${id}`);
+  for (const row of document.querySelectorAll('[data-testid="job-row"]')) row.classList.toggle('selected', row.dataset.jobId === id);
+
+  const panel = $('job-panel');
+  panel.hidden = false;
+  panel.dataset.jobId = id;
+  $('job-id').textContent = id;
+  $('job-settings').textContent = '';
+  $('job-error').hidden = true;
+  $('result').hidden = true;
+  $('epochs').tBodies[0].replaceChildren();
+  $('predictions').replaceChildren();
+  $('predict-error').hidden = true;
+  const state = { id, points: [], state: 'queued' };
+  current = state;
+  drawChart($('loss-chart'), state.points);
+
+  void api(`/jobs/${id}`).then(({ status, body }) => {
+    if (current !== state) return;
+    if (status !== 200) {
+      $('job-error').hidden = false;
+      $('job-error').textContent = body?.error ?? `HTTP ${status}`;
+      return;
+    }
+    const r = body.request;
+    $('job-settings').textContent = `${r.model} on ${r.dataset} · ${r.epochs} epoch${r.epochs === 1 ? '' : 's'} · batch ${r.batchSize} · lr ${r.learningRate} · momentum ${r.momentum} · weight decay ${r.weightDecay} · augment ${r.augment ? 'on' : 'off'} · seed ${r.seed}${r.trainLimit ? ` · train ${r.trainLimit}` : ''}${r.testLimit ? ` · test ${r.testLimit}` : ''} · log every ${r.logEvery}`;
+    if (state.points.length === 0 && $('epochs').tBodies[0].rows.length === 0) {
+      showState(body.state);
+      showProgress(body.progress, body.state);
+    }
+  });
+
+  // The stream replays every event from the job's creation, then follows it live.
+  const token = apiKey() ? `?access_token=${encodeURIComponent(apiKey())}` : '';
+  const events = new EventSource(`/jobs/${encodeURIComponent(id)}/events${token}`);
+  source = events;
+  const on = (type, handle) => events.addEventListener(type, (message) => {
+    if (current === state) handle(JSON.parse(message.data));
+  });
+  on('state', (data) => {
+    state.state = data.state;
+    if (data.previous === 'running' && data.state === 'running') {
+      state.points.length = 0; // its worker died: training restarts from scratch
+      $('epochs').tBodies[0].replaceChildren();
+      scheduleDraw(state);
+    }
+    showState(data.state);
+  });
+  on('progress', (data) => showProgress(data.progress, state.state));
+  on('log', (data) => {
+    state.points.push({ x: (data.line.epoch - 1) * data.progress.batchesPerEpoch + data.line.batch, y: data.line.loss });
+    showProgress(data.progress, state.state);
+    scheduleDraw(state);
+  });
+  on('epoch', (data) => {
+    addEpoch(data.summary);
+    showProgress(data.progress, state.state);
+  });
+  on('end', (data) => {
+    events.close();
+    state.state = data.state;
+    showState(data.state);
+    if (data.result) {
+      showResult(data.result);
+      $('job-progress-bar').style.width = '100%';
+    }
+    if (data.error) {
+      $('job-error').hidden = false;
+      $('job-error').textContent = data.error.message;
+    }
+    void refreshJobs();
+  });
+}
+
+let drawPending = false;
+function scheduleDraw(state) {
+  if (drawPending) return;
+  drawPending = true;
+  requestAnimationFrame(() => {
+    drawPending = false;
+    if (current === state) drawChart($('loss-chart'), state.points);
+  });
+}
+
+/** "Nice" tick values covering [min, max]. */
+function ticks(min, max, count) {
+  const span = max - min || 1;
+  const step0 = span / count;
+  const power = 10 ** Math.floor(Math.log10(step0));
+  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= step0) ?? step0;
+  const values = [];
+  for (let value = Math.ceil(min / step) * step; value <= max + step * 1e-9; value += step) values.push(Number(value.toPrecision(12)));
+  return values;
+}
+
+/** A line chart of `points` ({x, y}) on `canvas`, sized to its CSS box; the point count goes to data-points. */
+function drawChart(canvas, points) {
+  canvas.dataset.points = String(points.length);
+  const ratio = window.devicePixelRatio || 1;
+  const width = canvas.clientWidth || 640;
+  const height = canvas.clientHeight || 260;
+  canvas.width = Math.round(width * ratio);
+  canvas.height = Math.round(height * ratio);
+  const context = canvas.getContext('2d');
+  context.setTransform(ratio, 0, 0, ratio, 0, 0);
+  context.clearRect(0, 0, width, height);
+  context.font = '12px system-ui, sans-serif';
+  const pad = { left: 52, right: 16, top: 14, bottom: 34 };
+  const plotWidth = width - pad.left - pad.right;
+  const plotHeight = height - pad.top - pad.bottom;
+
+  if (points.length === 0) {
+    context.fillStyle = '#57606a';
+    context.textAlign = 'center';
+    context.fillText('waiting for the first loss log line…', width / 2, height / 2);
+    return;
+  }
+  const xs = points.map((p) => p.x);
+  const ys = points.map((p) => p.y);
+  const xMin = Math.min(0, ...xs);
+  const xMax = Math.max(...xs, xMin + 1);
+  const yMin = 0;
+  const yMax = Math.max(...ys) * 1.05 || 1;
+  const px = (x) => pad.left + ((x - xMin) / (xMax - xMin)) * plotWidth;
+  const py = (y) => pad.top + (1 - (y - yMin) / (yMax - yMin)) * plotHeight;
+
+  context.strokeStyle = '#e1e4e8';
+  context.fillStyle = '#57606a';
+  context.lineWidth = 1;
+  context.textAlign = 'right';
+  context.textBaseline = 'middle';
+  for (const value of ticks(yMin, yMax, 5)) {
+    const y = Math.round(py(value)) + 0.5;
+    context.beginPath();
+    context.moveTo(pad.left, y);
+    context.lineTo(width - pad.right, y);
+    context.stroke();
+    context.fillText(String(value), pad.left - 6, y);
+  }
+  context.textAlign = 'center';
+  context.textBaseline = 'top';
+  for (const value of ticks(xMin, xMax, 6)) context.fillText(String(value), px(value), height - pad.bottom + 6);
+  context.fillText('batch', pad.left + plotWidth / 2, height - 14);
+  context.save();
+  context.translate(12, pad.top + plotHeight / 2);
+  context.rotate(-Math.PI / 2);
+  context.fillText('loss', 0, -6);
+  context.restore();
+  context.strokeStyle = '#8c959f';
+  context.strokeRect(pad.left + 0.5, pad.top + 0.5, plotWidth, plotHeight);
+
+  context.strokeStyle = '#0a58ca';
+  context.lineWidth = 2;
+  context.lineJoin = 'round';
+  context.beginPath();
+  points.forEach((point, index) => (index === 0 ? context.moveTo(px(point.x), py(point.y)) : context.lineTo(px(point.x), py(point.y))));
+  context.stroke();
+  if (points.length === 1) {
+    context.fillStyle = '#0a58ca';
+    context.beginPath();
+    context.arc(px(points[0].x), py(points[0].y), 3, 0, 2 * Math.PI);
+    context.fill();
+  }
+}
+
+async function cancelJob() {
+  if (!selectedId) return;
+  const { status, body } = await api(`/jobs/${encodeURIComponent(selectedId)}/cancel`, { method: 'POST' });
+  if (status !== 200) {
+    $('job-error').hidden = false;
+    $('job-error').textContent = body?.error ?? `HTTP ${status}`;
+  }
+  void refreshJobs();
+}
+
+// ---------------------------------------------------------------- predictions
+
+async function predict(files) {
+  const images = [...files].filter((file) => file.type === '' || file.type.startsWith('image/'));
+  const errorLine = $('predict-error');
+  errorLine.hidden = true;
+  if (!selectedId || images.length === 0) return;
+  const data = new FormData();
+  images.forEach((file, index) => data.append(`image${index}`, file, file.name));
+  const { status, body } = await api(`/jobs/${encodeURIComponent(selectedId)}/predict`, { method: 'POST', body: data });
+  if (status !== 200) {
+    errorLine.hidden = false;
+    errorLine.textContent = body?.error ?? `HTTP ${status}`;
+    return;
+  }
+  const items = body.predictions.map((prediction, index) =>
+    element(
+      'li',
+      { 'data-testid': 'prediction', 'data-label': String(prediction.label), 'data-class-name': prediction.className },
+      element('img', { src: URL.createObjectURL(images[index]), alt: images[index].name }),
+      element(
+        'div',
+        {},
+        element('div', { className: 'best', 'data-testid': 'prediction-top', text: `${prediction.className} (${percent(prediction.probability)})` }),
+        element('ol', {}, ...prediction.top.map((entry) => element('li', { text: `${entry.className}: ${percent(entry.probability)}` }))),
+      ),
+    ),
+  );
+  $('predictions').prepend(...items);
+}
+
+function wireDropZone() {
+  const zone = $('dropzone');
+  const input = $('predict-input');
+  input.addEventListener('change', () => {
+    void predict(input.files ?? []).finally(() => (input.value = ''));
+  });
+  for (const type of ['dragenter', 'dragover']) {
+    zone.addEventListener(type, (event) => {
+      event.preventDefault();
+      zone.classList.add('over');
+    });
+  }
+  for (const type of ['dragleave', 'drop']) zone.addEventListener(type, () => zone.classList.remove('over'));
+  zone.addEventListener('drop', (event) => {
+    event.preventDefault();
+    void predict(event.dataTransfer?.files ?? []);
+  });
+}
+
+// ---------------------------------------------------------------- start
+
+async function start() {
+  $('job-form').addEventListener('submit', submitJob);
+  $('cancel').addEventListener('click', () => void cancelJob());
+  wireDropZone();
+  const keyInput = $('api-key');
+  keyInput.value = apiKey();
+  keyInput.addEventListener('change', () => {
+    sessionStorage.setItem('apiKey', keyInput.value.trim());
+    void loadCatalog().then(refreshJobs);
+  });
+  await Promise.all([loadCatalog(), refreshJobs(), checkHealth()]);
+  const fromHash = /^#job=([\w-]+)$/.exec(location.hash);
+  if (fromHash) openJob(fromHash[1]);
+  window.setInterval(() => void refreshJobs(), 2000);
+  window.setInterval(() => void checkHealth(), 10000);
+  window.addEventListener('resize', () => current && scheduleDraw(current));
+  document.body.dataset.ready = 'true';
+}
+
+void start();
