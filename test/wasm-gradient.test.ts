@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
+import { lenet5 } from '../src/models/lenet5.ts';
 import { registerWasmTrainingKernels } from '../src/runtime/wasm-kernels.ts';
 
 type Pad = 'valid' | 'same' | number | [[number, number], [number, number], [number, number], [number, number]];
@@ -153,13 +154,314 @@ describe('Conv2DBackpropFilter on wasm at full AlexNet sizes matches a float64 r
   });
 });
 
+/**
+ * Runs `body` with a counting wrapper around the kernel registered for wasm under `kernelName`,
+ * and returns how often it ran. The replacement kernels look up the wasm kernels they compose at
+ * call time, so this tells which way a case went (recast onto XNNPACK, or the built-in kernel).
+ */
+function countCalls(kernelName: string, body: () => void): number {
+  const original = tf.getKernel(kernelName, 'wasm');
+  let calls = 0;
+  tf.unregisterKernel(kernelName, 'wasm');
+  tf.registerKernel({
+    ...original,
+    kernelFunc: (args) => {
+      calls++;
+      return original.kernelFunc(args);
+    },
+  });
+  try {
+    body();
+  } finally {
+    tf.unregisterKernel(kernelName, 'wasm');
+    tf.registerKernel(original);
+  }
+  return calls;
+}
+
+interface InputGradientCase extends ConvCase {
+  /** Whether the wasm kernel should recast it as a forward Conv2D, or leave it to the built-in kernel. */
+  readonly recast: boolean;
+}
+
+const INPUT_CASES: readonly InputGradientCase[] = [
+  { name: 'LeNet conv2 (MNIST)', x: [4, 12, 12, 6], filter: [5, 5, 6, 16], strides: 1, pad: 'valid', recast: true },
+  { name: 'LeNet conv2 (CIFAR)', x: [2, 14, 14, 6], filter: [5, 5, 6, 16], strides: 1, pad: 'valid', recast: true },
+  { name: 'LeNet conv1 (MNIST)', x: [2, 28, 28, 1], filter: [5, 5, 1, 6], strides: 1, pad: 'valid', recast: true },
+  { name: 'AlexNet conv1', x: [2, 32, 32, 3], filter: [3, 3, 3, 64], strides: 1, pad: 'same', recast: true },
+  // AlexNet conv2-5 channels on smaller images, as above; full sizes against float64 further down.
+  { name: 'AlexNet conv2 channels', x: [2, 6, 6, 64], filter: [3, 3, 64, 192], strides: 1, pad: 'same', recast: true },
+  { name: 'AlexNet conv3 channels', x: [2, 3, 3, 192], filter: [3, 3, 192, 384], strides: 1, pad: 'same', recast: true },
+  { name: 'AlexNet conv4 channels', x: [2, 3, 3, 384], filter: [3, 3, 384, 256], strides: 1, pad: 'same', recast: true },
+  { name: 'AlexNet conv5 channels', x: [2, 3, 3, 256], filter: [3, 3, 256, 256], strides: 1, pad: 'same', recast: true },
+  { name: '1x1', x: [2, 5, 5, 8], filter: [1, 1, 8, 4], strides: 1, pad: 'valid', recast: true },
+  { name: 'even kernel, same (padding only after)', x: [2, 7, 6, 3], filter: [2, 4, 3, 5], strides: 1, pad: 'same', recast: true },
+  { name: 'numeric pad 1', x: [2, 10, 10, 3], filter: [3, 3, 3, 4], strides: 1, pad: 1, recast: true },
+  { name: 'explicit pad, stride 1', x: [2, 8, 7, 3], filter: [3, 3, 3, 4], strides: 1, pad: [[0, 0], [2, 0], [0, 1], [0, 0]], recast: true },
+  // Stride 2 inserts zeros into dy, worth it from 8 input channels.
+  { name: 'stride 2 same, odd size', x: [2, 9, 9, 8], filter: [3, 3, 8, 4], strides: 2, pad: 'same', recast: true },
+  { name: 'stride 2 same, even size', x: [2, 10, 10, 8], filter: [3, 3, 8, 4], strides: 2, pad: 'same', recast: true },
+  { name: 'stride 2 valid, leftover rows', x: [2, 10, 10, 16], filter: [3, 3, 16, 5], strides: 2, pad: 'valid', recast: true },
+  { name: 'stride 2 valid 5x5', x: [2, 15, 15, 16], filter: [5, 5, 16, 8], strides: 2, pad: 'valid', recast: true },
+  { name: 'strides [2, 1]', x: [2, 9, 8, 8], filter: [3, 3, 8, 4], strides: [2, 1], pad: 'same', recast: true },
+  { name: 'explicit pad, stride 2', x: [2, 8, 7, 8], filter: [3, 3, 8, 4], strides: 2, pad: [[0, 0], [1, 2], [0, 1], [0, 0]], recast: true },
+  // Left to the built-in kernel: too few channels or too large a stride for zeros to pay, or a
+  // padding wider than the filter (negative 'full' padding).
+  { name: 'stride 2 same, 3 channels', x: [2, 9, 9, 3], filter: [3, 3, 3, 4], strides: 2, pad: 'same', recast: false },
+  { name: '11x11 stride 4 valid', x: [1, 35, 35, 3], filter: [11, 11, 3, 8], strides: 4, pad: 'valid', recast: false },
+  { name: 'stride 3', x: [2, 11, 11, 8], filter: [3, 3, 8, 4], strides: 3, pad: 'valid', recast: false },
+  { name: 'unequal strides [2, 3]', x: [2, 11, 9, 8], filter: [3, 2, 8, 4], strides: [2, 3], pad: 'same', recast: false },
+  { name: 'pad wider than the filter', x: [2, 6, 6, 3], filter: [3, 3, 3, 4], strides: 1, pad: 3, recast: false },
+  // The gradient loses 'ceil', so dy is larger than the attrs say: built-in kernel.
+  { name: 'numeric pad, stride 2, ceil (via tf.grad)', x: [1, 10, 10, 8], filter: [3, 3, 8, 3], strides: 2, pad: 1, dimRoundingMode: 'ceil', recast: false },
+];
+
+/** dL/dx for L = Σ conv2d(x, filter) · dy, so the gradient is exactly Conv2DBackpropInput(dy, filter). */
+async function inputGradient(backend: 'cpu' | 'wasm', c: ConvCase, seed: number): Promise<Float32Array> {
+  await tf.setBackend(backend);
+  return inputGradientHere(c, seed);
+}
+
+/** inputGradient on the current backend. */
+function inputGradientHere(c: ConvCase, seed: number): Float32Array {
+  return tf.tidy(() => {
+    const x = tf.tensor4d(randomValues(size(c.x), seed), c.x);
+    const filter = tf.tensor4d(randomValues(size(c.filter), seed + 1), c.filter);
+    const conv = (input: tf.Tensor4D): tf.Tensor4D => tf.conv2d(input, filter, c.strides, c.pad, 'NHWC', 1, c.dimRoundingMode);
+    const outShape = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad, c.dimRoundingMode).outShape;
+    const dy = tf.tensor(randomValues(size(outShape), seed + 2), outShape);
+    const grad = tf.grad((input) => tf.sum(tf.mul(conv(input as tf.Tensor4D), dy)))(x);
+    assert.deepEqual(grad.shape, c.x);
+    return grad.dataSync() as Float32Array;
+  });
+}
+
+describe('Conv2DBackpropInput on wasm matches cpu', () => {
+  INPUT_CASES.forEach((c, i) => {
+    test(`${c.name} (${c.recast ? 'recast onto Conv2D' : 'built-in kernel'})`, async () => {
+      const seed = 100_000 + 1000 * i;
+      const expected = await inputGradient('cpu', c, seed);
+      await tf.setBackend('wasm');
+      let actual: Float32Array = new Float32Array(0);
+      const conv2DCalls = countCalls('Conv2D', () => (actual = inputGradientHere(c, seed)));
+      // tf.grad runs the forward Conv2D once too.
+      assert.equal(conv2DCalls, c.recast ? 2 : 1, 'Conv2D calls: the forward pass, plus one if recast');
+      const scale = maxAbs(expected);
+      assert.ok(scale > 0.1, `reference gradient is degenerate (max |dx| = ${scale})`);
+      const diff = maxAbsDiff(actual, expected);
+      assert.ok(diff <= 1e-4 * scale, `max |wasm - cpu| = ${diff}, max |cpu| = ${scale}`);
+    });
+  });
+});
+
+/** dx straight from its definition, summed in float64, for NHWC dy and a [kh,kw,ci,co] filter. */
+function referenceInputGradient(c: ConvCase, dy: Float32Array, filter: Float32Array): Float64Array {
+  const info = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad, c.dimRoundingMode);
+  const { batchSize, inHeight, inWidth, inChannels: ci, outHeight, outWidth, outChannels: co } = info;
+  const [kh, kw] = c.filter;
+  const dx = new Float64Array(size(c.x));
+  for (let b = 0; b < batchSize; b++) {
+    for (let oh = 0; oh < outHeight; oh++) {
+      for (let ow = 0; ow < outWidth; ow++) {
+        const dyAt = ((b * outHeight + oh) * outWidth + ow) * co;
+        for (let i = 0; i < kh; i++) {
+          const h = oh * info.strideHeight + i - info.padInfo.top;
+          if (h < 0 || h >= inHeight) continue;
+          for (let j = 0; j < kw; j++) {
+            const w = ow * info.strideWidth + j - info.padInfo.left;
+            if (w < 0 || w >= inWidth) continue;
+            const dxAt = ((b * inHeight + h) * inWidth + w) * ci;
+            for (let k = 0; k < ci; k++) {
+              const fAt = ((i * kw + j) * ci + k) * co;
+              let sum = 0;
+              for (let o = 0; o < co; o++) sum += (dy[dyAt + o] ?? NaN) * (filter[fAt + o] ?? NaN);
+              dx[dxAt + k] = (dx[dxAt + k] ?? NaN) + sum;
+            }
+          }
+        }
+      }
+    }
+  }
+  return dx;
+}
+
+describe('Conv2DBackpropInput on wasm at full AlexNet sizes matches a float64 reference', () => {
+  const FULL: readonly ConvCase[] = [
+    { name: 'AlexNet conv2', x: [2, 16, 16, 64], filter: [3, 3, 64, 192], strides: 1, pad: 'same' },
+    { name: 'AlexNet conv3', x: [2, 8, 8, 192], filter: [3, 3, 192, 384], strides: 1, pad: 'same' },
+    { name: 'AlexNet conv4', x: [2, 8, 8, 384], filter: [3, 3, 384, 256], strides: 1, pad: 'same' },
+    { name: 'AlexNet conv5', x: [2, 8, 8, 256], filter: [3, 3, 256, 256], strides: 1, pad: 'same' },
+  ];
+  FULL.forEach((c, i) => {
+    test(c.name, async () => {
+      const seed = 150_000 + 1000 * i;
+      const actual = await inputGradient('wasm', c, seed);
+      const outShape = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad).outShape;
+      const expected = referenceInputGradient(c, randomValues(size(outShape), seed + 2), randomValues(size(c.filter), seed + 1));
+      const scale = maxAbs(expected);
+      assert.ok(scale > 0.1, `reference gradient is degenerate (max |dx| = ${scale})`);
+      const diff = maxAbsDiff(actual, expected);
+      assert.ok(diff <= 1e-4 * scale, `max |wasm - reference| = ${diff}, max |reference| = ${scale}`);
+    });
+  });
+});
+
+interface MatMulCase {
+  readonly name: string;
+  readonly a: number[];
+  readonly b: number[];
+  readonly transposeA: boolean;
+  readonly transposeB: boolean;
+  /** Whether the wasm kernel should transpose an operand for XNNPACK, or leave it to the built-in kernel. */
+  readonly recast: boolean;
+}
+
+const MATMUL_CASES: readonly MatMulCase[] = [
+  // A dense layer's backward pass: dX = dY·Wᵀ, dW = Xᵀ·dY.
+  { name: 'LeNet fc1 dX = dY·Wᵀ', a: [8, 120], b: [256, 120], transposeA: false, transposeB: true, recast: true },
+  { name: 'LeNet fc1 dW = Xᵀ·dY', a: [8, 256], b: [8, 120], transposeA: true, transposeB: false, recast: true },
+  { name: 'LeNet fc3 dX, rank 3 with batch 1', a: [1, 8, 10], b: [1, 84, 10], transposeA: false, transposeB: true, recast: true },
+  { name: 'AlexNet-like dX, large W (computed as (W·dYᵀ)ᵀ)', a: [4, 1024], b: [512, 1024], transposeA: false, transposeB: true, recast: true },
+  { name: 'AlexNet-like dW, large output', a: [4, 1024], b: [4, 512], transposeA: true, transposeB: false, recast: true },
+  { name: 'both transposed', a: [30, 8], b: [20, 30], transposeA: true, transposeB: true, recast: true },
+  { name: 'a vector', a: [1, 50], b: [7, 50], transposeA: false, transposeB: true, recast: true },
+  { name: 'neither transposed (already on XNNPACK)', a: [8, 30], b: [30, 20], transposeA: false, transposeB: false, recast: false },
+  { name: 'batched', a: [2, 8, 10], b: [2, 12, 10], transposeA: false, transposeB: true, recast: false },
+  { name: 'broadcast batch', a: [1, 8, 10], b: [3, 12, 10], transposeA: false, transposeB: true, recast: false },
+];
+
+describe('BatchMatMul on wasm matches cpu', () => {
+  MATMUL_CASES.forEach((c, i) => {
+    test(`${c.name} (${c.recast ? 'XNNPACK' : 'built-in kernel'})`, async () => {
+      const seed = 200_000 + 1000 * i;
+      const onBackend = (): Float32Array =>
+        tf.tidy(() => {
+          const a = tf.tensor(randomValues(size(c.a), seed), c.a);
+          const b = tf.tensor(randomValues(size(c.b), seed + 1), c.b);
+          return tf.matMul(a, b, c.transposeA, c.transposeB).dataSync() as Float32Array;
+        });
+      await tf.setBackend('cpu');
+      const expected = onBackend();
+      await tf.setBackend('wasm');
+      let actual: Float32Array = new Float32Array(0);
+      const transposes = countCalls('Transpose', () => (actual = onBackend()));
+      assert.equal(transposes > 0, c.recast, `Transpose calls: ${transposes}`);
+      const scale = maxAbs(expected);
+      assert.ok(scale > 0.1);
+      const diff = maxAbsDiff(actual, expected);
+      assert.ok(diff <= 1e-5 * scale, `max |wasm - cpu| = ${diff}, max |cpu| = ${scale}`);
+    });
+  });
+});
+
+interface PoolCase {
+  readonly name: string;
+  readonly x: [number, number, number, number];
+  readonly filterSize: number | [number, number];
+  readonly strides: number | [number, number];
+  readonly pad: 'valid' | 'same' | number;
+  /** How the input is drawn: after a ReLU (many exact zeros, as in LeNet and AlexNet), raw, or small integers (many ties). */
+  readonly values: 'relu' | 'signed' | 'integers';
+}
+
+const POOL_CASES: readonly PoolCase[] = [
+  { name: 'LeNet pool1 (MNIST)', x: [4, 24, 24, 6], filterSize: 2, strides: 2, pad: 'valid', values: 'relu' },
+  { name: 'LeNet pool2 (MNIST)', x: [4, 8, 8, 16], filterSize: 2, strides: 2, pad: 'valid', values: 'relu' },
+  { name: 'LeNet pool2 (CIFAR), odd size drops the last row', x: [4, 10, 10, 16], filterSize: 2, strides: 2, pad: 'valid', values: 'relu' },
+  { name: 'AlexNet pool1', x: [2, 32, 32, 64], filterSize: 2, strides: 2, pad: 'valid', values: 'relu' },
+  { name: 'AlexNet pool2', x: [2, 16, 16, 192], filterSize: 2, strides: 2, pad: 'valid', values: 'relu' },
+  { name: 'AlexNet pool3', x: [2, 8, 8, 256], filterSize: 2, strides: 2, pad: 'valid', values: 'relu' },
+  // The built-in kernel would drop these: it ignores window maxima below FLT_MIN.
+  { name: 'negative values', x: [2, 8, 8, 4], filterSize: 2, strides: 2, pad: 'valid', values: 'signed' },
+  // Ties go to the first maximum in row-major order, as on cpu (the built-in kernel takes the last).
+  { name: 'ties', x: [2, 8, 8, 4], filterSize: 2, strides: 2, pad: 'valid', values: 'integers' },
+  { name: 'overlapping 3x3 stride 2 same', x: [2, 13, 13, 8], filterSize: 3, strides: 2, pad: 'same', values: 'signed' },
+  { name: 'overlapping 3x3 stride 1 same, ties', x: [2, 7, 7, 3], filterSize: 3, strides: 1, pad: 'same', values: 'integers' },
+  // (wasm's forward MaxPool itself fails with a numeric pad and unequal strides.)
+  { name: 'numeric pad 1, 3x3 window, stride 2', x: [2, 9, 8, 5], filterSize: 3, strides: 2, pad: 1, values: 'signed' },
+  { name: '3x2 window, strides [2, 1], same', x: [2, 9, 8, 5], filterSize: [3, 2], strides: [2, 1], pad: 'same', values: 'integers' },
+];
+
+/** dL/dx for L = Σ maxPool(x) · dy, so the gradient is exactly MaxPoolGrad(dy, x, maxPool(x)). */
+async function poolGradient(backend: 'cpu' | 'wasm', c: PoolCase, seed: number): Promise<Float32Array> {
+  await tf.setBackend(backend);
+  return tf.tidy(() => {
+    const raw = randomValues(size(c.x), seed);
+    const values =
+      c.values === 'relu' ? raw.map((v) => Math.max(v, 0)) : c.values === 'integers' ? raw.map((v) => Math.floor(v * 2)) : raw;
+    const x = tf.tensor4d(values, c.x);
+    const pool = (input: tf.Tensor4D): tf.Tensor4D => tf.maxPool(input, c.filterSize, c.strides, c.pad);
+    const outShape = pool(x).shape;
+    const dy = tf.tensor(randomValues(size(outShape), seed + 1), outShape);
+    const grad = tf.grad((input) => tf.sum(tf.mul(pool(input as tf.Tensor4D), dy)))(x);
+    assert.deepEqual(grad.shape, c.x);
+    return grad.dataSync() as Float32Array;
+  });
+}
+
+describe('MaxPoolGrad on wasm matches cpu', () => {
+  POOL_CASES.forEach((c, i) => {
+    test(c.name, async () => {
+      const seed = 300_000 + 1000 * i;
+      const expected = await poolGradient('cpu', c, seed);
+      const actual = await poolGradient('wasm', c, seed);
+      const scale = maxAbs(expected);
+      assert.ok(scale > 0.1, `reference gradient is degenerate (max |dx| = ${scale})`);
+      // Each dx is one dy value, or with overlapping windows a sum of a few in another order.
+      const diff = maxAbsDiff(actual, expected);
+      assert.ok(diff <= 1e-6 * scale, `max |wasm - cpu| = ${diff}, max |cpu| = ${scale}`);
+    });
+  });
+});
+
+describe('LeNet-5 gradients on wasm match cpu', () => {
+  test('every weight gradient of one training batch', async () => {
+    // In the model's weight order: variable names carry a per-build counter.
+    const gradients = async (backend: 'cpu' | 'wasm'): Promise<Float32Array[]> => {
+      await tf.setBackend(backend);
+      const model = lenet5.build({ height: 28, width: 28, channels: 1 }, 10, 7);
+      const tensors = tf.tidy(() => {
+        const xs = tf.tensor4d(randomValues(8 * 28 * 28, 400_000), [8, 28, 28, 1]);
+        const ys = tf.oneHot(tf.tensor1d([0, 1, 2, 3, 4, 5, 6, 7], 'int32'), 10);
+        const variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
+        const { grads } = tf.variableGrads(
+          () => tf.losses.softmaxCrossEntropy(ys, model.apply(xs, { training: true }) as tf.Tensor) as tf.Scalar,
+          variables,
+        );
+        return variables.map((variable) => grads[variable.name] as tf.Tensor);
+      });
+      const values = tensors.map((t) => t.dataSync() as Float32Array);
+      tf.dispose(tensors);
+      model.dispose();
+      return values;
+    };
+    const expected = await gradients('cpu');
+    const actual = await gradients('wasm');
+    assert.equal(actual.length, 10, 'five layers with kernel and bias');
+    assert.equal(actual.length, expected.length);
+    for (const [name, values] of expected.entries()) {
+      const scale = maxAbs(values);
+      assert.ok(scale > 1e-4, `gradient ${name} is degenerate`);
+      const diff = maxAbsDiff(actual[name] ?? new Float32Array(0), values);
+      assert.ok(diff <= 1e-4 * scale, `weight ${name}: max |wasm - cpu| = ${diff}, max |cpu| = ${scale}`);
+    }
+  });
+});
+
 describe('registered wasm kernel', () => {
   test('registering twice changes nothing and warns nothing', async (t) => {
     const warn = t.mock.method(console, 'warn');
-    const before = tf.getKernel('Conv2DBackpropFilter', 'wasm');
+    const names = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'MaxPoolGrad'];
+    const before = names.map((name) => tf.getKernel(name, 'wasm'));
     registerWasmTrainingKernels();
-    assert.equal(tf.getKernel('Conv2DBackpropFilter', 'wasm'), before);
+    assert.deepEqual(names.map((name) => tf.getKernel(name, 'wasm')), before);
     assert.equal(warn.mock.callCount(), 0);
+  });
+
+  test('the replacement kernels keep the built-in setup, which their fallback needs', () => {
+    for (const name of ['Conv2DBackpropInput', 'BatchMatMul', 'MaxPoolGrad']) {
+      assert.equal(typeof tf.getKernel(name, 'wasm').setupFunc, 'function', name);
+    }
   });
 
   // tfjs-core's conv2d gradient drops dimRoundingMode, so only a direct call reaches 'ceil', where
@@ -183,17 +485,27 @@ describe('registered wasm kernel', () => {
     assert.ok(diff <= 1e-4 * maxAbs(expected), `max |wasm - cpu| = ${diff}`);
   });
 
-  test('frees its intermediate buffers', async () => {
-    await tf.setBackend('wasm');
-    const x = tf.tensor4d(randomValues(2 * 9 * 9 * 3, 7), [2, 9, 9, 3]);
-    const dy = tf.tensor4d(randomValues(2 * 5 * 5 * 4, 8), [2, 5, 5, 4]);
-    const attrs = { strides: 2, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 3, 4] };
-    const run = (): tf.Tensor => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, attrs);
-    run().dispose(); // warm-up: lets the backend settle any one-time allocations
-    const dataIds = tf.backend().numDataIds();
-    run().dispose();
-    assert.equal(tf.backend().numDataIds(), dataIds);
-    tf.dispose([x, dy]);
+  const LEAK_CASES: ReadonlyArray<{ name: string; kernel: string; inputs: Record<string, number[]>; attrs: object }> = [
+    { name: 'Conv2DBackpropFilter', kernel: 'Conv2DBackpropFilter', inputs: { x: [2, 9, 9, 3], dy: [2, 5, 5, 4] }, attrs: { strides: 2, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 3, 4] } },
+    { name: 'Conv2DBackpropInput, stride 1', kernel: 'Conv2DBackpropInput', inputs: { dy: [2, 5, 5, 4], filter: [3, 3, 3, 4] }, attrs: { strides: 1, pad: 'same', dataFormat: 'NHWC', inputShape: [2, 5, 5, 3] } },
+    { name: 'Conv2DBackpropInput, stride 2', kernel: 'Conv2DBackpropInput', inputs: { dy: [2, 5, 5, 4], filter: [3, 3, 8, 4] }, attrs: { strides: 2, pad: 'same', dataFormat: 'NHWC', inputShape: [2, 9, 9, 8] } },
+    { name: 'BatchMatMul dY·Wᵀ', kernel: 'BatchMatMul', inputs: { a: [4, 30], b: [50, 30] }, attrs: { transposeA: false, transposeB: true } },
+    { name: 'BatchMatMul Xᵀ·dY', kernel: 'BatchMatMul', inputs: { a: [4, 50], b: [4, 30] }, attrs: { transposeA: true, transposeB: false } },
+    { name: 'MaxPoolGrad', kernel: 'MaxPoolGrad', inputs: { dy: [2, 4, 4, 3], input: [2, 8, 8, 3], output: [2, 4, 4, 3] }, attrs: { filterSize: 2, strides: 2, pad: 'valid' } },
+  ];
+  LEAK_CASES.forEach((c, i) => {
+    test(`${c.name} frees its intermediate buffers`, async () => {
+      await tf.setBackend('wasm');
+      const inputs = Object.fromEntries(
+        Object.entries(c.inputs).map(([key, shape], j) => [key, tf.tensor(randomValues(size(shape), 500 * i + j), shape)]),
+      );
+      const run = (): tf.Tensor => tf.engine().runKernel(c.kernel, inputs, c.attrs as tf.NamedAttrMap);
+      run().dispose(); // warm-up: lets the backend settle any one-time allocations
+      const dataIds = tf.backend().numDataIds();
+      run().dispose();
+      assert.equal(tf.backend().numDataIds(), dataIds);
+      tf.dispose(Object.values(inputs));
+    });
   });
 
   test('rejects NCHW with a clear error', async () => {

@@ -22,6 +22,13 @@ const loaders: Record<ConcreteBackend, () => Promise<void>> = {
     }
     throw new Error(failures.join('; '));
   },
+  // Single-threaded on purpose. tfjs-backend-wasm 4.22 reports no thread support under Node
+  // (WASM_HAS_MULTITHREAD_SUPPORT is false there, tensorflow/tfjs#3830), so it loads the SIMD
+  // binary. Forcing the threaded-SIMD binary needs three patches of globals (the flag, the worker
+  // script it passes as a Blob URL, which Node's Worker can't load, and os.cpus(), since the C++
+  // side caps threads at half the logical cores: 1 on a 2-core host, whatever setThreadsCount
+  // asks). Measured with those patches on 2 cores: a LeNet-5 step 1.5x slower (every small kernel
+  // pays the thread pool's hand-off; dense layers never use it), AlexNet 8% faster.
   async wasm() {
     await import('@tensorflow/tfjs-backend-wasm');
     const { registerWasmTrainingKernels } = await import('./wasm-kernels.ts');

@@ -1,7 +1,8 @@
 /**
- * Kernels that training needs but `@tensorflow/tfjs-backend-wasm` 4.22 does not ship.
+ * Kernels that training needs but `@tensorflow/tfjs-backend-wasm` 4.22 does not ship, plus faster
+ * replacements for some it does (wasm-gradient-kernels.ts).
  *
- * Each one is a composition of the wasm backend's own registered kernels, called with the wasm
+ * Each one here is a composition of the wasm backend's own registered kernels, called with the wasm
  * backend itself, so the arithmetic runs in wasm (convolutions on XNNPACK), not in JS loops.
  */
 import {
@@ -12,41 +13,16 @@ import {
   registerKernel,
   Slice,
   Transpose,
-  type Conv2DAttrs,
   type Conv2DBackpropFilterAttrs,
   type Conv2DBackpropFilterInputs,
   type KernelBackend,
   type KernelConfig,
   type KernelFunc,
-  type NamedAttrMap,
   type NamedTensorInfoMap,
-  type SliceAttrs,
   type TensorInfo,
-  type TransposeAttrs,
 } from '@tensorflow/tfjs-core';
-
-const BACKEND = 'wasm';
-
-type KernelAttrs = Conv2DAttrs | SliceAttrs | TransposeAttrs;
-
-/** Runs one of the wasm backend's registered kernels; its output belongs to the caller. */
-function runWasmKernel(
-  kernelName: string,
-  backend: KernelBackend,
-  inputs: NamedTensorInfoMap,
-  attrs: KernelAttrs,
-): TensorInfo {
-  const kernel = getKernel(kernelName, BACKEND);
-  if (kernel === undefined) {
-    throw new Error(`Kernel '${kernelName}' is not registered for backend '${BACKEND}'`);
-  }
-  // The attrs interfaces lack NamedAttrMap's index signature, though every value fits it.
-  const out = kernel.kernelFunc({ inputs, backend, attrs: attrs as unknown as NamedAttrMap });
-  if (Array.isArray(out)) {
-    throw new Error(`Kernel '${kernelName}' returned several outputs, expected one`);
-  }
-  return out;
-}
+import { gradientKernelOverrides } from './wasm-gradient-kernels.ts';
+import { installOverride, runWasmKernel, WASM_BACKEND as BACKEND, type KernelAttrs } from './wasm-kernel-calls.ts';
 
 /**
  * dW[kh,kw,ci,co] = Σ_{b,oh,ow} x[b, oh·s+kh−padTop, ow·s+kw−padLeft, ci] · dy[b,oh,ow,co]
@@ -130,8 +106,10 @@ const trainingKernels: readonly KernelConfig[] = [
 ];
 
 /**
- * Registers the missing training kernels for backend 'wasm'. Safe to call more than once, and
- * leaves alone any kernel the installed backend already provides (a newer version may).
+ * Registers the missing training kernels for backend 'wasm', and puts faster versions in place of
+ * the built-in kernels the backward pass is slowest in (see wasm-gradient-kernels.ts). Safe to
+ * call more than once, and leaves alone any missing kernel the installed backend already provides
+ * (a newer version may).
  */
 export function registerWasmTrainingKernels(): void {
   for (const config of trainingKernels) {
@@ -139,4 +117,5 @@ export function registerWasmTrainingKernels(): void {
       registerKernel(config);
     }
   }
+  for (const override of gradientKernelOverrides) installOverride(override);
 }
