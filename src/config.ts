@@ -7,6 +7,22 @@ const role = z.enum(['all', 'api', 'worker']);
 export type Role = z.infer<typeof role>;
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const nonNegativeInt = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
+
+/** Shortest API key accepted: keys are bearer secrets, so they must not be guessable. */
+export const MIN_API_KEY_LENGTH = 16;
+const apiKeyList = z
+  .string()
+  .refine(
+    (value) =>
+      value
+        .split(',')
+        .map((key) => key.trim())
+        .filter((key) => key !== '')
+        .every((key) => key.length >= MIN_API_KEY_LENGTH && !/\s/.test(key)),
+    // The message never quotes the value: it holds secrets.
+    { message: `every key must be at least ${MIN_API_KEY_LENGTH} characters without spaces, keys separated by commas` },
+  );
 
 /**
  * Every setting the service reads from its environment. Parsed once at start-up so that a typo
@@ -29,6 +45,20 @@ const environment = z.object({
   MAX_UPLOAD_FILES: positiveInt(64),
   MAX_IMAGE_PIXELS: positiveInt(40_000_000),
   MODEL_CACHE_SIZE: positiveInt(4),
+  /** Comma-separated API keys; with these (or API_KEYS_FILE) every route but /health and the docs needs `Authorization: Bearer <key>`. */
+  API_KEYS: apiKeyList.optional(),
+  /** A file with one API key per line (blank lines and lines starting with # are skipped). */
+  API_KEYS_FILE: z.string().min(1).optional(),
+  /** Largest JSON (or other non-upload) request body. */
+  BODY_LIMIT_BYTES: positiveInt(64 * 1024),
+  /** Queued and running jobs one client may have at once. */
+  MAX_QUEUED_PER_CLIENT: positiveInt(20),
+  /** Queued and running jobs of all clients together. */
+  MAX_QUEUED_JOBS: positiveInt(500),
+  /** Upper bound of epochs × trainLimit (training images seen) for one job. */
+  MAX_TRAINING_IMAGES_PER_JOB: positiveInt(60_000 * 1000),
+  /** Requests per minute per client (API key, or IP address without keys); 0 switches the limit off. */
+  RATE_LIMIT_PER_MINUTE: nonNegativeInt(600),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

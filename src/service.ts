@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp } from './api/app.ts';
+import { loadApiKeys } from './api/auth.ts';
 import { Predictor } from './api/predictor.ts';
 import type { Config } from './config.ts';
 import { connectRedis, describeTarget, waitUntilReachable, type RedisTarget } from './queue/connection.ts';
@@ -26,6 +27,8 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     for (const closeOne of closers.reverse()) await closeOne().catch((error: unknown) => logger.warn({ err: error }, 'error while closing'));
   };
   try {
+    // Read first: a missing key file stops the service before anything starts.
+    const apiKeys = config.ROLE === 'worker' ? [] : loadApiKeys(config);
     let target: RedisTarget;
     if (config.REDIS_URL) {
       target = { url: config.REDIS_URL };
@@ -63,7 +66,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       closers.push(() => queue.close());
       const predictor = new Predictor(config.ARTIFACTS_DIR, config.MODEL_CACHE_SIZE, config.MAX_IMAGE_PIXELS);
       closers.push(async () => predictor.dispose());
-      app = await buildApp({ config, redis, store, queue, predictor, backend }, logger);
+      app = await buildApp({ config, redis, store, queue, predictor, backend, apiKeys }, logger);
       const started = app;
       closers.push(() => started.close());
       await app.listen({ host: config.HOST, port: config.PORT });

@@ -36,6 +36,11 @@ describe('loadConfig', () => {
       MAX_IMAGE_PIXELS: 40_000_000,
       MODEL_CACHE_SIZE: 4,
       LOG_LEVEL: 'info',
+      BODY_LIMIT_BYTES: 64 * 1024,
+      MAX_QUEUED_PER_CLIENT: 20,
+      MAX_QUEUED_JOBS: 500,
+      MAX_TRAINING_IMAGES_PER_JOB: 60_000_000,
+      RATE_LIMIT_PER_MINUTE: 600,
     });
     assert.equal(config.REDIS_URL, undefined);
     assert.equal('REDIS_URL' in config, false);
@@ -79,6 +84,11 @@ describe('loadConfig', () => {
       MAX_IMAGE_PIXELS: 1_000_000,
       MODEL_CACHE_SIZE: 2,
       LOG_LEVEL: 'debug',
+      BODY_LIMIT_BYTES: 64 * 1024,
+      MAX_QUEUED_PER_CLIENT: 20,
+      MAX_QUEUED_JOBS: 500,
+      MAX_TRAINING_IMAGES_PER_JOB: 60_000_000,
+      RATE_LIMIT_PER_MINUTE: 600,
     });
     assert.equal(typeof config.PORT, 'number');
   });

@@ -4,9 +4,10 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
+import { KeyRing, securityPlugin } from './auth.ts';
 import type { ApiDependencies } from './dependencies.ts';
-import { dashboardPlugin } from '../dashboard/plugin.ts';
 import { installErrorHandler } from './error-handler.ts';
+import { dashboardPlugin } from '../dashboard/plugin.ts';
 import { metricsPlugin } from './metrics.ts';
 import { completeOpenApi } from './openapi.ts';
 import { catalogRoutes } from './routes/catalog.ts';
@@ -17,7 +18,7 @@ import { predictRoutes } from './routes/predict.ts';
 /** The HTTP API: every route validated and serialised by the contract's zod schemas. */
 export async function buildApp(dependencies: ApiDependencies, logger: Logger): Promise<FastifyInstance> {
   const { config } = dependencies;
-  const app = Fastify({ loggerInstance: logger as FastifyBaseLogger });
+  const app = Fastify({ loggerInstance: logger as FastifyBaseLogger, bodyLimit: config.BODY_LIMIT_BYTES });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandler(app, dependencies.redis);
@@ -42,6 +43,8 @@ export async function buildApp(dependencies: ApiDependencies, logger: Logger): P
     },
   });
 
+  // Before the routes: API keys and the rate limit apply to every route registered after it.
+  await app.register(securityPlugin, { ...dependencies, keys: new KeyRing(dependencies.apiKeys) });
   // First: its request-counting hook applies to the routes registered after it.
   await app.register(metricsPlugin, dependencies);
   await app.register(jobRoutes, dependencies);

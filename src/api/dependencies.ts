@@ -14,4 +14,6 @@ export interface ApiDependencies {
   readonly predictor: Predictor;
   /** The TensorFlow.js backend this process predicts with. */
   readonly backend: string;
+  /** The API keys (from API_KEYS and API_KEYS_FILE); empty: authentication is off. */
+  readonly apiKeys: readonly string[];
 }

@@ -57,6 +57,11 @@ local sequence = redis.call('HGET', KEYS[1], 'sequence')
 local prefix = ARGV[4]
 redis.call('ZREM', prefix .. current, ARGV[5])
 redis.call('ZADD', prefix .. target, sequence, ARGV[5])
+local owner = redis.call('HGET', KEYS[1], 'owner')
+if owner then
+  redis.call('ZREM', prefix .. 'owner:' .. owner .. ':' .. current, ARGV[5])
+  redis.call('ZADD', prefix .. 'owner:' .. owner .. ':' .. target, sequence, ARGV[5])
+end
 redis.call('XADD', KEYS[2], '*', 'type', 'state', 'data',
   '{"at":"' .. ARGV[6] .. '","state":"' .. target .. '","previous":"' .. current .. '"}')
 if ARGV[7] ~= '' then
@@ -120,8 +125,9 @@ export class JobStore {
   private epochsKey(id: string): string {
     return `${this.jobKey(id)}:epochs`;
   }
-  private indexKey(state: JobState | 'all'): string {
-    return `${this.prefix}:jobs:${state}`;
+  /** Ids by sequence: of every job, or (with `owner`) of one client's jobs only, in a state or all. */
+  private indexKey(state: JobState | 'all', owner?: string): string {
+    return owner === undefined ? `${this.prefix}:jobs:${state}` : `${this.prefix}:jobs:owner:${owner}:${state}`;
   }
   /** The job's event stream: every state change, progress update, log line and epoch, in order. */
   eventsKey(id: string): string {
@@ -139,23 +145,32 @@ export class JobStore {
 
   /** Deletes the job: its record, history and event stream, and its place in the indexes. */
   async remove(id: string): Promise<void> {
+    const owner = (await this.redis.hget(this.jobKey(id), 'owner')) ?? undefined;
     const transaction = this.redis.multi().del(...this.keysOf(id));
-    for (const state of ['all', ...jobStates] as const) transaction.zrem(this.indexKey(state), id);
+    for (const state of ['all', ...jobStates] as const) {
+      transaction.zrem(this.indexKey(state), id);
+      if (owner !== undefined) transaction.zrem(this.indexKey(state, owner), id);
+    }
     await transaction.exec();
   }
 
-  async create(id: string, request: JobSettings, progress: JobProgress, createdAt: Date): Promise<void> {
+  /**
+   * Records a new, queued job. `owner` (an opaque client id, e.g. a hash of its API key; never
+   * the key itself) puts it in that client's indexes too, for owner-aware lists and counts.
+   */
+  async create(id: string, request: JobSettings, progress: JobProgress, createdAt: Date, owner?: string): Promise<void> {
     const sequence = await this.redis.incr(`${this.prefix}:jobs:sequence`);
-    await this.redis
-      .multi()
-      .hset(this.jobKey(id), {
-        id,
-        state: 'queued',
-        sequence,
-        request: JSON.stringify(request),
-        progress: JSON.stringify(progress),
-        createdAt: createdAt.toISOString(),
-      })
+    const transaction = this.redis.multi().hset(this.jobKey(id), {
+      id,
+      state: 'queued',
+      sequence,
+      request: JSON.stringify(request),
+      progress: JSON.stringify(progress),
+      createdAt: createdAt.toISOString(),
+      ...(owner === undefined ? {} : { owner }),
+    });
+    if (owner !== undefined) transaction.zadd(this.indexKey('all', owner), sequence, id).zadd(this.indexKey('queued', owner), sequence, id);
+    await transaction
       .zadd(this.indexKey('all'), sequence, id)
       .zadd(this.indexKey('queued'), sequence, id)
       .xadd(this.eventsKey(id), '*', 'type', 'state', 'data', JSON.stringify({ at: createdAt.toISOString(), state: 'queued', previous: null }))
@@ -184,6 +199,17 @@ export class JobStore {
     const current = parseState(reply[1]);
     if (reply[0] === 1 && current) return { ok: true, previous: current };
     return { ok: false, current };
+  }
+
+  /** The client that created the job, or null for a job created without one (or unknown). */
+  async owner(id: string): Promise<string | null> {
+    return this.redis.hget(this.jobKey(id), 'owner');
+  }
+
+  /** Jobs that are queued or running: of one client with `owner`, else of all together. */
+  async countActive(owner?: string): Promise<number> {
+    const [queued, running] = await Promise.all([this.redis.zcard(this.indexKey('queued', owner)), this.redis.zcard(this.indexKey('running', owner))]);
+    return queued + running;
   }
 
   async state(id: string): Promise<JobState | null> {
@@ -291,11 +317,11 @@ export class JobStore {
     };
   }
 
-  /** Newest first; `cursor` is the sequence number to continue below. */
-  async list(options: { state?: JobState; limit: number; cursor?: string }): Promise<{ jobs: JobSummary[]; next: string | null }> {
+  /** Newest first; `cursor` is the sequence number to continue below; with `owner`, that client's jobs only. */
+  async list(options: { state?: JobState; limit: number; cursor?: string; owner?: string }): Promise<{ jobs: JobSummary[]; next: string | null }> {
     const max = options.cursor === undefined ? '+inf' : `(${options.cursor}`;
     const entries = await this.redis.zrevrangebyscore(
-      this.indexKey(options.state ?? 'all'),
+      this.indexKey(options.state ?? 'all', options.owner),
       max,
       '-inf',
       'WITHSCORES',

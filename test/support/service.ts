@@ -30,6 +30,9 @@ export async function startTestService(environment: Record<string, string> = {})
     ARTIFACTS_DIR: path.join(folder, 'artifacts'),
     TRAINER_BACKEND: 'wasm',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    // Off unless a test sets it: every test client is 127.0.0.1, one client to the limit, and some
+    // tests poll every 20 ms, past the default of 600 requests a minute.
+    RATE_LIMIT_PER_MINUTE: '0',
     ...environment,
   });
   const service = await startService(config, createLogger(config));

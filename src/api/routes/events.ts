@@ -8,6 +8,7 @@ import { finalStates, jobIdParams, type JobState } from '../../contract/job.ts';
 import type { JobStore } from '../../queue/job-store.ts';
 import type { ApiDependencies } from '../dependencies.ts';
 import { HttpError, jobNotFound } from '../http-error.ts';
+import { assertOwnJob } from '../ownership.ts';
 import { SseResponse } from '../sse.ts';
 
 export interface EventRoutesOptions extends ApiDependencies {
@@ -42,6 +43,7 @@ export const eventRoutes: FastifyPluginAsyncZod<EventRoutesOptions> = async (app
         summary: 'Follow a job as Server-Sent Events: replay, then live, until it ends',
         description,
         params: jobIdParams,
+        // `access_token` (the API key, for EventSource clients) is taken and removed by the security plugin before validation.
         querystring: jobEventsQuery,
         headers: jobEventsHeaders,
         response: {
@@ -49,7 +51,9 @@ export const eventRoutes: FastifyPluginAsyncZod<EventRoutesOptions> = async (app
           // type null: no body, so the OpenAPI document lists no content for it.
           204: z.null().meta({ description: 'the job has ended and the client already has every event: nothing more will come', type: 'null' }),
           400: errorBody,
+          401: errorBody,
           404: errorBody,
+          429: errorBody,
           503: errorBody,
         },
       },
@@ -57,6 +61,7 @@ export const eventRoutes: FastifyPluginAsyncZod<EventRoutesOptions> = async (app
     async (request, reply) => {
       const { id } = request.params;
       const after = request.headers['last-event-id'] ?? request.query.lastEventId ?? '0-0';
+      await assertOwnJob(store, request, id);
       const state = await store.state(id);
       if (state === null) throw jobNotFound(id);
 

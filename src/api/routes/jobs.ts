@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { errorBody } from '../../contract/errors.ts';
 import { job, jobIdParams, jobList, jobListQuery, type Job } from '../../contract/job.ts';
@@ -8,11 +9,14 @@ import { enqueueTraining } from '../../queue/training-queue.ts';
 import { batchesPerEpoch, progressAt } from '../../contract/progress.ts';
 import { HttpError, jobNotFound } from '../http-error.ts';
 import type { ApiDependencies } from '../dependencies.ts';
+import { ownerOf } from '../auth.ts';
+import { assertOwnJob } from '../ownership.ts';
 
-const errors = { 400: errorBody, 404: errorBody, 503: errorBody };
+const errors = { 400: errorBody, 401: errorBody, 404: errorBody, 429: errorBody, 503: errorBody };
 
-export const jobRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { store, queue }) => {
-  const existing = async (id: string): Promise<Job> => {
+export const jobRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { store, queue, config }) => {
+  const existing = async (id: string, request: FastifyRequest): Promise<Job> => {
+    await assertOwnJob(store, request, id);
     const found = await store.get(id);
     if (!found) throw jobNotFound(id);
     return found;
@@ -29,25 +33,41 @@ export const jobRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { s
     },
     async (request, reply) => {
       const settings = settingsFor(request.body, randomSeed);
+      const images = settings.epochs * settings.trainLimit;
+      if (images > config.MAX_TRAINING_IMAGES_PER_JOB) {
+        const message = `epochs × trainLimit (${settings.epochs} × ${settings.trainLimit} = ${images} training images) is over this server's limit of ${config.MAX_TRAINING_IMAGES_PER_JOB} per job`;
+        throw new HttpError(400, `the body is invalid: ${message}`, [{ path: 'epochs', message }]);
+      }
+      const owner = ownerOf(request);
+      // Counted, then created: two requests at the same moment may both pass, by one job at most each.
+      if (owner !== null && (await store.countActive(owner)) >= config.MAX_QUEUED_PER_CLIENT) {
+        throw new HttpError(429, `you have ${config.MAX_QUEUED_PER_CLIENT} jobs queued or running, the most one client may have; wait for one to end or cancel one`);
+      }
+      if ((await store.countActive()) >= config.MAX_QUEUED_JOBS) {
+        throw new HttpError(429, `the queue is full (${config.MAX_QUEUED_JOBS} jobs queued or running); try again later`);
+      }
       const id = randomUUID();
       const progress = progressAt(settings.epochs, batchesPerEpoch(settings.trainLimit, settings.batchSize), 0, 0);
-      await store.create(id, settings, progress, new Date());
+      await store.create(id, settings, progress, new Date(), owner ?? undefined);
       await enqueueTraining(queue, id);
       request.log.info({ jobId: id, model: settings.model, dataset: settings.dataset }, 'job queued');
-      return reply.code(201).header('location', `/jobs/${id}`).send(await existing(id));
+      return reply.code(201).header('location', `/jobs/${id}`).send(await existing(id, request));
     },
   );
 
   app.get(
     '/jobs',
     { schema: { summary: 'List jobs, newest first', querystring: jobListQuery, response: { 200: jobList, ...errors } } },
-    async (request) => store.list(request.query),
+    async (request) => {
+      const owner = ownerOf(request);
+      return store.list(owner === null ? request.query : { ...request.query, owner });
+    },
   );
 
   app.get(
     '/jobs/:id',
     { schema: { summary: 'A job: state, progress, loss log and result', params: jobIdParams, response: { 200: job, ...errors } } },
-    async (request) => existing(request.params.id),
+    async (request) => existing(request.params.id, request),
   );
 
   app.post(
@@ -61,6 +81,7 @@ export const jobRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { s
     },
     async (request) => {
       const { id } = request.params;
+      await assertOwnJob(store, request, id);
       const outcome = await store.transition(id, ['queued', 'running'], 'cancelled', { finishedAt: new Date().toISOString() });
       if (!outcome.ok) {
         if (outcome.current === null) throw jobNotFound(id);
@@ -69,7 +90,7 @@ export const jobRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { s
       // A queued job leaves the queue now; a running one is stopped by its worker, which watches the state.
       if (outcome.previous === 'queued') await queue.remove(id).catch(() => undefined);
       request.log.info({ jobId: id }, 'job cancelled');
-      return existing(id);
+      return existing(id, request);
     },
   );
 };

@@ -7,6 +7,7 @@ import { imageMediaTypes, predictResponse } from '../../contract/predict.ts';
 import { ArtifactError } from '../../models/artifact.ts';
 import { HttpError, jobNotFound } from '../http-error.ts';
 import type { ApiDependencies } from '../dependencies.ts';
+import { assertOwnJob } from '../ownership.ts';
 
 export const predictRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { store, predictor, config }) => {
   // In this plugin's scope only: a raw image arrives as a Buffer, multipart bodies are streamed in
@@ -23,11 +24,12 @@ export const predictRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app,
         summary: 'Classify images with the model a completed job trained',
         description: `Body: multipart/form-data with one or more image files (any field name), or one raw image with Content-Type ${imageMediaTypes.join(' | ')}.`,
         params: jobIdParams,
-        response: { 200: predictResponse, 400: errorBody, 404: errorBody, 409: errorBody, 413: errorBody, 415: errorBody, 503: errorBody },
+        response: { 200: predictResponse, 400: errorBody, 401: errorBody, 404: errorBody, 429: errorBody, 409: errorBody, 413: errorBody, 415: errorBody, 503: errorBody },
       },
     },
     async (request) => {
       const { id } = request.params;
+      await assertOwnJob(store, request, id);
       const state = await store.state(id);
       if (state === null) throw jobNotFound(id);
       if (state !== 'completed') throw new HttpError(409, `job ${id} is ${state}; predictions need a completed job`);
@@ -49,12 +51,23 @@ export const predictRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app,
 async function readUploads(request: FastifyRequest): Promise<Buffer[]> {
   if (!request.isMultipart()) return Buffer.isBuffer(request.body) ? [request.body] : [];
   const uploads: Buffer[] = [];
-  for await (const part of request.parts()) {
-    if (part.type !== 'file') continue;
-    assertImageType(part, uploads.length + 1);
-    uploads.push(await part.toBuffer());
+  try {
+    for await (const part of request.parts()) {
+      if (part.type !== 'file') continue;
+      assertImageType(part, uploads.length + 1);
+      uploads.push(await part.toBuffer());
+    }
+  } catch (error) {
+    // The limits' errors (413) and ours keep their status; what the multipart parser itself
+    // throws (no boundary, a body that ends mid-part) is the client's malformed body.
+    if (error instanceof HttpError || hasStatus(error)) throw error;
+    throw new HttpError(400, `the multipart body is malformed: ${error instanceof Error ? error.message : String(error)}`);
   }
   return uploads;
+}
+
+function hasStatus(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && typeof (error as { statusCode?: unknown }).statusCode === 'number';
 }
 
 /** Clients that don't know a file's type send application/octet-stream; its bytes decide then. */
