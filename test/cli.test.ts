@@ -204,6 +204,24 @@ describe('the trainer command', () => {
     }
   });
 
+  it('sends the API key from TRAINER_API_KEY to a service with keys switched on', async () => {
+    const key = 'cli-test-key-0123456789abcdef';
+    const guarded = await startTestService({ API_KEYS: key, ROLE: 'api' });
+    try {
+      const [without, withKey] = await Promise.all([
+        trainer(['list', '--url', guarded.url]),
+        trainer(['list', '--json', '--url', guarded.url], { TRAINER_API_KEY: key }),
+      ]);
+      assert.equal(without.code, 1);
+      assert.match(without.stderr, /401/);
+      assert.doesNotMatch(without.stderr + without.stdout, new RegExp(key));
+      assert.equal(withKey.code, 0, withKey.stderr);
+      assert.deepEqual(JSON.parse(withKey.stdout), { jobs: [], next: null });
+    } finally {
+      await guarded.close();
+    }
+  });
+
   it('is the package bin: npx trainer --help works from the repository', async () => {
     const run = await trainer(['--offline', 'trainer', '--help'], {}, ['npx']);
     assert.equal(run.code, 0, run.stderr);

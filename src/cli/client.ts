@@ -28,7 +28,10 @@ const uploadTimeoutMs = 300_000;
 export class TrainerClient {
   readonly baseUrl: string;
 
-  constructor(baseUrl: string) {
+  constructor(
+    baseUrl: string,
+    private readonly apiKey?: string,
+  ) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
   }
 
@@ -107,7 +110,9 @@ export class TrainerClient {
 
   private async fetch(path: string, init: RequestInit): Promise<Response> {
     try {
-      return await fetch(`${this.baseUrl}${path}`, init);
+      const headers = new Headers(init.headers);
+      if (this.apiKey) headers.set('authorization', `Bearer ${this.apiKey}`);
+      return await fetch(`${this.baseUrl}${path}`, { ...init, headers });
     } catch (error) {
       throw new UnreachableError(`cannot reach the server at ${this.baseUrl} (${reason(error)})`);
     }

@@ -10,7 +10,7 @@ import type { CliIo, Invocation } from './main.ts';
 /** Runs a parsed command line against the service's public HTTP API; resolves to the exit status. */
 export async function execute(invocation: Invocation, io: CliIo): Promise<number> {
   const { command, operands, json, options, flags } = invocation;
-  const client = new TrainerClient(invocation.url);
+  const client = new TrainerClient(invocation.url, invocation.apiKey);
   const print = (text: string) => io.stdout.write(`${text}\n`);
 
   switch (command) {

@@ -33,6 +33,7 @@ Training options (submit; defaults are the server's):
 
 Options of every command:
   --url URL    the service (default: $TRAINER_URL, else ${defaultUrl})
+               its API key, when it wants one, comes from $TRAINER_API_KEY (never a flag: flags show in process lists)
   --json       machine-readable output only: JSON on stdout (watch and --follow: one event per line)
   -h, --help   show this help
 
@@ -76,6 +77,8 @@ export interface Invocation {
   readonly command: Command;
   readonly operands: readonly string[];
   readonly url: string;
+  /** From TRAINER_API_KEY, for a service with API keys switched on. */
+  readonly apiKey: string | undefined;
   readonly json: boolean;
   /** The command's own string options, by flag name. */
   readonly options: Readonly<Record<string, string>>;
@@ -143,7 +146,7 @@ export function parseCommandLine(argv: readonly string[], env: CliIo['env']): In
   };
   const [min, max, what] = counts[name];
   if (operands.length < min || operands.length > max) throw new UsageError(`${name} takes ${what}`);
-  return { command: name, operands, url: serverUrl(url, env), json, options: commandOptions, flags };
+  return { command: name, operands, url: serverUrl(url, env), apiKey: env.TRAINER_API_KEY?.trim() || undefined, json, options: commandOptions, flags };
 }
 
 function parse<T extends Record<string, { type: 'string' | 'boolean'; short?: string }>>(argv: readonly string[], options: T, command?: Command) {
