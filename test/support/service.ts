@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
@@ -19,7 +20,7 @@ export interface TestService {
 }
 
 /** A real service (API and worker unless ROLE says otherwise) on a free loopback port. */
-export async function startTestService(environment: Record<string, string> = {}): Promise<TestService> {
+export async function startTestService(environment: Record<string, string> = {}, logDestination?: Writable): Promise<TestService> {
   const folder = await mkdtemp(path.join(tmpdir(), 'trainer-test-'));
   const config = loadConfig({
     REDIS_URL: testRedisUrl,
@@ -35,7 +36,7 @@ export async function startTestService(environment: Record<string, string> = {})
     RATE_LIMIT_PER_MINUTE: '0',
     ...environment,
   });
-  const service = await startService(config, createLogger(config));
+  const service = await startService(config, createLogger(config, logDestination));
   return {
     url: service.url ?? '',
     config,
