@@ -180,6 +180,8 @@ const metrics: FastifyPluginAsyncZod<ApiDependencies> = async (app, { store, que
         summary: 'Prometheus metrics: jobs by state, queue depth, job durations, training speed, prediction latency, HTTP requests',
         response: {
           200: { description: 'Prometheus text exposition format 0.0.4', content: { 'text/plain': { schema: z.string() } } },
+          401: errorBody,
+          429: errorBody,
           503: errorBody,
         },
       },

@@ -8,8 +8,11 @@ import { datasetOptions } from '../../datasets/load-options.ts';
 import { parameterCount } from '../../models/parameter-count.ts';
 import type { ApiDependencies } from '../dependencies.ts';
 
+/** Answers every route behind API keys and the rate limit may give. */
+const guarded = { 401: errorBody, 429: errorBody };
+
 export const catalogRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { redis, config, backend }) => {
-  app.get('/models', { schema: { summary: 'The models and their parameter counts per data set', response: { 200: modelCatalog } } }, async () => ({
+  app.get('/models', { schema: { summary: 'The models and their parameter counts per data set', response: { 200: modelCatalog, ...guarded } } }, async () => ({
     models: modelNames.map((name) => {
       const model = models[name];
       return {
@@ -24,7 +27,7 @@ export const catalogRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app,
   }));
 
   const loadOptions = datasetOptions(config, () => undefined);
-  app.get('/datasets', { schema: { summary: 'The data sets, their shapes and classes', response: { 200: datasetCatalog } } }, async () => ({
+  app.get('/datasets', { schema: { summary: 'The data sets, their shapes and classes', response: { 200: datasetCatalog, ...guarded } } }, async () => ({
     datasets: await Promise.all(
       datasetNames.map(async (name) => {
         const source = datasets[name];
