@@ -13,6 +13,7 @@ import { loadArtifact, saveArtifact } from '../src/models/artifact.ts';
 import { lenet5 } from '../src/models/lenet5.ts';
 import { SeededDropout, seededDropout } from '../src/models/seeded-dropout.ts';
 import { startBackend } from '../src/runtime/backend.ts';
+import { randomValues } from './support/random-values.ts';
 
 const MNIST_SHAPE: ImageShape = { height: 28, width: 28, channels: 1 };
 const CIFAR_SHAPE: ImageShape = { height: 32, width: 32, channels: 3 };
@@ -33,19 +34,6 @@ async function useBackend(backend: (typeof BACKENDS)[number]): Promise<void> {
   assert.equal(tf.getBackend(), backend);
 }
 
-/** Deterministic values in [-1, 1) (mulberry32), independent of any backend. */
-function randomValues(size: number, seed: number): Float32Array {
-  const out = new Float32Array(size);
-  let state = seed >>> 0;
-  for (let i = 0; i < size; i++) {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = (((t ^ (t >>> 14)) >>> 0) / 2 ** 32) * 2 - 1;
-  }
-  return out;
-}
 
 /**
  * The values of the tensor `compute` returns, its intermediates disposed. (Not tf.tidy(() => …dataSync()):

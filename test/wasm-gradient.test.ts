@@ -7,6 +7,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { lenet5 } from '../src/models/lenet5.ts';
 import { registerWasmTrainingKernels } from '../src/runtime/wasm-kernels.ts';
+import { randomValues } from './support/random-values.ts';
 
 type Pad = 'valid' | 'same' | number | [[number, number], [number, number], [number, number], [number, number]];
 
@@ -40,19 +41,6 @@ const CASES: readonly ConvCase[] = [
   { name: 'explicit pad', x: [2, 8, 7, 3], filter: [3, 3, 3, 4], strides: 2, pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
 ];
 
-/** Deterministic values in [-1, 1) (mulberry32), so both backends see the same inputs. */
-function randomValues(size: number, seed: number): Float32Array {
-  const out = new Float32Array(size);
-  let state = seed >>> 0;
-  for (let i = 0; i < size; i++) {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = (((t ^ (t >>> 14)) >>> 0) / 2 ** 32) * 2 - 1;
-  }
-  return out;
-}
 
 const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
