@@ -94,7 +94,7 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
       io.stdout.write(usage);
       return 0;
     }
-    // Loaded only now: the API contract's schemas come with TensorFlow.js, which help and usage errors don't need.
+    // Loaded only now: help and usage errors need neither the HTTP client nor the contract's schemas.
     const { execute } = await import('./commands.ts');
     return await execute(invocation, io);
   } catch (error) {

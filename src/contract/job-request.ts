@@ -1,6 +1,4 @@
 import { z } from 'zod';
-import { datasets } from '../datasets/index.ts';
-import { models } from '../models/index.ts';
 import { datasetNames, modelNames, type DatasetName, type ModelName } from './names.ts';
 
 const oneOf = (what: string, names: readonly string[]) =>
@@ -39,7 +37,7 @@ export const jobRequest = z
   .meta({ id: 'JobRequest' });
 
 export type JobRequestInput = z.input<typeof jobRequest>;
-type ParsedJobRequest = z.output<typeof jobRequest>;
+export type ParsedJobRequest = z.output<typeof jobRequest>;
 
 /** A request with every default filled in: what the worker trains and what GET /jobs/:id shows. */
 export interface JobSettings extends Required<ParsedJobRequest> {
@@ -63,16 +61,3 @@ export const jobSettings = z
     logEvery: z.number().int(),
   })
   .meta({ id: 'JobSettings' }) satisfies z.ZodType<JobSettings>;
-
-/** Fills the defaults that depend on other fields or on the data set. */
-export function settingsFor(request: ParsedJobRequest, randomSeed: () => number): JobSettings {
-  const source = datasets[request.dataset];
-  return {
-    ...request,
-    weightDecay: request.weightDecay ?? models[request.model].defaultWeightDecay,
-    augment: request.augment ?? source.augmentByDefault,
-    seed: request.seed ?? randomSeed(),
-    trainLimit: Math.min(request.trainLimit ?? source.trainSize, source.trainSize),
-    testLimit: Math.min(request.testLimit ?? source.testSize, source.testSize),
-  };
-}

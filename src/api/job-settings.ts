@@ -1,0 +1,17 @@
+import type { JobSettings, ParsedJobRequest } from '../contract/job-request.ts';
+import { datasets } from '../datasets/index.ts';
+import { models } from '../models/index.ts';
+
+// Kept out of src/contract so that the contract's schemas load without TensorFlow.js (the CLI uses them).
+/** Fills the defaults that depend on other fields or on the data set. */
+export function settingsFor(request: ParsedJobRequest, randomSeed: () => number): JobSettings {
+  const source = datasets[request.dataset];
+  return {
+    ...request,
+    weightDecay: request.weightDecay ?? models[request.model].defaultWeightDecay,
+    augment: request.augment ?? source.augmentByDefault,
+    seed: request.seed ?? randomSeed(),
+    trainLimit: Math.min(request.trainLimit ?? source.trainSize, source.trainSize),
+    testLimit: Math.min(request.testLimit ?? source.testSize, source.testSize),
+  };
+}
