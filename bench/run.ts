@@ -106,9 +106,15 @@ async function measureOurs(scenario: Scenario, dataset: Dataset): Promise<Measur
     trainLimit: steps ? steps * batchSize : Math.min(scenario.trainLimit ?? dataset.train.count, dataset.train.count),
     testLimit: steps ? 1 : Math.min(scenario.testLimit ?? dataset.test.count, dataset.test.count),
     logEvery: 100,
+    timeoutSeconds: Number.POSITIVE_INFINITY,
   };
   const model = models[scenario.model].build(dataset.shape, dataset.classNames.length, settings.seed);
-  const quiet = { onLog: async () => undefined, onProgress: async () => undefined, shouldStop: async () => false };
+  const quiet = {
+    onLog: async () => undefined,
+    onProgress: async () => undefined,
+    nextStep: async () => 'continue' as const,
+    onCheckpoint: async () => undefined,
+  };
   try {
     // One warm-up step, as the reference takes: the first call compiles and allocates.
     if (steps) await train(model, dataset, { ...settings, trainLimit: batchSize }, { ...quiet, onEpoch: async () => undefined });

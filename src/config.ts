@@ -39,6 +39,14 @@ const environment = z.object({
   MNIST_MIRROR: z.url().default('https://ossci-datasets.s3.amazonaws.com/mnist'),
   CIFAR10_URL: z.url().default('https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz'),
   CIFAR10_PATH: z.string().min(1).optional(),
+  /** Training checkpoints, one folder per unfinished job; every worker must reach the same folder to resume another's job. */
+  CHECKPOINTS_DIR: z.string().min(1).default('./checkpoints'),
+  /** Seconds of training between checkpoints within an epoch (every epoch ends with one anyway); 0: at epoch ends only. */
+  CHECKPOINT_INTERVAL_SECONDS: nonNegativeInt(600),
+  /** A worker that stops answering for this long (killed, frozen, cut off) loses its job to another worker, which resumes it. */
+  JOB_LOCK_SECONDS: z.coerce.number().int().min(2).default(120),
+  /** Longest a job may train: the default and upper bound of its timeoutSeconds. */
+  MAX_JOB_SECONDS: positiveInt(7 * 24 * 3600),
   TRAINER_BACKEND: backendChoice.default('auto'),
   WORKER_CONCURRENCY: positiveInt(1),
   MAX_UPLOAD_BYTES: positiveInt(10 * 1024 * 1024),

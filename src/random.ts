@@ -45,6 +45,13 @@ export class SeededRandom {
   get position(): number {
     return this.state;
   }
+
+  /** A generator that continues the sequence of the one whose `position` this was. */
+  static fromPosition(position: number): SeededRandom {
+    const random = new SeededRandom(0);
+    random.state = position | 0;
+    return random;
+  }
 }
 
 /** Any safe integer (job seeds may be negative or above 2^32) folded into 32 bits without losing its high part. */

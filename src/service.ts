@@ -10,6 +10,7 @@ import { JobStore } from './queue/job-store.ts';
 import { createTrainingQueue } from './queue/training-queue.ts';
 import { startBackend } from './runtime/backend.ts';
 import { datasetOptions } from './datasets/load-options.ts';
+import { CheckpointStore } from './worker/checkpoint.ts';
 import { DatasetCache } from './worker/dataset-cache.ts';
 import { startTrainingWorker } from './worker/worker.ts';
 
@@ -52,11 +53,14 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         store,
         datasets: new DatasetCache(datasetOptions(config, (line) => logger.info(line))),
         artifactsDir: config.ARTIFACTS_DIR,
+        checkpoints: new CheckpointStore(config.CHECKPOINTS_DIR),
+        checkpointSeconds: config.CHECKPOINT_INTERVAL_SECONDS,
         backend,
         logger,
         redisTarget: target,
         prefix: config.KEY_PREFIX,
         concurrency: config.WORKER_CONCURRENCY,
+        lockSeconds: config.JOB_LOCK_SECONDS,
       });
       closers.push(() => worker.close());
       logger.info({ concurrency: config.WORKER_CONCURRENCY, backend }, 'worker waiting for training jobs');

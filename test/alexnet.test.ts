@@ -249,6 +249,22 @@ describe('SeededDropout', () => {
     assert.ok(differs(a[0] as Float32Array, c), 'another seed, another mask');
   });
 
+  it('goes on with the masks of another layer from its randomPosition, as a resumed checkpoint needs', async () => {
+    await useBackend('wasm');
+    const x = tf.ones([2000]);
+    const original = seededDropout({ rate: 0.5, seed: 7 });
+    trainingOutput(original, x);
+    const position = original.randomPosition;
+    const expected = trainingOutput(original, x);
+    const resumed = seededDropout({ rate: 0.5, seed: 7 });
+    resumed.randomPosition = position;
+    const actual = trainingOutput(resumed, x);
+    const fresh = trainingOutput(seededDropout({ rate: 0.5, seed: 7 }), x);
+    x.dispose();
+    assertSameValues(actual, expected, 'the mask after the checkpoint');
+    assert.ok(fresh.some((value, i) => value !== expected[i]), 'a layer without the position would draw the first mask again');
+  });
+
   it('scales kept values by 1/(1 − rate) and drops about `rate` of them', async () => {
     await useBackend('wasm');
     const rate = 0.3;

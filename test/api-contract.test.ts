@@ -39,7 +39,8 @@ const NEARLY_SAME_PIXELS = 2e-4;
 const RESAMPLED = 1e-3;
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
-const FIELDS = ['model', 'dataset', 'epochs', 'batchSize', 'learningRate', 'momentum', 'weightDecay', 'augment', 'seed', 'trainLimit', 'testLimit', 'logEvery'];
+/** The contract's fields, and timeoutSeconds, which this server adds. */
+const FIELDS = ['model', 'dataset', 'epochs', 'batchSize', 'learningRate', 'momentum', 'weightDecay', 'augment', 'seed', 'trainLimit', 'testLimit', 'logEvery', 'timeoutSeconds'];
 
 /**
  * Every Redis client created in this process from here on, so that the last test can check that
@@ -252,6 +253,7 @@ describe('POST /jobs', () => {
       trainLimit: 60000,
       testLimit: 10000,
       logEvery: 100,
+      timeoutSeconds: 604800,
     });
     assert.deepEqual(job.progress, { epoch: 0, epochs: 10, batch: 0, batchesPerEpoch: 938, fraction: 0 });
     assert.deepEqual(job.logs, []);
@@ -285,6 +287,7 @@ describe('POST /jobs', () => {
       trainLimit: 1000,
       testLimit: 500,
       logEvery: 7,
+      timeoutSeconds: 60,
     };
     const job = await queuedJob(given);
     assert.deepEqual(job.request, given);
@@ -296,10 +299,10 @@ describe('POST /jobs', () => {
   });
 
   it('accepts the range limits themselves', async () => {
-    const job = await queuedJob({ epochs: 1000, batchSize: 4096, learningRate: 10, momentum: 0, weightDecay: 1, trainLimit: 1, testLimit: 1, logEvery: 1 });
+    const job = await queuedJob({ epochs: 1000, batchSize: 4096, learningRate: 10, momentum: 0, weightDecay: 1, trainLimit: 1, testLimit: 1, logEvery: 1, timeoutSeconds: 604800 });
     assert.deepEqual(
       { ...job.request, seed: 0 },
-      { model: 'lenet5', dataset: 'mnist', epochs: 1000, batchSize: 4096, learningRate: 10, momentum: 0, weightDecay: 1, augment: false, seed: 0, trainLimit: 1, testLimit: 1, logEvery: 1 },
+      { model: 'lenet5', dataset: 'mnist', epochs: 1000, batchSize: 4096, learningRate: 10, momentum: 0, weightDecay: 1, augment: false, seed: 0, trainLimit: 1, testLimit: 1, logEvery: 1, timeoutSeconds: 604800 },
     );
     assert.equal(job.progress.batchesPerEpoch, 1);
     const smallest = await queuedJob({ epochs: 1, batchSize: 1 });
@@ -412,7 +415,7 @@ describe('GET /jobs/:id', () => {
     assert.deepEqual(Object.keys(job).sort(), ['createdAt', 'epochs', 'error', 'finishedAt', 'id', 'logs', 'progress', 'request', 'result', 'startedAt', 'state']);
     assert.equal(job.id, completed.id);
     assert.equal(job.state, 'completed');
-    assert.deepEqual(job.request, { ...smallJob, learningRate: 0.01, momentum: 0.9, weightDecay: 0, augment: false });
+    assert.deepEqual(job.request, { ...smallJob, learningRate: 0.01, momentum: 0.9, weightDecay: 0, augment: false, timeoutSeconds: 604800 });
     assert.deepEqual(job.progress, { epoch: 1, epochs: 1, batch: 8, batchesPerEpoch: 8, fraction: 1 });
 
     // 8 batches, a line every 2: the mean loss of batches 1-2, 3-4, 5-6, 7-8.
@@ -875,6 +878,7 @@ describe('GET /openapi.json', () => {
     default?: unknown;
     minimum?: number;
     maximum?: number;
+    description?: string;
   }
   interface Document {
     openapi: string;
@@ -931,6 +935,10 @@ describe('GET /openapi.json', () => {
     assert.deepEqual({ type: batchSize?.type, minimum: batchSize?.minimum, maximum: batchSize?.maximum, default: batchSize?.default }, { type: 'integer', minimum: 1, maximum: 4096, default: 64 });
     assert.equal(resolve(schema.properties.augment)?.type, 'boolean');
     assert.equal(resolve(schema.properties.seed)?.type, 'integer');
+    const timeout = resolve(schema.properties.timeoutSeconds);
+    assert.deepEqual({ type: timeout?.type, minimum: timeout?.minimum }, { type: 'integer', minimum: 1 });
+    assert.match(String(timeout?.description), /MAX_JOB_SECONDS/);
+    assert.ok('401' in (document.paths['/jobs']?.post?.responses ?? {}), 'the 401 answer of authenticated routes is documented');
   });
 
   it('describes the predict uploads (multipart or a raw image) and the Location header of 201', () => {

@@ -250,6 +250,7 @@ describe('the events route on its own (100 ms heartbeats, or none)', () => {
     trainLimit: 640,
     testLimit: 100,
     logEvery: 1,
+    timeoutSeconds: 3600,
   };
   const progress = (batch: number): JobProgress => ({ epoch: 1, epochs: 1, batch, batchesPerEpoch: 10, fraction: batch / 10 });
 

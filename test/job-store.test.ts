@@ -44,6 +44,7 @@ const request: JobSettings = {
   trainLimit: 6000,
   testLimit: 1000,
   logEvery: 10,
+  timeoutSeconds: 3600,
 };
 
 const progress = (epoch: number, batch: number): JobProgress => ({
@@ -297,17 +298,29 @@ describe('JobStore', () => {
       assert.equal((await store.get(b))?.epochs.length, 1);
     });
 
-    it('clearHistory empties logs and epochs and keeps the job', async () => {
+    it('rewind cuts a running job back to its checkpoint (or the start), with a rewind event, and leaves other jobs alone', async () => {
       const id = await newJob();
+      const epoch = (n: number) => ({ epoch: n, loss: 2, testAccuracy: 0.5, seconds: 1, imagesPerSecond: 100 });
       await store.appendLog(id, { epoch: 1, batch: 10, loss: 2 }, progress(1, 10));
-      await store.appendEpoch(id, { epoch: 1, loss: 2, testAccuracy: 0.5, seconds: 1, imagesPerSecond: 100 }, progress(1, 94));
-      assert.equal((await store.get(id))?.logs.length, 1);
-      await store.clearHistory(id);
-      const job = await store.get(id);
+      await store.rewind(id, { logLines: 0, epochs: 0 }, progress(0, 0));
+      assert.equal((await store.get(id))?.logs.length, 1, 'a queued job is not rewound');
+      assert.equal((await store.transition(id, ['queued'], 'running')).ok, true);
+      await store.appendEpoch(id, epoch(1), progress(1, 94));
+      await store.appendLog(id, { epoch: 2, batch: 10, loss: 1 }, progress(2, 10));
+      await store.appendLog(id, { epoch: 2, batch: 20, loss: 1 }, progress(2, 20));
+      await store.rewind(id, { logLines: 2, epochs: 1 }, progress(2, 10));
+      let job = await store.get(id);
+      assert.deepEqual(job?.logs.map((line) => [line.epoch, line.batch]), [[1, 10], [2, 10]]);
+      assert.deepEqual(job?.epochs.map((summary) => summary.epoch), [1]);
+      assert.deepEqual(job?.progress, progress(2, 10));
+      const last = await store.lastEvent(id);
+      assert.equal(last?.type, 'rewind');
+      assert.deepEqual(JSON.parse(last?.data ?? '{}'), { at: JSON.parse(last?.data ?? '{}').at, logLines: 2, epochs: 1, progress: progress(2, 10) });
+      await store.rewind(id, { logLines: 0, epochs: 0 }, progress(0, 0));
+      job = await store.get(id);
       assert.deepEqual(job?.logs, []);
       assert.deepEqual(job?.epochs, []);
-      assert.equal(job?.id, id);
-      assert.equal(job?.state, 'queued');
+      assert.equal(job?.state, 'running');
       await store.appendLog(id, { epoch: 1, batch: 5, loss: 3 }, progress(1, 5));
       assert.deepEqual((await store.get(id))?.logs, [{ epoch: 1, batch: 5, loss: 3 }], 'a new attempt logs from scratch');
     });

@@ -3,8 +3,8 @@ import { datasets } from '../datasets/index.ts';
 import { models } from '../models/index.ts';
 
 // Kept out of src/contract so that the contract's schemas load without TensorFlow.js (the CLI uses them).
-/** Fills the defaults that depend on other fields or on the data set. */
-export function settingsFor(request: ParsedJobRequest, randomSeed: () => number): JobSettings {
+/** Fills the defaults that depend on other fields, on the data set or on the server (`maxJobSeconds`). */
+export function settingsFor(request: ParsedJobRequest, randomSeed: () => number, maxJobSeconds: number): JobSettings {
   const source = datasets[request.dataset];
   return {
     ...request,
@@ -13,5 +13,6 @@ export function settingsFor(request: ParsedJobRequest, randomSeed: () => number)
     seed: request.seed ?? randomSeed(),
     trainLimit: Math.min(request.trainLimit ?? source.trainSize, source.trainSize),
     testLimit: Math.min(request.testLimit ?? source.testSize, source.testSize),
+    timeoutSeconds: request.timeoutSeconds ?? maxJobSeconds,
   };
 }

@@ -38,9 +38,16 @@ export class FollowReport {
     switch (event.type) {
       case 'state':
         if (event.data.state === 'running') this.startedAt = at;
-        if (event.data.state === 'running' && event.data.previous === 'running') this.line(`job ${this.jobId} restarted from the beginning (its worker stopped)`);
+        if (event.data.state === 'running' && event.data.previous === 'running') this.line(`job ${this.jobId} taken over by another worker (its worker stopped)`);
+        else if (event.data.state === 'queued' && event.data.previous === 'running') this.line(`job ${this.jobId} queued again (its worker shut down)`);
         else if (event.data.state === 'queued' || event.data.state === 'running') this.line(`job ${this.jobId} ${event.data.state}`);
         return;
+      case 'rewind': {
+        this.progress = event.data.progress;
+        const { epoch, batch } = event.data.progress;
+        this.line(epoch === 0 ? `job ${this.jobId} restarts from the beginning` : `job ${this.jobId} goes on from its checkpoint at epoch ${epoch}, batch ${batch}`);
+        return;
+      }
       case 'progress':
         this.progress = event.data.progress;
         this.drawBar();

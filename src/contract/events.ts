@@ -6,7 +6,7 @@ import { epochSummary, jobError, jobProgress, jobResult, jobState, lossLogLine }
  * `event:` field is its type, its `data:` one JSON object of the type's schema below, and its `id:`
  * the position in the job's event stream (resume after it with the Last-Event-ID header).
  */
-export const jobEventTypes = ['state', 'progress', 'log', 'epoch', 'end'] as const;
+export const jobEventTypes = ['state', 'progress', 'log', 'epoch', 'rewind', 'end'] as const;
 export type JobEventType = (typeof jobEventTypes)[number];
 
 const at = z.iso.datetime().meta({ description: 'when the event happened (the writer’s clock), ISO-8601 UTC' });
@@ -19,7 +19,8 @@ export const stateEvent = z
     at,
     state: jobState,
     previous: jobState.nullable().meta({
-      description: 'the state before; null when the job was created. running → running: its worker died and the job restarts from scratch',
+      description:
+        'the state before; null when the job was created. running → queued: its worker shut down and handed it back; running → running: its worker died and another took it over (a rewind event follows)',
     }),
   })
   .meta({ id: 'StateEvent', description: 'the job changed state' });
@@ -40,6 +41,20 @@ export const epochEvent = z
   .meta({ id: 'EpochEvent', description: 'an epoch ended: its summary, as appended to the job’s epochs' });
 export type EpochEvent = z.infer<typeof epochEvent>;
 
+export const rewindEvent = z
+  .object({
+    at,
+    logLines: z.number().int().nonnegative().meta({ description: 'log lines kept: drop the ones received after these' }),
+    epochs: z.number().int().nonnegative().meta({ description: 'epochs kept: drop the ones received after these' }),
+    progress: jobProgress,
+  })
+  .meta({
+    id: 'RewindEvent',
+    description:
+      'the job goes on from an earlier point (its last checkpoint, or the start when it had none) after its worker stopped: what was logged after that point is trained again and was dropped from the job',
+  });
+export type RewindEvent = z.infer<typeof rewindEvent>;
+
 export const endEvent = z
   .object({
     at,
@@ -55,6 +70,7 @@ export const jobEventSchemas = {
   progress: progressEvent,
   log: logEvent,
   epoch: epochEvent,
+  rewind: rewindEvent,
   end: endEvent,
 } as const satisfies Record<JobEventType, z.ZodType>;
 
@@ -63,6 +79,7 @@ export interface JobEventData {
   progress: ProgressEvent;
   log: LogEvent;
   epoch: EpochEvent;
+  rewind: RewindEvent;
   end: EndEvent;
 }
 
@@ -71,8 +88,8 @@ export type JobEvent = { [T in JobEventType]: { readonly id: string; readonly ty
 
 /** The `data:` of any event, for the OpenAPI document: one of the types above. */
 export const jobEventData = z
-  .union([stateEvent, progressEvent, logEvent, epochEvent, endEvent])
-  .meta({ id: 'JobEventData', description: 'the data of one event; its SSE event field names the type: state, progress, log, epoch or end' });
+  .union([stateEvent, progressEvent, logEvent, epochEvent, rewindEvent, endEvent])
+  .meta({ id: 'JobEventData', description: 'the data of one event; its SSE event field names the type: state, progress, log, epoch, rewind or end' });
 
 /** Redis stream ids: `<milliseconds>-<sequence>`. */
 export const eventIdPattern = /^\d{1,20}-\d{1,20}$/;
@@ -104,6 +121,8 @@ export function parseJobEvent(id: string, type: JobEventType, data: unknown): Jo
       return { id, type, data: logEvent.parse(data) };
     case 'epoch':
       return { id, type, data: epochEvent.parse(data) };
+    case 'rewind':
+      return { id, type, data: rewindEvent.parse(data) };
     case 'end':
       return { id, type, data: endEvent.parse(data) };
   }

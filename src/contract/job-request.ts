@@ -33,6 +33,13 @@ export const jobRequest = z
     trainLimit: int().min(1).optional().meta({ description: 'train on the first N training images only; default the whole set' }),
     testLimit: int().min(1).optional().meta({ description: 'evaluate on the first N test images only; default the whole set' }),
     logEvery: int().min(1).default(100),
+    timeoutSeconds: int()
+      .min(1)
+      .optional()
+      .meta({
+        description:
+          "the job fails when it has trained (and evaluated) this many seconds, counted over every worker that ran it; default and upper bound: the server's MAX_JOB_SECONDS",
+      }),
   })
   .meta({ id: 'JobRequest' });
 
@@ -59,5 +66,6 @@ export const jobSettings = z
     trainLimit: z.number().int(),
     testLimit: z.number().int(),
     logEvery: z.number().int(),
+    timeoutSeconds: z.number().int(),
   })
   .meta({ id: 'JobSettings' }) satisfies z.ZodType<JobSettings>;

@@ -281,12 +281,15 @@ function openJob(id) {
   });
   on('state', (data) => {
     state.state = data.state;
-    if (data.previous === 'running' && data.state === 'running') {
-      state.points.length = 0; // its worker died: training restarts from scratch
-      $('epochs').tBodies[0].replaceChildren();
-      scheduleDraw(state);
-    }
     showState(data.state);
+  });
+  // Its worker stopped: what came after the checkpoint (or the start) is trained again.
+  on('rewind', (data) => {
+    state.points.length = Math.min(state.points.length, data.logLines);
+    const rows = $('epochs').tBodies[0];
+    while (rows.rows.length > data.epochs) rows.deleteRow(-1);
+    showProgress(data.progress, state.state);
+    scheduleDraw(state);
   });
   on('progress', (data) => showProgress(data.progress, state.state));
   on('log', (data) => {

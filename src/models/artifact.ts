@@ -1,10 +1,11 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
 import type { ImageShape } from '../datasets/dataset.ts';
+import { replaceFolderAtomically } from '../storage/atomic-folder.ts';
 
 /** What predict needs besides the network to turn an upload into the model's input and answer. */
 export interface ArtifactMetadata {
@@ -41,10 +42,7 @@ function artifactDir(root: string, jobId: string): string {
   return path.join(root, jobId);
 }
 
-/**
- * Writes the trained model into `root/<jobId>/` all at once: files go to a temporary folder that
- * is renamed into place, so a crash mid-write never leaves a half model that predict would load.
- */
+/** Writes the trained model into `root/<jobId>/` all at once, so predict never loads half a model. */
 export async function saveArtifact(root: string, model: tfl.LayersModel, metadata: ArtifactMetadata): Promise<void> {
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {
@@ -57,19 +55,10 @@ export async function saveArtifact(root: string, model: tfl.LayersModel, metadat
         weightsBytes: weights.byteLength,
         weightsSha256: createHash('sha256').update(weights).digest('hex'),
       };
-      await mkdir(root, { recursive: true });
-      const temporary = path.join(root, `.${metadata.jobId}.${randomUUID()}.tmp`);
-      const final = artifactDir(root, metadata.jobId);
-      try {
-        await mkdir(temporary);
-        await writeFile(path.join(temporary, weightsFile), weights);
-        await writeFile(path.join(temporary, modelFile), JSON.stringify(stored));
-        await rm(final, { recursive: true, force: true });
-        await rename(temporary, final);
-      } catch (error) {
-        await rm(temporary, { recursive: true, force: true });
-        throw error;
-      }
+      await replaceFolderAtomically(root, metadata.jobId, async (folder) => {
+        await writeFile(path.join(folder, weightsFile), weights);
+        await writeFile(path.join(folder, modelFile), JSON.stringify(stored));
+      });
       return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: weights.byteLength } };
     }),
   );

@@ -18,15 +18,17 @@ export interface SeededDropoutArgs extends LayerArgs {
  * each training call's seed from a SeededRandom(seed). As in PyTorch (and tf.dropout), kept values
  * are scaled by 1/(1 - rate) in training and the layer is the identity otherwise.
  *
- * The sequence position lives in this object only: a model loaded from disk (or rebuilt) starts
- * the sequence again from `seed`, which doesn't matter for inference, the only use of a loaded one.
+ * The sequence position lives in this object only, not in saved models: a model loaded from disk
+ * starts the sequence again from `seed`, which doesn't matter for inference, the only use of a
+ * loaded one. Training checkpoints keep it (`randomPosition`), so a resumed job draws the masks an
+ * uninterrupted one would.
  */
 export class SeededDropout extends tfl.layers.Layer {
   static className = 'SeededDropout';
 
   readonly rate: number;
   readonly seed: number;
-  private readonly random: SeededRandom;
+  private random: SeededRandom;
 
   constructor(args: SeededDropoutArgs) {
     super(args);
@@ -36,6 +38,15 @@ export class SeededDropout extends tfl.layers.Layer {
     this.seed = args.seed;
     this.random = new SeededRandom(args.seed);
     this.supportsMasking = true;
+  }
+
+  /** Where the sequence of masks stands: what a checkpoint keeps. */
+  get randomPosition(): number {
+    return this.random.position;
+  }
+
+  set randomPosition(position: number) {
+    this.random = SeededRandom.fromPosition(position);
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {

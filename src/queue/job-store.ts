@@ -10,6 +10,7 @@ import {
   type JobSummary,
   type LossLogLine,
 } from '../contract/job.ts';
+import type { RewindEvent } from '../contract/events.ts';
 import type { JobSettings } from '../contract/job-request.ts';
 
 /** The fields a state change may set besides the state itself. */
@@ -89,6 +90,25 @@ redis.call('XADD', KEYS[3], '*', 'type', ARGV[3], 'data', ARGV[4])
 return 1
 `;
 
+/**
+ * Cuts a running job's history back to what its checkpoint had seen (the first `logs` log lines
+ * and `epochs` epochs; 0 and 0 for a restart from scratch), sets its progress and appends the
+ * `rewind` event, all at once, so no reader sees an epoch twice.
+ *
+ * KEYS: the job's hash, its logs, its epochs, its event stream.
+ * ARGV: log lines kept, epochs kept, progress (JSON), event data (JSON).
+ */
+const rewindScript = `
+if redis.call('HGET', KEYS[1], 'state') ~= 'running' then return 0 end
+local kept = {tonumber(ARGV[1]), tonumber(ARGV[2])}
+for index, key in ipairs({KEYS[2], KEYS[3]}) do
+  if kept[index] == 0 then redis.call('DEL', key) else redis.call('LTRIM', key, 0, kept[index] - 1) end
+end
+redis.call('HSET', KEYS[1], 'progress', ARGV[3])
+redis.call('XADD', KEYS[4], '*', 'type', 'rewind', 'data', ARGV[4])
+return 1
+`;
+
 /** One entry of a job's event stream as Redis holds it. */
 export interface StoredEvent {
   /** The stream entry id, `<ms>-<n>`: the SSE id. */
@@ -114,6 +134,7 @@ export class JobStore {
   ) {
     redis.defineCommand('trainerTransition', { numberOfKeys: 3, lua: transitionScript });
     redis.defineCommand('trainerAppend', { numberOfKeys: 3, lua: appendScript });
+    redis.defineCommand('trainerRewind', { numberOfKeys: 4, lua: rewindScript });
   }
 
   private jobKey(id: string): string {
@@ -297,9 +318,22 @@ export class JobStore {
     ) as Record<JobState, number>;
   }
 
-  /** Forgets the logs of an attempt that will be trained again from the start. */
-  async clearHistory(id: string): Promise<void> {
-    await this.redis.del(this.logsKey(id), this.epochsKey(id));
+  /**
+   * Forgets what an earlier attempt logged after the point the job goes on from: its checkpoint
+   * (`logLines` log lines and `epochs` epochs kept) or the start (0 and 0). Only while it runs.
+   */
+  async rewind(id: string, kept: { logLines: number; epochs: number }, progress: JobProgress): Promise<void> {
+    const event: RewindEvent = { at: new Date().toISOString(), ...kept, progress };
+    await (this.redis as RedisWithScripts).trainerRewind(
+      this.jobKey(id),
+      this.logsKey(id),
+      this.epochsKey(id),
+      this.eventsKey(id),
+      String(kept.logLines),
+      String(kept.epochs),
+      JSON.stringify(progress),
+      JSON.stringify(event),
+    );
   }
 
   async get(id: string): Promise<Job | null> {
@@ -353,6 +387,7 @@ interface RedisWithScripts extends Redis {
     end: string,
   ): Promise<unknown>;
   trainerAppend(key: string, listKey: string, eventsKey: string, entry: string, progress: string, type: string, event: string): Promise<unknown>;
+  trainerRewind(key: string, logsKey: string, epochsKey: string, eventsKey: string, logLines: string, epochs: string, progress: string, event: string): Promise<unknown>;
 }
 
 function fieldMap(fields: string[]): Record<string, string> {

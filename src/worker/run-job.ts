@@ -1,8 +1,12 @@
+import * as tf from '@tensorflow/tfjs-core';
 import type { Logger } from 'pino';
+import type { JobProgress } from '../contract/job.ts';
 import type { JobSettings } from '../contract/job-request.ts';
+import { batchesPerEpoch, progressAt } from '../contract/progress.ts';
 import { saveArtifact } from '../models/artifact.ts';
 import { models } from '../models/index.ts';
 import type { JobStore } from '../queue/job-store.ts';
+import { CheckpointError, type CheckpointStore, type TrainingCheckpoint, type TrainingPosition } from './checkpoint.ts';
 import type { DatasetCache } from './dataset-cache.ts';
 import { train, type TrainingListener } from './trainer.ts';
 
@@ -10,44 +14,73 @@ export interface JobRunnerDependencies {
   readonly store: JobStore;
   readonly datasets: DatasetCache;
   readonly artifactsDir: string;
+  readonly checkpoints: CheckpointStore;
+  /** Seconds of training between checkpoints within an epoch; 0: at epoch ends only. */
+  readonly checkpointSeconds: number;
   readonly backend: string;
   readonly logger: Logger;
+  /** True once the worker is shutting down: running jobs checkpoint and are handed back. */
+  readonly shuttingDown: () => boolean;
 }
 
 /**
- * Runs one job from `queued` to `completed`, `failed` or (when the API cancelled it meanwhile)
- * `cancelled`. Every failure ends in the job's record with a readable message: a job never stays
- * `running` because its worker hit an error.
+ * `ended`: completed, failed or cancelled; `handedBack`: checkpointed and `queued` again, for the
+ * queue to give to another worker; `skipped`: nothing to run.
  */
-export async function runJob(jobId: string, dependencies: JobRunnerDependencies): Promise<void> {
-  const { store, logger } = dependencies;
+export type JobRunOutcome = 'ended' | 'handedBack' | 'skipped';
+
+/**
+ * Runs one job from `queued` to `completed`, `failed` or (when the API cancelled it meanwhile)
+ * `cancelled`, going on from its checkpoint when an earlier worker trained part of it. Every
+ * failure ends in the job's record with a readable message: a job never stays `running` because
+ * its worker hit an error.
+ */
+export async function runJob(jobId: string, dependencies: JobRunnerDependencies): Promise<JobRunOutcome> {
+  const { store, logger, checkpoints } = dependencies;
   const log = logger.child({ jobId });
   const job = await store.get(jobId);
   if (!job) {
     log.warn('queued job has no record; skipped');
-    return;
+    return 'skipped';
   }
-  // `running` too: a job whose worker died is handed to another worker and starts over.
-  const started = await store.transition(jobId, ['queued', 'running'], 'running', { startedAt: new Date().toISOString() });
+  // `running` too: a job whose worker died is handed to another worker, which takes it over.
+  const started = await store.transition(jobId, ['queued', 'running'], 'running', job.startedAt ? {} : { startedAt: new Date().toISOString() });
   if (!started.ok) {
     log.info({ state: started.current }, 'job is no longer waiting; skipped');
-    return;
+    // Cancelled while it was handed back: nobody will resume it.
+    await checkpoints.remove(jobId);
+    return 'skipped';
   }
-  if (started.previous === 'running') await store.clearHistory(jobId);
+  let outcome: JobRunOutcome = 'ended';
   try {
-    await trainAndRecord(jobId, job.request, dependencies, log);
+    outcome = await trainAndRecord(jobId, job.request, job.startedAt !== null, dependencies, log);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     log.error({ err: error }, 'job failed');
     await store.transition(jobId, ['running'], 'failed', { finishedAt: new Date().toISOString(), error: { message } });
   }
+  if (outcome === 'ended') await checkpoints.remove(jobId);
+  return outcome;
 }
 
-async function trainAndRecord(jobId: string, settings: JobSettings, dependencies: JobRunnerDependencies, log: Logger): Promise<void> {
+async function trainAndRecord(
+  jobId: string,
+  settings: JobSettings,
+  startedBefore: boolean,
+  dependencies: JobRunnerDependencies,
+  log: Logger,
+): Promise<JobRunOutcome> {
   const { store } = dependencies;
   const dataset = await dependencies.datasets.get(settings.dataset);
   const model = models[settings.model].build(dataset.shape, dataset.classNames.length, settings.seed);
+  const resumeFrom = startedBefore ? await usableCheckpoint(jobId, dependencies.checkpoints, log) : null;
   try {
+    if (startedBefore) {
+      const position = resumeFrom?.position;
+      const perEpoch = batchesPerEpoch(settings.trainLimit, settings.batchSize);
+      await store.rewind(jobId, { logLines: position?.logLines ?? 0, epochs: position?.epochsDone ?? 0 }, progressOf(position, settings, perEpoch));
+      log.info({ from: position ? { epochsDone: position.epochsDone, batchesDone: position.batchesDone } : 'start' }, 'taking the job over');
+    }
     const listener: TrainingListener = {
       onLog: (line, progress) => store.appendLog(jobId, line, progress),
       onProgress: (progress) => store.setProgress(jobId, progress),
@@ -55,13 +88,22 @@ async function trainAndRecord(jobId: string, settings: JobSettings, dependencies
         log.info(summary, 'epoch done');
         return store.appendEpoch(jobId, summary, progress);
       },
-      shouldStop: async () => (await store.state(jobId)) !== 'running',
+      nextStep: async () => {
+        if ((await store.state(jobId)) !== 'running') return 'stop';
+        return dependencies.shuttingDown() ? 'pause' : 'continue';
+      },
+      onCheckpoint: (checkpoint) => dependencies.checkpoints.save(jobId, checkpoint),
     };
     log.info({ settings, backend: dependencies.backend }, 'training');
-    const outcome = await train(model, dataset, settings, listener);
+    const outcome = await train(model, dataset, settings, listener, { resumeFrom: resumeFrom ?? undefined, checkpointSeconds: dependencies.checkpointSeconds });
     if (outcome.kind === 'stopped') {
       log.info('training stopped: the job was cancelled');
-      return;
+      return 'ended';
+    }
+    if (outcome.kind === 'paused') {
+      const handedBack = await store.transition(jobId, ['running'], 'queued');
+      log.info({ handedBack: handedBack.ok }, 'training paused at a checkpoint: the worker is shutting down');
+      return handedBack.ok ? 'handedBack' : 'ended';
     }
     await saveArtifact(dependencies.artifactsDir, model, {
       jobId,
@@ -86,7 +128,28 @@ async function trainAndRecord(jobId: string, settings: JobSettings, dependencies
       },
     });
     log.info({ testAccuracy: evaluation.accuracy, recorded: completed.ok }, 'job completed');
+    return 'ended';
   } finally {
     model.dispose();
+    if (resumeFrom) tf.dispose([...resumeFrom.tensors]);
   }
+}
+
+/** The job's checkpoint; none (train from the start) when it has none or it is unusable, which is logged. */
+async function usableCheckpoint(jobId: string, checkpoints: CheckpointStore, log: Logger): Promise<TrainingCheckpoint | null> {
+  try {
+    return await checkpoints.load(jobId);
+  } catch (error) {
+    if (!(error instanceof CheckpointError)) throw error;
+    log.warn({ err: error }, `${error.message}; the job trains again from the start`);
+    return null;
+  }
+}
+
+/** Progress at a checkpoint's position, or at the start without one. */
+function progressOf(position: TrainingPosition | undefined, settings: JobSettings, perEpoch: number): JobProgress {
+  if (!position) return progressAt(settings.epochs, perEpoch, 0, 0);
+  return position.batchesDone > 0
+    ? progressAt(settings.epochs, perEpoch, position.epochsDone + 1, position.batchesDone)
+    : progressAt(settings.epochs, perEpoch, position.epochsDone, position.epochsDone === 0 ? 0 : perEpoch);
 }

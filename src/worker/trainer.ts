@@ -5,26 +5,48 @@ import type { JobSettings } from '../contract/job-request.ts';
 import { batchesPerEpoch, progressAt } from '../contract/progress.ts';
 import type { Dataset } from '../datasets/dataset.ts';
 import { normalisedImages } from '../datasets/normalise.ts';
+import { SeededDropout } from '../models/seeded-dropout.ts';
 import { SeededRandom } from '../random.ts';
 import { augmentBatch } from './augment.ts';
 import { firstImages, gatherBatch } from './batches.ts';
+import { CheckpointError, type TrainingCheckpoint, type TrainingPosition } from './checkpoint.ts';
 import { evaluate, type Evaluation } from './evaluate.ts';
+
+/** What the trainer is told after each batch: go on, stop now (cancelled), or checkpoint and stop (the worker shuts down). */
+export type TrainingInstruction = 'continue' | 'stop' | 'pause';
 
 /** How the trainer reports to whoever runs it; every call is awaited, so it also yields the event loop. */
 export interface TrainingListener {
   onLog(line: LossLogLine, progress: JobProgress): Promise<void>;
   onProgress(progress: JobProgress): Promise<void>;
   onEpoch(summary: EpochSummary, progress: JobProgress): Promise<void>;
-  /** Asked after every batch; true stops training (the job was cancelled). */
-  shouldStop(): Promise<boolean>;
+  /** Asked after every batch. */
+  nextStep(): Promise<TrainingInstruction>;
+  /**
+   * A checkpoint to keep: after every epoch but the last, every `checkpointSeconds` within an
+   * epoch, and before pausing. Its tensors are the live ones: use them before returning.
+   */
+  onCheckpoint(checkpoint: TrainingCheckpoint): Promise<void>;
+}
+
+export interface TrainingOptions {
+  /** A checkpoint of an earlier run of the same job: training goes on from where it was taken. */
+  readonly resumeFrom?: TrainingCheckpoint | undefined;
+  /** Seconds of training between checkpoints within an epoch; 0 or absent: at epoch ends only. */
+  readonly checkpointSeconds?: number;
 }
 
 export type TrainingOutcome =
   | { readonly kind: 'completed'; readonly evaluation: Evaluation; readonly trainSeconds: number }
-  | { readonly kind: 'stopped' };
+  | { readonly kind: 'stopped' }
+  | { readonly kind: 'paused' };
 
 export class TrainingDivergedError extends Error {
   override readonly name = 'TrainingDivergedError';
+}
+
+export class TrainingTimeoutError extends Error {
+  override readonly name = 'TrainingTimeoutError';
 }
 
 /**
@@ -40,9 +62,16 @@ const progressIntervalMs = 1000;
 /**
  * The notebook's loop: SGD with momentum and PyTorch-style weight decay over shuffled batches,
  * with the loss read back only when a log line is due (reading it every batch stalls the backend).
+ * It can stop between any two batches and, given the checkpoint it handed out, go on from there
+ * as if it had never stopped.
  */
-export async function train(model: tfl.LayersModel, dataset: Dataset, settings: JobSettings, listener: TrainingListener): Promise<TrainingOutcome> {
-  const random = new SeededRandom(settings.seed);
+export async function train(
+  model: tfl.LayersModel,
+  dataset: Dataset,
+  settings: JobSettings,
+  listener: TrainingListener,
+  options: TrainingOptions = {},
+): Promise<TrainingOutcome> {
   const classes = dataset.classNames.length;
   const trainSplit = firstImages(dataset.train, dataset.shape, settings.trainLimit);
   const testSplit = firstImages(dataset.test, dataset.shape, settings.testLimit);
@@ -50,6 +79,7 @@ export async function train(model: tfl.LayersModel, dataset: Dataset, settings: 
   const progress = (epoch: number, batch: number): JobProgress => progressAt(settings.epochs, perEpoch, epoch, batch);
 
   const variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
+  const dropouts = model.layers.filter((layer): layer is SeededDropout => layer instanceof SeededDropout);
   const optimizer = tf.train.momentum(settings.learningRate, settings.momentum);
   const step = (images: Uint8Array, labels: Int32Array): tf.Scalar =>
     tf.tidy(() => {
@@ -69,17 +99,53 @@ export async function train(model: tfl.LayersModel, dataset: Dataset, settings: 
       return value;
     });
 
-  let trainSeconds = 0;
+  const resumed = options.resumeFrom?.position;
+  if (options.resumeFrom) await restore(options.resumeFrom, model, optimizer, dropouts);
+  const checkpointMs = (options.checkpointSeconds ?? 0) * 1000;
+  const random = resumed ? SeededRandom.fromPosition(resumed.random) : new SeededRandom(settings.seed);
+  let trainSeconds = resumed?.trainSeconds ?? 0;
+  let logLines = resumed?.logLines ?? 0;
+  const attemptStarted = performance.now();
+  const activeSeconds = () => (resumed?.activeSeconds ?? 0) + (performance.now() - attemptStarted) / 1000;
+  const enforceTimeLimit = (where: string) => {
+    if (activeSeconds() > settings.timeoutSeconds) {
+      throw new TrainingTimeoutError(`the job ran past its time limit of ${settings.timeoutSeconds} s (timeoutSeconds) ${where}`);
+    }
+  };
+  let lastCheckpoint = performance.now();
+
   let evaluation: Evaluation | null = null;
+  let windowLoss: tf.Scalar = tf.scalar(0);
   try {
-    for (let epoch = 1; epoch <= settings.epochs; epoch++) {
-      const order = random.permutation(trainSplit.count);
+    for (let epoch = (resumed?.epochsDone ?? 0) + 1; epoch <= settings.epochs; epoch++) {
+      // The epoch a checkpoint was taken in goes on where it stopped, in the order it was drawn in.
+      const continued = resumed && epoch === resumed.epochsDone + 1 && resumed.batchesDone > 0 ? resumed : null;
+      const orderRandom = continued ? continued.orderRandom : random.position;
+      const order = (continued ? SeededRandom.fromPosition(orderRandom) : random).permutation(trainSplit.count);
       const started = performance.now();
+      const epochSeconds = () => (continued?.epochSeconds ?? 0) + (performance.now() - started) / 1000;
       let lastProgressWrite = started;
-      let windowLoss: tf.Scalar = tf.scalar(0);
-      let windowBatches = 0;
-      let epochLoss = 0;
-      for (let batch = 1; batch <= perEpoch; batch++) {
+      windowLoss.dispose();
+      windowLoss = tf.scalar(continued?.windowLoss ?? 0);
+      let windowBatches = continued?.windowBatches ?? 0;
+      let epochLoss = continued?.epochLoss ?? 0;
+      const positionAfter = async (batchesDone: number): Promise<TrainingPosition> => ({
+        epochsDone: epoch - 1,
+        batchesDone,
+        orderRandom,
+        random: random.position,
+        dropoutRandom: dropouts.map((dropout) => dropout.randomPosition),
+        optimizerIterations: optimizer.iterations,
+        epochLoss,
+        windowLoss: (await windowLoss.data())[0] as number,
+        windowBatches,
+        trainSeconds,
+        epochSeconds: epochSeconds(),
+        activeSeconds: activeSeconds(),
+        logLines,
+      });
+
+      for (let batch = (continued?.batchesDone ?? 0) + 1; batch <= perEpoch; batch++) {
         const { images, labels } = gatherBatch(trainSplit, dataset.shape, order.subarray((batch - 1) * settings.batchSize, batch * settings.batchSize));
         const loss = step(settings.augment ? augmentBatch(images, labels.length, dataset.shape, random) : images, labels);
         const summed = tf.add<tf.Scalar>(windowLoss, loss);
@@ -97,6 +163,7 @@ export async function train(model: tfl.LayersModel, dataset: Dataset, settings: 
           epochLoss += sum;
           if (batch % settings.logEvery === 0) {
             await listener.onLog({ epoch, batch, loss: mean }, progress(epoch, batch));
+            logLines++;
             lastProgressWrite = performance.now();
           }
           windowLoss.dispose();
@@ -106,15 +173,20 @@ export async function train(model: tfl.LayersModel, dataset: Dataset, settings: 
           await listener.onProgress(progress(epoch, batch));
           lastProgressWrite = performance.now();
         }
-        if (await listener.shouldStop()) {
-          windowLoss.dispose();
-          return { kind: 'stopped' };
+        const instruction = await listener.nextStep();
+        if (instruction === 'stop') return { kind: 'stopped' };
+        enforceTimeLimit(`in epoch ${epoch}, batch ${batch}`);
+        const checkpointDue = checkpointMs > 0 && performance.now() - lastCheckpoint >= checkpointMs && batch < perEpoch;
+        if (instruction === 'pause' || checkpointDue) {
+          await listener.onCheckpoint({ position: await positionAfter(batch), tensors: await tensorsOf(model, optimizer) });
+          lastCheckpoint = performance.now();
+          if (instruction === 'pause') return { kind: 'paused' };
         }
       }
-      windowLoss.dispose();
-      const seconds = (performance.now() - started) / 1000;
+      const seconds = epochSeconds();
       trainSeconds += seconds;
       evaluation = await evaluate(model, testSplit, dataset.shape, classes);
+      enforceTimeLimit(`while evaluating epoch ${epoch}`);
       await listener.onEpoch(
         {
           epoch,
@@ -125,12 +197,51 @@ export async function train(model: tfl.LayersModel, dataset: Dataset, settings: 
         },
         progress(epoch, perEpoch),
       );
+      // None after the last: the finished model is saved as the job's artifact instead.
+      if (epoch < settings.epochs) {
+        epochLoss = 0;
+        windowBatches = 0;
+        const position = { ...(await positionAfter(0)), epochsDone: epoch, epochSeconds: 0 };
+        await listener.onCheckpoint({ position, tensors: await tensorsOf(model, optimizer) });
+        lastCheckpoint = performance.now();
+      }
     }
   } finally {
+    windowLoss.dispose();
     optimizer.dispose();
   }
   if (!evaluation) throw new Error('a job has at least one epoch');
   return { kind: 'completed', evaluation, trainSeconds: round(trainSeconds, 3) };
+}
+
+/** The model's weights, then the optimiser's momentum per trainable variable (none before the first step). */
+async function tensorsOf(model: tfl.LayersModel, optimizer: tf.MomentumOptimizer): Promise<tf.Tensor[]> {
+  const [iterations, ...momentum] = await optimizer.getWeights();
+  // getWeights hands out a fresh scalar for the iteration count (kept in the position instead).
+  iterations?.tensor.dispose();
+  return [...model.getWeights(), ...momentum.map(({ tensor }) => tensor)];
+}
+
+async function restore(checkpoint: TrainingCheckpoint, model: tfl.LayersModel, optimizer: tf.MomentumOptimizer, dropouts: SeededDropout[]): Promise<void> {
+  const weights = model.getWeights();
+  const { position, tensors } = checkpoint;
+  const mismatch = (problem: string) => new CheckpointError(`the checkpoint doesn't fit this model: ${problem}`);
+  if (tensors.length !== weights.length + model.trainableWeights.length) {
+    throw mismatch(`${tensors.length} tensors for ${weights.length} weights and ${model.trainableWeights.length} momentum buffers`);
+  }
+  if (position.dropoutRandom.length !== dropouts.length) throw mismatch(`${position.dropoutRandom.length} dropout generators for ${dropouts.length} layers`);
+  const reference = [...weights, ...model.trainableWeights.map((weight) => weight.read())];
+  reference.forEach((tensor, index) => {
+    const stored = tensors[index] as tf.Tensor;
+    if (!tf.util.arraysEqual(stored.shape, tensor.shape)) throw mismatch(`tensor ${index} has shape [${stored.shape}], the model's [${tensor.shape}]`);
+  });
+  model.setWeights(tensors.slice(0, weights.length));
+  const iterations = tf.scalar(position.optimizerIterations, 'int32');
+  await optimizer.setWeights([{ name: 'iter', tensor: iterations }, ...tensors.slice(weights.length).map((tensor, index) => ({ name: `momentum_${index}`, tensor }))]);
+  iterations.dispose();
+  dropouts.forEach((dropout, index) => {
+    dropout.randomPosition = position.dropoutRandom[index] as number;
+  });
 }
 
 function round(value: number, digits: number): number {

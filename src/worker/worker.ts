@@ -1,19 +1,24 @@
-import { Worker } from 'bullmq';
+import { WaitingError, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import type { JobStore } from '../queue/job-store.ts';
 import { connectRedis, type RedisTarget } from '../queue/connection.ts';
 import { trainingQueueName, type TrainingJobData } from '../queue/training-queue.ts';
 import { runJob, type JobRunnerDependencies } from './run-job.ts';
 
-export interface TrainingWorkerOptions extends JobRunnerDependencies {
+export interface TrainingWorkerOptions extends Omit<JobRunnerDependencies, 'shuttingDown'> {
   readonly redisTarget: RedisTarget;
   readonly prefix: string;
   readonly concurrency: number;
+  /** How long a job stays with a worker that stopped renewing its lock before another takes it over. */
+  readonly lockSeconds: number;
 }
 
 export interface TrainingWorker {
   readonly worker: Worker<TrainingJobData>;
-  /** Stops taking jobs and closes the worker's Redis connection, which BullMQ leaves to its owner. */
+  /**
+   * Stops taking jobs, has each running job checkpoint after its current batch and go back to
+   * the queue, waits for that, and closes the worker's Redis connection (BullMQ leaves it to its owner).
+   */
   close(): Promise<void>;
 }
 
@@ -21,21 +26,37 @@ export interface TrainingWorker {
 export function startTrainingWorker(options: TrainingWorkerOptions): TrainingWorker {
   const connection = connectRedis(options.redisTarget, 'blocking');
   connection.on('error', (error) => options.logger.debug({ err: error }, 'worker Redis connection error'));
-  const worker = new Worker<TrainingJobData>(trainingQueueName, async (job) => runJob(job.data.jobId, options), {
-    connection,
-    prefix: `${options.prefix}:bull`,
-    concurrency: options.concurrency,
-    // Training holds the event loop for a whole batch at a time; a generous lock keeps a slow
-    // batch from being mistaken for a dead worker.
-    lockDuration: 120_000,
-    maxStalledCount: 1,
-  });
+  let shuttingDown = false;
+  const dependencies: JobRunnerDependencies = { ...options, shuttingDown: () => shuttingDown };
+  const lockDuration = options.lockSeconds * 1000;
+  const worker = new Worker<TrainingJobData>(
+    trainingQueueName,
+    async (job, token) => {
+      const outcome = await runJob(job.data.jobId, dependencies);
+      if (outcome === 'handedBack') {
+        // Back to waiting, for the next worker: without this BullMQ would count the job as done.
+        await job.moveToWait(token);
+        throw new WaitingError();
+      }
+    },
+    {
+      connection,
+      prefix: `${options.prefix}:bull`,
+      concurrency: options.concurrency,
+      // Training holds the event loop for a whole batch at a time, which delays lock renewals: the
+      // lock must outlast the slowest batch, or a busy worker would be taken for a dead one.
+      lockDuration,
+      stalledInterval: Math.min(30_000, lockDuration),
+      maxStalledCount: 1,
+    },
+  );
   worker.on('failed', (job, error) => void recordQueueFailure(options.store, options.logger, job?.data.jobId, error));
   worker.on('error', (error) => options.logger.error({ err: error }, 'worker error'));
   return {
     worker,
     async close() {
-      await worker.close(true);
+      shuttingDown = true;
+      await worker.close();
       connection.disconnect();
     },
   };

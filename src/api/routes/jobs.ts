@@ -33,7 +33,11 @@ export const jobRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { s
       },
     },
     async (request, reply) => {
-      const settings = settingsFor(request.body, randomSeed);
+      const settings = settingsFor(request.body, randomSeed, config.MAX_JOB_SECONDS);
+      if (settings.timeoutSeconds > config.MAX_JOB_SECONDS) {
+        const message = `timeoutSeconds (${settings.timeoutSeconds}) is over this server's limit of ${config.MAX_JOB_SECONDS} seconds per job`;
+        throw new HttpError(400, `the body is invalid: ${message}`, [{ path: 'timeoutSeconds', message }]);
+      }
       const images = settings.epochs * settings.trainLimit;
       if (images > config.MAX_TRAINING_IMAGES_PER_JOB) {
         const message = `epochs × trainLimit (${settings.epochs} × ${settings.trainLimit} = ${images} training images) is over this server's limit of ${config.MAX_TRAINING_IMAGES_PER_JOB} per job`;
