@@ -8,9 +8,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev && npm cache clean --force
 COPY tsconfig.json ./
 COPY src ./src
-RUN mkdir -p /data /artifacts && chown node:node /data /artifacts
-ENV HOST=0.0.0.0 PORT=3000 DATA_DIR=/data ARTIFACTS_DIR=/artifacts
-VOLUME ["/data", "/artifacts"]
+RUN mkdir -p /data /artifacts /checkpoints && chown node:node /data /artifacts /checkpoints
+ENV HOST=0.0.0.0 PORT=3000 DATA_DIR=/data ARTIFACTS_DIR=/artifacts CHECKPOINTS_DIR=/checkpoints
+VOLUME ["/data", "/artifacts", "/checkpoints"]
 EXPOSE 3000
 USER node
 CMD ["npm", "start"]

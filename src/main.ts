@@ -24,13 +24,21 @@ async function main(): Promise<void> {
   }
   if (service.url) logger.info(`API listening on ${service.url}`);
   const running = service;
+  let stopping = false;
+  // The first signal lets running jobs checkpoint after their current batch and go back to the
+  // queue; a second one (an impatient operator) exits at once, leaving them to be taken over.
   const shutdown = async (signal: string) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting without waiting for running jobs');
+      process.exit(1);
+    }
+    stopping = true;
     logger.info({ signal }, 'shutting down');
     await running.close();
     process.exit(0);
   };
-  process.once('SIGINT', () => void shutdown('SIGINT'));
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
 }
 
 await main();

@@ -41,6 +41,10 @@ describe('loadConfig', () => {
       MAX_QUEUED_JOBS: 500,
       MAX_TRAINING_IMAGES_PER_JOB: 60_000_000,
       RATE_LIMIT_PER_MINUTE: 600,
+      CHECKPOINTS_DIR: './checkpoints',
+      CHECKPOINT_INTERVAL_SECONDS: 600,
+      JOB_LOCK_SECONDS: 120,
+      MAX_JOB_SECONDS: 604_800,
     });
     assert.equal(config.REDIS_URL, undefined);
     assert.equal('REDIS_URL' in config, false);
@@ -65,6 +69,10 @@ describe('loadConfig', () => {
       MAX_IMAGE_PIXELS: '1000000',
       MODEL_CACHE_SIZE: '2',
       LOG_LEVEL: 'debug',
+      CHECKPOINTS_DIR: '/checkpoints',
+      CHECKPOINT_INTERVAL_SECONDS: '0',
+      JOB_LOCK_SECONDS: '30',
+      MAX_JOB_SECONDS: '3600',
     });
     assert.deepEqual(config, {
       ROLE: 'worker',
@@ -89,6 +97,10 @@ describe('loadConfig', () => {
       MAX_QUEUED_JOBS: 500,
       MAX_TRAINING_IMAGES_PER_JOB: 60_000_000,
       RATE_LIMIT_PER_MINUTE: 600,
+      CHECKPOINTS_DIR: '/checkpoints',
+      CHECKPOINT_INTERVAL_SECONDS: 0,
+      JOB_LOCK_SECONDS: 30,
+      MAX_JOB_SECONDS: 3600,
     });
     assert.equal(typeof config.PORT, 'number');
   });
@@ -132,6 +144,9 @@ describe('loadConfig', () => {
       ['MAX_IMAGE_PIXELS', '0'],
       ['MODEL_CACHE_SIZE', '1.5'],
       ['MNIST_MIRROR', 'mirror'],
+      ['JOB_LOCK_SECONDS', '1'],
+      ['CHECKPOINT_INTERVAL_SECONDS', '-1'],
+      ['MAX_JOB_SECONDS', '0'],
     ];
     for (const [variable, value] of cases) {
       it(`${variable}=${JSON.stringify(value)}`, () => {
