@@ -7,7 +7,7 @@ import type { Config } from './config.ts';
 import { connectRedis, describeTarget, waitUntilReachable, type RedisTarget } from './queue/connection.ts';
 import { startEmbeddedRedis } from './queue/embedded-redis.ts';
 import { JobStore } from './queue/job-store.ts';
-import { createTrainingQueue } from './queue/training-queue.ts';
+import { createTrainingQueue, requeueOrphans } from './queue/training-queue.ts';
 import { startBackend } from './runtime/backend.ts';
 import { datasetOptions } from './datasets/load-options.ts';
 import { CheckpointStore } from './worker/checkpoint.ts';
@@ -68,6 +68,8 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     if (config.ROLE !== 'worker') {
       const queue = createTrainingQueue(redis, config.KEY_PREFIX);
       closers.push(() => queue.close());
+      const orphans = await requeueOrphans(queue, store);
+      if (orphans.length > 0) logger.warn({ jobIds: orphans }, 'queued jobs that were recorded but never queued (an API process died in between)');
       const predictor = new Predictor(config.ARTIFACTS_DIR, config.MODEL_CACHE_SIZE, config.MAX_IMAGE_PIXELS);
       closers.push(async () => predictor.dispose());
       app = await buildApp({ config, redis, store, queue, predictor, backend, apiKeys }, logger);

@@ -224,6 +224,16 @@ describe('limits', () => {
     assert.match(full.error, /queue is full/);
   });
 
+  it('counts and creates in one step: requests arriving together never overshoot a limit', async () => {
+    const limited = await start({ API_KEYS: keys.join(','), MAX_QUEUED_PER_CLIENT: '3', MAX_QUEUED_JOBS: '5', RATE_LIMIT_PER_MINUTE: '0' });
+    const burst = (key: string) => Promise.all(Array.from({ length: 12 }, () => postJob(limited, key, { model: 'lenet5', dataset: 'mnist' })));
+    const statuses = (answers: JsonResponse<Job>[]) => answers.map((answer) => answer.status).sort();
+    assert.deepEqual(statuses(await burst(aliceKey)), [...Array<number>(3).fill(201), ...Array<number>(9).fill(429)]);
+    assert.deepEqual(statuses(await burst(bobKey)), [...Array<number>(2).fill(201), ...Array<number>(10).fill(429)], 'the total of 5 holds');
+    const listed = await request<{ jobs: Job[] }>(`${limited.url}/jobs?state=queued`, { headers: bearer(aliceKey) });
+    assert.equal(listed.body.jobs.length, 3);
+  });
+
   it('answers 400 with a detail on epochs when epochs × trainLimit is over the per-job limit', async () => {
     const limited = await start({ MAX_TRAINING_IMAGES_PER_JOB: '1000', RATE_LIMIT_PER_MINUTE: '0' });
     const over = assertError(await postJob(limited, null, { model: 'lenet5', dataset: 'mnist', epochs: 2, trainLimit: 501 }), 400);

@@ -191,6 +191,27 @@ describe('worker faults', () => {
     assert.equal(next.state, 'completed', next.error?.message);
   });
 
+  it('a job recorded but never queued (its API process died in between) is queued when an API process starts, and trained', async () => {
+    const redis = new Redis(testRedisUrl);
+    const id = randomUUID();
+    try {
+      const store = new JobStore(redis, prefix);
+      const { body: template } = await request<Job>(`${api.url}/jobs/${await submit({ ...jobBody, epochs: 1 })}`);
+      assert.equal(await store.create(id, template.request, template.progress, new Date()), 'created');
+    } finally {
+      redis.disconnect();
+    }
+    const restarted = await startTestService({ ...shared, ROLE: 'api' });
+    try {
+      const job = await ended(id);
+      assert.equal(job.state, 'completed', job.error?.message);
+      assert.deepEqual(job.logs, reference.logs.slice(0, linesPerEpoch));
+    } finally {
+      // Not restarted.close(): that would delete the keys this file's other services share.
+      await restarted.service.close();
+    }
+  });
+
   it('a corrupt checkpoint is reported and never loaded: the job taken over trains from the start', async () => {
     const worker = workers.at(-1) as ServiceProcess;
     await worker.stop('SIGTERM');

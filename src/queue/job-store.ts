@@ -109,6 +109,45 @@ redis.call('XADD', KEYS[4], '*', 'type', 'rewind', 'data', ARGV[4])
 return 1
 `;
 
+/**
+ * Records a new, queued job unless that would put more jobs queued or running than allowed, in
+ * all or of its owner: counted and created in one step, so requests arriving together can't
+ * overshoot a limit.
+ *
+ * KEYS: the sequence counter, the job's hash, its event stream, then the 'all', 'queued' and
+ * 'running' indexes, then the owner's 'all', 'queued' and 'running' indexes (absent without owner).
+ * ARGV: id, request (JSON), progress (JSON), createdAt, owner ('' for none), most active jobs,
+ * most active jobs of the owner, the creation event's data.
+ */
+const createScript = `
+local function active(queued, running) return redis.call('ZCARD', queued) + redis.call('ZCARD', running) end
+local owner = ARGV[5]
+if owner ~= '' and active(KEYS[8], KEYS[9]) >= tonumber(ARGV[7]) then return 'ownerFull' end
+if active(KEYS[5], KEYS[6]) >= tonumber(ARGV[6]) then return 'full' end
+local sequence = redis.call('INCR', KEYS[1])
+redis.call('HSET', KEYS[2], 'id', ARGV[1], 'state', 'queued', 'sequence', sequence, 'request', ARGV[2], 'progress', ARGV[3], 'createdAt', ARGV[4])
+redis.call('ZADD', KEYS[4], sequence, ARGV[1])
+redis.call('ZADD', KEYS[5], sequence, ARGV[1])
+if owner ~= '' then
+  redis.call('HSET', KEYS[2], 'owner', owner)
+  redis.call('ZADD', KEYS[7], sequence, ARGV[1])
+  redis.call('ZADD', KEYS[8], sequence, ARGV[1])
+end
+redis.call('XADD', KEYS[3], '*', 'type', 'state', 'data', ARGV[8])
+return 'created'
+`;
+
+/** `full`: too many jobs queued or running in all; `ownerFull`: too many of the owner's. */
+export type CreateOutcome = 'created' | 'full' | 'ownerFull';
+
+/** Most jobs queued or running at once: in all, and of one owner. */
+export interface ActiveJobLimits {
+  readonly total: number;
+  readonly perOwner: number;
+}
+
+const unlimited: ActiveJobLimits = { total: Number.MAX_SAFE_INTEGER, perOwner: Number.MAX_SAFE_INTEGER };
+
 /** One entry of a job's event stream as Redis holds it. */
 export interface StoredEvent {
   /** The stream entry id, `<ms>-<n>`: the SSE id. */
@@ -135,6 +174,8 @@ export class JobStore {
     redis.defineCommand('trainerTransition', { numberOfKeys: 3, lua: transitionScript });
     redis.defineCommand('trainerAppend', { numberOfKeys: 3, lua: appendScript });
     redis.defineCommand('trainerRewind', { numberOfKeys: 4, lua: rewindScript });
+    // The number of keys varies (with or without an owner): given first on each call.
+    redis.defineCommand('trainerCreate', { lua: createScript });
   }
 
   private jobKey(id: string): string {
@@ -176,26 +217,41 @@ export class JobStore {
   }
 
   /**
-   * Records a new, queued job. `owner` (an opaque client id, e.g. a hash of its API key; never
-   * the key itself) puts it in that client's indexes too, for owner-aware lists and counts.
+   * Records a new, queued job, unless `limits` are reached. `owner` (an opaque client id, e.g. a
+   * hash of its API key; never the key itself) puts it in that client's indexes too, for
+   * owner-aware lists, counts and limits.
    */
-  async create(id: string, request: JobSettings, progress: JobProgress, createdAt: Date, owner?: string): Promise<void> {
-    const sequence = await this.redis.incr(`${this.prefix}:jobs:sequence`);
-    const transaction = this.redis.multi().hset(this.jobKey(id), {
+  async create(
+    id: string,
+    request: JobSettings,
+    progress: JobProgress,
+    createdAt: Date,
+    owner?: string,
+    limits: ActiveJobLimits = unlimited,
+  ): Promise<CreateOutcome> {
+    const ownerKeys = owner === undefined ? [] : (['all', 'queued', 'running'] as const).map((state) => this.indexKey(state, owner));
+    const keys = [
+      `${this.prefix}:jobs:sequence`,
+      this.jobKey(id),
+      this.eventsKey(id),
+      ...(['all', 'queued', 'running'] as const).map((state) => this.indexKey(state)),
+      ...ownerKeys,
+    ];
+    const event = JSON.stringify({ at: createdAt.toISOString(), state: 'queued', previous: null });
+    const reply = await (this.redis as RedisWithScripts).trainerCreate(
+      keys.length,
+      ...keys,
       id,
-      state: 'queued',
-      sequence,
-      request: JSON.stringify(request),
-      progress: JSON.stringify(progress),
-      createdAt: createdAt.toISOString(),
-      ...(owner === undefined ? {} : { owner }),
-    });
-    if (owner !== undefined) transaction.zadd(this.indexKey('all', owner), sequence, id).zadd(this.indexKey('queued', owner), sequence, id);
-    await transaction
-      .zadd(this.indexKey('all'), sequence, id)
-      .zadd(this.indexKey('queued'), sequence, id)
-      .xadd(this.eventsKey(id), '*', 'type', 'state', 'data', JSON.stringify({ at: createdAt.toISOString(), state: 'queued', previous: null }))
-      .exec();
+      JSON.stringify(request),
+      JSON.stringify(progress),
+      createdAt.toISOString(),
+      owner ?? '',
+      String(limits.total),
+      String(limits.perOwner),
+      event,
+    );
+    if (reply !== 'created' && reply !== 'full' && reply !== 'ownerFull') throw new Error(`unexpected reply to job creation: ${String(reply)}`);
+    return reply;
   }
 
   async transition(id: string, from: readonly JobState[], to: JobState, fields: TransitionFields = {}): Promise<TransitionOutcome> {
@@ -227,10 +283,9 @@ export class JobStore {
     return this.redis.hget(this.jobKey(id), 'owner');
   }
 
-  /** Jobs that are queued or running: of one client with `owner`, else of all together. */
-  async countActive(owner?: string): Promise<number> {
-    const [queued, running] = await Promise.all([this.redis.zcard(this.indexKey('queued', owner)), this.redis.zcard(this.indexKey('running', owner))]);
-    return queued + running;
+  /** The ids of every job in `state`, oldest first. */
+  async idsIn(state: JobState): Promise<string[]> {
+    return this.redis.zrange(this.indexKey(state), '0', '-1');
   }
 
   async state(id: string): Promise<JobState | null> {
@@ -374,6 +429,7 @@ export class JobStore {
 }
 
 interface RedisWithScripts extends Redis {
+  trainerCreate(numberOfKeys: number, ...keysThenArguments: string[]): Promise<unknown>;
   trainerTransition(
     key: string,
     eventsKey: string,

@@ -1,4 +1,5 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
+import type { JobStore } from './job-store.ts';
 
 /** One queue, holding only job ids: the job's settings live in the JobStore, in one place. */
 export const trainingQueueName = 'training';
@@ -13,4 +14,19 @@ export function createTrainingQueue(connection: ConnectionOptions, prefix: strin
 
 export async function enqueueTraining(queue: Queue<TrainingJobData>, jobId: string): Promise<void> {
   await queue.add('train', { jobId }, { jobId, removeOnComplete: true, removeOnFail: 1000 });
+}
+
+/**
+ * Queues every job the store holds as `queued` that the queue lacks, and returns their ids: an API
+ * process that died between recording a job and queueing it leaves one, which no worker would
+ * ever see. Safe beside other API processes: queueing a job id the queue holds does nothing.
+ */
+export async function requeueOrphans(queue: Queue<TrainingJobData>, store: JobStore): Promise<string[]> {
+  const orphans: string[] = [];
+  for (const id of await store.idsIn('queued')) {
+    if (await queue.getJob(id)) continue;
+    await enqueueTraining(queue, id);
+    orphans.push(id);
+  }
+  return orphans;
 }

@@ -44,16 +44,16 @@ export const jobRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { s
         throw new HttpError(400, `the body is invalid: ${message}`, [{ path: 'epochs', message }]);
       }
       const owner = ownerOf(request);
-      // Counted, then created: two requests at the same moment may both pass, by one job at most each.
-      if (owner !== null && (await store.countActive(owner)) >= config.MAX_QUEUED_PER_CLIENT) {
-        throw new HttpError(429, `you have ${config.MAX_QUEUED_PER_CLIENT} jobs queued or running, the most one client may have; wait for one to end or cancel one`);
-      }
-      if ((await store.countActive()) >= config.MAX_QUEUED_JOBS) {
-        throw new HttpError(429, `the queue is full (${config.MAX_QUEUED_JOBS} jobs queued or running); try again later`);
-      }
       const id = randomUUID();
       const progress = progressAt(settings.epochs, batchesPerEpoch(settings.trainLimit, settings.batchSize), 0, 0);
-      await store.create(id, settings, progress, new Date(), owner ?? undefined);
+      const limits = { total: config.MAX_QUEUED_JOBS, perOwner: config.MAX_QUEUED_PER_CLIENT };
+      const created = await store.create(id, settings, progress, new Date(), owner ?? undefined, limits);
+      if (created === 'ownerFull') {
+        throw new HttpError(429, `you have ${config.MAX_QUEUED_PER_CLIENT} jobs queued or running, the most one client may have; wait for one to end or cancel one`);
+      }
+      if (created === 'full') {
+        throw new HttpError(429, `the queue is full (${config.MAX_QUEUED_JOBS} jobs queued or running); try again later`);
+      }
       await enqueueTraining(queue, id);
       request.log.info({ jobId: id, model: settings.model, dataset: settings.dataset }, 'job queued');
       return reply.code(201).header('location', `/jobs/${id}`).send(await existing(id, request));
