@@ -7,9 +7,14 @@
  *   npm run bench -- --epochs 10                       the notebook's 10 epochs of LeNet-5 on MNIST
  *   npm run bench -- --model alexnet --dataset mnist --train-limit 640 --test-limit 1000
  *   npm run bench -- --model alexnet --dataset cifar10 --steps 10
+ *   npm run bench -- --profile                         where a step's time goes, per phase and per kernel (bench/profile.ts)
+ *   npm run bench -- --parallel-jobs 2                 two queued jobs on the service: one worker process, then two
+ *
+ * A full 1-epoch LeNet-5/MNIST run also prints the accuracy check against bench/accuracy-check.ts.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
@@ -21,6 +26,9 @@ import { datasets } from '../src/datasets/index.ts';
 import { models } from '../src/models/index.ts';
 import { startBackend } from '../src/runtime/backend.ts';
 import { train } from '../src/worker/trainer.ts';
+import { accuracyCheck, baselineApplies } from './accuracy-check.ts';
+import { formatParallelJobs, runParallelJobs, type ParallelJobsRun } from './parallel-jobs.ts';
+import { formatProfile, profileTraining, type ProfileRuns } from './profile.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -33,6 +41,8 @@ const { values: flags } = parseArgs({
     backend: { type: 'string', default: process.env.TRAINER_BACKEND ?? 'auto' },
     reference: { type: 'string', default: path.resolve(import.meta.dirname, '../../shared/bench/pytorch_reference.py') },
     python: { type: 'string', default: '/usr/bin/python3' },
+    profile: { type: 'boolean', default: false },
+    'parallel-jobs': { type: 'string' },
   },
 });
 
@@ -91,9 +101,10 @@ async function load(name: DatasetName): Promise<Dataset> {
   return found;
 }
 
-async function measureOurs(scenario: Scenario, dataset: Dataset): Promise<Measurement> {
+/** The notebook's settings, seeded: what `measureOurs` trains and `--profile` steps through. */
+function settingsFor(scenario: Scenario, dataset: Dataset): JobSettings {
   const steps = scenario.steps;
-  const settings: JobSettings = {
+  return {
     model: scenario.model,
     dataset: scenario.dataset,
     epochs: steps ? 1 : scenario.epochs,
@@ -108,6 +119,11 @@ async function measureOurs(scenario: Scenario, dataset: Dataset): Promise<Measur
     logEvery: 100,
     timeoutSeconds: Number.POSITIVE_INFINITY,
   };
+}
+
+async function measureOurs(scenario: Scenario, dataset: Dataset): Promise<Measurement> {
+  const steps = scenario.steps;
+  const settings = settingsFor(scenario, dataset);
   const model = models[scenario.model].build(dataset.shape, dataset.classNames.length, settings.seed);
   const quiet = {
     onLog: async () => undefined,
@@ -174,29 +190,73 @@ function measurePyTorch(scenario: Scenario, trainImages: number): Measurement | 
   };
 }
 
-const table: string[] = ['| model / data | framework | images/s | s/epoch | test accuracy | peak memory | ours ÷ PyTorch |', '| --- | --- | ---: | ---: | ---: | ---: | ---: |'];
-let measured = 0;
-for (const scenario of scenarios) {
-  const dataset = await load(scenario.dataset);
-  const trainImages = scenario.steps ? scenario.steps * batchSize : Math.min(scenario.trainLimit ?? dataset.train.count, dataset.train.count);
-  const what = scenario.steps ? `${scenario.steps} steps` : `${trainImages} images × ${scenario.epochs} epoch(s)`;
-  console.log(`${scenario.model} on ${scenario.dataset}: ${what}, batch ${batchSize}, SGD lr 0.01 momentum 0.9`);
-  let ours: Measurement | null = null;
-  try {
-    ours = await measureOurs(scenario, dataset);
-  } catch (error) {
-    console.log(`  ours: could not measure: ${(error as Error).message}`);
-  }
-  const reference = measurePyTorch(scenario, trainImages);
-  if (typeof reference === 'string') console.log(`  PyTorch: not measured: ${reference}`);
-  for (const row of [ours, typeof reference === 'string' ? null : reference]) {
-    if (!row) continue;
-    measured++;
-    const ratio = row === ours && typeof reference !== 'string' ? (ours.imagesPerSecond / reference.imagesPerSecond).toFixed(2) : '';
-    table.push(
-      `| ${scenario.model} / ${scenario.dataset} | ${row.framework} | ${row.imagesPerSecond.toFixed(1)} | ${row.secondsPerEpoch?.toFixed(1) ?? '–'} | ${row.testAccuracy === null ? '–' : `${(row.testAccuracy * 100).toFixed(2)}%`} | ${row.peakMemoryMiB.toFixed(0)} MiB | ${ratio} |`,
-    );
+/** Steps per profile: AlexNet's take seconds each, LeNet-5's milliseconds. */
+const profileRuns: Record<ModelName, ProfileRuns> = {
+  lenet5: { warmupSteps: 20, timedSteps: 300, kernelSteps: 50 },
+  alexnet: { warmupSteps: 1, timedSteps: 3, kernelSteps: 2 },
+};
+
+async function printProfiles(): Promise<void> {
+  for (const scenario of scenarios) {
+    const dataset = await load(scenario.dataset);
+    const runs = { ...profileRuns[scenario.model], ...(scenario.steps ? { timedSteps: scenario.steps } : {}) };
+    const settings = { ...settingsFor(scenario, dataset), trainLimit: dataset.train.count };
+    const model = models[scenario.model].build(dataset.shape, dataset.classNames.length, settings.seed);
+    const profile = await profileTraining(`${scenario.model} / ${scenario.dataset}, batch ${batchSize}`, model, dataset, settings, runs);
+    console.log(`${formatProfile(profile)}\n`);
   }
 }
-console.log(['', ...table].join('\n'));
-if (measured === 0) process.exitCode = 1;
+
+async function printParallelJobs(jobs: number): Promise<void> {
+  const [scenario] = scenarios;
+  if (!scenario || !Number.isInteger(jobs) || jobs < 2) throw new Error('--parallel-jobs takes a number of jobs, 2 or more');
+  const request = { ...scenario, backend: flags.backend, cifarPath };
+  console.log(`${jobs} ${scenario.model} / ${scenario.dataset} jobs of ${scenario.epochs} epoch(s), queued at once, on ${backend}; load now: ${loadAverage()}`);
+  const runs: ParallelJobsRun[] = [];
+  for (const processes of [1, jobs]) {
+    runs.push(await runParallelJobs(request, jobs, processes));
+    console.log(`  ${processes} worker process(es) done; load now: ${loadAverage()}`);
+  }
+  console.log(['', formatParallelJobs(runs)].join('\n'));
+}
+
+function loadAverage(): string {
+  return os.loadavg().map((value) => value.toFixed(2)).join(' ');
+}
+
+async function compareWithPyTorch(): Promise<void> {
+  const table: string[] = ['| model / data | framework | images/s | s/epoch | test accuracy | peak memory | ours ÷ PyTorch |', '| --- | --- | ---: | ---: | ---: | ---: | ---: |'];
+  const checks: string[] = [];
+  let measured = 0;
+  console.log(`load average at the start: ${loadAverage()}`);
+  for (const scenario of scenarios) {
+    const dataset = await load(scenario.dataset);
+    const trainImages = scenario.steps ? scenario.steps * batchSize : Math.min(scenario.trainLimit ?? dataset.train.count, dataset.train.count);
+    const what = scenario.steps ? `${scenario.steps} steps` : `${trainImages} images × ${scenario.epochs} epoch(s)`;
+    console.log(`${scenario.model} on ${scenario.dataset}: ${what}, batch ${batchSize}, SGD lr 0.01 momentum 0.9`);
+    let ours: Measurement | null = null;
+    try {
+      ours = await measureOurs(scenario, dataset);
+    } catch (error) {
+      console.log(`  ours: could not measure: ${(error as Error).message}`);
+    }
+    const testImages = Math.min(scenario.testLimit ?? dataset.test.count, dataset.test.count);
+    if (ours && ours.testAccuracy !== null && !scenario.steps && baselineApplies({ ...scenario, trainImages, testImages })) checks.push(accuracyCheck(ours.testAccuracy));
+    const reference = measurePyTorch(scenario, trainImages);
+    if (typeof reference === 'string') console.log(`  PyTorch: not measured: ${reference}`);
+    for (const row of [ours, typeof reference === 'string' ? null : reference]) {
+      if (!row) continue;
+      measured++;
+      const ratio = row === ours && typeof reference !== 'string' ? (ours.imagesPerSecond / reference.imagesPerSecond).toFixed(2) : '';
+      table.push(
+        `| ${scenario.model} / ${scenario.dataset} | ${row.framework} | ${row.imagesPerSecond.toFixed(1)} | ${row.secondsPerEpoch?.toFixed(1) ?? '–'} | ${row.testAccuracy === null ? '–' : `${(row.testAccuracy * 100).toFixed(2)}%`} | ${row.peakMemoryMiB.toFixed(0)} MiB | ${ratio} |`,
+      );
+    }
+  }
+  console.log(['', ...table, '', ...checks, `load average at the end: ${loadAverage()}`].join('\n'));
+  if (measured === 0) process.exitCode = 1;
+}
+
+if (flags.profile) await printProfiles();
+else if (flags['parallel-jobs']) await printParallelJobs(Number(flags['parallel-jobs']));
+else await compareWithPyTorch();

@@ -12,6 +12,7 @@ import { startBackend } from './runtime/backend.ts';
 import { datasetOptions } from './datasets/load-options.ts';
 import { CheckpointStore } from './worker/checkpoint.ts';
 import { DatasetCache } from './worker/dataset-cache.ts';
+import { startWorkerPool } from './worker/pool.ts';
 import { startTrainingWorker } from './worker/worker.ts';
 
 export interface RunningService {
@@ -48,7 +49,10 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     const store = new JobStore(redis, config.KEY_PREFIX);
     let app: FastifyInstance | null = null;
 
-    if (config.ROLE !== 'api') {
+    if (config.ROLE !== 'api' && config.WORKER_CONCURRENCY > 1) {
+      const pool = startWorkerPool(config, config.WORKER_CONCURRENCY, logger);
+      closers.push(() => pool.close());
+    } else if (config.ROLE !== 'api') {
       const worker = startTrainingWorker({
         store,
         datasets: new DatasetCache(datasetOptions(config, (line) => logger.info(line))),

@@ -1,0 +1,115 @@
+/**
+ * `npm run bench -- --parallel-jobs N`: the whole service's training throughput with N jobs queued
+ * at once, trained by one worker process and then by a pool of N (WORKER_CONCURRENCY=N). Each run
+ * is a real service (API, queue, job store, workers) on a private Redis in a fresh folder, fed
+ * through the HTTP API as a user would, so it counts everything a job costs: queueing, data set
+ * loading in each process, Redis writes, evaluation.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../src/config.ts';
+import { finalStates, type Job } from '../src/contract/job.ts';
+import { createLogger } from '../src/logger.ts';
+import { startService } from '../src/service.ts';
+
+export interface ParallelJobsRequest {
+  readonly model: string;
+  readonly dataset: string;
+  readonly epochs: number;
+  readonly trainLimit: number | null;
+  readonly testLimit: number | null;
+  readonly backend: string;
+  readonly cifarPath: string | undefined;
+}
+
+export interface ParallelJobsRun {
+  readonly processes: number;
+  readonly jobs: readonly Job[];
+  /** From the first job's start to the last job's end, so the pool's start-up doesn't count. */
+  readonly wallSeconds: number;
+  readonly trainedImages: number;
+}
+
+async function call<T>(url: string, init: RequestInit = {}): Promise<T> {
+  const response = await fetch(url, init);
+  const body = (await response.json()) as T;
+  if (!response.ok) throw new Error(`${init.method ?? 'GET'} ${url} answered ${response.status}: ${JSON.stringify(body)}`);
+  return body;
+}
+
+/** Trains `jobs` identical seeded jobs on a service with `processes` worker processes. */
+export async function runParallelJobs(request: ParallelJobsRequest, jobs: number, processes: number): Promise<ParallelJobsRun> {
+  const folder = await mkdtemp(path.join(tmpdir(), 'trainer-bench-'));
+  const config = loadConfig({
+    ROLE: 'all',
+    WORKER_CONCURRENCY: String(processes),
+    HOST: '127.0.0.1',
+    PORT: '0',
+    DATA_DIR: path.join(folder, 'data'),
+    ARTIFACTS_DIR: path.join(folder, 'artifacts'),
+    CHECKPOINTS_DIR: path.join(folder, 'checkpoints'),
+    TRAINER_BACKEND: request.backend,
+    RATE_LIMIT_PER_MINUTE: '0',
+    // Errors only: the open-API warning of every start would bury the table.
+    LOG_LEVEL: 'error',
+    ...(request.cifarPath ? { CIFAR10_PATH: request.cifarPath } : {}),
+  });
+  const service = await startService(config, createLogger(config));
+  try {
+    const body = JSON.stringify({
+      model: request.model,
+      dataset: request.dataset,
+      epochs: request.epochs,
+      seed: 0,
+      ...(request.trainLimit ? { trainLimit: request.trainLimit } : {}),
+      ...(request.testLimit ? { testLimit: request.testLimit } : {}),
+    });
+    const ids: string[] = [];
+    for (let i = 0; i < jobs; i++) {
+      const job = await call<Job>(`${service.url}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      ids.push(job.id);
+    }
+    let ended: Job[] = [];
+    for (;;) {
+      ended = await Promise.all(ids.map((id) => call<Job>(`${service.url}/jobs/${id}`)));
+      if (ended.every((job) => finalStates.includes(job.state))) break;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    const failed = ended.find((job) => job.state !== 'completed');
+    if (failed) throw new Error(`job ${failed.id} ended ${failed.state}: ${failed.error?.message ?? ''}`);
+    const starts = ended.map((job) => Date.parse(job.startedAt ?? ''));
+    const ends = ended.map((job) => Date.parse(job.finishedAt ?? ''));
+    return {
+      processes,
+      jobs: ended,
+      wallSeconds: (Math.max(...ends) - Math.min(...starts)) / 1000,
+      trainedImages: ended.reduce((sum, job) => sum + job.request.trainLimit * job.request.epochs, 0),
+    };
+  } finally {
+    await service.close();
+    await rm(folder, { recursive: true, force: true });
+  }
+}
+
+export function formatParallelJobs(runs: readonly ParallelJobsRun[]): string {
+  const [single] = runs;
+  const lines = [
+    '| worker processes | jobs | first start → last end | images/s, all jobs | speed-up | each job: training s, images/s, test accuracy |',
+    '| ---: | ---: | ---: | ---: | ---: | --- |',
+  ];
+  for (const run of runs) {
+    const throughput = run.trainedImages / run.wallSeconds;
+    const speedUp = single ? throughput / (single.trainedImages / single.wallSeconds) : 1;
+    const perJob = run.jobs
+      .map((job) => {
+        const result = job.result;
+        if (!result) return '–';
+        const images = job.request.trainLimit * job.request.epochs;
+        return `${result.trainSeconds.toFixed(1)} s, ${(images / result.trainSeconds).toFixed(0)}/s, ${(result.testAccuracy * 100).toFixed(2)}%`;
+      })
+      .join('; ');
+    lines.push(`| ${run.processes} | ${run.jobs.length} | ${run.wallSeconds.toFixed(1)} s | ${throughput.toFixed(0)} | ${speedUp.toFixed(2)}× | ${perJob} |`);
+  }
+  return lines.join('\n');
+}
