@@ -69,7 +69,7 @@ describe('API documentation', () => {
     assert.equal(stream?.$ref, '#/components/schemas/JobEventData');
     const union = document.components?.schemas?.JobEventData;
     const members = (union?.anyOf ?? union?.oneOf ?? []).map((member) => member.$ref?.replace('#/components/schemas/', ''));
-    assert.deepEqual(members.sort(), ['EndEvent', 'EpochEvent', 'LogEvent', 'ProgressEvent', 'StateEvent']);
+    assert.deepEqual(members.sort(), ['EndEvent', 'EpochEvent', 'LogEvent', 'ProgressEvent', 'RewindEvent', 'StateEvent']);
     for (const status of ['204', '400', '404', '503']) assert.ok(events.responses?.[status], `it lists ${status}`);
     const parameters = (events.parameters ?? []).map((parameter) => `${parameter.in}:${parameter.name}`).sort();
     assert.deepEqual(parameters, ['header:last-event-id', 'path:id', 'query:lastEventId']);

@@ -26,8 +26,14 @@ export async function startEmbeddedRedis(dataDir: string, logger: Logger): Promi
   const server = spawn(
     'redis-server',
     ['--port', '0', '--unixsocket', socketPath, '--unixsocketperm', '700', '--dir', folder, '--appendonly', 'yes', '--save', ''],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
+    // A process group of its own: Ctrl-C signals the terminal's whole foreground group, and Redis
+    // must outlive the workers' shutdown (they checkpoint and hand their jobs back through it).
+    { stdio: ['ignore', 'ignore', 'pipe'], detached: true },
   );
+  // stop() ends it after the workers; a process that exits without stop() (a second signal) must not leave it running.
+  process.once('exit', () => {
+    if (server.exitCode === null) server.kill('SIGTERM');
+  });
   const failed = new Promise<never>((_, reject) => {
     server.once('error', (error) =>
       reject(new Error(`no REDIS_URL is set and redis-server could not be started (${error.message}): install Redis or set REDIS_URL`)),
