@@ -26,7 +26,7 @@ import type { Job, JobProgress, LossLogLine } from '../src/contract/job.ts';
 import type { JobSettings } from '../src/contract/job-request.ts';
 import { JobStore } from '../src/queue/job-store.ts';
 import { startServiceProcess, type ServiceProcess } from './support/processes.ts';
-import { deleteKeys, request, startTestService, testRedisUrl, waitFor, type TestService } from './support/service.ts';
+import { deleteKeys, request, sharedEnvironment, startTestService, testRedisUrl, waitFor, type TestService } from './support/service.ts';
 
 const finalStates = ['completed', 'failed', 'cancelled'];
 
@@ -124,13 +124,7 @@ describe('GET /jobs/:id/events, API and worker in separate processes', () => {
 
   before(async () => {
     folder = await mkdtemp(path.join(tmpdir(), 'trainer-events-'));
-    const shared = {
-      REDIS_URL: testRedisUrl,
-      KEY_PREFIX: prefix,
-      ARTIFACTS_DIR: path.join(folder, 'artifacts'),
-      DATA_DIR: path.join(folder, 'data'),
-      TRAINER_BACKEND: 'wasm',
-    };
+    const shared = sharedEnvironment(folder, prefix);
     api = await startTestService({ ...shared, ROLE: 'api' });
     worker = startServiceProcess({ ...shared, ROLE: 'worker' });
   });

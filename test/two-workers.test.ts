@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Job } from '../src/contract/job.ts';
 import { startServiceProcess, type ServiceProcess } from './support/processes.ts';
-import { request, startTestService, testRedisUrl, waitFor, type TestService } from './support/service.ts';
+import { request, sharedEnvironment, startTestService, waitFor, type TestService } from './support/service.ts';
 
 describe('two worker processes on one Redis', () => {
   const prefix = `test-${randomUUID()}`;
@@ -16,13 +16,7 @@ describe('two worker processes on one Redis', () => {
 
   before(async () => {
     folder = await mkdtemp(path.join(tmpdir(), 'trainer-workers-'));
-    const shared = {
-      REDIS_URL: testRedisUrl,
-      KEY_PREFIX: prefix,
-      ARTIFACTS_DIR: path.join(folder, 'artifacts'),
-      DATA_DIR: path.join(folder, 'data'),
-      TRAINER_BACKEND: 'wasm',
-    };
+    const shared = sharedEnvironment(folder, prefix);
     api = await startTestService({ ...shared, ROLE: 'api' });
     workers = [1, 2].map(() => startServiceProcess({ ...shared, ROLE: 'worker' }));
   });

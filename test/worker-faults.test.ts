@@ -15,7 +15,7 @@ import { isJobEventType, parseJobEvent, type JobEvent } from '../src/contract/ev
 import type { Job, LossLogLine } from '../src/contract/job.ts';
 import { JobStore } from '../src/queue/job-store.ts';
 import { startServiceProcess, type ServiceProcess } from './support/processes.ts';
-import { request, startTestService, testRedisUrl, waitFor, type TestService } from './support/service.ts';
+import { request, sharedEnvironment, startTestService, testRedisUrl, waitFor, type TestService } from './support/service.ts';
 
 /** 200 batches an epoch, a log line every 10: about a second an epoch, long enough to hit mid-epoch. */
 const jobBody = { model: 'lenet5', dataset: 'mnist', epochs: 5, batchSize: 16, trainLimit: 3200, testLimit: 500, logEvery: 10, seed: 5 };
@@ -101,12 +101,7 @@ describe('worker faults', () => {
   before(async () => {
     folder = await mkdtemp(path.join(tmpdir(), 'trainer-faults-'));
     shared = {
-      REDIS_URL: testRedisUrl,
-      KEY_PREFIX: prefix,
-      ARTIFACTS_DIR: path.join(folder, 'artifacts'),
-      CHECKPOINTS_DIR: path.join(folder, 'checkpoints'),
-      DATA_DIR: path.join(folder, 'data'),
-      TRAINER_BACKEND: 'wasm',
+      ...sharedEnvironment(folder, prefix),
       // A killed worker's job is taken over within seconds instead of minutes.
       JOB_LOCK_SECONDS: '2',
       CHECKPOINT_INTERVAL_SECONDS: '0',

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Job } from '../src/contract/job.ts';
 import { startServiceProcess, type ServiceProcess } from './support/processes.ts';
-import { request, startTestService, testRedisUrl, waitFor, type TestService } from './support/service.ts';
+import { request, sharedEnvironment, startTestService, waitFor, type TestService } from './support/service.ts';
 
 /** Long enough (minutes) that a second job could only start beside it, never after it, within the test. */
 const longJob = { model: 'lenet5', dataset: 'mnist', epochs: 20 };
@@ -74,14 +74,7 @@ describe('WORKER_CONCURRENCY=2: a pool of two worker processes', () => {
 
     before(async () => {
       folder = await mkdtemp(path.join(tmpdir(), 'trainer-pool-'));
-      const shared = {
-        REDIS_URL: testRedisUrl,
-        KEY_PREFIX: prefix,
-        ARTIFACTS_DIR: path.join(folder, 'artifacts'),
-        CHECKPOINTS_DIR: path.join(folder, 'checkpoints'),
-        DATA_DIR: path.join(folder, 'data'),
-        TRAINER_BACKEND: 'wasm',
-      };
+      const shared = sharedEnvironment(folder, prefix);
       api = await startTestService({ ...shared, ROLE: 'api' });
       pool = startServiceProcess({ ...shared, ROLE: 'worker', WORKER_CONCURRENCY: '2' });
     });

@@ -49,6 +49,21 @@ export async function startTestService(environment: Record<string, string> = {},
   };
 }
 
+/**
+ * What an API and the workers in other processes must agree on: the Redis and its key prefix,
+ * and the folders of models, checkpoints and data sets, here all under `folder`.
+ */
+export function sharedEnvironment(folder: string, prefix: string): Record<string, string> {
+  return {
+    REDIS_URL: testRedisUrl,
+    KEY_PREFIX: prefix,
+    ARTIFACTS_DIR: path.join(folder, 'artifacts'),
+    CHECKPOINTS_DIR: path.join(folder, 'checkpoints'),
+    DATA_DIR: path.join(folder, 'data'),
+    TRAINER_BACKEND: 'wasm',
+  };
+}
+
 export async function deleteKeys(prefix: string): Promise<void> {
   const redis = new Redis(testRedisUrl);
   try {
