@@ -251,4 +251,27 @@ describe('the live progress bar (on a terminal)', () => {
     assert.ok(stderr.endsWith('\r\x1b[2K'), 'the bar is cleared at the end');
     assert.match(stdout, /completed: test accuracy 0\.7500 \(75\/100 correct\), trained in 40\.0 s on cpu\n$/);
   });
+
+  it('says when a job is handed back, taken over and rewound to its checkpoint or the start', () => {
+    let stdout = '';
+    const report = new FollowReport('job-2', { stdout: { write: (text) => (stdout += text) }, stderr: { write: () => undefined }, live: false, columns: 80 });
+    const at = new Date(Date.UTC(2024, 0, 1)).toISOString();
+    const progress = (epoch: number, batch: number) => ({ epoch, epochs: 3, batch, batchesPerEpoch: 10, fraction: 0 });
+    report.handle({ id: '1-0', type: 'state', data: { at, state: 'queued', previous: 'running' } });
+    report.handle({ id: '2-0', type: 'state', data: { at, state: 'running', previous: 'queued' } });
+    report.handle({ id: '3-0', type: 'rewind', data: { at, logLines: 14, epochs: 1, progress: progress(2, 4) } });
+    report.handle({ id: '4-0', type: 'state', data: { at, state: 'running', previous: 'running' } });
+    report.handle({ id: '5-0', type: 'rewind', data: { at, logLines: 0, epochs: 0, progress: progress(0, 0) } });
+    assert.equal(
+      stdout,
+      [
+        'job job-2 queued again (its worker shut down)',
+        'job job-2 running',
+        'job job-2 goes on from its checkpoint at epoch 2, batch 4',
+        'job job-2 taken over by another worker (its worker stopped)',
+        'job job-2 restarts from the beginning',
+        '',
+      ].join('\n'),
+    );
+  });
 });
