@@ -46,15 +46,19 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     logger.info({ redis: describeTarget(target) }, 'Redis reachable');
 
     const backend = await startBackend(config.TRAINER_BACKEND, logger);
-    const store = new JobStore(redis, config.KEY_PREFIX);
     let app: FastifyInstance | null = null;
 
     if (config.ROLE !== 'api' && config.WORKER_CONCURRENCY > 1) {
       const pool = startWorkerPool(config, config.WORKER_CONCURRENCY, logger);
       closers.push(() => pool.close());
     } else if (config.ROLE !== 'api') {
+      // The worker's writes wait for Redis instead of failing like a request's: a job must not end
+      // failed, or stop, because Redis restarted under it; training just pauses at its next write.
+      const workerRedis = connectRedis(target, 'blocking');
+      workerRedis.on('error', (error) => logger.debug({ err: error }, 'worker job store Redis connection error'));
+      closers.push(async () => workerRedis.disconnect());
       const worker = startTrainingWorker({
-        store,
+        store: new JobStore(workerRedis, config.KEY_PREFIX),
         datasets: new DatasetCache(datasetOptions(config, (line) => logger.info(line))),
         artifactsDir: config.ARTIFACTS_DIR,
         checkpoints: new CheckpointStore(config.CHECKPOINTS_DIR),
@@ -70,10 +74,21 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       logger.info({ concurrency: config.WORKER_CONCURRENCY, backend }, 'worker waiting for training jobs');
     }
     if (config.ROLE !== 'worker') {
+      // The API's store shares the request connection: while Redis is away its requests fail at once, with 503.
+      const store = new JobStore(redis, config.KEY_PREFIX);
       const queue = createTrainingQueue(redis, config.KEY_PREFIX);
+      // BullMQ passes on the connection's errors; unheard, it prints each one raw on stderr while Redis is away.
+      queue.on('error', (error) => logger.debug({ err: error }, 'queue Redis connection error'));
       closers.push(() => queue.close());
-      const orphans = await requeueOrphans(queue, store);
-      if (orphans.length > 0) logger.warn({ jobIds: orphans }, 'queued jobs that were recorded but never queued (an API process died in between)');
+      // A job is recorded, then queued: an API process that died in between, or a request that lost
+      // Redis in between (answered 503), leaves a job no worker sees. Queued at start-up, and each
+      // time the connection is back after Redis was away.
+      const requeue = async () => {
+        const orphans = await requeueOrphans(queue, store);
+        if (orphans.length > 0) logger.warn({ jobIds: orphans }, 'queued jobs that were recorded but never queued');
+      };
+      await requeue();
+      redis.on('ready', () => void requeue().catch((error: unknown) => logger.warn({ err: error }, 'could not queue the jobs recorded but never queued')));
       const predictor = new Predictor(config.ARTIFACTS_DIR, config.MODEL_CACHE_SIZE, config.MAX_IMAGE_PIXELS);
       closers.push(async () => predictor.dispose());
       app = await buildApp({ config, redis, store, queue, predictor, backend, apiKeys }, logger);

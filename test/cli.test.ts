@@ -5,7 +5,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,6 +14,7 @@ import { FollowReport } from '../src/cli/follow.ts';
 import type { JobEvent } from '../src/contract/events.ts';
 import type { Job, JobList } from '../src/contract/job.ts';
 import type { PredictResponse } from '../src/contract/predict.ts';
+import { freePort } from './support/ports.ts';
 import { request, startTestService, type TestService } from './support/service.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -57,15 +57,6 @@ function assertUsage(run: Run, reason: RegExp): void {
   assert.equal(run.stdout, '');
   assert.match(lines(run.stderr)[0] ?? '', reason);
   assert.match(run.stderr, /^Usage: trainer <command> \[options\]$/m);
-}
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  assert.ok(address && typeof address === 'object');
-  return address.port;
 }
 
 describe('the trainer command', () => {
@@ -195,7 +186,7 @@ describe('the trainer command', () => {
   });
 
   it('an unreachable server is one clear line and exit 1, from --url or TRAINER_URL', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const [flag, environment] = await Promise.all([trainer(['list', '--url', `http://127.0.0.1:${port}`]), trainer(['watch', 'some-id'], { TRAINER_URL: `http://127.0.0.1:${port}` })]);
     for (const run of [flag, environment]) {
       assert.equal(run.code, 1);

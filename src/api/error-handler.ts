@@ -49,7 +49,7 @@ export function installErrorHandler(app: FastifyInstance, redis: Redis): void {
     if (status < 500) {
       return reply.code(status).send(body(frameworkMessages[status] ?? sentence(error.message)));
     }
-    if (redis.status !== 'ready') {
+    if (redisUnreachable(redis)) {
       request.log.warn({ err: error }, 'Redis unreachable');
       return reply.code(503).send(body('Redis is unreachable; try again shortly'));
     }
@@ -60,6 +60,15 @@ export function installErrorHandler(app: FastifyInstance, redis: Redis): void {
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send(body(`no route ${request.method} ${request.url.split('?')[0]}`));
   });
+}
+
+/**
+ * Whether Redis can't be reached now. The socket is the first to know that Redis went away: a
+ * request that ran into a connection Redis had just closed fails while ioredis still says `ready`,
+ * so the status alone would answer that request 500 instead of 503.
+ */
+function redisUnreachable(redis: Redis): boolean {
+  return redis.status !== 'ready' || !redis.stream?.writable;
 }
 
 function body(error: string, details?: ErrorDetail[]): ErrorBody {

@@ -8,8 +8,10 @@ export function describeTarget(target: RedisTarget): string {
 }
 
 /**
- * `blocking` connections are BullMQ workers' and wait as long as Redis is away; the others belong to
- * request handlers, which must fail at once (and answer 503) instead of queueing commands forever.
+ * `blocking` connections are workers' (BullMQ's own and the worker's job store): their commands
+ * wait as long as Redis is away and go through once it is back, so a restart of Redis only pauses
+ * training. `request` connections belong to request handlers, which must fail at once (and answer
+ * 503) instead of queueing commands forever.
  */
 export function connectRedis(target: RedisTarget, use: 'blocking' | 'request'): Redis {
   const options: RedisOptions =
