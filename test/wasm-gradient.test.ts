@@ -356,6 +356,7 @@ const POOL_CASES: readonly PoolCase[] = [
   { name: 'LeNet pool1 (MNIST)', x: [4, 24, 24, 6], filterSize: 2, strides: 2, pad: 'valid', values: 'relu' },
   { name: 'LeNet pool2 (MNIST)', x: [4, 8, 8, 16], filterSize: 2, strides: 2, pad: 'valid', values: 'relu' },
   { name: 'LeNet pool2 (CIFAR), odd size drops the last row', x: [4, 10, 10, 16], filterSize: 2, strides: 2, pad: 'valid', values: 'relu' },
+  { name: 'LeNet pool1 (CIFAR)', x: [4, 28, 28, 6], filterSize: 2, strides: 2, pad: 'valid', values: 'relu' },
   { name: 'AlexNet pool1', x: [2, 32, 32, 64], filterSize: 2, strides: 2, pad: 'valid', values: 'relu' },
   { name: 'AlexNet pool2', x: [2, 16, 16, 192], filterSize: 2, strides: 2, pad: 'valid', values: 'relu' },
   { name: 'AlexNet pool3', x: [2, 8, 8, 256], filterSize: 2, strides: 2, pad: 'valid', values: 'relu' },
@@ -363,6 +364,11 @@ const POOL_CASES: readonly PoolCase[] = [
   { name: 'negative values', x: [2, 8, 8, 4], filterSize: 2, strides: 2, pad: 'valid', values: 'signed' },
   // Ties go to the first maximum in row-major order, as on cpu (the built-in kernel takes the last).
   { name: 'ties', x: [2, 8, 8, 4], filterSize: 2, strides: 2, pad: 'valid', values: 'integers' },
+  // 2x2 stride 2 takes an unrolled path when every window lies inside the input.
+  { name: '2x2 stride 2, odd sizes, ties', x: [2, 9, 7, 3], filterSize: 2, strides: 2, pad: 'valid', values: 'integers' },
+  { name: '2x2 stride 2, odd sizes, negative values', x: [3, 7, 9, 5], filterSize: 2, strides: 2, pad: 'valid', values: 'signed' },
+  { name: '2x2 stride 2 same, even size, ties', x: [2, 8, 6, 3], filterSize: 2, strides: 2, pad: 'same', values: 'integers' },
+  { name: '2x2 stride 2 same, odd size (windows past the edge: general loop)', x: [2, 9, 7, 3], filterSize: 2, strides: 2, pad: 'same', values: 'signed' },
   { name: 'overlapping 3x3 stride 2 same', x: [2, 13, 13, 8], filterSize: 3, strides: 2, pad: 'same', values: 'signed' },
   { name: 'overlapping 3x3 stride 1 same, ties', x: [2, 7, 7, 3], filterSize: 3, strides: 1, pad: 'same', values: 'integers' },
   // (wasm's forward MaxPool itself fails with a numeric pad and unequal strides.)
@@ -403,13 +409,18 @@ describe('MaxPoolGrad on wasm matches cpu', () => {
 });
 
 describe('LeNet-5 gradients on wasm match cpu', () => {
-  test('every weight gradient of one training batch', async () => {
+  const IMAGES = [
+    { data: 'MNIST', height: 28, width: 28, channels: 1 },
+    { data: 'CIFAR-10', height: 32, width: 32, channels: 3 },
+  ] as const;
+  for (const { data, ...shape } of IMAGES) test(`every weight gradient of one training batch (${data})`, async () => {
+    const pixels = shape.height * shape.width * shape.channels;
     // In the model's weight order: variable names carry a per-build counter.
     const gradients = async (backend: 'cpu' | 'wasm'): Promise<Float32Array[]> => {
       await tf.setBackend(backend);
-      const model = lenet5.build({ height: 28, width: 28, channels: 1 }, 10, 7);
+      const model = lenet5.build(shape, 10, 7);
       const tensors = tf.tidy(() => {
-        const xs = tf.tensor4d(randomValues(8 * 28 * 28, 400_000), [8, 28, 28, 1]);
+        const xs = tf.tensor4d(randomValues(8 * pixels, 400_000), [8, shape.height, shape.width, shape.channels]);
         const ys = tf.oneHot(tf.tensor1d([0, 1, 2, 3, 4, 5, 6, 7], 'int32'), 10);
         const variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
         const { grads } = tf.variableGrads(
@@ -439,7 +450,7 @@ describe('LeNet-5 gradients on wasm match cpu', () => {
 describe('registered wasm kernel', () => {
   test('registering twice changes nothing and warns nothing', async (t) => {
     const warn = t.mock.method(console, 'warn');
-    const names = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'MaxPoolGrad'];
+    const names = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'MaxPoolGrad', 'Identity'];
     const before = names.map((name) => tf.getKernel(name, 'wasm'));
     registerWasmTrainingKernels();
     assert.deepEqual(names.map((name) => tf.getKernel(name, 'wasm')), before);
@@ -480,6 +491,8 @@ describe('registered wasm kernel', () => {
     { name: 'BatchMatMul dY·Wᵀ', kernel: 'BatchMatMul', inputs: { a: [4, 30], b: [50, 30] }, attrs: { transposeA: false, transposeB: true } },
     { name: 'BatchMatMul Xᵀ·dY', kernel: 'BatchMatMul', inputs: { a: [4, 50], b: [4, 30] }, attrs: { transposeA: true, transposeB: false } },
     { name: 'MaxPoolGrad', kernel: 'MaxPoolGrad', inputs: { dy: [2, 4, 4, 3], input: [2, 8, 8, 3], output: [2, 4, 4, 3] }, attrs: { filterSize: 2, strides: 2, pad: 'valid' } },
+    { name: 'MaxPoolGrad, general loop', kernel: 'MaxPoolGrad', inputs: { dy: [2, 4, 4, 3], input: [2, 8, 8, 3], output: [2, 4, 4, 3] }, attrs: { filterSize: 3, strides: 2, pad: 'same' } },
+    { name: 'Identity', kernel: 'Identity', inputs: { x: [2, 5, 5, 3] }, attrs: {} },
   ];
   LEAK_CASES.forEach((c, i) => {
     test(`${c.name} frees its intermediate buffers`, async () => {
@@ -494,6 +507,24 @@ describe('registered wasm kernel', () => {
       assert.equal(tf.backend().numDataIds(), dataIds);
       tf.dispose(Object.values(inputs));
     });
+  });
+
+  test('Identity shares its input\'s buffer, which outlives the input', async () => {
+    await tf.setBackend('wasm');
+    const values = randomValues(24, 77);
+    for (const dtype of ['float32', 'int32', 'bool'] as const) {
+      const x = tf.tensor(values, [2, 3, 4], dtype);
+      const expected = x.dataSync();
+      const dataIds = tf.backend().numDataIds();
+      const y: tf.Tensor = tf.engine().runKernel('Identity', { x }, {});
+      assert.equal(tf.backend().numDataIds(), dataIds, 'no new buffer');
+      assert.equal(y.dtype, dtype);
+      assert.deepEqual(y.shape, [2, 3, 4]);
+      x.dispose();
+      assert.deepEqual(y.dataSync(), expected, `${dtype}: values survive the input's disposal`);
+      y.dispose();
+      assert.equal(tf.backend().numDataIds(), dataIds - 1, 'freed with its last user');
+    }
   });
 
   test('rejects NCHW with a clear error', async () => {

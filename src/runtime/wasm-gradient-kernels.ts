@@ -8,6 +8,7 @@ import {
   BatchMatMul,
   Conv2D,
   Conv2DBackpropInput,
+  Identity,
   MaxPoolGrad,
   PadV2,
   Reshape,
@@ -18,6 +19,7 @@ import {
   type BatchMatMulInputs,
   type Conv2DBackpropInputAttrs,
   type Conv2DBackpropInputInputs,
+  type IdentityInputs,
   type KernelBackend,
   type MaxPoolGradAttrs,
   type MaxPoolGradInputs,
@@ -197,6 +199,12 @@ function maxPoolGradInto(dx: Float32Array, x: Float32Array, dy: Float32Array, in
   const { batchSize, inHeight, inWidth, inChannels: channels, outHeight, outWidth, strideHeight, strideWidth } = info;
   const { filterHeight, filterWidth } = info;
   const { top, left } = info.padInfo;
+  // 2x2 windows at stride 2 that all lie inside the input ('valid', or 'same' on even sizes).
+  const inside = top === 0 && left === 0 && 2 * outHeight <= inHeight && 2 * outWidth <= inWidth;
+  if (filterHeight === 2 && filterWidth === 2 && strideHeight === 2 && strideWidth === 2 && inside) {
+    maxPool2x2GradInto(dx, x, dy, info);
+    return;
+  }
   dx.fill(0);
   let dyAt = 0;
   for (let b = 0; b < batchSize; b++) {
@@ -229,8 +237,77 @@ function maxPoolGradInto(dx: Float32Array, x: Float32Array, dy: Float32Array, in
   }
 }
 
+/**
+ * The common 2x2 pool with stride 2 and no padding (LeNet's and AlexNet's): windows don't overlap,
+ * so each input value gets its window's dy or 0, written once, in one pass with the window unrolled.
+ * Same routing as the general loop: the first maximum in row-major order, NaN and −∞ never win.
+ * Measured on LeNet's first pool ([64,24,24,6]): 1.45 ms against the general loop's 2.06 ms; the
+ * branches on the maximum's position dominate (a branch-free variant with Math.max and a select
+ * table measured 1.87 ms, the wasm MaxPoolWithArgmax + ScatterNd 2.1 ms and it routes ties to the
+ * last maximum).
+ */
+function maxPool2x2GradInto(dx: Float32Array, x: Float32Array, dy: Float32Array, info: backend_util.Conv2DInfo): void {
+  const { batchSize, inHeight, inWidth, inChannels: channels, outHeight, outWidth } = info;
+  // An odd height or width leaves a last row or column that no window reads: its gradient is 0.
+  if (inHeight !== 2 * outHeight || inWidth !== 2 * outWidth) dx.fill(0);
+  const rowStride = inWidth * channels;
+  let dyAt = 0;
+  for (let b = 0; b < batchSize; b++) {
+    for (let oh = 0; oh < outHeight; oh++) {
+      let p00 = (b * inHeight + 2 * oh) * rowStride;
+      for (let ow = 0; ow < outWidth; ow++, p00 += channels) {
+        for (let c = 0; c < channels; c++, p00++, dyAt++) {
+          const p01 = p00 + channels;
+          const p10 = p00 + rowStride;
+          const p11 = p10 + channels;
+          const v00 = x[p00] as number;
+          const v01 = x[p01] as number;
+          const v10 = x[p10] as number;
+          const v11 = x[p11] as number;
+          let best = -Infinity;
+          let where = -1;
+          if (v00 > best) {
+            best = v00;
+            where = 0;
+          }
+          if (v01 > best) {
+            best = v01;
+            where = 1;
+          }
+          if (v10 > best) {
+            best = v10;
+            where = 2;
+          }
+          if (v11 > best) where = 3;
+          const g = dy[dyAt] as number;
+          dx[p00] = where === 0 ? g : 0;
+          dx[p01] = where === 1 ? g : 0;
+          dx[p10] = where === 2 ? g : 0;
+          dx[p11] = where === 3 ? g : 0;
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Identity: while the tape records, the engine keeps what each kernel's gradient needs by running Identity
+ * on it, and the built-in wasm kernel copies the whole tensor (AlexNet: its 150 MB dense weights every step).
+ * Tensors are immutable, so sharing the buffer, as the cpu backend and the wasm Reshape kernel do, is enough.
+ */
+export const identityOverride: KernelOverride = {
+  kernelName: Identity,
+  wrap: (builtIn) => (args) => {
+    const { x } = args.inputs as IdentityInputs;
+    if (x === undefined || x.dtype === 'string') return builtIn(args);
+    (args.backend as BackendWasm).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  },
+};
+
 export const gradientKernelOverrides: readonly KernelOverride[] = [
   batchMatMulOverride,
   conv2DBackpropInputOverride,
   maxPoolGradOverride,
+  identityOverride,
 ];
