@@ -130,7 +130,7 @@ describe('JobStore', () => {
     it('queued → running → completed, setting startedAt, result and finishedAt', async () => {
       const id = await newJob();
       const startedAt = '2024-05-06T08:00:00.000Z';
-      assert.deepEqual(await store.transition(id, ['queued'], 'running', { startedAt }), { ok: true, previous: 'queued' });
+      assert.deepEqual(await store.transition(id, ['queued'], 'running', { startedAt }), { ok: true, previous: 'queued', attempt: 1 });
       let job = await store.get(id);
       assert.equal(job?.state, 'running');
       assert.equal(job?.startedAt, startedAt);
@@ -142,6 +142,7 @@ describe('JobStore', () => {
       assert.deepEqual(await store.transition(id, ['running'], 'completed', { result, finishedAt, progress: finalProgress }), {
         ok: true,
         previous: 'running',
+        attempt: 1,
       });
       job = await store.get(id);
       assert.equal(job?.state, 'completed');
@@ -193,6 +194,7 @@ describe('JobStore', () => {
       await store.transition(id, ['queued'], 'running');
       assert.deepEqual(await store.transition(id, ['running'], 'failed', { error: { message: 'out of memory' } }), {
         ok: true,
+        attempt: 1,
         previous: 'running',
       });
       const job = await store.get(id);
@@ -237,7 +239,7 @@ describe('JobStore', () => {
         const won = outcomes.filter(({ outcome }) => outcome.ok);
         assert.equal(won.length, 1, `round ${round}: exactly one attempt wins`);
         const winner = won[0] as (typeof won)[number];
-        assert.deepEqual(winner.outcome, { ok: true, previous: 'running' });
+        assert.deepEqual(winner.outcome, { ok: true, previous: 'running', attempt: 1 });
         for (const { outcome } of outcomes.filter(({ outcome }) => !outcome.ok)) {
           assert.deepEqual(outcome, { ok: false, current: winner.target });
         }
@@ -296,6 +298,25 @@ describe('JobStore', () => {
       assert.deepEqual((await store.get(a))?.logs, [{ epoch: 1, batch: 1, loss: 1 }]);
       assert.deepEqual((await store.get(b))?.logs, []);
       assert.equal((await store.get(b))?.epochs.length, 1);
+    });
+
+    it('each start of a run counts up the attempt; writes and changes of an earlier attempt are refused', async () => {
+      const id = await newJob();
+      const first = await store.transition(id, ['queued'], 'running');
+      assert.ok(first.ok && first.attempt === 1);
+      assert.equal(await store.appendLog(id, { epoch: 1, batch: 1, loss: 2 }, progress(1, 1), 1), true);
+      // Another worker takes the job over.
+      const second = await store.transition(id, ['running'], 'running');
+      assert.ok(second.ok && second.attempt === 2);
+      assert.deepEqual(await store.stateAndAttempt(id), { state: 'running', attempt: 2 });
+      assert.equal(await store.appendLog(id, { epoch: 1, batch: 2, loss: 2 }, progress(1, 2), 1), false, 'the first run logs no more');
+      assert.equal(await store.appendEpoch(id, { epoch: 1, loss: 2, testAccuracy: 0.5, seconds: 1, imagesPerSecond: 1 }, progress(1, 2), 1), false);
+      assert.equal(await store.setProgress(id, progress(1, 3), 1), false);
+      assert.equal(await store.rewind(id, { logLines: 0, epochs: 0 }, progress(0, 0), 1), false);
+      assert.deepEqual(await store.transition(id, ['running'], 'completed', { result }, 1), { ok: false, current: 'running' }, 'nor ends the job');
+      assert.deepEqual((await store.get(id))?.logs.map((line) => line.batch), [1]);
+      assert.equal(await store.appendLog(id, { epoch: 1, batch: 2, loss: 1 }, progress(1, 2), 2), true, 'the second run does');
+      assert.equal((await store.transition(id, ['running'], 'completed', { result }, 2)).ok, true);
     });
 
     it('rewind cuts a running job back to its checkpoint (or the start), with a rewind event, and leaves other jobs alone', async () => {

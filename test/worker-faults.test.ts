@@ -186,6 +186,29 @@ describe('worker faults', () => {
     assert.equal(next.state, 'completed', next.error?.message);
   });
 
+  it('a worker whose job was taken over while it was unresponsive stops within a batch and writes nothing more', async () => {
+    const worker = workers.at(-1) as ServiceProcess;
+    const id = await submit();
+    await reached(id, 2, 20);
+    const redis = new Redis(testRedisUrl);
+    try {
+      // What the queue does when the worker's lock runs out: the job starts a new run elsewhere.
+      const takeover = await new JobStore(redis, prefix).transition(id, ['running'], 'running');
+      assert.ok(takeover.ok);
+    } finally {
+      redis.disconnect();
+    }
+    await waitFor('the superseded run to stop', async () => (logsOf(worker, 'training stopped: another worker took the job over (this one stopped answering for longer than JOB_LOCK_SECONDS)', id).length > 0 ? true : null), 10_000, 50);
+    const frozen = await getJob(id);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const later = await getJob(id);
+    assert.equal(later.logs.length, frozen.logs.length, 'no log line after it stopped');
+    assert.deepEqual(later.progress, frozen.progress);
+    assert.equal(later.state, 'running', 'the job is the new run’s now; the old one neither ended nor failed it');
+    assert.deepEqual(await readdir(path.join(shared.CHECKPOINTS_DIR as string, id)), ['checkpoint.json', 'tensors.bin'], 'the checkpoint is left to the new run');
+    assert.equal((await request(`${api.url}/jobs/${id}/cancel`, { method: 'POST' })).status, 200);
+  });
+
   it('a job recorded but never queued (its API process died in between) is queued when an API process starts, and trained', async () => {
     const redis = new Redis(testRedisUrl);
     const id = randomUUID();

@@ -22,7 +22,8 @@ interface TransitionFields {
   progress?: JobProgress;
 }
 
-export type TransitionOutcome = { ok: true; previous: JobState } | { ok: false; current: JobState | null };
+/** `attempt`: the job's run number after the change (it counts up each time the job starts running). */
+export type TransitionOutcome = { ok: true; previous: JobState; attempt: number } | { ok: false; current: JobState | null };
 
 /** Entries kept in the stream of ended jobs: /metrics reads it at every scrape, so it need not be long. */
 const endedStreamLength = 10_000;
@@ -38,8 +39,13 @@ const endedStreamLength = 10_000;
  * The state event's JSON is put together here because `previous` is only known here; every part
  * of it is a state name or an ISO time, which need no escaping.
  *
+ * Every start of a run (a change to `running`) counts up the job's `attempt`; a change asked for
+ * with an attempt happens only while that is still the job's attempt, so a worker that lost its
+ * job to another (it stopped answering, and the queue handed the job on) can't end it any more.
+ *
  * KEYS: the job's hash, its event stream, the stream of ended jobs.
- * ARGV: allowed states (JSON), target, fields (JSON), index prefix, id, event time, end event data ('' unless final).
+ * ARGV: allowed states (JSON), target, fields (JSON), index prefix, id, event time, end event data
+ * ('' unless final), the attempt required ('' for any).
  */
 const transitionScript = `
 local current = redis.call('HGET', KEYS[1], 'state')
@@ -50,6 +56,7 @@ for _, state in ipairs(allowed) do
   if state == current then permitted = true end
 end
 if not permitted then return {0, current} end
+if ARGV[8] ~= '' and redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[8] then return {0, current} end
 local target = ARGV[2]
 local fields = cjson.decode(ARGV[3])
 for name, value in pairs(fields) do redis.call('HSET', KEYS[1], name, value) end
@@ -69,21 +76,25 @@ if ARGV[7] ~= '' then
   redis.call('XADD', KEYS[2], '*', 'type', 'end', 'data', ARGV[7])
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', '${endedStreamLength}', '*', 'id', ARGV[5], 'state', target)
 end
-return {1, current}
+local attempt = tonumber(redis.call('HGET', KEYS[1], 'attempt') or '0')
+if target == 'running' then attempt = redis.call('HINCRBY', KEYS[1], 'attempt', 1) end
+return {1, current, attempt}
 `;
 
 /**
  * Appends a log line or an epoch summary (or nothing, for a plain progress update), sets the
  * progress and appends the event that reports them, all at once. A job that has ended (or is
  * unknown) takes nothing: its event stream ends with its `end` event, and a worker that finishes
- * a batch after its job was cancelled doesn't add to a history that is over.
+ * a batch after its job was cancelled doesn't add to a history that is over. Nor does a run that
+ * another worker has taken over (its attempt is no longer the job's).
  *
  * KEYS: the job's hash, its list (logs or epochs; unused for progress), its event stream.
- * ARGV: the list entry ('' for none), progress (JSON), event type, event data (JSON).
+ * ARGV: the list entry ('' for none), progress (JSON), event type, event data (JSON), the attempt required ('' for any).
  */
 const appendScript = `
 local state = redis.call('HGET', KEYS[1], 'state')
 if state ~= 'queued' and state ~= 'running' then return 0 end
+if ARGV[5] ~= '' and redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[5] then return 0 end
 if ARGV[1] ~= '' then redis.call('RPUSH', KEYS[2], ARGV[1]) end
 redis.call('HSET', KEYS[1], 'progress', ARGV[2])
 redis.call('XADD', KEYS[3], '*', 'type', ARGV[3], 'data', ARGV[4])
@@ -96,10 +107,11 @@ return 1
  * `rewind` event, all at once, so no reader sees an epoch twice.
  *
  * KEYS: the job's hash, its logs, its epochs, its event stream.
- * ARGV: log lines kept, epochs kept, progress (JSON), event data (JSON).
+ * ARGV: log lines kept, epochs kept, progress (JSON), event data (JSON), the attempt required ('' for any).
  */
 const rewindScript = `
 if redis.call('HGET', KEYS[1], 'state') ~= 'running' then return 0 end
+if ARGV[5] ~= '' and redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[5] then return 0 end
 local kept = {tonumber(ARGV[1]), tonumber(ARGV[2])}
 for index, key in ipairs({KEYS[2], KEYS[3]}) do
   if kept[index] == 0 then redis.call('DEL', key) else redis.call('LTRIM', key, 0, kept[index] - 1) end
@@ -254,7 +266,7 @@ export class JobStore {
     return reply;
   }
 
-  async transition(id: string, from: readonly JobState[], to: JobState, fields: TransitionFields = {}): Promise<TransitionOutcome> {
+  async transition(id: string, from: readonly JobState[], to: JobState, fields: TransitionFields = {}, attempt?: number): Promise<TransitionOutcome> {
     const encoded = Object.fromEntries(
       Object.entries(fields).map(([name, value]) => [name, typeof value === 'string' ? value : JSON.stringify(value)]),
     );
@@ -272,9 +284,10 @@ export class JobStore {
       id,
       at,
       end,
-    )) as [number, string];
+      attempt === undefined ? '' : String(attempt),
+    )) as [number, string, number?];
     const current = parseState(reply[1]);
-    if (reply[0] === 1 && current) return { ok: true, previous: current };
+    if (reply[0] === 1 && current) return { ok: true, previous: current, attempt: reply[2] ?? 0 };
     return { ok: false, current };
   }
 
@@ -292,21 +305,28 @@ export class JobStore {
     return parseState(await this.redis.hget(this.jobKey(id), 'state'));
   }
 
-  async setProgress(id: string, progress: JobProgress): Promise<void> {
-    await this.append(id, this.jobKey(id), '', progress, 'progress', { at: new Date().toISOString(), progress });
+  /** The job's state and its current attempt (0 before it first ran). */
+  async stateAndAttempt(id: string): Promise<{ state: JobState | null; attempt: number }> {
+    const [state, attempt] = await this.redis.hmget(this.jobKey(id), 'state', 'attempt');
+    return { state: parseState(state), attempt: Number(attempt ?? 0) };
   }
 
-  async appendLog(id: string, line: LossLogLine, progress: JobProgress): Promise<void> {
-    await this.append(id, this.logsKey(id), JSON.stringify(line), progress, 'log', { at: new Date().toISOString(), line, progress });
+  /** The writes below take effect only while the job is queued or running, and with `attempt`, only while that is its attempt: true when written. */
+  async setProgress(id: string, progress: JobProgress, attempt?: number): Promise<boolean> {
+    return this.append(id, this.jobKey(id), '', progress, 'progress', { at: new Date().toISOString(), progress }, attempt);
   }
 
-  async appendEpoch(id: string, summary: EpochSummary, progress: JobProgress): Promise<void> {
-    await this.append(id, this.epochsKey(id), JSON.stringify(summary), progress, 'epoch', { at: new Date().toISOString(), summary, progress });
+  async appendLog(id: string, line: LossLogLine, progress: JobProgress, attempt?: number): Promise<boolean> {
+    return this.append(id, this.logsKey(id), JSON.stringify(line), progress, 'log', { at: new Date().toISOString(), line, progress }, attempt);
+  }
+
+  async appendEpoch(id: string, summary: EpochSummary, progress: JobProgress, attempt?: number): Promise<boolean> {
+    return this.append(id, this.epochsKey(id), JSON.stringify(summary), progress, 'epoch', { at: new Date().toISOString(), summary, progress }, attempt);
   }
 
   /** One script, so a reader never sees a log line without the progress and the event that came with it. */
-  private async append(id: string, listKey: string, entry: string, progress: JobProgress, type: string, event: unknown): Promise<void> {
-    await (this.redis as RedisWithScripts).trainerAppend(
+  private async append(id: string, listKey: string, entry: string, progress: JobProgress, type: string, event: unknown, attempt: number | undefined): Promise<boolean> {
+    const written = await (this.redis as RedisWithScripts).trainerAppend(
       this.jobKey(id),
       listKey,
       this.eventsKey(id),
@@ -314,7 +334,9 @@ export class JobStore {
       JSON.stringify(progress),
       type,
       JSON.stringify(event),
+      attempt === undefined ? '' : String(attempt),
     );
+    return written === 1;
   }
 
   /**
@@ -377,9 +399,9 @@ export class JobStore {
    * Forgets what an earlier attempt logged after the point the job goes on from: its checkpoint
    * (`logLines` log lines and `epochs` epochs kept) or the start (0 and 0). Only while it runs.
    */
-  async rewind(id: string, kept: { logLines: number; epochs: number }, progress: JobProgress): Promise<void> {
+  async rewind(id: string, kept: { logLines: number; epochs: number }, progress: JobProgress, attempt?: number): Promise<boolean> {
     const event: RewindEvent = { at: new Date().toISOString(), ...kept, progress };
-    await (this.redis as RedisWithScripts).trainerRewind(
+    const written = await (this.redis as RedisWithScripts).trainerRewind(
       this.jobKey(id),
       this.logsKey(id),
       this.epochsKey(id),
@@ -388,7 +410,9 @@ export class JobStore {
       String(kept.epochs),
       JSON.stringify(progress),
       JSON.stringify(event),
+      attempt === undefined ? '' : String(attempt),
     );
+    return written === 1;
   }
 
   async get(id: string): Promise<Job | null> {
@@ -441,9 +465,20 @@ interface RedisWithScripts extends Redis {
     id: string,
     at: string,
     end: string,
+    attempt: string,
   ): Promise<unknown>;
-  trainerAppend(key: string, listKey: string, eventsKey: string, entry: string, progress: string, type: string, event: string): Promise<unknown>;
-  trainerRewind(key: string, logsKey: string, epochsKey: string, eventsKey: string, logLines: string, epochs: string, progress: string, event: string): Promise<unknown>;
+  trainerAppend(key: string, listKey: string, eventsKey: string, entry: string, progress: string, type: string, event: string, attempt: string): Promise<unknown>;
+  trainerRewind(
+    key: string,
+    logsKey: string,
+    epochsKey: string,
+    eventsKey: string,
+    logLines: string,
+    epochs: string,
+    progress: string,
+    event: string,
+    attempt: string,
+  ): Promise<unknown>;
 }
 
 function fieldMap(fields: string[]): Record<string, string> {

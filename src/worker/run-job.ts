@@ -5,6 +5,7 @@ import type { JobSettings } from '../contract/job-request.ts';
 import { batchesPerEpoch, progressAt } from '../contract/progress.ts';
 import { saveArtifact } from '../models/artifact.ts';
 import { models } from '../models/index.ts';
+import { JobRun, type RunStatus } from '../queue/job-run.ts';
 import type { JobStore } from '../queue/job-store.ts';
 import { CheckpointError, type CheckpointStore, type TrainingCheckpoint, type TrainingPosition } from './checkpoint.ts';
 import type { DatasetCache } from './dataset-cache.ts';
@@ -25,9 +26,10 @@ export interface JobRunnerDependencies {
 
 /**
  * `ended`: completed, failed or cancelled; `handedBack`: checkpointed and `queued` again, for the
- * queue to give to another worker; `skipped`: nothing to run.
+ * queue to give to another worker; `superseded`: another worker took the job over meanwhile;
+ * `skipped`: nothing to run.
  */
-export type JobRunOutcome = 'ended' | 'handedBack' | 'skipped';
+export type JobRunOutcome = 'ended' | 'handedBack' | 'superseded' | 'skipped';
 
 /**
  * Runs one job from `queued` to `completed`, `failed` or (when the API cancelled it meanwhile)
@@ -51,26 +53,22 @@ export async function runJob(jobId: string, dependencies: JobRunnerDependencies)
     await checkpoints.remove(jobId);
     return 'skipped';
   }
-  let outcome: JobRunOutcome = 'ended';
+  const run = new JobRun(store, jobId, started.attempt);
+  let outcome: JobRunOutcome;
   try {
-    outcome = await trainAndRecord(jobId, job.request, job.startedAt !== null, dependencies, log);
+    outcome = await trainAndRecord(run, job.request, job.startedAt !== null, dependencies, log);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     log.error({ err: error }, 'job failed');
-    await store.transition(jobId, ['running'], 'failed', { finishedAt: new Date().toISOString(), error: { message } });
+    outcome = (await run.fail(message)) || (await run.status()) !== 'superseded' ? 'ended' : 'superseded';
   }
+  // A superseded run leaves the checkpoint to the run that took over.
   if (outcome === 'ended') await checkpoints.remove(jobId);
   return outcome;
 }
 
-async function trainAndRecord(
-  jobId: string,
-  settings: JobSettings,
-  startedBefore: boolean,
-  dependencies: JobRunnerDependencies,
-  log: Logger,
-): Promise<JobRunOutcome> {
-  const { store } = dependencies;
+async function trainAndRecord(run: JobRun, settings: JobSettings, startedBefore: boolean, dependencies: JobRunnerDependencies, log: Logger): Promise<JobRunOutcome> {
+  const { jobId } = run;
   const dataset = await dependencies.datasets.get(settings.dataset);
   const model = models[settings.model].build(dataset.shape, dataset.classNames.length, settings.seed);
   const resumeFrom = startedBefore ? await usableCheckpoint(jobId, dependencies.checkpoints, log) : null;
@@ -78,33 +76,45 @@ async function trainAndRecord(
     if (startedBefore) {
       const position = resumeFrom?.position;
       const perEpoch = batchesPerEpoch(settings.trainLimit, settings.batchSize);
-      await store.rewind(jobId, { logLines: position?.logLines ?? 0, epochs: position?.epochsDone ?? 0 }, progressOf(position, settings, perEpoch));
+      await run.rewind({ logLines: position?.logLines ?? 0, epochs: position?.epochsDone ?? 0 }, progressOf(position, settings, perEpoch));
       log.info({ from: position ? { epochsDone: position.epochsDone, batchesDone: position.batchesDone } : 'start' }, 'taking the job over');
     }
+    // What the trainer was last told, to say why it stopped.
+    let status = 'current' as RunStatus;
     const listener: TrainingListener = {
-      onLog: (line, progress) => store.appendLog(jobId, line, progress),
-      onProgress: (progress) => store.setProgress(jobId, progress),
+      onLog: (line, progress) => run.appendLog(line, progress),
+      onProgress: (progress) => run.setProgress(progress),
       onEpoch: (summary, progress) => {
         log.info(summary, 'epoch done');
-        return store.appendEpoch(jobId, summary, progress);
+        return run.appendEpoch(summary, progress);
       },
       nextStep: async () => {
-        if ((await store.state(jobId)) !== 'running') return 'stop';
+        status = await run.status();
+        if (status !== 'current') return 'stop';
         return dependencies.shuttingDown() ? 'pause' : 'continue';
       },
-      onCheckpoint: (checkpoint) => dependencies.checkpoints.save(jobId, checkpoint),
+      // Never over the checkpoint of a run that took over.
+      onCheckpoint: async (checkpoint) => {
+        if ((await run.status()) === 'superseded') return;
+        await dependencies.checkpoints.save(jobId, checkpoint);
+      },
     };
     log.info({ settings, backend: dependencies.backend }, 'training');
     const outcome = await train(model, dataset, settings, listener, { resumeFrom: resumeFrom ?? undefined, checkpointSeconds: dependencies.checkpointSeconds });
     if (outcome.kind === 'stopped') {
+      if (status === 'superseded') {
+        log.warn('training stopped: another worker took the job over (this one stopped answering for longer than JOB_LOCK_SECONDS)');
+        return 'superseded';
+      }
       log.info('training stopped: the job was cancelled');
       return 'ended';
     }
     if (outcome.kind === 'paused') {
-      const handedBack = await store.transition(jobId, ['running'], 'queued');
-      log.info({ handedBack: handedBack.ok }, 'training paused at a checkpoint: the worker is shutting down');
-      return handedBack.ok ? 'handedBack' : 'ended';
+      const handedBack = await run.handBack();
+      log.info({ handedBack }, 'training paused at a checkpoint: the worker is shutting down');
+      return handedBack ? 'handedBack' : (await run.status()) === 'superseded' ? 'superseded' : 'ended';
     }
+    if ((await run.status()) === 'superseded') return 'superseded';
     await saveArtifact(dependencies.artifactsDir, model, {
       jobId,
       dataset: dataset.name,
@@ -112,23 +122,20 @@ async function trainAndRecord(
       classNames: dataset.classNames,
     });
     const { evaluation } = outcome;
-    const completed = await store.transition(jobId, ['running'], 'completed', {
-      finishedAt: new Date().toISOString(),
-      result: {
-        testAccuracy: evaluation.accuracy,
-        testLoss: evaluation.loss,
-        correct: evaluation.correct,
-        total: evaluation.total,
-        perClassAccuracy: evaluation.perClassAccuracy,
-        confusionMatrix: evaluation.confusionMatrix,
-        classNames: [...dataset.classNames],
-        params: model.countParams(),
-        trainSeconds: outcome.trainSeconds,
-        backend: dependencies.backend,
-      },
+    const completed = await run.complete({
+      testAccuracy: evaluation.accuracy,
+      testLoss: evaluation.loss,
+      correct: evaluation.correct,
+      total: evaluation.total,
+      perClassAccuracy: evaluation.perClassAccuracy,
+      confusionMatrix: evaluation.confusionMatrix,
+      classNames: [...dataset.classNames],
+      params: model.countParams(),
+      trainSeconds: outcome.trainSeconds,
+      backend: dependencies.backend,
     });
-    log.info({ testAccuracy: evaluation.accuracy, recorded: completed.ok }, 'job completed');
-    return 'ended';
+    log.info({ testAccuracy: evaluation.accuracy, recorded: completed }, 'job completed');
+    return completed || (await run.status()) !== 'superseded' ? 'ended' : 'superseded';
   } finally {
     model.dispose();
     if (resumeFrom) tf.dispose([...resumeFrom.tensors]);
