@@ -3,9 +3,11 @@ FROM node:20-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
-# Dev tools (TypeScript, ESLint) stay out; tsx runs the sources. The optional native
-# TensorFlow backends install where libtensorflow can be downloaded and are skipped otherwise.
+# Dev tools (TypeScript, ESLint) stay out; tsx runs the sources.
 RUN npm ci --omit=dev && npm cache clean --force
+# A native backend on request (tfjs-node or tfjs-node-gpu): its install downloads libtensorflow.
+ARG NATIVE_BACKEND
+RUN if [ -n "$NATIVE_BACKEND" ]; then npm install --omit=dev --no-save "@tensorflow/$NATIVE_BACKEND@4.22.0" && npm cache clean --force; fi
 COPY tsconfig.json ./
 COPY src ./src
 RUN mkdir -p /data /artifacts /checkpoints && chown node:node /data /artifacts /checkpoints

@@ -5,9 +5,9 @@ import type { BackendChoice } from '../config.ts';
 type ConcreteBackend = Exclude<BackendChoice, 'auto'>;
 
 /**
- * How to bring up each backend. The native ones are optional dependencies whose install downloads
- * libtensorflow, so on many hosts they are absent or present without their library: importing is
- * the only reliable test.
+ * How to bring up each backend. The native ones are installed by hand where wanted (their install
+ * downloads libtensorflow), so on most hosts they are absent, or present without their library:
+ * importing is the only reliable test.
  */
 const loaders: Record<ConcreteBackend, () => Promise<void>> = {
   async tensorflow() {
