@@ -44,6 +44,8 @@ describe('checkpoint files', () => {
     await saveOne('job-a');
     await saveOne('job-a');
     assert.deepEqual(await readdir(root), ['job-a'], 'no temporary folders left');
+    assert.deepEqual(await store.jobIds(), ['job-a']);
+    assert.deepEqual(await new CheckpointStore(path.join(root, 'not-yet-created')).jobIds(), []);
     const loaded = await store.load('job-a');
     assert.ok(loaded);
     assert.deepEqual(loaded.position, position);

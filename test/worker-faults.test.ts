@@ -246,6 +246,8 @@ describe('worker faults', () => {
     const damaged = path.join(shared.CHECKPOINTS_DIR as string, id);
     await mkdir(damaged, { recursive: true });
     await writeFile(path.join(damaged, 'checkpoint.json'), '{"format":"trainer-checkpoint/1","jobId":');
+    // Left behind by jobs that have ended, or are gone: a starting worker deletes them.
+    for (const stale of [reference.id, 'no-such-job']) await mkdir(path.join(shared.CHECKPOINTS_DIR as string, stale), { recursive: true });
 
     const next = startWorker();
     const job = await ended(id);
@@ -256,5 +258,6 @@ describe('worker faults', () => {
       warnings.some((message) => /checkpoint of job .* is unusable: checkpoint.json is not a checkpoint description of this service; the job trains again from the start/.test(message)),
       `warnings: ${warnings.join(' | ')}`,
     );
+    assert.deepEqual(await readdir(shared.CHECKPOINTS_DIR as string), [], 'only live jobs keep checkpoints');
   });
 });

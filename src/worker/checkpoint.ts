@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { open, readFile, rm, writeFile } from 'node:fs/promises';
+import { open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
@@ -154,6 +154,15 @@ export class CheckpointStore {
       throw error instanceof CheckpointError ? error : corrupt((error as Error).message);
     }
     return { position: stored.position, tensors };
+  }
+
+  /** The jobs that have a checkpoint (folders being written, whose names start with a dot, aside). */
+  async jobIds(): Promise<string[]> {
+    const entries = await readdir(this.root, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return [];
+      throw error;
+    });
+    return entries.filter((entry) => entry.isDirectory() && !entry.name.startsWith('.')).map((entry) => entry.name);
   }
 
   async remove(jobId: string): Promise<void> {

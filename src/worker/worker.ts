@@ -51,6 +51,7 @@ export function startTrainingWorker(options: TrainingWorkerOptions): TrainingWor
     },
   );
   worker.on('failed', (job, error) => void recordQueueFailure(options.store, options.logger, job?.data.jobId, error));
+  void removeStaleCheckpoints(options).catch((error: unknown) => options.logger.warn({ err: error }, 'could not look for stale checkpoints'));
   worker.on('error', (error) => options.logger.error({ err: error }, 'worker error'));
   return {
     worker,
@@ -68,4 +69,18 @@ async function recordQueueFailure(store: JobStore, logger: Logger, jobId: string
   await store
     .transition(jobId, ['queued', 'running'], 'failed', { finishedAt: new Date().toISOString(), error: { message: error.message } })
     .catch((storeError: unknown) => logger.error({ err: storeError, jobId }, 'could not record failure'));
+}
+
+/**
+ * Deletes the checkpoints of jobs that have ended or are gone. A job cancelled while it waited
+ * after a hand-back never reaches a worker again, and a worker may die between a job's end and
+ * the removal of its checkpoint; an AlexNet checkpoint is 450 MB, too much to leave lying about.
+ */
+async function removeStaleCheckpoints({ checkpoints, store, logger }: TrainingWorkerOptions): Promise<void> {
+  for (const jobId of await checkpoints.jobIds()) {
+    const state = await store.state(jobId);
+    if (state === 'queued' || state === 'running') continue;
+    await checkpoints.remove(jobId);
+    logger.info({ jobId, state }, 'removed the checkpoint of a job that has ended');
+  }
 }
