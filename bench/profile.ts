@@ -2,7 +2,7 @@
  * `npm run bench -- --profile`: where one training step's time goes, per phase and per kernel.
  *
  * The step is rebuilt here from the trainer's own pieces (the model definition, gatherBatch,
- * augmentBatch, normalisedImages, the same loss, momentum optimiser and PyTorch-style weight decay)
+ * augmentBatch, normalisedImages, trainingForward, the same loss, momentum optimiser and PyTorch-style weight decay)
  * because the trainer's step is one tf.tidy with no seams to time; the phases are only split apart.
  * Two passes over the same stream of batches: one times the phases with the clock, the other runs
  * under tf.profile, whose per-kernel times include none of the JavaScript around the kernels, so
@@ -13,7 +13,9 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import type { JobSettings } from '../src/contract/job-request.ts';
 import type { Dataset } from '../src/datasets/dataset.ts';
 import { normalisedImages } from '../src/datasets/normalise.ts';
+import { trainingForward } from '../src/models/training-forward.ts';
 import { SeededRandom } from '../src/random.ts';
+import { meanSoftmaxCrossEntropy } from '../src/runtime/training-ops.ts';
 import { augmentBatch } from '../src/worker/augment.ts';
 import { firstImages, gatherBatch } from '../src/worker/batches.ts';
 
@@ -35,8 +37,8 @@ const groupOf: Record<Phase, string> = {
 const phaseNote: Record<Phase, string> = {
   gather: 'copy the batch bytes out of the data set (gatherBatch)',
   augment: 'random crop and mirror on bytes (augmentBatch)',
-  normalise: 'bytes to float32 tensor, labels to one-hot',
-  forward: 'model.apply + softmax cross-entropy, recording the tape',
+  normalise: 'bytes to float32 tensor',
+  forward: 'layers in turn (trainingForward) + softmax cross-entropy, recording the tape',
   backward: 'gradients from the tape',
   optimiser: 'weight decay + momentum update',
   'loss sum': 'add the loss to the log window (stays on the backend)',
@@ -65,6 +67,7 @@ class ProfiledLoop {
   private readonly variables: tf.Variable[];
   private readonly smallestVariable: tf.Variable;
   private readonly optimizer: tf.MomentumOptimizer;
+  private readonly forward: (x: tf.Tensor) => tf.Tensor;
   private readonly classes: number;
   private order: Uint32Array;
   private cursor = 0;
@@ -83,6 +86,7 @@ class ProfiledLoop {
     if (!smallest) throw new Error('the model has no trainable weights');
     this.smallestVariable = smallest;
     this.optimizer = tf.train.momentum(settings.learningRate, settings.momentum);
+    this.forward = trainingForward(model);
     this.order = this.random.permutation(this.trainSplit().count);
   }
 
@@ -105,19 +109,16 @@ class ProfiledLoop {
     mark('gather');
     const pixels = augment ? augmentBatch(images, labels.length, this.dataset.shape, this.random) : images;
     mark('augment');
-    const [xs, ys] = tf.tidy((): [tf.Tensor4D, tf.Tensor] => [
-      normalisedImages(pixels, labels.length, this.dataset.shape),
-      tf.oneHot(tf.tensor1d(labels, 'int32'), this.classes),
-    ]);
-    await ys.data();
+    const xs = normalisedImages(pixels, labels.length, this.dataset.shape);
+    await xs.data();
     mark('normalise');
 
     const { value, grads } = tf.variableGrads(() => {
-      const loss = tf.losses.softmaxCrossEntropy(ys, this.model.apply(xs, { training: true }) as tf.Tensor) as tf.Scalar;
+      const loss = meanSoftmaxCrossEntropy(this.forward(xs), labels, this.classes);
       mark('forward');
       return loss;
     }, this.variables);
-    tf.dispose([xs, ys]);
+    xs.dispose();
     await (grads[this.smallestVariable.name] as tf.Tensor).data();
     mark('backward');
 

@@ -22,6 +22,7 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import { gradientKernelOverrides } from './wasm-gradient-kernels.ts';
+import { registerTrainingOps } from './training-ops.ts';
 import { installOverride, runWasmKernel, WASM_BACKEND as BACKEND, type KernelAttrs } from './wasm-kernel-calls.ts';
 
 /**
@@ -109,7 +110,7 @@ const trainingKernels: readonly KernelConfig[] = [
  * Registers the missing training kernels for backend 'wasm', and puts faster versions in place of
  * the built-in kernels the backward pass is slowest in (see wasm-gradient-kernels.ts). Safe to
  * call more than once, and leaves alone any missing kernel the installed backend already provides
- * (a newer version may).
+ * (a newer version may). Also registers the training step's lean loss and ReLU gradient (training-ops.ts).
  */
 export function registerWasmTrainingKernels(): void {
   for (const config of trainingKernels) {
@@ -118,4 +119,5 @@ export function registerWasmTrainingKernels(): void {
     }
   }
   for (const override of gradientKernelOverrides) installOverride(override);
+  registerTrainingOps();
 }

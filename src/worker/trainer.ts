@@ -6,7 +6,9 @@ import { batchesPerEpoch, progressAt } from '../contract/progress.ts';
 import type { Dataset } from '../datasets/dataset.ts';
 import { normalisedImages } from '../datasets/normalise.ts';
 import { SeededDropout } from '../models/seeded-dropout.ts';
+import { trainingForward } from '../models/training-forward.ts';
 import { SeededRandom } from '../random.ts';
+import { meanSoftmaxCrossEntropy } from '../runtime/training-ops.ts';
 import { augmentBatch } from './augment.ts';
 import { firstImages, gatherBatch } from './batches.ts';
 import { CheckpointError, type TrainingCheckpoint, type TrainingPosition } from './checkpoint.ts';
@@ -81,14 +83,11 @@ export async function train(
   const variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
   const dropouts = model.layers.filter((layer): layer is SeededDropout => layer instanceof SeededDropout);
   const optimizer = tf.train.momentum(settings.learningRate, settings.momentum);
+  const forward = trainingForward(model);
   const step = (images: Uint8Array, labels: Int32Array): tf.Scalar =>
     tf.tidy(() => {
       const xs = normalisedImages(images, labels.length, dataset.shape);
-      const ys = tf.oneHot(tf.tensor1d(labels, 'int32'), classes);
-      const { value, grads } = tf.variableGrads(
-        () => tf.losses.softmaxCrossEntropy(ys, model.apply(xs, { training: true }) as tf.Tensor) as tf.Scalar,
-        variables,
-      );
+      const { value, grads } = tf.variableGrads(() => meanSoftmaxCrossEntropy(forward(xs), labels, classes), variables);
       // PyTorch's SGD adds weight decay to the gradient before momentum, biases included.
       optimizer.applyGradients(
         variables.map((variable) => {
