@@ -92,12 +92,15 @@ describe('Conv2DBackpropFilter on wasm matches cpu', () => {
   });
 });
 
-/** dW straight from its definition, summed in float64, for NHWC x and dy and a [kh,kw,ci,co] filter. */
-function referenceFilterGradient(c: ConvCase, x: Float32Array, dy: Float32Array): Float64Array {
+/**
+ * Visits every tap of a convolution: each (input pixel, output pixel, filter position) that meets,
+ * with the offsets of the input pixel's channels in NHWC x, the output pixel's in NHWC dy and the
+ * filter position's [ci, co] block in a [kh, kw, ci, co] filter; `ci` and `co` are the channel counts.
+ */
+function forEachTap(c: ConvCase, visit: (xAt: number, dyAt: number, filterAt: number, ci: number, co: number) => void): void {
   const info = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad, c.dimRoundingMode);
   const { batchSize, inHeight, inWidth, inChannels: ci, outHeight, outWidth, outChannels: co } = info;
   const [kh, kw] = c.filter;
-  const dW = new Float64Array(size(c.filter));
   for (let b = 0; b < batchSize; b++) {
     for (let oh = 0; oh < outHeight; oh++) {
       for (let ow = 0; ow < outWidth; ow++) {
@@ -108,17 +111,24 @@ function referenceFilterGradient(c: ConvCase, x: Float32Array, dy: Float32Array)
           for (let j = 0; j < kw; j++) {
             const w = ow * info.strideWidth + j - info.padInfo.left;
             if (w < 0 || w >= inWidth) continue;
-            const xAt = ((b * inHeight + h) * inWidth + w) * ci;
-            for (let k = 0; k < ci; k++) {
-              const xv = x[xAt + k] ?? NaN;
-              const dWAt = ((i * kw + j) * ci + k) * co;
-              for (let o = 0; o < co; o++) dW[dWAt + o] = (dW[dWAt + o] ?? NaN) + xv * (dy[dyAt + o] ?? NaN);
-            }
+            visit(((b * inHeight + h) * inWidth + w) * ci, dyAt, (i * kw + j) * ci * co, ci, co);
           }
         }
       }
     }
   }
+}
+
+/** dW straight from its definition, summed in float64, for NHWC x and dy and a [kh,kw,ci,co] filter. */
+function referenceFilterGradient(c: ConvCase, x: Float32Array, dy: Float32Array): Float64Array {
+  const dW = new Float64Array(size(c.filter));
+  forEachTap(c, (xAt, dyAt, filterAt, ci, co) => {
+    for (let k = 0; k < ci; k++) {
+      const xv = x[xAt + k] ?? NaN;
+      const dWAt = filterAt + k * co;
+      for (let o = 0; o < co; o++) dW[dWAt + o] = (dW[dWAt + o] ?? NaN) + xv * (dy[dyAt + o] ?? NaN);
+    }
+  });
   return dW;
 }
 
@@ -244,32 +254,15 @@ describe('Conv2DBackpropInput on wasm matches cpu', () => {
 
 /** dx straight from its definition, summed in float64, for NHWC dy and a [kh,kw,ci,co] filter. */
 function referenceInputGradient(c: ConvCase, dy: Float32Array, filter: Float32Array): Float64Array {
-  const info = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad, c.dimRoundingMode);
-  const { batchSize, inHeight, inWidth, inChannels: ci, outHeight, outWidth, outChannels: co } = info;
-  const [kh, kw] = c.filter;
   const dx = new Float64Array(size(c.x));
-  for (let b = 0; b < batchSize; b++) {
-    for (let oh = 0; oh < outHeight; oh++) {
-      for (let ow = 0; ow < outWidth; ow++) {
-        const dyAt = ((b * outHeight + oh) * outWidth + ow) * co;
-        for (let i = 0; i < kh; i++) {
-          const h = oh * info.strideHeight + i - info.padInfo.top;
-          if (h < 0 || h >= inHeight) continue;
-          for (let j = 0; j < kw; j++) {
-            const w = ow * info.strideWidth + j - info.padInfo.left;
-            if (w < 0 || w >= inWidth) continue;
-            const dxAt = ((b * inHeight + h) * inWidth + w) * ci;
-            for (let k = 0; k < ci; k++) {
-              const fAt = ((i * kw + j) * ci + k) * co;
-              let sum = 0;
-              for (let o = 0; o < co; o++) sum += (dy[dyAt + o] ?? NaN) * (filter[fAt + o] ?? NaN);
-              dx[dxAt + k] = (dx[dxAt + k] ?? NaN) + sum;
-            }
-          }
-        }
-      }
+  forEachTap(c, (xAt, dyAt, filterAt, ci, co) => {
+    for (let k = 0; k < ci; k++) {
+      const fAt = filterAt + k * co;
+      let sum = 0;
+      for (let o = 0; o < co; o++) sum += (dy[dyAt + o] ?? NaN) * (filter[fAt + o] ?? NaN);
+      dx[xAt + k] = (dx[xAt + k] ?? NaN) + sum;
     }
-  }
+  });
   return dx;
 }
 
