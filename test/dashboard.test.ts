@@ -5,6 +5,7 @@
  * their fields, cancel a job. Saves a screenshot in test-results/dashboard.png.
  */
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,11 +13,14 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import sharp from 'sharp';
+import { Redis } from 'ioredis';
 import type { ErrorBody } from '../src/contract/errors.ts';
 import type { Job } from '../src/contract/job.ts';
+import { progressAt } from '../src/contract/progress.ts';
 import type { PredictResponse } from '../src/contract/predict.ts';
 import { mnist } from '../src/datasets/mnist.ts';
-import { request, startTestService, waitFor, type TestService } from './support/service.ts';
+import { JobStore } from '../src/queue/job-store.ts';
+import { request, startTestService, testRedisUrl, waitFor, type TestService } from './support/service.ts';
 
 const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const browserArgs = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -184,6 +188,34 @@ describe('dashboard', () => {
     }, 5000);
     assert.equal(cancelled.state, 'cancelled');
     assert.equal(await byTestId('cancel').isVisible(), false);
+    assert.deepEqual(pageErrors, [], 'the page logged no errors');
+  });
+
+  it('drops the log lines and epochs a rewind tells it to, when a job is taken over', async () => {
+    // A job no worker sees (recorded, never queued), given a history and then taken over.
+    const redis = new Redis(testRedisUrl);
+    const id = randomUUID();
+    try {
+      const store = new JobStore(redis, service.config.KEY_PREFIX);
+      const at = (epoch: number, batch: number) => progressAt(2, 4, epoch, batch);
+      const settings = { ...job.request, epochs: 2, batchSize: 500, trainLimit: 2000, logEvery: 1 };
+      assert.equal(await store.create(id, settings, at(0, 0), new Date()), 'created');
+      await store.transition(id, ['queued'], 'running', { startedAt: new Date().toISOString() });
+      for (let batch = 1; batch <= 4; batch++) await store.appendLog(id, { epoch: 1, batch, loss: 2 - batch / 4 }, at(1, batch));
+      await store.appendEpoch(id, { epoch: 1, loss: 1.4, testAccuracy: 0.5, seconds: 1, imagesPerSecond: 2000 }, at(1, 4));
+      await store.appendLog(id, { epoch: 2, batch: 1, loss: 0.9 }, at(2, 1));
+      await store.transition(id, ['running'], 'running');
+      await store.rewind(id, { logLines: 2, epochs: 0 }, at(1, 2));
+      await store.appendLog(id, { epoch: 1, batch: 3, loss: 1.2 }, at(1, 3));
+    } finally {
+      redis.disconnect();
+    }
+    await page.waitForSelector(`[data-testid="job-row"][data-job-id="${id}"]`, { timeout: 10_000 });
+    await page.locator(`[data-testid="job-row"][data-job-id="${id}"]`).click();
+    await page.waitForFunction((jobId) => document.querySelector('[data-testid="job-panel"]')?.getAttribute('data-job-id') === jobId, id, { timeout: 5000 });
+    // 5 log lines and an epoch before the rewind, which keeps 2 lines and no epoch, then 1 line more.
+    await page.waitForFunction(() => document.querySelector('[data-testid="loss-chart"]')?.getAttribute('data-points') === '3', undefined, { timeout: 5000 });
+    assert.equal(await byTestId('epoch-row').count(), 0);
     assert.deepEqual(pageErrors, [], 'the page logged no errors');
   });
 });
