@@ -1,16 +1,14 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { constants, gzipSync } from 'node:zlib';
 import { cifar10, createCifar10Source } from '../src/datasets/cifar10.ts';
 import { DatasetError, type Dataset, type ImageSplit } from '../src/datasets/dataset.ts';
 import { readTar } from '../src/datasets/tar.ts';
+import { serveFiles, testScratch } from './support/scratch.ts';
 
 /** The format wants 10 000 records a batch; the fixtures use 20 through the test-only option. */
 const RECORDS = 20;
@@ -29,18 +27,7 @@ const REAL_ARCHIVE = resolve(import.meta.dirname, '../../shared/datasets/cifar10
 
 const source = createCifar10Source({ recordsPerBatch: RECORDS });
 
-const tempDirs: string[] = [];
-const closers: (() => Promise<void>)[] = [];
-after(async () => {
-  await Promise.all(closers.map((close) => close()));
-  await Promise.all(tempDirs.map((dir) => rm(dir, { recursive: true, force: true })));
-});
-
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'cifar10-test-'));
-  tempDirs.push(dir);
-  return dir;
-}
+const { tempDir, startMirror } = testScratch('cifar10-test');
 
 // ---- Fixtures in the real binary format ------------------------------------------------------
 
@@ -223,29 +210,6 @@ async function expectDatasetError(promise: Promise<unknown>, ...patterns: (strin
   return err.message;
 }
 
-async function startMirror(respond: (path: string, res: ServerResponse) => void): Promise<{ url: string; requests: string[] }> {
-  const requests: string[] = [];
-  const server = createServer((req, res) => {
-    requests.push(req.url ?? '');
-    respond(req.url ?? '', res);
-  });
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  closers.push(async () => {
-    server.closeAllConnections();
-    await new Promise((done) => server.close(done));
-  });
-  const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}`, requests };
-}
-
-function serve(files: ReadonlyMap<string, Uint8Array>): (path: string, res: ServerResponse) => void {
-  return (path, res) => {
-    const body = files.get(path);
-    if (body === undefined) res.writeHead(404).end();
-    else res.writeHead(200, { 'content-length': body.length }).end(body);
-  };
-}
-
 // ---- Tests -----------------------------------------------------------------------------------
 
 describe('cifar10 data set', () => {
@@ -417,7 +381,7 @@ describe('cifar10 data set', () => {
 
   test('downloads the archive into DATA_DIR/cifar10/, verified, and only once', async () => {
     const archive = gzip(cifarTar());
-    const mirror = await startMirror(serve(new Map([['/kriz/cifar-10-binary.tar.gz', archive]])));
+    const mirror = await startMirror(serveFiles(new Map([['/kriz/cifar-10-binary.tar.gz', archive]])));
     const downloading = createCifar10Source({ recordsPerBatch: RECORDS, downloadMd5: md5(archive) });
     const dataDir = await tempDir();
     const lines: string[] = [];
@@ -443,7 +407,7 @@ describe('cifar10 data set', () => {
     const good = gzip(cifarTar());
     const bad = Buffer.from(good);
     bad[1000] = (bad[1000] as number) ^ 0xff;
-    const mirror = await startMirror(serve(new Map([['/cifar-10-binary.tar.gz', bad]])));
+    const mirror = await startMirror(serveFiles(new Map([['/cifar-10-binary.tar.gz', bad]])));
     const dataDir = await tempDir();
 
     await expectDatasetError(
@@ -457,7 +421,7 @@ describe('cifar10 data set', () => {
     assert.deepEqual(await readdir(join(dataDir, 'cifar10')), []);
 
     // By default the official checksum applies, which no rebuilt archive matches.
-    const served = await startMirror(serve(new Map([['/cifar-10-binary.tar.gz', good]])));
+    const served = await startMirror(serveFiles(new Map([['/cifar-10-binary.tar.gz', good]])));
     await expectDatasetError(
       cifar10.load({ dataDir, mirrorUrl: served.url }),
       /Checksum mismatch/,

