@@ -96,45 +96,44 @@ function window(i: number, n: number, m: number): [number, number] {
   return [Math.floor((i * n) / m), Math.ceil(((i + 1) * n) / m)];
 }
 
-/** nn.AdaptiveAvgPool2d on NHWC by direct summation over each window. */
-function referencePool(x: Float32Array, [batch, height, width, channels]: Shape4, [outH, outW]: [number, number]): Float32Array {
-  const out = new Float32Array(batch * outH * outW * channels);
+/**
+ * Visits every output cell of PyTorch's adaptive average pooling on NHWC: its offset in the output
+ * and the offsets of the input cells its window covers, row by row.
+ */
+function forEachWindow([batch, height, width, channels]: Shape4, [outH, outW]: [number, number], visit: (outAt: number, inputAts: number[]) => void): void {
   for (let b = 0; b < batch; b++) {
     for (let i = 0; i < outH; i++) {
       const [h0, h1] = window(i, height, outH);
       for (let j = 0; j < outW; j++) {
         const [w0, w1] = window(j, width, outW);
         for (let c = 0; c < channels; c++) {
-          let sum = 0;
-          for (let h = h0; h < h1; h++) for (let w = w0; w < w1; w++) sum += x[((b * height + h) * width + w) * channels + c] as number;
-          out[((b * outH + i) * outW + j) * channels + c] = sum / ((h1 - h0) * (w1 - w0));
+          const inputAts: number[] = [];
+          for (let h = h0; h < h1; h++) for (let w = w0; w < w1; w++) inputAts.push(((b * height + h) * width + w) * channels + c);
+          visit(((b * outH + i) * outW + j) * channels + c, inputAts);
         }
       }
     }
   }
+}
+
+/** nn.AdaptiveAvgPool2d on NHWC by direct summation over each window. */
+function referencePool(x: Float32Array, shape: Shape4, outSize: [number, number]): Float32Array {
+  const out = new Float32Array(shape[0] * outSize[0] * outSize[1] * shape[3]);
+  forEachWindow(shape, outSize, (outAt, inputAts) => {
+    let sum = 0;
+    for (const at of inputAts) sum += x[at] as number;
+    out[outAt] = sum / inputAts.length;
+  });
   return out;
 }
 
 /** d/dx Σ pool(x)·g: each input cell receives g/count from every window that covers it. */
-function referencePoolGradient(g: Float32Array, [batch, height, width, channels]: Shape4, [outH, outW]: [number, number]): Float32Array {
-  const dx = new Float32Array(batch * height * width * channels);
-  for (let b = 0; b < batch; b++) {
-    for (let i = 0; i < outH; i++) {
-      const [h0, h1] = window(i, height, outH);
-      for (let j = 0; j < outW; j++) {
-        const [w0, w1] = window(j, width, outW);
-        for (let c = 0; c < channels; c++) {
-          const share = (g[((b * outH + i) * outW + j) * channels + c] as number) / ((h1 - h0) * (w1 - w0));
-          for (let h = h0; h < h1; h++) {
-            for (let w = w0; w < w1; w++) {
-              const at = ((b * height + h) * width + w) * channels + c;
-              dx[at] = (dx[at] as number) + share;
-            }
-          }
-        }
-      }
-    }
-  }
+function referencePoolGradient(g: Float32Array, shape: Shape4, outSize: [number, number]): Float32Array {
+  const dx = new Float32Array(shape[0] * shape[1] * shape[2] * shape[3]);
+  forEachWindow(shape, outSize, (outAt, inputAts) => {
+    const share = (g[outAt] as number) / inputAts.length;
+    for (const at of inputAts) dx[at] = (dx[at] as number) + share;
+  });
   return dx;
 }
 
