@@ -198,9 +198,8 @@ export async function train(
       );
       // None after the last: the finished model is saved as the job's artifact instead.
       if (epoch < settings.epochs) {
-        epochLoss = 0;
-        windowBatches = 0;
-        const position = { ...(await positionAfter(0)), epochsDone: epoch, epochSeconds: 0 };
+        // The start of the next epoch: nothing of it trained yet.
+        const position = { ...(await positionAfter(0)), epochsDone: epoch, epochLoss: 0, windowLoss: 0, windowBatches: 0, epochSeconds: 0 };
         await listener.onCheckpoint({ position, tensors: await tensorsOf(model, optimizer) });
         lastCheckpoint = performance.now();
       }
