@@ -9,7 +9,7 @@ import type { JobStore } from '../../queue/job-store.ts';
 import type { ApiDependencies } from '../dependencies.ts';
 import { HttpError, jobNotFound } from '../http-error.ts';
 import { assertOwnJob } from '../ownership.ts';
-import { SseResponse } from '../sse.ts';
+import { SseResponse } from '../sse-writer.ts';
 
 export interface EventRoutesOptions extends ApiDependencies {
   /** How long a stream may stay silent before a heartbeat comment; 15 s unless a test wants it shorter. */
