@@ -11,7 +11,7 @@ interface LoggedRequest {
 }
 
 /** Hides the value of every `access_token` query parameter: a bearer key, for EventSource clients. */
-export function redactUrl(url: string): string {
+export function redactAccessTokens(url: string): string {
   return url.replace(/([?&;]access_token=)[^&#;]*/gi, '$1[redacted]');
 }
 
@@ -27,7 +27,7 @@ export function createLogger(config: Pick<Config, 'LOG_LEVEL'>, destination?: No
     serializers: {
       req: (request: LoggedRequest) => ({
         method: request.method,
-        url: request.url === undefined ? undefined : redactUrl(request.url),
+        url: request.url === undefined ? undefined : redactAccessTokens(request.url),
         host: request.host,
         remoteAddress: request.ip,
         remotePort: request.socket?.remotePort,

@@ -4,7 +4,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 export type RedisTarget = { readonly url: string } | { readonly socketPath: string };
 
 export function describeTarget(target: RedisTarget): string {
-  return 'url' in target ? redactUrl(target.url) : `unix:${target.socketPath}`;
+  return 'url' in target ? maskPassword(target.url) : `unix:${target.socketPath}`;
 }
 
 /**
@@ -37,7 +37,8 @@ export async function waitUntilReachable(redis: Redis, target: RedisTarget, time
   throw new Error(`Redis is not reachable at ${describeTarget(target)} (${lastError}): start Redis or set REDIS_URL`);
 }
 
-function redactUrl(url: string): string {
+/** The URL with its password, if any, shown as ***: fit for a log line or an error message. */
+function maskPassword(url: string): string {
   const parsed = new URL(url);
   if (parsed.password) parsed.password = '***';
   return parsed.toString();
