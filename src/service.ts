@@ -6,7 +6,7 @@ import { Predictor } from './api/predictor.ts';
 import type { Config } from './config.ts';
 import { connectRedis, describeTarget, waitUntilReachable, type RedisTarget } from './store/connection.ts';
 import { startEmbeddedRedis } from './store/embedded-redis.ts';
-import { JobStore } from './queue/job-store.ts';
+import { JobStore } from './store/job-store.ts';
 import { createTrainingQueue, requeueOrphans } from './queue/training-queue.ts';
 import { startBackend } from './runtime/backend.ts';
 import { datasetOptions } from './datasets/load-options.ts';

@@ -19,7 +19,7 @@ import type { Job } from '../src/contract/job.ts';
 import { progressAt } from '../src/contract/progress.ts';
 import type { PredictResponse } from '../src/contract/predict.ts';
 import { mnist } from '../src/datasets/mnist.ts';
-import { JobStore } from '../src/queue/job-store.ts';
+import { JobStore } from '../src/store/job-store.ts';
 import { request, startTestService, testRedisUrl, waitFor, type TestService } from './support/service.ts';
 
 const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';

@@ -24,7 +24,7 @@ import type { ErrorBody } from '../src/contract/errors.ts';
 import { isJobEventType, parseJobEvent, type JobEvent } from '../src/contract/events.ts';
 import type { Job, JobProgress, LossLogLine } from '../src/contract/job.ts';
 import type { JobSettings } from '../src/contract/job-request.ts';
-import { JobStore } from '../src/queue/job-store.ts';
+import { JobStore } from '../src/store/job-store.ts';
 import { startServiceProcess, type ServiceProcess } from './support/processes.ts';
 import { deleteKeys, request, sharedEnvironment, startTestService, testRedisUrl, waitFor, type TestService } from './support/service.ts';
 

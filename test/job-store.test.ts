@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import type { EpochSummary, JobProgress, JobResult, JobState, LossLogLine } from '../src/contract/job.ts';
 import { jobStates } from '../src/contract/job.ts';
 import type { JobSettings } from '../src/contract/job-request.ts';
-import { JobStore } from '../src/queue/job-store.ts';
+import { JobStore } from '../src/store/job-store.ts';
 import { deleteKeys, testRedisUrl } from './support/service.ts';
 
 const prefix = `test-${randomUUID()}`;

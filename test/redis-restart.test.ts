@@ -18,7 +18,7 @@ import { Redis } from 'ioredis';
 import { errorBody } from '../src/contract/errors.ts';
 import type { Job } from '../src/contract/job.ts';
 import { progressAt } from '../src/contract/progress.ts';
-import { JobStore } from '../src/queue/job-store.ts';
+import { JobStore } from '../src/store/job-store.ts';
 import { freePort } from './support/ports.ts';
 import { startServiceProcess, type ServiceProcess } from './support/processes.ts';
 import { request, waitFor, type JsonResponse } from './support/service.ts';

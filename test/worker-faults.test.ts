@@ -13,7 +13,7 @@ import { Redis } from 'ioredis';
 import { parseSse } from '../src/cli/sse-parser.ts';
 import { isJobEventType, parseJobEvent, type JobEvent } from '../src/contract/events.ts';
 import type { Job, LossLogLine } from '../src/contract/job.ts';
-import { JobStore } from '../src/queue/job-store.ts';
+import { JobStore } from '../src/store/job-store.ts';
 import { startServiceProcess, type ServiceProcess } from './support/processes.ts';
 import { request, sharedEnvironment, startTestService, testRedisUrl, waitFor, type TestService } from './support/service.ts';
 

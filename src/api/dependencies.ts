@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.ts';
-import type { JobStore } from '../queue/job-store.ts';
+import type { JobStore } from '../store/job-store.ts';
 import type { TrainingJobData } from '../queue/training-queue.ts';
 import type { Predictor } from './predictor.ts';
 

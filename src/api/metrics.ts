@@ -4,7 +4,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { z } from 'zod';
 import { errorBody } from '../contract/errors.ts';
 import { jobStates } from '../contract/job.ts';
-import type { JobStore } from '../queue/job-store.ts';
+import type { JobStore } from '../store/job-store.ts';
 import type { ApiDependencies } from './dependencies.ts';
 
 /** Ended jobs read from Redis per round at a scrape. */

@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import type { JobStore } from '../queue/job-store.ts';
+import type { JobStore } from '../store/job-store.ts';
 import { ownerOf } from './auth.ts';
 import { jobNotFound } from './http-error.ts';
 

@@ -1,5 +1,5 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
-import type { JobStore } from './job-store.ts';
+import type { JobStore } from '../store/job-store.ts';
 
 /** One queue, holding only job ids: the job's settings live in the JobStore, in one place. */
 export const trainingQueueName = 'training';

@@ -1,6 +1,6 @@
 import { WaitingError, Worker } from 'bullmq';
 import type { Logger } from 'pino';
-import type { JobStore } from '../queue/job-store.ts';
+import type { JobStore } from '../store/job-store.ts';
 import { connectRedis, type RedisTarget } from '../store/connection.ts';
 import { trainingQueueName, type TrainingJobData } from '../queue/training-queue.ts';
 import { runJob, type JobRunnerDependencies } from './run-job.ts';

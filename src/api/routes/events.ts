@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { errorBody } from '../../contract/errors.ts';
 import { type EndEvent, jobEventData, jobEventsHeaders, jobEventsQuery } from '../../contract/events.ts';
 import { finalStates, jobIdParams, type JobState } from '../../contract/job.ts';
-import type { JobStore } from '../../queue/job-store.ts';
+import type { JobStore } from '../../store/job-store.ts';
 import type { ApiDependencies } from '../dependencies.ts';
 import { HttpError, jobNotFound } from '../http-error.ts';
 import { assertOwnJob } from '../ownership.ts';
