@@ -326,7 +326,7 @@ describe('the events route on its own (100 ms heartbeats, or none)', () => {
     // Ended before: its end comes from the record at once.
     const old = await newJob();
     await store.transition(old, ['queued'], 'failed', { finishedAt: '2024-01-01T00:00:00.000Z', error: { message: 'out of memory' } });
-    await redis.del(store.eventsKey(old));
+    await redis.del(store.keys.events(old));
     const read = await readStream(`${url}/jobs/${old}/events`, { timeoutMs: 5000 });
     assert.deepEqual(
       read.events.map((event) => [event.type, event.data]),
@@ -334,7 +334,7 @@ describe('the events route on its own (100 ms heartbeats, or none)', () => {
     );
     // Running under a worker that writes no events: the first quiet heartbeat notices it ended.
     const running = await newJob();
-    await redis.del(store.eventsKey(running));
+    await redis.del(store.keys.events(running));
     const reading = readStream(`${url}/jobs/${running}/events`, { timeoutMs: 5000 });
     await new Promise((resolve) => setTimeout(resolve, 150));
     await redis.hset(`${prefix}:job:${running}`, { state: 'completed', finishedAt: '2024-01-01T00:00:01.000Z' });
@@ -349,10 +349,10 @@ describe('the events route on its own (100 ms heartbeats, or none)', () => {
   it('remove() deletes the job with its event stream', async () => {
     const id = await newJob();
     await store.appendLog(id, { epoch: 1, batch: 1, loss: 1 }, progress(1));
-    assert.equal(await redis.exists(store.eventsKey(id)), 1);
-    assert.ok(store.keysOf(id).includes(store.eventsKey(id)));
+    assert.equal(await redis.exists(store.keys.events(id)), 1);
+    assert.ok(store.keys.ofJob(id).includes(store.keys.events(id)));
     await store.remove(id);
-    assert.equal(await redis.exists(...store.keysOf(id)), 0);
+    assert.equal(await redis.exists(...store.keys.ofJob(id)), 0);
     assert.equal(await store.get(id), null);
     assert.equal((await store.list({ limit: 100 })).jobs.some((job) => job.id === id), false);
     const gone = await fetch(`${url}/jobs/${id}/events`);

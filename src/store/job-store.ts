@@ -12,6 +12,7 @@ import {
 } from '../contract/job.ts';
 import type { RewindEvent } from '../contract/events.ts';
 import type { JobSettings } from '../contract/job-request.ts';
+import { JobKeys } from './keys.ts';
 
 /** The fields a state change may set besides the state itself. */
 interface TransitionFields {
@@ -179,10 +180,14 @@ export interface EndedJob {
 
 /** Jobs' records, progress, loss logs and results in Redis: the one place API and workers share. */
 export class JobStore {
+  /** The names of the Redis keys this store uses. */
+  readonly keys: JobKeys;
+
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
+    prefix: string,
   ) {
+    this.keys = new JobKeys(prefix);
     redis.defineCommand('trainerTransition', { numberOfKeys: 3, lua: transitionScript });
     redis.defineCommand('trainerAppend', { numberOfKeys: 3, lua: appendScript });
     redis.defineCommand('trainerRewind', { numberOfKeys: 4, lua: rewindScript });
@@ -190,40 +195,13 @@ export class JobStore {
     redis.defineCommand('trainerCreate', { lua: createScript });
   }
 
-  private jobKey(id: string): string {
-    return `${this.prefix}:job:${id}`;
-  }
-  private logsKey(id: string): string {
-    return `${this.jobKey(id)}:logs`;
-  }
-  private epochsKey(id: string): string {
-    return `${this.jobKey(id)}:epochs`;
-  }
-  /** Ids by sequence: of every job, or (with `owner`) of one client's jobs only, in a state or all. */
-  private indexKey(state: JobState | 'all', owner?: string): string {
-    return owner === undefined ? `${this.prefix}:jobs:${state}` : `${this.prefix}:jobs:owner:${owner}:${state}`;
-  }
-  /** The job's event stream: every state change, progress update, log line and epoch, in order. */
-  eventsKey(id: string): string {
-    return `${this.jobKey(id)}:events`;
-  }
-  /** Ids of jobs as they end, for /metrics. */
-  private endedKey(): string {
-    return `${this.prefix}:jobs:ended`;
-  }
-
-  /** Every key that holds something of the job: whoever deletes a job deletes these, its events included. */
-  keysOf(id: string): string[] {
-    return [this.jobKey(id), this.logsKey(id), this.epochsKey(id), this.eventsKey(id)];
-  }
-
   /** Deletes the job: its record, history and event stream, and its place in the indexes. */
   async remove(id: string): Promise<void> {
-    const owner = (await this.redis.hget(this.jobKey(id), 'owner')) ?? undefined;
-    const transaction = this.redis.multi().del(...this.keysOf(id));
+    const owner = (await this.redis.hget(this.keys.job(id), 'owner')) ?? undefined;
+    const transaction = this.redis.multi().del(...this.keys.ofJob(id));
     for (const state of ['all', ...jobStates] as const) {
-      transaction.zrem(this.indexKey(state), id);
-      if (owner !== undefined) transaction.zrem(this.indexKey(state, owner), id);
+      transaction.zrem(this.keys.index(state), id);
+      if (owner !== undefined) transaction.zrem(this.keys.index(state, owner), id);
     }
     await transaction.exec();
   }
@@ -241,12 +219,12 @@ export class JobStore {
     owner?: string,
     limits: ActiveJobLimits = unlimited,
   ): Promise<CreateOutcome> {
-    const ownerKeys = owner === undefined ? [] : (['all', 'queued', 'running'] as const).map((state) => this.indexKey(state, owner));
+    const ownerKeys = owner === undefined ? [] : (['all', 'queued', 'running'] as const).map((state) => this.keys.index(state, owner));
     const keys = [
-      `${this.prefix}:jobs:sequence`,
-      this.jobKey(id),
-      this.eventsKey(id),
-      ...(['all', 'queued', 'running'] as const).map((state) => this.indexKey(state)),
+      this.keys.sequence(),
+      this.keys.job(id),
+      this.keys.events(id),
+      ...(['all', 'queued', 'running'] as const).map((state) => this.keys.index(state)),
       ...ownerKeys,
     ];
     const event = JSON.stringify({ at: createdAt.toISOString(), state: 'queued', previous: null });
@@ -274,13 +252,13 @@ export class JobStore {
     const at = new Date(fields.finishedAt ?? fields.startedAt ?? Date.now()).toISOString();
     const end = finalStates.includes(to) ? JSON.stringify({ at, state: to, result: fields.result ?? null, error: fields.error ?? null }) : '';
     const reply = (await (this.redis as RedisWithScripts).trainerTransition(
-      this.jobKey(id),
-      this.eventsKey(id),
-      this.endedKey(),
+      this.keys.job(id),
+      this.keys.events(id),
+      this.keys.ended(),
       JSON.stringify(from),
       to,
       JSON.stringify(encoded),
-      `${this.prefix}:jobs:`,
+      this.keys.indexPrefix(),
       id,
       at,
       end,
@@ -293,43 +271,43 @@ export class JobStore {
 
   /** The client that created the job, or null for a job created without one (or unknown). */
   async owner(id: string): Promise<string | null> {
-    return this.redis.hget(this.jobKey(id), 'owner');
+    return this.redis.hget(this.keys.job(id), 'owner');
   }
 
   /** The ids of every job in `state`, oldest first. */
   async idsIn(state: JobState): Promise<string[]> {
-    return this.redis.zrange(this.indexKey(state), '0', '-1');
+    return this.redis.zrange(this.keys.index(state), '0', '-1');
   }
 
   async state(id: string): Promise<JobState | null> {
-    return parseState(await this.redis.hget(this.jobKey(id), 'state'));
+    return parseState(await this.redis.hget(this.keys.job(id), 'state'));
   }
 
   /** The job's state and its current attempt (0 before it first ran). */
   async stateAndAttempt(id: string): Promise<{ state: JobState | null; attempt: number }> {
-    const [state, attempt] = await this.redis.hmget(this.jobKey(id), 'state', 'attempt');
+    const [state, attempt] = await this.redis.hmget(this.keys.job(id), 'state', 'attempt');
     return { state: parseState(state), attempt: Number(attempt ?? 0) };
   }
 
   /** The writes below take effect only while the job is queued or running, and with `attempt`, only while that is its attempt: true when written. */
   async setProgress(id: string, progress: JobProgress, attempt?: number): Promise<boolean> {
-    return this.append(id, this.jobKey(id), '', progress, 'progress', { at: new Date().toISOString(), progress }, attempt);
+    return this.append(id, this.keys.job(id), '', progress, 'progress', { at: new Date().toISOString(), progress }, attempt);
   }
 
   async appendLog(id: string, line: LossLogLine, progress: JobProgress, attempt?: number): Promise<boolean> {
-    return this.append(id, this.logsKey(id), JSON.stringify(line), progress, 'log', { at: new Date().toISOString(), line, progress }, attempt);
+    return this.append(id, this.keys.logs(id), JSON.stringify(line), progress, 'log', { at: new Date().toISOString(), line, progress }, attempt);
   }
 
   async appendEpoch(id: string, summary: EpochSummary, progress: JobProgress, attempt?: number): Promise<boolean> {
-    return this.append(id, this.epochsKey(id), JSON.stringify(summary), progress, 'epoch', { at: new Date().toISOString(), summary, progress }, attempt);
+    return this.append(id, this.keys.epochs(id), JSON.stringify(summary), progress, 'epoch', { at: new Date().toISOString(), summary, progress }, attempt);
   }
 
   /** One script, so a reader never sees a log line without the progress and the event that came with it. */
   private async append(id: string, listKey: string, entry: string, progress: JobProgress, type: string, event: unknown, attempt: number | undefined): Promise<boolean> {
     const written = await (this.redis as RedisWithScripts).trainerAppend(
-      this.jobKey(id),
+      this.keys.job(id),
       listKey,
-      this.eventsKey(id),
+      this.keys.events(id),
       entry,
       JSON.stringify(progress),
       type,
@@ -346,7 +324,7 @@ export class JobStore {
    */
   async readEvents(id: string, after: string, options: { count: number; blockMs?: number; connection?: Redis }): Promise<StoredEvent[]> {
     const redis = options.connection ?? this.redis;
-    const key = this.eventsKey(id);
+    const key = this.keys.events(id);
     const reply =
       options.blockMs === undefined
         ? await redis.xread('COUNT', options.count, 'STREAMS', key, after)
@@ -356,12 +334,12 @@ export class JobStore {
 
   /** The job's last event, or null when its stream is empty (a job created before events existed). */
   async lastEvent(id: string): Promise<StoredEvent | null> {
-    return toEvents(await this.redis.xrevrange(this.eventsKey(id), '+', '-', 'COUNT', 1))[0] ?? null;
+    return toEvents(await this.redis.xrevrange(this.keys.events(id), '+', '-', 'COUNT', 1))[0] ?? null;
   }
 
   /** Jobs that ended after stream position `after`, oldest first (start from lastEndedPosition()). */
   async endedSince(after: string, count: number): Promise<EndedJob[]> {
-    const entries = await this.redis.xrange(this.endedKey(), `(${after}`, '+', 'COUNT', count);
+    const entries = await this.redis.xrange(this.keys.ended(), `(${after}`, '+', 'COUNT', count);
     return entries.flatMap(([position, fields]) => {
       const values = fieldMap(fields);
       return values.id && values.state ? [{ position, id: values.id, state: values.state }] : [];
@@ -370,13 +348,13 @@ export class JobStore {
 
   /** The position of the last job that ended, '0-0' when none has: read on from here to see only new ones. */
   async lastEndedPosition(): Promise<string> {
-    const [last] = await this.redis.xrevrange(this.endedKey(), '+', '-', 'COUNT', 1);
+    const [last] = await this.redis.xrevrange(this.keys.ended(), '+', '-', 'COUNT', 1);
     return last?.[0] ?? '0-0';
   }
 
   /** A job's summary and epochs, without its loss log (which can be long): what /metrics observes of an ended job. */
   async summaryWithEpochs(id: string): Promise<{ job: JobSummary; epochs: EpochSummary[] } | null> {
-    const [record, epochs] = await Promise.all([this.redis.hgetall(this.jobKey(id)), this.redis.lrange(this.epochsKey(id), 0, -1)]);
+    const [record, epochs] = await Promise.all([this.redis.hgetall(this.keys.job(id)), this.redis.lrange(this.keys.epochs(id), 0, -1)]);
     const job = toSummary(record);
     return job ? { job, epochs: epochs.map((line) => JSON.parse(line) as EpochSummary) } : null;
   }
@@ -384,7 +362,7 @@ export class JobStore {
   /** How many jobs are in each state, from the per-state indexes. */
   async countByState(): Promise<Record<JobState, number>> {
     const pipeline = this.redis.pipeline();
-    for (const state of jobStates) pipeline.zcard(this.indexKey(state));
+    for (const state of jobStates) pipeline.zcard(this.keys.index(state));
     const replies = (await pipeline.exec()) ?? [];
     return Object.fromEntries(
       jobStates.map((state, index) => {
@@ -402,10 +380,10 @@ export class JobStore {
   async rewind(id: string, kept: { logLines: number; epochs: number }, progress: JobProgress, attempt?: number): Promise<boolean> {
     const event: RewindEvent = { at: new Date().toISOString(), ...kept, progress };
     const written = await (this.redis as RedisWithScripts).trainerRewind(
-      this.jobKey(id),
-      this.logsKey(id),
-      this.epochsKey(id),
-      this.eventsKey(id),
+      this.keys.job(id),
+      this.keys.logs(id),
+      this.keys.epochs(id),
+      this.keys.events(id),
       String(kept.logLines),
       String(kept.epochs),
       JSON.stringify(progress),
@@ -417,9 +395,9 @@ export class JobStore {
 
   async get(id: string): Promise<Job | null> {
     const [record, logs, epochs] = await Promise.all([
-      this.redis.hgetall(this.jobKey(id)),
-      this.redis.lrange(this.logsKey(id), 0, -1),
-      this.redis.lrange(this.epochsKey(id), 0, -1),
+      this.redis.hgetall(this.keys.job(id)),
+      this.redis.lrange(this.keys.logs(id), 0, -1),
+      this.redis.lrange(this.keys.epochs(id), 0, -1),
     ]);
     const summary = toSummary(record);
     if (!summary) return null;
@@ -434,7 +412,7 @@ export class JobStore {
   async list(options: { state?: JobState; limit: number; cursor?: string; owner?: string }): Promise<{ jobs: JobSummary[]; next: string | null }> {
     const max = options.cursor === undefined ? '+inf' : `(${options.cursor}`;
     const entries = await this.redis.zrevrangebyscore(
-      this.indexKey(options.state ?? 'all', options.owner),
+      this.keys.index(options.state ?? 'all', options.owner),
       max,
       '-inf',
       'WITHSCORES',
@@ -446,7 +424,7 @@ export class JobStore {
     for (let i = 0; i + 1 < entries.length; i += 2) page.push({ id: entries[i] as string, sequence: entries[i + 1] as string });
     const hasMore = page.length > options.limit;
     const shown = page.slice(0, options.limit);
-    const records = await Promise.all(shown.map(({ id }) => this.redis.hgetall(this.jobKey(id))));
+    const records = await Promise.all(shown.map(({ id }) => this.redis.hgetall(this.keys.job(id))));
     const jobs = records.map(toSummary).filter((job): job is JobSummary => job !== null);
     return { jobs, next: hasMore ? (shown.at(-1)?.sequence ?? null) : null };
   }

@@ -1,0 +1,66 @@
+import type { JobState } from '../contract/job.ts';
+
+/**
+ * The name of every Redis key the job store uses, all under one prefix (KEY_PREFIX):
+ *
+ * | key | type | holds |
+ * | --- | --- | --- |
+ * | `<prefix>:job:<id>` | hash | the job's record: state, attempt, request, progress, result, times, owner |
+ * | `<prefix>:job:<id>:logs` | list | its loss log lines (JSON) |
+ * | `<prefix>:job:<id>:epochs` | list | its epoch summaries (JSON) |
+ * | `<prefix>:job:<id>:events` | stream | its events, for GET /jobs/:id/events |
+ * | `<prefix>:jobs:sequence` | string | the counter that numbers jobs in creation order |
+ * | `<prefix>:jobs:<state or all>` | sorted set | job ids by sequence number |
+ * | `<prefix>:jobs:owner:<owner>:<state or all>` | sorted set | the same, of one client's jobs |
+ * | `<prefix>:jobs:ended` | stream | jobs as they end, for /metrics |
+ *
+ * (BullMQ's own keys are under `<prefix>:bull`.)
+ */
+export class JobKeys {
+  constructor(readonly prefix: string) {}
+
+  job(id: string): string {
+    return `${this.prefix}:job:${id}`;
+  }
+
+  logs(id: string): string {
+    return `${this.job(id)}:logs`;
+  }
+
+  epochs(id: string): string {
+    return `${this.job(id)}:epochs`;
+  }
+
+  /** The job's event stream: every state change, progress update, log line and epoch, in order. */
+  events(id: string): string {
+    return `${this.job(id)}:events`;
+  }
+
+  /** Every key that holds something of the job: whoever deletes a job deletes these, its events included. */
+  ofJob(id: string): string[] {
+    return [this.job(id), this.logs(id), this.epochs(id), this.events(id)];
+  }
+
+  sequence(): string {
+    return `${this.prefix}:jobs:sequence`;
+  }
+
+  /**
+   * What every index key starts with. The transition script learns the job's state and owner only
+   * as it runs, so it is given this and names the indexes from it exactly as index() does:
+   * `<indexPrefix><state>` and `<indexPrefix>owner:<owner>:<state>`.
+   */
+  indexPrefix(): string {
+    return `${this.prefix}:jobs:`;
+  }
+
+  /** Ids by sequence: of every job, or (with `owner`) of one client's jobs only, in a state or all. */
+  index(state: JobState | 'all', owner?: string): string {
+    return owner === undefined ? `${this.indexPrefix()}${state}` : `${this.indexPrefix()}owner:${owner}:${state}`;
+  }
+
+  /** Ids of jobs as they end, for /metrics. */
+  ended(): string {
+    return `${this.prefix}:jobs:ended`;
+  }
+}
