@@ -13,6 +13,7 @@ import {
 import type { RewindEvent } from '../contract/events.ts';
 import type { JobSettings } from '../contract/job-request.ts';
 import { JobKeys } from './keys.ts';
+import { decodeEntries, decodeSummary, encodeFields, parseState } from './records.ts';
 
 /** The fields a state change may set besides the state itself. */
 interface TransitionFields {
@@ -245,9 +246,7 @@ export class JobStore {
   }
 
   async transition(id: string, from: readonly JobState[], to: JobState, fields: TransitionFields = {}, attempt?: number): Promise<TransitionOutcome> {
-    const encoded = Object.fromEntries(
-      Object.entries(fields).map(([name, value]) => [name, typeof value === 'string' ? value : JSON.stringify(value)]),
-    );
+    const encoded = encodeFields(fields);
     // Normalised: the script puts it into the state event's JSON as it is.
     const at = new Date(fields.finishedAt ?? fields.startedAt ?? Date.now()).toISOString();
     const end = finalStates.includes(to) ? JSON.stringify({ at, state: to, result: fields.result ?? null, error: fields.error ?? null }) : '';
@@ -355,8 +354,8 @@ export class JobStore {
   /** A job's summary and epochs, without its loss log (which can be long): what /metrics observes of an ended job. */
   async summaryWithEpochs(id: string): Promise<{ job: JobSummary; epochs: EpochSummary[] } | null> {
     const [record, epochs] = await Promise.all([this.redis.hgetall(this.keys.job(id)), this.redis.lrange(this.keys.epochs(id), 0, -1)]);
-    const job = toSummary(record);
-    return job ? { job, epochs: epochs.map((line) => JSON.parse(line) as EpochSummary) } : null;
+    const job = decodeSummary(record);
+    return job ? { job, epochs: decodeEntries<EpochSummary>(epochs) } : null;
   }
 
   /** How many jobs are in each state, from the per-state indexes. */
@@ -399,12 +398,12 @@ export class JobStore {
       this.redis.lrange(this.keys.logs(id), 0, -1),
       this.redis.lrange(this.keys.epochs(id), 0, -1),
     ]);
-    const summary = toSummary(record);
+    const summary = decodeSummary(record);
     if (!summary) return null;
     return {
       ...summary,
-      logs: logs.map((line) => JSON.parse(line) as LossLogLine),
-      epochs: epochs.map((line) => JSON.parse(line) as EpochSummary),
+      logs: decodeEntries<LossLogLine>(logs),
+      epochs: decodeEntries<EpochSummary>(epochs),
     };
   }
 
@@ -425,7 +424,7 @@ export class JobStore {
     const hasMore = page.length > options.limit;
     const shown = page.slice(0, options.limit);
     const records = await Promise.all(shown.map(({ id }) => this.redis.hgetall(this.keys.job(id))));
-    const jobs = records.map(toSummary).filter((job): job is JobSummary => job !== null);
+    const jobs = records.map(decodeSummary).filter((job): job is JobSummary => job !== null);
     return { jobs, next: hasMore ? (shown.at(-1)?.sequence ?? null) : null };
   }
 }
@@ -470,24 +469,4 @@ function toEvents(entries: [id: string, fields: string[]][]): StoredEvent[] {
     const { type, data } = fieldMap(fields);
     return type && data ? [{ id, type, data }] : [];
   });
-}
-
-function parseState(value: string | null | undefined): JobState | null {
-  return jobStates.find((state) => state === value) ?? null;
-}
-
-function toSummary(record: Record<string, string>): JobSummary | null {
-  const state = parseState(record.state);
-  if (!state || !record.id || !record.request || !record.progress || !record.createdAt) return null;
-  return {
-    id: record.id,
-    state,
-    request: JSON.parse(record.request) as JobSettings,
-    progress: JSON.parse(record.progress) as JobProgress,
-    result: record.result ? (JSON.parse(record.result) as JobResult) : null,
-    error: record.error ? (JSON.parse(record.error) as { message: string }) : null,
-    createdAt: record.createdAt,
-    startedAt: record.startedAt ?? null,
-    finishedAt: record.finishedAt ?? null,
-  };
 }

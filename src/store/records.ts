@@ -1,0 +1,40 @@
+import { jobStates, type JobProgress, type JobResult, type JobState, type JobSummary } from '../contract/job.ts';
+import type { JobSettings } from '../contract/job-request.ts';
+
+/**
+ * How a job's record (its Redis hash, `JobKeys.job`) and its history (the JSON entries of its
+ * `logs` and `epochs` lists) are encoded and read back. Fields of the record: id, state, attempt,
+ * sequence, owner, createdAt, startedAt, finishedAt (ISO times as they are), request, progress,
+ * result, error (JSON).
+ */
+
+/** Record fields as Redis holds them: strings as they are, anything else as JSON. */
+export function encodeFields(fields: object): Record<string, string> {
+  return Object.fromEntries(Object.entries(fields).map(([name, value]) => [name, typeof value === 'string' ? value : JSON.stringify(value)]));
+}
+
+export function parseState(value: string | null | undefined): JobState | null {
+  return jobStates.find((state) => state === value) ?? null;
+}
+
+/** The job's summary from its record, or null when the record is missing or incomplete. */
+export function decodeSummary(record: Record<string, string>): JobSummary | null {
+  const state = parseState(record.state);
+  if (!state || !record.id || !record.request || !record.progress || !record.createdAt) return null;
+  return {
+    id: record.id,
+    state,
+    request: JSON.parse(record.request) as JobSettings,
+    progress: JSON.parse(record.progress) as JobProgress,
+    result: record.result ? (JSON.parse(record.result) as JobResult) : null,
+    error: record.error ? (JSON.parse(record.error) as { message: string }) : null,
+    createdAt: record.createdAt,
+    startedAt: record.startedAt ?? null,
+    finishedAt: record.finishedAt ?? null,
+  };
+}
+
+/** The entries of a history list (log lines, epoch summaries), each one JSON value. */
+export function decodeEntries<T>(entries: string[]): T[] {
+  return entries.map((entry) => JSON.parse(entry) as T);
+}
