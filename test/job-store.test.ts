@@ -334,7 +334,7 @@ describe('JobStore', () => {
       assert.deepEqual(job?.logs.map((line) => [line.epoch, line.batch]), [[1, 10], [2, 10]]);
       assert.deepEqual(job?.epochs.map((summary) => summary.epoch), [1]);
       assert.deepEqual(job?.progress, progress(2, 10));
-      const last = await store.lastEvent(id);
+      const last = await store.events.last(id);
       assert.equal(last?.type, 'rewind');
       assert.deepEqual(JSON.parse(last?.data ?? '{}'), { at: JSON.parse(last?.data ?? '{}').at, logLines: 2, epochs: 1, progress: progress(2, 10) });
       await store.rewind(id, { logLines: 0, epochs: 0 }, progress(0, 0));

@@ -127,11 +127,11 @@ function endedJobObserver(store: JobStore) {
 
   const run = async (): Promise<void> => {
     if (position === null) {
-      position = await store.lastEndedPosition();
+      position = await store.events.lastEndedPosition();
       return;
     }
     for (;;) {
-      const page = await store.endedSince(position, endedPage);
+      const page = await store.events.endedSince(position, endedPage);
       for (const entry of page) {
         await observe(entry.id);
         position = entry.position;
@@ -153,7 +153,7 @@ function endedJobObserver(store: JobStore) {
       return catching;
     },
     async start(): Promise<void> {
-      position = await store.lastEndedPosition();
+      position = await store.events.lastEndedPosition();
     },
   };
 }

@@ -12,6 +12,7 @@ import {
 } from '../contract/job.ts';
 import type { RewindEvent } from '../contract/events.ts';
 import type { JobSettings } from '../contract/job-request.ts';
+import { EventLog } from './event-log.ts';
 import { JobKeys } from './keys.ts';
 import { decodeEntries, decodeSummary, encodeFields, parseState } from './records.ts';
 
@@ -162,33 +163,19 @@ export interface ActiveJobLimits {
 
 const unlimited: ActiveJobLimits = { total: Number.MAX_SAFE_INTEGER, perOwner: Number.MAX_SAFE_INTEGER };
 
-/** One entry of a job's event stream as Redis holds it. */
-export interface StoredEvent {
-  /** The stream entry id, `<ms>-<n>`: the SSE id. */
-  readonly id: string;
-  readonly type: string;
-  /** The event's JSON, as written. */
-  readonly data: string;
-}
-
-/** A job that ended, from the stream of ended jobs. */
-export interface EndedJob {
-  /** The stream entry id: read on after it. */
-  readonly position: string;
-  readonly id: string;
-  readonly state: string;
-}
-
 /** Jobs' records, progress, loss logs and results in Redis: the one place API and workers share. */
 export class JobStore {
   /** The names of the Redis keys this store uses. */
   readonly keys: JobKeys;
+  /** The job event streams and the stream of ended jobs that this store's writes append to. */
+  readonly events: EventLog;
 
   constructor(
     private readonly redis: Redis,
     prefix: string,
   ) {
     this.keys = new JobKeys(prefix);
+    this.events = new EventLog(redis, this.keys);
     redis.defineCommand('trainerTransition', { numberOfKeys: 3, lua: transitionScript });
     redis.defineCommand('trainerAppend', { numberOfKeys: 3, lua: appendScript });
     redis.defineCommand('trainerRewind', { numberOfKeys: 4, lua: rewindScript });
@@ -316,41 +303,6 @@ export class JobStore {
     return written === 1;
   }
 
-  /**
-   * Events of the job after `after` (a stream id; '0-0' for all), oldest first, at most `count`.
-   * With `blockMs`, waits that long for one to arrive when there is none: only on a connection of
-   * its own, since the wait holds the connection.
-   */
-  async readEvents(id: string, after: string, options: { count: number; blockMs?: number; connection?: Redis }): Promise<StoredEvent[]> {
-    const redis = options.connection ?? this.redis;
-    const key = this.keys.events(id);
-    const reply =
-      options.blockMs === undefined
-        ? await redis.xread('COUNT', options.count, 'STREAMS', key, after)
-        : await redis.xread('COUNT', options.count, 'BLOCK', options.blockMs, 'STREAMS', key, after);
-    return toEvents(reply?.[0]?.[1] ?? []);
-  }
-
-  /** The job's last event, or null when its stream is empty (a job created before events existed). */
-  async lastEvent(id: string): Promise<StoredEvent | null> {
-    return toEvents(await this.redis.xrevrange(this.keys.events(id), '+', '-', 'COUNT', 1))[0] ?? null;
-  }
-
-  /** Jobs that ended after stream position `after`, oldest first (start from lastEndedPosition()). */
-  async endedSince(after: string, count: number): Promise<EndedJob[]> {
-    const entries = await this.redis.xrange(this.keys.ended(), `(${after}`, '+', 'COUNT', count);
-    return entries.flatMap(([position, fields]) => {
-      const values = fieldMap(fields);
-      return values.id && values.state ? [{ position, id: values.id, state: values.state }] : [];
-    });
-  }
-
-  /** The position of the last job that ended, '0-0' when none has: read on from here to see only new ones. */
-  async lastEndedPosition(): Promise<string> {
-    const [last] = await this.redis.xrevrange(this.keys.ended(), '+', '-', 'COUNT', 1);
-    return last?.[0] ?? '0-0';
-  }
-
   /** A job's summary and epochs, without its loss log (which can be long): what /metrics observes of an ended job. */
   async summaryWithEpochs(id: string): Promise<{ job: JobSummary; epochs: EpochSummary[] } | null> {
     const [record, epochs] = await Promise.all([this.redis.hgetall(this.keys.job(id)), this.redis.lrange(this.keys.epochs(id), 0, -1)]);
@@ -456,17 +408,4 @@ interface RedisWithScripts extends Redis {
     event: string,
     attempt: string,
   ): Promise<unknown>;
-}
-
-function fieldMap(fields: string[]): Record<string, string> {
-  const values: Record<string, string> = {};
-  for (let i = 0; i + 1 < fields.length; i += 2) values[fields[i] as string] = fields[i + 1] as string;
-  return values;
-}
-
-function toEvents(entries: [id: string, fields: string[]][]): StoredEvent[] {
-  return entries.flatMap(([id, fields]) => {
-    const { type, data } = fieldMap(fields);
-    return type && data ? [{ id, type, data }] : [];
-  });
 }

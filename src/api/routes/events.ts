@@ -67,7 +67,7 @@ export const eventRoutes: FastifyPluginAsyncZod<EventRoutesOptions> = async (app
 
       let ended: EndEvent | null = null;
       if (isFinal(state)) {
-        const last = await store.lastEvent(id);
+        const last = await store.events.last(id);
         if (last === null) {
           // A job that ended before this server wrote events: its end, from its record, is all there is.
           if (after !== '0-0') return reply.code(204).send(null);
@@ -112,7 +112,7 @@ async function follow({ store, connection, stream, id, after, heartbeatMs, log }
   let position = after;
   try {
     while (!stream.closed) {
-      const events = await store.readEvents(id, position, { count: readCount, blockMs: heartbeatMs, connection });
+      const events = await store.events.read(id, position, { count: readCount, blockMs: heartbeatMs, connection });
       for (const event of events) {
         await stream.send(event);
         position = event.id;
@@ -125,7 +125,7 @@ async function follow({ store, connection, stream, id, after, heartbeatMs, log }
       // final state with nothing left to read means no end event is coming.
       const state = await store.state(id);
       if (state === null) return;
-      if (isFinal(state) && (await store.readEvents(id, position, { count: 1, connection })).length === 0) {
+      if (isFinal(state) && (await store.events.read(id, position, { count: 1, connection })).length === 0) {
         await stream.send({ type: 'end', data: JSON.stringify(await endFromRecord(store, id)) });
         return;
       }
