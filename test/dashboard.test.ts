@@ -200,11 +200,11 @@ describe('dashboard', () => {
       const at = (epoch: number, batch: number) => progressAt(2, 4, epoch, batch);
       const settings = { ...job.request, epochs: 2, batchSize: 500, trainLimit: 2000, logEvery: 1 };
       assert.equal(await store.create(id, settings, at(0, 0), new Date()), 'created');
-      await store.transition(id, ['queued'], 'running', { startedAt: new Date().toISOString() });
+      await store.lifecycle.start(id, new Date());
       for (let batch = 1; batch <= 4; batch++) await store.appendLog(id, { epoch: 1, batch, loss: 2 - batch / 4 }, at(1, batch));
       await store.appendEpoch(id, { epoch: 1, loss: 1.4, testAccuracy: 0.5, seconds: 1, imagesPerSecond: 2000 }, at(1, 4));
       await store.appendLog(id, { epoch: 2, batch: 1, loss: 0.9 }, at(2, 1));
-      await store.transition(id, ['running'], 'running');
+      await store.lifecycle.start(id);
       await store.rewind(id, { logLines: 2, epochs: 0 }, at(1, 2));
       await store.appendLog(id, { epoch: 1, batch: 3, loss: 1.2 }, at(1, 3));
     } finally {

@@ -290,12 +290,12 @@ describe('the events route on its own (100 ms heartbeats, or none)', () => {
 
   it('sends heartbeat comments while the job is quiet, follows it live, and ends with a cancellation', async () => {
     const id = await newJob();
-    await store.transition(id, ['queued'], 'running', { startedAt: new Date().toISOString() });
+    await store.lifecycle.start(id, new Date());
     const reading = readStream(`${url}/jobs/${id}/events`, { timeoutMs: 10_000 });
     await new Promise((resolve) => setTimeout(resolve, 600));
     await store.appendLog(id, { epoch: 1, batch: 1, loss: 2.5 }, progress(1));
     await store.setProgress(id, progress(2));
-    await store.transition(id, ['queued', 'running'], 'cancelled', { finishedAt: new Date().toISOString() });
+    await store.lifecycle.cancel(id);
     // After the end, a late batch of the worker adds nothing: the stream is over.
     await store.appendLog(id, { epoch: 1, batch: 2, loss: 2.4 }, progress(2));
     const read = await reading;
@@ -325,7 +325,7 @@ describe('the events route on its own (100 ms heartbeats, or none)', () => {
   it('ends the stream of a job that ended without events (from before events existed) from its record', async () => {
     // Ended before: its end comes from the record at once.
     const old = await newJob();
-    await store.transition(old, ['queued'], 'failed', { finishedAt: '2024-01-01T00:00:00.000Z', error: { message: 'out of memory' } });
+    await store.lifecycle.giveUp(old, 'out of memory', new Date('2024-01-01T00:00:00.000Z'));
     await redis.del(store.keys.events(old));
     const read = await readStream(`${url}/jobs/${old}/events`, { timeoutMs: 5000 });
     assert.deepEqual(

@@ -130,7 +130,7 @@ describe('JobStore', () => {
     it('queued → running → completed, setting startedAt, result and finishedAt', async () => {
       const id = await newJob();
       const startedAt = '2024-05-06T08:00:00.000Z';
-      assert.deepEqual(await store.transition(id, ['queued'], 'running', { startedAt }), { ok: true, previous: 'queued', attempt: 1 });
+      assert.deepEqual(await store.lifecycle.start(id, new Date(startedAt)), { ok: true, previous: 'queued', attempt: 1 });
       let job = await store.get(id);
       assert.equal(job?.state, 'running');
       assert.equal(job?.startedAt, startedAt);
@@ -139,7 +139,8 @@ describe('JobStore', () => {
 
       const finishedAt = '2024-05-06T08:05:00.000Z';
       const finalProgress: JobProgress = { epoch: 3, epochs: 3, batch: 94, batchesPerEpoch: 94, fraction: 1 };
-      assert.deepEqual(await store.transition(id, ['running'], 'completed', { result, finishedAt, progress: finalProgress }), {
+      await store.setProgress(id, finalProgress);
+      assert.deepEqual(await store.lifecycle.complete(id, 1, result, new Date(finishedAt)), {
         ok: true,
         previous: 'running',
         attempt: 1,
@@ -155,14 +156,14 @@ describe('JobStore', () => {
 
     it('refuses a second transition from running once completed, changing nothing', async () => {
       const id = await newJob();
-      await store.transition(id, ['queued'], 'running');
-      await store.transition(id, ['running'], 'completed', { result, finishedAt: '2024-01-01T00:00:00.000Z' });
+      await store.lifecycle.start(id);
+      await store.lifecycle.complete(id, 1, result, new Date('2024-01-01T00:00:00.000Z'));
       const snapshot = await store.get(id);
-      assert.deepEqual(await store.transition(id, ['running'], 'cancelled', { finishedAt: '2030-01-01T00:00:00.000Z' }), {
+      assert.deepEqual(await store.lifecycle.cancel(id, new Date('2030-01-01T00:00:00.000Z')), {
         ok: false,
         current: 'completed',
       });
-      assert.deepEqual(await store.transition(id, ['queued', 'running'], 'failed', { error: { message: 'late' } }), {
+      assert.deepEqual(await store.lifecycle.giveUp(id, 'late'), {
         ok: false,
         current: 'completed',
       });
@@ -172,7 +173,7 @@ describe('JobStore', () => {
 
     it('refuses a transition from a state the job is not in', async () => {
       const id = await newJob();
-      assert.deepEqual(await store.transition(id, ['running'], 'completed', { result }), { ok: false, current: 'queued' });
+      assert.deepEqual(await store.lifecycle.complete(id, 1, result), { ok: false, current: 'queued' });
       const job = await store.get(id);
       assert.equal(job?.state, 'queued');
       assert.equal(job?.result, null);
@@ -180,7 +181,7 @@ describe('JobStore', () => {
 
     it('answers {ok: false, current: null} for an unknown id, creating nothing', async () => {
       const id = `missing-${randomUUID()}`;
-      assert.deepEqual(await store.transition(id, ['queued'], 'running', { startedAt: '2024-01-01T00:00:00.000Z' }), {
+      assert.deepEqual(await store.lifecycle.start(id, new Date('2024-01-01T00:00:00.000Z')), {
         ok: false,
         current: null,
       });
@@ -191,8 +192,8 @@ describe('JobStore', () => {
 
     it('records a failure with its error', async () => {
       const id = await newJob();
-      await store.transition(id, ['queued'], 'running');
-      assert.deepEqual(await store.transition(id, ['running'], 'failed', { error: { message: 'out of memory' } }), {
+      await store.lifecycle.start(id);
+      assert.deepEqual(await store.lifecycle.fail(id, 1, 'out of memory'), {
         ok: true,
         attempt: 1,
         previous: 'running',
@@ -208,12 +209,12 @@ describe('JobStore', () => {
       assert.ok((await listedIds('queued')).includes(id));
       assert.ok(!(await listedIds('running')).includes(id));
 
-      await store.transition(id, ['queued'], 'running');
+      await store.lifecycle.start(id);
       assert.ok(!(await listedIds('queued')).includes(id), 'no longer listed as queued');
       assert.ok((await listedIds('running')).includes(id), 'listed as running');
       assert.deepEqual(await indexedUnder(id), ['running']);
 
-      await store.transition(id, ['running'], 'cancelled');
+      await store.lifecycle.cancel(id);
       assert.ok(!(await listedIds('running')).includes(id));
       assert.ok((await listedIds('cancelled')).includes(id));
       assert.deepEqual(await indexedUnder(id), ['cancelled']);
@@ -228,12 +229,15 @@ describe('JobStore', () => {
       const stores = Array.from({ length: 4 }, () => new JobStore(client(), prefix));
       for (let round = 0; round < 5; round++) {
         const id = await newJob();
-        await store.transition(id, ['queued'], 'running');
+        await store.lifecycle.start(id);
         const attempts = Array.from({ length: 20 }, (_, i) => {
           const target: JobState = i % 2 === 0 ? 'cancelled' : 'completed';
-          const fields = target === 'completed' ? { result, finishedAt: `2024-01-01T00:00:${String(i).padStart(2, '0')}.000Z` } : {};
           const attemptStore = stores[i % stores.length] as JobStore;
-          return attemptStore.transition(id, ['running'], target, fields).then((outcome) => ({ target, outcome }));
+          const change =
+            target === 'completed'
+              ? attemptStore.lifecycle.complete(id, 1, result, new Date(`2024-01-01T00:00:${String(i).padStart(2, '0')}.000Z`))
+              : attemptStore.lifecycle.cancel(id);
+          return change.then((outcome) => ({ target, outcome }));
         });
         const outcomes = await Promise.all(attempts);
         const won = outcomes.filter(({ outcome }) => outcome.ok);
@@ -302,21 +306,21 @@ describe('JobStore', () => {
 
     it('each start of a run counts up the attempt; writes and changes of an earlier attempt are refused', async () => {
       const id = await newJob();
-      const first = await store.transition(id, ['queued'], 'running');
+      const first = await store.lifecycle.start(id);
       assert.ok(first.ok && first.attempt === 1);
       assert.equal(await store.appendLog(id, { epoch: 1, batch: 1, loss: 2 }, progress(1, 1), 1), true);
       // Another worker takes the job over.
-      const second = await store.transition(id, ['running'], 'running');
+      const second = await store.lifecycle.start(id);
       assert.ok(second.ok && second.attempt === 2);
       assert.deepEqual(await store.stateAndAttempt(id), { state: 'running', attempt: 2 });
       assert.equal(await store.appendLog(id, { epoch: 1, batch: 2, loss: 2 }, progress(1, 2), 1), false, 'the first run logs no more');
       assert.equal(await store.appendEpoch(id, { epoch: 1, loss: 2, testAccuracy: 0.5, seconds: 1, imagesPerSecond: 1 }, progress(1, 2), 1), false);
       assert.equal(await store.setProgress(id, progress(1, 3), 1), false);
       assert.equal(await store.rewind(id, { logLines: 0, epochs: 0 }, progress(0, 0), 1), false);
-      assert.deepEqual(await store.transition(id, ['running'], 'completed', { result }, 1), { ok: false, current: 'running' }, 'nor ends the job');
+      assert.deepEqual(await store.lifecycle.complete(id, 1, result), { ok: false, current: 'running' }, 'nor ends the job');
       assert.deepEqual((await store.get(id))?.logs.map((line) => line.batch), [1]);
       assert.equal(await store.appendLog(id, { epoch: 1, batch: 2, loss: 1 }, progress(1, 2), 2), true, 'the second run does');
-      assert.equal((await store.transition(id, ['running'], 'completed', { result }, 2)).ok, true);
+      assert.equal((await store.lifecycle.complete(id, 2, result)).ok, true);
     });
 
     it('rewind cuts a running job back to its checkpoint (or the start), with a rewind event, and leaves other jobs alone', async () => {
@@ -325,7 +329,7 @@ describe('JobStore', () => {
       await store.appendLog(id, { epoch: 1, batch: 10, loss: 2 }, progress(1, 10));
       await store.rewind(id, { logLines: 0, epochs: 0 }, progress(0, 0));
       assert.equal((await store.get(id))?.logs.length, 1, 'a queued job is not rewound');
-      assert.equal((await store.transition(id, ['queued'], 'running')).ok, true);
+      assert.equal((await store.lifecycle.start(id)).ok, true);
       await store.appendEpoch(id, epoch(1), progress(1, 94));
       await store.appendLog(id, { epoch: 2, batch: 10, loss: 1 }, progress(2, 10));
       await store.appendLog(id, { epoch: 2, batch: 20, loss: 1 }, progress(2, 20));
@@ -401,7 +405,7 @@ describe('JobStore', () => {
       assert.equal(everything.next, null, 'no next page when all jobs fit');
 
       // Paging within one state.
-      for (const id of [ids[1], ids[3], ids[5]]) await paging.transition(id as string, ['queued'], 'running');
+      for (const id of [ids[1], ids[3], ids[5]]) await paging.lifecycle.start(id as string);
       const running1 = await paging.list({ state: 'running', limit: 2 });
       assert.deepEqual(
         running1.jobs.map((job) => job.id),

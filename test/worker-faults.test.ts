@@ -196,7 +196,7 @@ describe('worker faults', () => {
     const redis = new Redis(testRedisUrl);
     try {
       // What the queue does when the worker's lock runs out: the job starts a new run elsewhere.
-      const takeover = await new JobStore(redis, prefix).transition(id, ['running'], 'running');
+      const takeover = await new JobStore(redis, prefix).lifecycle.start(id);
       assert.ok(takeover.ok);
     } finally {
       redis.disconnect();
@@ -241,7 +241,7 @@ describe('worker faults', () => {
     const redis = new Redis(testRedisUrl);
     try {
       const store = new JobStore(redis, prefix);
-      await store.transition(id, ['queued'], 'running', { startedAt: new Date().toISOString() });
+      await store.lifecycle.start(id, new Date());
       await store.appendLog(id, { epoch: 1, batch: 10, loss: 9 }, (await getJob(id)).progress);
     } finally {
       redis.disconnect();

@@ -40,14 +40,14 @@ export class JobRun {
 
   /** Hands the job back to the queue (`queued`), if it is still this run's. */
   async handBack(): Promise<boolean> {
-    return (await this.store.transition(this.jobId, ['running'], 'queued', {}, this.attempt)).ok;
+    return (await this.store.lifecycle.handBack(this.jobId, this.attempt)).ok;
   }
 
   async complete(result: JobResult): Promise<boolean> {
-    return (await this.store.transition(this.jobId, ['running'], 'completed', { finishedAt: new Date().toISOString(), result }, this.attempt)).ok;
+    return (await this.store.lifecycle.complete(this.jobId, this.attempt, result)).ok;
   }
 
   async fail(message: string): Promise<boolean> {
-    return (await this.store.transition(this.jobId, ['running'], 'failed', { finishedAt: new Date().toISOString(), error: { message } }, this.attempt)).ok;
+    return (await this.store.lifecycle.fail(this.jobId, this.attempt, message)).ok;
   }
 }

@@ -1,11 +1,9 @@
 import type { Redis } from 'ioredis';
 import {
-  finalStates,
   jobStates,
   type EpochSummary,
   type Job,
   type JobProgress,
-  type JobResult,
   type JobState,
   type JobSummary,
   type LossLogLine,
@@ -14,23 +12,9 @@ import type { RewindEvent } from '../contract/events.ts';
 import type { JobSettings } from '../contract/job-request.ts';
 import { EventLog } from './event-log.ts';
 import { JobKeys } from './keys.ts';
-import { decodeEntries, decodeSummary, encodeFields, parseState } from './records.ts';
+import { JobLifecycle } from './lifecycle.ts';
+import { decodeEntries, decodeSummary, parseState } from './records.ts';
 import { defineScripts, runScript } from './scripts.ts';
-
-/** The fields a state change may set besides the state itself. */
-interface TransitionFields {
-  startedAt?: string;
-  finishedAt?: string;
-  result?: JobResult;
-  error?: { message: string };
-  progress?: JobProgress;
-}
-
-/** `attempt`: the job's run number after the change (it counts up each time the job starts running). */
-export type TransitionOutcome = { ok: true; previous: JobState; attempt: number } | { ok: false; current: JobState | null };
-
-/** Entries kept in the stream of ended jobs: /metrics reads it at every scrape, so it need not be long. */
-const endedStreamLength = 10_000;
 
 /** `full`: too many jobs queued or running in all; `ownerFull`: too many of the owner's. */
 export type CreateOutcome = 'created' | 'full' | 'ownerFull';
@@ -49,14 +33,17 @@ export class JobStore {
   readonly keys: JobKeys;
   /** The job event streams and the stream of ended jobs that this store's writes append to. */
   readonly events: EventLog;
+  /** The verbs that change a job's state (start, cancel, handBack, complete, fail, giveUp). */
+  readonly lifecycle: JobLifecycle;
 
   constructor(
     private readonly redis: Redis,
     prefix: string,
   ) {
     this.keys = new JobKeys(prefix);
-    this.events = new EventLog(redis, this.keys);
     defineScripts(redis);
+    this.events = new EventLog(redis, this.keys);
+    this.lifecycle = new JobLifecycle(redis, this.keys);
   }
 
   /** Deletes the job: its record, history and event stream, and its place in the indexes. */
@@ -104,31 +91,6 @@ export class JobStore {
     ]);
     if (reply !== 'created' && reply !== 'full' && reply !== 'ownerFull') throw new Error(`unexpected reply to job creation: ${String(reply)}`);
     return reply;
-  }
-
-  async transition(id: string, from: readonly JobState[], to: JobState, fields: TransitionFields = {}, attempt?: number): Promise<TransitionOutcome> {
-    const at = new Date(fields.finishedAt ?? fields.startedAt ?? Date.now()).toISOString();
-    // One state event for each state the job may be leaving: the script appends the one it leaves.
-    const stateEvents = Object.fromEntries(from.map((previous) => [previous, JSON.stringify({ at, state: to, previous })]));
-    const end = finalStates.includes(to) ? JSON.stringify({ at, state: to, result: fields.result ?? null, error: fields.error ?? null }) : '';
-    const reply = (await runScript(
-      this.redis,
-      'transition',
-      [this.keys.job(id), this.keys.events(id), this.keys.ended()],
-      [
-        JSON.stringify(stateEvents),
-        to,
-        JSON.stringify(encodeFields(fields)),
-        this.keys.indexPrefix(),
-        id,
-        end,
-        attempt === undefined ? '' : String(attempt),
-        String(endedStreamLength),
-      ],
-    )) as [number, string, number?];
-    const current = parseState(reply[1]);
-    if (reply[0] === 1 && current) return { ok: true, previous: current, attempt: reply[2] ?? 0 };
-    return { ok: false, current };
   }
 
   /** The client that created the job, or null for a job created without one (or unknown). */

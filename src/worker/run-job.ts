@@ -45,8 +45,8 @@ export async function runJob(jobId: string, dependencies: JobRunnerDependencies)
     log.warn('queued job has no record; skipped');
     return 'skipped';
   }
-  // `running` too: a job whose worker died is handed to another worker, which takes it over.
-  const started = await store.transition(jobId, ['queued', 'running'], 'running', job.startedAt ? {} : { startedAt: new Date().toISOString() });
+  // Also a take-over: a job whose worker died is handed to another worker, still `running`.
+  const started = await store.lifecycle.start(jobId, job.startedAt ? undefined : new Date());
   if (!started.ok) {
     log.info({ state: started.current }, 'job is no longer waiting; skipped');
     // Cancelled while it was handed back: nobody will resume it.

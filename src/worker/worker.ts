@@ -66,9 +66,7 @@ export function startTrainingWorker(options: TrainingWorkerOptions): TrainingWor
 /** A job that BullMQ itself gave up on (its worker died once too often) ends failed, not running. */
 async function recordQueueFailure(store: JobStore, logger: Logger, jobId: string | undefined, error: Error): Promise<void> {
   if (!jobId) return;
-  await store
-    .transition(jobId, ['queued', 'running'], 'failed', { finishedAt: new Date().toISOString(), error: { message: error.message } })
-    .catch((storeError: unknown) => logger.error({ err: storeError, jobId }, 'could not record failure'));
+  await store.lifecycle.giveUp(jobId, error.message).catch((storeError: unknown) => logger.error({ err: storeError, jobId }, 'could not record failure'));
 }
 
 /**

@@ -87,7 +87,7 @@ export const jobRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { s
     async (request) => {
       const { id } = request.params;
       await assertOwnJob(store, request, id);
-      const outcome = await store.transition(id, ['queued', 'running'], 'cancelled', { finishedAt: new Date().toISOString() });
+      const outcome = await store.lifecycle.cancel(id);
       if (!outcome.ok) {
         if (outcome.current === null) throw jobNotFound(id);
         throw new HttpError(409, `job ${id} has already ended (${outcome.current}) and can't be cancelled`);
