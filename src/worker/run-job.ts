@@ -5,7 +5,7 @@ import type { JobSettings } from '../contract/job-request.ts';
 import { batchesPerEpoch, progressAt } from '../contract/progress.ts';
 import { saveArtifact } from '../models/artifact.ts';
 import { models } from '../models/index.ts';
-import { JobRun, type RunStatus } from '../store/job-run.ts';
+import { JobAttempt, type AttemptStatus } from '../store/job-attempt.ts';
 import type { JobStore } from '../store/job-store.ts';
 import { CheckpointError, type CheckpointStore, type TrainingCheckpoint, type TrainingPosition } from './checkpoint.ts';
 import type { DatasetCache } from './dataset-cache.ts';
@@ -53,22 +53,22 @@ export async function runJob(jobId: string, dependencies: JobRunnerDependencies)
     await checkpoints.remove(jobId);
     return 'skipped';
   }
-  const run = new JobRun(store, jobId, started.attempt);
+  const attempt = new JobAttempt(store, jobId, started.attempt);
   let outcome: JobRunOutcome;
   try {
-    outcome = await trainAndRecord(run, job.request, job.startedAt !== null, dependencies, log);
+    outcome = await trainAndRecord(attempt, job.request, job.startedAt !== null, dependencies, log);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     log.error({ err: error }, 'job failed');
-    outcome = (await run.fail(message)) || (await run.status()) !== 'superseded' ? 'ended' : 'superseded';
+    outcome = (await attempt.fail(message)) || (await attempt.status()) !== 'superseded' ? 'ended' : 'superseded';
   }
-  // A superseded run leaves the checkpoint to the run that took over.
+  // A superseded attempt leaves the checkpoint to the attempt that took over.
   if (outcome === 'ended') await checkpoints.remove(jobId);
   return outcome;
 }
 
-async function trainAndRecord(run: JobRun, settings: JobSettings, startedBefore: boolean, dependencies: JobRunnerDependencies, log: Logger): Promise<JobRunOutcome> {
-  const { jobId } = run;
+async function trainAndRecord(attempt: JobAttempt, settings: JobSettings, startedBefore: boolean, dependencies: JobRunnerDependencies, log: Logger): Promise<JobRunOutcome> {
+  const { jobId } = attempt;
   const dataset = await dependencies.datasets.get(settings.dataset);
   const model = models[settings.model].build(dataset.shape, dataset.classNames.length, settings.seed);
   const resumeFrom = startedBefore ? await usableCheckpoint(jobId, dependencies.checkpoints, log) : null;
@@ -76,26 +76,26 @@ async function trainAndRecord(run: JobRun, settings: JobSettings, startedBefore:
     if (startedBefore) {
       const position = resumeFrom?.position;
       const perEpoch = batchesPerEpoch(settings.trainLimit, settings.batchSize);
-      await run.rewind({ logLines: position?.logLines ?? 0, epochs: position?.epochsDone ?? 0 }, progressOf(position, settings, perEpoch));
+      await attempt.rewind({ logLines: position?.logLines ?? 0, epochs: position?.epochsDone ?? 0 }, progressOf(position, settings, perEpoch));
       log.info({ from: position ? { epochsDone: position.epochsDone, batchesDone: position.batchesDone } : 'start' }, 'taking the job over');
     }
     // What the trainer was last told, to say why it stopped.
-    let status = 'current' as RunStatus;
+    let status = 'current' as AttemptStatus;
     const listener: TrainingListener = {
-      onLog: (line, progress) => run.appendLog(line, progress),
-      onProgress: (progress) => run.setProgress(progress),
+      onLog: (line, progress) => attempt.appendLog(line, progress),
+      onProgress: (progress) => attempt.setProgress(progress),
       onEpoch: (summary, progress) => {
         log.info(summary, 'epoch done');
-        return run.appendEpoch(summary, progress);
+        return attempt.appendEpoch(summary, progress);
       },
       nextStep: async () => {
-        status = await run.status();
+        status = await attempt.status();
         if (status !== 'current') return 'stop';
         return dependencies.shuttingDown() ? 'pause' : 'continue';
       },
-      // Never over the checkpoint of a run that took over.
+      // Never over the checkpoint of an attempt that took over.
       onCheckpoint: async (checkpoint) => {
-        if ((await run.status()) === 'superseded') return;
+        if ((await attempt.status()) === 'superseded') return;
         await dependencies.checkpoints.save(jobId, checkpoint);
       },
     };
@@ -110,11 +110,11 @@ async function trainAndRecord(run: JobRun, settings: JobSettings, startedBefore:
       return 'ended';
     }
     if (outcome.kind === 'paused') {
-      const handedBack = await run.handBack();
+      const handedBack = await attempt.handBack();
       log.info({ handedBack }, 'training paused at a checkpoint: the worker is shutting down');
-      return handedBack ? 'handedBack' : (await run.status()) === 'superseded' ? 'superseded' : 'ended';
+      return handedBack ? 'handedBack' : (await attempt.status()) === 'superseded' ? 'superseded' : 'ended';
     }
-    if ((await run.status()) === 'superseded') return 'superseded';
+    if ((await attempt.status()) === 'superseded') return 'superseded';
     await saveArtifact(dependencies.artifactsDir, model, {
       jobId,
       dataset: dataset.name,
@@ -122,7 +122,7 @@ async function trainAndRecord(run: JobRun, settings: JobSettings, startedBefore:
       classNames: dataset.classNames,
     });
     const { evaluation } = outcome;
-    const completed = await run.complete({
+    const completed = await attempt.complete({
       testAccuracy: evaluation.accuracy,
       testLoss: evaluation.loss,
       correct: evaluation.correct,
@@ -135,7 +135,7 @@ async function trainAndRecord(run: JobRun, settings: JobSettings, startedBefore:
       backend: dependencies.backend,
     });
     log.info({ testAccuracy: evaluation.accuracy, recorded: completed }, 'job completed');
-    return completed || (await run.status()) !== 'superseded' ? 'ended' : 'superseded';
+    return completed || (await attempt.status()) !== 'superseded' ? 'ended' : 'superseded';
   } finally {
     model.dispose();
     if (resumeFrom) tf.dispose([...resumeFrom.tensors]);
