@@ -3,9 +3,9 @@ import type { Logger } from 'pino';
 import type { JobStore } from '../store/job-store.ts';
 import { connectRedis, type RedisTarget } from '../store/connection.ts';
 import { trainingQueueName, type TrainingJobData } from '../queue/training-queue.ts';
-import { runJob, type JobRunnerDependencies } from './run-job.ts';
+import { processTrainingJob, type TrainingJobDependencies } from './process-training-job.ts';
 
-export interface TrainingWorkerOptions extends Omit<JobRunnerDependencies, 'shuttingDown'> {
+export interface TrainingWorkerOptions extends Omit<TrainingJobDependencies, 'shuttingDown'> {
   readonly redisTarget: RedisTarget;
   readonly prefix: string;
   readonly concurrency: number;
@@ -27,12 +27,12 @@ export function startTrainingWorker(options: TrainingWorkerOptions): TrainingWor
   const connection = connectRedis(options.redisTarget, 'blocking');
   connection.on('error', (error) => options.logger.debug({ err: error }, 'worker Redis connection error'));
   let shuttingDown = false;
-  const dependencies: JobRunnerDependencies = { ...options, shuttingDown: () => shuttingDown };
+  const dependencies: TrainingJobDependencies = { ...options, shuttingDown: () => shuttingDown };
   const lockDuration = options.lockSeconds * 1000;
   const worker = new Worker<TrainingJobData>(
     trainingQueueName,
     async (job, token) => {
-      const outcome = await runJob(job.data.jobId, dependencies);
+      const outcome = await processTrainingJob(job.data.jobId, dependencies);
       if (outcome === 'handedBack') {
         // Back to waiting, for the next worker: without this BullMQ would count the job as done.
         await job.moveToWait(token);

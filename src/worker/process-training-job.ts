@@ -11,7 +11,7 @@ import { CheckpointError, type CheckpointStore, type TrainingCheckpoint, type Tr
 import type { DatasetCache } from './dataset-cache.ts';
 import { train, type TrainingListener } from './trainer.ts';
 
-export interface JobRunnerDependencies {
+export interface TrainingJobDependencies {
   readonly store: JobStore;
   readonly datasets: DatasetCache;
   readonly artifactsDir: string;
@@ -29,15 +29,15 @@ export interface JobRunnerDependencies {
  * queue to give to another worker; `superseded`: another worker took the job over meanwhile;
  * `skipped`: nothing to run.
  */
-export type JobRunOutcome = 'ended' | 'handedBack' | 'superseded' | 'skipped';
+export type TrainingJobOutcome = 'ended' | 'handedBack' | 'superseded' | 'skipped';
 
 /**
- * Runs one job from `queued` to `completed`, `failed` or (when the API cancelled it meanwhile)
- * `cancelled`, going on from its checkpoint when an earlier worker trained part of it. Every
- * failure ends in the job's record with a readable message: a job never stays `running` because
- * its worker hit an error.
+ * The worker's BullMQ processor: trains one job from `queued` to `completed`, `failed` or (when
+ * the API cancelled it meanwhile) `cancelled`, going on from its checkpoint when an earlier worker
+ * trained part of it. Every failure ends in the job's record with a readable message: a job never
+ * stays `running` because its worker hit an error.
  */
-export async function runJob(jobId: string, dependencies: JobRunnerDependencies): Promise<JobRunOutcome> {
+export async function processTrainingJob(jobId: string, dependencies: TrainingJobDependencies): Promise<TrainingJobOutcome> {
   const { store, logger, checkpoints } = dependencies;
   const log = logger.child({ jobId });
   const job = await store.get(jobId);
@@ -54,7 +54,7 @@ export async function runJob(jobId: string, dependencies: JobRunnerDependencies)
     return 'skipped';
   }
   const attempt = new JobAttempt(store, jobId, started.attempt);
-  let outcome: JobRunOutcome;
+  let outcome: TrainingJobOutcome;
   try {
     outcome = await trainAndRecord(attempt, job.request, job.startedAt !== null, dependencies, log);
   } catch (error) {
@@ -67,7 +67,7 @@ export async function runJob(jobId: string, dependencies: JobRunnerDependencies)
   return outcome;
 }
 
-async function trainAndRecord(attempt: JobAttempt, settings: JobSettings, startedBefore: boolean, dependencies: JobRunnerDependencies, log: Logger): Promise<JobRunOutcome> {
+async function trainAndRecord(attempt: JobAttempt, settings: JobSettings, startedBefore: boolean, dependencies: TrainingJobDependencies, log: Logger): Promise<TrainingJobOutcome> {
   const { jobId } = attempt;
   const dataset = await dependencies.datasets.get(settings.dataset);
   const model = models[settings.model].build(dataset.shape, dataset.classNames.length, settings.seed);
