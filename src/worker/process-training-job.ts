@@ -60,7 +60,7 @@ export async function processTrainingJob(jobId: string, dependencies: TrainingJo
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     log.error({ err: error }, 'job failed');
-    outcome = (await attempt.fail(message)) || (await attempt.status()) !== 'superseded' ? 'ended' : 'superseded';
+    outcome = (await attempt.fail(message)) ? 'ended' : await endedUnlessSuperseded(attempt);
   }
   // A superseded attempt leaves the checkpoint to the attempt that took over.
   if (outcome === 'ended') await checkpoints.remove(jobId);
@@ -112,7 +112,7 @@ async function trainAndRecord(attempt: JobAttempt, settings: JobSettings, starte
     if (outcome.kind === 'paused') {
       const handedBack = await attempt.handBack();
       log.info({ handedBack }, 'training paused at a checkpoint: the worker is shutting down');
-      return handedBack ? 'handedBack' : (await attempt.status()) === 'superseded' ? 'superseded' : 'ended';
+      return handedBack ? 'handedBack' : await endedUnlessSuperseded(attempt);
     }
     if ((await attempt.status()) === 'superseded') return 'superseded';
     await saveArtifact(dependencies.artifactsDir, model, {
@@ -135,11 +135,19 @@ async function trainAndRecord(attempt: JobAttempt, settings: JobSettings, starte
       backend: dependencies.backend,
     });
     log.info({ testAccuracy: evaluation.accuracy, recorded: completed }, 'job completed');
-    return completed || (await attempt.status()) !== 'superseded' ? 'ended' : 'superseded';
+    return completed ? 'ended' : await endedUnlessSuperseded(attempt);
   } finally {
     model.dispose();
     if (resumeFrom) tf.dispose([...resumeFrom.tensors]);
   }
+}
+
+/**
+ * The outcome of an attempt whose last change (complete, fail, hand back) was refused:
+ * `superseded` when another worker took the job over, else `ended` (it was cancelled meanwhile).
+ */
+async function endedUnlessSuperseded(attempt: JobAttempt): Promise<'ended' | 'superseded'> {
+  return (await attempt.status()) === 'superseded' ? 'superseded' : 'ended';
 }
 
 /** The job's checkpoint; none (train from the start) when it has none or it is unusable, which is logged. */
