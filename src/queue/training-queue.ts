@@ -4,12 +4,17 @@ import type { JobStore } from '../store/job-store.ts';
 /** One queue, holding only job ids: the job's settings live in the JobStore, in one place. */
 export const trainingQueueName = 'training';
 
+/** What BullMQ's own keys start with (the job store's are named by JobKeys): the queue and its workers must agree on it. */
+export function queueKeyPrefix(prefix: string): string {
+  return `${prefix}:bull`;
+}
+
 export interface TrainingJobData {
   readonly jobId: string;
 }
 
 export function createTrainingQueue(connection: ConnectionOptions, prefix: string): Queue<TrainingJobData> {
-  return new Queue<TrainingJobData>(trainingQueueName, { connection, prefix: `${prefix}:bull` });
+  return new Queue<TrainingJobData>(trainingQueueName, { connection, prefix: queueKeyPrefix(prefix) });
 }
 
 export async function enqueueTraining(queue: Queue<TrainingJobData>, jobId: string): Promise<void> {

@@ -14,7 +14,7 @@ import type { JobState } from '../contract/job.ts';
  * | `<prefix>:jobs:owner:<owner>:<state or all>` | sorted set | the same, of one client's jobs |
  * | `<prefix>:jobs:ended` | stream | jobs as they end, for /metrics |
  *
- * (BullMQ's own keys are under `<prefix>:bull`.)
+ * (BullMQ's own keys are under `<prefix>:bull`: see queueKeyPrefix in queue/training-queue.ts.)
  */
 export class JobKeys {
   constructor(readonly prefix: string) {}

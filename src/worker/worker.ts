@@ -2,7 +2,7 @@ import { WaitingError, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import type { JobStore } from '../store/job-store.ts';
 import { connectRedis, type RedisTarget } from '../store/connection.ts';
-import { trainingQueueName, type TrainingJobData } from '../queue/training-queue.ts';
+import { queueKeyPrefix, trainingQueueName, type TrainingJobData } from '../queue/training-queue.ts';
 import { processTrainingJob, type TrainingJobDependencies } from './process-training-job.ts';
 
 export interface TrainingWorkerOptions extends Omit<TrainingJobDependencies, 'shuttingDown'> {
@@ -41,7 +41,7 @@ export function startTrainingWorker(options: TrainingWorkerOptions): TrainingWor
     },
     {
       connection,
-      prefix: `${options.prefix}:bull`,
+      prefix: queueKeyPrefix(options.prefix),
       concurrency: options.concurrency,
       // Training holds the event loop for a whole batch at a time, which delays lock renewals: the
       // lock must outlast the slowest batch, or a busy worker would be taken for a dead one.
