@@ -16,8 +16,8 @@ import { normalisedImages } from '../src/datasets/normalise.ts';
 import { trainingForward } from '../src/models/training-forward.ts';
 import { SeededRandom } from '../src/random.ts';
 import { meanSoftmaxCrossEntropy } from '../src/runtime/training-ops.ts';
-import { augmentBatch } from '../src/worker/augment.ts';
-import { firstImages, gatherBatch } from '../src/worker/batches.ts';
+import { augmentBatch } from '../src/training/augment.ts';
+import { firstImages, gatherBatch } from '../src/training/batches.ts';
 
 const phases = ['gather', 'augment', 'normalise', 'forward', 'backward', 'optimiser', 'loss sum', 'loss read'] as const;
 type Phase = (typeof phases)[number];

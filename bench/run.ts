@@ -25,7 +25,7 @@ import type { Dataset } from '../src/datasets/dataset.ts';
 import { datasets } from '../src/datasets/index.ts';
 import { models } from '../src/models/index.ts';
 import { startBackend } from '../src/runtime/backend.ts';
-import { train } from '../src/worker/trainer.ts';
+import { train } from '../src/training/trainer.ts';
 import { accuracyCheck, baselineApplies } from './accuracy-check.ts';
 import { formatParallelJobs, runParallelJobs, type ParallelJobsRun } from './parallel-jobs.ts';
 import { formatProfile, profileTraining, type ProfileRuns } from './profile.ts';

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { pino } from 'pino';
 import { startBackend } from '../src/runtime/backend.ts';
-import { CheckpointError, CheckpointStore, type TrainingPosition } from '../src/worker/checkpoint.ts';
+import { CheckpointError, CheckpointStore, type TrainingPosition } from '../src/training/checkpoint.ts';
 
 const position: TrainingPosition = {
   epochsDone: 2,

@@ -7,9 +7,9 @@ import { saveArtifact } from '../models/artifact.ts';
 import { models } from '../models/index.ts';
 import { JobRun, type RunStatus } from '../queue/job-run.ts';
 import type { JobStore } from '../queue/job-store.ts';
-import { CheckpointError, type CheckpointStore, type TrainingCheckpoint, type TrainingPosition } from './checkpoint.ts';
+import { CheckpointError, type CheckpointStore, type TrainingCheckpoint, type TrainingPosition } from '../training/checkpoint.ts';
 import type { DatasetCache } from './dataset-cache.ts';
-import { train, type TrainingListener } from './trainer.ts';
+import { train, type TrainingListener } from '../training/trainer.ts';
 
 export interface JobRunnerDependencies {
   readonly store: JobStore;
