@@ -8,7 +8,7 @@ import { connectRedis, describeTarget, waitUntilReachable, type RedisTarget } fr
 import { startEmbeddedRedis } from './queue/embedded-redis.ts';
 import { JobStore } from './queue/job-store.ts';
 import { createTrainingQueue, requeueOrphans } from './queue/training-queue.ts';
-import { startBackend } from './runtime/backend.ts';
+import { startBackend } from './backends/select.ts';
 import { datasetOptions } from './datasets/load-options.ts';
 import { CheckpointStore } from './training/checkpoint.ts';
 import { DatasetCache } from './worker/dataset-cache.ts';

@@ -8,7 +8,7 @@ import type { Dataset } from '../src/datasets/dataset.ts';
 import { mnist } from '../src/datasets/mnist.ts';
 import { lenet5 } from '../src/models/lenet5.ts';
 import { SeededRandom } from '../src/random.ts';
-import { startBackend } from '../src/runtime/backend.ts';
+import { startBackend } from '../src/backends/select.ts';
 import { augmentBatch, cropPadding } from '../src/training/augment.ts';
 import type { TrainingCheckpoint } from '../src/training/checkpoint.ts';
 import { train, TrainingTimeoutError, type TrainingListener, type TrainingOptions } from '../src/training/trainer.ts';

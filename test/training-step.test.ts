@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { alexnet } from '../src/models/alexnet.ts';
 import { lenet5 } from '../src/models/lenet5.ts';
 import { trainingForward } from '../src/models/training-forward.ts';
-import { startBackend } from '../src/runtime/backend.ts';
+import { startBackend } from '../src/backends/select.ts';
 import { meanSoftmaxCrossEntropy } from '../src/runtime/training-ops.ts';
 import { randomValues } from './support/random-values.ts';
 

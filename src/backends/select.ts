@@ -31,7 +31,7 @@ const loaders: Record<ConcreteBackend, () => Promise<void>> = {
   // pays the thread pool's hand-off; dense layers never use it), AlexNet 8% faster.
   async wasm() {
     await import('@tensorflow/tfjs-backend-wasm');
-    const { registerWasmTrainingKernels } = await import('./wasm-kernels.ts');
+    const { registerWasmTrainingKernels } = await import('../runtime/wasm-kernels.ts');
     registerWasmTrainingKernels();
   },
   async cpu() {
