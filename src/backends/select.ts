@@ -31,8 +31,8 @@ const loaders: Record<ConcreteBackend, () => Promise<void>> = {
   // pays the thread pool's hand-off; dense layers never use it), AlexNet 8% faster.
   async wasm() {
     await import('@tensorflow/tfjs-backend-wasm');
-    const { registerWasmTrainingKernels } = await import('../runtime/wasm-kernels.ts');
-    registerWasmTrainingKernels();
+    const { registerWasmKernels } = await import('./wasm/register.ts');
+    registerWasmKernels();
   },
   async cpu() {
     await import('@tensorflow/tfjs-backend-cpu');

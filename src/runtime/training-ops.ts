@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { WASM_BACKEND } from './wasm-kernel-calls.ts';
+import { WASM_BACKEND } from '../backends/wasm/kernel-calls.ts';
 
 /** Mean over the batch of −log softmax(logits)[label]: logits [batch, classes], labels int32 [batch]. */
 export const SparseSoftmaxCrossEntropyMean = 'SparseSoftmaxCrossEntropyMean';

@@ -5,7 +5,7 @@
  *
  * There is no assembler here, so the module's bytes are emitted by the small builder below, one
  * commented instruction at a time; `maxPool2x2GradWat` is the same function as text, for reading.
- * Semantics are the JavaScript pass's (wasm-gradient-kernels.ts): each window's dy goes to its FIRST
+ * Semantics are the JavaScript pass's (kernels/MaxPoolGrad.ts): each window's dy goes to its FIRST
  * maximum in row-major order (strictly greater replaces), NaN and −∞ never win, a window with no
  * winner gets nothing, every other dx in the window is +0.
  */
