@@ -15,7 +15,7 @@ import type { Dataset } from '../src/datasets/dataset.ts';
 import { normalisedImages } from '../src/datasets/normalise.ts';
 import { trainingForward } from '../src/models/training-forward.ts';
 import { SeededRandom } from '../src/random.ts';
-import { meanSoftmaxCrossEntropy } from '../src/runtime/training-ops.ts';
+import { meanSoftmaxCrossEntropy } from '../src/backends/training-ops.ts';
 import { augmentBatch } from '../src/training/augment.ts';
 import { firstImages, gatherBatch } from '../src/training/batches.ts';
 

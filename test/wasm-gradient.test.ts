@@ -9,6 +9,7 @@ import { lenet5 } from '../src/models/lenet5.ts';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { heapMaxPool2x2Grad } from '../src/backends/wasm/kernels/MaxPoolGrad.ts';
 import { maxPool2x2GradOn, moduleBytes } from '../src/backends/wasm/max-pool-grad-module.ts';
+import { registerTrainingGradients } from '../src/backends/gradients/register.ts';
 import { registerWasmKernels } from '../src/backends/wasm/register.ts';
 import { randomValues } from './support/random-values.ts';
 
@@ -77,6 +78,7 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 before(async () => {
   registerWasmKernels();
+  registerTrainingGradients();
   // Fails loudly here if the wasm binary cannot load, rather than in every test.
   assert.equal(await tf.setBackend('wasm'), true);
 });

@@ -8,7 +8,7 @@ import { normalisedImages } from '../datasets/normalise.ts';
 import { SeededDropout } from '../models/seeded-dropout.ts';
 import { trainingForward } from '../models/training-forward.ts';
 import { SeededRandom } from '../random.ts';
-import { meanSoftmaxCrossEntropy } from '../runtime/training-ops.ts';
+import { meanSoftmaxCrossEntropy } from '../backends/training-ops.ts';
 import { augmentBatch } from './augment.ts';
 import { firstImages, gatherBatch } from './batches.ts';
 import { CheckpointError, type TrainingCheckpoint, type TrainingPosition } from './checkpoint.ts';
