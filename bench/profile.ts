@@ -13,7 +13,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import type { JobSettings } from '../src/contract/job-request.ts';
 import type { Dataset } from '../src/datasets/dataset.ts';
 import { normalisedImages } from '../src/datasets/normalise.ts';
-import { trainingForward } from '../src/models/training-forward.ts';
+import { trainingForward } from '../src/training/forward.ts';
 import { SeededRandom } from '../src/random.ts';
 import { meanSoftmaxCrossEntropy } from '../src/backends/training-ops.ts';
 import { augmentBatch } from '../src/training/augment.ts';

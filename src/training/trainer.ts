@@ -6,7 +6,7 @@ import { batchesPerEpoch, progressAt } from '../contract/progress.ts';
 import type { Dataset } from '../datasets/dataset.ts';
 import { normalisedImages } from '../datasets/normalise.ts';
 import { SeededDropout } from '../models/seeded-dropout.ts';
-import { trainingForward } from '../models/training-forward.ts';
+import { trainingForward } from './forward.ts';
 import { SeededRandom } from '../random.ts';
 import { meanSoftmaxCrossEntropy } from '../backends/training-ops.ts';
 import { augmentBatch } from './augment.ts';
