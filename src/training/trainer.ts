@@ -4,15 +4,13 @@ import type { EpochSummary, JobProgress, LossLogLine } from '../contract/job.ts'
 import type { JobSettings } from '../contract/job-request.ts';
 import { batchesPerEpoch, progressAt } from '../contract/progress.ts';
 import type { Dataset } from '../datasets/dataset.ts';
-import { normalisedImages } from '../datasets/normalise.ts';
 import { SeededDropout } from '../models/seeded-dropout.ts';
-import { trainingForward } from './forward.ts';
 import { SeededRandom } from '../random.ts';
-import { meanSoftmaxCrossEntropy } from '../backends/training-ops.ts';
 import { augmentBatch } from './augment.ts';
 import { firstImages, gatherBatch } from './batches.ts';
 import { CheckpointError, type TrainingCheckpoint, type TrainingPosition } from './checkpoint.ts';
 import { evaluate, type Evaluation } from './evaluate.ts';
+import { TrainingStep } from './training-step.ts';
 
 /** What the trainer is told after each batch: go on, stop now (cancelled), or checkpoint and stop (the worker shuts down). */
 export type TrainingInstruction = 'continue' | 'stop' | 'pause';
@@ -80,23 +78,9 @@ export async function train(
   const perEpoch = batchesPerEpoch(trainSplit.count, settings.batchSize);
   const progress = (epoch: number, batch: number): JobProgress => progressAt(settings.epochs, perEpoch, epoch, batch);
 
-  const variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
   const dropouts = model.layers.filter((layer): layer is SeededDropout => layer instanceof SeededDropout);
-  const optimizer = tf.train.momentum(settings.learningRate, settings.momentum);
-  const forward = trainingForward(model);
-  const step = (images: Uint8Array, labels: Int32Array): tf.Scalar =>
-    tf.tidy(() => {
-      const xs = normalisedImages(images, labels.length, dataset.shape);
-      const { value, grads } = tf.variableGrads(() => meanSoftmaxCrossEntropy(forward(xs), labels, classes), variables);
-      // PyTorch's SGD adds weight decay to the gradient before momentum, biases included.
-      optimizer.applyGradients(
-        variables.map((variable) => {
-          const gradient = grads[variable.name] as tf.Tensor;
-          return { name: variable.name, tensor: settings.weightDecay > 0 ? tf.add(gradient, tf.mul(variable, settings.weightDecay)) : gradient };
-        }),
-      );
-      return value;
-    });
+  const step = new TrainingStep(model, dataset.shape, classes, settings);
+  const optimizer = step.optimizer;
 
   const resumed = options.resumeFrom?.position;
   if (options.resumeFrom) await restore(options.resumeFrom, model, optimizer, dropouts);
@@ -146,7 +130,7 @@ export async function train(
 
       for (let batch = (continued?.batchesDone ?? 0) + 1; batch <= perEpoch; batch++) {
         const { images, labels } = gatherBatch(trainSplit, dataset.shape, order.subarray((batch - 1) * settings.batchSize, batch * settings.batchSize));
-        const loss = step(settings.augment ? augmentBatch(images, labels.length, dataset.shape, random) : images, labels);
+        const loss = step.run(settings.augment ? augmentBatch(images, labels.length, dataset.shape, random) : images, labels);
         const summed = tf.add<tf.Scalar>(windowLoss, loss);
         tf.dispose([windowLoss, loss]);
         windowLoss = summed;
@@ -206,7 +190,7 @@ export async function train(
     }
   } finally {
     windowLoss.dispose();
-    optimizer.dispose();
+    step.dispose();
   }
   if (!evaluation) throw new Error('a job has at least one epoch');
   return { kind: 'completed', evaluation, trainSeconds: round(trainSeconds, 3) };
