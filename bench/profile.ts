@@ -1,9 +1,8 @@
 /**
  * `npm run bench -- --profile`: where one training step's time goes, per phase and per kernel.
  *
- * The step is rebuilt here from the trainer's own pieces (the model definition, gatherBatch,
- * augmentBatch, normalisedImages, trainingForward, the same loss, momentum optimiser and PyTorch-style weight decay)
- * because the trainer's step is one tf.tidy with no seams to time; the phases are only split apart.
+ * The step is the trainer's own (TrainingStep: what the trainer runs whole, this runs through its
+ * seams, images / gradients / apply, to time each phase), with the trainer's gatherBatch and augmentBatch.
  * Two passes over the same stream of batches: one times the phases with the clock, the other runs
  * under tf.profile, whose per-kernel times include none of the JavaScript around the kernels, so
  * the two side by side show how much of a phase is framework overhead.
@@ -12,12 +11,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { JobSettings } from '../src/contract/job-request.ts';
 import type { Dataset } from '../src/datasets/dataset.ts';
-import { normalisedImages } from '../src/datasets/normalise.ts';
-import { trainingForward } from '../src/models/training-forward.ts';
 import { SeededRandom } from '../src/random.ts';
-import { meanSoftmaxCrossEntropy } from '../src/runtime/training-ops.ts';
-import { augmentBatch } from '../src/worker/augment.ts';
-import { firstImages, gatherBatch } from '../src/worker/batches.ts';
+import { augmentBatch } from '../src/training/augment.ts';
+import { firstImages, gatherBatch } from '../src/training/batches.ts';
+import { TrainingStep } from '../src/training/training-step.ts';
 
 const phases = ['gather', 'augment', 'normalise', 'forward', 'backward', 'optimiser', 'loss sum', 'loss read'] as const;
 type Phase = (typeof phases)[number];
@@ -64,11 +61,9 @@ type Mark = (phase: Phase) => void;
  */
 class ProfiledLoop {
   private readonly random: SeededRandom;
-  private readonly variables: tf.Variable[];
-  private readonly smallestVariable: tf.Variable;
-  private readonly optimizer: tf.MomentumOptimizer;
-  private readonly forward: (x: tf.Tensor) => tf.Tensor;
-  private readonly classes: number;
+  private readonly trainingStep: TrainingStep;
+  /** The smallest variable's index: its gradient, or itself, is the cheapest to await. */
+  private readonly smallest: number;
   private order: Uint32Array;
   private cursor = 0;
   private batch = 0;
@@ -80,13 +75,10 @@ class ProfiledLoop {
     private readonly settings: JobSettings,
   ) {
     this.random = new SeededRandom(settings.seed);
-    this.classes = dataset.classNames.length;
-    this.variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
-    const smallest = [...this.variables].sort((a, b) => a.size - b.size)[0];
-    if (!smallest) throw new Error('the model has no trainable weights');
-    this.smallestVariable = smallest;
-    this.optimizer = tf.train.momentum(settings.learningRate, settings.momentum);
-    this.forward = trainingForward(model);
+    this.trainingStep = new TrainingStep(model, dataset.shape, dataset.classNames.length, settings);
+    const { variables } = this.trainingStep;
+    if (variables.length === 0) throw new Error('the model has no trainable weights');
+    this.smallest = variables.reduce((best, variable, index) => (variable.size < (variables[best] as tf.Variable).size ? index : best), 0);
     this.order = this.random.permutation(this.trainSplit().count);
   }
 
@@ -95,7 +87,8 @@ class ProfiledLoop {
   }
 
   async step(mark: Mark): Promise<void> {
-    const { batchSize, augment, weightDecay, logEvery } = this.settings;
+    const { batchSize, augment, logEvery } = this.settings;
+    const step = this.trainingStep;
     const split = this.trainSplit();
     if (this.cursor + batchSize > split.count) {
       this.order = this.random.permutation(split.count);
@@ -109,33 +102,22 @@ class ProfiledLoop {
     mark('gather');
     const pixels = augment ? augmentBatch(images, labels.length, this.dataset.shape, this.random) : images;
     mark('augment');
-    const xs = normalisedImages(pixels, labels.length, this.dataset.shape);
+    const xs = step.images(pixels, labels.length);
     await xs.data();
     mark('normalise');
 
-    const { value, grads } = tf.variableGrads(() => {
-      const loss = meanSoftmaxCrossEntropy(this.forward(xs), labels, this.classes);
-      mark('forward');
-      return loss;
-    }, this.variables);
+    const { loss, grads } = step.gradients(xs, labels, () => mark('forward'));
     xs.dispose();
-    await (grads[this.smallestVariable.name] as tf.Tensor).data();
+    await (grads[this.smallest] as tf.Tensor).data();
     mark('backward');
 
-    tf.tidy(() =>
-      this.optimizer.applyGradients(
-        this.variables.map((variable) => {
-          const gradient = grads[variable.name] as tf.Tensor;
-          return { name: variable.name, tensor: weightDecay > 0 ? tf.add(gradient, tf.mul(variable, weightDecay)) : gradient };
-        }),
-      ),
-    );
-    tf.dispose(Object.values(grads));
-    await this.smallestVariable.data();
+    step.apply(grads);
+    tf.dispose(grads);
+    await (step.variables[this.smallest] as tf.Variable).data();
     mark('optimiser');
 
-    const summed = tf.add<tf.Scalar>(this.windowLoss, value);
-    tf.dispose([this.windowLoss, value]);
+    const summed = tf.add<tf.Scalar>(this.windowLoss, loss);
+    tf.dispose([this.windowLoss, loss]);
     this.windowLoss = summed;
     mark('loss sum');
     if (this.batch % logEvery === 0) {
@@ -148,7 +130,7 @@ class ProfiledLoop {
 
   dispose(): void {
     this.windowLoss.dispose();
-    this.optimizer.dispose();
+    this.trainingStep.dispose();
   }
 }
 

@@ -24,8 +24,8 @@ import { datasetNames, modelNames, type DatasetName, type ModelName } from '../s
 import type { Dataset } from '../src/datasets/dataset.ts';
 import { datasets } from '../src/datasets/index.ts';
 import { models } from '../src/models/index.ts';
-import { startBackend } from '../src/runtime/backend.ts';
-import { train } from '../src/worker/trainer.ts';
+import { startBackend } from '../src/backends/select.ts';
+import { train } from '../src/training/trainer.ts';
 import { accuracyCheck, baselineApplies } from './accuracy-check.ts';
 import { formatParallelJobs, runParallelJobs, type ParallelJobsRun } from './parallel-jobs.ts';
 import { formatProfile, profileTraining, type ProfileRuns } from './profile.ts';

@@ -8,9 +8,9 @@ import { connectRedis, describeTarget, waitUntilReachable, type RedisTarget } fr
 import { startEmbeddedRedis } from './store/embedded-redis.ts';
 import { JobStore } from './store/job-store.ts';
 import { createTrainingQueue, requeueOrphans } from './queue/training-queue.ts';
-import { startBackend } from './runtime/backend.ts';
+import { startBackend } from './backends/select.ts';
 import { datasetOptions } from './datasets/load-options.ts';
-import { CheckpointStore } from './worker/checkpoint.ts';
+import { CheckpointStore } from './training/checkpoint.ts';
 import { DatasetCache } from './worker/dataset-cache.ts';
 import { startWorkerPool } from './worker/pool.ts';
 import { startTrainingWorker } from './worker/worker.ts';

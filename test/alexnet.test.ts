@@ -12,7 +12,7 @@ import { alexnet } from '../src/models/alexnet.ts';
 import { loadArtifact, saveArtifact } from '../src/models/artifact.ts';
 import { lenet5 } from '../src/models/lenet5.ts';
 import { SeededDropout, seededDropout } from '../src/models/seeded-dropout.ts';
-import { startBackend } from '../src/runtime/backend.ts';
+import { startBackend } from '../src/backends/select.ts';
 import { randomValues } from './support/random-values.ts';
 
 const MNIST_SHAPE: ImageShape = { height: 28, width: 28, channels: 1 };

@@ -10,7 +10,7 @@ import type { ImageShape } from '../src/datasets/dataset.ts';
 import { ArtifactError, loadArtifact, saveArtifact, type ArtifactMetadata } from '../src/models/artifact.ts';
 import { lenet5 } from '../src/models/lenet5.ts';
 import { parameterCount } from '../src/models/parameter-count.ts';
-import { startBackend } from '../src/runtime/backend.ts';
+import { startBackend } from '../src/backends/select.ts';
 
 const MNIST_SHAPE: ImageShape = { height: 28, width: 28, channels: 1 };
 const CIFAR_SHAPE: ImageShape = { height: 32, width: 32, channels: 3 };

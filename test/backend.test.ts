@@ -8,7 +8,7 @@ import { before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { pino, type Logger } from 'pino';
-import { BackendError, startBackend } from '../src/runtime/backend.ts';
+import { BackendError, startBackend } from '../src/backends/select.ts';
 
 const run = promisify(execFile);
 const projectRoot = new URL('..', import.meta.url);
@@ -50,7 +50,7 @@ async function startInChild(choice: string): Promise<{ backend?: string; current
   const script = `
     const { pino } = await import('pino');
     const tf = await import('@tensorflow/tfjs-core');
-    const { startBackend } = await import(new URL('./src/runtime/backend.ts', ${JSON.stringify(projectRoot.href)}).href);
+    const { startBackend } = await import(new URL('./src/backends/select.ts', ${JSON.stringify(projectRoot.href)}).href);
     const lines = [];
     const logger = pino({ level: 'debug' }, { write: (line) => lines.push(JSON.parse(line)) });
     const report = { lines };

@@ -5,8 +5,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { pino } from 'pino';
-import { startBackend } from '../src/runtime/backend.ts';
-import { CheckpointError, CheckpointStore, type TrainingPosition } from '../src/worker/checkpoint.ts';
+import { startBackend } from '../src/backends/select.ts';
+import { CheckpointError, CheckpointStore, type TrainingPosition } from '../src/training/checkpoint.ts';
 
 const position: TrainingPosition = {
   epochsDone: 2,

@@ -12,7 +12,7 @@ import { cifar10 } from '../src/datasets/cifar10.ts';
 import type { Dataset } from '../src/datasets/dataset.ts';
 import { normalisedImages } from '../src/datasets/normalise.ts';
 import { loadArtifact } from '../src/models/artifact.ts';
-import { startBackend } from '../src/runtime/backend.ts';
+import { startBackend } from '../src/backends/select.ts';
 import { cifarPathForTests } from './support/cifar10-source.ts';
 import { request, startTestService, waitFor, type TestService } from './support/service.ts';
 

@@ -11,7 +11,7 @@ import { toModelInput } from '../src/api/image-input.ts';
 import type { ImageShape } from '../src/datasets/dataset.ts';
 import { mnist } from '../src/datasets/mnist.ts';
 import { normalisedImages } from '../src/datasets/normalise.ts';
-import { startBackend } from '../src/runtime/backend.ts';
+import { startBackend } from '../src/backends/select.ts';
 
 const GREY: ImageShape = { height: 28, width: 28, channels: 1 };
 const RGB: ImageShape = { height: 32, width: 32, channels: 3 };

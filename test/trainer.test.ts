@@ -8,10 +8,10 @@ import type { Dataset } from '../src/datasets/dataset.ts';
 import { mnist } from '../src/datasets/mnist.ts';
 import { lenet5 } from '../src/models/lenet5.ts';
 import { SeededRandom } from '../src/random.ts';
-import { startBackend } from '../src/runtime/backend.ts';
-import { augmentBatch, cropPadding } from '../src/worker/augment.ts';
-import type { TrainingCheckpoint } from '../src/worker/checkpoint.ts';
-import { train, TrainingTimeoutError, type TrainingListener, type TrainingOptions } from '../src/worker/trainer.ts';
+import { startBackend } from '../src/backends/select.ts';
+import { augmentBatch, cropPadding } from '../src/training/augment.ts';
+import type { TrainingCheckpoint } from '../src/training/checkpoint.ts';
+import { train, TrainingTimeoutError, type TrainingListener, type TrainingOptions } from '../src/training/trainer.ts';
 
 const settings: JobSettings = {
   model: 'lenet5',

@@ -1,7 +1,7 @@
 /**
  * The trainer's lean pieces of a step must compute what the TF.js ops they replace compute: the
- * loss kernel (src/runtime/training-ops.ts) and the layer-by-layer forward pass
- * (src/models/training-forward.ts).
+ * loss kernel (src/backends/training-ops.ts, its wasm kernels in src/backends/wasm/kernels/) and the layer-by-layer forward pass
+ * (src/training/forward.ts).
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
@@ -9,9 +9,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { pino } from 'pino';
 import { alexnet } from '../src/models/alexnet.ts';
 import { lenet5 } from '../src/models/lenet5.ts';
-import { trainingForward } from '../src/models/training-forward.ts';
-import { startBackend } from '../src/runtime/backend.ts';
-import { meanSoftmaxCrossEntropy } from '../src/runtime/training-ops.ts';
+import { trainingForward } from '../src/training/forward.ts';
+import { startBackend } from '../src/backends/select.ts';
+import { meanSoftmaxCrossEntropy } from '../src/backends/training-ops.ts';
 import { randomValues } from './support/random-values.ts';
 
 const batch = 64;

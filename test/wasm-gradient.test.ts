@@ -7,9 +7,10 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { lenet5 } from '../src/models/lenet5.ts';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { heapMaxPool2x2Grad } from '../src/runtime/wasm-gradient-kernels.ts';
-import { registerWasmTrainingKernels } from '../src/runtime/wasm-kernels.ts';
-import { maxPool2x2GradOn, moduleBytes } from '../src/runtime/wasm-max-pool-grad.ts';
+import { heapMaxPool2x2Grad } from '../src/backends/wasm/kernels/MaxPoolGrad.ts';
+import { maxPool2x2GradOn, moduleBytes } from '../src/backends/wasm/max-pool-grad-module.ts';
+import { registerTrainingGradients } from '../src/backends/gradients/register.ts';
+import { registerWasmKernels } from '../src/backends/wasm/register.ts';
 import { randomValues } from './support/random-values.ts';
 
 type Pad = 'valid' | 'same' | number | [[number, number], [number, number], [number, number], [number, number]];
@@ -76,7 +77,8 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 before(async () => {
-  registerWasmTrainingKernels();
+  registerWasmKernels();
+  registerTrainingGradients();
   // Fails loudly here if the wasm binary cannot load, rather than in every test.
   assert.equal(await tf.setBackend('wasm'), true);
 });
@@ -606,7 +608,7 @@ describe('registered wasm kernel', () => {
     const warn = t.mock.method(console, 'warn');
     const names = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'MaxPoolGrad', 'Identity'];
     const before = names.map((name) => tf.getKernel(name, 'wasm'));
-    registerWasmTrainingKernels();
+    registerWasmKernels();
     assert.deepEqual(names.map((name) => tf.getKernel(name, 'wasm')), before);
     assert.equal(warn.mock.callCount(), 0);
   });

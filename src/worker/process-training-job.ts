@@ -7,9 +7,9 @@ import { saveArtifact } from '../models/artifact.ts';
 import { models } from '../models/index.ts';
 import { JobAttempt, type AttemptStatus } from '../store/job-attempt.ts';
 import type { JobStore } from '../store/job-store.ts';
-import { CheckpointError, type CheckpointStore, type TrainingCheckpoint, type TrainingPosition } from './checkpoint.ts';
+import { CheckpointError, type CheckpointStore, type TrainingCheckpoint, type TrainingPosition } from '../training/checkpoint.ts';
+import { train, type TrainingListener } from '../training/trainer.ts';
 import type { DatasetCache } from './dataset-cache.ts';
-import { train, type TrainingListener } from './trainer.ts';
 
 export interface TrainingJobDependencies {
   readonly store: JobStore;

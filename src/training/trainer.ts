@@ -4,15 +4,15 @@ import type { EpochSummary, JobProgress, LossLogLine } from '../contract/job.ts'
 import type { JobSettings } from '../contract/job-request.ts';
 import { batchesPerEpoch, progressAt } from '../contract/progress.ts';
 import type { Dataset } from '../datasets/dataset.ts';
-import { normalisedImages } from '../datasets/normalise.ts';
 import { SeededDropout } from '../models/seeded-dropout.ts';
-import { trainingForward } from '../models/training-forward.ts';
 import { SeededRandom } from '../random.ts';
-import { meanSoftmaxCrossEntropy } from '../runtime/training-ops.ts';
 import { augmentBatch } from './augment.ts';
 import { firstImages, gatherBatch } from './batches.ts';
 import { CheckpointError, type TrainingCheckpoint, type TrainingPosition } from './checkpoint.ts';
+import { TrainingClock } from './clock.ts';
 import { evaluate, type Evaluation } from './evaluate.ts';
+import { LossLog } from './loss-log.ts';
+import { TrainingStep } from './training-step.ts';
 
 /** What the trainer is told after each batch: go on, stop now (cancelled), or checkpoint and stop (the worker shuts down). */
 export type TrainingInstruction = 'continue' | 'stop' | 'pause';
@@ -47,9 +47,7 @@ export class TrainingDivergedError extends Error {
   override readonly name = 'TrainingDivergedError';
 }
 
-export class TrainingTimeoutError extends Error {
-  override readonly name = 'TrainingTimeoutError';
-}
+export { TrainingTimeoutError } from './clock.ts';
 
 /**
  * A mean loss this many times that of guessing (ln of the class count) means the weights have blown
@@ -57,9 +55,6 @@ export class TrainingTimeoutError extends Error {
  * would let a hopeless job burn all its epochs.
  */
 const divergenceFactor = 100;
-
-/** Progress writes between log lines, at most this often, so Redis isn't written every batch. */
-const progressIntervalMs = 1000;
 
 /**
  * The notebook's loop: SGD with momentum and PyTorch-style weight decay over shuffled batches,
@@ -80,116 +75,63 @@ export async function train(
   const perEpoch = batchesPerEpoch(trainSplit.count, settings.batchSize);
   const progress = (epoch: number, batch: number): JobProgress => progressAt(settings.epochs, perEpoch, epoch, batch);
 
-  const variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
   const dropouts = model.layers.filter((layer): layer is SeededDropout => layer instanceof SeededDropout);
-  const optimizer = tf.train.momentum(settings.learningRate, settings.momentum);
-  const forward = trainingForward(model);
-  const step = (images: Uint8Array, labels: Int32Array): tf.Scalar =>
-    tf.tidy(() => {
-      const xs = normalisedImages(images, labels.length, dataset.shape);
-      const { value, grads } = tf.variableGrads(() => meanSoftmaxCrossEntropy(forward(xs), labels, classes), variables);
-      // PyTorch's SGD adds weight decay to the gradient before momentum, biases included.
-      optimizer.applyGradients(
-        variables.map((variable) => {
-          const gradient = grads[variable.name] as tf.Tensor;
-          return { name: variable.name, tensor: settings.weightDecay > 0 ? tf.add(gradient, tf.mul(variable, settings.weightDecay)) : gradient };
-        }),
-      );
-      return value;
-    });
+  const step = new TrainingStep(model, dataset.shape, classes, settings);
 
   const resumed = options.resumeFrom?.position;
-  if (options.resumeFrom) await restore(options.resumeFrom, model, optimizer, dropouts);
-  const checkpointMs = (options.checkpointSeconds ?? 0) * 1000;
+  if (options.resumeFrom) await restore(options.resumeFrom, model, step.optimizer, dropouts);
   const random = resumed ? SeededRandom.fromPosition(resumed.random) : new SeededRandom(settings.seed);
-  let trainSeconds = resumed?.trainSeconds ?? 0;
-  let logLines = resumed?.logLines ?? 0;
-  const attemptStarted = performance.now();
-  const activeSeconds = () => (resumed?.activeSeconds ?? 0) + (performance.now() - attemptStarted) / 1000;
-  const enforceTimeLimit = (where: string) => {
-    if (activeSeconds() > settings.timeoutSeconds) {
-      throw new TrainingTimeoutError(`the job ran past its time limit of ${settings.timeoutSeconds} s (timeoutSeconds) ${where}`);
-    }
+  const clock = new TrainingClock(resumed, settings.timeoutSeconds, options.checkpointSeconds ?? 0);
+  const log = new LossLog(resumed?.logLines ?? 0);
+  const checkpoint = async (position: TrainingPosition): Promise<void> => {
+    await listener.onCheckpoint({ position, tensors: await tensorsOf(model, step.optimizer) });
+    clock.checkpointed();
   };
-  let lastCheckpoint = performance.now();
 
   let evaluation: Evaluation | null = null;
-  let windowLoss: tf.Scalar = tf.scalar(0);
   try {
     for (let epoch = (resumed?.epochsDone ?? 0) + 1; epoch <= settings.epochs; epoch++) {
       // The epoch a checkpoint was taken in goes on where it stopped, in the order it was drawn in.
       const continued = resumed && epoch === resumed.epochsDone + 1 && resumed.batchesDone > 0 ? resumed : null;
       const orderRandom = continued ? continued.orderRandom : random.position;
       const order = (continued ? SeededRandom.fromPosition(orderRandom) : random).permutation(trainSplit.count);
-      const started = performance.now();
-      const epochSeconds = () => (continued?.epochSeconds ?? 0) + (performance.now() - started) / 1000;
-      let lastProgressWrite = started;
-      windowLoss.dispose();
-      windowLoss = tf.scalar(continued?.windowLoss ?? 0);
-      let windowBatches = continued?.windowBatches ?? 0;
-      let epochLoss = continued?.epochLoss ?? 0;
-      const positionAfter = async (batchesDone: number): Promise<TrainingPosition> => ({
-        epochsDone: epoch - 1,
-        batchesDone,
-        orderRandom,
-        random: random.position,
-        dropoutRandom: dropouts.map((dropout) => dropout.randomPosition),
-        optimizerIterations: optimizer.iterations,
-        epochLoss,
-        windowLoss: (await windowLoss.data())[0] as number,
-        windowBatches,
-        trainSeconds,
-        epochSeconds: epochSeconds(),
-        activeSeconds: activeSeconds(),
-        logLines,
-      });
+      clock.startEpoch(continued?.epochSeconds ?? 0);
+      log.startEpoch(continued);
+      const where = { epochsDone: epoch - 1, orderRandom, random, dropouts, optimizer: step.optimizer, log, clock };
+      const positionAfter = (batchesDone: number): Promise<TrainingPosition> => positionOf(where, batchesDone);
 
       for (let batch = (continued?.batchesDone ?? 0) + 1; batch <= perEpoch; batch++) {
         const { images, labels } = gatherBatch(trainSplit, dataset.shape, order.subarray((batch - 1) * settings.batchSize, batch * settings.batchSize));
-        const loss = step(settings.augment ? augmentBatch(images, labels.length, dataset.shape, random) : images, labels);
-        const summed = tf.add<tf.Scalar>(windowLoss, loss);
-        tf.dispose([windowLoss, loss]);
-        windowLoss = summed;
-        windowBatches++;
+        log.add(step.run(settings.augment ? augmentBatch(images, labels.length, dataset.shape, random) : images, labels));
         if (batch % settings.logEvery === 0 || batch === perEpoch) {
-          const sum = (await windowLoss.data())[0] as number;
-          const mean = sum / windowBatches;
+          const mean = await log.closeWindow();
           if (!Number.isFinite(mean) || mean > divergenceFactor * Math.log(classes)) {
-            throw new TrainingDivergedError(
-              `training diverged: the loss became ${mean.toPrecision(3)} in epoch ${epoch}, batch ${batch}; try a smaller learningRate (it was ${settings.learningRate})`,
-            );
+            throw new TrainingDivergedError(`training diverged: the loss became ${mean.toPrecision(3)} in epoch ${epoch}, batch ${batch}; try a smaller learningRate (it was ${settings.learningRate})`);
           }
-          epochLoss += sum;
           if (batch % settings.logEvery === 0) {
             await listener.onLog({ epoch, batch, loss: mean }, progress(epoch, batch));
-            logLines++;
-            lastProgressWrite = performance.now();
+            log.lineWritten();
+            clock.progressWritten();
           }
-          windowLoss.dispose();
-          windowLoss = tf.scalar(0);
-          windowBatches = 0;
-        } else if (performance.now() - lastProgressWrite >= progressIntervalMs) {
+        } else if (clock.progressDue()) {
           await listener.onProgress(progress(epoch, batch));
-          lastProgressWrite = performance.now();
+          clock.progressWritten();
         }
         const instruction = await listener.nextStep();
         if (instruction === 'stop') return { kind: 'stopped' };
-        enforceTimeLimit(`in epoch ${epoch}, batch ${batch}`);
-        const checkpointDue = checkpointMs > 0 && performance.now() - lastCheckpoint >= checkpointMs && batch < perEpoch;
-        if (instruction === 'pause' || checkpointDue) {
-          await listener.onCheckpoint({ position: await positionAfter(batch), tensors: await tensorsOf(model, optimizer) });
-          lastCheckpoint = performance.now();
+        clock.enforceTimeLimit(`in epoch ${epoch}, batch ${batch}`);
+        if (instruction === 'pause' || (clock.checkpointDue() && batch < perEpoch)) {
+          await checkpoint(await positionAfter(batch));
           if (instruction === 'pause') return { kind: 'paused' };
         }
       }
-      const seconds = epochSeconds();
-      trainSeconds += seconds;
+      const seconds = clock.finishEpoch();
       evaluation = await evaluate(model, testSplit, dataset.shape, classes);
-      enforceTimeLimit(`while evaluating epoch ${epoch}`);
+      clock.enforceTimeLimit(`while evaluating epoch ${epoch}`);
       await listener.onEpoch(
         {
           epoch,
-          loss: epochLoss / perEpoch,
+          loss: log.epochLoss / perEpoch,
           testAccuracy: evaluation.accuracy,
           seconds: round(seconds, 3),
           imagesPerSecond: round(trainSplit.count / seconds, 1),
@@ -199,17 +141,47 @@ export async function train(
       // None after the last: the finished model is saved as the job's artifact instead.
       if (epoch < settings.epochs) {
         // The start of the next epoch: nothing of it trained yet.
-        const position = { ...(await positionAfter(0)), epochsDone: epoch, epochLoss: 0, windowLoss: 0, windowBatches: 0, epochSeconds: 0 };
-        await listener.onCheckpoint({ position, tensors: await tensorsOf(model, optimizer) });
-        lastCheckpoint = performance.now();
+        await checkpoint({ ...(await positionAfter(0)), epochsDone: epoch, epochLoss: 0, windowLoss: 0, windowBatches: 0, epochSeconds: 0 });
       }
     }
   } finally {
-    windowLoss.dispose();
-    optimizer.dispose();
+    log.dispose();
+    step.dispose();
   }
   if (!evaluation) throw new Error('a job has at least one epoch');
-  return { kind: 'completed', evaluation, trainSeconds: round(trainSeconds, 3) };
+  return { kind: 'completed', evaluation, trainSeconds: round(clock.trainSeconds, 3) };
+}
+
+/** What a checkpoint's position is made of, besides the batches done. */
+interface PositionParts {
+  readonly epochsDone: number;
+  readonly orderRandom: number;
+  readonly random: SeededRandom;
+  readonly dropouts: readonly SeededDropout[];
+  readonly optimizer: tf.MomentumOptimizer;
+  readonly log: LossLog;
+  readonly clock: TrainingClock;
+}
+
+/** Where the run stands after `batchesDone` batches of the epoch in progress. */
+async function positionOf(parts: PositionParts, batchesDone: number): Promise<TrainingPosition> {
+  const losses = await parts.log.position();
+  const times = parts.clock.position();
+  return {
+    epochsDone: parts.epochsDone,
+    batchesDone,
+    orderRandom: parts.orderRandom,
+    random: parts.random.position,
+    dropoutRandom: parts.dropouts.map((dropout) => dropout.randomPosition),
+    optimizerIterations: parts.optimizer.iterations,
+    epochLoss: losses.epochLoss,
+    windowLoss: losses.windowLoss,
+    windowBatches: losses.windowBatches,
+    trainSeconds: times.trainSeconds,
+    epochSeconds: times.epochSeconds,
+    activeSeconds: times.activeSeconds,
+    logLines: losses.logLines,
+  };
 }
 
 /** The model's weights, then the optimiser's momentum per trainable variable (none before the first step). */

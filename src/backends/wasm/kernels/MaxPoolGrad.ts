@@ -1,169 +1,18 @@
 /**
- * Faster versions of wasm backend kernels that training's backward pass spends most of its time in.
- * In `@tensorflow/tfjs-backend-wasm` 4.22 these are scalar C++ loops; each replacement here only
- * handles the cases where it measured faster and passes every other case to the built-in kernel.
+ * MaxPoolGrad override, with its JavaScript passes: the built-in kernel of
+ * `@tensorflow/tfjs-backend-wasm` 4.22 routes ties differently from cpu and is a slow generic loop.
  */
 import {
   backend_util,
-  BatchMatMul,
-  Conv2D,
-  Conv2DBackpropInput,
-  Identity,
   MaxPoolGrad,
-  PadV2,
-  Reshape,
-  Reverse,
-  Transpose,
   util,
-  type BatchMatMulAttrs,
-  type BatchMatMulInputs,
-  type Conv2DBackpropInputAttrs,
-  type Conv2DBackpropInputInputs,
-  type IdentityInputs,
-  type KernelBackend,
   type MaxPoolGradAttrs,
   type MaxPoolGradInputs,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { callKernel, runWasmKernel, withTemporaries, type KernelOverride } from './wasm-kernel-calls.ts';
-import { maxPool2x2GradOn, type MaxPool2x2GradFn } from './wasm-max-pool-grad.ts';
-
-/** The permutation that swaps a tensor's last two axes. */
-function swapLastTwo(rank: number): number[] {
-  const perm = Array.from({ length: rank }, (_, i) => i);
-  perm[rank - 2] = rank - 1;
-  perm[rank - 1] = rank - 2;
-  return perm;
-}
-
-/**
- * BatchMatMul: the built-in kernel runs XNNPACK only with neither operand transposed and no batch;
- * any transpose falls to a scalar triple loop, and backpropagation through a dense layer asks for
- * exactly those: dX = dY·Wᵀ and dW = Xᵀ·dY. Materialising the transpose with the Transpose kernel
- * and calling the XNNPACK path is far faster. Which operand gets transposed is chosen by cost: for
- * dY·Wᵀ with a large W it is cheaper to compute (W·dYᵀ)ᵀ, transposing only the small tensors.
- */
-export const batchMatMulOverride: KernelOverride = {
-  kernelName: BatchMatMul,
-  wrap: (builtIn) => (args) => {
-    const { a, b } = args.inputs as BatchMatMulInputs;
-    const { transposeA, transposeB } = args.attrs as unknown as BatchMatMulAttrs;
-    if (a === undefined || b === undefined || (!transposeA && !transposeB)) return builtIn(args);
-    if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return builtIn(args);
-    // XNNPACK's path takes one matrix pair; batched products stay with the built-in kernel.
-    if (util.sizeFromShape(a.shape.slice(0, -2)) !== 1 || util.sizeFromShape(b.shape.slice(0, -2)) !== 1) return builtIn(args);
-    const [aRows = 0, aCols = 0] = a.shape.slice(-2);
-    const [bRows = 0, bCols = 0] = b.shape.slice(-2);
-    const m = transposeA ? aCols : aRows;
-    const k = transposeA ? aRows : aCols;
-    const n = transposeB ? bRows : bCols;
-    if ((transposeB ? bCols : bRows) !== k) return builtIn(args); // it reports the shape mismatch
-    const backend = args.backend as KernelBackend;
-    const plain = { transposeA: false, transposeB: false };
-
-    // Elements moved besides the product itself: transposes, plus XNNPACK packing its right-hand
-    // operand (the "weights", k × columns) on every call, plus, swapped, transposing the result.
-    const direct = (transposeA ? m * k : 0) + (transposeB ? k * n : 0) + k * n;
-    const swapped = (transposeA ? 0 : m * k) + (transposeB ? 0 : k * n) + k * m + 2 * m * n;
-    return withTemporaries(backend, (run) => {
-      const transposed = (x: TensorInfo): TensorInfo => run(Transpose, { x }, { perm: swapLastTwo(x.shape.length) });
-      if (direct <= swapped) {
-        const left = transposeA ? transposed(a) : a; // [m, k]
-        const right = transposeB ? transposed(b) : b; // [k, n]
-        return callKernel(BatchMatMul, builtIn, backend, { a: left, b: right }, plain);
-      }
-      const left = transposeB ? b : transposed(b); // [n, k]
-      const right = transposeA ? a : transposed(a); // [k, m]
-      const product = callKernel(BatchMatMul, builtIn, backend, { a: left, b: right }, plain); // [n, m]
-      try {
-        return runWasmKernel(Transpose, backend, { x: product }, { perm: swapLastTwo(product.shape.length) });
-      } finally {
-        backend.disposeData(product.dataId);
-      }
-    });
-  },
-};
-
-/**
- * Conv2DBackpropInput: dx is a forward convolution of dy, with zeros inserted between dy's pixels
- * when the stride is above 1, padded to 'full' less the forward padding, with the filter rotated
- * 180° and its in/out channels swapped:
- *   dx[b,h,w,ci] = Σ_{i,j,co} dy[b, (h+top−i)/s, (w+left−j)/s, co] · W[i,j,ci,co]
- * (terms with a non-integer index are zero). On XNNPACK that beats the built-in scalar loop 4-10x at
- * stride 1. Zero insertion multiplies the work by the stride's area, which XNNPACK still wins at
- * stride 2 given enough channels (2.2-2.5x measured with 16-64 input channels) but loses with 3
- * channels (0.8x), at stride 3 (1.3x, too close to bother) and badly at stride 4 (0.2x); those stay
- * with the built-in kernel.
- */
-function recastPays(strideHeight: number, strideWidth: number, inChannels: number): boolean {
-  if (strideHeight === 1 && strideWidth === 1) return true;
-  return strideHeight <= 2 && strideWidth <= 2 && inChannels >= 8;
-}
-
-/**
- * Along one axis: where each dy pixel's stride − 1 zeros go (before, after), and the convolution's
- * padding (before, after) that remains. Undefined if neither end has room for the surplus zeros.
- */
-function spreadPadding(
-  stride: number,
-  before: number,
-  after: number,
-): { zeros: [number, number]; pad: [number, number] } | undefined {
-  const surplus = stride - 1;
-  if (after >= surplus) return { zeros: [0, surplus], pad: [before, after - surplus] };
-  if (before >= surplus) return { zeros: [surplus, 0], pad: [before - surplus, after] };
-  return undefined;
-}
-
-export const conv2DBackpropInputOverride: KernelOverride = {
-  kernelName: Conv2DBackpropInput,
-  wrap: (builtIn) => (args) => {
-    const { dy, filter } = args.inputs as Conv2DBackpropInputInputs;
-    const { strides, pad, dataFormat, dimRoundingMode, inputShape } = args.attrs as unknown as Conv2DBackpropInputAttrs;
-    if (dy === undefined || filter === undefined || dataFormat !== 'NHWC') return builtIn(args);
-    if (dy.dtype !== 'float32' || filter.dtype !== 'float32') return builtIn(args);
-    const info = backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode);
-    const { filterHeight, filterWidth, strideHeight, strideWidth, inHeight, inWidth, outHeight, outWidth } = info;
-    // tfjs-core's conv2d gradient drops dimRoundingMode, so dy can be larger than the attrs say;
-    // the built-in kernel then reads only part of it.
-    if (dy.shape[0] !== info.batchSize || dy.shape[1] !== outHeight || dy.shape[2] !== outWidth) return builtIn(args);
-    if (!recastPays(strideHeight, strideWidth, info.inChannels)) return builtIn(args);
-    // Padding that makes the forward convolution of dy, dilated by the stride, exactly dx-sized.
-    const top = filterHeight - 1 - info.padInfo.top;
-    const left = filterWidth - 1 - info.padInfo.left;
-    const bottom = inHeight + filterHeight - 1 - top - ((outHeight - 1) * strideHeight + 1);
-    const right = inWidth + filterWidth - 1 - left - ((outWidth - 1) * strideWidth + 1);
-    // Negative padding (a forward pad wider than the filter, or 'ceil' rounding) stays with the built-in.
-    if (top < 0 || left < 0 || bottom < 0 || right < 0) return builtIn(args);
-    // Zero insertion pads each dy pixel with stride − 1 zeros on one side, so the dilated dy has
-    // stride − 1 surplus zero rows (columns) at that end, which that end's padding must absorb.
-    const rows = spreadPadding(strideHeight, top, bottom);
-    const columns = spreadPadding(strideWidth, left, right);
-    if (rows === undefined || columns === undefined) return builtIn(args);
-
-    const backend = args.backend as KernelBackend;
-    return withTemporaries(backend, (run) => {
-      const rotated = run(Transpose, { x: run(Reverse, { x: filter }, { dims: [0, 1] }) }, { perm: [0, 1, 3, 2] }); // [kh,kw,co,ci]
-      let input = dy;
-      if (strideHeight > 1 || strideWidth > 1) {
-        const [batch = 0, , , channels = 0] = dy.shape;
-        const spread = run(Reshape, { x: dy }, { shape: [batch, outHeight, 1, outWidth, 1, channels] });
-        const padded = run(PadV2, { x: spread }, {
-          paddings: [[0, 0], [0, 0], rows.zeros, [0, 0], columns.zeros, [0, 0]],
-          constantValue: 0,
-        });
-        input = run(Reshape, { x: padded }, { shape: [batch, outHeight * strideHeight, outWidth * strideWidth, channels] });
-      }
-      return runWasmKernel(Conv2D, backend, { x: input, filter: rotated }, {
-        strides: 1,
-        pad: [[0, 0], rows.pad, columns.pad, [0, 0]],
-        dataFormat: 'NHWC',
-        dilations: 1,
-      });
-    });
-  },
-};
+import type { KernelOverride } from '../kernel-calls.ts';
+import { maxPool2x2GradOn, type MaxPool2x2GradFn } from '../max-pool-grad-module.ts';
 
 /**
  * MaxPoolGrad: routes each dy value to the first maximum of its window (row-major), exactly as the
@@ -171,7 +20,7 @@ export const conv2DBackpropInputOverride: KernelOverride = {
  * drops the gradient of any window whose maximum is below FLT_MIN (all ≤ 0, e.g. all zeros after a
  * ReLU: harmless there, as ReLU's gradient is 0 at 0, but wrong for negative inputs), and is a slow
  * generic 3-D pooling loop. The common 2x2 pool at stride 2 (LeNet's, AlexNet's) runs as a small
- * WebAssembly SIMD module on the backend's own memory (wasm-max-pool-grad.ts); every other pool,
+ * WebAssembly SIMD module on the backend's own memory (../max-pool-grad-module.ts); every other pool,
  * and that one wherever the module can't reach the memory, is one pass in JavaScript over the wasm
  * heap, 2-4x faster than the built-in kernel on those pools. Composing wasm kernels is no
  * alternative: keeping exactly one maximum per 2x2 window (rank-6 transposes, Equal, Cumsum,
@@ -246,7 +95,7 @@ export function heapMaxPool2x2Grad(backend: BackendWasm): MaxPool2x2GradFn | und
 }
 
 /**
- * The 2x2 stride-2 pass in WebAssembly, directly on the backend's heap (wasm-max-pool-grad.ts), with
+ * The 2x2 stride-2 pass in WebAssembly, directly on the backend's heap (../max-pool-grad-module.ts), with
  * the JavaScript pass's semantics. It takes byte offsets, not views, so a heap that grew since (even
  * in makeOutput for dx) needs nothing. Measured on LeNet's pools at batch 64: [64,24,24,6] 0.080 ms
  * against the JavaScript pass's 1.33 ms, [64,8,8,16] 0.017 against 0.33 ms.
@@ -375,25 +224,3 @@ function maxPool2x2GradInto(dx: Float32Array, x: Float32Array, dy: Float32Array,
     }
   }
 }
-
-/**
- * Identity: while the tape records, the engine keeps what each kernel's gradient needs by running Identity
- * on it, and the built-in wasm kernel copies the whole tensor (AlexNet: its 150 MB dense weights every step).
- * Tensors are immutable, so sharing the buffer, as the cpu backend and the wasm Reshape kernel do, is enough.
- */
-export const identityOverride: KernelOverride = {
-  kernelName: Identity,
-  wrap: (builtIn) => (args) => {
-    const { x } = args.inputs as IdentityInputs;
-    if (x === undefined || x.dtype === 'string') return builtIn(args);
-    (args.backend as BackendWasm).incRef(x.dataId);
-    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
-  },
-};
-
-export const gradientKernelOverrides: readonly KernelOverride[] = [
-  batchMatMulOverride,
-  conv2DBackpropInputOverride,
-  maxPoolGradOverride,
-  identityOverride,
-];

@@ -1,13 +1,18 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Logger } from 'pino';
 import type { BackendChoice } from '../config.ts';
+import { registerTrainingGradients } from './gradients/register.ts';
 
 type ConcreteBackend = Exclude<BackendChoice, 'auto'>;
 
 /**
- * How to bring up each backend. The native ones are installed by hand where wanted (their install
- * downloads libtensorflow), so on most hosts they are absent, or present without their library:
- * importing is the only reliable test.
+ * How to bring up each backend: import its package, then register what this service adds to it,
+ * from one list per backend in that backend's folder (wasm/register.ts, its kernels in
+ * wasm/kernels/, one file each). A backend joins with an entry here, its folder beside wasm/, and
+ * a place in `autoOrder`. The gradient overrides (gradients/register.ts) are no backend's.
+ *
+ * The native ones are installed by hand where wanted (their install downloads libtensorflow), so
+ * on most hosts they are absent, or present without their library: importing is the only reliable test.
  */
 const loaders: Record<ConcreteBackend, () => Promise<void>> = {
   async tensorflow() {
@@ -31,8 +36,10 @@ const loaders: Record<ConcreteBackend, () => Promise<void>> = {
   // pays the thread pool's hand-off; dense layers never use it), AlexNet 8% faster.
   async wasm() {
     await import('@tensorflow/tfjs-backend-wasm');
-    const { registerWasmTrainingKernels } = await import('./wasm-kernels.ts');
-    registerWasmTrainingKernels();
+    const { registerWasmKernels } = await import('./wasm/register.ts');
+    registerWasmKernels();
+    // The gradient overrides would hold on any backend, but only wasm's start has registered them so far.
+    registerTrainingGradients();
   },
   async cpu() {
     await import('@tensorflow/tfjs-backend-cpu');

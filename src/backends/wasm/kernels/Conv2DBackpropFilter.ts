@@ -1,16 +1,12 @@
 /**
- * Kernels that training needs but `@tensorflow/tfjs-backend-wasm` 4.22 does not ship, plus faster
- * replacements for some it does (wasm-gradient-kernels.ts).
- *
- * Each one here is a composition of the wasm backend's own registered kernels, called with the wasm
- * backend itself, so the arithmetic runs in wasm (convolutions on XNNPACK), not in JS loops.
+ * Conv2DBackpropFilter, which training needs and `@tensorflow/tfjs-backend-wasm` 4.22 does not
+ * ship: a composition of the wasm backend's own registered kernels, called with the wasm backend
+ * itself, so the arithmetic runs in wasm (the convolution on XNNPACK), not in JS loops.
  */
 import {
   backend_util,
   Conv2D,
   Conv2DBackpropFilter,
-  getKernel,
-  registerKernel,
   Slice,
   Transpose,
   type Conv2DBackpropFilterAttrs,
@@ -18,12 +14,8 @@ import {
   type KernelBackend,
   type KernelConfig,
   type KernelFunc,
-  type NamedTensorInfoMap,
-  type TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { gradientKernelOverrides } from './wasm-gradient-kernels.ts';
-import { registerTrainingOps } from './training-ops.ts';
-import { installOverride, runWasmKernel, WASM_BACKEND as BACKEND, type KernelAttrs } from './wasm-kernel-calls.ts';
+import { runWasmKernel, WASM_BACKEND, withTemporaries } from '../kernel-calls.ts';
 
 /**
  * dW[kh,kw,ci,co] = Σ_{b,oh,ow} x[b, oh·s+kh−padTop, ow·s+kw−padLeft, ci] · dy[b,oh,ow,co]
@@ -41,7 +33,7 @@ const conv2DBackpropFilter: KernelFunc = ({ inputs, backend, attrs }) => {
   }
   if (dataFormat !== 'NHWC') {
     throw new Error(
-      `${Conv2DBackpropFilter} on backend '${BACKEND}' supports dataFormat 'NHWC' only, got '${dataFormat}'`,
+      `${Conv2DBackpropFilter} on backend '${WASM_BACKEND}' supports dataFormat 'NHWC' only, got '${dataFormat}'`,
     );
   }
 
@@ -66,13 +58,7 @@ const conv2DBackpropFilter: KernelFunc = ({ inputs, backend, attrs }) => {
     throw new Error(`${Conv2DBackpropFilter}: dy [${dy.shape}] does not fit conv output [${info.outShape}]`);
   }
 
-  const disposeLater: TensorInfo[] = [];
-  const run = (kernelName: string, inputs: NamedTensorInfoMap, kernelAttrs: KernelAttrs): TensorInfo => {
-    const out = runWasmKernel(kernelName, wasm, inputs, kernelAttrs);
-    disposeLater.push(out);
-    return out;
-  };
-  try {
+  return withTemporaries(wasm, (run) => {
     // tfjs-core's conv2d gradient drops dimRoundingMode, so with 'ceil' dy can be a row/column
     // larger than these attrs say; the cpu kernel then reads only the top-left part, as here.
     const dyUsed =
@@ -95,29 +81,13 @@ const conv2DBackpropFilter: KernelFunc = ({ inputs, backend, attrs }) => {
             begin: [0, 0, 0, 0],
             size: [inChannels, filterHeight, filterWidth, outChannels],
           });
-    // The result is handed to the engine, so it must not join disposeLater.
+    // The result is handed to the engine, so it is no temporary.
     return runWasmKernel(Transpose, wasm, { x: taps }, { perm: [1, 2, 0, 3] }); // [kh,kw,ci,co]
-  } finally {
-    for (const t of disposeLater) wasm.disposeData(t.dataId);
-  }
+  });
 };
 
-const trainingKernels: readonly KernelConfig[] = [
-  { kernelName: Conv2DBackpropFilter, backendName: BACKEND, kernelFunc: conv2DBackpropFilter },
-];
-
-/**
- * Registers the missing training kernels for backend 'wasm', and puts faster versions in place of
- * the built-in kernels the backward pass is slowest in (see wasm-gradient-kernels.ts). Safe to
- * call more than once, and leaves alone any missing kernel the installed backend already provides
- * (a newer version may). Also registers the training step's lean loss and ReLU gradient (training-ops.ts).
- */
-export function registerWasmTrainingKernels(): void {
-  for (const config of trainingKernels) {
-    if (getKernel(config.kernelName, config.backendName) === undefined) {
-      registerKernel(config);
-    }
-  }
-  for (const override of gradientKernelOverrides) installOverride(override);
-  registerTrainingOps();
-}
+export const conv2DBackpropFilterConfig: KernelConfig = {
+  kernelName: Conv2DBackpropFilter,
+  backendName: WASM_BACKEND,
+  kernelFunc: conv2DBackpropFilter,
+};

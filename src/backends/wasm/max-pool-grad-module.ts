@@ -3,66 +3,14 @@
  * the tfjs wasm backend's own linear memory: it imports the backend's WebAssembly.Memory, so x, dy
  * and dx are read and written where the backend keeps them, with no copies.
  *
- * There is no assembler here, so the module's bytes are emitted by the small builder below, one
- * commented instruction at a time; `maxPool2x2GradWat` is the same function as text, for reading.
- * Semantics are the JavaScript pass's (wasm-gradient-kernels.ts): each window's dy goes to its FIRST
+ * There is no assembler here (no wat2wasm among the dependencies), so the module is built below
+ * from one list of instructions, each made with both its bytes and its text: `moduleBytes` and
+ * `maxPool2x2GradWat` (the module as WebAssembly text, for reading) come from the same list and
+ * can't disagree.
+ * Semantics are the JavaScript pass's (kernels/MaxPoolGrad.ts): each window's dy goes to its FIRST
  * maximum in row-major order (strictly greater replaces), NaN and −∞ never win, a window with no
  * winner gets nothing, every other dx in the window is +0.
  */
-
-/** The function as WebAssembly text (documentation only: the bytes come from `moduleBytes`). */
-export const maxPool2x2GradWat = `
-(module
-  (import "env" "memory" (memory 0))
-  ;; x, dy, dx: byte offsets of NHWC float32 tensors; windowRows = batch * outHeight when the input
-  ;; height is even, else the caller calls once per image; pixelBytes = channels * 4;
-  ;; rowBytes = inWidth * channels * 4; rowGapBytes = bytes from one window row's start to the next
-  (func (export "maxPool2x2Grad")
-      (param $x i32) (param $dy i32) (param $dx i32) (param $windowRows i32) (param $outWidth i32)
-      (param $pixelBytes i32) (param $rowBytes i32) (param $rowGapBytes i32)
-    (local $delta i32) (local $row i32) (local $pixel i32) (local $left i32) (local $a i32) (local $n i32)
-    (local $best v128) (local $w0 v128) (local $w1 v128) (local $w2 v128) (local $w3 v128) (local $g v128)
-    (local $v v128)
-    (local.set $delta (i32.sub (local.get $dx) (local.get $x)))   ;; dx address = x address + delta
-    (local.set $row (local.get $x))
-    (block $rowsDone (loop $rows
-      (br_if $rowsDone (i32.eqz (local.get $windowRows)))
-      (local.set $pixel (local.get $row))
-      (local.set $n (local.get $outWidth))
-      (block $pixelsDone (loop $pixels
-        (br_if $pixelsDone (i32.eqz (local.get $n)))
-        (local.set $a (local.get $pixel))
-        (local.set $left (local.get $pixelBytes))
-        (block $quadsDone (loop $quads                   ;; 4 channels at a time
-          (br_if $quadsDone (i32.lt_u (local.get $left) (i32.const 16)))
-          WINDOW(v128.load, v128.store)
-          (local.set $a (i32.add (local.get $a) (i32.const 16)))
-          (local.set $dy (i32.add (local.get $dy) (i32.const 16)))
-          (local.set $left (i32.sub (local.get $left) (i32.const 16)))
-          (br $quads)))
-        (if (i32.ge_u (local.get $left) (i32.const 8)) (then  ;; 2 channels left
-          WINDOW(v128.load64_zero, v128.store64_lane 0)
-          (local.set $a (i32.add (local.get $a) (i32.const 8)))
-          (local.set $dy (i32.add (local.get $dy) (i32.const 8)))
-          (local.set $left (i32.sub (local.get $left) (i32.const 8)))))
-        (if (local.get $left) (then                        ;; 1 channel left
-          WINDOW(v128.load32_zero, v128.store32_lane 0)
-          (local.set $dy (i32.add (local.get $dy) (i32.const 4)))))
-        (local.set $pixel (i32.add (local.get $pixel) (i32.shl (local.get $pixelBytes) (i32.const 1))))
-        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
-        (br $pixels)))
-      (local.set $row (i32.add (local.get $row) (local.get $rowGapBytes)))
-      (local.set $windowRows (i32.sub (local.get $windowRows) (i32.const 1)))
-      (br $rows)))))
-
-  ;; WINDOW(load, store), for the lanes at $a (top left), $a + pixelBytes (top right),
-  ;; $a + rowBytes (bottom left), $a + rowBytes + pixelBytes (bottom right) and dy at $dy:
-  ;;   w0 = v00 > -inf              best = w0 ? v00 : -inf
-  ;;   w1 = v01 > best              best = w1 ? v01 : best
-  ;;   w2 = v10 > best              best = w2 ? v10 : best
-  ;;   w3 = v11 > best
-  ;;   dx11 = g & w3; g &= ~w3;  dx10 = g & w2; g &= ~w2;  dx01 = g & w1; g &= ~w1;  dx00 = g & w0
-`;
 
 // ---- byte encoding ----------------------------------------------------------------------------
 
@@ -112,41 +60,58 @@ const I32 = 0x7f;
 const V128 = 0x7b;
 const VOID = 0x40;
 
+/** One instruction: its text, its bytes, and whether it opens (1) or closes (−1) a block. */
+interface Instruction {
+  readonly text: string;
+  readonly bytes: readonly number[];
+  readonly nesting: -1 | 0 | 1;
+}
+/** A sequence of instructions, as the builders below return and splice together. */
+type Code = Instruction[];
+
+const op = (text: string, bytes: readonly number[], nesting: -1 | 0 | 1 = 0): Code => [{ text, bytes, nesting }];
+
 // Control and variable instructions.
-const block = [0x02, VOID];
-const loop = [0x03, VOID];
-const ifThen = [0x04, VOID];
-const end = [0x0b];
-const br = (depth: number): number[] => [0x0c, ...u32(depth)];
-const brIf = (depth: number): number[] => [0x0d, ...u32(depth)];
-const get = (local: number): number[] => [0x20, ...u32(local)]; // local.get
-const set = (local: number): number[] => [0x21, ...u32(local)]; // local.set
+const block = op('block', [0x02, VOID], 1);
+const loop = op('loop', [0x03, VOID], 1);
+const ifThen = op('if', [0x04, VOID], 1);
+const end = op('end', [0x0b], -1);
+const br = (depth: number): Code => op(`br ${depth}`, [0x0c, ...u32(depth)]);
+const brIf = (depth: number): Code => op(`br_if ${depth}`, [0x0d, ...u32(depth)]);
+const get = (local: number): Code => op(`local.get ${localName(local)}`, [0x20, ...u32(local)]);
+const set = (local: number): Code => op(`local.set ${localName(local)}`, [0x21, ...u32(local)]);
 
 // Numeric i32 instructions.
-const i32Const = (value: number): number[] => [0x41, ...s32(value)];
-const i32Eqz = [0x45];
-const i32LtU = [0x49];
-const i32GeU = [0x4f];
-const i32Add = [0x6a];
-const i32Sub = [0x6b];
-const i32Shl = [0x74];
+const i32Const = (value: number): Code => op(`i32.const ${value}`, [0x41, ...s32(value)]);
+const i32Eqz = op('i32.eqz', [0x45]);
+const i32LtU = op('i32.lt_u', [0x49]);
+const i32GeU = op('i32.ge_u', [0x4f]);
+const i32Add = op('i32.add', [0x6a]);
+const i32Sub = op('i32.sub', [0x6b]);
+const i32Shl = op('i32.shl', [0x74]);
 
 // SIMD instructions: prefix 0xfd, then the opcode as unsigned LEB128, then immediates.
-const simd = (opcode: number, ...immediates: number[]): number[] => [0xfd, ...u32(opcode), ...immediates];
+const simd = (text: string, opcode: number, ...immediates: number[]): Code => op(text, [0xfd, ...u32(opcode), ...immediates]);
 /** Memory argument: log2 of the alignment (float32 data: 4 bytes, so 2), then the offset (0). */
 const memarg = [2, 0];
-const v128Load = simd(0x00, ...memarg); // v128.load
-const v128Store = simd(0x0b, ...memarg); // v128.store
-const v128Load64Zero = simd(0x5d, ...memarg); // v128.load64_zero: 2 floats into lanes 0-1, zeros above
-const v128Load32Zero = simd(0x5c, ...memarg); // v128.load32_zero: 1 float into lane 0
-const v128Store64Lane0 = simd(0x5b, ...memarg, 0); // v128.store64_lane 0: lanes 0-1
-const v128Store32Lane0 = simd(0x5a, ...memarg, 0); // v128.store32_lane 0: lane 0
-const f32x4Gt = simd(0x44); // f32x4.gt: all ones where a > b (false when either is NaN)
-const v128And = simd(0x4e); // v128.and
-const v128AndNot = simd(0x4f); // v128.andnot: a & ~b
-const v128Bitselect = simd(0x52); // v128.bitselect: (a & c) | (b & ~c)
-/** v128.const f32x4(-inf, -inf, -inf, -inf). */
-const negativeInfinity = simd(0x0c, ...Array.from({ length: 4 }, () => [0x00, 0x00, 0x80, 0xff]).flat());
+const v128Load = simd('v128.load align=4', 0x00, ...memarg);
+const v128Store = simd('v128.store align=4', 0x0b, ...memarg);
+/** 2 floats into lanes 0-1, zeros above. */
+const v128Load64Zero = simd('v128.load64_zero align=4', 0x5d, ...memarg);
+/** 1 float into lane 0. */
+const v128Load32Zero = simd('v128.load32_zero align=4', 0x5c, ...memarg);
+/** Lanes 0-1. */
+const v128Store64Lane0 = simd('v128.store64_lane align=4 0', 0x5b, ...memarg, 0);
+/** Lane 0. */
+const v128Store32Lane0 = simd('v128.store32_lane align=4 0', 0x5a, ...memarg, 0);
+/** All ones where a > b (false when either is NaN). */
+const f32x4Gt = simd('f32x4.gt', 0x44);
+const v128And = simd('v128.and', 0x4e);
+/** a & ~b. */
+const v128AndNot = simd('v128.andnot', 0x4f);
+/** (a & c) | (b & ~c). */
+const v128Bitselect = simd('v128.bitselect', 0x52);
+const negativeInfinity = simd('v128.const f32x4 -inf -inf -inf -inf', 0x0c, ...Array.from({ length: 4 }, () => [0x00, 0x00, 0x80, 0xff]).flat());
 
 // The function's locals: its parameters first, then the declared locals.
 const X = 0;
@@ -170,24 +135,33 @@ const W2 = 17;
 const W3 = 18;
 const G = 19;
 const V = 20; // the input lanes being compared
-const LOCALS = [
-  [...u32(6), I32], // DELTA, ROW, PIXEL, LEFT, A, N
-  [...u32(7), V128], // BEST, W0, W1, W2, W3, G, V
+const PARAMETERS = ['x', 'dy', 'dx', 'windowRows', 'outWidth', 'pixelBytes', 'rowBytes', 'rowGapBytes'];
+/** The declared locals, in runs of one type. */
+const LOCALS: readonly { readonly type: number; readonly text: string; readonly names: readonly string[] }[] = [
+  { type: I32, text: 'i32', names: ['delta', 'row', 'pixel', 'left', 'a', 'n'] },
+  { type: V128, text: 'v128', names: ['best', 'w0', 'w1', 'w2', 'w3', 'g', 'v'] },
 ];
+const localNames = [...PARAMETERS, ...LOCALS.flatMap(({ names }) => names)];
 
-const addLocals = (x: number, y: number): number[] => [...get(x), ...get(y), ...i32Add];
-const bump = (local: number, bytes: number): number[] => [...get(local), ...i32Const(bytes), ...i32Add, ...set(local)];
-const shrink = (local: number, bytes: number): number[] => [...get(local), ...i32Const(bytes), ...i32Sub, ...set(local)];
+function localName(local: number): string {
+  const named = localNames[local];
+  if (named === undefined) throw new Error(`no local ${local}`);
+  return `$${named}`;
+}
+
+const addLocals = (x: number, y: number): Code => [...get(x), ...get(y), ...i32Add];
+const bump = (local: number, bytes: number): Code => [...get(local), ...i32Const(bytes), ...i32Add, ...set(local)];
+const shrink = (local: number, bytes: number): Code => [...get(local), ...i32Const(bytes), ...i32Sub, ...set(local)];
 
 /**
  * One set of lanes of every window position at A (4, 2 or 1 channels, by the load and store used):
  * the branch-free form of the JavaScript pass's four `if (v > best)` steps.
  */
-function windowLanes(load: number[], store: number[]): number[] {
+function windowLanes(load: Code, store: Code): Code {
   const topRight = [...addLocals(A, PIXEL_BYTES)];
   const bottomLeft = [...addLocals(A, ROW_BYTES)];
   const bottomRight = [...addLocals(A, ROW_BYTES), ...get(PIXEL_BYTES), ...i32Add];
-  const step = (address: number[], winner: number): number[] => [
+  const step = (address: Code, winner: number): Code => [
     ...address, ...load, ...set(V),
     // winner = v > best
     ...get(V), ...get(BEST), ...f32x4Gt, ...set(winner),
@@ -195,7 +169,7 @@ function windowLanes(load: number[], store: number[]): number[] {
     ...get(V), ...get(BEST), ...get(winner), ...v128Bitselect, ...set(BEST),
   ];
   /** dx at (x address + DELTA) = g & winner, then g = g & ~winner. */
-  const route = (address: number[], winner: number): number[] => [
+  const route = (address: Code, winner: number): Code => [
     ...address, ...get(DELTA), ...i32Add, ...get(G), ...get(winner), ...v128And, ...store,
     ...get(G), ...get(winner), ...v128AndNot, ...set(G),
   ];
@@ -215,9 +189,9 @@ function windowLanes(load: number[], store: number[]): number[] {
   ];
 }
 
-/** The function body, as in `maxPool2x2GradWat` (branch depths count enclosing blocks outwards). */
-function functionBody(): number[] {
-  const code = [
+/** The function's instructions (branch depths count enclosing blocks outwards). */
+function functionCode(): Code {
+  return [
     ...get(DX), ...get(X), ...i32Sub, ...set(DELTA),
     ...get(X), ...set(ROW),
     ...block, ...loop, // $rowsDone, $rows
@@ -253,14 +227,19 @@ function functionBody(): number[] {
     ...end, ...end,
     ...end, // the function's end
   ];
-  return [...vec(LOCALS), ...code];
+}
+
+/** The function body: its locals, then its code. */
+function functionBody(): number[] {
+  const locals = vec(LOCALS.map(({ type, names }) => [...u32(names.length), type]));
+  return [...locals, ...functionCode().flatMap(({ bytes }) => bytes)];
 }
 
 export const EXPORT_NAME = 'maxPool2x2Grad';
 
 /** The module's bytes. */
 export function moduleBytes(): Uint8Array<ArrayBuffer> {
-  const functionType = [0x60, ...vec(Array.from({ length: 8 }, () => [I32])), ...vec([])]; // (i32 ×8) → ()
+  const functionType = [0x60, ...vec(PARAMETERS.map(() => [I32])), ...vec([])]; // (i32 ×8) → ()
   const body = functionBody();
   return new Uint8Array([
     ...[0x00, 0x61, 0x73, 0x6d], // magic: \0asm
@@ -272,6 +251,33 @@ export function moduleBytes(): Uint8Array<ArrayBuffer> {
     ...section(7, vec([[...name(EXPORT_NAME), 0x00, ...u32(0)]])), // export section: function 0
     ...section(10, vec([[...u32(body.length), ...body]])), // code section
   ]);
+}
+
+/**
+ * The module as WebAssembly text, one instruction a line, made from the same instructions as
+ * `moduleBytes` (the test assembles it back to those bytes).
+ */
+export const maxPool2x2GradWat = moduleText();
+
+function moduleText(): string {
+  const code = functionCode();
+  // The function's own end: in the text, the parenthesis that closes the function.
+  if (code.pop()?.text !== 'end') throw new Error("the function's code must finish with end");
+  const lines = [
+    '(module',
+    '  (import "env" "memory" (memory 0))',
+    `  (func (export "${EXPORT_NAME}")`,
+    `    ${PARAMETERS.map((parameter) => `(param $${parameter} i32)`).join(' ')}`,
+    ...LOCALS.map(({ text, names }) => `    ${names.map((local) => `(local $${local} ${text})`).join(' ')}`),
+  ];
+  let depth = 0;
+  for (const { text, nesting } of code) {
+    if (nesting < 0) depth--;
+    lines.push(`${'  '.repeat(depth + 2)}${text}`);
+    if (nesting > 0) depth++;
+  }
+  if (depth !== 0) throw new Error(`the function's blocks don't close (depth ${depth})`);
+  return [...lines, '  )', ')', ''].join('\n');
 }
 
 /**

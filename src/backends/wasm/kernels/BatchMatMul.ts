@@ -1,0 +1,71 @@
+/**
+ * BatchMatMul override. In `@tensorflow/tfjs-backend-wasm` 4.22 the built-in kernel is a scalar C++
+ * loop for transposed operands; this replacement only handles the cases where it measured faster
+ * and passes every other case to the built-in kernel.
+ */
+import {
+  BatchMatMul,
+  Transpose,
+  util,
+  type BatchMatMulAttrs,
+  type BatchMatMulInputs,
+  type KernelBackend,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
+import { callKernel, runWasmKernel, withTemporaries, type KernelOverride } from '../kernel-calls.ts';
+
+/** The permutation that swaps a tensor's last two axes. */
+function swapLastTwo(rank: number): number[] {
+  const perm = Array.from({ length: rank }, (_, i) => i);
+  perm[rank - 2] = rank - 1;
+  perm[rank - 1] = rank - 2;
+  return perm;
+}
+
+/**
+ * BatchMatMul: the built-in kernel runs XNNPACK only with neither operand transposed and no batch;
+ * any transpose falls to a scalar triple loop, and backpropagation through a dense layer asks for
+ * exactly those: dX = dY·Wᵀ and dW = Xᵀ·dY. Materialising the transpose with the Transpose kernel
+ * and calling the XNNPACK path is far faster. Which operand gets transposed is chosen by cost: for
+ * dY·Wᵀ with a large W it is cheaper to compute (W·dYᵀ)ᵀ, transposing only the small tensors.
+ */
+export const batchMatMulOverride: KernelOverride = {
+  kernelName: BatchMatMul,
+  wrap: (builtIn) => (args) => {
+    const { a, b } = args.inputs as BatchMatMulInputs;
+    const { transposeA, transposeB } = args.attrs as unknown as BatchMatMulAttrs;
+    if (a === undefined || b === undefined || (!transposeA && !transposeB)) return builtIn(args);
+    if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return builtIn(args);
+    // XNNPACK's path takes one matrix pair; batched products stay with the built-in kernel.
+    if (util.sizeFromShape(a.shape.slice(0, -2)) !== 1 || util.sizeFromShape(b.shape.slice(0, -2)) !== 1) return builtIn(args);
+    const [aRows = 0, aCols = 0] = a.shape.slice(-2);
+    const [bRows = 0, bCols = 0] = b.shape.slice(-2);
+    const m = transposeA ? aCols : aRows;
+    const k = transposeA ? aRows : aCols;
+    const n = transposeB ? bRows : bCols;
+    if ((transposeB ? bCols : bRows) !== k) return builtIn(args); // it reports the shape mismatch
+    const backend = args.backend as KernelBackend;
+    const plain = { transposeA: false, transposeB: false };
+
+    // Elements moved besides the product itself: transposes, plus XNNPACK packing its right-hand
+    // operand (the "weights", k × columns) on every call, plus, swapped, transposing the result.
+    const direct = (transposeA ? m * k : 0) + (transposeB ? k * n : 0) + k * n;
+    const swapped = (transposeA ? 0 : m * k) + (transposeB ? 0 : k * n) + k * m + 2 * m * n;
+    return withTemporaries(backend, (run) => {
+      const transposed = (x: TensorInfo): TensorInfo => run(Transpose, { x }, { perm: swapLastTwo(x.shape.length) });
+      if (direct <= swapped) {
+        const left = transposeA ? transposed(a) : a; // [m, k]
+        const right = transposeB ? transposed(b) : b; // [k, n]
+        return callKernel(BatchMatMul, builtIn, backend, { a: left, b: right }, plain);
+      }
+      const left = transposeB ? b : transposed(b); // [n, k]
+      const right = transposeA ? a : transposed(a); // [k, m]
+      const product = callKernel(BatchMatMul, builtIn, backend, { a: left, b: right }, plain); // [n, m]
+      try {
+        return runWasmKernel(Transpose, backend, { x: product }, { perm: swapLastTwo(product.shape.length) });
+      } finally {
+        backend.disposeData(product.dataId);
+      }
+    });
+  },
+};

@@ -1,0 +1,42 @@
+/**
+ * Everything this service adds to `@tensorflow/tfjs-backend-wasm` 4.22, one kernel per file in
+ * kernels/, named after the kernel, as tfjs-backend-wasm lays out its own:
+ * - kernels training needs that the backend does not ship, and the training loss op's (`kernelConfigs`);
+ * - faster replacements for built-in kernels the backward pass is slowest in (`kernelOverrides`),
+ *   each keeping the built-in kernel as its fallback for the cases it doesn't speed up.
+ */
+import { getKernel, registerKernel, type KernelConfig } from '@tensorflow/tfjs-core';
+import { installOverride, type KernelOverride } from './kernel-calls.ts';
+import { batchMatMulOverride } from './kernels/BatchMatMul.ts';
+import { conv2DBackpropFilterConfig } from './kernels/Conv2DBackpropFilter.ts';
+import { conv2DBackpropInputOverride } from './kernels/Conv2DBackpropInput.ts';
+import { identityOverride } from './kernels/Identity.ts';
+import { maxPoolGradOverride } from './kernels/MaxPoolGrad.ts';
+import { sparseSoftmaxCrossEntropyMeanConfig } from './kernels/SparseSoftmaxCrossEntropyMean.ts';
+import { sparseSoftmaxCrossEntropyMeanGradConfig } from './kernels/SparseSoftmaxCrossEntropyMeanGrad.ts';
+
+const kernelConfigs: readonly KernelConfig[] = [
+  conv2DBackpropFilterConfig,
+  // The training loss op (../training-ops.ts) and its gradient.
+  sparseSoftmaxCrossEntropyMeanConfig,
+  sparseSoftmaxCrossEntropyMeanGradConfig,
+];
+
+const kernelOverrides: readonly KernelOverride[] = [
+  batchMatMulOverride,
+  conv2DBackpropInputOverride,
+  maxPoolGradOverride,
+  identityOverride,
+];
+
+/**
+ * Registers the missing kernels and installs the overrides for backend 'wasm'. Safe to call more
+ * than once, and leaves alone any missing kernel the installed backend already provides (a newer
+ * version may). Gradients are not a backend's: they are registered apart (../gradients/register.ts).
+ */
+export function registerWasmKernels(): void {
+  for (const config of kernelConfigs) {
+    if (getKernel(config.kernelName, config.backendName) === undefined) registerKernel(config);
+  }
+  for (const override of kernelOverrides) installOverride(override);
+}

@@ -1,0 +1,91 @@
+/**
+ * One training step, the notebook's: forward, softmax cross-entropy, backward, then PyTorch's SGD
+ * (weight decay added to the gradient, then momentum). The trainer runs it whole (`run`); the
+ * profile bench times its phases apart through the seams between them (`images`, `gradients`,
+ * `apply`), and data-parallel replicas can compute `gradients` each, sum them, and `apply` the sum
+ * once. Any change to the step is made here, for all of them.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { meanSoftmaxCrossEntropy } from '../backends/training-ops.ts';
+import type { JobSettings } from '../contract/job-request.ts';
+import type { ImageShape } from '../datasets/dataset.ts';
+import { normalisedImages } from '../datasets/normalise.ts';
+import { trainingForward } from './forward.ts';
+
+export type StepSettings = Pick<JobSettings, 'learningRate' | 'momentum' | 'weightDecay'>;
+
+/** A batch's loss and gradients, both the caller's to dispose. */
+export interface StepGradients {
+  /** The batch's mean loss. */
+  readonly loss: tf.Scalar;
+  /**
+   * One gradient per trainable variable, in `variables` order (not by name: another model's
+   * variables, a replica's, have other names but the same order).
+   */
+  readonly grads: tf.Tensor[];
+}
+
+export class TrainingStep {
+  /** The model's trainable variables, in its trainableWeights order. */
+  readonly variables: readonly tf.Variable[];
+  /** SGD with momentum; its momentum buffers are part of a checkpoint. */
+  readonly optimizer: tf.MomentumOptimizer;
+  private readonly forward: (x: tf.Tensor) => tf.Tensor;
+
+  constructor(
+    model: tfl.LayersModel,
+    private readonly shape: ImageShape,
+    private readonly classes: number,
+    private readonly settings: StepSettings,
+  ) {
+    this.variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
+    this.optimizer = tf.train.momentum(settings.learningRate, settings.momentum);
+    this.forward = trainingForward(model);
+  }
+
+  /** A batch of `count` raw images as the model's float32 input. */
+  images(bytes: Uint8Array, count: number): tf.Tensor4D {
+    return normalisedImages(bytes, count, this.shape);
+  }
+
+  /**
+   * Forward pass, loss and backward pass on one batch; changes no variable. `afterForward` runs
+   * between the forward pass and the backward one (the bench's seam: nothing can be awaited there).
+   */
+  gradients(images: tf.Tensor, labels: Int32Array, afterForward?: () => void): StepGradients {
+    const { value, grads } = tf.variableGrads(() => {
+      const loss = meanSoftmaxCrossEntropy(this.forward(images), labels, this.classes);
+      afterForward?.();
+      return loss;
+    }, [...this.variables]);
+    return { loss: value, grads: this.variables.map((variable) => grads[variable.name] as tf.Tensor) };
+  }
+
+  /** Updates the variables from `grads` (in `variables` order), which stay the caller's. */
+  apply(grads: readonly tf.Tensor[]): void {
+    const { weightDecay } = this.settings;
+    tf.tidy(() =>
+      // PyTorch's SGD adds weight decay to the gradient before momentum, biases included.
+      this.optimizer.applyGradients(
+        this.variables.map((variable, index) => {
+          const gradient = grads[index] as tf.Tensor;
+          return { name: variable.name, tensor: weightDecay > 0 ? tf.add(gradient, tf.mul(variable, weightDecay)) : gradient };
+        }),
+      ),
+    );
+  }
+
+  /** The whole step on a batch of raw images, leaving only its loss behind. */
+  run(bytes: Uint8Array, labels: Int32Array): tf.Scalar {
+    return tf.tidy(() => {
+      const { loss, grads } = this.gradients(this.images(bytes, labels.length), labels);
+      this.apply(grads);
+      return loss;
+    });
+  }
+
+  dispose(): void {
+    this.optimizer.dispose();
+  }
+}
