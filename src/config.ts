@@ -10,19 +10,27 @@ const positiveInt = (fallback: number) => z.coerce.number().int().positive().def
 const nonNegativeInt = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
 
 /** Shortest API key accepted: keys are bearer secrets, so they must not be guessable. */
-export const MIN_API_KEY_LENGTH = 16;
-const apiKeyList = z
-  .string()
-  .refine(
-    (value) =>
-      value
-        .split(',')
-        .map((key) => key.trim())
-        .filter((key) => key !== '')
-        .every((key) => key.length >= MIN_API_KEY_LENGTH && !/\s/.test(key)),
-    // The message never quotes the value: it holds secrets.
-    { message: `every key must be at least ${MIN_API_KEY_LENGTH} characters without spaces, keys separated by commas` },
-  );
+const MIN_API_KEY_LENGTH = 16;
+/** What every API key must be, from API_KEYS or API_KEYS_FILE alike, as messages say it. */
+export const API_KEY_RULE = `at least ${MIN_API_KEY_LENGTH} characters without spaces`;
+
+export function isAcceptableApiKey(key: string): boolean {
+  return key.length >= MIN_API_KEY_LENGTH && !/\s/.test(key);
+}
+
+/** The keys of an API_KEYS value: comma-separated, trimmed, empty entries skipped. */
+export function apiKeysOf(list: string): string[] {
+  return list
+    .split(',')
+    .map((key) => key.trim())
+    .filter((key) => key !== '');
+}
+
+const apiKeyList = z.string().refine(
+  (value) => apiKeysOf(value).every(isAcceptableApiKey),
+  // The message never quotes the value: it holds secrets.
+  { message: `every key must be ${API_KEY_RULE}, keys separated by commas` },
+);
 
 /**
  * Every setting the service reads from its environment. Parsed once at start-up so that a typo
