@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { CIFAR10_URL } from './datasets/cifar10.ts';
+import { MNIST_MIRROR_URL } from './datasets/mnist.ts';
 
 const backendChoice = z.enum(['auto', 'tensorflow', 'wasm', 'cpu']);
 export type BackendChoice = z.infer<typeof backendChoice>;
@@ -44,8 +46,9 @@ const environment = z.object({
   KEY_PREFIX: z.string().regex(/^[\w.-]+$/).default('trainer'),
   DATA_DIR: z.string().min(1).default('./data'),
   ARTIFACTS_DIR: z.string().min(1).default('./artifacts'),
-  MNIST_MIRROR: z.url().default('https://ossci-datasets.s3.amazonaws.com/mnist'),
-  CIFAR10_URL: z.url().default('https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz'),
+  /** Defaults: the data sets' own download addresses, which they also fall back on without a setting. */
+  MNIST_MIRROR: z.url().default(MNIST_MIRROR_URL),
+  CIFAR10_URL: z.url().default(CIFAR10_URL),
   CIFAR10_PATH: z.string().min(1).optional(),
   /** Training checkpoints, one folder per unfinished job; every worker must reach the same folder to resume another's job. */
   CHECKPOINTS_DIR: z.string().min(1).default('./checkpoints'),
