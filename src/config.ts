@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { CIFAR10_URL } from './datasets/cifar10.ts';
+import { MNIST_MIRROR_URL } from './datasets/mnist.ts';
 
 const backendChoice = z.enum(['auto', 'tensorflow', 'wasm', 'cpu']);
 export type BackendChoice = z.infer<typeof backendChoice>;
@@ -10,19 +12,27 @@ const positiveInt = (fallback: number) => z.coerce.number().int().positive().def
 const nonNegativeInt = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
 
 /** Shortest API key accepted: keys are bearer secrets, so they must not be guessable. */
-export const MIN_API_KEY_LENGTH = 16;
-const apiKeyList = z
-  .string()
-  .refine(
-    (value) =>
-      value
-        .split(',')
-        .map((key) => key.trim())
-        .filter((key) => key !== '')
-        .every((key) => key.length >= MIN_API_KEY_LENGTH && !/\s/.test(key)),
-    // The message never quotes the value: it holds secrets.
-    { message: `every key must be at least ${MIN_API_KEY_LENGTH} characters without spaces, keys separated by commas` },
-  );
+const MIN_API_KEY_LENGTH = 16;
+/** What every API key must be, from API_KEYS or API_KEYS_FILE alike, as messages say it. */
+export const API_KEY_RULE = `at least ${MIN_API_KEY_LENGTH} characters without spaces`;
+
+export function isAcceptableApiKey(key: string): boolean {
+  return key.length >= MIN_API_KEY_LENGTH && !/\s/.test(key);
+}
+
+/** The keys of an API_KEYS value: comma-separated, trimmed, empty entries skipped. */
+export function apiKeysOf(list: string): string[] {
+  return list
+    .split(',')
+    .map((key) => key.trim())
+    .filter((key) => key !== '');
+}
+
+const apiKeyList = z.string().refine(
+  (value) => apiKeysOf(value).every(isAcceptableApiKey),
+  // The message never quotes the value: it holds secrets.
+  { message: `every key must be ${API_KEY_RULE}, keys separated by commas` },
+);
 
 /**
  * Every setting the service reads from its environment. Parsed once at start-up so that a typo
@@ -36,8 +46,9 @@ const environment = z.object({
   KEY_PREFIX: z.string().regex(/^[\w.-]+$/).default('trainer'),
   DATA_DIR: z.string().min(1).default('./data'),
   ARTIFACTS_DIR: z.string().min(1).default('./artifacts'),
-  MNIST_MIRROR: z.url().default('https://ossci-datasets.s3.amazonaws.com/mnist'),
-  CIFAR10_URL: z.url().default('https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz'),
+  /** Defaults: the data sets' own download addresses, which they also fall back on without a setting. */
+  MNIST_MIRROR: z.url().default(MNIST_MIRROR_URL),
+  CIFAR10_URL: z.url().default(CIFAR10_URL),
   CIFAR10_PATH: z.string().min(1).optional(),
   /** Training checkpoints, one folder per unfinished job; every worker must reach the same folder to resume another's job. */
   CHECKPOINTS_DIR: z.string().min(1).default('./checkpoints'),

@@ -799,7 +799,8 @@ describe('POST /jobs/:id/predict', () => {
   it('answers 413 for more files than MAX_UPLOAD_FILES', async () => {
     const png = await digitPng(0);
     const files = Array.from({ length: MAX_UPLOAD_FILES + 1 }, (_, i) => ({ field: `f${i}`, bytes: png, type: 'image/png', name: `${i}.png` }));
-    assertError(await predict(completed.id, form(files)), 413);
+    const refused = assertError(await predict(completed.id, form(files)), 413);
+    assert.equal(refused.error, `too many files: send at most ${MAX_UPLOAD_FILES} files in one request`);
     assertPredictions(await predict(completed.id, form(files.slice(0, MAX_UPLOAD_FILES))), MAX_UPLOAD_FILES);
   });
 

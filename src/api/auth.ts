@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyRequest } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
-import { ConfigError, MIN_API_KEY_LENGTH, type Config } from '../config.ts';
+import { API_KEY_RULE, apiKeysOf, ConfigError, isAcceptableApiKey, type Config } from '../config.ts';
 import type { ApiDependencies } from './dependencies.ts';
 import { HttpError } from './http-error.ts';
 import { checkRateLimit } from './rate-limit.ts';
@@ -26,7 +26,7 @@ declare module 'fastify' {
  * start-up, so an unreadable file or a weak key stops the service; messages never quote a key.
  */
 export function loadApiKeys(config: Pick<Config, 'API_KEYS' | 'API_KEYS_FILE'>): string[] {
-  const keys = (config.API_KEYS ?? '').split(',').map((key) => key.trim());
+  const keys = apiKeysOf(config.API_KEYS ?? '');
   if (config.API_KEYS_FILE !== undefined) {
     let text: string;
     try {
@@ -37,13 +37,13 @@ export function loadApiKeys(config: Pick<Config, 'API_KEYS' | 'API_KEYS_FILE'>):
     text.split(/\r?\n/).forEach((line, index) => {
       const key = line.trim();
       if (key === '' || key.startsWith('#')) return;
-      if (key.length < MIN_API_KEY_LENGTH || /\s/.test(key)) {
-        throw new ConfigError(`API_KEYS_FILE: the key on line ${index + 1} must be at least ${MIN_API_KEY_LENGTH} characters without spaces`);
+      if (!isAcceptableApiKey(key)) {
+        throw new ConfigError(`API_KEYS_FILE: the key on line ${index + 1} must be ${API_KEY_RULE}`);
       }
       keys.push(key);
     });
   }
-  return [...new Set(keys.filter((key) => key !== ''))];
+  return [...new Set(keys)];
 }
 
 /** A client's id: a hash of its key, so that neither Redis nor a log line ever holds the key. */

@@ -6,6 +6,7 @@ import { TrainerClient, type UploadFile } from './client.ts';
 import { Failure, UsageError } from './errors.ts';
 import { completedLine, FollowReport } from './follow.ts';
 import type { CliIo, Invocation } from './main.ts';
+import { trainingOptions, type TrainingOptionValue } from './options.ts';
 
 /** Runs a parsed command line against the service's public HTTP API; resolves to the exit status. */
 export async function execute(invocation: Invocation, io: CliIo): Promise<number> {
@@ -85,20 +86,27 @@ function isState(name: string): name is JobState {
 function jobRequestFrom(options: Readonly<Record<string, string>>, flags: ReadonlySet<string>): JobRequestInput {
   const { model, dataset } = options;
   if (!model || !dataset) throw new UsageError('submit needs --model and --dataset');
-  if (flags.has('augment') && flags.has('no-augment')) throw new UsageError('give --augment or --no-augment, not both');
-  const request: Record<string, unknown> = { model, dataset };
-  const integers = { epochs: 'epochs', 'batch-size': 'batchSize', seed: 'seed', 'train-limit': 'trainLimit', 'test-limit': 'testLimit', 'log-every': 'logEvery' };
-  const numbers = { 'learning-rate': 'learningRate', momentum: 'momentum', 'weight-decay': 'weightDecay' };
-  for (const [key, field] of Object.entries(integers)) {
-    const value = options[key];
-    if (value !== undefined) request[field] = integer(`--${key}`, value);
+  const switches = trainingOptions.filter(({ value }) => value === 'switch');
+  for (const { flag } of switches) {
+    if (flags.has(flag) && flags.has(`no-${flag}`)) throw new UsageError(`give --${flag} or --no-${flag}, not both`);
   }
-  for (const [key, field] of Object.entries(numbers)) {
-    const value = options[key];
-    if (value !== undefined) request[field] = decimal(`--${key}`, value);
+  const request: Record<string, unknown> = {};
+  // Names, then whole numbers, then numbers: of two bad values, the whole number is the one reported.
+  const readers: [TrainingOptionValue, (flag: string, value: string) => unknown][] = [
+    ['NAME', (_flag, value) => value],
+    ['N', integer],
+    ['X', decimal],
+  ];
+  for (const [kind, read] of readers) {
+    for (const { flag, field, value } of trainingOptions) {
+      const given = options[flag];
+      if (value === kind && given !== undefined) request[field] = read(`--${flag}`, given);
+    }
   }
-  if (flags.has('augment')) request.augment = true;
-  if (flags.has('no-augment')) request.augment = false;
+  for (const { flag, field } of switches) {
+    if (flags.has(flag)) request[field] = true;
+    if (flags.has(`no-${flag}`)) request[field] = false;
+  }
   // The server checks names, ranges and combinations, and says what is wrong.
   return request as JobRequestInput;
 }

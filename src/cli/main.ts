@@ -3,6 +3,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ApiError, Failure, UnreachableError, UsageError } from './errors.ts';
 import type { Output } from './follow.ts';
+import { trainingOptionLines, trainingOptions, type TrainingOption } from './options.ts';
 
 /** What the CLI talks to: the process's streams and environment, or a test's. */
 export interface CliIo {
@@ -28,8 +29,7 @@ Commands:
   cancel <job-id>            cancel a queued or running job
 
 Training options (submit; defaults are the server's):
-  --model NAME  --dataset NAME  --epochs N  --batch-size N  --learning-rate X  --momentum X
-  --weight-decay X  --augment | --no-augment  --seed N  --train-limit N  --test-limit N  --log-every N
+${trainingOptionLines()}
 
 Options of every command:
   --url URL    the service (default: $TRAINER_URL, else ${defaultUrl})
@@ -46,22 +46,19 @@ const commonOptions = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-const submitOptions = {
-  model: { type: 'string' },
-  dataset: { type: 'string' },
-  epochs: { type: 'string' },
-  'batch-size': { type: 'string' },
-  'learning-rate': { type: 'string' },
-  momentum: { type: 'string' },
-  'weight-decay': { type: 'string' },
-  augment: { type: 'boolean' },
-  'no-augment': { type: 'boolean' },
-  seed: { type: 'string' },
-  'train-limit': { type: 'string' },
-  'test-limit': { type: 'string' },
-  'log-every': { type: 'string' },
-  follow: { type: 'boolean' },
-} as const;
+type ParserOptions = Record<string, { type: 'string' | 'boolean'; short?: string }>;
+
+/** What node:util's parseArgs is told of the training options: a string each, two flags for a switch. */
+function parserOptionsOf(options: readonly TrainingOption[]): ParserOptions {
+  const parser: ParserOptions = {};
+  for (const { flag, value } of options) {
+    if (value !== 'switch') parser[flag] = { type: 'string' };
+    else parser[flag] = parser[`no-${flag}`] = { type: 'boolean' };
+  }
+  return parser;
+}
+
+const submitOptions: ParserOptions = { ...parserOptionsOf(trainingOptions), follow: { type: 'boolean' } };
 
 const listOptions = {
   state: { type: 'string' },
@@ -149,7 +146,7 @@ export function parseCommandLine(argv: readonly string[], env: CliIo['env']): In
   return { command: name, operands, url: serverUrl(url, env), apiKey: env.TRAINER_API_KEY?.trim() || undefined, json, options: commandOptions, flags };
 }
 
-function parse<T extends Record<string, { type: 'string' | 'boolean'; short?: string }>>(argv: readonly string[], options: T, command?: Command) {
+function parse<T extends ParserOptions>(argv: readonly string[], options: T, command?: Command) {
   try {
     return parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
   } catch (error) {

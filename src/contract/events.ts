@@ -1,5 +1,7 @@
 import { z } from 'zod';
-import { epochSummary, jobError, jobProgress, jobResult, jobState, lossLogLine } from './job.ts';
+import { epochSummary, finalJobState, jobError, jobProgress, jobResult, jobState, lossLogLine } from './job.ts';
+
+export { finalJobState, type FinalJobState } from './job.ts';
 
 /**
  * GET /jobs/:id/events: what a job reports while it runs, as Server-Sent Events. Each event's
@@ -10,9 +12,6 @@ export const jobEventTypes = ['state', 'progress', 'log', 'epoch', 'rewind', 'en
 export type JobEventType = (typeof jobEventTypes)[number];
 
 const at = z.iso.datetime().meta({ description: 'when the event happened (the writer’s clock), ISO-8601 UTC' });
-
-export const finalJobState = z.enum(['completed', 'failed', 'cancelled']);
-export type FinalJobState = z.infer<typeof finalJobState>;
 
 export const stateEvent = z
   .object({

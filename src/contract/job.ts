@@ -4,7 +4,11 @@ import { jobSettings } from './job-request.ts';
 export const jobStates = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
 export const jobState = z.enum(jobStates);
 export type JobState = z.infer<typeof jobState>;
-export const finalStates: readonly JobState[] = ['completed', 'failed', 'cancelled'];
+/** The states a job ends in: it never leaves one, and its event stream ends with it. */
+export const finalJobState = z.enum(['completed', 'failed', 'cancelled'] as const satisfies readonly JobState[]);
+export type FinalJobState = z.infer<typeof finalJobState>;
+/** finalJobState's values, typed to be searched with any state. */
+export const finalStates: readonly JobState[] = finalJobState.options;
 
 export const jobProgress = z
   .object({

@@ -2,12 +2,21 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import type { ModelName } from '../contract/names.ts';
 import type { ImageShape } from '../datasets/dataset.ts';
 
-/** What each model file exports: the network for any input shape, and its training defaults. */
-export interface ModelDefinition {
+/**
+ * What is known of a model without building it, so without TensorFlow.js: what GET /models
+ * answers. Each model's architecture file states these beside its layer sizes.
+ */
+export interface ModelFacts {
   readonly name: ModelName;
   readonly description: string;
   /** L2 weight decay a job gets when it names none (the notebook used 1e-4 for AlexNet only). */
   readonly defaultWeightDecay: number;
+  /** Trainable parameters of the network for this input and class count, counted from its layer sizes. */
+  parameterCount(input: ImageShape, classes: number): number;
+}
+
+/** What each model file exports: its facts, and the network for any input shape. */
+export interface ModelDefinition extends ModelFacts {
   /** The network, ending in logits (no softmax), with weights initialised from `seed`. */
   build(input: ImageShape, classes: number, seed: number): tfl.LayersModel;
 }

@@ -3,8 +3,9 @@ import { datasetCatalog, health, modelCatalog } from '../../contract/catalog.ts'
 import { errorBody } from '../../contract/errors.ts';
 import { datasetNames, modelNames, type DatasetName } from '../../contract/names.ts';
 import { datasets } from '../../datasets/index.ts';
-import { models } from '../../models/index.ts';
 import { datasetOptions } from '../../datasets/load-options.ts';
+// The models' facts, not the models: answering GET /models builds no network and loads no TensorFlow.js.
+import { modelFacts } from '../../models/catalog.ts';
 import { parameterCount } from '../../models/parameter-count.ts';
 import type { ApiDependencies } from '../dependencies.ts';
 
@@ -14,7 +15,7 @@ const guarded = { 401: errorBody, 429: errorBody };
 export const catalogRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { redis, config, backend }) => {
   app.get('/models', { schema: { summary: 'The models and their parameter counts per data set', response: { 200: modelCatalog, ...guarded } } }, async () => ({
     models: modelNames.map((name) => {
-      const model = models[name];
+      const model = modelFacts[name];
       return {
         name,
         description: model.description,

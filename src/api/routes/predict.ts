@@ -33,7 +33,7 @@ export const predictRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app,
       const state = await store.state(id);
       if (state === null) throw jobNotFound(id);
       if (state !== 'completed') throw new HttpError(409, `job ${id} is ${state}; predictions need a completed job`);
-      const uploads = await readUploads(request);
+      const uploads = await readUploads(request, config.MAX_UPLOAD_FILES);
       if (uploads.length === 0) throw new HttpError(400, 'send one or more image files (multipart/form-data) or one raw image body');
       try {
         return { predictions: await predictor.predict(id, uploads) };
@@ -48,7 +48,7 @@ export const predictRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app,
   );
 };
 
-async function readUploads(request: FastifyRequest): Promise<Buffer[]> {
+async function readUploads(request: FastifyRequest, maxFiles: number): Promise<Buffer[]> {
   if (!request.isMultipart()) return Buffer.isBuffer(request.body) ? [request.body] : [];
   const uploads: Buffer[] = [];
   try {
@@ -60,10 +60,15 @@ async function readUploads(request: FastifyRequest): Promise<Buffer[]> {
   } catch (error) {
     // The limits' errors (413) and ours keep their status; what the multipart parser itself
     // throws (no boundary, a body that ends mid-part) is the client's malformed body.
+    if (hasCode(error, 'FST_FILES_LIMIT')) throw new HttpError(413, `too many files: send at most ${maxFiles} files in one request`);
     if (error instanceof HttpError || hasStatus(error)) throw error;
     throw new HttpError(400, `the multipart body is malformed: ${error instanceof Error ? error.message : String(error)}`);
   }
   return uploads;
+}
+
+function hasCode(error: unknown, code: string): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === code;
 }
 
 function hasStatus(error: unknown): boolean {
