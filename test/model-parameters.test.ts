@@ -14,7 +14,7 @@ import { datasets } from '../src/datasets/index.ts';
 import { modelFacts } from '../src/models/catalog.ts';
 import { models } from '../src/models/index.ts';
 import { parameterCount } from '../src/models/parameter-count.ts';
-import { startBackend } from '../src/runtime/backend.ts';
+import { startBackend } from '../src/backends/select.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
