@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { CIFAR10_URL } from './datasets/cifar10.ts';
 import { MNIST_MIRROR_URL } from './datasets/mnist.ts';
 
-const backendChoice = z.enum(['auto', 'tensorflow', 'wasm', 'cpu']);
+const backendChoice = z.enum(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']);
 export type BackendChoice = z.infer<typeof backendChoice>;
 
 const role = z.enum(['all', 'api', 'worker']);
@@ -59,6 +59,10 @@ const environment = z.object({
   /** Longest a job may train: the default and upper bound of its timeoutSeconds. */
   MAX_JOB_SECONDS: positiveInt(7 * 24 * 3600),
   TRAINER_BACKEND: backendChoice.default('auto'),
+  /** Part of the name of the GPU adapter a worker trains on (Dawn's adapter= option): one worker per GPU. */
+  WEBGPU_ADAPTER: z.string().min(1).optional(),
+  /** The largest GPU buffer, in MiB, to ask for; unset: all the adapter offers. Lower it to see how a smaller GPU would fare. */
+  WEBGPU_MAX_BUFFER_MIB: z.coerce.number().int().positive().optional(),
   WORKER_CONCURRENCY: positiveInt(1),
   MAX_UPLOAD_BYTES: positiveInt(10 * 1024 * 1024),
   MAX_UPLOAD_FILES: positiveInt(64),

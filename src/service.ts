@@ -8,7 +8,7 @@ import { connectRedis, describeTarget, waitUntilReachable, type RedisTarget } fr
 import { startEmbeddedRedis } from './store/embedded-redis.ts';
 import { JobStore } from './store/job-store.ts';
 import { createTrainingQueue, requeueOrphans } from './queue/training-queue.ts';
-import { startBackend } from './backends/select.ts';
+import { startBackend, stopBackend } from './backends/select.ts';
 import { datasetOptions } from './datasets/load-options.ts';
 import { CheckpointStore } from './training/checkpoint.ts';
 import { DatasetCache } from './worker/dataset-cache.ts';
@@ -45,7 +45,11 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     await waitUntilReachable(redis, target);
     logger.info({ redis: describeTarget(target) }, 'Redis reachable');
 
-    const backend = await startBackend(config.TRAINER_BACKEND, logger);
+    const backend = await startBackend(config.TRAINER_BACKEND, logger, {
+      webgpuAdapter: config.WEBGPU_ADAPTER,
+      webgpuMaxBufferBytes: config.WEBGPU_MAX_BUFFER_MIB === undefined ? undefined : config.WEBGPU_MAX_BUFFER_MIB * 2 ** 20,
+    });
+    closers.push(stopBackend);
     let app: FastifyInstance | null = null;
 
     if (config.ROLE !== 'api' && config.WORKER_CONCURRENCY > 1) {

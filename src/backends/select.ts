@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Logger } from 'pino';
 import type { BackendChoice } from '../config.ts';
+import { backendDevice } from './device.ts';
 import { registerTrainingGradients } from './gradients/register.ts';
 
-type ConcreteBackend = Exclude<BackendChoice, 'auto'>;
+export type ConcreteBackend = Exclude<BackendChoice, 'auto'>;
 
 /**
  * How to bring up each backend: import its package, then register what this service adds to it,
@@ -14,7 +15,7 @@ type ConcreteBackend = Exclude<BackendChoice, 'auto'>;
  * The native ones are installed by hand where wanted (their install downloads libtensorflow), so
  * on most hosts they are absent, or present without their library: importing is the only reliable test.
  */
-const loaders: Record<ConcreteBackend, () => Promise<void>> = {
+const loaders: Record<ConcreteBackend, (options: LoadOptions) => Promise<void>> = {
   async tensorflow() {
     const failures: string[] = [];
     for (const name of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
@@ -41,12 +42,29 @@ const loaders: Record<ConcreteBackend, () => Promise<void>> = {
     // The gradient overrides would hold on any backend, but only wasm's start has registered them so far.
     registerTrainingGradients();
   },
+  // A hardware adapter only under `auto`: SwiftShader trains LeNet-5 some 300 times slower than wasm.
+  async webgpu({ explicit, webgpuAdapter, webgpuMaxBufferBytes }) {
+    const { startWebGpu } = await import('./webgpu/start.ts');
+    await startWebGpu({ adapterName: webgpuAdapter, allowFallback: explicit, maxBufferBytes: webgpuMaxBufferBytes });
+  },
   async cpu() {
     await import('@tensorflow/tfjs-backend-cpu');
   },
 };
 
-const autoOrder: readonly ConcreteBackend[] = ['tensorflow', 'wasm', 'cpu'];
+export interface BackendOptions {
+  /** Part of the WebGPU adapter's name to train on (WEBGPU_ADAPTER); unset: Dawn's choice of the fastest. */
+  readonly webgpuAdapter?: string | undefined;
+  /** The largest buffer to ask the GPU for (WEBGPU_MAX_BUFFER_MIB); unset: all it offers. */
+  readonly webgpuMaxBufferBytes?: number | undefined;
+}
+
+interface LoadOptions extends BackendOptions {
+  /** Asked for by name rather than through `auto`. */
+  readonly explicit: boolean;
+}
+
+const autoOrder: readonly ConcreteBackend[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'];
 
 export class BackendError extends Error {
   override readonly name = 'BackendError';
@@ -56,15 +74,17 @@ export class BackendError extends Error {
  * Makes the chosen backend TensorFlow.js's current one and returns its name. `auto` takes the
  * fastest that works here; an explicit choice that can't start is an error, not a silent fallback.
  */
-export async function startBackend(choice: BackendChoice, logger: Logger): Promise<ConcreteBackend> {
+export async function startBackend(choice: BackendChoice, logger: Logger, options: BackendOptions = {}): Promise<ConcreteBackend> {
   const candidates = choice === 'auto' ? autoOrder : [choice];
   const failures: string[] = [];
   for (const backend of candidates) {
     try {
-      await loaders[backend]();
+      await loaders[backend]({ ...options, explicit: choice !== 'auto' });
       if (!(await tf.setBackend(backend))) throw new Error('it failed to initialise');
       await tf.ready();
-      logger.info({ backend, tried: failures }, `TensorFlow.js runs on the ${backend} backend`);
+      const device = backendDevice();
+      logger.info({ backend, device, tried: failures }, `TensorFlow.js runs on the ${backend} backend (${device.name})`);
+      if (device.fallback) logger.warn(`${device.name} is a software GPU adapter: correct, but far slower than TRAINER_BACKEND=wasm`);
       return backend;
     } catch (error) {
       failures.push(`${backend}: ${firstLine(error)}`);
@@ -72,6 +92,12 @@ export async function startBackend(choice: BackendChoice, logger: Logger): Promi
     }
   }
   throw new BackendError(`no TensorFlow.js backend could start (TRAINER_BACKEND=${choice}): ${failures.join('; ')}`);
+}
+
+/** Releases the GPU device, whose Dawn instance otherwise keeps the process alive. */
+export async function stopBackend(): Promise<void> {
+  const { stopWebGpu } = await import('./webgpu/start.ts');
+  stopWebGpu();
 }
 
 function firstLine(error: unknown): string {
