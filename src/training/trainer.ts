@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { assertDeviceHealthy, assertModelFitsDevice } from '../backends/device.ts';
 import type { EpochSummary, JobProgress, LossLogLine } from '../contract/job.ts';
 import type { JobSettings } from '../contract/job-request.ts';
 import { batchesPerEpoch, progressAt } from '../contract/progress.ts';
@@ -76,6 +77,7 @@ export async function train(
   const progress = (epoch: number, batch: number): JobProgress => progressAt(settings.epochs, perEpoch, epoch, batch);
 
   const dropouts = model.layers.filter((layer): layer is SeededDropout => layer instanceof SeededDropout);
+  assertModelFitsDevice(model, settings.batchSize);
   const step = new TrainingStep(model, dataset.shape, classes, settings);
 
   const resumed = options.resumeFrom?.position;
@@ -105,6 +107,8 @@ export async function train(
         log.add(step.run(settings.augment ? augmentBatch(images, labels.length, dataset.shape, random) : images, labels));
         if (batch % settings.logEvery === 0 || batch === perEpoch) {
           const mean = await log.closeWindow();
+          // The read waited for the batches' kernels: any the GPU rejected has been reported by now.
+          assertDeviceHealthy();
           if (!Number.isFinite(mean) || mean > divergenceFactor * Math.log(classes)) {
             throw new TrainingDivergedError(`training diverged: the loss became ${mean.toPrecision(3)} in epoch ${epoch}, batch ${batch}; try a smaller learningRate (it was ${settings.learningRate})`);
           }
@@ -127,6 +131,7 @@ export async function train(
       }
       const seconds = clock.finishEpoch();
       evaluation = await evaluate(model, testSplit, dataset.shape, classes);
+      assertDeviceHealthy();
       clock.enforceTimeLimit(`while evaluating epoch ${epoch}`);
       await listener.onEpoch(
         {
