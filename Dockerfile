@@ -2,6 +2,9 @@
 FROM node:20-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
+# The Vulkan loader, which Dawn (the webgpu package) opens to reach a GPU; the driver itself comes
+# from the host (NVIDIA's container toolkit mounts it with the `graphics` capability).
+RUN apt-get update && apt-get install -y --no-install-recommends libvulkan1 && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 # Dev tools (TypeScript, ESLint) stay out; tsx runs the sources.
 RUN npm ci --omit=dev && npm cache clean --force
