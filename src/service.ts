@@ -8,6 +8,7 @@ import { connectRedis, describeTarget, waitUntilReachable, type RedisTarget } fr
 import { startEmbeddedRedis } from './store/embedded-redis.ts';
 import { JobStore } from './store/job-store.ts';
 import { createTrainingQueue, requeueOrphans } from './queue/training-queue.ts';
+import { backendDevice } from './backends/device.ts';
 import { startBackend, stopBackend } from './backends/select.ts';
 import { datasetOptions } from './datasets/load-options.ts';
 import { CheckpointStore } from './training/checkpoint.ts';
@@ -95,7 +96,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       redis.on('ready', () => void requeue().catch((error: unknown) => logger.warn({ err: error }, 'could not queue the jobs recorded but never queued')));
       const predictor = new Predictor(config.ARTIFACTS_DIR, config.MODEL_CACHE_SIZE, config.MAX_IMAGE_PIXELS);
       closers.push(async () => predictor.dispose());
-      app = await buildApp({ config, redis, store, queue, predictor, backend, apiKeys }, logger);
+      app = await buildApp({ config, redis, store, queue, predictor, backend, device: backendDevice(), apiKeys }, logger);
       const started = app;
       closers.push(() => started.close());
       await app.listen({ host: config.HOST, port: config.PORT });

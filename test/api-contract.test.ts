@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
@@ -858,10 +859,11 @@ describe('catalog and health', () => {
     assert.equal(mnist.availableLocally, true);
   });
 
-  it('GET /health answers 200 with status, Redis and backend', async () => {
-    const answer = await request(`${service.url}/health`);
+  it('GET /health answers 200 with status, Redis, backend and the device it computes on', async () => {
+    const answer = await request<{ device: { name: string } }>(`${service.url}/health`);
     assert.equal(answer.status, 200);
-    assert.deepEqual(answer.body, { status: 'ok', redis: 'up', backend: 'wasm' });
+    const cpu = os.cpus()[0]?.model.trim() || os.arch();
+    assert.deepEqual(answer.body, { status: 'ok', redis: 'up', backend: 'wasm', device: { kind: 'cpu', name: cpu, vendor: null, architecture: os.arch(), fallback: false } });
   });
 });
 

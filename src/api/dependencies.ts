@@ -1,6 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.ts';
+import type { DeviceDescription } from '../contract/device.ts';
 import type { JobStore } from '../store/job-store.ts';
 import type { TrainingJobData } from '../queue/training-queue.ts';
 import type { Predictor } from './predictor.ts';
@@ -14,6 +15,8 @@ export interface ApiDependencies {
   readonly predictor: Predictor;
   /** The TensorFlow.js backend this process predicts with. */
   readonly backend: string;
+  /** What that backend computes on. */
+  readonly device: DeviceDescription;
   /** The API keys (from API_KEYS and API_KEYS_FILE); empty: authentication is off. */
   readonly apiKeys: readonly string[];
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { deviceDescription } from './device.ts';
 import { datasetNames, modelNames } from './names.ts';
 
 export const modelInfo = z
@@ -33,6 +34,7 @@ export const health = z
     status: z.enum(['ok', 'unavailable']),
     redis: z.enum(['up', 'down']),
     backend: z.string().meta({ description: 'the TensorFlow.js backend this process runs models on' }),
+    device: deviceDescription.meta({ description: 'what that backend computes on: the GPU adapter for webgpu, else the CPU' }),
   })
   .meta({ id: 'Health' });
 export type Health = z.infer<typeof health>;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { deviceDescription } from './device.ts';
 import { jobSettings } from './job-request.ts';
 
 export const jobStates = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
@@ -52,7 +53,8 @@ export const jobResult = z
     classNames: z.array(z.string()),
     params: z.number().int(),
     trainSeconds: z.number(),
-    backend: z.string().meta({ description: 'the TensorFlow.js backend that trained the model: tensorflow, wasm or cpu' }),
+    backend: z.string().meta({ description: 'the TensorFlow.js backend that trained the model: tensorflow, webgpu, wasm or cpu' }),
+    device: deviceDescription.optional().meta({ description: 'what that backend computed on: the GPU adapter, or the CPU (absent for jobs trained before it was recorded)' }),
   })
   .meta({ id: 'JobResult' });
 export type JobResult = z.infer<typeof jobResult>;

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Logger } from 'pino';
+import { backendDevice } from '../backends/device.ts';
 import type { JobProgress } from '../contract/job.ts';
 import type { JobSettings } from '../contract/job-request.ts';
 import { batchesPerEpoch, progressAt } from '../contract/progress.ts';
@@ -133,6 +134,7 @@ async function trainAndRecord(attempt: JobAttempt, settings: JobSettings, starte
       params: model.countParams(),
       trainSeconds: outcome.trainSeconds,
       backend: dependencies.backend,
+      device: backendDevice(),
     });
     log.info({ testAccuracy: evaluation.accuracy, recorded: completed }, 'job completed');
     return completed ? 'ended' : await endedUnlessSuperseded(attempt);

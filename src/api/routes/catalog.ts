@@ -12,7 +12,7 @@ import type { ApiDependencies } from '../dependencies.ts';
 /** Answers every route behind API keys and the rate limit may give. */
 const guarded = { 401: errorBody, 429: errorBody };
 
-export const catalogRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { redis, config, backend }) => {
+export const catalogRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { redis, config, backend, device }) => {
   app.get('/models', { schema: { summary: 'The models and their parameter counts per data set', response: { 200: modelCatalog, ...guarded } } }, async () => ({
     models: modelNames.map((name) => {
       const model = modelFacts[name];
@@ -53,8 +53,8 @@ export const catalogRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app,
         (answer) => answer === 'PONG',
         () => false,
       );
-      if (redisUp) return { status: 'ok' as const, redis: 'up' as const, backend };
-      return reply.code(503).send({ status: 'unavailable' as const, redis: 'down' as const, backend, error: 'Redis is unreachable' });
+      if (redisUp) return { status: 'ok' as const, redis: 'up' as const, backend, device };
+      return reply.code(503).send({ status: 'unavailable' as const, redis: 'down' as const, backend, device, error: 'Redis is unreachable' });
     },
   );
 };
