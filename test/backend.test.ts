@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { pino, type Logger } from 'pino';
 import { BackendError, startBackend } from '../src/backends/select.ts';
+import { softwareGpuEnvironment } from './support/software-gpu.ts';
 
 const run = promisify(execFile);
 const projectRoot = new URL('..', import.meta.url);
@@ -29,6 +30,7 @@ function collectingLogger(): { logger: Logger; lines: LogLine[] } {
 }
 
 const INFO = 30;
+const WARN = 40;
 const DEBUG = 20;
 
 /** Whether either native package can really be imported here, asked in a child so this process stays clean. */
@@ -46,7 +48,11 @@ async function nativeImportable(): Promise<boolean> {
 }
 
 /** Runs startBackend(choice) in a fresh Node process and reports what it returned, threw and logged. */
-async function startInChild(choice: string): Promise<{ backend?: string; current?: string; error?: { name: string; message: string }; lines: LogLine[] }> {
+async function startInChild(
+  choice: string,
+  environment: Record<string, string> = {},
+  options: Record<string, string> = {},
+): Promise<{ backend?: string; current?: string; error?: { name: string; message: string }; lines: LogLine[] }> {
   const script = `
     const { pino } = await import('pino');
     const tf = await import('@tensorflow/tfjs-core');
@@ -55,8 +61,10 @@ async function startInChild(choice: string): Promise<{ backend?: string; current
     const logger = pino({ level: 'debug' }, { write: (line) => lines.push(JSON.parse(line)) });
     const report = { lines };
     try {
-      report.backend = await startBackend(${JSON.stringify(choice)}, logger);
+      report.backend = await startBackend(${JSON.stringify(choice)}, logger, ${JSON.stringify(options)});
       report.current = tf.getBackend();
+      const { stopBackend } = await import(new URL('./src/backends/select.ts', ${JSON.stringify(projectRoot.href)}).href);
+      await stopBackend();
     } catch (error) {
       report.error = { name: error.name, message: error.message };
     }
@@ -64,6 +72,7 @@ async function startInChild(choice: string): Promise<{ backend?: string; current
   `;
   const { stdout } = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
     cwd: projectRoot,
+    env: { ...process.env, ...environment },
     timeout: 60_000,
     maxBuffer: 10 * 1024 * 1024,
   });
@@ -135,7 +144,7 @@ describe('startBackend, in this process', () => {
     assert.equal(debug[0]?.backend, 'tensorflow');
   });
 
-  it("'auto' takes tensorflow where it is installed, else wasm, logging what it tried", async () => {
+  it("'auto' takes tensorflow where it is installed, else wasm (no hardware GPU here), logging what it tried", async () => {
     const { logger, lines } = collectingLogger();
     const expected = native ? 'tensorflow' : 'wasm';
     await startBackend('cpu', pino({ level: 'silent' }));
@@ -146,9 +155,10 @@ describe('startBackend, in this process', () => {
     if (native) {
       assert.deepEqual(tried, []);
     } else {
-      assert.equal(tried.length, 1);
+      assert.equal(tried.length, 2);
       assert.match(tried[0] ?? '', /^tensorflow: /);
       assertNamesBothPackages(tried[0] ?? '');
+      assert.match(tried[1] ?? '', /^webgpu: /);
     }
   });
 });
@@ -161,6 +171,38 @@ describe('startBackend, in a fresh process', () => {
     assert.equal(report.backend, expected);
     assert.equal(report.current, expected);
     assertRunsOnLine(report.lines, expected);
+  });
+
+  it("'auto' passes over a software GPU adapter, saying why, and takes the next backend", async () => {
+    const report = await startInChild('auto', softwareGpuEnvironment());
+    const expected = native ? 'tensorflow' : 'wasm';
+    assert.equal(report.backend, expected);
+    if (native) return;
+    const tried = report.lines.find((line) => line.level === INFO)?.tried ?? [];
+    assert.match(tried[1] ?? '', /^webgpu: the only WebGPU adapter is a software one \(SwiftShader/);
+  });
+
+  it("'webgpu' takes the software adapter when asked for by name, and names it", async () => {
+    const report = await startInChild('webgpu', softwareGpuEnvironment());
+    assert.equal(report.error, undefined);
+    assert.equal(report.backend, 'webgpu');
+    assert.equal(report.current, 'webgpu');
+    const info = report.lines.find((line) => line.level === INFO);
+    assert.match(info?.msg ?? '', /webgpu backend \(SwiftShader/);
+    assert.ok(report.lines.some((line) => line.level === WARN && /software GPU adapter/.test(line.msg)));
+  });
+
+  it("'webgpu' without any Vulkan driver is a BackendError saying what a GPU host needs", async () => {
+    const report = await startInChild('webgpu', { VK_ICD_FILENAMES: '/nonexistent/icd.json', VK_DRIVER_FILES: '/nonexistent/icd.json' });
+    assert.equal(report.backend, undefined);
+    assert.equal(report.error?.name, 'BackendError');
+    assert.match(report.error?.message ?? '', /TRAINER_BACKEND=webgpu\): webgpu: no WebGPU adapter found: .*Vulkan.*libvulkan1/);
+  });
+
+  it("'webgpu' with WEBGPU_ADAPTER naming no adapter lists the ones there are", async () => {
+    const missing = await startInChild('webgpu', softwareGpuEnvironment(), { webgpuAdapter: 'NoSuchGPU' });
+    assert.equal(missing.error?.name, 'BackendError');
+    assert.match(missing.error?.message ?? '', /no WebGPU adapter matches WEBGPU_ADAPTER=NoSuchGPU: .*SwiftShader/);
   });
 
   it("'tensorflow' is a BackendError naming both packages where neither is installed", async () => {
