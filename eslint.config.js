@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules', 'dist', 'data', 'artifacts', 'test-results'] },
+  { ignores: ['node_modules', 'dist', 'data', 'artifacts', 'test-results', '.gpu-check'] },
   js.configs.recommended,
   ...tseslint.configs.strict,
   {
