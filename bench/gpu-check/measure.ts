@@ -17,7 +17,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import { pino } from 'pino';
 import {
   assertDeviceHealthy,
-  assertTensorFits,
   backendDevice,
   createCifar10Source,
   models,
@@ -167,12 +166,6 @@ function listener(onEpoch: TrainingListener['onEpoch'] = async () => undefined, 
   };
 }
 
-function fitsOnDevice(batch: number): void {
-  assertTensorFits(batch * 32 * 32 * 3 * 4, `a batch of ${batch} images`);
-  // AlexNet's largest activation: the first convolution's output, 64 channels at 32×32.
-  assertTensorFits(batch * 32 * 32 * 64 * 4, `AlexNet's first activation at batch ${batch}`);
-}
-
 /**
  * Timed training steps after a warm-up run of their own (compiling shaders, allocating), as the
  * reference's --steps. More steps than the subset holds run as several epochs of it (each ending
@@ -181,7 +174,6 @@ function fitsOnDevice(batch: number): void {
 async function timeSteps(model: ModelName, batch: number, timed: number): Promise<Outcome<OursRun>> {
   const network = models[model].build(dataset.shape, dataset.classNames.length, 0);
   try {
-    fitsOnDevice(batch);
     const perEpoch = Math.min(timed, Math.floor(dataset.train.count / batch));
     if (perEpoch < Math.max(1, warmupSteps)) throw new Error(`a step of ${batch} needs more than the subset's ${dataset.train.count} training images`);
     await train(network, dataset, settingsFor(model, batch, 1, warmupSteps * batch, 1), listener());
@@ -230,7 +222,6 @@ const epochs = plannedEpochs();
   // A hard stop at 1.5 × the budget (none when --epochs says how many): the epochs done by then are what's compared.
   const stopAt = fixedEpochs === null ? elapsed() + budgetSeconds * 1.5 : Number.POSITIVE_INFINITY;
   try {
-    fitsOnDevice(batchSize);
     const outcome = await train(
       network,
       dataset,
