@@ -1,0 +1,53 @@
+/** The `trainer` command's argument handling, without a server: what each command line asks for, and what it refuses. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { UsageError } from '../../src/cli/errors.ts';
+import { defaultUrl, parseCommandLine } from '../../src/cli/main.ts';
+import { trainingOptions } from '../../src/cli/options.ts';
+
+const noEnv = {};
+
+describe('trainer command line', () => {
+  it('submit takes every training option and switch, and the server from --url, TRAINER_URL or the default', () => {
+    const parsed = parseCommandLine(['submit', '--model', 'alexnet', '--batch-size', '32', '--no-augment', '--json', '--url', 'http://h:1'], noEnv);
+    assert.notEqual(parsed, 'help');
+    if (parsed === 'help') return;
+    assert.equal(parsed.command, 'submit');
+    assert.deepEqual(parsed.options, { model: 'alexnet', 'batch-size': '32' });
+    assert.deepEqual([...parsed.flags], ['no-augment']);
+    assert.equal(parsed.json, true);
+    assert.equal(parsed.url, 'http://h:1');
+    const fromEnv = parseCommandLine(['list'], { TRAINER_URL: 'https://trainer.example' });
+    assert.equal(fromEnv !== 'help' && fromEnv.url, 'https://trainer.example');
+    const byDefault = parseCommandLine(['watch', 'job-1'], noEnv);
+    assert.equal(byDefault !== 'help' && byDefault.url, defaultUrl);
+  });
+
+  it('every training option of the list is accepted by submit', () => {
+    for (const { flag, value } of trainingOptions) {
+      const args = value === 'switch' ? ['submit', `--${flag}`] : ['submit', `--${flag}`, '1'];
+      assert.doesNotThrow(() => parseCommandLine(args, noEnv), `--${flag}`);
+    }
+  });
+
+  it('--help anywhere asks for the usage', () => {
+    assert.equal(parseCommandLine(['--help'], noEnv), 'help');
+    assert.equal(parseCommandLine(['submit', '--help'], noEnv), 'help');
+  });
+
+  it('refuses unknown commands, options another command owns, wrong operand counts and non-http servers', () => {
+    const refused: [string[], RegExp][] = [
+      [[], /no command given/],
+      [['train'], /unknown command "train"/],
+      [['watch', '--epochs', '2', 'job-1'], /watch takes no option --epochs/],
+      [['submit', '--colour'], /unknown option --colour/],
+      [['watch'], /watch takes one job id/],
+      [['predict', 'job-1'], /predict takes a job id and one or more image files/],
+      [['list', '--url', 'ftp://h'], /--url must be an http\(s\) URL/],
+    ];
+    for (const [args, message] of refused) {
+      assert.throws(() => parseCommandLine(args, noEnv), (error: unknown) => error instanceof UsageError && message.test(error.message), args.join(' '));
+    }
+    assert.throws(() => parseCommandLine(['list'], { TRAINER_URL: 'not a url' }), /TRAINER_URL must be an http\(s\) URL/);
+  });
+});

@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig } from '../../src/config.ts';
+
+/** Asserts that `env` is refused with a ConfigError naming `variable`, and returns its message. */
+function refused(env: Record<string, string>, variable: string): string {
+  let caught: unknown;
+  try {
+    const config = loadConfig(env);
+    assert.fail(`${JSON.stringify(env)} was accepted as ${JSON.stringify(config)}`);
+  } catch (error) {
+    caught = error;
+  }
+  assert.ok(caught instanceof ConfigError, `expected a ConfigError, got ${String(caught)}`);
+  assert.equal(caught.name, 'ConfigError');
+  assert.ok(new RegExp(`\\b${variable}\\b`).test(caught.message), `"${caught.message}" names ${variable}`);
+  return caught.message;
+}
+
+describe('loadConfig', () => {
+  it('gives the documented defaults for an empty environment', () => {
+    const config = loadConfig({});
+    assert.deepEqual(config, {
+      ROLE: 'all',
+      HOST: '127.0.0.1',
+      PORT: 3000,
+      KEY_PREFIX: 'trainer',
+      DATA_DIR: './data',
+      ARTIFACTS_DIR: './artifacts',
+      MNIST_MIRROR: 'https://ossci-datasets.s3.amazonaws.com/mnist',
+      CIFAR10_URL: 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz',
+      TRAINER_BACKEND: 'auto',
+      WORKER_CONCURRENCY: 1,
+      MAX_UPLOAD_BYTES: 10 * 1024 * 1024,
+      MAX_UPLOAD_FILES: 64,
+      MAX_IMAGE_PIXELS: 40_000_000,
+      MODEL_CACHE_SIZE: 4,
+      LOG_LEVEL: 'info',
+      BODY_LIMIT_BYTES: 64 * 1024,
+      MAX_QUEUED_PER_CLIENT: 20,
+      MAX_QUEUED_JOBS: 500,
+      MAX_TRAINING_IMAGES_PER_JOB: 60_000_000,
+      RATE_LIMIT_PER_MINUTE: 600,
+      CHECKPOINTS_DIR: './checkpoints',
+      CHECKPOINT_INTERVAL_SECONDS: 600,
+      JOB_LOCK_SECONDS: 120,
+      MAX_JOB_SECONDS: 604_800,
+    });
+    assert.equal(config.REDIS_URL, undefined);
+    assert.equal('REDIS_URL' in config, false);
+  });
+
+  it('takes valid overrides, coercing numbers', () => {
+    const config = loadConfig({
+      ROLE: 'worker',
+      HOST: '0.0.0.0',
+      PORT: '8080',
+      REDIS_URL: 'redis://:secret@redis.internal:6380/2',
+      KEY_PREFIX: 'prod.trainer-2',
+      DATA_DIR: '/data',
+      ARTIFACTS_DIR: '/artifacts',
+      MNIST_MIRROR: 'http://127.0.0.1:9000/mnist',
+      CIFAR10_URL: 'http://127.0.0.1:9000/cifar-10-binary.tar.gz',
+      CIFAR10_PATH: '/datasets/cifar10',
+      TRAINER_BACKEND: 'wasm',
+      WORKER_CONCURRENCY: '3',
+      MAX_UPLOAD_BYTES: '2048',
+      MAX_UPLOAD_FILES: '5',
+      MAX_IMAGE_PIXELS: '1000000',
+      MODEL_CACHE_SIZE: '2',
+      LOG_LEVEL: 'debug',
+      CHECKPOINTS_DIR: '/checkpoints',
+      CHECKPOINT_INTERVAL_SECONDS: '0',
+      JOB_LOCK_SECONDS: '30',
+      MAX_JOB_SECONDS: '3600',
+    });
+    assert.deepEqual(config, {
+      ROLE: 'worker',
+      HOST: '0.0.0.0',
+      PORT: 8080,
+      REDIS_URL: 'redis://:secret@redis.internal:6380/2',
+      KEY_PREFIX: 'prod.trainer-2',
+      DATA_DIR: '/data',
+      ARTIFACTS_DIR: '/artifacts',
+      MNIST_MIRROR: 'http://127.0.0.1:9000/mnist',
+      CIFAR10_URL: 'http://127.0.0.1:9000/cifar-10-binary.tar.gz',
+      CIFAR10_PATH: '/datasets/cifar10',
+      TRAINER_BACKEND: 'wasm',
+      WORKER_CONCURRENCY: 3,
+      MAX_UPLOAD_BYTES: 2048,
+      MAX_UPLOAD_FILES: 5,
+      MAX_IMAGE_PIXELS: 1_000_000,
+      MODEL_CACHE_SIZE: 2,
+      LOG_LEVEL: 'debug',
+      BODY_LIMIT_BYTES: 64 * 1024,
+      MAX_QUEUED_PER_CLIENT: 20,
+      MAX_QUEUED_JOBS: 500,
+      MAX_TRAINING_IMAGES_PER_JOB: 60_000_000,
+      RATE_LIMIT_PER_MINUTE: 600,
+      CHECKPOINTS_DIR: '/checkpoints',
+      CHECKPOINT_INTERVAL_SECONDS: 0,
+      JOB_LOCK_SECONDS: 30,
+      MAX_JOB_SECONDS: 3600,
+    });
+    assert.equal(typeof config.PORT, 'number');
+  });
+
+  it('accepts every role, backend and log level it documents, rediss URLs and ports 0 and 65535', () => {
+    for (const role of ['all', 'api', 'worker'] as const) assert.equal(loadConfig({ ROLE: role }).ROLE, role);
+    for (const backend of ['auto', 'tensorflow', 'wasm', 'cpu'] as const) {
+      assert.equal(loadConfig({ TRAINER_BACKEND: backend }).TRAINER_BACKEND, backend);
+    }
+    for (const level of ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const) {
+      assert.equal(loadConfig({ LOG_LEVEL: level }).LOG_LEVEL, level);
+    }
+    assert.equal(loadConfig({ REDIS_URL: 'rediss://cache.example:6380' }).REDIS_URL, 'rediss://cache.example:6380');
+    assert.equal(loadConfig({ PORT: '0' }).PORT, 0);
+    assert.equal(loadConfig({ PORT: '65535' }).PORT, 65535);
+  });
+
+  it('ignores variables it does not know', () => {
+    const config = loadConfig({ PATH: '/usr/bin', HOME: '/root', PORT: '4000', NODE_ENV: 'production' });
+    assert.equal(config.PORT, 4000);
+    assert.equal('PATH' in config, false);
+  });
+
+  describe('refuses invalid values with a ConfigError naming the variable', () => {
+    const cases: [string, string][] = [
+      ['PORT', 'abc'],
+      ['PORT', '70000'],
+      ['PORT', '-1'],
+      ['PORT', '80.5'],
+      ['ROLE', 'both'],
+      ['ROLE', 'ALL'],
+      ['TRAINER_BACKEND', 'gpu'],
+      ['WORKER_CONCURRENCY', '0'],
+      ['WORKER_CONCURRENCY', '-2'],
+      ['WORKER_CONCURRENCY', 'two'],
+      ['REDIS_URL', 'http://x'],
+      ['REDIS_URL', 'not a url'],
+      ['LOG_LEVEL', 'loud'],
+      ['KEY_PREFIX', 'has space'],
+      ['KEY_PREFIX', 'a:b'],
+      ['MAX_IMAGE_PIXELS', '0'],
+      ['MODEL_CACHE_SIZE', '1.5'],
+      ['MNIST_MIRROR', 'mirror'],
+      ['JOB_LOCK_SECONDS', '1'],
+      ['CHECKPOINT_INTERVAL_SECONDS', '-1'],
+      ['MAX_JOB_SECONDS', '0'],
+    ];
+    for (const [variable, value] of cases) {
+      it(`${variable}=${JSON.stringify(value)}`, () => {
+        const message = refused({ [variable]: value }, variable);
+        assert.match(message, /invalid configuration/);
+      });
+    }
+
+    it('names every invalid variable at once', () => {
+      const message = refused({ PORT: 'abc', ROLE: 'both', LOG_LEVEL: 'loud', HOST: 'fine.example' }, 'PORT');
+      assert.match(message, /\bROLE\b/);
+      assert.match(message, /\bLOG_LEVEL\b/);
+      assert.doesNotMatch(message, /\bHOST\b/);
+    });
+  });
+
+  it('treats a blank variable as unset: PORT= is the default 3000, not port 0 (any free port)', () => {
+    for (const value of ['', ' ']) {
+      const config = loadConfig({ PORT: value, HOST: value, TRAINER_BACKEND: value });
+      assert.equal(config.PORT, 3000);
+      assert.equal(config.HOST, '127.0.0.1');
+      assert.equal(config.TRAINER_BACKEND, 'auto');
+    }
+  });
+});

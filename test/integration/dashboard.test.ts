@@ -1,0 +1,221 @@
+/**
+ * The web dashboard at GET /, in a real headless browser (Debian's chromium driven by
+ * playwright-core) against a real service (API + worker, wasm backend): submit a job through the
+ * form, follow it live, read its result, classify an uploaded digit, see validation errors next to
+ * their fields, cancel a job. Saves a screenshot in test-results/dashboard.png.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import sharp from 'sharp';
+import { Redis } from 'ioredis';
+import type { ErrorBody } from '../../src/contract/errors.ts';
+import type { Job } from '../../src/contract/job.ts';
+import { progressAt } from '../../src/contract/progress.ts';
+import type { PredictResponse } from '../../src/contract/predict.ts';
+import { mnist } from '../../src/datasets/mnist.ts';
+import { JobStore } from '../../src/store/job-store.ts';
+import { request, startTestService, testRedisUrl, waitFor, type TestService } from '../support/service.ts';
+
+const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const browserArgs = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+let service: TestService;
+let browser: Browser;
+let page: Page;
+let folder: string;
+const pageErrors: string[] = [];
+
+const byTestId = (id: string) => page.getByTestId(id);
+const percent = (fraction: number) => `${(fraction * 100).toFixed(1)}%`;
+
+before(async () => {
+  assert.ok(existsSync(executablePath), `no browser at ${executablePath}: apt-get install -y chromium`);
+  folder = await mkdtemp(path.join(tmpdir(), 'dashboard-test-'));
+  service = await startTestService();
+  browser = await chromium.launch({ executablePath, args: browserArgs });
+  page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  page.on('pageerror', (error) => pageErrors.push(error.message));
+  page.on('console', (message) => {
+    // The 400 of the validation test is expected; anything else is not.
+    if (message.type() === 'error' && !/status of 400/.test(message.text())) pageErrors.push(message.text());
+  });
+  await page.goto(`${service.url}/`);
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 10_000 });
+});
+
+after(async () => {
+  await browser?.close();
+  await service?.close();
+  if (folder) await rm(folder, { recursive: true, force: true });
+});
+
+describe('dashboard', () => {
+  it('is served at / next to the API, which still answers 404 for unknown routes', async () => {
+    const html = await fetch(`${service.url}/`);
+    assert.equal(html.status, 200);
+    assert.match(html.headers.get('content-type') ?? '', /^text\/html/);
+    const text = await html.text();
+    assert.match(text, /<title>Trainer dashboard<\/title>/);
+    assert.match(text, /<style>[^]*font: 15px\/1\.45 system-ui/, 'the style sheet is inline');
+    assert.match(text, /<script type="module">[^]*new EventSource\(/, 'the script is inline');
+    assert.doesNotMatch(text, /(src|href)="https?:/, 'no external resources');
+    const missing = await request<ErrorBody>(`${service.url}/dashboard/nope.js`);
+    assert.equal(missing.status, 404);
+    assert.match(missing.body.error, /no route GET \/dashboard\/nope\.js/);
+    const document = await request<{ paths: Record<string, unknown> }>(`${service.url}/openapi.json`);
+    assert.equal('/' in document.body.paths, false, 'the page is not part of the API document');
+  });
+
+  it('fills the selects from GET /models and GET /datasets', async () => {
+    const models = await byTestId('field-model').locator('option').evaluateAll((options) => options.map((option) => option.getAttribute('value')));
+    const datasets = await byTestId('field-dataset').locator('option').evaluateAll((options) => options.map((option) => option.getAttribute('value')));
+    assert.deepEqual(models, ['lenet5', 'alexnet']);
+    assert.deepEqual(datasets, ['mnist', 'cifar10']);
+  });
+
+  it('shows a 400 answer’s messages next to their fields and starts no job', async () => {
+    await byTestId('field-epochs').fill('0');
+    await byTestId('field-batchSize').fill('99999');
+    await byTestId('submit').click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="error-epochs"]')?.textContent !== '', undefined, { timeout: 5000 });
+    assert.match(await byTestId('error-epochs').innerText(), /1|small|>=/i);
+    assert.notEqual(await byTestId('error-batchSize').innerText(), '');
+    assert.equal(await byTestId('error-learningRate').innerText(), '', 'fields without problems show none');
+    assert.equal(await byTestId('field-epochs').getAttribute('aria-invalid'), 'true');
+    const jobs = await request<{ jobs: Job[] }>(`${service.url}/jobs`);
+    assert.equal(jobs.body.jobs.length, 0);
+  });
+
+  let job: Job;
+
+  it('submits a job through the form and follows it live to its result', async () => {
+    await byTestId('field-model').selectOption('lenet5');
+    await byTestId('field-dataset').selectOption('mnist');
+    const fields = { epochs: '1', batchSize: '16', trainLimit: '2000', testLimit: '500', logEvery: '5', seed: '1' };
+    for (const [name, value] of Object.entries(fields)) await byTestId(`field-${name}`).fill(value);
+    await byTestId('submit').click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="job-panel"]')?.getAttribute('data-job-id'), undefined, { timeout: 5000 });
+    assert.equal(await byTestId('error-epochs').innerText(), '', 'the earlier errors are cleared');
+
+    const id = (await byTestId('job-panel').getAttribute('data-job-id')) ?? '';
+    const created = await request<Job>(`${service.url}/jobs/${id}`);
+    assert.equal(created.status, 200);
+    assert.deepEqual(
+      { model: created.body.request.model, dataset: created.body.request.dataset, epochs: created.body.request.epochs, batchSize: created.body.request.batchSize, trainLimit: created.body.request.trainLimit, testLimit: created.body.request.testLimit, logEvery: created.body.request.logEvery, seed: created.body.request.seed },
+      { model: 'lenet5', dataset: 'mnist', epochs: 1, batchSize: 16, trainLimit: 2000, testLimit: 500, logEvery: 5, seed: 1 },
+    );
+    assert.equal(created.body.request.learningRate, 0.01, 'empty fields take the defaults');
+
+    // The chart gets points from the event stream while the job runs.
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="loss-chart"]')?.getAttribute('data-points')) > 0, undefined, { timeout: 30_000 });
+    await page.waitForFunction(() => document.querySelector('[data-testid="job-panel"]')?.getAttribute('data-state') === 'completed', undefined, { timeout: 45_000 });
+    job = (await request<Job>(`${service.url}/jobs/${id}`)).body;
+    assert.equal(job.state, 'completed');
+    assert.ok(job.result);
+
+    assert.equal(Number(await byTestId('loss-chart').getAttribute('data-points')), job.logs.length, 'one point per loss log line');
+    assert.equal(job.logs.length, 25);
+    assert.equal(await byTestId('job-state').innerText(), 'completed');
+    assert.equal(await byTestId('epoch-row').count(), 1);
+    assert.match(await byTestId('epoch-row').innerText(), new RegExp(percent(job.epochs[0]?.testAccuracy ?? -1).replace('.', '\\.')));
+    assert.equal(await byTestId('test-accuracy').innerText(), percent(job.result.testAccuracy));
+    assert.equal(await byTestId('confusion-cell').count(), 100);
+    const diagonal = await byTestId('confusion-matrix').locator('tbody tr').nth(3).getByTestId('confusion-cell').nth(3).innerText();
+    assert.equal(Number(diagonal), job.result.confusionMatrix[3]?.[3]);
+    const columnHeads = await byTestId('confusion-matrix').locator('thead th').allInnerTexts();
+    assert.deepEqual(columnHeads.slice(1), job.result.classNames);
+    assert.equal(await byTestId('per-class-row').count(), 10);
+    assert.match(await byTestId('per-class-row').first().innerText(), new RegExp(percent(job.result.perClassAccuracy[0] ?? -1).replace('.', '\\.')));
+    assert.equal(await byTestId('cancel').isVisible(), false, 'no cancel button once the job ended');
+
+    // The list (polled every 2 s) shows it too.
+    const row = page.locator(`[data-testid="job-row"][data-job-id="${id}"]`);
+    await page.waitForFunction((jobId) => document.querySelector(`[data-testid="job-row"][data-job-id="${jobId}"]`)?.getAttribute('data-state') === 'completed', id, { timeout: 5000 });
+    assert.equal(await row.getByTestId('job-row-state').innerText(), 'completed');
+  });
+
+  it('classifies an uploaded MNIST digit with the trained model', async () => {
+    assert.ok(job, 'needs the job of the previous test');
+    const data = await mnist.load({ dataDir: path.join(folder, 'data') });
+    const size = data.shape.height * data.shape.width;
+    // A digit the model gets right, found through the API: the test is about the page, not the model.
+    let chosen: { file: string; label: number } | null = null;
+    for (let index = 0; index < 30 && !chosen; index += 1) {
+      const label = data.test.labels[index] ?? -1;
+      const png = await sharp(Buffer.from(data.test.images.subarray(index * size, (index + 1) * size)), { raw: { width: data.shape.width, height: data.shape.height, channels: 1 } }).png().toBuffer();
+      const answer = await request<PredictResponse>(`${service.url}/jobs/${job.id}/predict`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: png });
+      assert.equal(answer.status, 200);
+      if (answer.body.predictions[0]?.label === label) {
+        const file = path.join(folder, `digit-${label}.png`);
+        await writeFile(file, png);
+        chosen = { file, label };
+      }
+    }
+    assert.ok(chosen, 'the model gets none of the first 30 test digits right');
+
+    assert.equal(await byTestId('predict').isVisible(), true);
+    await byTestId('predict-input').setInputFiles(chosen.file);
+    await byTestId('prediction').first().waitFor({ timeout: 10_000 });
+    assert.equal(await byTestId('prediction').first().getAttribute('data-label'), String(chosen.label));
+    assert.match(await byTestId('prediction-top').first().innerText(), new RegExp(`^${chosen.label} \\(\\d+\\.\\d%\\)$`));
+    assert.equal(await byTestId('prediction').first().locator('ol li').count(), 5, 'the top 5');
+
+    await mkdir('test-results', { recursive: true });
+    await page.screenshot({ path: 'test-results/dashboard.png', fullPage: true });
+  });
+
+  it('cancels a running job with its button', async () => {
+    await byTestId('field-epochs').fill('50');
+    await byTestId('field-trainLimit').fill('');
+    await byTestId('field-testLimit').fill('');
+    await byTestId('submit').click();
+    await page.waitForFunction((previous) => {
+      const panel = document.querySelector('[data-testid="job-panel"]');
+      return panel?.getAttribute('data-job-id') !== previous && ['queued', 'running'].includes(panel?.getAttribute('data-state') ?? '');
+    }, job.id, { timeout: 10_000 });
+    const id = (await byTestId('job-panel').getAttribute('data-job-id')) ?? '';
+    await byTestId('cancel').click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="job-panel"]')?.getAttribute('data-state') === 'cancelled', undefined, { timeout: 15_000 });
+    const cancelled = await waitFor('the job to be cancelled', async () => {
+      const answer = await request<Job>(`${service.url}/jobs/${id}`);
+      return answer.body.state === 'cancelled' ? answer.body : null;
+    }, 5000);
+    assert.equal(cancelled.state, 'cancelled');
+    assert.equal(await byTestId('cancel').isVisible(), false);
+    assert.deepEqual(pageErrors, [], 'the page logged no errors');
+  });
+
+  it('drops the log lines and epochs a rewind tells it to, when a job is taken over', async () => {
+    // A job no worker sees (recorded, never queued), given a history and then taken over.
+    const redis = new Redis(testRedisUrl);
+    const id = randomUUID();
+    try {
+      const store = new JobStore(redis, service.config.KEY_PREFIX);
+      const at = (epoch: number, batch: number) => progressAt(2, 4, epoch, batch);
+      const settings = { ...job.request, epochs: 2, batchSize: 500, trainLimit: 2000, logEvery: 1 };
+      assert.equal(await store.create(id, settings, at(0, 0), new Date()), 'created');
+      await store.lifecycle.start(id, new Date());
+      for (let batch = 1; batch <= 4; batch++) await store.appendLog(id, { epoch: 1, batch, loss: 2 - batch / 4 }, at(1, batch));
+      await store.appendEpoch(id, { epoch: 1, loss: 1.4, testAccuracy: 0.5, seconds: 1, imagesPerSecond: 2000 }, at(1, 4));
+      await store.appendLog(id, { epoch: 2, batch: 1, loss: 0.9 }, at(2, 1));
+      await store.lifecycle.start(id);
+      await store.rewind(id, { logLines: 2, epochs: 0 }, at(1, 2));
+      await store.appendLog(id, { epoch: 1, batch: 3, loss: 1.2 }, at(1, 3));
+    } finally {
+      redis.disconnect();
+    }
+    await page.waitForSelector(`[data-testid="job-row"][data-job-id="${id}"]`, { timeout: 10_000 });
+    await page.locator(`[data-testid="job-row"][data-job-id="${id}"]`).click();
+    await page.waitForFunction((jobId) => document.querySelector('[data-testid="job-panel"]')?.getAttribute('data-job-id') === jobId, id, { timeout: 5000 });
+    // 5 log lines and an epoch before the rewind, which keeps 2 lines and no epoch, then 1 line more.
+    await page.waitForFunction(() => document.querySelector('[data-testid="loss-chart"]')?.getAttribute('data-points') === '3', undefined, { timeout: 5000 });
+    assert.equal(await byTestId('epoch-row').count(), 0);
+    assert.deepEqual(pageErrors, [], 'the page logged no errors');
+  });
+});

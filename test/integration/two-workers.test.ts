@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Job } from '../../src/contract/job.ts';
+import { startServiceProcess, type ServiceProcess } from '../support/processes.ts';
+import { request, sharedEnvironment, startTestService, waitFor, type TestService } from '../support/service.ts';
+
+describe('two worker processes on one Redis', () => {
+  const prefix = `test-${randomUUID()}`;
+  let folder: string;
+  let api: TestService;
+  let workers: ServiceProcess[] = [];
+
+  before(async () => {
+    folder = await mkdtemp(path.join(tmpdir(), 'trainer-workers-'));
+    const shared = sharedEnvironment(folder, prefix);
+    api = await startTestService({ ...shared, ROLE: 'api' });
+    workers = [1, 2].map(() => startServiceProcess({ ...shared, ROLE: 'worker' }));
+  });
+
+  after(async () => {
+    await Promise.all(workers.map((worker) => worker.stop()));
+    await api?.close();
+    await rm(folder, { recursive: true, force: true });
+  });
+
+  it('share the queue: every job is trained exactly once, and both workers take part', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const { status, body } = await request<Job>(`${api.url}/jobs`, {
+        method: 'POST',
+        json: { model: 'lenet5', dataset: 'mnist', epochs: 1, trainLimit: 640, testLimit: 200, seed: i },
+      });
+      assert.equal(status, 201);
+      ids.push(body.id);
+    }
+    const finished = await waitFor(
+      'all jobs to complete',
+      async () => {
+        const jobs = await Promise.all(ids.map(async (id) => (await request<Job>(`${api.url}/jobs/${id}`)).body));
+        return jobs.every((job) => job.state === 'completed' || job.state === 'failed') ? jobs : null;
+      },
+      120_000,
+      200,
+    );
+    for (const job of finished) assert.equal(job.state, 'completed', job.error?.message);
+
+    const trainedBy = (worker: ServiceProcess) => worker.logs.filter((line) => line.msg === 'training').map((line) => line.jobId as string);
+    const [first, second] = workers.map(trainedBy) as [string[], string[]];
+    assert.deepEqual([...first, ...second].sort(), [...ids].sort(), 'each job trained exactly once across both workers');
+    assert.ok(first.length > 0 && second.length > 0, `work was not shared: ${first.length} and ${second.length} jobs`);
+    for (const job of finished) {
+      assert.equal(job.epochs.length, 1);
+      assert.equal(job.result?.backend, 'wasm');
+    }
+  });
+});
