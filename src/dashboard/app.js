@@ -67,7 +67,7 @@ async function checkHealth() {
   const badge = $('health');
   const { status, body } = await api('/health');
   badge.className = `health ${status === 200 ? 'ok' : 'down'}`;
-  badge.textContent = status === 200 ? `up · ${body.backend}` : status === 0 ? 'unreachable' : `Redis ${body?.redis ?? 'down'}`;
+  badge.textContent = status === 200 ? `up · ${body.backend}${body.device?.kind === 'gpu' ? ` (${body.device.name})` : ''}` : status === 0 ? 'unreachable' : `Redis ${body?.redis ?? 'down'}`;
 }
 
 // ---------------------------------------------------------------- the form
@@ -201,7 +201,7 @@ function heat(fraction) {
 function showResult(result) {
   $('result').hidden = false;
   $('test-accuracy').textContent = percent(result.testAccuracy);
-  $('result-detail').textContent = `${result.correct.toLocaleString()} of ${result.total.toLocaleString()} test images · loss ${result.testLoss.toFixed(4)} · ${result.params.toLocaleString()} parameters · ${result.trainSeconds.toFixed(1)} s on ${result.backend}`;
+  $('result-detail').textContent = `${result.correct.toLocaleString()} of ${result.total.toLocaleString()} test images · loss ${result.testLoss.toFixed(4)} · ${result.params.toLocaleString()} parameters · ${result.trainSeconds.toFixed(1)} s on ${result.backend}${result.device?.kind === 'gpu' ? ` (${result.device.name})` : ''}`;
 
   const names = result.classNames;
   const matrix = $('confusion-matrix');
