@@ -1,6 +1,6 @@
 import type { JobSettings, ParsedJobRequest } from '../contract/job-request.ts';
 import { datasets } from '../datasets/index.ts';
-import { models } from '../models/index.ts';
+import { modelFacts } from '../models/catalog.ts';
 
 // Kept out of src/contract so that the contract's schemas load without TensorFlow.js (the CLI uses them).
 /** Fills the defaults that depend on other fields, on the data set or on the server (`maxJobSeconds`). */
@@ -8,7 +8,7 @@ export function settingsFor(request: ParsedJobRequest, randomSeed: () => number,
   const source = datasets[request.dataset];
   return {
     ...request,
-    weightDecay: request.weightDecay ?? models[request.model].defaultWeightDecay,
+    weightDecay: request.weightDecay ?? modelFacts[request.model].defaultWeightDecay,
     augment: request.augment ?? source.augmentByDefault,
     seed: request.seed ?? randomSeed(),
     trainLimit: Math.min(request.trainLimit ?? source.trainSize, source.trainSize),
