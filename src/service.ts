@@ -19,7 +19,8 @@ import { startTrainingWorker } from './worker/worker.ts';
 export interface RunningService {
   /** The API's base URL, when this process serves it. */
   readonly url: string | null;
-  readonly backend: string;
+  /** The TensorFlow.js backend this process runs models on; null in a worker pool's parent, which runs none. */
+  readonly backend: string | null;
   close(): Promise<void>;
 }
 
@@ -46,6 +47,14 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     await waitUntilReachable(redis, target);
     logger.info({ redis: describeTarget(target) }, 'Redis reachable');
 
+    const pool = config.ROLE !== 'api' && config.WORKER_CONCURRENCY > 1;
+    if (pool) {
+      const children = startWorkerPool(config, config.WORKER_CONCURRENCY, logger);
+      closers.push(() => children.close());
+      // The pool's parent trains nothing (each child has a backend of its own) and, as a worker,
+      // predicts nothing: a backend here would only hold memory, and on webgpu a GPU device.
+      if (config.ROLE === 'worker') return { url: null, backend: null, close };
+    }
     const backend = await startBackend(config.TRAINER_BACKEND, logger, {
       webgpuAdapter: config.WEBGPU_ADAPTER,
       webgpuMaxBufferBytes: config.WEBGPU_MAX_BUFFER_MIB === undefined ? undefined : config.WEBGPU_MAX_BUFFER_MIB * 2 ** 20,
@@ -53,10 +62,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     closers.push(stopBackend);
     let app: FastifyInstance | null = null;
 
-    if (config.ROLE !== 'api' && config.WORKER_CONCURRENCY > 1) {
-      const pool = startWorkerPool(config, config.WORKER_CONCURRENCY, logger);
-      closers.push(() => pool.close());
-    } else if (config.ROLE !== 'api') {
+    if (config.ROLE !== 'api' && !pool) {
       // The worker's writes wait for Redis instead of failing like a request's: a job must not end
       // failed, or stop, because Redis restarted under it; training just pauses at its next write.
       const workerRedis = connectRedis(target, 'blocking');

@@ -91,6 +91,9 @@ describe('WORKER_CONCURRENCY=2: a pool of two worker processes', () => {
         return pids.length >= 2 ? pids : null;
       });
       assert.ok(first !== undefined && second !== undefined);
+      const backendLines = pool.logs.filter((line) => /^TensorFlow\.js runs on/.test(String(line.msg)));
+      assert.ok(backendLines.length >= 2, 'each child starts a backend');
+      assert.ok(!backendLines.some((line) => line.pid === pool.child.pid), "the pool's parent, which trains nothing, starts no backend");
 
       process.kill(first, 'SIGKILL');
       const replacement = await waitFor('a replacement worker process', async () => readyWorkers(pool).find((pid) => pid !== first && pid !== second));
