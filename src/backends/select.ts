@@ -39,13 +39,16 @@ const loaders: Record<ConcreteBackend, (options: LoadOptions) => Promise<void>> 
     await import('@tensorflow/tfjs-backend-wasm');
     const { registerWasmKernels } = await import('./wasm/register.ts');
     registerWasmKernels();
-    // The gradient overrides would hold on any backend, but only wasm's start has registered them so far.
+    // The gradient overrides hold on any backend; wasm and webgpu register them, cpu and tensorflow
+    // keep TF.js's own gradients (the same values) as they always have.
     registerTrainingGradients();
   },
   // A hardware adapter only under `auto`: SwiftShader trains LeNet-5 some 300 times slower than wasm.
   async webgpu({ explicit, webgpuAdapter, webgpuMaxBufferBytes }) {
     const { startWebGpu } = await import('./webgpu/start.ts');
     await startWebGpu({ adapterName: webgpuAdapter, allowFallback: explicit, maxBufferBytes: webgpuMaxBufferBytes });
+    // ReLU's without its Cast; the loss's goes unused, as webgpu has no fused loss kernel.
+    registerTrainingGradients();
   },
   async cpu() {
     await import('@tensorflow/tfjs-backend-cpu');

@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { registerTrainingGradients } from '../gradients/register.ts';
 import { openDevice, type DeviceRequest, type OpenedDevice } from './device.ts';
 
 export const WEBGPU_BACKEND = 'webgpu';
@@ -25,9 +24,7 @@ export async function startWebGpu(request: DeviceRequest): Promise<OpenedDevice>
   // (and repeatable across batch sizes).
   tf.env().set('WEBGPU_CPU_FORWARD', false);
   // No kernels of our own: tfjs-backend-webgpu has every one training needs (the wasm ones make up
-  // for what XNNPACK lacks or does slowly). The gradient overrides hold here too (the ReLU
-  // gradient without its Cast; the loss's is unused, as this backend has no fused loss kernel).
-  registerTrainingGradients();
+  // for what XNNPACK lacks or does slowly).
   started = opened;
   return opened;
 }
