@@ -23,6 +23,7 @@ import {
   startBackend,
   stopBackend,
   train,
+  webgpuDevice,
   type Dataset,
   type JobSettings,
   type TrainingListener,
@@ -94,9 +95,9 @@ say(`CIFAR-10 subset: ${dataset.train.count} training and ${dataset.test.count} 
 
 await startBackend('webgpu', pino({ level: 'warn' }, process.stderr), { webgpuAdapter: flags['webgpu-adapter'] });
 const device = backendDevice();
-/** tfjs-backend-webgpu keeps the GPUDevice we opened (src/runtime/webgpu/start.ts). */
-const gpuDevice = (tf.backend() as unknown as { device: GPUDevice & { adapterInfo?: GPUAdapterInfo } }).device;
-const info = gpuDevice.adapterInfo;
+const opened = webgpuDevice();
+if (!opened) throw new Error('the webgpu backend started without a device');
+const info = opened.adapter.info;
 const limitNames = [
   'maxStorageBufferBindingSize',
   'maxBufferSize',
@@ -108,11 +109,11 @@ const limitNames = [
 ] as const;
 const adapter = {
   ...device,
-  vendorString: info?.vendor ?? null,
-  architectureString: info?.architecture ?? null,
-  deviceString: info?.device ?? null,
-  description: info?.description ?? null,
-  limits: Object.fromEntries(limitNames.map((name) => [name, gpuDevice.limits[name]])),
+  vendorString: info.vendor,
+  architectureString: info.architecture,
+  deviceString: info.device,
+  description: info.description,
+  limits: Object.fromEntries(limitNames.map((name) => [name, opened.device.limits[name]])),
 };
 console.log(`WebGPU adapter: ${JSON.stringify(adapter, null, 2)}`);
 if (device.fallback && !dry && !flags['allow-software-adapter']) {

@@ -5,4 +5,5 @@ export { createCifar10Source } from '../../src/datasets/cifar10.ts';
 export { models } from '../../src/models/index.ts';
 export { assertDeviceHealthy, backendDevice } from '../../src/backends/device.ts';
 export { startBackend, stopBackend } from '../../src/backends/select.ts';
+export { webgpuDevice } from '../../src/backends/webgpu/start.ts';
 export { train, type TrainingListener } from '../../src/training/trainer.ts';
