@@ -46,6 +46,19 @@ export class SeededRandom {
     return this.state;
   }
 
+  /**
+   * The generator of one sample of a batch: a sequence of its own for each (seed, sample), so
+   * whoever draws for samples 32..63 of a batch (a replica training that slice) draws what a
+   * single thread drawing the whole batch would.
+   */
+  static forSample(seed: number, sample: number): SeededRandom {
+    // murmur3's finaliser over the two: neighbouring samples start far apart in mulberry32's cycle.
+    let h = (seed ^ Math.imul(sample + 1, 0x9e3779b1)) | 0;
+    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    return SeededRandom.fromPosition(h ^ (h >>> 16));
+  }
+
   /** A generator that continues the sequence of the one whose `position` this was. */
   static fromPosition(position: number): SeededRandom {
     const random = new SeededRandom(0);

@@ -18,6 +18,10 @@ export interface SeededDropoutArgs extends LayerArgs {
  * each training call's seed from a SeededRandom(seed). As in PyTorch (and tf.dropout), kept values
  * are scaled by 1/(1 - rate) in training and the layer is the identity otherwise.
  *
+ * Each sample's mask is drawn from the call's seed and the sample's index in the batch, not from
+ * one stream over the batch: replicas that train slices of a batch (`sampleOffset` says where a
+ * slice starts) draw, between them, the masks one thread training the whole batch draws.
+ *
  * The sequence position lives in this object only, not in saved models: a model loaded from disk
  * starts the sequence again from `seed`, which doesn't matter for inference, the only use of a
  * loaded one. Training checkpoints keep it (`randomPosition`), so a resumed job draws the masks an
@@ -29,6 +33,8 @@ export class SeededDropout extends tfl.layers.Layer {
   readonly rate: number;
   readonly seed: number;
   private random: SeededRandom;
+  /** The batch index of the first sample the next calls see: where a replica's slice of the batch starts. */
+  sampleOffset = 0;
 
   constructor(args: SeededDropoutArgs) {
     super(args);
@@ -58,8 +64,24 @@ export class SeededDropout extends tfl.layers.Layer {
       }
       // tfjs-layers' executor hands every layer the kwargs of model.apply / predict.
       if (kwargs['training'] !== true || this.rate === 0) return x;
-      return tf.dropout(x, this.rate, undefined, this.random.seed());
+      return tf.mul(x, this.mask(x.shape, this.random.seed()));
     });
+  }
+
+  /** 1/(1 - rate) where a value is kept, 0 where it is dropped, one row of `shape` per sample. */
+  private mask(shape: readonly number[], seed: number): tf.Tensor {
+    const size = tf.util.sizeFromShape([...shape]);
+    const samples = shape[0] ?? 1;
+    const perSample = size / samples;
+    const scale = 1 / (1 - this.rate);
+    const values = new Float32Array(size);
+    for (let sample = 0; sample < samples; sample++) {
+      const random = SeededRandom.forSample(seed, this.sampleOffset + sample);
+      const row = sample * perSample;
+      // tf.dropout's rule: keep where the uniform draw is at least the rate.
+      for (let i = 0; i < perSample; i++) values[row + i] = random.next() < this.rate ? 0 : scale;
+    }
+    return tf.tensor(values, [...shape]);
   }
 
   override getConfig(): tf.serialization.ConfigDict {
