@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { assertDeviceHealthy, assertModelFitsDevice } from '../backends/device.ts';
+import type { ConcreteBackend } from '../backends/select.ts';
 import type { EpochSummary, JobProgress, LossLogLine } from '../contract/job.ts';
 import type { JobSettings } from '../contract/job-request.ts';
 import { batchesPerEpoch, progressAt } from '../contract/progress.ts';
@@ -13,6 +14,7 @@ import { CheckpointError, type TrainingCheckpoint, type TrainingPosition } from 
 import { TrainingClock } from './clock.ts';
 import { evaluate, type Evaluation } from './evaluate.ts';
 import { LossLog } from './loss-log.ts';
+import { ReplicaGroup, type ReplicaFault, type ReplicaTimes } from './replicas/replica-group.ts';
 import { TrainingStep } from './training-step.ts';
 
 /** What the trainer is told after each batch: go on, stop now (cancelled), or checkpoint and stop (the worker shuts down). */
@@ -37,10 +39,21 @@ export interface TrainingOptions {
   readonly resumeFrom?: TrainingCheckpoint | undefined;
   /** Seconds of training between checkpoints within an epoch; 0 or absent: at epoch ends only. */
   readonly checkpointSeconds?: number;
+  /**
+   * Data-parallel training: `replicas` in all, this thread and `replicas - 1` worker threads on
+   * `backend` (one replicasOn allows), each training a slice of every batch. Absent or 1: this thread alone.
+   */
+  readonly parallel?: { readonly replicas: number; readonly backend: ConcreteBackend; readonly fault?: ReplicaFault | null } | undefined;
 }
 
 export type TrainingOutcome =
-  | { readonly kind: 'completed'; readonly evaluation: Evaluation; readonly trainSeconds: number }
+  | {
+      readonly kind: 'completed';
+      readonly evaluation: Evaluation;
+      readonly trainSeconds: number;
+      /** How the replicas spent the run, when there were several. */
+      readonly replicaTimes: ReplicaTimes | null;
+    }
   | { readonly kind: 'stopped' }
   | { readonly kind: 'paused' };
 
@@ -81,12 +94,21 @@ export async function train(
   const step = new TrainingStep(model, dataset.shape, classes, settings);
 
   const resumed = options.resumeFrom?.position;
-  if (options.resumeFrom) await restore(options.resumeFrom, model, step.optimizer, dropouts);
+  if (options.resumeFrom) await restore(options.resumeFrom, model, step, dropouts);
+  // Before the clock starts: threads starting up are not training time.
+  const group = options.parallel && options.parallel.replicas > 1 ? await startReplicas(options.parallel, step, dropouts, dataset, settings) : null;
   const random = resumed ? SeededRandom.fromPosition(resumed.random) : new SeededRandom(settings.seed);
   const clock = new TrainingClock(resumed, settings.timeoutSeconds, options.checkpointSeconds ?? 0);
   const log = new LossLog(resumed?.logLines ?? 0);
+  // With replicas, the optimiser's state is theirs; this thread's optimiser never steps.
+  const optimiser: OptimiserState = group ?? step;
   const checkpoint = async (position: TrainingPosition): Promise<void> => {
-    await listener.onCheckpoint({ position, tensors: await tensorsOf(model, step.optimizer) });
+    const momentum = await optimiser.momentum();
+    try {
+      await listener.onCheckpoint({ position, tensors: [...model.getWeights(), ...momentum] });
+    } finally {
+      tf.dispose(momentum);
+    }
     clock.checkpointed();
   };
 
@@ -99,12 +121,13 @@ export async function train(
       const order = (continued ? SeededRandom.fromPosition(orderRandom) : random).permutation(trainSplit.count);
       clock.startEpoch(continued?.epochSeconds ?? 0);
       log.startEpoch(continued);
-      const where = { epochsDone: epoch - 1, orderRandom, random, dropouts, optimizer: step.optimizer, log, clock };
+      const where = { epochsDone: epoch - 1, orderRandom, random, dropouts, optimiser, log, clock };
       const positionAfter = (batchesDone: number): Promise<TrainingPosition> => positionOf(where, batchesDone);
 
       for (let batch = (continued?.batchesDone ?? 0) + 1; batch <= perEpoch; batch++) {
         const { images, labels } = gatherBatch(trainSplit, dataset.shape, order.subarray((batch - 1) * settings.batchSize, batch * settings.batchSize));
-        log.add(step.run(settings.augment ? augmentBatch(images, labels.length, dataset.shape, random) : images, labels));
+        const batchImages = settings.augment ? augmentBatch(images, labels.length, dataset.shape, random) : images;
+        log.add(group ? await group.run(batchImages, labels) : step.run(batchImages, labels));
         if (batch % settings.logEvery === 0 || batch === perEpoch) {
           const mean = await log.closeWindow();
           // The read waited for the batches' kernels: any the GPU rejected has been reported by now.
@@ -150,11 +173,28 @@ export async function train(
       }
     }
   } finally {
+    await group?.close();
     log.dispose();
     step.dispose();
   }
   if (!evaluation) throw new Error('a job has at least one epoch');
-  return { kind: 'completed', evaluation, trainSeconds: round(clock.trainSeconds, 3) };
+  return { kind: 'completed', evaluation, trainSeconds: round(clock.trainSeconds, 3), replicaTimes: group?.times ?? null };
+}
+
+/** The replicas that train beside this thread, from where `step` stands; `step` is disposed when they can't start. */
+async function startReplicas(
+  parallel: NonNullable<TrainingOptions['parallel']>,
+  step: TrainingStep,
+  dropouts: readonly SeededDropout[],
+  dataset: Dataset,
+  settings: JobSettings,
+): Promise<ReplicaGroup> {
+  try {
+    return await ReplicaGroup.start({ ...parallel, step, dropouts, shape: dataset.shape, classes: dataset.classNames.length, settings });
+  } catch (error) {
+    step.dispose();
+    throw error;
+  }
 }
 
 /** What a checkpoint's position is made of, besides the batches done. */
@@ -163,7 +203,7 @@ interface PositionParts {
   readonly orderRandom: number;
   readonly random: SeededRandom;
   readonly dropouts: readonly SeededDropout[];
-  readonly optimizer: tf.MomentumOptimizer;
+  readonly optimiser: OptimiserState;
   readonly log: LossLog;
   readonly clock: TrainingClock;
 }
@@ -178,7 +218,7 @@ async function positionOf(parts: PositionParts, batchesDone: number): Promise<Tr
     orderRandom: parts.orderRandom,
     random: parts.random.position,
     dropoutRandom: parts.dropouts.map((dropout) => dropout.randomPosition),
-    optimizerIterations: parts.optimizer.iterations,
+    optimizerIterations: parts.optimiser.iterations,
     epochLoss: losses.epochLoss,
     windowLoss: losses.windowLoss,
     windowBatches: losses.windowBatches,
@@ -189,15 +229,14 @@ async function positionOf(parts: PositionParts, batchesDone: number): Promise<Tr
   };
 }
 
-/** The model's weights, then the optimiser's momentum per trainable variable (none before the first step). */
-async function tensorsOf(model: tfl.LayersModel, optimizer: tf.MomentumOptimizer): Promise<tf.Tensor[]> {
-  const [iterations, ...momentum] = await optimizer.getWeights();
-  // getWeights hands out a fresh scalar for the iteration count (kept in the position instead).
-  iterations?.tensor.dispose();
-  return [...model.getWeights(), ...momentum.map(({ tensor }) => tensor)];
+/** Where the optimiser stands: this thread's TrainingStep's, or the replicas' between them. */
+interface OptimiserState {
+  readonly iterations: number;
+  /** One momentum buffer per trainable variable (none before the first step), the caller's to dispose. */
+  momentum(): Promise<tf.Tensor[]>;
 }
 
-async function restore(checkpoint: TrainingCheckpoint, model: tfl.LayersModel, optimizer: tf.MomentumOptimizer, dropouts: SeededDropout[]): Promise<void> {
+async function restore(checkpoint: TrainingCheckpoint, model: tfl.LayersModel, step: TrainingStep, dropouts: SeededDropout[]): Promise<void> {
   const weights = model.getWeights();
   const { position, tensors } = checkpoint;
   const mismatch = (problem: string) => new CheckpointError(`the checkpoint doesn't fit this model: ${problem}`);
@@ -211,9 +250,7 @@ async function restore(checkpoint: TrainingCheckpoint, model: tfl.LayersModel, o
     if (!tf.util.arraysEqual(stored.shape, tensor.shape)) throw mismatch(`tensor ${index} has shape [${stored.shape}], the model's [${tensor.shape}]`);
   });
   model.setWeights(tensors.slice(0, weights.length));
-  const iterations = tf.scalar(position.optimizerIterations, 'int32');
-  await optimizer.setWeights([{ name: 'iter', tensor: iterations }, ...tensors.slice(weights.length).map((tensor, index) => ({ name: `momentum_${index}`, tensor }))]);
-  iterations.dispose();
+  await step.setMomentum(position.optimizerIterations, tensors.slice(weights.length));
   dropouts.forEach((dropout, index) => {
     dropout.randomPosition = position.dropoutRandom[index] as number;
   });

@@ -85,6 +85,26 @@ export class TrainingStep {
     });
   }
 
+  /** Steps the optimiser has taken. */
+  get iterations(): number {
+    return this.optimizer.iterations;
+  }
+
+  /** Copies of the optimiser's momentum buffers, the caller's to dispose, one per variable in `variables` order; none before the first step. */
+  async momentum(): Promise<tf.Tensor[]> {
+    const [iterations, ...buffers] = await this.optimizer.getWeights();
+    // getWeights hands out a fresh scalar for the iteration count (kept in a checkpoint's position instead).
+    iterations?.tensor.dispose();
+    return buffers.map(({ tensor }) => tensor.clone());
+  }
+
+  /** Goes on from another run's optimiser: its step count and momentum buffers (which stay the caller's). */
+  async setMomentum(iterations: number, buffers: readonly tf.Tensor[]): Promise<void> {
+    const count = tf.scalar(iterations, 'int32');
+    await this.optimizer.setWeights([{ name: 'iter', tensor: count }, ...buffers.map((tensor, index) => ({ name: `momentum_${index}`, tensor }))]);
+    count.dispose();
+  }
+
   dispose(): void {
     this.optimizer.dispose();
   }

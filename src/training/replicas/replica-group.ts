@@ -1,0 +1,219 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { Worker } from 'node:worker_threads';
+import type { ConcreteBackend } from '../../backends/select.ts';
+import type { JobSettings } from '../../contract/job-request.ts';
+import type { ImageShape } from '../../datasets/dataset.ts';
+import type { SeededDropout } from '../../models/seeded-dropout.ts';
+import type { TrainingStep } from '../training-step.ts';
+import { Barrier } from './barrier.ts';
+import { Replica } from './replica.ts';
+import { StepMemory, type StepMemoryBuffers } from './step-memory.ts';
+
+/** The backends a replica thread can start: the native and GPU ones hold a process-wide library or device. */
+const threadBackends: readonly ConcreteBackend[] = ['wasm', 'cpu'];
+
+/** How many replicas a job trains with on `backend` when `requested` are asked for, and why fewer when fewer. */
+export function replicasOn(backend: ConcreteBackend, requested: number): { replicas: number; reason?: string } {
+  if (requested <= 1 || threadBackends.includes(backend)) return { replicas: Math.max(1, requested) };
+  return { replicas: 1, reason: `the ${backend} backend doesn't run in worker threads, so the job trains on one replica (TRAIN_THREADS=${requested} asked for more)` };
+}
+
+/** A fault a replica thread injects into itself, for the tests: it throws, or its thread exits, at that batch. */
+export interface ReplicaFault {
+  readonly kind: 'throw' | 'exit';
+  readonly batch: number;
+}
+
+/** TEST_REPLICA_FAULT's value (`throw:<batch>` or `exit:<batch>`, as the config checked it) as a fault. */
+export function replicaFaultOf(setting: string | undefined): ReplicaFault | null {
+  if (!setting) return null;
+  const [kind, batch] = setting.split(':');
+  return { kind: kind === 'exit' ? 'exit' : 'throw', batch: Number(batch) };
+}
+
+/** What a replica needs of the job's settings. */
+export type ReplicaSettings = Pick<JobSettings, 'model' | 'seed' | 'learningRate' | 'momentum' | 'weightDecay'>;
+
+/** A replica thread's workerData. */
+export interface ReplicaThreadData {
+  readonly replica: number;
+  readonly backend: ConcreteBackend;
+  readonly shape: ImageShape;
+  readonly classes: number;
+  readonly settings: ReplicaSettings;
+  readonly memory: StepMemoryBuffers;
+  readonly fault: ReplicaFault | null;
+}
+
+export type ReplicaThreadMessage = { readonly kind: 'ready' } | { readonly kind: 'failed'; readonly message: string };
+
+export interface ReplicaGroupOptions {
+  /** Replicas in all, the main thread's included: `replicas - 1` threads are started. */
+  readonly replicas: number;
+  readonly backend: ConcreteBackend;
+  /** The main thread's step (replica 0), its weights and optimiser already where training goes on from. */
+  readonly step: TrainingStep;
+  readonly dropouts: readonly SeededDropout[];
+  readonly shape: ImageShape;
+  readonly classes: number;
+  readonly settings: ReplicaSettings & Pick<JobSettings, 'batchSize'>;
+  readonly fault?: ReplicaFault | null;
+}
+
+export class ReplicaError extends Error {
+  override readonly name = 'ReplicaError';
+}
+
+/** How the replicas spent a run: for the bench's scaling table. */
+export interface ReplicaTimes {
+  readonly batches: number;
+  /** Milliseconds each replica waited at barriers for the others. */
+  readonly waitedMs: number[];
+}
+
+// Worker threads don't inherit the tsx loader the process runs under (Node 20 keeps module hooks
+// per thread): each registers it before importing its TypeScript entry point.
+const typeScriptApi = import.meta.resolve('tsx/esm/api');
+const threadEntry = new URL('./replica-thread.ts', import.meta.url).href;
+const bootstrap = `import(${JSON.stringify(typeScriptApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(threadEntry)}); })`;
+
+/**
+ * Synchronous data parallelism within one job, as DistributedDataParallel does it across GPUs: the
+ * main thread is replica 0 and `replicas - 1` worker threads are the others, each with its own
+ * backend and copy of the model. Every batch goes into shared memory once; each replica computes
+ * the gradient of its slice, each updates a shard of the one shared copy of the weights and
+ * momentum with the sum of them all, and each loads the result (see Replica). The weights and the
+ * optimiser's state live in the shared memory, so a checkpoint takes the momentum from here, not
+ * from the main thread's optimiser, which never steps. A replica that fails fails the run with its
+ * message, and the group ends its threads.
+ */
+export class ReplicaGroup {
+  private readonly replica: Replica;
+  private readonly barrier: Barrier;
+  private readonly threads: Worker[] = [];
+  /** Settles when a replica thread fails: the main thread's waits race it. */
+  private readonly failed: Promise<void>;
+  private settleFailed: () => void = () => undefined;
+  private failure: Error | null = null;
+  private batches = 0;
+  private closing = false;
+
+  private constructor(
+    private readonly memory: StepMemory,
+    step: TrainingStep,
+    private readonly dropouts: readonly SeededDropout[],
+    settings: ReplicaSettings,
+    private readonly startIterations: number,
+  ) {
+    this.replica = new Replica(0, memory, step, dropouts, settings);
+    this.barrier = new Barrier(memory, 0);
+    this.failed = new Promise((resolve) => {
+      this.settleFailed = resolve;
+    });
+  }
+
+  /** Starts the threads from the main thread's current weights and optimiser state; resolves once all can train. */
+  static async start(options: ReplicaGroupOptions): Promise<ReplicaGroup> {
+    const { replicas, step, dropouts, shape, settings } = options;
+    const memory = StepMemory.create({
+      replicas,
+      batchSize: settings.batchSize,
+      imageBytes: shape.height * shape.width * shape.channels,
+      parameters: step.variables.reduce((sum, variable) => sum + variable.size, 0),
+      dropoutLayers: dropouts.length,
+    });
+    await writeFlat(memory.weights, step.variables);
+    // No buffers before the first step: momentum starts at zero, as the optimiser's would.
+    const buffers = await step.momentum();
+    await writeFlat(memory.momentum, buffers);
+    tf.dispose(buffers);
+    const replicaSettings: ReplicaSettings = { model: settings.model, seed: settings.seed, learningRate: settings.learningRate, momentum: settings.momentum, weightDecay: settings.weightDecay };
+    const group = new ReplicaGroup(memory, step, dropouts, replicaSettings, step.iterations);
+    const ready: Promise<void>[] = [];
+    for (let replica = 1; replica < replicas; replica++) {
+      const data: ReplicaThreadData = {
+        replica,
+        backend: options.backend,
+        shape,
+        classes: options.classes,
+        settings: replicaSettings,
+        memory: memory.buffers,
+        fault: replica === 1 ? (options.fault ?? null) : null,
+      };
+      ready.push(group.startThread(data));
+    }
+    await Promise.race([Promise.all(ready), group.failed]);
+    if (group.failure) {
+      await group.close();
+      throw group.failure;
+    }
+    return group;
+  }
+
+  /** Trains one batch on all replicas; its mean loss. */
+  async run(images: Uint8Array, labels: Int32Array): Promise<tf.Scalar> {
+    if (this.failure) throw this.failure;
+    this.memory.publish(images, labels, this.dropouts.map((dropout) => dropout.randomPosition));
+    this.batches++;
+    this.replica.computeGradients();
+    await this.barrier.wait(this.failed, () => this.failure);
+    this.replica.updateShard();
+    await this.barrier.wait(this.failed, () => this.failure);
+    this.replica.loadWeights();
+    return tf.scalar(this.replica.batchLoss());
+  }
+
+  /** Steps the optimiser has taken, as TrainingStep counts them: a checkpoint's `optimizerIterations`. */
+  get iterations(): number {
+    return this.startIterations + this.batches;
+  }
+
+  /** The momentum buffers, one per variable as TrainingStep.momentum gives them: the caller's to dispose. */
+  async momentum(): Promise<tf.Tensor[]> {
+    return this.replica.unflatten(this.memory.momentum);
+  }
+
+  get times(): ReplicaTimes {
+    return { batches: this.batches, waitedMs: Array.from(this.memory.waited) };
+  }
+
+  /** Ends every thread; what they were doing is dropped. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    this.memory.stop();
+    await Promise.all(this.threads.map((thread) => thread.terminate()));
+  }
+
+  /** Resolves once the thread can train. */
+  private startThread(data: ReplicaThreadData): Promise<void> {
+    const thread = new Worker(bootstrap, { eval: true, workerData: data });
+    this.threads.push(thread);
+    const name = `replica ${data.replica}`;
+    return new Promise((resolve) => {
+      thread.on('message', (message: ReplicaThreadMessage) => {
+        if (message.kind === 'ready') resolve();
+        else this.fail(new ReplicaError(`${name} failed: ${message.message}`));
+      });
+      thread.on('error', (error) => this.fail(new ReplicaError(`${name} failed: ${error.message}`)));
+      thread.on('exit', (code) => this.fail(new ReplicaError(`${name} ended (exit code ${code})`)));
+    });
+  }
+
+  /** The first failure is the run's; the others' waits end with it. */
+  private fail(error: Error): void {
+    if (this.closing) return;
+    this.failure ??= error;
+    this.memory.stop();
+    this.settleFailed();
+  }
+}
+
+/** Tensors' values back to back into `target`, in their order. */
+async function writeFlat(target: Float32Array, tensors: readonly tf.Tensor[]): Promise<void> {
+  let offset = 0;
+  for (const tensor of tensors) {
+    target.set((await tensor.data()) as Float32Array, offset);
+    offset += tensor.size;
+  }
+}
