@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { z } from 'zod';
 import { CIFAR10_URL } from './datasets/cifar10.ts';
 import { MNIST_MIRROR_URL } from './datasets/mnist.ts';
@@ -64,6 +65,16 @@ const environment = z.object({
   /** The largest GPU buffer, in MiB, to ask for; unset: all the adapter offers. Lower it to see how a smaller GPU would fare. */
   WEBGPU_MAX_BUFFER_MIB: z.coerce.number().int().positive().optional(),
   WORKER_CONCURRENCY: positiveInt(1),
+  /**
+   * Threads that train one job together (data-parallel replicas, on wasm and cpu); unset: the cores
+   * this machine gives the process divided by WORKER_CONCURRENCY. 1: one thread per job.
+   */
+  TRAIN_THREADS: z.coerce.number().int().positive().optional(),
+  /** For the tests only: the second replica of every job throws (`throw:<batch>`) or its thread exits (`exit:<batch>`) at that batch. */
+  TEST_REPLICA_FAULT: z
+    .string()
+    .regex(/^(throw|exit):[1-9]\d*$/, 'must be throw:<batch> or exit:<batch>')
+    .optional(),
   MAX_UPLOAD_BYTES: positiveInt(10 * 1024 * 1024),
   MAX_UPLOAD_FILES: positiveInt(64),
   MAX_IMAGE_PIXELS: positiveInt(40_000_000),
@@ -85,7 +96,8 @@ const environment = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
-export type Config = z.infer<typeof environment>;
+/** The settings as the service uses them: TRAIN_THREADS always decided. */
+export type Config = Omit<z.infer<typeof environment>, 'TRAIN_THREADS'> & { readonly TRAIN_THREADS: number };
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -99,5 +111,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
-  return parsed.data;
+  const { TRAIN_THREADS, ...settings } = parsed.data;
+  return { ...settings, TRAIN_THREADS: TRAIN_THREADS ?? Math.max(1, Math.floor(os.availableParallelism() / settings.WORKER_CONCURRENCY)) };
 }

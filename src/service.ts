@@ -12,6 +12,7 @@ import { backendDevice } from './backends/device.ts';
 import { startBackend, stopBackend } from './backends/select.ts';
 import { datasetOptions } from './datasets/load-options.ts';
 import { CheckpointStore } from './training/checkpoint.ts';
+import { replicaFaultOf } from './training/replicas/replica-group.ts';
 import { DatasetCache } from './worker/dataset-cache.ts';
 import { startWorkerPool } from './worker/pool.ts';
 import { startTrainingWorker } from './worker/worker.ts';
@@ -75,6 +76,8 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         checkpoints: new CheckpointStore(config.CHECKPOINTS_DIR),
         checkpointSeconds: config.CHECKPOINT_INTERVAL_SECONDS,
         backend,
+        trainThreads: config.TRAIN_THREADS,
+        replicaFault: replicaFaultOf(config.TEST_REPLICA_FAULT),
         logger,
         redisTarget: target,
         prefix: config.KEY_PREFIX,
@@ -82,7 +85,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         lockSeconds: config.JOB_LOCK_SECONDS,
       });
       closers.push(() => worker.close());
-      logger.info({ concurrency: config.WORKER_CONCURRENCY, backend }, 'worker waiting for training jobs');
+      logger.info({ concurrency: config.WORKER_CONCURRENCY, trainThreads: config.TRAIN_THREADS, backend }, 'worker waiting for training jobs');
     }
     if (config.ROLE !== 'worker') {
       // The API's store shares the request connection: while Redis is away its requests fail at once, with 503.

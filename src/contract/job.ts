@@ -55,6 +55,7 @@ export const jobResult = z
     trainSeconds: z.number(),
     backend: z.string().meta({ description: 'the TensorFlow.js backend that trained the model: tensorflow, webgpu, wasm or cpu' }),
     device: deviceDescription.optional().meta({ description: 'what that backend computed on: the GPU adapter, or the CPU (absent for jobs trained before it was recorded)' }),
+    replicas: z.number().int().positive().optional().meta({ description: 'data-parallel replicas (threads) that trained it together: 1 unless TRAIN_THREADS gave the worker more and its backend runs in worker threads (absent for jobs trained before it was recorded)' }),
   })
   .meta({ id: 'JobResult' });
 export type JobResult = z.infer<typeof jobResult>;

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Logger } from 'pino';
 import { backendDevice } from '../backends/device.ts';
+import type { ConcreteBackend } from '../backends/select.ts';
 import type { JobProgress } from '../contract/job.ts';
 import type { JobSettings } from '../contract/job-request.ts';
 import { batchesPerEpoch, progressAt } from '../contract/progress.ts';
@@ -9,6 +10,7 @@ import { models } from '../models/index.ts';
 import { JobAttempt, type AttemptStatus } from '../store/job-attempt.ts';
 import type { JobStore } from '../store/job-store.ts';
 import { CheckpointError, type CheckpointStore, type TrainingCheckpoint, type TrainingPosition } from '../training/checkpoint.ts';
+import { replicasOn, type ReplicaFault } from '../training/replicas/replica-group.ts';
 import { train, type TrainingListener } from '../training/trainer.ts';
 import type { DatasetCache } from './dataset-cache.ts';
 
@@ -19,7 +21,10 @@ export interface TrainingJobDependencies {
   readonly checkpoints: CheckpointStore;
   /** Seconds of training between checkpoints within an epoch; 0: at epoch ends only. */
   readonly checkpointSeconds: number;
-  readonly backend: string;
+  readonly backend: ConcreteBackend;
+  /** Replicas to train each job with (TRAIN_THREADS), where the backend allows. */
+  readonly trainThreads: number;
+  readonly replicaFault: ReplicaFault | null;
   readonly logger: Logger;
   /** True once the worker is shutting down: running jobs checkpoint and are handed back. */
   readonly shuttingDown: () => boolean;
@@ -100,8 +105,15 @@ async function trainAndRecord(attempt: JobAttempt, settings: JobSettings, starte
         await dependencies.checkpoints.save(jobId, checkpoint);
       },
     };
-    log.info({ settings, backend: dependencies.backend }, 'training');
-    const outcome = await train(model, dataset, settings, listener, { resumeFrom: resumeFrom ?? undefined, checkpointSeconds: dependencies.checkpointSeconds });
+    const { backend } = dependencies;
+    const { replicas, reason } = replicasOn(backend, dependencies.trainThreads);
+    if (reason) log.info(reason);
+    log.info({ settings, backend, replicas }, 'training');
+    const outcome = await train(model, dataset, settings, listener, {
+      resumeFrom: resumeFrom ?? undefined,
+      checkpointSeconds: dependencies.checkpointSeconds,
+      parallel: { replicas, backend, fault: dependencies.replicaFault },
+    });
     if (outcome.kind === 'stopped') {
       if (status === 'superseded') {
         log.warn('training stopped: another worker took the job over (this one stopped answering for longer than JOB_LOCK_SECONDS)');
@@ -133,8 +145,9 @@ async function trainAndRecord(attempt: JobAttempt, settings: JobSettings, starte
       classNames: [...dataset.classNames],
       params: model.countParams(),
       trainSeconds: outcome.trainSeconds,
-      backend: dependencies.backend,
+      backend,
       device: backendDevice(),
+      replicas,
     });
     log.info({ testAccuracy: evaluation.accuracy, recorded: completed }, 'job completed');
     return completed ? 'ended' : await endedUnlessSuperseded(attempt);

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config.ts';
@@ -31,6 +32,7 @@ describe('loadConfig', () => {
       CIFAR10_URL: 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz',
       TRAINER_BACKEND: 'auto',
       WORKER_CONCURRENCY: 1,
+      TRAIN_THREADS: os.availableParallelism(),
       MAX_UPLOAD_BYTES: 10 * 1024 * 1024,
       MAX_UPLOAD_FILES: 64,
       MAX_IMAGE_PIXELS: 40_000_000,
@@ -64,6 +66,8 @@ describe('loadConfig', () => {
       CIFAR10_PATH: '/datasets/cifar10',
       TRAINER_BACKEND: 'wasm',
       WORKER_CONCURRENCY: '3',
+      TRAIN_THREADS: '4',
+      TEST_REPLICA_FAULT: 'exit:7',
       MAX_UPLOAD_BYTES: '2048',
       MAX_UPLOAD_FILES: '5',
       MAX_IMAGE_PIXELS: '1000000',
@@ -87,6 +91,8 @@ describe('loadConfig', () => {
       CIFAR10_PATH: '/datasets/cifar10',
       TRAINER_BACKEND: 'wasm',
       WORKER_CONCURRENCY: 3,
+      TRAIN_THREADS: 4,
+      TEST_REPLICA_FAULT: 'exit:7',
       MAX_UPLOAD_BYTES: 2048,
       MAX_UPLOAD_FILES: 5,
       MAX_IMAGE_PIXELS: 1_000_000,
@@ -118,6 +124,14 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ PORT: '65535' }).PORT, 65535);
   });
 
+  it('shares the cores among the concurrent jobs when TRAIN_THREADS is unset, one thread each at least', () => {
+    const cores = os.availableParallelism();
+    assert.equal(loadConfig({ WORKER_CONCURRENCY: String(cores) }).TRAIN_THREADS, 1);
+    assert.equal(loadConfig({ WORKER_CONCURRENCY: String(cores * 3) }).TRAIN_THREADS, 1);
+    assert.equal(loadConfig({ WORKER_CONCURRENCY: '1' }).TRAIN_THREADS, cores);
+    assert.equal(loadConfig({ WORKER_CONCURRENCY: '1', TRAIN_THREADS: '3' }).TRAIN_THREADS, 3);
+  });
+
   it('ignores variables it does not know', () => {
     const config = loadConfig({ PATH: '/usr/bin', HOME: '/root', PORT: '4000', NODE_ENV: 'production' });
     assert.equal(config.PORT, 4000);
@@ -136,6 +150,9 @@ describe('loadConfig', () => {
       ['WORKER_CONCURRENCY', '0'],
       ['WORKER_CONCURRENCY', '-2'],
       ['WORKER_CONCURRENCY', 'two'],
+      ['TRAIN_THREADS', '0'],
+      ['TEST_REPLICA_FAULT', 'throw'],
+      ['TEST_REPLICA_FAULT', 'crash:3'],
       ['REDIS_URL', 'http://x'],
       ['REDIS_URL', 'not a url'],
       ['LOG_LEVEL', 'loud'],
