@@ -18,7 +18,8 @@ describe('two worker processes on one Redis', () => {
     folder = await mkdtemp(path.join(tmpdir(), 'trainer-workers-'));
     const shared = sharedEnvironment(folder, prefix);
     api = await startTestService({ ...shared, ROLE: 'api' });
-    workers = [1, 2].map(() => startServiceProcess({ ...shared, ROLE: 'worker' }));
+    // Two processes, a core each: one replica per job, the path without threads.
+    workers = [1, 2].map(() => startServiceProcess({ ...shared, ROLE: 'worker', TRAIN_THREADS: '1' }));
   });
 
   after(async () => {
@@ -55,6 +56,7 @@ describe('two worker processes on one Redis', () => {
     for (const job of finished) {
       assert.equal(job.epochs.length, 1);
       assert.equal(job.result?.backend, 'wasm');
+      assert.equal(job.result?.replicas, 1);
     }
   });
 });

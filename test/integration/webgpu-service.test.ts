@@ -29,7 +29,8 @@ describe('the service on the webgpu backend', () => {
   let service: TestService;
   before(async () => {
     Object.assign(process.env, softwareGpuEnvironment());
-    service = await startTestService({ TRAINER_BACKEND: 'webgpu', WEBGPU_MAX_BUFFER_MIB: '128' });
+    // TRAIN_THREADS asks for replicas that a GPU backend can't have: the job trains on one.
+    service = await startTestService({ TRAINER_BACKEND: 'webgpu', WEBGPU_MAX_BUFFER_MIB: '128', TRAIN_THREADS: '2' });
   });
   after(async () => service?.close());
 
@@ -52,6 +53,7 @@ describe('the service on the webgpu backend', () => {
     const result = done.result;
     assert.ok(result);
     assert.equal(result.backend, 'webgpu');
+    assert.equal(result.replicas, 1, 'webgpu runs in no worker thread: one replica');
     assert.equal(result.device?.kind, 'gpu');
     assert.match(result.device?.name ?? '', /SwiftShader/);
     assert.equal(done.logs.length, 8);

@@ -1,7 +1,8 @@
 /**
  * Faults a training job must survive, with workers as separate processes: a worker killed
- * mid-epoch, a worker asked to shut down, a cancel while training, a corrupt checkpoint.
- * Every job here has the same seeded settings, so each must end exactly like an uninterrupted run.
+ * mid-epoch, a worker asked to shut down, a cancel while training, a corrupt checkpoint, a
+ * replica thread that throws or ends. Every job trains on 2 data-parallel replicas and has the
+ * same seeded settings, so each must end exactly like an uninterrupted run.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -108,6 +109,7 @@ describe('worker faults', () => {
       // A killed worker's job is taken over within seconds instead of minutes.
       JOB_LOCK_SECONDS: '2',
       CHECKPOINT_INTERVAL_SECONDS: '0',
+      TRAIN_THREADS: '2',
     };
     api = await startTestService({ ...shared, ROLE: 'api' });
   });
@@ -122,6 +124,8 @@ describe('worker faults', () => {
     const first = startWorker();
     reference = await ended(await submit());
     assert.equal(reference.state, 'completed', reference.error?.message);
+    assert.equal(reference.result?.replicas, 2);
+    assert.deepEqual(logsOf(first, 'training', reference.id).map((line) => line.replicas), [2]);
 
     const id = await submit();
     const beforeKill = await reached(id, 3, 60);
@@ -262,5 +266,26 @@ describe('worker faults', () => {
       `warnings: ${warnings.join(' | ')}`,
     );
     await noCheckpointsLeft('only live jobs keep checkpoints');
+  });
+
+  it('a replica that throws, or whose thread ends, mid-epoch fails its job with that message; the worker trains the next job', async () => {
+    await (workers.at(-1) as ServiceProcess).stop('SIGTERM');
+    // Every job's second replica fails at its batch 30; a job of 20 batches never gets there.
+    const short = { ...jobBody, epochs: 1, trainLimit: 320 };
+    for (const [fault, message] of [
+      ['throw:30', /^replica 1 failed: injected fault \(TEST_REPLICA_FAULT\) at batch 30$/],
+      ['exit:30', /^replica 1 ended \(exit code 3\)$/],
+    ] as const) {
+      const worker = startWorker({ TEST_REPLICA_FAULT: fault });
+      const failed = await ended(await submit({ ...jobBody, epochs: 1 }));
+      assert.equal(failed.state, 'failed');
+      assert.match(failed.error?.message ?? '', message);
+      assert.deepEqual(failed.logs.map((line) => line.batch), [10, 20], 'the lines before the fault are kept');
+      const next = await ended(await submit(short));
+      assert.equal(next.state, 'completed', next.error?.message);
+      assert.deepEqual(next.logs.map((line) => line.batch), [10, 20]);
+      assert.equal(await worker.stop('SIGTERM'), 0);
+    }
+    await noCheckpointsLeft('failed jobs keep no checkpoint');
   });
 });
