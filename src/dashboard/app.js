@@ -201,7 +201,7 @@ function heat(fraction) {
 function showResult(result) {
   $('result').hidden = false;
   $('test-accuracy').textContent = percent(result.testAccuracy);
-  $('result-detail').textContent = `${result.correct.toLocaleString()} of ${result.total.toLocaleString()} test images · loss ${result.testLoss.toFixed(4)} · ${result.params.toLocaleString()} parameters · ${result.trainSeconds.toFixed(1)} s on ${result.backend}${result.device?.kind === 'gpu' ? ` (${result.device.name})` : ''}`;
+  $('result-detail').textContent = `${result.correct.toLocaleString()} of ${result.total.toLocaleString()} test images · loss ${result.testLoss.toFixed(4)} · ${result.params.toLocaleString()} parameters · ${result.trainSeconds.toFixed(1)} s on ${result.backend}${result.device?.kind === 'gpu' ? ` (${result.device.name})` : ''}${result.replicas > 1 ? ` · ${result.replicas} threads` : ''}`;
 
   const names = result.classNames;
   const matrix = $('confusion-matrix');

@@ -204,7 +204,7 @@ describe('data-parallel training', () => {
     after(() => rm(folder, { recursive: true, force: true }));
 
     it('draws the dropout masks and augmentation per sample: 2 replicas train to one replica’s losses', async () => {
-      const job: JobSettings = { ...lenetJob, model: 'alexnet', dataset: 'cifar10', epochs: 1, batchSize: 8, trainLimit: 16, testLimit: 8, logEvery: 1 };
+      const job: JobSettings = { ...lenetJob, model: 'alexnet', dataset: 'cifar10', epochs: 1, batchSize: 5, trainLimit: 10, testLimit: 4, logEvery: 1 };
       const one = await trainWith(images, job, 1);
       assert.equal(one.logs.length, 2);
       assertSameTraining(await trainWith(images, job, 2), one, 'AlexNet on 2 replicas');
