@@ -34,7 +34,7 @@ after(async () => {
 });
 
 function metadataFor(jobId: string, shape: ImageShape = MNIST_SHAPE): ArtifactMetadata {
-  return { jobId, dataset: 'mnist', shape, classNames: DIGITS };
+  return { jobId, dataset: 'mnist', shape, classNames: DIGITS, imageKind: 'strokes' };
 }
 
 /** A fixed pseudo-random batch in [-1, 1], the range normalised images have. */
@@ -104,7 +104,7 @@ describe('saveArtifact / loadArtifact', () => {
   it('round-trips a 3-channel model and its metadata', async () => {
     const root = await tempRoot();
     const model = lenet5.build(CIFAR_SHAPE, 10, 7);
-    const metadata: ArtifactMetadata = { jobId: 'job-cifar', dataset: 'cifar10', shape: CIFAR_SHAPE, classNames: CIFAR_CLASSES };
+    const metadata: ArtifactMetadata = { jobId: 'job-cifar', dataset: 'cifar10', shape: CIFAR_SHAPE, classNames: CIFAR_CLASSES, imageKind: 'natural' };
     await saveArtifact(root, model, metadata);
     const loaded = await loadArtifact(root, 'job-cifar');
     try {

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { pino } from 'pino';
 import sharp from 'sharp';
 import { HttpError } from '../../src/api/http-error.ts';
-import { toModelInput } from '../../src/api/image-input.ts';
+import { prepareUpload } from '../../src/api/image-input.ts';
 import type { ImageShape } from '../../src/datasets/dataset.ts';
 import { mnist } from '../../src/datasets/mnist.ts';
 import { normalisedImages } from '../../src/datasets/normalise.ts';
@@ -17,6 +17,11 @@ const GREY: ImageShape = { height: 28, width: 28, channels: 1 };
 const RGB: ImageShape = { height: 32, width: 32, channels: 3 };
 const SHAPES = [GREY, RGB] as const;
 const MAX_PIXELS = 40_000_000;
+
+/** The model's input with preprocessing `none`: the plain resize every upload had before kinds. */
+async function toModelInput(upload: Buffer, shape: ImageShape, maxPixels: number, label: string): Promise<Uint8Array> {
+  return (await prepareUpload(upload, shape, maxPixels, label, 'none')).pixels;
+}
 
 const byteCount = (shape: ImageShape): number => shape.height * shape.width * shape.channels;
 
@@ -64,7 +69,7 @@ after(async () => {
   await Promise.all(folders.map((folder) => rm(folder, { recursive: true, force: true })));
 });
 
-describe('toModelInput', () => {
+describe('prepareUpload with preprocessing none', () => {
   describe('gives exactly height*width*channels bytes for every kind of image', () => {
     const cases: { name: string; image: () => Promise<Buffer>; expected: number }[] = [
       {
