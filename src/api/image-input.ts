@@ -56,7 +56,7 @@ export async function prepareUpload(upload: Buffer, shape: ImageShape, maxPixels
     const resized = decoded.resize(shape.width, shape.height, { fit: mode === 'natural' ? 'cover' : 'fill', position: 'centre' });
     const pixels = await rawPixels(resized, shape);
     const crop = mode === 'natural' ? centredCrop(upright, shape) : null;
-    return { pixels, mode, blank: isNearlyUniform(pixels), inverted: false, crop };
+    return { pixels, mode, blank: isNearlyUniform(pixels, shape.channels), inverted: false, crop };
   } catch (error) {
     throw decodeFailure(error, label, maxPixels);
   }
@@ -100,10 +100,14 @@ function centredCrop(upright: { width: number; height: number }, shape: ImageSha
   return { left: Math.floor((upright.width - width) / 2), top: Math.floor((upright.height - height) / 2), width, height };
 }
 
-function isNearlyUniform(pixels: Uint8Array): boolean {
-  const sorted = Uint8Array.from(pixels).sort();
-  const at = (fraction: number) => sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))] as number;
-  return at(0.99) - at(0.01) < uniformRange;
+/** Whether every channel keeps within `uniformRange` grey levels over all but the extreme percent of pixels. */
+function isNearlyUniform(pixels: Uint8Array, channels: number): boolean {
+  for (let channel = 0; channel < channels; channel++) {
+    const sorted = pixels.filter((_, i) => i % channels === channel).sort();
+    const at = (fraction: number) => sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))] as number;
+    if (at(0.99) - at(0.01) >= uniformRange) return false;
+  }
+  return true;
 }
 
 function decodeFailure(error: unknown, label: string, maxPixels: number): HttpError {

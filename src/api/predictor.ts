@@ -70,6 +70,8 @@ export class Predictor {
 }
 
 async function explained(input: PreparedImage, shape: LoadedArtifact['metadata']['shape']): Promise<Explanation> {
-  const png = await sharp(input.pixels, { raw: { width: shape.width, height: shape.height, channels: shape.channels as 1 | 3 } }).png().toBuffer();
+  const image = sharp(input.pixels, { raw: { width: shape.width, height: shape.height, channels: shape.channels as 1 | 3 } });
+  // Without the colour space, sharp would write one channel of raw bytes as an RGB PNG.
+  const png = await (shape.channels === 1 ? image.toColourspace('b-w') : image).png().toBuffer();
   return { preprocess: input.mode, inverted: input.inverted, crop: input.crop, input: `data:image/png;base64,${png.toString('base64')}` };
 }

@@ -118,6 +118,23 @@ describe('saveArtifact / loadArtifact', () => {
     }
   });
 
+  it('gives a model saved before artifacts recorded their kind the kind of its built-in data set, else natural', async () => {
+    const root = await tempRoot();
+    const model = lenet5.build(MNIST_SHAPE, 10, 3);
+    for (const [dataset, kind] of [['mnist', 'strokes'], ['cifar10', 'natural'], ['uploaded-someday', 'natural']] as const) {
+      const jobId = `job-old-${dataset}`;
+      await saveArtifact(root, model, { ...metadataFor(jobId), dataset });
+      const file = path.join(root, jobId, 'model.json');
+      const stored = JSON.parse(await readFile(file, 'utf8')) as { metadata: Record<string, unknown> };
+      delete stored.metadata.imageKind;
+      await writeFile(file, JSON.stringify(stored));
+      const loaded = await loadArtifact(root, jobId);
+      assert.equal(loaded.metadata.imageKind, kind, dataset);
+      loaded.model.dispose();
+    }
+    model.dispose();
+  });
+
   it('overwrites an existing artifact with the new model and metadata', async () => {
     const root = await tempRoot();
     const first = lenet5.build(MNIST_SHAPE, 10, 1);
