@@ -1,9 +1,14 @@
-import { crc32, deflateRawSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { crc32, deflateRaw } from 'node:zlib';
+
+const deflated = promisify(deflateRaw);
 
 export interface ZipEntry {
   /** Path inside the archive, `/`-separated. */
   readonly name: string;
   readonly data: Buffer;
+  /** Deflate it (the default), unless that makes it larger; false stores it as it is. */
+  readonly compress?: boolean;
 }
 
 /** 1980-01-01 00:00 in MS-DOS form, the earliest time a zip can state: the archive's bytes then depend on its content only. */
@@ -12,18 +17,18 @@ const dosDate = (0 << 9) | (1 << 5) | 1;
 
 /**
  * A zip archive (PKWARE APPNOTE 6.3, no zip64: entries and the archive stay under 4 GiB) of the
- * entries, each deflated unless that makes it larger. Built in memory: the archives this service
- * serves are a trained model, at most a few hundred MB.
+ * entries. Built in memory: the archives this service serves are a trained model, at most a few
+ * hundred MB. Deflating runs on libuv's thread pool, so a large archive doesn't stall the server.
  */
-export function zipArchive(entries: readonly ZipEntry[]): Buffer {
+export async function zipArchive(entries: readonly ZipEntry[]): Promise<Buffer> {
   const locals: Buffer[] = [];
   const centrals: Buffer[] = [];
   let offset = 0;
-  for (const { name, data } of entries) {
+  for (const { name, data, compress = true } of entries) {
     const fileName = Buffer.from(name, 'utf8');
-    const deflated = deflateRawSync(data, { level: 9 });
-    const stored = deflated.byteLength >= data.byteLength;
-    const body = stored ? data : deflated;
+    const packed = compress ? await deflated(data, { level: 9 }) : data;
+    const stored = packed.byteLength >= data.byteLength;
+    const body = stored ? data : packed;
     const checksum = crc32(data);
     // The fields a local header and its central directory record share, from "version needed" on.
     const common = Buffer.alloc(26);
