@@ -835,6 +835,24 @@ async function noiseImage(): Promise<Buffer> {
   return image;
 }
 
+describe('GET /jobs/:id/model', () => {
+  it('answers a completed job with its model as a named zip', async () => {
+    const response = await fetch(`${service.url}/jobs/${completed.id}/model`);
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('content-type'), 'application/zip');
+    assert.equal(response.headers.get('content-disposition'), `attachment; filename="lenet5-mnist-${completed.id}.zip"`);
+    assert.equal(Buffer.from(await response.arrayBuffer()).subarray(0, 4).toString('latin1'), 'PK\x03\x04');
+  });
+
+  it('answers 409 for a queued or cancelled job and 404 for an unknown one', async () => {
+    const queued = await queuedJob();
+    assert.match(assertError(await request(`${apiOnly.url}/jobs/${queued.id}/model`), 409).error, /queued.*completed job/);
+    assert.equal((await cancel(apiOnly, queued.id)).status, 200);
+    assertError(await request(`${apiOnly.url}/jobs/${queued.id}/model`), 409);
+    assertError(await request(`${service.url}/jobs/no-such-job/model`), 404);
+  });
+});
+
 describe('catalog and health', () => {
   it('GET /models lists lenet5 and alexnet with their parameter counts on each data set', async () => {
     const answer = await request<{ models: { name: string; params: Record<string, number> }[] }>(`${service.url}/models`);
