@@ -9,6 +9,7 @@
  *   npm run bench -- --model alexnet --dataset cifar10 --steps 10
  *   npm run bench -- --profile                         where a step's time goes, per phase and per kernel (bench/profile.ts)
  *   npm run bench -- --parallel-jobs 2                 two queued jobs on the service: one worker process, then two
+ *   npm run bench -- --predict                         predictions/s through HTTP, 64 images a request (bench/predict.ts)
  *
  * A full 1-epoch LeNet-5/MNIST run also prints the accuracy check against bench/accuracy-check.ts.
  */
@@ -28,6 +29,7 @@ import { startBackend } from '../src/backends/select.ts';
 import { train } from '../src/training/trainer.ts';
 import { accuracyCheck, baselineApplies } from './accuracy-check.ts';
 import { formatParallelJobs, runParallelJobs, type ParallelJobsRun } from './parallel-jobs.ts';
+import { formatPredictBench, runPredictBench } from './predict.ts';
 import { formatProfile, profileTraining, type ProfileRuns } from './profile.ts';
 
 const { values: flags } = parseArgs({
@@ -43,6 +45,7 @@ const { values: flags } = parseArgs({
     python: { type: 'string', default: '/usr/bin/python3' },
     profile: { type: 'boolean', default: false },
     'parallel-jobs': { type: 'string' },
+    predict: { type: 'boolean', default: false },
   },
 });
 
@@ -259,4 +262,5 @@ async function compareWithPyTorch(): Promise<void> {
 
 if (flags.profile) await printProfiles();
 else if (flags['parallel-jobs']) await printParallelJobs(Number(flags['parallel-jobs']));
+else if (flags.predict) console.log(`\n${formatPredictBench(await runPredictBench({ backend: flags.backend, cifarPath, requests: 9 }, (line) => console.log(`  ${line}; load now: ${loadAverage()}`)))}`);
 else await compareWithPyTorch();
