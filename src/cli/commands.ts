@@ -32,7 +32,7 @@ export async function execute(invocation: Invocation, io: CliIo): Promise<number
       const { predictions } = await client.predict(id, files);
       const rows = predictions.map((prediction, index) => ({ file: paths[index] as string, ...prediction }));
       if (json) print(JSON.stringify({ predictions: rows }));
-      else for (const row of rows) print(`${row.file}: label ${row.label}, class ${JSON.stringify(row.className)}, probability ${row.probability.toFixed(4)}`);
+      else for (const row of rows) print(`${row.file}: label ${row.label}, class ${JSON.stringify(row.className)}, probability ${row.probability.toFixed(4)}${row.blank ? ' (blank image: a guess)' : ''}`);
       return 0;
     }
     case 'list': {

@@ -149,6 +149,11 @@ describe('the trainer command', () => {
     assert.equal(parsed.predictions[0]?.file, images[0]);
     assert.equal(parsed.predictions[0]?.label, api.body.predictions[0]?.label);
 
+    const blankFile = path.join(folder, 'blank.png');
+    await writeFile(blankFile, await sharp({ create: { width: 28, height: 28, channels: 3, background: '#ffffff' } }).png().toBuffer());
+    const blank = await trainer(['predict', ...url(), completed.id, blankFile]);
+    assert.match(blank.stdout, /^.*blank\.png: label \d, class "\d", probability [\d.]+ \(blank image: a guess\)\n$/);
+
     const missing = await trainer(['predict', ...url(), completed.id, path.join(folder, 'nope.png')]);
     assert.equal(missing.code, 1);
     assert.deepEqual(lines(missing.stderr), [`trainer: cannot read ${path.join(folder, 'nope.png')}: no such file`]);
