@@ -5,13 +5,8 @@
  * through the HTTP API as a user would, so it counts everything a job costs: queueing, data set
  * loading in each process, Redis writes, evaluation.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { loadConfig } from '../src/config.ts';
 import { finalStates, type Job } from '../src/contract/job.ts';
-import { createLogger } from '../src/logger.ts';
-import { startService } from '../src/service.ts';
+import { call, withBenchService } from './bench-service.ts';
 
 export interface ParallelJobsRequest {
   readonly model: string;
@@ -31,32 +26,9 @@ export interface ParallelJobsRun {
   readonly trainedImages: number;
 }
 
-async function call<T>(url: string, init: RequestInit = {}): Promise<T> {
-  const response = await fetch(url, init);
-  const body = (await response.json()) as T;
-  if (!response.ok) throw new Error(`${init.method ?? 'GET'} ${url} answered ${response.status}: ${JSON.stringify(body)}`);
-  return body;
-}
-
 /** Trains `jobs` identical seeded jobs on a service with `processes` worker processes. */
 export async function runParallelJobs(request: ParallelJobsRequest, jobs: number, processes: number): Promise<ParallelJobsRun> {
-  const folder = await mkdtemp(path.join(tmpdir(), 'trainer-bench-'));
-  const config = loadConfig({
-    ROLE: 'all',
-    WORKER_CONCURRENCY: String(processes),
-    HOST: '127.0.0.1',
-    PORT: '0',
-    DATA_DIR: path.join(folder, 'data'),
-    ARTIFACTS_DIR: path.join(folder, 'artifacts'),
-    CHECKPOINTS_DIR: path.join(folder, 'checkpoints'),
-    TRAINER_BACKEND: request.backend,
-    RATE_LIMIT_PER_MINUTE: '0',
-    // Errors only: the open-API warning of every start would bury the table.
-    LOG_LEVEL: 'error',
-    ...(request.cifarPath ? { CIFAR10_PATH: request.cifarPath } : {}),
-  });
-  const service = await startService(config, createLogger(config));
-  try {
+  return withBenchService({ ...request, environment: { WORKER_CONCURRENCY: String(processes) } }, async (url) => {
     const body = JSON.stringify({
       model: request.model,
       dataset: request.dataset,
@@ -67,12 +39,12 @@ export async function runParallelJobs(request: ParallelJobsRequest, jobs: number
     });
     const ids: string[] = [];
     for (let i = 0; i < jobs; i++) {
-      const job = await call<Job>(`${service.url}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      const job = await call<Job>(`${url}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
       ids.push(job.id);
     }
-    let ended: Job[] = [];
+    let ended: Job[];
     for (;;) {
-      ended = await Promise.all(ids.map((id) => call<Job>(`${service.url}/jobs/${id}`)));
+      ended = await Promise.all(ids.map((id) => call<Job>(`${url}/jobs/${id}`)));
       if (ended.every((job) => finalStates.includes(job.state))) break;
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
@@ -86,10 +58,7 @@ export async function runParallelJobs(request: ParallelJobsRequest, jobs: number
       wallSeconds: (Math.max(...ends) - Math.min(...starts)) / 1000,
       trainedImages: ended.reduce((sum, job) => sum + job.request.trainLimit * job.request.epochs, 0),
     };
-  } finally {
-    await service.close();
-    await rm(folder, { recursive: true, force: true });
-  }
+  });
 }
 
 export function formatParallelJobs(runs: readonly ParallelJobsRun[]): string {

@@ -12,6 +12,7 @@
  *   npm run bench -- --replicas 1,2,4                  the replica (thread) counts to measure, PyTorch on as many threads
  *   npm run bench -- --profile                         where a step's time goes, per phase and per kernel (bench/profile.ts)
  *   npm run bench -- --parallel-jobs 2                 two queued jobs on the service: one worker process, then two
+ *   npm run bench -- --predict                         predictions/s through HTTP, 64 images a request (bench/predict.ts)
  *
  * A full 1-epoch LeNet-5/MNIST run also prints the accuracy check against bench/accuracy-check.ts.
  */
@@ -27,6 +28,7 @@ import { models } from '../src/models/index.ts';
 import { startBackend } from '../src/backends/select.ts';
 import { accuracyCheck, accuracyTolerancePoints, baselineApplies } from './accuracy-check.ts';
 import { formatParallelJobs, runParallelJobs, type ParallelJobsRun } from './parallel-jobs.ts';
+import { formatPredictBench, runPredictBench } from './predict.ts';
 import { formatProfile, profileTraining, type ProfileRuns } from './profile.ts';
 import { batchSize, cifarPath, loadDataset, settingsFor, trainImagesOf, type Scenario } from './scenario.ts';
 import type { TrainOnceRequest, TrainOnceResult } from './train-once.ts';
@@ -45,6 +47,7 @@ const { values: flags } = parseArgs({
     profile: { type: 'boolean', default: false },
     'parallel-jobs': { type: 'string' },
     replicas: { type: 'string', default: [...new Set([1, os.availableParallelism()])].join(',') },
+    predict: { type: 'boolean', default: false },
   },
 });
 
@@ -230,4 +233,5 @@ async function compareWithPyTorch(): Promise<void> {
 
 if (flags.profile) await printProfiles();
 else if (flags['parallel-jobs']) await printParallelJobs(Number(flags['parallel-jobs']));
+else if (flags.predict) console.log(`\n${formatPredictBench(await runPredictBench({ backend: flags.backend, cifarPath, requests: 9 }, (line) => console.log(`  ${line}; load now: ${loadAverage()}`)))}`);
 else await compareWithPyTorch();

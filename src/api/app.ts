@@ -13,6 +13,7 @@ import { completeOpenApi } from './openapi.ts';
 import { catalogRoutes } from './routes/catalog.ts';
 import { eventRoutes } from './routes/events.ts';
 import { jobRoutes } from './routes/jobs.ts';
+import { modelDownloadRoutes } from './routes/model-download.ts';
 import { predictRoutes } from './routes/predict.ts';
 
 /** The HTTP API: every route validated and serialised by the contract's zod schemas. */
@@ -50,6 +51,7 @@ export async function buildApp(dependencies: ApiDependencies, logger: Logger): P
   await app.register(jobRoutes, dependencies);
   await app.register(eventRoutes, dependencies);
   await app.register(predictRoutes, dependencies);
+  await app.register(modelDownloadRoutes, dependencies);
   await app.register(catalogRoutes, dependencies);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });

@@ -7,7 +7,8 @@ const binary: OpenAPIV3.SchemaObject = { type: 'string', format: 'binary' };
 
 /**
  * The OpenAPI document from the routes' zod schemas, plus what no zod schema states: the upload
- * body of predict (streamed, so it has no body schema to validate) and the Location header of 201.
+ * body of predict (streamed, so it has no body schema to validate), the zip of the model download
+ * and the Location header of 201.
  */
 export const completeOpenApi: SwaggerTransformObject = (input) => {
   const document = jsonSchemaTransformObject(input) as OpenAPIV3.Document;
@@ -19,6 +20,13 @@ export const completeOpenApi: SwaggerTransformObject = (input) => {
         'multipart/form-data': { schema: { type: 'object', additionalProperties: binary, description: 'one or more image files, any field names' } },
         ...Object.fromEntries(imageMediaTypes.map((type) => [type, { schema: binary }])),
       },
+    };
+  }
+  const download = document.paths['/jobs/{id}/model']?.get;
+  if (download) {
+    download.responses['200'] = {
+      description: 'the model as a zip archive (Content-Disposition names the file)',
+      content: { 'application/zip': { schema: binary } },
     };
   }
   const created = document.paths['/jobs']?.post?.responses['201'];

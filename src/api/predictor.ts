@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Prediction } from '../contract/predict.ts';
+import sharp from 'sharp';
+import type { Explanation, Prediction, PreprocessRequest } from '../contract/predict.ts';
 import { normalisedImages } from '../datasets/normalise.ts';
 import { loadArtifact, type LoadedArtifact } from '../models/artifact.ts';
-import { toModelInput } from './image-input.ts';
+import { prepareUpload, type PreparedImage } from './image-input.ts';
 
 const topCount = 5;
 
@@ -19,24 +20,29 @@ export class Predictor {
     private readonly maxPixels: number,
   ) {}
 
-  async predict(jobId: string, uploads: readonly Buffer[]): Promise<Prediction[]> {
+  /** One prediction per upload, in order, from one call of the model on all of them. */
+  async predict(jobId: string, uploads: readonly Buffer[], options: { preprocess: PreprocessRequest; explain: boolean }): Promise<Prediction[]> {
     const { model, metadata } = await this.model(jobId);
+    const mode = options.preprocess === 'auto' ? metadata.imageKind : options.preprocess;
     const inputs = await Promise.all(
-      uploads.map((upload, index) => toModelInput(upload, metadata.shape, this.maxPixels, uploads.length > 1 ? `file ${index + 1}` : 'the upload')),
+      uploads.map((upload, index) => prepareUpload(upload, metadata.shape, this.maxPixels, uploads.length > 1 ? `file ${index + 1}` : 'the upload', mode)),
     );
-    const joined = new Uint8Array(inputs.reduce((size, input) => size + input.byteLength, 0));
-    inputs.reduce((offset, input) => (joined.set(input, offset), offset + input.byteLength), 0);
+    const joined = new Uint8Array(inputs.reduce((size, input) => size + input.pixels.byteLength, 0));
+    inputs.reduce((offset, input) => (joined.set(input.pixels, offset), offset + input.pixels.byteLength), 0);
     const probabilities = tf.tidy(() => tf.softmax(model.predict(normalisedImages(joined, inputs.length, metadata.shape)) as tf.Tensor2D));
     const rows = (await probabilities.array()) as number[][];
     probabilities.dispose();
-    return rows.map((row) => {
-      const ranked = row
-        .map((probability, label) => ({ label, className: metadata.classNames[label] ?? String(label), probability }))
-        .sort((a, b) => b.probability - a.probability)
-        .slice(0, topCount);
-      const best = ranked[0] as (typeof ranked)[number];
-      return { ...best, top: ranked };
-    });
+    return Promise.all(
+      rows.map(async (row, index) => {
+        const ranked = row
+          .map((probability, label) => ({ label, className: metadata.classNames[label] ?? String(label), probability }))
+          .sort((a, b) => b.probability - a.probability)
+          .slice(0, topCount);
+        const best = ranked[0] as (typeof ranked)[number];
+        const input = inputs[index] as PreparedImage;
+        return { ...best, top: ranked, blank: input.blank, ...(options.explain ? { explanation: await explained(input, metadata.shape) } : {}) };
+      }),
+    );
   }
 
   private model(jobId: string): Promise<LoadedArtifact> {
@@ -61,4 +67,11 @@ export class Predictor {
     for (const loading of this.cache.values()) loading.then(({ model }) => model.dispose(), () => undefined);
     this.cache.clear();
   }
+}
+
+async function explained(input: PreparedImage, shape: LoadedArtifact['metadata']['shape']): Promise<Explanation> {
+  const image = sharp(input.pixels, { raw: { width: shape.width, height: shape.height, channels: shape.channels as 1 | 3 } });
+  // Without the colour space, sharp would write one channel of raw bytes as an RGB PNG.
+  const png = await (shape.channels === 1 ? image.toColourspace('b-w') : image).png().toBuffer();
+  return { preprocess: input.mode, inverted: input.inverted, crop: input.crop, input: `data:image/png;base64,${png.toString('base64')}` };
 }

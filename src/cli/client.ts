@@ -22,6 +22,7 @@ export interface FollowOptions {
 }
 
 const requestTimeoutMs = 30_000;
+/** Uploads of many images and model downloads of hundreds of MB (AlexNet) take longer. */
 const uploadTimeoutMs = 300_000;
 
 /** The service's public HTTP API, answers checked against the contract's schemas. */
@@ -58,6 +59,16 @@ export class TrainerClient {
     const form = new FormData();
     for (const file of files) form.append('file', new Blob([file.bytes], { type: file.type }), file.name);
     return this.call(`/jobs/${encodeURIComponent(id)}/predict`, { method: 'POST', body: form }, predictResponse, uploadTimeoutMs);
+  }
+
+  /** The trained model's zip (GET /jobs/:id/model) and the file name the server suggests for it. */
+  async model(id: string): Promise<{ bytes: Buffer; fileName: string }> {
+    const path = `/jobs/${encodeURIComponent(id)}/model`;
+    const response = await this.fetch(path, { signal: AbortSignal.timeout(uploadTimeoutMs) });
+    if (!response.ok) throw await errorFrom(response);
+    if (response.headers.get('content-type') !== 'application/zip') throw new ApiError(response.status, `the server's answer to GET ${path} is not a zip`);
+    const fileName = /filename="([^"/\\]+)"/.exec(response.headers.get('content-disposition') ?? '')?.[1] ?? `${id}.zip`;
+    return { bytes: Buffer.from(await response.arrayBuffer()), fileName };
   }
 
   /**

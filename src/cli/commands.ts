@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { jobStates, type Job, type JobState, type JobSummary } from '../contract/job.ts';
 import type { JobRequestInput } from '../contract/job-request.ts';
@@ -32,7 +32,7 @@ export async function execute(invocation: Invocation, io: CliIo): Promise<number
       const { predictions } = await client.predict(id, files);
       const rows = predictions.map((prediction, index) => ({ file: paths[index] as string, ...prediction }));
       if (json) print(JSON.stringify({ predictions: rows }));
-      else for (const row of rows) print(`${row.file}: label ${row.label}, class ${JSON.stringify(row.className)}, probability ${row.probability.toFixed(4)}`);
+      else for (const row of rows) print(`${row.file}: label ${row.label}, class ${JSON.stringify(row.className)}, probability ${row.probability.toFixed(4)}${row.blank ? ' (blank image: a guess)' : ''}`);
       return 0;
     }
     case 'list': {
@@ -49,6 +49,18 @@ export async function execute(invocation: Invocation, io: CliIo): Promise<number
       }
       io.stdout.write(table(page.jobs));
       if (page.next !== null) io.stderr.write(`more: trainer list --cursor ${page.next}${state ? ` --state ${state}` : ''}\n`);
+      return 0;
+    }
+    case 'model': {
+      const id = operands[0] as string;
+      const { bytes, fileName } = await client.model(id);
+      const file = options.output ?? fileName;
+      try {
+        await writeFile(file, bytes);
+      } catch (error) {
+        throw new Failure(`cannot write ${file}: ${(error as Error).message}`);
+      }
+      print(json ? JSON.stringify({ job: id, file, bytes: bytes.byteLength }) : `model of job ${id} saved to ${file} (${bytes.byteLength} bytes)`);
       return 0;
     }
     case 'cancel': {

@@ -27,6 +27,8 @@ Commands:
   list [--state S] [--limit N] [--cursor C]
                              list jobs, newest first; S: queued, running, completed, failed or cancelled
   cancel <job-id>            cancel a queued or running job
+  model <job-id> [-o FILE]   download the model a completed job trained, a zip for TensorFlow.js
+                             (default FILE: the name the server gives, e.g. lenet5-mnist-<job-id>.zip)
 
 Training options (submit; defaults are the server's):
 ${trainingOptionLines()}
@@ -60,13 +62,15 @@ function parserOptionsOf(options: readonly TrainingOption[]): ParserOptions {
 
 const submitOptions: ParserOptions = { ...parserOptionsOf(trainingOptions), follow: { type: 'boolean' } };
 
+const modelOptions = { output: { type: 'string', short: 'o' } } as const;
+
 const listOptions = {
   state: { type: 'string' },
   limit: { type: 'string' },
   cursor: { type: 'string' },
 } as const;
 
-export const commands = ['submit', 'watch', 'predict', 'list', 'cancel'] as const;
+export const commands = ['submit', 'watch', 'predict', 'list', 'cancel', 'model'] as const;
 export type Command = (typeof commands)[number];
 
 /** A command line, parsed and checked: what commands.ts runs. */
@@ -118,12 +122,12 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
 /** The command line as an invocation, 'help', or a UsageError. */
 export function parseCommandLine(argv: readonly string[], env: CliIo['env']): Invocation | 'help' {
   // Every option any command knows, to find the command; then the command's own, strictly.
-  const first = parse(argv, { ...commonOptions, ...submitOptions, ...listOptions });
+  const first = parse(argv, { ...commonOptions, ...submitOptions, ...listOptions, ...modelOptions });
   if (first.values.help) return 'help';
   const [name, ...operands] = first.positionals;
   if (name === undefined) throw new UsageError('no command given');
   if (!isCommand(name)) throw new UsageError(`unknown command ${JSON.stringify(name)}`);
-  const own = name === 'submit' ? submitOptions : name === 'list' ? listOptions : {};
+  const own = name === 'submit' ? submitOptions : name === 'list' ? listOptions : name === 'model' ? modelOptions : {};
   const { values } = parse(argv, { ...commonOptions, ...own }, name);
   const options: Record<string, string> = {};
   const flags = new Set<string>();
@@ -140,6 +144,7 @@ export function parseCommandLine(argv: readonly string[], env: CliIo['env']): In
     predict: [2, Infinity, 'a job id and one or more image files'],
     list: [0, 0, 'no operands'],
     cancel: [1, 1, 'one job id'],
+    model: [1, 1, 'one job id'],
   };
   const [min, max, what] = counts[name];
   if (operands.length < min || operands.length > max) throw new UsageError(`${name} takes ${what}`);

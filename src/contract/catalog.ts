@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { deviceDescription } from './device.ts';
-import { datasetNames, modelNames } from './names.ts';
+import { datasetNames, imageKinds, modelNames } from './names.ts';
 
 export const modelInfo = z
   .object({
@@ -23,6 +23,7 @@ export const datasetInfo = z
     trainSize: z.number().int(),
     testSize: z.number().int(),
     augmentByDefault: z.boolean(),
+    imageKind: z.enum(imageKinds).meta({ description: 'how predict prepares uploads by default: strokes (MNIST-like) or natural (photographs)' }),
     availableLocally: z.boolean().meta({ description: 'true when training needs no download' }),
   })
   .meta({ id: 'DatasetInfo' });

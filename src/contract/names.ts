@@ -7,3 +7,11 @@ export type ModelName = (typeof modelNames)[number];
 
 export const datasetNames = ['mnist', 'cifar10'] as const;
 export type DatasetName = (typeof datasetNames)[number];
+
+/**
+ * What a data set's images look like, which decides how predict brings an upload to their form:
+ * `strokes`, centred strokes on a plain background (MNIST: size-normalised into a 20×20 box and
+ * centred by mass); `natural`, photographs filling the frame (CIFAR-10). A data set declares its kind.
+ */
+export const imageKinds = ['strokes', 'natural'] as const;
+export type ImageKind = (typeof imageKinds)[number];

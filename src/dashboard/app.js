@@ -427,7 +427,7 @@ async function predict(files) {
   if (!selectedId || images.length === 0) return;
   const data = new FormData();
   images.forEach((file, index) => data.append(`image${index}`, file, file.name));
-  const { status, body } = await api(`/jobs/${encodeURIComponent(selectedId)}/predict`, { method: 'POST', body: data });
+  const { status, body } = await api(`/jobs/${encodeURIComponent(selectedId)}/predict?explain=1`, { method: 'POST', body: data });
   if (status !== 200) {
     errorLine.hidden = false;
     errorLine.textContent = body?.error ?? `HTTP ${status}`;
@@ -437,16 +437,52 @@ async function predict(files) {
     element(
       'li',
       { 'data-testid': 'prediction', 'data-label': String(prediction.label), 'data-class-name': prediction.className },
-      element('img', { src: URL.createObjectURL(images[index]), alt: images[index].name }),
+      element('figure', {}, element('img', { src: URL.createObjectURL(images[index]), alt: images[index].name }), element('figcaption', { text: 'uploaded' })),
+      element(
+        'figure',
+        {},
+        element('img', { src: prediction.explanation.input, alt: 'what the model saw', 'data-testid': 'model-input' }),
+        element('figcaption', { 'data-testid': 'preprocessing', text: describePreprocessing(prediction.explanation) }),
+      ),
       element(
         'div',
         {},
         element('div', { className: 'best', 'data-testid': 'prediction-top', text: `${prediction.className} (${percent(prediction.probability)})` }),
+        ...(prediction.blank ? [element('div', { className: 'error', 'data-testid': 'prediction-blank', text: 'blank image: this is a guess' })] : []),
         element('ol', {}, ...prediction.top.map((entry) => element('li', { text: `${entry.className}: ${percent(entry.probability)}` }))),
       ),
     ),
   );
   $('predictions').prepend(...items);
+}
+
+/** What preprocessing did, in a few words: "strokes, inverted, crop 120×96 at 40,12". */
+function describePreprocessing({ preprocess, inverted, crop }) {
+  const parts = [preprocess];
+  if (inverted) parts.push('inverted');
+  if (crop) parts.push(`crop ${crop.width}×${crop.height} at ${crop.left},${crop.top}`);
+  return parts.join(', ');
+}
+
+/** Downloads the model zip with the API key (a plain link could not send it) under the name the server gives. */
+async function downloadModel() {
+  const errorLine = $('predict-error');
+  errorLine.hidden = true;
+  try {
+    const response = await fetch(`/jobs/${encodeURIComponent(selectedId)}/model`, { headers: apiKey() ? { authorization: `Bearer ${apiKey()}` } : {} });
+    if (!response.ok) {
+      const body = await response.json().catch(() => null);
+      throw new Error(body?.error ?? `HTTP ${response.status}`);
+    }
+    const name = /filename="([^"]+)"/.exec(response.headers.get('content-disposition') ?? '')?.[1] ?? `${selectedId}.zip`;
+    const link = element('a', { href: URL.createObjectURL(await response.blob()), download: name });
+    document.body.append(link);
+    link.click();
+    link.remove();
+  } catch (error) {
+    errorLine.hidden = false;
+    errorLine.textContent = `the model could not be downloaded: ${error.message}`;
+  }
 }
 
 function wireDropZone() {
@@ -473,6 +509,7 @@ function wireDropZone() {
 async function start() {
   $('job-form').addEventListener('submit', submitJob);
   $('cancel').addEventListener('click', () => void cancelJob());
+  $('download-model').addEventListener('click', () => void downloadModel());
   wireDropZone();
   const keyInput = $('api-key');
   keyInput.value = apiKey();

@@ -26,6 +26,7 @@ import {
   type ImageShape,
   type ImageSplit,
 } from './dataset.ts';
+import type { ImageKind } from '../contract/names.ts';
 import { downloadFile } from './download.ts';
 import { badFileError, errorMessage } from './errors.ts';
 import { gunzipIfNeeded } from './idx.ts';
@@ -42,6 +43,7 @@ export const CIFAR10_FOLDER = 'cifar-10-batches-bin';
 
 const NAME = 'cifar10';
 const SHAPE: ImageShape = { height: 32, width: 32, channels: 3 };
+const IMAGE_KIND: ImageKind = 'natural';
 /** The official order, as in batches.meta.txt; a loaded Dataset carries the names read from that file. */
 const CLASS_NAMES: readonly string[] = [
   'airplane',
@@ -106,6 +108,7 @@ export function createCifar10Source(options: Cifar10SourceOptions = {}): Dataset
     name: NAME,
     shape: SHAPE,
     classNames: CLASS_NAMES,
+    imageKind: IMAGE_KIND,
     trainSize: TRAIN_FILES.length * recordsPerBatch,
     testSize: TEST_FILES.length * recordsPerBatch,
     // As in the notebook: CIFAR-10 was trained with random crops and mirrored images.
@@ -300,7 +303,7 @@ async function readDataset(files: BatchFiles, context: LoadContext): Promise<Dat
   const classNames = parseClassNames(await files.read(META_FILE), files.describe(META_FILE), files.remedy);
   const train = await readSplit(TRAIN_FILES, files, context);
   const test = await readSplit(TEST_FILES, files, context);
-  return { name: NAME, shape: SHAPE, classNames, train, test };
+  return { name: NAME, shape: SHAPE, classNames, imageKind: IMAGE_KIND, train, test };
 }
 
 function parseClassNames(bytes: Uint8Array, file: string, remedy: string): string[] {

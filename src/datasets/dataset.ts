@@ -1,3 +1,5 @@
+import type { ImageKind } from '../contract/names.ts';
+
 /** The shape of one image, height × width × channels (NHWC, as TensorFlow.js lays it out). */
 export interface ImageShape {
   readonly height: number;
@@ -21,6 +23,8 @@ export interface Dataset {
   readonly name: string;
   readonly shape: ImageShape;
   readonly classNames: readonly string[];
+  /** Decides how predict prepares uploads for a model trained on it (see imageKinds). */
+  readonly imageKind: ImageKind;
   readonly train: ImageSplit;
   readonly test: ImageSplit;
 }
@@ -41,6 +45,7 @@ export interface DatasetSource {
   readonly name: string;
   readonly shape: ImageShape;
   readonly classNames: readonly string[];
+  readonly imageKind: ImageKind;
   readonly trainSize: number;
   readonly testSize: number;
   /** Whether jobs augment training images unless they say otherwise (the notebook did for CIFAR-10 only). */

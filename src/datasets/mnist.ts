@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, relative } from 'node:path';
+import type { ImageKind } from '../contract/names.ts';
 import type { Dataset, DatasetLoadOptions, DatasetSource, ImageShape, ImageSplit } from './dataset.ts';
 import { downloadFile } from './download.ts';
 import { badFileError, DEFAULT_REMEDY, errorMessage } from './errors.ts';
@@ -61,6 +62,7 @@ const FILES = {
 
 const NAME = 'mnist';
 const SHAPE: ImageShape = { height: 28, width: 28, channels: 1 };
+const IMAGE_KIND: ImageKind = 'strokes';
 const CLASS_NAMES: readonly string[] = Array.from({ length: 10 }, (_, i) => String(i));
 const TRAIN_SIZE = 60_000;
 const TEST_SIZE = 10_000;
@@ -110,6 +112,7 @@ export function createMnistSource(options: MnistSourceOptions = {}): DatasetSour
     name: NAME,
     shape: SHAPE,
     classNames: CLASS_NAMES,
+    imageKind: IMAGE_KIND,
     trainSize: TRAIN_SIZE,
     testSize: TEST_SIZE,
     // As in the notebook: only CIFAR-10 was trained with augmented images.
@@ -134,7 +137,7 @@ export function createMnistSource(options: MnistSourceOptions = {}): DatasetSour
       // One file at a time: a failure then leaves no other download running behind it.
       const train = await loadSplit(FILES.trainImages, FILES.trainLabels, TRAIN_SIZE, context);
       const test = await loadSplit(FILES.testImages, FILES.testLabels, TEST_SIZE, context);
-      return { name: NAME, shape: SHAPE, classNames: CLASS_NAMES, train, test };
+      return { name: NAME, shape: SHAPE, classNames: CLASS_NAMES, imageKind: IMAGE_KIND, train, test };
     },
   };
 }

@@ -4,7 +4,9 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
+import { imageKinds, type ImageKind } from '../contract/names.ts';
 import type { ImageShape } from '../datasets/dataset.ts';
+import { datasets } from '../datasets/index.ts';
 import { replaceFolderAtomically } from '../storage/atomic-folder.ts';
 
 /** What predict needs besides the network to turn an upload into the model's input and answer. */
@@ -13,6 +15,8 @@ export interface ArtifactMetadata {
   readonly dataset: string;
   readonly shape: ImageShape;
   readonly classNames: readonly string[];
+  /** The training images' kind, which tells predict how to prepare uploads. */
+  readonly imageKind: ImageKind;
 }
 
 /** model.json as this module writes it; what is read back is checked against the same shape. */
@@ -23,6 +27,8 @@ const storedModel = z.object({
     dataset: z.string(),
     shape: z.object({ height: z.number().int().positive(), width: z.number().int().positive(), channels: z.number().int().positive() }),
     classNames: z.array(z.string()).min(1),
+    // Absent in models saved before data sets declared their kind: see kindOf.
+    imageKind: z.enum(imageKinds).optional(),
   }),
   modelTopology: z.record(z.string(), z.unknown()),
   weightSpecs: z.array(z.object({ name: z.string(), shape: z.array(z.number().int().nonnegative()), dtype: z.string() }).loose()),
@@ -69,8 +75,17 @@ export interface LoadedArtifact {
   readonly metadata: ArtifactMetadata;
 }
 
-/** Loads a saved model, refusing one whose files are missing, truncated or altered. */
-export async function loadArtifact(root: string, jobId: string): Promise<LoadedArtifact> {
+/** A saved model's files, checked: its description as written and the weights it describes. */
+export interface StoredArtifact {
+  readonly metadata: ArtifactMetadata;
+  /** The layers-format topology, as tfjs-layers' model.save gave it. */
+  readonly modelTopology: Record<string, unknown>;
+  readonly weightSpecs: tf.io.WeightsManifestEntry[];
+  readonly weights: Buffer;
+}
+
+/** Reads a saved model's files, refusing them when missing, truncated or altered. */
+export async function readArtifact(root: string, jobId: string): Promise<StoredArtifact> {
   const folder = artifactDir(root, jobId);
   const corrupt = (problem: string) => new ArtifactError(`the model of job ${jobId} in ${folder} is corrupt: ${problem}`);
   let description: string;
@@ -93,17 +108,23 @@ export async function loadArtifact(root: string, jobId: string): Promise<LoadedA
   if (createHash('sha256').update(weights).digest('hex') !== stored.weightsSha256) {
     throw corrupt(`${weightsFile} doesn't match its checksum`);
   }
+  const metadata = { ...stored.metadata, imageKind: stored.metadata.imageKind ?? kindOf(stored.metadata.dataset) };
+  return { metadata, modelTopology: stored.modelTopology, weightSpecs: stored.weightSpecs as tf.io.WeightsManifestEntry[], weights };
+}
+
+/** Loads a saved model, refusing one whose files are missing, truncated or altered. */
+export async function loadArtifact(root: string, jobId: string): Promise<LoadedArtifact> {
+  const { metadata, modelTopology, weightSpecs, weights } = await readArtifact(root, jobId);
   const weightData = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer;
   try {
-    const model = await tfl.loadLayersModel(
-      tf.io.fromMemory({
-        modelTopology: stored.modelTopology,
-        weightSpecs: stored.weightSpecs as tf.io.WeightsManifestEntry[],
-        weightData,
-      }),
-    );
-    return { model, metadata: stored.metadata };
+    const model = await tfl.loadLayersModel(tf.io.fromMemory({ modelTopology, weightSpecs, weightData }));
+    return { model, metadata };
   } catch (error) {
-    throw corrupt((error as Error).message);
+    throw new ArtifactError(`the model of job ${jobId} in ${artifactDir(root, jobId)} is corrupt: ${(error as Error).message}`);
   }
+}
+
+/** The kind of a model saved before artifacts recorded it: its built-in data set's, else natural. */
+function kindOf(dataset: string): ImageKind {
+  return Object.hasOwn(datasets, dataset) ? datasets[dataset as keyof typeof datasets].imageKind : 'natural';
 }

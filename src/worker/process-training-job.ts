@@ -133,6 +133,7 @@ async function trainAndRecord(attempt: JobAttempt, settings: JobSettings, starte
       dataset: dataset.name,
       shape: dataset.shape,
       classNames: dataset.classNames,
+      imageKind: dataset.imageKind,
     });
     const { evaluation } = outcome;
     const completed = await attempt.complete({

@@ -329,7 +329,7 @@ describe('saving and loading the custom layers', () => {
     });
     const root = await mkdtemp(path.join(tmpdir(), 'alexnet-test-'));
     folders.push(root);
-    await saveArtifact(root, model, { jobId: 'custom-layers', dataset: 'tiny', shape, classNames: ['a', 'b', 'c', 'd', 'e'] });
+    await saveArtifact(root, model, { jobId: 'custom-layers', dataset: 'tiny', shape, classNames: ['a', 'b', 'c', 'd', 'e'], imageKind: 'natural' });
     const loaded = (await loadArtifact(root, 'custom-layers')).model;
     const x = tf.tensor4d(randomValues(6 * 8 * 8 * 3, 4), [6, 8, 8, 3]);
     try {

@@ -34,7 +34,7 @@ after(async () => {
 });
 
 function metadataFor(jobId: string, shape: ImageShape = MNIST_SHAPE): ArtifactMetadata {
-  return { jobId, dataset: 'mnist', shape, classNames: DIGITS };
+  return { jobId, dataset: 'mnist', shape, classNames: DIGITS, imageKind: 'strokes' };
 }
 
 /** A fixed pseudo-random batch in [-1, 1], the range normalised images have. */
@@ -104,7 +104,7 @@ describe('saveArtifact / loadArtifact', () => {
   it('round-trips a 3-channel model and its metadata', async () => {
     const root = await tempRoot();
     const model = lenet5.build(CIFAR_SHAPE, 10, 7);
-    const metadata: ArtifactMetadata = { jobId: 'job-cifar', dataset: 'cifar10', shape: CIFAR_SHAPE, classNames: CIFAR_CLASSES };
+    const metadata: ArtifactMetadata = { jobId: 'job-cifar', dataset: 'cifar10', shape: CIFAR_SHAPE, classNames: CIFAR_CLASSES, imageKind: 'natural' };
     await saveArtifact(root, model, metadata);
     const loaded = await loadArtifact(root, 'job-cifar');
     try {
@@ -116,6 +116,23 @@ describe('saveArtifact / loadArtifact', () => {
       loaded.model.dispose();
       model.dispose();
     }
+  });
+
+  it('gives a model saved before artifacts recorded their kind the kind of its built-in data set, else natural', async () => {
+    const root = await tempRoot();
+    const model = lenet5.build(MNIST_SHAPE, 10, 3);
+    for (const [dataset, kind] of [['mnist', 'strokes'], ['cifar10', 'natural'], ['uploaded-someday', 'natural']] as const) {
+      const jobId = `job-old-${dataset}`;
+      await saveArtifact(root, model, { ...metadataFor(jobId), dataset });
+      const file = path.join(root, jobId, 'model.json');
+      const stored = JSON.parse(await readFile(file, 'utf8')) as { metadata: Record<string, unknown> };
+      delete stored.metadata.imageKind;
+      await writeFile(file, JSON.stringify(stored));
+      const loaded = await loadArtifact(root, jobId);
+      assert.equal(loaded.metadata.imageKind, kind, dataset);
+      loaded.model.dispose();
+    }
+    model.dispose();
   });
 
   it('overwrites an existing artifact with the new model and metadata', async () => {

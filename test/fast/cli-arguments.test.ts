@@ -30,6 +30,19 @@ describe('trainer command line', () => {
     }
   });
 
+  it('model takes one job id and -o or --output for the file', () => {
+    for (const args of [['model', 'job-1', '-o', 'm.zip'], ['model', '--output', 'm.zip', 'job-1']]) {
+      const parsed = parseCommandLine(args, noEnv);
+      assert.ok(parsed !== 'help');
+      assert.equal(parsed.command, 'model');
+      assert.deepEqual(parsed.operands, ['job-1']);
+      assert.deepEqual(parsed.options, { output: 'm.zip' });
+    }
+    const named = parseCommandLine(['model', 'job-1'], noEnv);
+    assert.ok(named !== 'help');
+    assert.deepEqual(named.options, {}, 'without -o the server names the file');
+  });
+
   it('--help anywhere asks for the usage', () => {
     assert.equal(parseCommandLine(['--help'], noEnv), 'help');
     assert.equal(parseCommandLine(['submit', '--help'], noEnv), 'help');
@@ -43,6 +56,8 @@ describe('trainer command line', () => {
       [['submit', '--colour'], /unknown option --colour/],
       [['watch'], /watch takes one job id/],
       [['predict', 'job-1'], /predict takes a job id and one or more image files/],
+      [['model'], /model takes one job id/],
+      [['list', '-o', 'x'], /list takes no option -o/],
       [['list', '--url', 'ftp://h'], /--url must be an http\(s\) URL/],
     ];
     for (const [args, message] of refused) {

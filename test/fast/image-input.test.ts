@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { pino } from 'pino';
 import sharp from 'sharp';
 import { HttpError } from '../../src/api/http-error.ts';
-import { toModelInput } from '../../src/api/image-input.ts';
+import { prepareUpload } from '../../src/api/image-input.ts';
 import type { ImageShape } from '../../src/datasets/dataset.ts';
 import { mnist } from '../../src/datasets/mnist.ts';
 import { normalisedImages } from '../../src/datasets/normalise.ts';
@@ -17,6 +17,11 @@ const GREY: ImageShape = { height: 28, width: 28, channels: 1 };
 const RGB: ImageShape = { height: 32, width: 32, channels: 3 };
 const SHAPES = [GREY, RGB] as const;
 const MAX_PIXELS = 40_000_000;
+
+/** The model's input with preprocessing `none`: the plain resize every upload had before kinds. */
+async function toModelInput(upload: Buffer, shape: ImageShape, maxPixels: number, label: string): Promise<Uint8Array> {
+  return (await prepareUpload(upload, shape, maxPixels, label, 'none')).pixels;
+}
 
 const byteCount = (shape: ImageShape): number => shape.height * shape.width * shape.channels;
 
@@ -64,7 +69,7 @@ after(async () => {
   await Promise.all(folders.map((folder) => rm(folder, { recursive: true, force: true })));
 });
 
-describe('toModelInput', () => {
+describe('prepareUpload with preprocessing none', () => {
   describe('gives exactly height*width*channels bytes for every kind of image', () => {
     const cases: { name: string; image: () => Promise<Buffer>; expected: number }[] = [
       {
@@ -306,6 +311,88 @@ describe('toModelInput', () => {
       const input = await toModelInput(upload, GREY, 25_000_000, 'file 1');
       assert.equal(input.byteLength, 784);
     });
+  });
+});
+
+describe('prepareUpload with preprocessing natural', () => {
+  it('keeps the aspect ratio: a 2000×1000 image gives its centred 1000×1000 square, not a squeezed whole', async () => {
+    // Left quarter red, middle half green, right quarter blue.
+    const raw = Buffer.alloc(2000 * 1000 * 3);
+    for (let y = 0; y < 1000; y++) {
+      for (let x = 0; x < 2000; x++) raw[(y * 2000 + x) * 3 + (x < 500 ? 0 : x < 1500 ? 1 : 2)] = 255;
+    }
+    const upload = await sharp(raw, { raw: { width: 2000, height: 1000, channels: 3 } }).png().toBuffer();
+    const prepared = await prepareUpload(upload, RGB, MAX_PIXELS, 'wide', 'natural');
+    assert.deepEqual(prepared.crop, { left: 500, top: 0, width: 1000, height: 1000 });
+    // Green throughout: the resampling kernel lets a trace of red and blue into the edge columns only.
+    for (let y = 0; y < 32; y++) {
+      for (let x = 0; x < 32; x++) {
+        const [r = 0, g = 0, b = 0] = prepared.pixels.subarray((y * 32 + x) * 3, (y * 32 + x) * 3 + 3);
+        const trace = x < 3 || x > 28 ? 40 : 3;
+        assert.ok(r <= trace && b <= trace && g >= 255 - trace, `pixel ${x},${y}: ${r},${g},${b}`);
+      }
+    }
+    assert.equal(prepared.blank, false);
+    const stretched = await prepareUpload(upload, RGB, MAX_PIXELS, 'wide', 'none');
+    assert.deepEqual([...stretched.pixels.subarray(0, 3)], [255, 0, 0], 'none stretches: the red quarter stays');
+    assert.equal(stretched.crop, null);
+  });
+
+  it('calls an image of one colour blank, and a square one uncropped', async () => {
+    const prepared = await prepareUpload(await solid(64, 64, { r: 90, g: 120, b: 200 }).jpeg().toBuffer(), RGB, MAX_PIXELS, 'sky', 'natural');
+    assert.deepEqual([prepared.blank, prepared.crop], [true, null]);
+    const pattern32 = await sharp(pattern(32 * 32 * 3, 5), { raw: { width: 32, height: 32, channels: 3 } }).png().toBuffer();
+    assert.equal((await prepareUpload(pattern32, RGB, MAX_PIXELS, 'pattern', 'none')).blank, false);
+  });
+});
+
+describe('prepareUpload with preprocessing strokes', () => {
+  /** A dark bar 40 wide and 120 high at (200, 50) on light grey paper, 400×300. */
+  async function barOnPaper(): Promise<Buffer> {
+    const raw = Buffer.alloc(400 * 300, 220);
+    for (let y = 50; y < 170; y++) raw.fill(30, y * 400 + 200, y * 400 + 240);
+    return greyPng(raw, 400, 300);
+  }
+
+  it('inverts light paper, crops to the ink and fits it into the 20×20 box, centred by mass', async () => {
+    const prepared = await prepareUpload(await barOnPaper(), GREY, MAX_PIXELS, 'bar', 'strokes');
+    assert.deepEqual([prepared.mode, prepared.inverted, prepared.blank], ['strokes', true, false]);
+    assert.deepEqual(prepared.crop, { left: 200, top: 50, width: 40, height: 120 });
+    const ink = [...prepared.pixels.keys()].filter((i) => (prepared.pixels[i] as number) > 128);
+    const rows = new Set(ink.map((i) => Math.floor(i / 28)));
+    const columns = new Set(ink.map((i) => i % 28));
+    assert.equal(rows.size, 20, 'the bar is 20 high, the box');
+    assert.ok(columns.size >= 6 && columns.size <= 8, `a third as wide: ${columns.size}`);
+    const mean = (values: Set<number>) => [...values].reduce((a, b) => a + b, 0) / values.size;
+    assert.ok(Math.abs(mean(rows) - 14) <= 1 && Math.abs(mean(columns) - 14) <= 1, `centred: rows ${mean(rows)}, columns ${mean(columns)}`);
+    assert.equal(prepared.pixels[0], 0, 'paper is black');
+  });
+
+  it('keeps bright strokes on dark paper as they are, and drops specks of noise before cropping', async () => {
+    const raw = Buffer.alloc(200 * 200, 10);
+    for (let y = 60; y < 140; y++) raw.fill(240, y * 200 + 90, y * 200 + 110);
+    raw[5 * 200 + 5] = 255; // a speck far from the stroke
+    const prepared = await prepareUpload(await greyPng(raw, 200, 200), GREY, MAX_PIXELS, 'chalk', 'strokes');
+    assert.deepEqual([prepared.inverted, prepared.blank], [false, false]);
+    assert.deepEqual(prepared.crop, { left: 90, top: 60, width: 20, height: 80 });
+  });
+
+  it('calls empty paper and a black square blank, with an input of black', async () => {
+    const paper = Buffer.from(pattern(300 * 200, 11).map((value) => 200 + (value % 20)));
+    for (const upload of [await greyPng(paper, 300, 200), await solid(28, 28, BLACK).png().toBuffer(), await solid(50, 50, WHITE).png().toBuffer()]) {
+      const prepared = await prepareUpload(upload, GREY, MAX_PIXELS, 'empty', 'strokes');
+      assert.deepEqual([prepared.blank, prepared.crop], [true, null]);
+      assert.ok(prepared.pixels.every((value) => value === 0));
+    }
+  });
+
+  it('gives a 3-channel model the grey strokes in every channel', async () => {
+    const prepared = await prepareUpload(await barOnPaper(), RGB, MAX_PIXELS, 'bar', 'strokes');
+    assert.equal(prepared.pixels.byteLength, 32 * 32 * 3);
+    for (let pixel = 0; pixel < 32 * 32; pixel++) {
+      const [r, g, b] = prepared.pixels.subarray(pixel * 3, pixel * 3 + 3);
+      assert.ok(r === g && g === b, `pixel ${pixel}`);
+    }
   });
 });
 

@@ -174,8 +174,8 @@ async function channelsOf(image: Buffer): Promise<number | undefined> {
   return (await sharp(image).metadata()).channels;
 }
 
-function predict(id: string, body: Buffer | FormData, contentType?: string, on: TestService = service): Promise<JsonResponse<PredictResponse>> {
-  return request<PredictResponse>(`${on.url}/jobs/${id}/predict`, {
+function predict(id: string, body: Buffer | FormData, contentType?: string, on: TestService = service, query = ''): Promise<JsonResponse<PredictResponse>> {
+  return request<PredictResponse>(`${on.url}/jobs/${id}/predict${query}`, {
     method: 'POST',
     body: body instanceof FormData ? body : new Uint8Array(body),
     ...(contentType ? { headers: { 'content-type': contentType } } : {}),
@@ -190,7 +190,8 @@ function form(files: { field: string; bytes: Buffer | string; type: string; name
 
 /** One prediction as the contract describes it: label, class name, probability and the five best, best first. */
 function assertPrediction(prediction: Prediction): void {
-  assert.deepEqual(Object.keys(prediction).sort(), ['className', 'label', 'probability', 'top']);
+  assert.deepEqual(Object.keys(prediction).sort(), ['blank', 'className', 'label', 'probability', 'top']);
+  assert.equal(prediction.blank, false, 'every test image here shows a digit');
   assert.ok(Number.isInteger(prediction.label) && prediction.label >= 0 && prediction.label <= 9, `label ${prediction.label}`);
   assert.equal(prediction.className, String(prediction.label));
   assert.ok(prediction.probability >= 0 && prediction.probability <= 1, `probability ${prediction.probability}`);
@@ -729,13 +730,15 @@ describe('POST /jobs/:id/predict', () => {
     assertAnswerFor(prediction, 3, NEARLY_SAME_PIXELS, 'the RGBA image');
   });
 
-  it('resizes a large image (1000×800) to the model\'s input', async () => {
+  it('stretches a large image (1000×800) onto the model\'s input with preprocess=none', async () => {
     const image = await grey(await digit(3)).resize(1000, 800, { fit: 'fill', kernel: 'nearest' }).png().toBuffer();
     const { width, height } = await sharp(image).metadata();
     assert.deepEqual([width, height], [1000, 800]);
     assert.ok(image.length < MAX_UPLOAD_BYTES, `the large test image is ${image.length} bytes`);
-    const [prediction] = assertPredictions(await predict(completed.id, image, 'image/png'), 1);
-    assertAnswerFor(prediction, 3, RESAMPLED, 'the 1000×800 image');
+    const [stretched] = assertPredictions(await predict(completed.id, image, 'image/png', service, '?preprocess=none'), 1);
+    const [original] = assertPredictions(await predict(completed.id, await digitPng(3), 'image/png', service, '?preprocess=none'), 1);
+    assert.ok(stretched && original);
+    assert.ok(distance(stretched, original) < RESAMPLED, `the 1000×800 image answers ${distance(stretched, original)} away from the 28×28 one`);
   });
 
   it('answers 409 for a queued or a cancelled job', async () => {
@@ -746,6 +749,12 @@ describe('POST /jobs/:id/predict', () => {
     assert.match(assertError(await predict(queued.id, png, 'image/png', apiOnly), 409).error, /cancelled/);
     const multipart = form([{ field: 'f', bytes: png, type: 'image/png', name: 'a.png' }]);
     assertError(await predict(queued.id, multipart, undefined, apiOnly), 409);
+  });
+
+  it('answers 400 naming the parameter for an unknown preprocess mode or explain value', async () => {
+    const png = await digitPng(0);
+    assertValidationError(await predict(completed.id, png, 'image/png', service, '?preprocess=sharpen'), ['preprocess']);
+    assertValidationError(await predict(completed.id, png, 'image/png', service, '?explain=maybe'), ['explain']);
   });
 
   it('answers 404 for an unknown job', async () => {
@@ -826,6 +835,24 @@ async function noiseImage(): Promise<Buffer> {
   return image;
 }
 
+describe('GET /jobs/:id/model', () => {
+  it('answers a completed job with its model as a named zip', async () => {
+    const response = await fetch(`${service.url}/jobs/${completed.id}/model`);
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('content-type'), 'application/zip');
+    assert.equal(response.headers.get('content-disposition'), `attachment; filename="lenet5-mnist-${completed.id}.zip"`);
+    assert.equal(Buffer.from(await response.arrayBuffer()).subarray(0, 4).toString('latin1'), 'PK\x03\x04');
+  });
+
+  it('answers 409 for a queued or cancelled job and 404 for an unknown one', async () => {
+    const queued = await queuedJob();
+    assert.match(assertError(await request(`${apiOnly.url}/jobs/${queued.id}/model`), 409).error, /queued.*completed job/);
+    assert.equal((await cancel(apiOnly, queued.id)).status, 200);
+    assertError(await request(`${apiOnly.url}/jobs/${queued.id}/model`), 409);
+    assertError(await request(`${service.url}/jobs/no-such-job/model`), 404);
+  });
+});
+
 describe('catalog and health', () => {
   it('GET /models lists lenet5 and alexnet with their parameter counts on each data set', async () => {
     const answer = await request<{ models: { name: string; params: Record<string, number> }[] }>(`${service.url}/models`);
@@ -847,6 +874,7 @@ describe('catalog and health', () => {
       trainSize: 50000,
       testSize: 10000,
       augmentByDefault: true,
+      imageKind: 'natural',
       // This service has no CIFAR10_PATH and an empty DATA_DIR: training would download it.
       availableLocally: false,
     });
@@ -856,6 +884,7 @@ describe('catalog and health', () => {
     assert.deepEqual(mnist.classNames, ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
     assert.equal(mnist.trainSize, 60000);
     assert.equal(mnist.testSize, 10000);
+    assert.equal(mnist.imageKind, 'strokes');
     assert.equal(mnist.availableLocally, true);
   });
 

@@ -14,6 +14,7 @@ import { normalisedImages } from '../../src/datasets/normalise.ts';
 import { loadArtifact } from '../../src/models/artifact.ts';
 import { startBackend } from '../../src/backends/select.ts';
 import { cifarPathForTests } from '../support/cifar10-source.ts';
+import { extractArchive, stockTfjsProbabilities } from '../support/stock-tfjs.ts';
 import { request, startTestService, waitFor, type TestService } from '../support/service.ts';
 
 async function trainToEnd(service: TestService, body: Record<string, unknown>, timeoutMs: number): Promise<Job> {
@@ -83,6 +84,24 @@ describe('CIFAR-10 end to end over HTTP', () => {
     model.dispose();
     const agreeing = labels.filter((label, i) => label === directLabels[i]).length;
     assert.ok(agreeing >= count - 2, `predict agreed with the model on only ${agreeing} of ${count} images`);
+
+    // A wider picture, the test image (doubled) in the middle of noise: the natural preprocessing
+    // takes the centred square, so the answer is the test image's, not a squeezed whole's.
+    const pixels = Buffer.from(dataset.test.images.subarray(0, 3072));
+    const square = await sharp(pixels, { raw: { width: 32, height: 32, channels: 3 } }).resize(64, 64, { kernel: 'nearest' }).raw().toBuffer();
+    const wide = Buffer.from(Array.from({ length: 128 * 64 * 3 }, (_, i) => (i * 7919) % 251));
+    for (let y = 0; y < 64; y++) square.copy(wide, (y * 128 + 32) * 3, y * 64 * 3, (y + 1) * 64 * 3);
+    const widePng = await sharp(wide, { raw: { width: 128, height: 64, channels: 3 } }).png().toBuffer();
+    const explained = await request<PredictResponse>(`${service.url}/jobs/${job.id}/predict?explain=1`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: new Uint8Array(widePng) });
+    assert.equal(explained.status, 200, JSON.stringify(explained.body));
+    const [centred] = explained.body.predictions;
+    assert.deepEqual(centred?.explanation && { ...centred.explanation, input: centred.explanation.input.slice(0, 22) }, {
+      preprocess: 'natural',
+      inverted: false,
+      crop: { left: 32, top: 0, width: 64, height: 64 },
+      input: 'data:image/png;base64,',
+    });
+    assert.equal(centred?.label, labels[0], 'the centred square answers as the test image does');
   });
 
   it('trains AlexNet (56,826,698 parameters) through the same API and predicts a real CIFAR image file', async () => {
@@ -110,5 +129,16 @@ describe('CIFAR-10 end to end over HTTP', () => {
     assert.equal(prediction.className, dataset.classNames[prediction.label]);
     const total = prediction.top.reduce((sum, entry) => sum + entry.probability, 0);
     assert.ok(total > 0.4 && total <= 1.0001, `top-5 probabilities sum to ${total}`);
+
+    // Its download, with the shipped module for the adaptive pooling and dropout, in stock TensorFlow.js.
+    const download = await fetch(`${service.url}/jobs/${job.id}/model`);
+    assert.equal(download.status, 200);
+    const { folder: extracted } = await extractArchive(Buffer.from(await download.arrayBuffer()), folder);
+    const explained = await request<PredictResponse>(`${service.url}/jobs/${job.id}/predict?explain=1`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: new Uint8Array(jpeg) });
+    const input = explained.body.predictions[0]?.explanation?.input.replace(/^data:image\/png;base64,/, '') ?? '';
+    const [stock] = await stockTfjsProbabilities(extracted, [new Uint8Array(await sharp(Buffer.from(input, 'base64')).raw().toBuffer())]);
+    for (const { label, probability } of prediction.top) {
+      assert.ok(Math.abs((stock?.[label] ?? NaN) - probability) < 1e-4, `class ${label}: stock TensorFlow.js ${stock?.[label]}, the service ${probability}`);
+    }
   });
 });

@@ -26,12 +26,12 @@ interface Run {
   readonly stderr: string;
 }
 
-/** Runs `trainer …` with a clean environment (plus `env`), collecting its output. */
-function trainer(args: string[], env: Record<string, string> = {}, command: string[] = [process.execPath, bin]): Promise<Run> {
+/** Runs `trainer …` with a clean environment (plus `env`) in `cwd`, collecting its output. */
+function trainer(args: string[], env: Record<string, string> = {}, command: string[] = [process.execPath, bin], cwd = root): Promise<Run> {
   return new Promise((resolve, reject) => {
     const [program, ...before] = command as [string, ...string[]];
     const child = spawn(program, [...before, ...args], {
-      cwd: root,
+      cwd,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -149,9 +149,35 @@ describe('the trainer command', () => {
     assert.equal(parsed.predictions[0]?.file, images[0]);
     assert.equal(parsed.predictions[0]?.label, api.body.predictions[0]?.label);
 
+    const blankFile = path.join(folder, 'blank.png');
+    await writeFile(blankFile, await sharp({ create: { width: 28, height: 28, channels: 3, background: '#ffffff' } }).png().toBuffer());
+    const blank = await trainer(['predict', ...url(), completed.id, blankFile]);
+    assert.match(blank.stdout, /^.*blank\.png: label \d, class "\d", probability [\d.]+ \(blank image: a guess\)\n$/);
+
     const missing = await trainer(['predict', ...url(), completed.id, path.join(folder, 'nope.png')]);
     assert.equal(missing.code, 1);
     assert.deepEqual(lines(missing.stderr), [`trainer: cannot read ${path.join(folder, 'nope.png')}: no such file`]);
+  });
+
+  it('model saves the zip that GET /jobs/:id/model answers, to -o or the name the server gives', async () => {
+    const file = path.join(folder, 'downloaded.zip');
+    const run = await trainer(['model', ...url(), completed.id, '-o', file]);
+    assert.equal(run.code, 0, run.stderr);
+    const saved = await readFile(file);
+    assert.equal(run.stdout, `model of job ${completed.id} saved to ${file} (${saved.byteLength} bytes)\n`);
+    const served = Buffer.from(await (await fetch(`${service.url}/jobs/${completed.id}/model`)).arrayBuffer());
+    assert.ok(saved.equals(served), 'the file holds the bytes the API serves');
+    assert.equal(saved.subarray(0, 4).toString('latin1'), 'PK\x03\x04');
+
+    const named = await trainer(['model', ...url(), '--json', completed.id], {}, undefined, folder);
+    assert.equal(named.code, 0, named.stderr);
+    const fileName = `lenet5-mnist-${completed.id}.zip`;
+    assert.deepEqual(JSON.parse(named.stdout), { job: completed.id, file: fileName, bytes: saved.byteLength });
+    assert.ok((await readFile(path.join(folder, fileName))).equals(served));
+
+    const unknown = await trainer(['model', ...url(), 'no-such-job', '-o', file]);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /no-such-job.*\(HTTP 404\)/);
   });
 
   it('cancel stops a job, and watch then exits 1 saying so', async () => {
@@ -181,7 +207,7 @@ describe('the trainer command', () => {
     const help = await trainer(['--help']);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /^Usage: trainer <command>/);
-    for (const command of ['submit', 'watch', 'predict', 'list', 'cancel']) assert.match(help.stdout, new RegExp(`^  ${command}\\b`, 'm'));
+    for (const command of ['submit', 'watch', 'predict', 'list', 'cancel', 'model']) assert.match(help.stdout, new RegExp(`^  ${command}\\b`, 'm'));
   });
 
   it('an unreachable server is one clear line and exit 1, from --url or TRAINER_URL', async () => {

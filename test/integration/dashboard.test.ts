@@ -7,12 +7,11 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import sharp from 'sharp';
 import { Redis } from 'ioredis';
 import type { ErrorBody } from '../../src/contract/errors.ts';
 import type { Job } from '../../src/contract/job.ts';
@@ -20,6 +19,7 @@ import { progressAt } from '../../src/contract/progress.ts';
 import type { PredictResponse } from '../../src/contract/predict.ts';
 import { mnist } from '../../src/datasets/mnist.ts';
 import { JobStore } from '../../src/store/job-store.ts';
+import { digitPhoto } from '../support/digit-photos.ts';
 import { request, startTestService, testRedisUrl, waitFor, type TestService } from '../support/service.ts';
 
 const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -140,7 +140,7 @@ describe('dashboard', () => {
     assert.equal(await row.getByTestId('job-row-state').innerText(), 'completed');
   });
 
-  it('classifies an uploaded MNIST digit with the trained model', async () => {
+  it('classifies a photo of an MNIST digit with the trained model, showing what the model saw', async () => {
     assert.ok(job, 'needs the job of the previous test');
     const data = await mnist.load({ dataDir: path.join(folder, 'data') });
     const size = data.shape.height * data.shape.width;
@@ -148,12 +148,12 @@ describe('dashboard', () => {
     let chosen: { file: string; label: number } | null = null;
     for (let index = 0; index < 30 && !chosen; index += 1) {
       const label = data.test.labels[index] ?? -1;
-      const png = await sharp(Buffer.from(data.test.images.subarray(index * size, (index + 1) * size)), { raw: { width: data.shape.width, height: data.shape.height, channels: 1 } }).png().toBuffer();
-      const answer = await request<PredictResponse>(`${service.url}/jobs/${job.id}/predict`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: png });
+      const photo = await digitPhoto(data.test.images.subarray(index * size, (index + 1) * size), 'photo', index);
+      const answer = await request<PredictResponse>(`${service.url}/jobs/${job.id}/predict`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: new Uint8Array(photo) });
       assert.equal(answer.status, 200);
       if (answer.body.predictions[0]?.label === label) {
-        const file = path.join(folder, `digit-${label}.png`);
-        await writeFile(file, png);
+        const file = path.join(folder, `digit-${label}.jpg`);
+        await writeFile(file, photo);
         chosen = { file, label };
       }
     }
@@ -165,9 +165,22 @@ describe('dashboard', () => {
     assert.equal(await byTestId('prediction').first().getAttribute('data-label'), String(chosen.label));
     assert.match(await byTestId('prediction-top').first().innerText(), new RegExp(`^${chosen.label} \\(\\d+\\.\\d%\\)$`));
     assert.equal(await byTestId('prediction').first().locator('ol li').count(), 5, 'the top 5');
+    assert.match((await byTestId('model-input').first().getAttribute('src')) ?? '', /^data:image\/png;base64,/);
+    // Dark ink on light paper, somewhere in the photo: inverted and cropped to the digit.
+    assert.match(await byTestId('preprocessing').first().innerText(), /^strokes, inverted, crop \d+×\d+ at \d+,\d+$/);
+    assert.equal(await byTestId('prediction-blank').count(), 0);
 
     await mkdir('test-results', { recursive: true });
     await page.screenshot({ path: 'test-results/dashboard.png', fullPage: true });
+  });
+
+  it('downloads the job\'s model zip with its button, as GET /jobs/:id/model serves it', async () => {
+    assert.ok(job, 'needs the job of the earlier test');
+    const [download] = await Promise.all([page.waitForEvent('download'), byTestId('download-model').click()]);
+    assert.equal(download.suggestedFilename(), `lenet5-mnist-${job.id}.zip`);
+    const saved = await readFile(await download.path());
+    const served = Buffer.from(await (await fetch(`${service.url}/jobs/${job.id}/model`)).arrayBuffer());
+    assert.ok(saved.length > 0 && saved.equals(served), 'the browser saved the bytes the API serves');
   });
 
   it('cancels a running job with its button', async () => {

@@ -52,7 +52,7 @@ describe('API documentation', () => {
 
   it('/openapi.json still lists every route, now with /jobs/{id}/events and /metrics, and not the page itself', () => {
     assert.match(document.openapi, /^3\.\d+\.\d+$/);
-    for (const path of ['/jobs', '/jobs/{id}', '/jobs/{id}/cancel', '/jobs/{id}/predict', '/jobs/{id}/events', '/metrics', '/models', '/datasets', '/health']) {
+    for (const path of ['/jobs', '/jobs/{id}', '/jobs/{id}/cancel', '/jobs/{id}/predict', '/jobs/{id}/model', '/jobs/{id}/events', '/metrics', '/models', '/datasets', '/health']) {
       assert.ok(document.paths[path], `${path} is missing`);
     }
     assert.equal(
@@ -73,6 +73,19 @@ describe('API documentation', () => {
     for (const status of ['204', '400', '404', '503']) assert.ok(events.responses?.[status], `it lists ${status}`);
     const parameters = (events.parameters ?? []).map((parameter) => `${parameter.in}:${parameter.name}`).sort();
     assert.deepEqual(parameters, ['header:last-event-id', 'path:id', 'query:lastEventId']);
+  });
+
+  it('describes the model download as a zip, and predict\'s preprocess and explain with what a prediction adds', () => {
+    const download = document.paths['/jobs/{id}/model']?.get;
+    assert.ok(download, 'GET /jobs/{id}/model is missing');
+    assert.equal(download.responses?.['200']?.content?.['application/zip']?.schema?.type, 'string');
+    for (const status of ['404', '409', '503']) assert.ok(download.responses?.[status], `it lists ${status}`);
+    const predict = document.paths['/jobs/{id}/predict']?.post;
+    const parameters = (predict?.parameters ?? []).map((parameter) => `${parameter.in}:${parameter.name}`).sort();
+    assert.deepEqual(parameters, ['path:id', 'query:explain', 'query:preprocess']);
+    const prediction = document.components?.schemas?.Prediction?.properties ?? {};
+    assert.ok('blank' in prediction && 'explanation' in prediction, JSON.stringify(Object.keys(prediction)));
+    assert.ok(document.components?.schemas?.PredictionExplanation?.properties?.crop, 'the explanation has its crop box');
   });
 
   it('describes /metrics as Prometheus text', () => {

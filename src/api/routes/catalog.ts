@@ -39,6 +39,7 @@ export const catalogRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app,
           trainSize: source.trainSize,
           testSize: source.testSize,
           augmentByDefault: source.augmentByDefault,
+          imageKind: source.imageKind,
           availableLocally: await source.isAvailableLocally(loadOptions[name]),
         };
       }),

@@ -3,11 +3,10 @@ import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { errorBody } from '../../contract/errors.ts';
 import { jobIdParams } from '../../contract/job.ts';
-import { imageMediaTypes, predictResponse } from '../../contract/predict.ts';
-import { ArtifactError } from '../../models/artifact.ts';
-import { HttpError, jobNotFound } from '../http-error.ts';
+import { imageMediaTypes, predictQuery, predictResponse } from '../../contract/predict.ts';
+import { assertCompletedJob, usingArtifact } from '../completed-job.ts';
+import { HttpError } from '../http-error.ts';
 import type { ApiDependencies } from '../dependencies.ts';
-import { assertOwnJob } from '../ownership.ts';
 
 export const predictRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { store, predictor, config }) => {
   // In this plugin's scope only: a raw image arrives as a Buffer, multipart bodies are streamed in
@@ -24,26 +23,18 @@ export const predictRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app,
         summary: 'Classify images with the model a completed job trained',
         description: `Body: multipart/form-data with one or more image files (any field name), or one raw image with Content-Type ${imageMediaTypes.join(' | ')}.`,
         params: jobIdParams,
+        querystring: predictQuery,
         response: { 200: predictResponse, 400: errorBody, 401: errorBody, 404: errorBody, 429: errorBody, 409: errorBody, 413: errorBody, 415: errorBody, 503: errorBody },
       },
     },
     async (request) => {
       const { id } = request.params;
-      await assertOwnJob(store, request, id);
-      const state = await store.state(id);
-      if (state === null) throw jobNotFound(id);
-      if (state !== 'completed') throw new HttpError(409, `job ${id} is ${state}; predictions need a completed job`);
+      await assertCompletedJob(store, request, id, 'predictions need');
       const uploads = await readUploads(request, config.MAX_UPLOAD_FILES);
       if (uploads.length === 0) throw new HttpError(400, 'send one or more image files (multipart/form-data) or one raw image body');
-      try {
-        return { predictions: await predictor.predict(id, uploads) };
-      } catch (error) {
-        if (error instanceof ArtifactError) {
-          request.log.error({ err: error, jobId: id }, 'model artifact unavailable');
-          throw new HttpError(503, `the trained model of job ${id} is unavailable: ${error.message}`);
-        }
-        throw error;
-      }
+      const { preprocess, explain } = request.query;
+      const predictions = await usingArtifact(request, id, () => predictor.predict(id, uploads, { preprocess, explain: explain === '1' || explain === 'true' }));
+      return { predictions };
     },
   );
 };
