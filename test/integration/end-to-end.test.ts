@@ -9,7 +9,8 @@ import { request, startTestService, waitFor, type TestService } from '../support
 describe('LeNet-5 on real MNIST, end to end over HTTP', () => {
   let service: TestService;
   before(async () => {
-    service = await startTestService();
+    // The whole path on two data-parallel replicas, as a worker on two cores runs it by default.
+    service = await startTestService({ TRAIN_THREADS: '2' });
   });
   after(async () => service?.close());
 
@@ -45,6 +46,7 @@ describe('LeNet-5 on real MNIST, end to end over HTTP', () => {
     assert.ok(result.testAccuracy > 0.9, `test accuracy ${result.testAccuracy} is not above 0.9`);
     assert.equal(result.total, 2000);
     assert.equal(result.params, 44426);
+    assert.equal(result.replicas, 2);
     assert.equal(result.backend, 'wasm');
     assert.equal(result.confusionMatrix.flat().reduce((a, b) => a + b, 0), 2000);
     assert.equal(result.confusionMatrix.reduce((sum, row, label) => sum + (row[label] as number), 0), result.correct);

@@ -19,7 +19,7 @@ import { extractArchive, stockTfjsProbabilities } from '../support/stock-tfjs.ts
 /** Test digits from here on: beyond those the preprocessing was tuned on (5000 onwards). */
 const firstDigit = 7000;
 /** Photos per kind: the photo kinds cost more to make and analyse than MNIST PNGs. */
-const counts: Record<PhotoKind, number> = { 'mnist-png': 200, photo: 150, 'small-in-photo': 100, chalkboard: 100 };
+const counts: Record<PhotoKind, number> = { 'mnist-png': 120, photo: 90, 'small-in-photo': 60, chalkboard: 60 };
 
 let service: TestService;
 let job: Job;
@@ -27,7 +27,8 @@ let digits: Awaited<ReturnType<typeof mnist.load>>['test'];
 const extracted: string[] = [];
 
 before(async () => {
-  service = await startTestService();
+  // The one-epoch LeNet-5 on every core: the longest training of the suite.
+  service = await startTestService({ TRAIN_THREADS: '2' });
   const created = await request<Job>(`${service.url}/jobs`, { method: 'POST', json: { model: 'lenet5', dataset: 'mnist', epochs: 1, testLimit: 1000, seed: 14 } });
   assert.equal(created.status, 201, JSON.stringify(created.body));
   job = await waitFor(

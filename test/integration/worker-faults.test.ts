@@ -18,8 +18,8 @@ import { JobStore } from '../../src/store/job-store.ts';
 import { startServiceProcess, type ServiceProcess } from '../support/processes.ts';
 import { request, sharedEnvironment, startTestService, testRedisUrl, waitFor, type TestService } from '../support/service.ts';
 
-/** 200 batches an epoch, a log line every 10: about a second an epoch, long enough to hit mid-epoch. */
-const jobBody = { model: 'lenet5', dataset: 'mnist', epochs: 5, batchSize: 16, trainLimit: 3200, testLimit: 500, logEvery: 10, seed: 5 };
+/** 100 batches an epoch (16 images a replica), a log line every 5: about a second an epoch, long enough to hit mid-epoch. */
+const jobBody = { model: 'lenet5', dataset: 'mnist', epochs: 5, batchSize: 32, trainLimit: 3200, testLimit: 500, logEvery: 5, seed: 5 };
 const linesPerEpoch = 20;
 
 describe('worker faults', () => {
@@ -128,7 +128,7 @@ describe('worker faults', () => {
     assert.deepEqual(logsOf(first, 'training', reference.id).map((line) => line.replicas), [2]);
 
     const id = await submit();
-    const beforeKill = await reached(id, 3, 60);
+    const beforeKill = await reached(id, 3, 30);
     await first.stop('SIGKILL');
     const second = startWorker();
     const job = await ended(id);
@@ -153,7 +153,7 @@ describe('worker faults', () => {
   it('a worker told to stop (SIGTERM) checkpoints within a batch, hands its job back and exits 0; the next worker goes on from that batch', async () => {
     const worker = startWorker();
     const id = await submit();
-    await reached(id, 2, 50);
+    await reached(id, 2, 25);
     const exitCode = await worker.stop('SIGTERM');
     assert.equal(exitCode, 0);
     const paused = logsOf(worker, 'training paused at a checkpoint: the worker is shutting down', id);
@@ -168,7 +168,7 @@ describe('worker faults', () => {
     const from = takeover?.from as { epochsDone: number; batchesDone: number } | undefined;
     assert.equal(from?.epochsDone, 1);
     // Mid-epoch: it stopped after the batch it was training, not at the end of the epoch.
-    assert.ok(from && from.batchesDone >= 50 && from.batchesDone < 200, `resumed at batch ${from?.batchesDone} of epoch 2`);
+    assert.ok(from && from.batchesDone >= 25 && from.batchesDone < 100, `resumed at batch ${from?.batchesDone} of epoch 2`);
     assert.deepEqual(job.logs.slice(0, handedBack.logs.length), handedBack.logs, 'the log written before the hand-back is kept');
     assertWholeHistory(job);
     assertLikeUninterrupted(job);
@@ -181,7 +181,7 @@ describe('worker faults', () => {
   it('a running job that is cancelled stops within a batch, ends cancelled with its logs, and the worker takes the next job', async () => {
     const worker = workers.at(-1) as ServiceProcess;
     const id = await submit();
-    await reached(id, 1, 100);
+    await reached(id, 1, 50);
     const cancelled = await request<Job>(`${api.url}/jobs/${id}/cancel`, { method: 'POST' });
     assert.equal(cancelled.status, 200);
     await waitFor('the worker to stop training', async () => (logsOf(worker, 'training stopped: the job was cancelled', id).length > 0 ? true : null), 10_000);
@@ -196,7 +196,7 @@ describe('worker faults', () => {
   it('a worker whose job was taken over while it was unresponsive stops within a batch and writes nothing more', async () => {
     const worker = workers.at(-1) as ServiceProcess;
     const id = await submit();
-    await reached(id, 2, 20);
+    await reached(id, 2, 10);
     const redis = new Redis(testRedisUrl);
     try {
       // What the queue does when the worker's lock runs out: the job starts a new run elsewhere.
@@ -270,20 +270,20 @@ describe('worker faults', () => {
 
   it('a replica that throws, or whose thread ends, mid-epoch fails its job with that message; the worker trains the next job', async () => {
     await (workers.at(-1) as ServiceProcess).stop('SIGTERM');
-    // Every job's second replica fails at its batch 30; a job of 20 batches never gets there.
+    // Every job's second replica fails at its batch 15; a job of 10 batches never gets there.
     const short = { ...jobBody, epochs: 1, trainLimit: 320 };
     for (const [fault, message] of [
-      ['throw:30', /^replica 1 failed: injected fault \(TEST_REPLICA_FAULT\) at batch 30$/],
-      ['exit:30', /^replica 1 ended \(exit code 3\)$/],
+      ['throw:15', /^replica 1 failed: injected fault \(TEST_REPLICA_FAULT\) at batch 15$/],
+      ['exit:15', /^replica 1 ended \(exit code 3\)$/],
     ] as const) {
       const worker = startWorker({ TEST_REPLICA_FAULT: fault });
       const failed = await ended(await submit({ ...jobBody, epochs: 1 }));
       assert.equal(failed.state, 'failed');
       assert.match(failed.error?.message ?? '', message);
-      assert.deepEqual(failed.logs.map((line) => line.batch), [10, 20], 'the lines before the fault are kept');
+      assert.deepEqual(failed.logs.map((line) => line.batch), [5, 10], 'the lines before the fault are kept');
       const next = await ended(await submit(short));
       assert.equal(next.state, 'completed', next.error?.message);
-      assert.deepEqual(next.logs.map((line) => line.batch), [10, 20]);
+      assert.deepEqual(next.logs.map((line) => line.batch), [5, 10]);
       assert.equal(await worker.stop('SIGTERM'), 0);
     }
     await noCheckpointsLeft('failed jobs keep no checkpoint');

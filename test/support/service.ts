@@ -30,6 +30,9 @@ export async function startTestService(environment: Record<string, string> = {},
     DATA_DIR: path.join(folder, 'data'),
     ARTIFACTS_DIR: path.join(folder, 'artifacts'),
     TRAINER_BACKEND: 'wasm',
+    // One thread per job unless a test asks for replicas: starting them costs most of a second a
+    // job, and the tests that are about them (worker faults, end to end) ask.
+    TRAIN_THREADS: '1',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     // Off unless a test sets it: every test client is 127.0.0.1, one client to the limit, and some
     // tests poll every 20 ms, past the default of 600 requests a minute.
@@ -61,6 +64,8 @@ export function sharedEnvironment(folder: string, prefix: string): Record<string
     CHECKPOINTS_DIR: path.join(folder, 'checkpoints'),
     DATA_DIR: path.join(folder, 'data'),
     TRAINER_BACKEND: 'wasm',
+    // As startTestService: one thread per job unless a test asks for replicas.
+    TRAIN_THREADS: '1',
   };
 }
 
