@@ -39,7 +39,7 @@ export class Barrier {
     if (target === null) return;
     const started = performance.now();
     waitUntil(this.memory, Control.arrived, target);
-    this.memory.waited[this.replica] = (this.memory.waited[this.replica] ?? 0) + performance.now() - started;
+    this.addWaited(started);
   }
 
   /**
@@ -59,7 +59,11 @@ export class Barrier {
       const waiting = Atomics.waitAsync(control, Control.arrived, current, recheckMs);
       if (waiting.async) await Promise.race([waiting.value, failure]);
     }
-    this.memory.waited[this.replica] = (this.memory.waited[this.replica] ?? 0) + performance.now() - started;
+    this.addWaited(started);
+  }
+
+  private addWaited(since: number): void {
+    this.memory.waited[this.replica] = (this.memory.waited[this.replica] ?? 0) + performance.now() - since;
   }
 
   /** Counts this replica in; the arrival count to wait for, or null when it was the last to arrive. */

@@ -72,17 +72,11 @@ export class Replica {
     const { memory, index } = this;
     const { replicas, parameters } = memory.layout;
     const { learningRate, momentum: decay, weightDecay } = this.settings;
-    const count = memory.batchImages;
     const shard = sliceOf(parameters, replicas, index);
     const { weights, momentum } = memory;
-    const regions: Float32Array[] = [];
-    const shares: number[] = [];
-    for (let replica = 0; replica < replicas; replica++) {
-      const { start, end } = sliceOf(count, replicas, replica);
-      if (start === end) continue;
-      regions.push(memory.gradientsOf(replica));
-      shares.push((end - start) / count);
-    }
+    const trained = this.trainedSlices();
+    const regions = trained.map(({ replica }) => memory.gradientsOf(replica));
+    const shares = trained.map(({ share }) => share);
     const [first, second] = regions;
     const [firstShare, secondShare] = shares;
     if (regions.length === 2 && first && second && firstShare !== undefined && secondShare !== undefined) {
@@ -124,14 +118,18 @@ export class Replica {
 
   /** The batch's mean loss: the slices' losses weighted by their share of it. */
   batchLoss(): number {
-    const { memory } = this;
-    const { replicas } = memory.layout;
-    const count = memory.batchImages;
-    let loss = 0;
+    return this.trainedSlices().reduce((loss, { replica, share }) => loss + share * (this.memory.losses[replica] as number), 0);
+  }
+
+  /** The replicas that trained images of the batch, in replica order, and the share of the batch each trained. */
+  private trainedSlices(): { replica: number; share: number }[] {
+    const { replicas } = this.memory.layout;
+    const count = this.memory.batchImages;
+    const slices: { replica: number; share: number }[] = [];
     for (let replica = 0; replica < replicas; replica++) {
       const { start, end } = sliceOf(count, replicas, replica);
-      loss += ((end - start) / count) * (memory.losses[replica] as number);
+      if (start < end) slices.push({ replica, share: (end - start) / count });
     }
-    return loss;
+    return slices;
   }
 }
