@@ -52,5 +52,7 @@ export function settingsFor(scenario: Scenario, dataset: Dataset): JobSettings {
     testLimit: steps ? 1 : Math.min(scenario.testLimit ?? dataset.test.count, dataset.test.count),
     logEvery: 100,
     timeoutSeconds: Number.POSITIVE_INFINITY,
+    initFrom: null,
+    trainLayers: 'all',
   };
 }

@@ -51,6 +51,20 @@ const environment = z.object({
   MNIST_MIRROR: z.url().default(MNIST_MIRROR_URL),
   CIFAR10_URL: z.url().default(CIFAR10_URL),
   CIFAR10_PATH: z.string().min(1).optional(),
+  /** Uploaded data sets, processed (one folder each) and, while they process, their archives (`uploads/`); every worker and API process must reach the same folder. */
+  DATASETS_DIR: z.string().min(1).default('./uploaded-datasets'),
+  /** Largest archive one POST /datasets may upload. */
+  MAX_DATASET_UPLOAD_BYTES: positiveInt(1024 * 1024 * 1024),
+  /** Most entries (files, folders) an uploaded archive may hold. */
+  MAX_DATASET_FILES: positiveInt(100_000),
+  /** Most bytes an uploaded archive's entries may unpack to, counted from what the archive declares before anything is unpacked. */
+  MAX_DATASET_UNPACKED_BYTES: positiveInt(4 * 1024 * 1024 * 1024),
+  /** Most bytes one client's processed data sets may occupy. */
+  MAX_DATASET_BYTES_PER_CLIENT: positiveInt(2 * 1024 * 1024 * 1024),
+  /** Most bytes all processed data sets together may occupy. */
+  MAX_DATASET_BYTES: positiveInt(20 * 1024 * 1024 * 1024),
+  /** Uploads of one client that may be processing at once; another answers 429. */
+  MAX_DATASETS_PROCESSING_PER_CLIENT: positiveInt(1),
   /** Training checkpoints, one folder per unfinished job; every worker must reach the same folder to resume another's job. */
   CHECKPOINTS_DIR: z.string().min(1).default('./checkpoints'),
   /** Seconds of training between checkpoints within an epoch (every epoch ends with one anyway); 0: at epoch ends only. */

@@ -6,7 +6,9 @@ import { Predictor } from './api/predictor.ts';
 import type { Config } from './config.ts';
 import { connectRedis, describeTarget, waitUntilReachable, type RedisTarget } from './store/connection.ts';
 import { startEmbeddedRedis } from './store/embedded-redis.ts';
+import { DatasetStore } from './store/dataset-store.ts';
 import { JobStore } from './store/job-store.ts';
+import { createDatasetQueue, requeueDatasetOrphans } from './queue/dataset-queue.ts';
 import { createTrainingQueue, requeueOrphans } from './queue/training-queue.ts';
 import { backendDevice } from './backends/device.ts';
 import { startBackend, stopBackend } from './backends/select.ts';
@@ -15,6 +17,7 @@ import { CheckpointStore } from './training/checkpoint.ts';
 import { replicaFaultOf } from './training/replicas/replica-group.ts';
 import { DatasetCache } from './worker/dataset-cache.ts';
 import { startWorkerPool } from './worker/pool.ts';
+import { startDatasetWorker } from './worker/dataset-worker.ts';
 import { startTrainingWorker } from './worker/worker.ts';
 
 export interface RunningService {
@@ -71,7 +74,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       closers.push(async () => workerRedis.disconnect());
       const worker = startTrainingWorker({
         store: new JobStore(workerRedis, config.KEY_PREFIX),
-        datasets: new DatasetCache(datasetOptions(config, (line) => logger.info(line))),
+        datasets: new DatasetCache(datasetOptions(config, (line) => logger.info(line)), config.DATASETS_DIR),
         artifactsDir: config.ARTIFACTS_DIR,
         checkpoints: new CheckpointStore(config.CHECKPOINTS_DIR),
         checkpointSeconds: config.CHECKPOINT_INTERVAL_SECONDS,
@@ -85,27 +88,49 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         lockSeconds: config.JOB_LOCK_SECONDS,
       });
       closers.push(() => worker.close());
+      const datasetWorker = startDatasetWorker({
+        store: new DatasetStore(workerRedis, config.KEY_PREFIX),
+        root: config.DATASETS_DIR,
+        limits: {
+          maxEntries: config.MAX_DATASET_FILES,
+          maxUnpackedBytes: config.MAX_DATASET_UNPACKED_BYTES,
+          maxFileBytes: config.MAX_UPLOAD_BYTES,
+          maxImagePixels: config.MAX_IMAGE_PIXELS,
+        },
+        storage: { perOwnerBytes: config.MAX_DATASET_BYTES_PER_CLIENT, totalBytes: config.MAX_DATASET_BYTES },
+        logger,
+        redisTarget: target,
+        prefix: config.KEY_PREFIX,
+        lockSeconds: config.JOB_LOCK_SECONDS,
+      });
+      closers.push(() => datasetWorker.close());
       logger.info({ concurrency: config.WORKER_CONCURRENCY, trainThreads: config.TRAIN_THREADS, backend }, 'worker waiting for training jobs');
     }
     if (config.ROLE !== 'worker') {
       // The API's store shares the request connection: while Redis is away its requests fail at once, with 503.
       const store = new JobStore(redis, config.KEY_PREFIX);
+      const datasetStore = new DatasetStore(redis, config.KEY_PREFIX);
       const queue = createTrainingQueue(redis, config.KEY_PREFIX);
-      // BullMQ passes on the connection's errors; unheard, it prints each one raw on stderr while Redis is away.
-      queue.on('error', (error) => logger.debug({ err: error }, 'queue Redis connection error'));
-      closers.push(() => queue.close());
+      const datasetQueue = createDatasetQueue(redis, config.KEY_PREFIX);
+      for (const each of [queue, datasetQueue]) {
+        // BullMQ passes on the connection's errors; unheard, it prints each one raw on stderr while Redis is away.
+        each.on('error', (error) => logger.debug({ err: error }, 'queue Redis connection error'));
+        closers.push(() => each.close());
+      }
       // A job is recorded, then queued: an API process that died in between, or a request that lost
       // Redis in between (answered 503), leaves a job no worker sees. Queued at start-up, and each
       // time the connection is back after Redis was away.
       const requeue = async () => {
         const orphans = await requeueOrphans(queue, store);
         if (orphans.length > 0) logger.warn({ jobIds: orphans }, 'queued jobs that were recorded but never queued');
+        const datasetOrphans = await requeueDatasetOrphans(datasetQueue, datasetStore);
+        if (datasetOrphans.length > 0) logger.warn({ datasetIds: datasetOrphans }, 'queued data sets that were recorded but never queued');
       };
       await requeue();
       redis.on('ready', () => void requeue().catch((error: unknown) => logger.warn({ err: error }, 'could not queue the jobs recorded but never queued')));
       const predictor = new Predictor(config.ARTIFACTS_DIR, config.MODEL_CACHE_SIZE, config.MAX_IMAGE_PIXELS);
       closers.push(async () => predictor.dispose());
-      app = await buildApp({ config, redis, store, queue, predictor, backend, device: backendDevice(), apiKeys }, logger);
+      app = await buildApp({ config, redis, store, datasetStore, queue, datasetQueue, predictor, backend, device: backendDevice(), apiKeys }, logger);
       const started = app;
       closers.push(() => started.close());
       await app.listen({ host: config.HOST, port: config.PORT });

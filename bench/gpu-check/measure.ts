@@ -154,6 +154,8 @@ function settingsFor(model: ModelName, batch: number, epochs: number, trainLimit
     // Reading the loss back stalls the pipeline: as rarely as a job would by default (every 100 batches).
     logEvery: 100,
     timeoutSeconds: Number.POSITIVE_INFINITY,
+    initFrom: null,
+    trainLayers: 'all',
   };
 }
 

@@ -11,6 +11,7 @@ import { dashboardPlugin } from '../dashboard/plugin.ts';
 import { metricsPlugin } from './metrics.ts';
 import { completeOpenApi } from './openapi.ts';
 import { catalogRoutes } from './routes/catalog.ts';
+import { datasetRoutes } from './routes/datasets.ts';
 import { eventRoutes } from './routes/events.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { modelDownloadRoutes } from './routes/model-download.ts';
@@ -28,7 +29,7 @@ export async function buildApp(dependencies: ApiDependencies, logger: Logger): P
     openapi: {
       info: {
         title: 'Training-job service',
-        description: 'Trains LeNet-5 and AlexNet on MNIST and CIFAR-10 with TensorFlow.js, and serves predictions.',
+        description: 'Trains LeNet-5 and AlexNet on MNIST, CIFAR-10 or your own uploaded images with TensorFlow.js, fine-tunes trained models, and serves predictions.',
         version: '1.0.0',
       },
     },
@@ -53,6 +54,7 @@ export async function buildApp(dependencies: ApiDependencies, logger: Logger): P
   await app.register(predictRoutes, dependencies);
   await app.register(modelDownloadRoutes, dependencies);
   await app.register(catalogRoutes, dependencies);
+  await app.register(datasetRoutes, dependencies);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
   await app.register(dashboardPlugin);

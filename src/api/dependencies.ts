@@ -2,7 +2,9 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.ts';
 import type { DeviceDescription } from '../contract/device.ts';
+import type { DatasetStore } from '../store/dataset-store.ts';
 import type { JobStore } from '../store/job-store.ts';
+import type { DatasetJobData } from '../queue/dataset-queue.ts';
 import type { TrainingJobData } from '../queue/training-queue.ts';
 import type { Predictor } from './predictor.ts';
 
@@ -11,7 +13,10 @@ export interface ApiDependencies {
   readonly config: Config;
   readonly redis: Redis;
   readonly store: JobStore;
+  readonly datasetStore: DatasetStore;
   readonly queue: Queue<TrainingJobData>;
+  /** Uploaded archives wait here for a worker to process them. */
+  readonly datasetQueue: Queue<DatasetJobData>;
   readonly predictor: Predictor;
   /** The TensorFlow.js backend this process predicts with. */
   readonly backend: string;

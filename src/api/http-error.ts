@@ -12,3 +12,22 @@ export class HttpError extends Error {
 }
 
 export const jobNotFound = (id: string) => new HttpError(404, `no job with id ${id}`);
+
+/**
+ * What to throw for an error met while reading a multipart body: the limits' errors (413) and ours
+ * keep their status; what the multipart parser itself throws (no boundary, a body that ends
+ * mid-part) is the client's malformed body, 400.
+ */
+export function multipartFailure(error: unknown, tooManyFiles: string): Error {
+  if (hasCode(error, 'FST_FILES_LIMIT')) return new HttpError(413, tooManyFiles);
+  if (error instanceof HttpError || hasStatus(error)) return error as Error;
+  return new HttpError(400, `the multipart body is malformed: ${error instanceof Error ? error.message : String(error)}`);
+}
+
+function hasCode(error: unknown, code: string): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === code;
+}
+
+function hasStatus(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && typeof (error as { statusCode?: unknown }).statusCode === 'number';
+}

@@ -3,7 +3,8 @@ import sharp from 'sharp';
 import type { Explanation, Prediction, PreprocessRequest } from '../contract/predict.ts';
 import { normalisedImages } from '../datasets/normalise.ts';
 import { loadArtifact, type LoadedArtifact } from '../models/artifact.ts';
-import { prepareUpload, type PreparedImage } from './image-input.ts';
+import { ImageError, prepareUpload, type PreparedImage } from '../images/prepare-image.ts';
+import { HttpError } from './http-error.ts';
 
 const topCount = 5;
 
@@ -25,7 +26,12 @@ export class Predictor {
     const { model, metadata } = await this.model(jobId);
     const mode = options.preprocess === 'auto' ? metadata.imageKind : options.preprocess;
     const inputs = await Promise.all(
-      uploads.map((upload, index) => prepareUpload(upload, metadata.shape, this.maxPixels, uploads.length > 1 ? `file ${index + 1}` : 'the upload', mode)),
+      uploads.map((upload, index) =>
+        prepareUpload(upload, metadata.shape, this.maxPixels, uploads.length > 1 ? `file ${index + 1}` : 'the upload', mode).catch((error: unknown) => {
+          if (error instanceof ImageError) throw new HttpError(error.reason === 'tooLarge' ? 413 : 400, error.message);
+          throw error;
+        }),
+      ),
     );
     const joined = new Uint8Array(inputs.reduce((size, input) => size + input.pixels.byteLength, 0));
     inputs.reduce((offset, input) => (joined.set(input.pixels, offset), offset + input.pixels.byteLength), 0);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { uploadedDataset } from './datasets.ts';
 import { deviceDescription } from './device.ts';
 import { datasetNames, imageKinds, modelNames } from './names.ts';
 
@@ -17,7 +18,9 @@ export type ModelCatalog = z.infer<typeof modelCatalog>;
 
 export const datasetInfo = z
   .object({
-    name: z.enum(datasetNames),
+    id: z.string().meta({ description: "what POST /jobs takes as dataset: a built-in data set's name, an uploaded one's id" }),
+    name: z.string(),
+    builtIn: z.boolean().meta({ description: 'false for a data set a client uploaded (POST /datasets)' }),
     shape: z.object({ height: z.number().int(), width: z.number().int(), channels: z.number().int() }),
     classNames: z.array(z.string()),
     trainSize: z.number().int(),
@@ -27,7 +30,12 @@ export const datasetInfo = z
     availableLocally: z.boolean().meta({ description: 'true when training needs no download' }),
   })
   .meta({ id: 'DatasetInfo' });
-export const datasetCatalog = z.object({ datasets: z.array(datasetInfo) }).meta({ id: 'DatasetCatalog' });
+export const datasetCatalog = z
+  .object({
+    datasets: z.array(datasetInfo).meta({ description: "every data set a job can train on now: the built-in ones and the client's own that are ready" }),
+    uploads: z.array(uploadedDataset.omit({ report: true })).meta({ description: "the client's own data sets that are processing or failed, newest first" }),
+  })
+  .meta({ id: 'DatasetCatalog' });
 export type DatasetCatalog = z.infer<typeof datasetCatalog>;
 
 export const health = z

@@ -1,16 +1,33 @@
 import { z } from 'zod';
-import { datasetNames, modelNames, type DatasetName, type ModelName } from './names.ts';
+import { datasetNames, modelNames, uploadedDatasetId, type ModelName } from './names.ts';
 
 const oneOf = (what: string, names: readonly string[]) =>
   `${what} must be one of: ${names.join(', ')} (the ones this server implements)`;
 
 const int = () => z.number().int();
 
+/** Which layers a job trains: all of them, or (fine-tuning) only the dense ones. */
+export const trainLayerChoices = ['all', 'dense'] as const;
+export type TrainLayers = (typeof trainLayerChoices)[number];
+
 /** POST /jobs body. Field names, ranges and defaults are the public contract (API.md). */
 export const jobRequest = z
   .strictObject({
     model: z.enum(modelNames, { error: oneOf('model', modelNames) }),
-    dataset: z.enum(datasetNames, { error: oneOf('dataset', datasetNames) }),
+    dataset: z
+      .union([z.enum(datasetNames), uploadedDatasetId], {
+        error: `dataset must be one of: ${datasetNames.join(', ')} (the built-in ones), or the id of a data set you uploaded (POST /datasets)`,
+      })
+      .meta({ description: `a built-in data set (${datasetNames.join(', ')}) or the id of one you uploaded and that is ready` }),
+    initFrom: z
+      .uuid({ error: 'initFrom must be the id of a completed job' })
+      .nullable()
+      .default(null)
+      .meta({ description: "fine-tuning: start from the weights this completed job trained (same model and image shape); when the class count differs, the last layer starts afresh" }),
+    trainLayers: z
+      .enum(trainLayerChoices, { error: `trainLayers must be one of: ${trainLayerChoices.join(', ')}` })
+      .default('all')
+      .meta({ description: 'all: train every layer; dense: only the dense (fully connected) layers, the convolutions kept as initFrom left them' }),
     epochs: int().min(1).max(1000).default(10),
     batchSize: int().min(1).max(4096).default(64),
     learningRate: z.number().gt(0).max(10).default(0.01),
@@ -49,13 +66,16 @@ export type ParsedJobRequest = z.output<typeof jobRequest>;
 /** A request with every default filled in: what the worker trains and what GET /jobs/:id shows. */
 export interface JobSettings extends Required<ParsedJobRequest> {
   readonly model: ModelName;
-  readonly dataset: DatasetName;
+  /** A built-in data set's name or an uploaded data set's id. */
+  readonly dataset: string;
 }
 
 export const jobSettings = z
   .object({
     model: z.enum(modelNames),
-    dataset: z.enum(datasetNames),
+    dataset: z.string().meta({ description: 'a built-in data set name or an uploaded data set id' }),
+    initFrom: z.string().nullable(),
+    trainLayers: z.enum(trainLayerChoices),
     epochs: z.number().int(),
     batchSize: z.number().int(),
     learningRate: z.number(),

@@ -30,7 +30,8 @@ import type { ImageKind } from '../contract/names.ts';
 import { downloadFile } from './download.ts';
 import { badFileError, errorMessage } from './errors.ts';
 import { gunzipIfNeeded } from './idx.ts';
-import { readTar } from './tar.ts';
+import { readTar } from '../archives/tar.ts';
+import { decodeRecords, recordBytes } from './record-layout.ts';
 import { isFile, isDirectory } from './files.ts';
 
 /** The archive on the data set's home page. */
@@ -57,9 +58,8 @@ const CLASS_NAMES: readonly string[] = [
   'ship',
   'truck',
 ];
-const PLANE = SHAPE.height * SHAPE.width;
-const IMAGE_BYTES = PLANE * SHAPE.channels;
-const RECORD_BYTES = 1 + IMAGE_BYTES;
+const IMAGE_BYTES = SHAPE.height * SHAPE.width * SHAPE.channels;
+const RECORD_BYTES = recordBytes(SHAPE);
 const RECORDS_PER_BATCH = 10_000;
 const TRAIN_FILES = ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin'];
 const TEST_FILES = ['test_batch.bin'];
@@ -336,7 +336,7 @@ async function readSplit(names: readonly string[], files: BatchFiles, context: L
       // Checked before, unless the file changed since.
       throw badFileError(files.describe(name), `changed while being read: ${bytes.length} bytes`, files.remedy);
     }
-    const badRecord = convertBatch(bytes, recordsPerBatch, images, labels, i * recordsPerBatch);
+    const badRecord = decodeRecords(bytes, recordsPerBatch, SHAPE, CLASS_NAMES.length, images, labels, i * recordsPerBatch);
     if (badRecord !== -1) {
       throw badFileError(
         files.describe(name),
@@ -348,32 +348,6 @@ async function readSplit(names: readonly string[], files: BatchFiles, context: L
   }
   context.status(`${names.join(', ')}: ${count} images`);
   return { images, labels, count };
-}
-
-/**
- * Writes `records` records of `src` (label, R plane, G plane, B plane) to `images` as interleaved
- * RGB (HWC) and to `labels`, from image index `first`. Returns the index of the first record whose
- * label is out of range, or -1.
- */
-function convertBatch(src: Uint8Array, records: number, images: Uint8Array, labels: Uint8Array, first: number): number {
-  const classes = CLASS_NAMES.length;
-  for (let r = 0; r < records; r++) {
-    const record = r * RECORD_BYTES;
-    const label = src[record] as number;
-    if (label >= classes) return r;
-    labels[first + r] = label;
-    const red = record + 1;
-    const green = red + PLANE;
-    const blue = green + PLANE;
-    const out = (first + r) * IMAGE_BYTES;
-    for (let p = 0; p < PLANE; p++) {
-      const o = out + 3 * p;
-      images[o] = src[red + p] as number;
-      images[o + 1] = src[green + p] as number;
-      images[o + 2] = src[blue + p] as number;
-    }
-  }
-  return -1;
 }
 
 async function someExist(dir: string, names: readonly string[]): Promise<boolean> {

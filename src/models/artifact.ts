@@ -112,6 +112,17 @@ export async function readArtifact(root: string, jobId: string): Promise<StoredA
   return { metadata, modelTopology: stored.modelTopology, weightSpecs: stored.weightSpecs as tf.io.WeightsManifestEntry[], weights };
 }
 
+/** What a saved model was trained on (its model.json's metadata), without reading its weights. */
+export async function readArtifactMetadata(root: string, jobId: string): Promise<ArtifactMetadata> {
+  const folder = artifactDir(root, jobId);
+  try {
+    const { metadata } = storedModel.parse(JSON.parse(await readFile(path.join(folder, modelFile), 'utf8')));
+    return { ...metadata, imageKind: metadata.imageKind ?? kindOf(metadata.dataset) };
+  } catch (error) {
+    throw new ArtifactError(`the model of job ${jobId} can't be read from ${folder}: ${(error as Error).message}`);
+  }
+}
+
 /** Loads a saved model, refusing one whose files are missing, truncated or altered. */
 export async function loadArtifact(root: string, jobId: string): Promise<LoadedArtifact> {
   const { metadata, modelTopology, weightSpecs, weights } = await readArtifact(root, jobId);

@@ -27,11 +27,16 @@ export async function enqueueTraining(queue: Queue<TrainingJobData>, jobId: stri
  * ever see. Safe beside other API processes: queueing a job id the queue holds does nothing.
  */
 export async function requeueOrphans(queue: Queue<TrainingJobData>, store: JobStore): Promise<string[]> {
-  const orphans: string[] = [];
-  for (const id of await store.idsIn('queued')) {
+  return queueMissing(queue, await store.idsIn('queued'), (id) => enqueueTraining(queue, id));
+}
+
+/** Queues, with `enqueue`, each of `ids` that `queue` doesn't hold; returns those it queued. */
+export async function queueMissing(queue: Queue, ids: readonly string[], enqueue: (id: string) => Promise<void>): Promise<string[]> {
+  const missing: string[] = [];
+  for (const id of ids) {
     if (await queue.getJob(id)) continue;
-    await enqueueTraining(queue, id);
-    orphans.push(id);
+    await enqueue(id);
+    missing.push(id);
   }
-  return orphans;
+  return missing;
 }

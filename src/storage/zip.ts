@@ -9,6 +9,8 @@ export interface ZipEntry {
   readonly data: Buffer;
   /** Deflate it (the default), unless that makes it larger; false stores it as it is. */
   readonly compress?: boolean;
+  /** Unix file type and permissions (st_mode, e.g. 0o100644), recorded as a Unix zip tool does; absent: MS-DOS attributes only. */
+  readonly unixMode?: number;
 }
 
 /** 1980-01-01 00:00 in MS-DOS form, the earliest time a zip can state: the archive's bytes then depend on its content only. */
@@ -24,7 +26,7 @@ export async function zipArchive(entries: readonly ZipEntry[]): Promise<Buffer> 
   const locals: Buffer[] = [];
   const centrals: Buffer[] = [];
   let offset = 0;
-  for (const { name, data, compress = true } of entries) {
+  for (const { name, data, compress = true, unixMode } of entries) {
     const fileName = Buffer.from(name, 'utf8');
     const packed = compress ? await deflated(data, { level: 9 }) : data;
     const stored = packed.byteLength >= data.byteLength;
@@ -45,12 +47,12 @@ export async function zipArchive(entries: readonly ZipEntry[]): Promise<Buffer> 
     const local = Buffer.concat([uint32(0x04034b50), common, fileName, body]);
     const central = Buffer.concat([
       uint32(0x02014b50),
-      uint16(20), // made by: MS-DOS attributes, version 2.0
+      uint16(unixMode === undefined ? 20 : (3 << 8) | 20), // made by: MS-DOS or Unix attributes, version 2.0
       common,
       uint16(0), // no comment
       uint16(0), // disk 0
       uint16(0), // internal attributes
-      uint32(0), // external attributes
+      uint32(unixMode === undefined ? 0 : unixMode << 16), // external attributes: the Unix mode in the high half
       uint32(offset),
       fileName,
     ]);

@@ -13,6 +13,11 @@ import type { JobState } from '../contract/job.ts';
  * | `<prefix>:jobs:<state or all>` | sorted set | job ids by sequence number |
  * | `<prefix>:jobs:owner:<owner>:<state or all>` | sorted set | the same, of one client's jobs |
  * | `<prefix>:jobs:ended` | stream | jobs as they end, for /metrics |
+ * | `<prefix>:dataset:<id>` | hash | an uploaded data set's record: state, owner, name, options, progress, report, error, times (DatasetKeys) |
+ * | `<prefix>:datasets:all` | sorted set | uploaded data set ids by creation time (ms) |
+ * | `<prefix>:datasets:owner:<owner>` | sorted set | the same, of one client's |
+ * | `<prefix>:datasets:processing` | sorted set | those still processing, `…:processing:<owner>` of one client |
+ * | `<prefix>:datasets:bytes` | string | bytes the ready data sets occupy on disk, `…:bytes:<owner>` of one client |
  *
  * (BullMQ's own keys are under `<prefix>:bull`: see queueKeyPrefix in queue/training-queue.ts.)
  */
@@ -62,5 +67,32 @@ export class JobKeys {
   /** Ids of jobs as they end, for /metrics. */
   ended(): string {
     return `${this.prefix}:jobs:ended`;
+  }
+}
+
+/** The keys of uploaded data sets (see the table above), beside the jobs' under the same prefix. */
+export class DatasetKeys {
+  constructor(readonly prefix: string) {}
+
+  dataset(id: string): string {
+    return `${this.prefix}:dataset:${id}`;
+  }
+
+  /** What the scripts name a client's keys from, as the methods below do: `<indexPrefix>owner:<owner>`, `<indexPrefix>processing:<owner>`, `<indexPrefix>bytes:<owner>`. */
+  indexPrefix(): string {
+    return `${this.prefix}:datasets:`;
+  }
+
+  /** Ids by creation time: of every uploaded data set, or (with `owner`) of one client's. */
+  index(owner?: string): string {
+    return owner === undefined ? `${this.indexPrefix()}all` : `${this.indexPrefix()}owner:${owner}`;
+  }
+
+  processing(owner?: string): string {
+    return owner === undefined ? `${this.indexPrefix()}processing` : `${this.indexPrefix()}processing:${owner}`;
+  }
+
+  bytes(owner?: string): string {
+    return owner === undefined ? `${this.indexPrefix()}bytes` : `${this.indexPrefix()}bytes:${owner}`;
   }
 }

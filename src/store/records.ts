@@ -24,7 +24,8 @@ export function decodeSummary(record: Record<string, string>): JobSummary | null
   return {
     id: record.id,
     state,
-    request: JSON.parse(record.request) as JobSettings,
+    // Jobs recorded before fine-tuning existed lack its settings: they trained every layer from scratch.
+    request: withFineTuningDefaults(JSON.parse(record.request) as Partial<JobSettings> & Omit<JobSettings, 'initFrom' | 'trainLayers'>),
     progress: JSON.parse(record.progress) as JobProgress,
     result: record.result ? (JSON.parse(record.result) as JobResult) : null,
     error: record.error ? (JSON.parse(record.error) as { message: string }) : null,
@@ -37,4 +38,8 @@ export function decodeSummary(record: Record<string, string>): JobSummary | null
 /** The entries of a history list (log lines, epoch summaries), each one JSON value. */
 export function decodeEntries<T>(entries: string[]): T[] {
   return entries.map((entry) => JSON.parse(entry) as T);
+}
+
+function withFineTuningDefaults(request: Partial<JobSettings> & Omit<JobSettings, 'initFrom' | 'trainLayers'>): JobSettings {
+  return { ...request, initFrom: request.initFrom ?? null, trainLayers: request.trainLayers ?? 'all' };
 }

@@ -19,11 +19,11 @@ interface Script {
 }
 
 function load(file: string): Script {
-  const match = /^([a-z]+)(?:-(\d+))?\.lua$/.exec(file);
+  const match = /^([a-z]+(?:-[a-z]+)*)(?:-(\d+))?\.lua$/.exec(file);
   if (!match?.[1]) throw new Error(`a script file is named <name>-<number of keys>.lua or <name>.lua, not ${file}`);
-  const name = match[1];
+  const words = match[1].split('-');
   return {
-    command: `trainer${name.charAt(0).toUpperCase()}${name.slice(1)}`,
+    command: `trainer${words.map((word) => word.charAt(0).toUpperCase() + word.slice(1)).join('')}`,
     numberOfKeys: match[2] === undefined ? undefined : Number(match[2]),
     lua: readFileSync(new URL(file, folder), 'utf8'),
   };
@@ -34,6 +34,9 @@ const scripts = {
   transition: load('transition-3.lua'),
   append: load('append-3.lua'),
   rewind: load('rewind-4.lua'),
+  createDataset: load('create-dataset-5.lua'),
+  finishDataset: load('finish-dataset-3.lua'),
+  deleteDataset: load('delete-dataset-5.lua'),
 } as const;
 
 export type ScriptName = keyof typeof scripts;

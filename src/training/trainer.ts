@@ -6,6 +6,7 @@ import type { EpochSummary, JobProgress, LossLogLine } from '../contract/job.ts'
 import type { JobSettings } from '../contract/job-request.ts';
 import { batchesPerEpoch, progressAt } from '../contract/progress.ts';
 import type { Dataset } from '../datasets/dataset.ts';
+import { frozenWeightValues } from '../models/fine-tune.ts';
 import { SeededDropout } from '../models/seeded-dropout.ts';
 import { SeededRandom } from '../random.ts';
 import { augmentBatch } from './augment.ts';
@@ -96,7 +97,7 @@ export async function train(
   const resumed = options.resumeFrom?.position;
   if (options.resumeFrom) await restore(options.resumeFrom, model, step, dropouts);
   // Before the clock starts: threads starting up are not training time.
-  const group = options.parallel && options.parallel.replicas > 1 ? await startReplicas(options.parallel, step, dropouts, dataset, settings) : null;
+  const group = options.parallel && options.parallel.replicas > 1 ? await startReplicas(options.parallel, model, step, dropouts, dataset, settings) : null;
   const random = resumed ? SeededRandom.fromPosition(resumed.random) : new SeededRandom(settings.seed);
   const clock = new TrainingClock(resumed, settings.timeoutSeconds, options.checkpointSeconds ?? 0);
   const log = new LossLog(resumed?.logLines ?? 0);
@@ -184,13 +185,14 @@ export async function train(
 /** The replicas that train beside this thread, from where `step` stands; `step` is disposed when they can't start. */
 async function startReplicas(
   parallel: NonNullable<TrainingOptions['parallel']>,
+  model: tfl.LayersModel,
   step: TrainingStep,
   dropouts: readonly SeededDropout[],
   dataset: Dataset,
   settings: JobSettings,
 ): Promise<ReplicaGroup> {
   try {
-    return await ReplicaGroup.start({ ...parallel, step, dropouts, shape: dataset.shape, classes: dataset.classNames.length, settings });
+    return await ReplicaGroup.start({ ...parallel, step, dropouts, frozen: frozenWeightValues(model), shape: dataset.shape, classes: dataset.classNames.length, settings });
   } catch (error) {
     step.dispose();
     throw error;

@@ -5,7 +5,9 @@ import type { ConcreteBackend } from '../backends/select.ts';
 import type { JobProgress } from '../contract/job.ts';
 import type { JobSettings } from '../contract/job-request.ts';
 import { batchesPerEpoch, progressAt } from '../contract/progress.ts';
-import { saveArtifact } from '../models/artifact.ts';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { loadArtifact, saveArtifact } from '../models/artifact.ts';
+import { initialiseFrom, setTrainableLayers } from '../models/fine-tune.ts';
 import { models } from '../models/index.ts';
 import { JobAttempt, type AttemptStatus } from '../store/job-attempt.ts';
 import type { JobStore } from '../store/job-store.ts';
@@ -79,6 +81,9 @@ async function trainAndRecord(attempt: JobAttempt, settings: JobSettings, starte
   const model = models[settings.model].build(dataset.shape, dataset.classNames.length, settings.seed);
   const resumeFrom = startedBefore ? await usableCheckpoint(jobId, dependencies.checkpoints, log) : null;
   try {
+    // A checkpoint holds every weight; without one, a fine-tuning job starts from its source's.
+    if (settings.initFrom !== null && !resumeFrom) await startFrom(model, settings.initFrom, dependencies.artifactsDir, log);
+    setTrainableLayers(model, settings.trainLayers);
     if (startedBefore) {
       const position = resumeFrom?.position;
       const perEpoch = batchesPerEpoch(settings.trainLimit, settings.batchSize);
@@ -130,7 +135,7 @@ async function trainAndRecord(attempt: JobAttempt, settings: JobSettings, starte
     if ((await attempt.status()) === 'superseded') return 'superseded';
     await saveArtifact(dependencies.artifactsDir, model, {
       jobId,
-      dataset: dataset.name,
+      dataset: settings.dataset,
       shape: dataset.shape,
       classNames: dataset.classNames,
       imageKind: dataset.imageKind,
@@ -155,6 +160,19 @@ async function trainAndRecord(attempt: JobAttempt, settings: JobSettings, starte
   } finally {
     model.dispose();
     if (resumeFrom) tf.dispose([...resumeFrom.tensors]);
+  }
+}
+
+/** Sets the weights of `model` from the model job `sourceJobId` trained (fine-tuning). */
+async function startFrom(model: tfl.LayersModel, sourceJobId: string, artifactsDir: string, log: Logger): Promise<void> {
+  const source = await loadArtifact(artifactsDir, sourceJobId).catch((error: unknown) => {
+    throw new Error(`the model of job ${sourceJobId} to start from can't be loaded: ${error instanceof Error ? error.message : String(error)}`);
+  });
+  try {
+    const { newHead } = initialiseFrom(model, source.model);
+    log.info({ initFrom: sourceJobId, newHead }, newHead ? 'starting from the weights of another job, with a new last layer' : 'starting from the weights of another job');
+  } finally {
+    source.model.dispose();
   }
 }
 

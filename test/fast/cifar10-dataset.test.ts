@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import { constants, gzipSync } from 'node:zlib';
 import { cifar10, createCifar10Source } from '../../src/datasets/cifar10.ts';
 import { DatasetError, type Dataset, type ImageSplit } from '../../src/datasets/dataset.ts';
-import { readTar } from '../../src/datasets/tar.ts';
+import { readTar } from '../../src/archives/tar.ts';
 import { serveFiles, testScratch } from '../support/scratch.ts';
 
 /** The format wants 10 000 records a batch; the fixtures use 20 through the test-only option. */

@@ -38,6 +38,8 @@ const lenetJob: JobSettings = {
   testLimit: 300,
   logEvery: 4,
   timeoutSeconds: 3600,
+  initFrom: null,
+  trainLayers: 'all',
 };
 
 /** What the issue asks: losses equal within 1e-4 relative, whatever the number of replicas. */

@@ -27,6 +27,8 @@ const settings: JobSettings = {
   testLimit: 200,
   logEvery: 5,
   timeoutSeconds: 3600,
+  initFrom: null,
+  trainLayers: 'all',
 };
 
 function recorder(overrides: Partial<TrainingListener> = {}) {

@@ -245,6 +245,8 @@ describe('the events route on its own (100 ms heartbeats, or none)', () => {
     testLimit: 100,
     logEvery: 1,
     timeoutSeconds: 3600,
+    initFrom: null,
+    trainLayers: 'all',
   };
   const progress = (batch: number): JobProgress => ({ epoch: 1, epochs: 1, batch, batchesPerEpoch: 10, fraction: batch / 10 });
 

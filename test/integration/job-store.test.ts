@@ -45,6 +45,8 @@ const request: JobSettings = {
   testLimit: 1000,
   logEvery: 10,
   timeoutSeconds: 3600,
+  initFrom: null,
+  trainLayers: 'all',
 };
 
 const progress = (epoch: number, batch: number): JobProgress => ({

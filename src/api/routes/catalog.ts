@@ -1,9 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { datasetCatalog, health, modelCatalog } from '../../contract/catalog.ts';
+import { health, modelCatalog } from '../../contract/catalog.ts';
 import { errorBody } from '../../contract/errors.ts';
 import { datasetNames, modelNames, type DatasetName } from '../../contract/names.ts';
 import { datasets } from '../../datasets/index.ts';
-import { datasetOptions } from '../../datasets/load-options.ts';
 // The models' facts, not the models: answering GET /models builds no network and loads no TensorFlow.js.
 import { modelFacts } from '../../models/catalog.ts';
 import { parameterCount } from '../../models/parameter-count.ts';
@@ -12,7 +11,7 @@ import type { ApiDependencies } from '../dependencies.ts';
 /** Answers every route behind API keys and the rate limit may give. */
 const guarded = { 401: errorBody, 429: errorBody };
 
-export const catalogRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { redis, config, backend, device }) => {
+export const catalogRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { redis, backend, device }) => {
   app.get('/models', { schema: { summary: 'The models and their parameter counts per data set', response: { 200: modelCatalog, ...guarded } } }, async () => ({
     models: modelNames.map((name) => {
       const model = modelFacts[name];
@@ -25,25 +24,6 @@ export const catalogRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app,
         ) as Record<DatasetName, number>,
       };
     }),
-  }));
-
-  const loadOptions = datasetOptions(config, () => undefined);
-  app.get('/datasets', { schema: { summary: 'The data sets, their shapes and classes', response: { 200: datasetCatalog, ...guarded } } }, async () => ({
-    datasets: await Promise.all(
-      datasetNames.map(async (name) => {
-        const source = datasets[name];
-        return {
-          name,
-          shape: source.shape,
-          classNames: [...source.classNames],
-          trainSize: source.trainSize,
-          testSize: source.testSize,
-          augmentByDefault: source.augmentByDefault,
-          imageKind: source.imageKind,
-          availableLocally: await source.isAvailableLocally(loadOptions[name]),
-        };
-      }),
-    ),
   }));
 
   app.get(

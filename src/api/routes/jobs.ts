@@ -8,6 +8,8 @@ import { randomSeed } from '../../random.ts';
 import { enqueueTraining } from '../../queue/training-queue.ts';
 import { batchesPerEpoch, progressAt } from '../../contract/progress.ts';
 import { HttpError, jobNotFound } from '../http-error.ts';
+import { datasetFactsFor } from '../dataset-facts.ts';
+import { assertCanStartFrom } from '../fine-tuning.ts';
 import { settingsFor } from '../job-settings.ts';
 import type { ApiDependencies } from '../dependencies.ts';
 import { ownerOf } from '../auth.ts';
@@ -15,7 +17,7 @@ import { assertOwnJob } from '../ownership.ts';
 
 const errors = { 400: errorBody, 401: errorBody, 404: errorBody, 429: errorBody, 503: errorBody };
 
-export const jobRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { store, queue, config }) => {
+export const jobRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { store, datasetStore, queue, config }) => {
   const existing = async (id: string, request: FastifyRequest): Promise<Job> => {
     await assertOwnJob(store, request, id);
     const found = await store.get(id);
@@ -33,7 +35,9 @@ export const jobRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { s
       },
     },
     async (request, reply) => {
-      const settings = settingsFor(request.body, randomSeed, config.MAX_JOB_SECONDS);
+      const dataset = await datasetFactsFor(datasetStore, request, request.body.dataset);
+      const settings = settingsFor(request.body, dataset, randomSeed, config.MAX_JOB_SECONDS);
+      await assertCanStartFrom(store, request, settings, dataset, config.ARTIFACTS_DIR);
       if (settings.timeoutSeconds > config.MAX_JOB_SECONDS) {
         const message = `timeoutSeconds (${settings.timeoutSeconds}) is over this server's limit of ${config.MAX_JOB_SECONDS} seconds per job`;
         throw new HttpError(400, `the body is invalid: ${message}`, [{ path: 'timeoutSeconds', message }]);

@@ -5,7 +5,7 @@ import { errorBody } from '../../contract/errors.ts';
 import { jobIdParams } from '../../contract/job.ts';
 import { imageMediaTypes, predictQuery, predictResponse } from '../../contract/predict.ts';
 import { assertCompletedJob, usingArtifact } from '../completed-job.ts';
-import { HttpError } from '../http-error.ts';
+import { HttpError, multipartFailure } from '../http-error.ts';
 import type { ApiDependencies } from '../dependencies.ts';
 
 export const predictRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { store, predictor, config }) => {
@@ -49,21 +49,9 @@ async function readUploads(request: FastifyRequest, maxFiles: number): Promise<B
       uploads.push(await part.toBuffer());
     }
   } catch (error) {
-    // The limits' errors (413) and ours keep their status; what the multipart parser itself
-    // throws (no boundary, a body that ends mid-part) is the client's malformed body.
-    if (hasCode(error, 'FST_FILES_LIMIT')) throw new HttpError(413, `too many files: send at most ${maxFiles} files in one request`);
-    if (error instanceof HttpError || hasStatus(error)) throw error;
-    throw new HttpError(400, `the multipart body is malformed: ${error instanceof Error ? error.message : String(error)}`);
+    throw multipartFailure(error, `too many files: send at most ${maxFiles} files in one request`);
   }
   return uploads;
-}
-
-function hasCode(error: unknown, code: string): boolean {
-  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === code;
-}
-
-function hasStatus(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && typeof (error as { statusCode?: unknown }).statusCode === 'number';
 }
 
 /** Clients that don't know a file's type send application/octet-stream; its bytes decide then. */

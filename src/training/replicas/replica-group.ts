@@ -32,7 +32,7 @@ export function replicaFaultOf(setting: string | undefined): ReplicaFault | null
 }
 
 /** What a replica needs of the job's settings. */
-export type ReplicaSettings = Pick<JobSettings, 'model' | 'seed' | 'learningRate' | 'momentum' | 'weightDecay'>;
+export type ReplicaSettings = Pick<JobSettings, 'model' | 'seed' | 'learningRate' | 'momentum' | 'weightDecay' | 'trainLayers'>;
 
 /** A replica thread's workerData. */
 export interface ReplicaThreadData {
@@ -41,6 +41,8 @@ export interface ReplicaThreadData {
   readonly shape: ImageShape;
   readonly classes: number;
   readonly settings: ReplicaSettings;
+  /** The values of the weights that don't train (fine-tuning the dense layers only), which the shared memory doesn't hold. */
+  readonly frozen: readonly Float32Array[];
   readonly memory: StepMemoryBuffers;
   readonly fault: ReplicaFault | null;
 }
@@ -54,6 +56,8 @@ export interface ReplicaGroupOptions {
   /** The main thread's step (replica 0), its weights and optimiser already where training goes on from. */
   readonly step: TrainingStep;
   readonly dropouts: readonly SeededDropout[];
+  /** frozenWeightValues of the main thread's model. */
+  readonly frozen: readonly Float32Array[];
   readonly shape: ImageShape;
   readonly classes: number;
   readonly settings: ReplicaSettings & Pick<JobSettings, 'batchSize'>;
@@ -127,7 +131,14 @@ export class ReplicaGroup {
     const buffers = await step.momentum();
     await writeFlat(memory.momentum, buffers);
     tf.dispose(buffers);
-    const replicaSettings: ReplicaSettings = { model: settings.model, seed: settings.seed, learningRate: settings.learningRate, momentum: settings.momentum, weightDecay: settings.weightDecay };
+    const replicaSettings: ReplicaSettings = {
+      model: settings.model,
+      seed: settings.seed,
+      learningRate: settings.learningRate,
+      momentum: settings.momentum,
+      weightDecay: settings.weightDecay,
+      trainLayers: settings.trainLayers,
+    };
     const group = new ReplicaGroup(memory, step, dropouts, replicaSettings, step.iterations);
     const ready: Promise<void>[] = [];
     for (let replica = 1; replica < replicas; replica++) {
@@ -137,6 +148,7 @@ export class ReplicaGroup {
         shape,
         classes: options.classes,
         settings: replicaSettings,
+        frozen: options.frozen,
         memory: memory.buffers,
         fault: replica === 1 ? (options.fault ?? null) : null,
       };

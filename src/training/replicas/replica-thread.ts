@@ -6,6 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
 import { startBackend } from '../../backends/select.ts';
+import { setFrozenWeights, setTrainableLayers } from '../../models/fine-tune.ts';
 import { models } from '../../models/index.ts';
 import { SeededDropout } from '../../models/seeded-dropout.ts';
 import { TrainingStep } from '../training-step.ts';
@@ -21,6 +22,8 @@ async function trainSlices(): Promise<void> {
   await startBackend(data.backend, pino({ level: 'warn' }));
   const { shape, classes, settings } = data;
   const model = models[settings.model].build(shape, classes, settings.seed);
+  setTrainableLayers(model, settings.trainLayers);
+  setFrozenWeights(model, data.frozen);
   const step = new TrainingStep(model, shape, classes, settings);
   const dropouts = model.layers.filter((layer): layer is SeededDropout => layer instanceof SeededDropout);
   const memory = StepMemory.attach(data.memory);

@@ -1,12 +1,12 @@
 /**
- * A minimal reader of tar archives held in memory (already gunzipped): POSIX ustar and GNU headers,
+ * A minimal reader of tar archives (already gunzipped; held in memory here, streamed by tar-stream.ts): POSIX ustar and GNU headers,
  * enough for data set archives such as CIFAR-10's. It returns the regular files as views into the
  * archive's bytes (no copies) and skips everything else (folders, links, devices). It understands
  * ustar's name prefix, GNU long names ('L') and pax `path` records, octal and base-256 sizes, and
  * verifies each header's checksum, so a corrupt or truncated archive is a DatasetError, never a
  * short file. https://www.gnu.org/software/tar/manual/html_node/Standard.html
  */
-import { badFileError } from './errors.ts';
+import { badFileError } from '../datasets/errors.ts';
 
 const BLOCK = 512;
 
@@ -27,14 +27,12 @@ export function readTar(bytes: Uint8Array, options: TarReadOptions): Map<string,
   const { file, remedy } = options;
   const bad = (problem: string) => badFileError(file, problem, remedy);
   const entries = new Map<string, Uint8Array>();
-  // Names carried over from a GNU 'L' or pax 'x' entry to the header that follows it.
-  let longName: string | undefined;
-  let paxPath: string | undefined;
   let offset = 0;
 
   if (bytes.length < BLOCK) {
     throw bad(`is too short (${bytes.length} bytes) to be a tar archive, gzip-compressed or not; it may be truncated`);
   }
+  const names = new TarNames();
   for (;;) {
     if (offset === bytes.length) {
       throw bad(`is truncated: it ends after ${bytes.length} bytes without the end-of-archive marker`);
@@ -42,45 +40,100 @@ export function readTar(bytes: Uint8Array, options: TarReadOptions): Map<string,
     if (offset + BLOCK > bytes.length) {
       throw bad(`is truncated: it ends inside a tar header, at byte ${bytes.length}`);
     }
-    const header = bytes.subarray(offset, offset + BLOCK);
-    if (isZeroBlock(header)) break;
-    if (!checksumMatches(header)) {
-      throw bad(
-        offset === 0
-          ? 'is not a tar archive (nor a gzip-compressed one): its first header has no valid tar checksum'
-          : `is corrupt: the tar header at byte ${offset} has a wrong checksum`,
-      );
-    }
-    const size = parseSize(header.subarray(124, 136));
-    if (size === undefined) throw bad(`is corrupt: the tar header at byte ${offset} has an unreadable size`);
+    const header = readTarHeader(bytes.subarray(offset, offset + BLOCK), offset, bad);
+    if (header === null) break;
     const dataStart = offset + BLOCK;
-    const dataEnd = dataStart + size;
-    const headerName = headerPath(header);
+    const dataEnd = dataStart + header.size;
     if (dataEnd > bytes.length) {
       throw bad(
-        `is truncated: its entry ${headerName} needs ${size} bytes from byte ${dataStart}, ` +
+        `is truncated: its entry ${header.name} needs ${header.size} bytes from byte ${dataStart}, ` +
           `but the archive ends after ${bytes.length}`,
       );
     }
     const data = new Uint8Array(bytes.buffer, bytes.byteOffset + dataStart, dataEnd - dataStart);
-    const type = header[156];
-
-    if (type === 0x4c /* 'L': GNU long name of the next entry */) {
-      longName = cString(data);
-    } else if (type === 0x78 /* 'x': pax extended header of the next entry */) {
-      paxPath = paxRecord(data, 'path') ?? paxPath;
-    } else {
-      // '0', NUL (pre-POSIX) and '7' (contiguous) are regular files; everything else is skipped.
-      if (type === 0x30 || type === 0x00 || type === 0x37) {
-        const name = (paxPath ?? longName ?? headerName).replace(/^(\.\/)+/, '');
-        entries.set(name, data);
-      }
-      longName = undefined;
-      paxPath = undefined;
-    }
-    offset = dataStart + Math.ceil(size / BLOCK) * BLOCK;
+    const entry = names.entry(header, data);
+    if (entry?.kind === 'file') entries.set(entry.path, data);
+    offset = dataStart + paddedSize(header.size);
   }
   return entries;
+}
+
+export const TAR_BLOCK = BLOCK;
+
+/** An entry's bytes take whole blocks. */
+export function paddedSize(size: number): number {
+  return Math.ceil(size / BLOCK) * BLOCK;
+}
+
+export interface TarHeader {
+  /** The name in the header itself (a GNU or pax long name, if any, comes in an entry before). */
+  readonly name: string;
+  readonly size: number;
+  /** The type flag byte. */
+  readonly type: number;
+  /** Where the header starts in the archive, for messages. */
+  readonly offset: number;
+}
+
+/** What an entry is, once long names are applied: `file` (regular), `directory`, `link` (symbolic or hard) or `other`. */
+export interface TarEntry {
+  readonly path: string;
+  readonly kind: 'file' | 'directory' | 'link' | 'other';
+}
+
+/**
+ * Parses one header block: null for an all-zero block (the end-of-archive marker). Throws what
+ * `bad` makes of a wrong checksum or an unreadable size.
+ */
+export function readTarHeader(header: Uint8Array, offset: number, bad: (problem: string) => Error): TarHeader | null {
+  if (isZeroBlock(header)) return null;
+  if (!checksumMatches(header)) {
+    throw bad(
+      offset === 0
+        ? 'is not a tar archive (nor a gzip-compressed one): its first header has no valid tar checksum'
+        : `is corrupt: the tar header at byte ${offset} has a wrong checksum`,
+    );
+  }
+  const size = parseSize(header.subarray(124, 136));
+  if (size === undefined) throw bad(`is corrupt: the tar header at byte ${offset} has an unreadable size`);
+  return { name: headerPath(header), size, type: header[156] as number, offset };
+}
+
+/**
+ * Carries GNU long names ('L') and pax `path` records over to the header they describe: feed it
+ * every header with its data, in order; it answers the entry, or null for a name-carrying one.
+ */
+export class TarNames {
+  private longName: string | undefined;
+  private paxPath: string | undefined;
+
+  entry(header: TarHeader, data: Uint8Array): TarEntry | null {
+    if (header.type === 0x4c /* 'L': GNU long name of the next entry */) {
+      this.longName = cString(data);
+      return null;
+    }
+    if (header.type === 0x78 /* 'x': pax extended header of the next entry */) {
+      this.paxPath = paxRecord(data, 'path') ?? this.paxPath;
+      return null;
+    }
+    const path = (this.paxPath ?? this.longName ?? header.name).replace(/^(\.\/)+/, '');
+    this.longName = undefined;
+    this.paxPath = undefined;
+    return { path, kind: kindOf(header.type) };
+  }
+
+  /** Whether an entry of this type carries a name for the next one, so its data must be read whatever its size. */
+  static carriesName(type: number): boolean {
+    return type === 0x4c || type === 0x78;
+  }
+}
+
+/** '0', NUL (pre-POSIX) and '7' (contiguous) are regular files, '5' a folder, '1' and '2' links. */
+function kindOf(type: number): TarEntry['kind'] {
+  if (type === 0x30 || type === 0x00 || type === 0x37) return 'file';
+  if (type === 0x35) return 'directory';
+  if (type === 0x31 || type === 0x32) return 'link';
+  return 'other';
 }
 
 function isZeroBlock(block: Uint8Array): boolean {

@@ -6,8 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { pino } from 'pino';
 import sharp from 'sharp';
-import { HttpError } from '../../src/api/http-error.ts';
-import { prepareUpload } from '../../src/api/image-input.ts';
+import { ImageError, prepareUpload } from '../../src/images/prepare-image.ts';
 import type { ImageShape } from '../../src/datasets/dataset.ts';
 import { mnist } from '../../src/datasets/mnist.ts';
 import { normalisedImages } from '../../src/datasets/normalise.ts';
@@ -55,10 +54,10 @@ function distinct(bytes: Uint8Array): number[] {
   return [...new Set(bytes)].sort((a, b) => a - b);
 }
 
-async function assertHttpError(promise: Promise<unknown>, statusCode: number, message: RegExp): Promise<void> {
+async function assertImageError(promise: Promise<unknown>, reason: ImageError['reason'], message: RegExp): Promise<void> {
   await assert.rejects(promise, (error: unknown) => {
-    assert.ok(error instanceof HttpError, `expected an HttpError, got ${String(error)}`);
-    assert.equal(error.statusCode, statusCode, `status of "${error.message}"`);
+    assert.ok(error instanceof ImageError, `expected an ImageError, got ${String(error)}`);
+    assert.equal(error.reason, reason, `reason of "${error.message}"`);
     assert.match(error.message, message);
     return true;
   });
@@ -282,16 +281,16 @@ describe('prepareUpload with preprocessing none', () => {
 
   describe('refuses what it can not use', () => {
     it('an empty upload: 400 naming the upload', async () => {
-      await assertHttpError(toModelInput(Buffer.alloc(0), GREY, MAX_PIXELS, 'file 3'), 400, /^file 3 .*empty/);
+      await assertImageError(toModelInput(Buffer.alloc(0), GREY, MAX_PIXELS, 'file 3'), 'unreadable', /^file 3 .*empty/);
     });
 
     it('random bytes: 400 not a decodable image', async () => {
-      await assertHttpError(toModelInput(pattern(4096, 5), GREY, MAX_PIXELS, 'file 2'), 400, /file 2 is not a decodable image/);
+      await assertImageError(toModelInput(pattern(4096, 5), GREY, MAX_PIXELS, 'file 2'), 'unreadable', /file 2 is not a decodable image/);
     });
 
     it('a PNG cut short: 400 not a decodable image', async () => {
       const png = await greyPng(pattern(28 * 28, 3), 28, 28);
-      await assertHttpError(toModelInput(png.subarray(0, 100), GREY, MAX_PIXELS, 'the upload'), 400, /the upload is not a decodable image/);
+      await assertImageError(toModelInput(png.subarray(0, 100), GREY, MAX_PIXELS, 'the upload'), 'unreadable', /the upload is not a decodable image/);
     });
 
     it('an SVG: 400, never rendered', async () => {
@@ -299,14 +298,14 @@ describe('prepareUpload with preprocessing none', () => {
         '<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28"><rect width="28" height="28" fill="white"/></svg>',
       );
       assert.equal((await sharp(svg).metadata()).format, 'svg', 'sharp itself could render it');
-      await assertHttpError(toModelInput(svg, GREY, MAX_PIXELS, 'the upload'), 400, /the upload is not a decodable image.*svg/);
+      await assertImageError(toModelInput(svg, GREY, MAX_PIXELS, 'the upload'), 'unreadable', /the upload is not a decodable image.*svg/);
     });
 
     it('a 5000x5000 PNG over a 1,000,000-pixel limit: 413', async () => {
       const upload = await sharp({ create: { width: 5000, height: 5000, channels: 3, background: WHITE } })
         .png({ compressionLevel: 1 })
         .toBuffer();
-      await assertHttpError(toModelInput(upload, GREY, 1_000_000, 'file 1'), 413, /file 1 .*1000000 pixels/);
+      await assertImageError(toModelInput(upload, GREY, 1_000_000, 'file 1'), 'tooLarge', /file 1 .*1000000 pixels/);
       // The same image is fine under a limit it fits.
       const input = await toModelInput(upload, GREY, 25_000_000, 'file 1');
       assert.equal(input.byteLength, 784);

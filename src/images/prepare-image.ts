@@ -1,8 +1,22 @@
 import sharp, { type Sharp } from 'sharp';
 import type { ImageKind } from '../contract/names.ts';
 import type { ImageShape } from '../datasets/dataset.ts';
-import { HttpError } from './http-error.ts';
 import { normaliseStrokes, type Box } from './stroke-normalisation.ts';
+
+/**
+ * An image that can't be used: `unreadable` (empty, not an image, an unsupported format, corrupt)
+ * or `tooLarge` (over the pixel limit, refused from its header). Predict answers 400 or 413;
+ * data set processing skips the file and reports why.
+ */
+export class ImageError extends Error {
+  override readonly name = 'ImageError';
+  constructor(
+    readonly reason: 'unreadable' | 'tooLarge',
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 /** Raster formats sharp decodes here; SVG and PDF are left out because they execute a renderer. */
 const acceptedFormats = new Set(['png', 'jpeg', 'webp', 'gif', 'tiff', 'avif', 'heif']);
@@ -36,7 +50,7 @@ const uniformRange = 12;
  * `maxPixels` refuses a decompression bomb from its header, before anything is decoded.
  */
 export async function prepareUpload(upload: Buffer, shape: ImageShape, maxPixels: number, label: string, mode: PreprocessMode): Promise<PreparedImage> {
-  if (upload.byteLength === 0) throw new HttpError(400, `${label} is empty`);
+  if (upload.byteLength === 0) throw new ImageError('unreadable', `${label} is empty`);
   let format: string | undefined;
   let upright: { width: number; height: number };
   try {
@@ -48,7 +62,7 @@ export async function prepareUpload(upload: Buffer, shape: ImageShape, maxPixels
     throw decodeFailure(error, label, maxPixels);
   }
   if (!format || !acceptedFormats.has(format)) {
-    throw new HttpError(400, `${label} is not a decodable image (${format ?? 'unknown'} format); send PNG, JPEG, WebP or GIF`);
+    throw new ImageError('unreadable', `${label} is not a decodable image (${format ?? 'unknown'} format); send PNG, JPEG, WebP or GIF`);
   }
   try {
     const decoded = sharp(upload, { limitInputPixels: maxPixels, autoOrient: true }).flatten({ background: '#000000' });
@@ -110,10 +124,10 @@ function isNearlyUniform(pixels: Uint8Array, channels: number): boolean {
   return true;
 }
 
-function decodeFailure(error: unknown, label: string, maxPixels: number): HttpError {
+function decodeFailure(error: unknown, label: string, maxPixels: number): ImageError {
   const message = error instanceof Error ? error.message : String(error);
   if (/pixel limit/i.test(message)) {
-    return new HttpError(413, `${label} has more than ${maxPixels} pixels, the limit for one image`);
+    return new ImageError('tooLarge', `${label} has more than ${maxPixels} pixels, the limit for one image`);
   }
-  return new HttpError(400, `${label} is not a decodable image`);
+  return new ImageError('unreadable', `${label} is not a decodable image`);
 }
