@@ -34,8 +34,8 @@ export const datasetUploadOptions = z
       .meta({ description: 'share of each class held out for testing when the archive has no test/ folder (stratified, seeded)' }),
     seed: z.coerce.number().int().min(0).max(2 ** 31 - 1).default(0).meta({ description: 'decides which images the test split holds out' }),
     imageKind: z.enum(imageKinds).default('natural').meta({ description: 'how images (and later uploads to predict) are brought to the size: natural (photographs: centred crop) or strokes (MNIST-like: ink centred in a box)' }),
-  })
-  .meta({ id: 'DatasetUploadOptions' });
+  });
+// No schema id: @fastify/swagger can't resolve a query string given as a reference.
 export type DatasetUploadOptions = z.output<typeof datasetUploadOptions>;
 
 const imageShape = z.object({ height: z.number().int(), width: z.number().int(), channels: z.number().int() });

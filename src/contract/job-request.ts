@@ -1,10 +1,11 @@
 import { z } from 'zod';
-import { datasetNames, modelNames, uploadedDatasetId, type ModelName } from './names.ts';
+import { datasetNames, modelNames, type ModelName } from './names.ts';
 
 const oneOf = (what: string, names: readonly string[]) =>
   `${what} must be one of: ${names.join(', ')} (the ones this server implements)`;
 
 const int = () => z.number().int();
+const datasetError = `dataset must be one of: ${datasetNames.join(', ')} (the built-in ones), or the id of a data set you uploaded (POST /datasets)`;
 
 /** Which layers a job trains: all of them, or (fine-tuning) only the dense ones. */
 export const trainLayerChoices = ['all', 'dense'] as const;
@@ -14,10 +15,9 @@ export type TrainLayers = (typeof trainLayerChoices)[number];
 export const jobRequest = z
   .strictObject({
     model: z.enum(modelNames, { error: oneOf('model', modelNames) }),
+    // The same message from either branch: zod reports one of them when neither matches.
     dataset: z
-      .union([z.enum(datasetNames), uploadedDatasetId], {
-        error: `dataset must be one of: ${datasetNames.join(', ')} (the built-in ones), or the id of a data set you uploaded (POST /datasets)`,
-      })
+      .union([z.enum(datasetNames, { error: datasetError }), z.uuid({ error: datasetError })], { error: datasetError })
       .meta({ description: `a built-in data set (${datasetNames.join(', ')}) or the id of one you uploaded and that is ready` }),
     initFrom: z
       .uuid({ error: 'initFrom must be the id of a completed job' })

@@ -35,6 +35,8 @@ export async function processDatasetJob(id: string, dependencies: DatasetJobDepe
     return;
   }
   const archive = uploadedArchive(root, id);
+  // What a worker killed while processing this one left; the queue gives a data set to one worker at a time.
+  await removeTemporaryFolders(root, (folderId) => folderId === id);
   try {
     const format = await archiveFormatOfFile(archive).catch(() => {
       throw new DatasetBuildError('its uploaded archive is gone from DATASETS_DIR/uploads; upload it again');
@@ -66,10 +68,14 @@ export async function processDatasetJob(id: string, dependencies: DatasetJobDepe
 
 /** Removes what processing killed midway left behind: temporary folders of data sets no longer processing. */
 export async function removeStaleDatasetFolders(store: DatasetStore, root: string): Promise<void> {
-  const names = await readdir(root).catch(() => [] as string[]);
   const processing = new Set(await store.processingIds());
-  for (const name of names) {
+  await removeTemporaryFolders(root, (id) => !processing.has(id));
+}
+
+/** The temporary folders replaceFolderAtomically writes (`.<id>.<uuid>.tmp`) of the data sets `stale` picks. */
+async function removeTemporaryFolders(root: string, stale: (id: string) => boolean): Promise<void> {
+  for (const name of await readdir(root).catch(() => [] as string[])) {
     const id = /^\.(.+)\.[0-9a-f-]{36}\.tmp$/.exec(name)?.[1];
-    if (id !== undefined && !processing.has(id)) await rm(path.join(root, name), { recursive: true, force: true });
+    if (id !== undefined && stale(id)) await rm(path.join(root, name), { recursive: true, force: true });
   }
 }

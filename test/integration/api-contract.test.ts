@@ -41,7 +41,7 @@ const RESAMPLED = 1e-3;
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 /** The contract's fields, and timeoutSeconds, which this server adds. */
-const FIELDS = ['model', 'dataset', 'epochs', 'batchSize', 'learningRate', 'momentum', 'weightDecay', 'augment', 'seed', 'trainLimit', 'testLimit', 'logEvery', 'timeoutSeconds'];
+const FIELDS = ['model', 'dataset', 'epochs', 'batchSize', 'learningRate', 'momentum', 'weightDecay', 'augment', 'seed', 'trainLimit', 'testLimit', 'logEvery', 'timeoutSeconds', 'initFrom', 'trainLayers'];
 
 /**
  * Every Redis client created in this process from here on, so that the last test can check that
@@ -256,6 +256,8 @@ describe('POST /jobs', () => {
       testLimit: 10000,
       logEvery: 100,
       timeoutSeconds: 604800,
+      initFrom: null,
+      trainLayers: 'all',
     });
     assert.deepEqual(job.progress, { epoch: 0, epochs: 10, batch: 0, batchesPerEpoch: 938, fraction: 0 });
     assert.deepEqual(job.logs, []);
@@ -290,6 +292,8 @@ describe('POST /jobs', () => {
       testLimit: 500,
       logEvery: 7,
       timeoutSeconds: 60,
+      initFrom: null,
+      trainLayers: 'all',
     };
     const job = await queuedJob(given);
     assert.deepEqual(job.request, given);
@@ -304,7 +308,7 @@ describe('POST /jobs', () => {
     const job = await queuedJob({ epochs: 1000, batchSize: 4096, learningRate: 10, momentum: 0, weightDecay: 1, trainLimit: 1, testLimit: 1, logEvery: 1, timeoutSeconds: 604800 });
     assert.deepEqual(
       { ...job.request, seed: 0 },
-      { model: 'lenet5', dataset: 'mnist', epochs: 1000, batchSize: 4096, learningRate: 10, momentum: 0, weightDecay: 1, augment: false, seed: 0, trainLimit: 1, testLimit: 1, logEvery: 1, timeoutSeconds: 604800 },
+      { model: 'lenet5', dataset: 'mnist', epochs: 1000, batchSize: 4096, learningRate: 10, momentum: 0, weightDecay: 1, augment: false, seed: 0, trainLimit: 1, testLimit: 1, logEvery: 1, timeoutSeconds: 604800, initFrom: null, trainLayers: 'all' },
     );
     assert.equal(job.progress.batchesPerEpoch, 1);
     const smallest = await queuedJob({ epochs: 1, batchSize: 1 });
@@ -417,7 +421,7 @@ describe('GET /jobs/:id', () => {
     assert.deepEqual(Object.keys(job).sort(), ['createdAt', 'epochs', 'error', 'finishedAt', 'id', 'logs', 'progress', 'request', 'result', 'startedAt', 'state']);
     assert.equal(job.id, completed.id);
     assert.equal(job.state, 'completed');
-    assert.deepEqual(job.request, { ...smallJob, learningRate: 0.01, momentum: 0.9, weightDecay: 0, augment: false, timeoutSeconds: 604800 });
+    assert.deepEqual(job.request, { ...smallJob, learningRate: 0.01, momentum: 0.9, weightDecay: 0, augment: false, timeoutSeconds: 604800, initFrom: null, trainLayers: 'all' });
     assert.deepEqual(job.progress, { epoch: 1, epochs: 1, batch: 8, batchesPerEpoch: 8, fraction: 1 });
 
     // 8 batches, a line every 2: the mean loss of batches 1-2, 3-4, 5-6, 7-8.
@@ -862,13 +866,16 @@ describe('catalog and health', () => {
     assert.deepEqual(answer.body.models[1]?.params, { mnist: 56825546, cifar10: 56826698 });
   });
 
-  it('GET /datasets describes mnist and cifar10', async () => {
-    const answer = await request<{ datasets: Record<string, unknown>[] }>(`${service.url}/datasets`);
+  it('GET /datasets describes mnist and cifar10, and no uploads yet', async () => {
+    const answer = await request<{ datasets: Record<string, unknown>[]; uploads: unknown[] }>(`${service.url}/datasets`);
     assert.equal(answer.status, 200);
     assert.equal(answer.body.datasets.length, 2);
+    assert.deepEqual(answer.body.uploads, []);
     const [mnist, cifar] = answer.body.datasets;
     assert.deepEqual(cifar, {
+      id: 'cifar10',
       name: 'cifar10',
+      builtIn: true,
       shape: { height: 32, width: 32, channels: 3 },
       classNames: ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'],
       trainSize: 50000,
@@ -904,6 +911,8 @@ describe('GET /openapi.json', () => {
   interface Schema {
     $ref?: string;
     type?: string;
+    anyOf?: Schema[];
+    format?: string;
     enum?: unknown[];
     required?: string[];
     properties?: Record<string, Schema>;
@@ -959,7 +968,10 @@ describe('GET /openapi.json', () => {
     const catalog = await request<{ models: { name: string }[] }>(`${service.url}/models`);
     const datasets = await request<{ datasets: { name: string }[] }>(`${service.url}/datasets`);
     assert.deepEqual(resolve(schema.properties.model)?.enum, catalog.body.models.map((model) => model.name));
-    assert.deepEqual(resolve(schema.properties.dataset)?.enum, datasets.body.datasets.map((dataset) => dataset.name));
+    // A built-in data set by name, or an uploaded one by its id.
+    const [builtIn, uploaded] = resolve(schema.properties.dataset)?.anyOf?.map(resolve) ?? [];
+    assert.deepEqual(builtIn?.enum, datasets.body.datasets.map((dataset) => dataset.name));
+    assert.equal(uploaded?.format, 'uuid');
     assert.deepEqual([...(schema.required ?? [])].sort(), ['dataset', 'model']);
     const epochs = resolve(schema.properties.epochs);
     assert.deepEqual({ type: epochs?.type, minimum: epochs?.minimum, maximum: epochs?.maximum, default: epochs?.default }, { type: 'integer', minimum: 1, maximum: 1000, default: 10 });

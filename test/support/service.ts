@@ -29,6 +29,7 @@ export async function startTestService(environment: Record<string, string> = {},
     PORT: '0',
     DATA_DIR: path.join(folder, 'data'),
     ARTIFACTS_DIR: path.join(folder, 'artifacts'),
+    DATASETS_DIR: path.join(folder, 'datasets'),
     TRAINER_BACKEND: 'wasm',
     // One thread per job unless a test asks for replicas: starting them costs most of a second a
     // job, and the tests that are about them (worker faults, end to end) ask.
@@ -63,6 +64,7 @@ export function sharedEnvironment(folder: string, prefix: string): Record<string
     ARTIFACTS_DIR: path.join(folder, 'artifacts'),
     CHECKPOINTS_DIR: path.join(folder, 'checkpoints'),
     DATA_DIR: path.join(folder, 'data'),
+    DATASETS_DIR: path.join(folder, 'datasets'),
     TRAINER_BACKEND: 'wasm',
     // As startTestService: one thread per job unless a test asks for replicas.
     TRAIN_THREADS: '1',

@@ -194,13 +194,18 @@ async function receiveArchive(request: FastifyRequest, file: string, maxBytes: n
   return { fields, fileName };
 }
 
-/** Streams `source` into `file`, refusing it (tooLarge) past `maxBytes`; a stream cut off midway rejects, and the caller removes the file. */
+/**
+ * Streams `source` into `file`, refusing it (tooLarge) past `maxBytes`; a stream cut off midway
+ * rejects, and the caller removes the file. Past the limit the rest is read and dropped, up to
+ * four times the limit, so the client hears the 413 instead of a connection reset mid-upload.
+ */
 async function writeBounded(source: Readable, file: string, maxBytes: number, tooLarge: () => Error): Promise<void> {
   let bytes = 0;
   const bound = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       bytes += chunk.length;
-      callback(bytes > maxBytes ? tooLarge() : null, chunk);
+      if (bytes > 4 * maxBytes) callback(tooLarge());
+      else callback(null, bytes > maxBytes ? undefined : chunk);
     },
   });
   try {
@@ -209,6 +214,7 @@ async function writeBounded(source: Readable, file: string, maxBytes: number, to
     if (error instanceof HttpError || (typeof error === 'object' && error !== null && 'statusCode' in error)) throw error;
     throw new HttpError(400, `the upload was cut off before its end (${(error as Error).message})`);
   }
+  if (bytes > maxBytes) throw tooLarge();
 }
 
 function parseOptions(fields: Record<string, unknown>): DatasetUploadOptions {
