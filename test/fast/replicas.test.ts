@@ -16,6 +16,8 @@ import type { JobSettings } from '../../src/contract/job-request.ts';
 import { cifar10 } from '../../src/datasets/cifar10.ts';
 import type { Dataset } from '../../src/datasets/dataset.ts';
 import { mnist } from '../../src/datasets/mnist.ts';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { initialiseFrom, setTrainableLayers } from '../../src/models/fine-tune.ts';
 import { models } from '../../src/models/index.ts';
 import type { TrainingCheckpoint } from '../../src/training/checkpoint.ts';
 import { replicasOn, type ReplicaFault } from '../../src/training/replicas/replica-group.ts';
@@ -51,8 +53,14 @@ interface Run {
   readonly outcome: TrainingOutcome;
 }
 
-async function trainWith(dataset: Dataset, job: JobSettings, replicas: number, options: { listener?: Partial<TrainingListener>; resumeFrom?: TrainingCheckpoint; fault?: ReplicaFault } = {}): Promise<Run> {
+async function trainWith(
+  dataset: Dataset,
+  job: JobSettings,
+  replicas: number,
+  options: { listener?: Partial<TrainingListener>; resumeFrom?: TrainingCheckpoint; fault?: ReplicaFault; prepare?: (model: tfl.LayersModel) => void } = {},
+): Promise<Run> {
   const model = models[job.model].build(dataset.shape, dataset.classNames.length, job.seed);
+  options.prepare?.(model);
   const logs: LossLogLine[] = [];
   const epochLosses: number[] = [];
   const listener: TrainingListener = {
@@ -142,6 +150,21 @@ describe('data-parallel training', () => {
     assert.ok(times.waitedMs.every((ms) => ms >= 0 && Number.isFinite(ms)), `waited ${times.waitedMs.join(', ')} ms`);
     const oneReplica = single.outcome.kind === 'completed' ? single.outcome.replicaTimes : undefined;
     assert.equal(oneReplica, null, 'one replica has no replica times');
+  });
+
+  it('fine-tuning the dense layers only: 2 replicas train like one, the frozen layers as the job started them', async () => {
+    // Frozen weights that differ from what a replica thread's own build would start with.
+    const source = models.lenet5.build(digits.shape, 10, 99);
+    const prepare = (model: tfl.LayersModel) => {
+      initialiseFrom(model, source);
+      setTrainableLayers(model, 'dense');
+    };
+    const job: JobSettings = { ...lenetJob, epochs: 1, trainLayers: 'dense' };
+    try {
+      assertSameTraining(await trainWith(digits, job, 2, { prepare }), await trainWith(digits, job, 1, { prepare }), '2 replicas, dense layers only');
+    } finally {
+      source.dispose();
+    }
   });
 
   it('trains a batch smaller than the number of replicas (some get no images)', async () => {
