@@ -1,4 +1,6 @@
-import type { z } from 'zod';
+import { z } from 'zod';
+import { datasetCatalog, type DatasetCatalog } from '../contract/catalog.ts';
+import { uploadedDataset, type UploadedDataset } from '../contract/datasets.ts';
 import { errorBody } from '../contract/errors.ts';
 import { isJobEventType, parseJobEvent, type JobEvent } from '../contract/events.ts';
 import { job, jobList, type Job, type JobList, type JobState } from '../contract/job.ts';
@@ -59,6 +61,24 @@ export class TrainerClient {
     const form = new FormData();
     for (const file of files) form.append('file', new Blob([file.bytes], { type: file.type }), file.name);
     return this.call(`/jobs/${encodeURIComponent(id)}/predict`, { method: 'POST', body: form }, predictResponse, uploadTimeoutMs);
+  }
+
+  /** POST /datasets with the archive as the raw body and the options as query parameters. */
+  uploadDataset(archive: UploadFile, options: Readonly<Record<string, string>>): Promise<UploadedDataset> {
+    const suffix = Object.keys(options).length > 0 ? `?${new URLSearchParams(options)}` : '';
+    return this.call(`/datasets${suffix}`, { method: 'POST', headers: { 'content-type': archive.type }, body: archive.bytes }, uploadedDataset, uploadTimeoutMs);
+  }
+
+  datasets(): Promise<DatasetCatalog> {
+    return this.call('/datasets', {}, datasetCatalog);
+  }
+
+  dataset(id: string): Promise<UploadedDataset> {
+    return this.call(`/datasets/${encodeURIComponent(id)}`, {}, uploadedDataset);
+  }
+
+  async deleteDataset(id: string): Promise<void> {
+    await this.call(`/datasets/${encodeURIComponent(id)}`, { method: 'DELETE' }, z.null());
   }
 
   /** The trained model's zip (GET /jobs/:id/model) and the file name the server suggests for it. */

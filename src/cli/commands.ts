@@ -2,6 +2,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { jobStates, type Job, type JobState, type JobSummary } from '../contract/job.ts';
 import type { JobRequestInput } from '../contract/job-request.ts';
+import type { DatasetCatalog } from '../contract/catalog.ts';
+import type { UploadedDataset } from '../contract/datasets.ts';
 import { TrainerClient, type UploadFile } from './client.ts';
 import { Failure, UsageError } from './errors.ts';
 import { completedLine, FollowReport } from './follow.ts';
@@ -68,7 +70,94 @@ export async function execute(invocation: Invocation, io: CliIo): Promise<number
       print(json ? JSON.stringify(cancelled) : `job ${cancelled.id} ${cancelled.state}`);
       return 0;
     }
+    case 'datasets':
+      return datasetsCommand(client, operands, options, flags.has('wait'), json, io);
   }
+}
+
+/** `trainer datasets upload|list|show|delete`. */
+async function datasetsCommand(client: TrainerClient, operands: readonly string[], options: Readonly<Record<string, string>>, wait: boolean, json: boolean, io: CliIo): Promise<number> {
+  const print = (text: string) => io.stdout.write(`${text}\n`);
+  const [action, operand] = operands as [string, string | undefined];
+  if (action === 'list') {
+    const catalog = await client.datasets();
+    if (json) print(JSON.stringify(catalog));
+    else io.stdout.write(datasetTable(catalog));
+    return 0;
+  }
+  const id = operand as string;
+  if (action === 'delete') {
+    await client.deleteDataset(id);
+    print(json ? JSON.stringify({ dataset: id, deleted: true }) : `data set ${id} deleted`);
+    return 0;
+  }
+  let dataset = action === 'upload' ? await upload(client, id, options) : await client.dataset(id);
+  if (action === 'upload' && !json) io.stderr.write(`data set ${dataset.id} uploaded (${dataset.archiveBytes} bytes); processing\n`);
+  if (action === 'upload' && wait) {
+    let last = '';
+    while (dataset.state === 'processing') {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      dataset = await client.dataset(dataset.id);
+      const { progress } = dataset;
+      const line = progress && progress.done > 0 ? `${progress.phase}: ${progress.done}${progress.total ? ` of ${progress.total}` : ''} ${progress.phase === 'reading' ? 'files' : 'images'}` : '';
+      if (!json && line && line !== last) io.stderr.write(`${line}\n`);
+      last = line;
+    }
+  }
+  print(json ? JSON.stringify(dataset) : describeDataset(dataset));
+  return dataset.state === 'failed' ? 1 : 0;
+}
+
+/** Uploads the archive, named after its file unless --name says otherwise. */
+async function upload(client: TrainerClient, file: string, options: Readonly<Record<string, string>>): Promise<UploadedDataset> {
+  const archive = await readArchive(file);
+  const name = archive.name.replace(/\.(zip|tar|tar\.gz|tgz)$/i, '') || archive.name;
+  return client.uploadDataset(archive, { name, ...uploadOptionsFrom(options) });
+}
+
+/** The upload options from the command line, as the query parameters POST /datasets takes; the server checks them. */
+function uploadOptionsFrom(options: Readonly<Record<string, string>>): Record<string, string> {
+  const names: Record<string, string> = { name: 'name', 'image-size': 'imageSize', colour: 'colour', 'test-fraction': 'testFraction', 'split-seed': 'seed', 'image-kind': 'imageKind' };
+  return Object.fromEntries(Object.entries(names).flatMap(([flag, field]) => (options[flag] === undefined ? [] : [[field, options[flag] as string]])));
+}
+
+const archiveTypes: Record<string, string> = { '.zip': 'application/zip', '.tar': 'application/x-tar', '.gz': 'application/gzip', '.tgz': 'application/gzip' };
+
+async function readArchive(file: string): Promise<UploadFile> {
+  try {
+    const bytes = await readFile(file);
+    return { name: path.basename(file), bytes: new Uint8Array(bytes), type: archiveTypes[path.extname(file).toLowerCase()] ?? 'application/octet-stream' };
+  } catch (error) {
+    throw new Failure(`cannot read ${file}: ${readFailure(error)}`);
+  }
+}
+
+function describeDataset(dataset: UploadedDataset): string {
+  const head = `data set ${dataset.id} "${dataset.name}": ${dataset.state}`;
+  if (dataset.state === 'failed') return `${head}: ${dataset.error?.message ?? 'no reason given'}`;
+  const { report } = dataset;
+  if (!report) return `${head}${dataset.progress ? ` (${dataset.progress.phase})` : ''}`;
+  const { shape, splits } = report;
+  const lines = [
+    `${head}, ${shape.height}×${shape.width}×${shape.channels} ${report.imageKind} images, ${report.bytes} bytes`,
+    ...report.classNames.map((name, index) => `  ${name}: ${splits.train.perClass[index]} train, ${splits.test.perClass[index]} test${splits.val ? `, ${splits.val.perClass[index]} val` : ''}`),
+    `  test split: ${report.testSplit === 'folder' ? "the archive's test/ folder" : 'held out from each class'}`,
+  ];
+  if (report.skipped.count > 0) {
+    const reasons = Object.entries(report.skipped.byReason).filter(([, count]) => count > 0);
+    lines.push(`  skipped ${report.skipped.count} file${report.skipped.count === 1 ? '' : 's'}: ${reasons.map(([reason, count]) => `${count} ${reason}`).join(', ')}`);
+  }
+  for (const warning of report.warnings) lines.push(`  warning: ${warning}`);
+  lines.push(`  train on it: trainer submit --model lenet5 --dataset ${dataset.id}`);
+  return lines.join('\n');
+}
+
+function datasetTable(catalog: DatasetCatalog): string {
+  const rows = [
+    ...catalog.datasets.map((entry) => [entry.id, entry.name, entry.builtIn ? 'built-in' : 'ready', `${entry.shape.height}×${entry.shape.width}×${entry.shape.channels}`, String(entry.classNames.length), `${entry.trainSize}/${entry.testSize}`]),
+    ...catalog.uploads.map((entry) => [entry.id, entry.name, entry.state, '-', '-', '-']),
+  ];
+  return formatTable(['ID', 'NAME', 'STATE', 'SHAPE', 'CLASSES', 'TRAIN/TEST'], rows);
 }
 
 /** Follows the job's events to its end: a report for people, or one JSON event per line. 0 when it completed. */
@@ -141,9 +230,13 @@ async function readImage(file: string): Promise<UploadFile> {
     const bytes = await readFile(file);
     return { name: path.basename(file), bytes: new Uint8Array(bytes), type: mediaTypes[path.extname(file).toLowerCase()] ?? 'application/octet-stream' };
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new Failure(`cannot read ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : (error as Error).message}`);
+    throw new Failure(`cannot read ${file}: ${readFailure(error)}`);
   }
+}
+
+function readFailure(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : (error as Error).message;
 }
 
 function describeSubmitted(created: Job): string {
@@ -161,8 +254,11 @@ function table(jobs: readonly JobSummary[]): string {
     job.result ? job.result.testAccuracy.toFixed(4) : '-',
     job.createdAt,
   ]);
-  const header = ['ID', 'STATE', 'MODEL/DATA', 'PROGRESS', 'ACCURACY', 'CREATED'];
+  return formatTable(['ID', 'STATE', 'MODEL/DATA', 'PROGRESS', 'ACCURACY', 'CREATED'], rows);
+}
+
+function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] as string).length)));
-  const format = (row: string[]) => row.map((cell, column) => cell.padEnd(widths[column] as number)).join('  ').trimEnd();
+  const format = (row: readonly string[]) => row.map((cell, column) => cell.padEnd(widths[column] as number)).join('  ').trimEnd();
   return `${[header, ...rows].map(format).join('\n')}\n`;
 }

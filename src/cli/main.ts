@@ -29,9 +29,18 @@ Commands:
   cancel <job-id>            cancel a queued or running job
   model <job-id> [-o FILE]   download the model a completed job trained, a zip for TensorFlow.js
                              (default FILE: the name the server gives, e.g. lenet5-mnist-<job-id>.zip)
+  datasets upload <archive> [--name N] [--image-size N] [--colour grey|rgb] [--test-fraction X]
+                  [--split-seed N] [--image-kind natural|strokes] [--wait]
+                             upload your images (zip, tar or tar.gz of <class>/<image> folders, or
+                             train/ and test/ folders of them); --wait shows processing until it ends
+  datasets list              the data sets: built-in ones and yours, with their state
+  datasets show <id>         an uploaded data set's report: classes, images per split, skipped files, warnings
+  datasets delete <id>       delete an uploaded data set
 
 Training options (submit; defaults are the server's):
 ${trainingOptionLines()}
+  --dataset takes a built-in data set's name or an uploaded one's id; --init-from JOB fine-tunes the
+  model that completed job trained; --train-layers dense trains only its dense layers
 
 Options of every command:
   --url URL    the service (default: $TRAINER_URL, else ${defaultUrl})
@@ -64,13 +73,23 @@ const submitOptions: ParserOptions = { ...parserOptionsOf(trainingOptions), foll
 
 const modelOptions = { output: { type: 'string', short: 'o' } } as const;
 
+const datasetsOptions = {
+  name: { type: 'string' },
+  'image-size': { type: 'string' },
+  colour: { type: 'string' },
+  'test-fraction': { type: 'string' },
+  'split-seed': { type: 'string' },
+  'image-kind': { type: 'string' },
+  wait: { type: 'boolean' },
+} as const;
+
 const listOptions = {
   state: { type: 'string' },
   limit: { type: 'string' },
   cursor: { type: 'string' },
 } as const;
 
-export const commands = ['submit', 'watch', 'predict', 'list', 'cancel', 'model'] as const;
+export const commands = ['submit', 'watch', 'predict', 'list', 'cancel', 'model', 'datasets'] as const;
 export type Command = (typeof commands)[number];
 
 /** A command line, parsed and checked: what commands.ts runs. */
@@ -122,12 +141,13 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
 /** The command line as an invocation, 'help', or a UsageError. */
 export function parseCommandLine(argv: readonly string[], env: CliIo['env']): Invocation | 'help' {
   // Every option any command knows, to find the command; then the command's own, strictly.
-  const first = parse(argv, { ...commonOptions, ...submitOptions, ...listOptions, ...modelOptions });
+  const first = parse(argv, { ...commonOptions, ...submitOptions, ...listOptions, ...modelOptions, ...datasetsOptions });
   if (first.values.help) return 'help';
   const [name, ...operands] = first.positionals;
   if (name === undefined) throw new UsageError('no command given');
   if (!isCommand(name)) throw new UsageError(`unknown command ${JSON.stringify(name)}`);
-  const own = name === 'submit' ? submitOptions : name === 'list' ? listOptions : name === 'model' ? modelOptions : {};
+  const ownOptions: Partial<Record<Command, ParserOptions>> = { submit: submitOptions, list: listOptions, model: modelOptions, datasets: datasetsOptions };
+  const own = ownOptions[name] ?? {};
   const { values } = parse(argv, { ...commonOptions, ...own }, name);
   const options: Record<string, string> = {};
   const flags = new Set<string>();
@@ -145,9 +165,11 @@ export function parseCommandLine(argv: readonly string[], env: CliIo['env']): In
     list: [0, 0, 'no operands'],
     cancel: [1, 1, 'one job id'],
     model: [1, 1, 'one job id'],
+    datasets: [1, 2, 'upload <archive>, list, show <id> or delete <id>'],
   };
   const [min, max, what] = counts[name];
   if (operands.length < min || operands.length > max) throw new UsageError(`${name} takes ${what}`);
+  if (name === 'datasets') checkDatasetsOperands(operands);
   return { command: name, operands, url: serverUrl(url, env), apiKey: env.TRAINER_API_KEY?.trim() || undefined, json, options: commandOptions, flags };
 }
 
@@ -162,6 +184,15 @@ function parse<T extends ParserOptions>(argv: readonly string[], options: T, com
     }
     throw new UsageError(message);
   }
+}
+
+/** `datasets` and its subcommand: upload, show and delete take one operand, list none. */
+function checkDatasetsOperands(operands: readonly string[]): void {
+  const [action, ...rest] = operands;
+  const wanted: Record<string, number> = { upload: 1, list: 0, show: 1, delete: 1 };
+  const count = action === undefined ? undefined : wanted[action];
+  if (count === undefined) throw new UsageError(`datasets takes upload, list, show or delete, not ${JSON.stringify(action)}`);
+  if (rest.length !== count) throw new UsageError(`datasets ${action} takes ${count === 0 ? 'no operands' : action === 'upload' ? 'one archive file' : 'one data set id'}`);
 }
 
 function isCommand(name: string): name is Command {

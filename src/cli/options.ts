@@ -30,6 +30,8 @@ export const trainingOptions: readonly TrainingOption[] = [
   { flag: 'train-limit', field: 'trainLimit', value: 'N' },
   { flag: 'test-limit', field: 'testLimit', value: 'N' },
   { flag: 'log-every', field: 'logEvery', value: 'N' },
+  { flag: 'init-from', field: 'initFrom', value: 'NAME' },
+  { flag: 'train-layers', field: 'trainLayers', value: 'NAME' },
 ];
 
 /** The training options as the help shows them, six to a line. */

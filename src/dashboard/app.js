@@ -1,7 +1,8 @@
-/* global sessionStorage, document, window, location, history, CSS, EventSource, fetch, FormData, URL, HTMLInputElement, requestAnimationFrame */
+/* global sessionStorage, document, window, location, history, CSS, EventSource, fetch, FormData, URL, HTMLInputElement, requestAnimationFrame, XMLHttpRequest */
 /**
  * The dashboard: plain DOM code over the public HTTP API (GET /jobs, POST /jobs, GET /jobs/:id,
- * GET /jobs/:id/events, POST /jobs/:id/cancel, POST /jobs/:id/predict, GET /models, /datasets, /health).
+ * GET /jobs/:id/events, POST /jobs/:id/cancel, POST /jobs/:id/predict, GET /models, /datasets, /health,
+ * POST /datasets, GET and DELETE /datasets/:id).
  */
 
 const $ = (testId, root = document) => root.querySelector(`[data-testid="${testId}"]`);
@@ -9,6 +10,10 @@ const $ = (testId, root = document) => root.querySelector(`[data-testid="${testI
 const numberFields = ['epochs', 'batchSize', 'learningRate', 'momentum', 'weightDecay', 'seed', 'trainLimit', 'testLimit', 'logEvery'];
 const activeStates = ['queued', 'running'];
 const percent = (fraction) => `${(fraction * 100).toFixed(1)}%`;
+
+/** Data set names by the id jobs name them by (an uploaded data set's is a UUID), from GET /datasets. */
+const datasetNames = new Map();
+const datasetName = (id) => datasetNames.get(id) ?? id;
 
 /** The API key, when the service wants one (kept for this browser tab only). */
 const apiKey = () => sessionStorage.getItem('apiKey') ?? '';
@@ -54,13 +59,18 @@ async function loadCatalog() {
   if (models.status === 401 || datasets.status === 401) $('form-error').textContent = 'This service wants an API key: enter it at the top.';
   if (models.status !== 200 || datasets.status !== 200) return;
   $('form-error').textContent = '';
+  const [chosenModel, chosenDataset] = [modelSelect.value, datasetSelect.value];
   modelSelect.replaceChildren();
   datasetSelect.replaceChildren();
   for (const model of models.body?.models ?? []) modelSelect.append(element('option', { value: model.name, text: model.name }));
   for (const dataset of datasets.body?.datasets ?? []) {
-    const label = `${dataset.name} (${dataset.shape.height}×${dataset.shape.width}×${dataset.shape.channels}${dataset.availableLocally ? '' : ', will download'})`;
-    datasetSelect.append(element('option', { value: dataset.name, text: label }));
+    datasetNames.set(dataset.id, dataset.name);
+    const label = `${dataset.name} (${dataset.shape.height}×${dataset.shape.width}×${dataset.shape.channels}${dataset.builtIn ? '' : `, ${dataset.classNames.length} classes, yours`}${dataset.availableLocally ? '' : ', will download'})`;
+    datasetSelect.append(element('option', { value: dataset.id, text: label }));
   }
+  if (chosenModel) modelSelect.value = chosenModel;
+  if ([...datasetSelect.options].some((option) => option.value === chosenDataset)) datasetSelect.value = chosenDataset;
+  showDatasets(datasets.body);
 }
 
 async function checkHealth() {
@@ -90,6 +100,9 @@ function requestFromForm(form) {
   }
   const augment = data.get('augment');
   if (augment === 'true' || augment === 'false') body.augment = augment === 'true';
+  const initFrom = String(data.get('initFrom') ?? '').trim();
+  if (initFrom) body.initFrom = initFrom;
+  if (data.get('trainLayers') === 'dense') body.trainLayers = 'dense';
   return body;
 }
 
@@ -127,6 +140,148 @@ async function submitJob(event) {
   }
 }
 
+// ---------------------------------------------------------------- data sets
+
+/** The client's own data sets from GET /datasets: ready ones (with the built-ins) and those processing or failed. */
+function showDatasets(catalog) {
+  const own = [
+    ...(catalog?.uploads ?? []).map((upload) => ({ id: upload.id, name: upload.name, state: upload.state, detail: upload.state === 'failed' ? (upload.error?.message ?? '') : (upload.progress?.phase ?? '') })),
+    ...(catalog?.datasets ?? []).filter((dataset) => !dataset.builtIn).map((dataset) => ({
+      id: dataset.id,
+      name: dataset.name,
+      state: 'ready',
+      detail: `${dataset.classNames.length} classes · ${dataset.trainSize}/${dataset.testSize} images · ${dataset.shape.height}×${dataset.shape.width}×${dataset.shape.channels}`,
+    })),
+  ];
+  $('datasets').replaceChildren(
+    ...own.map((dataset) => {
+      const remove = element('button', { type: 'button', className: 'danger', 'data-testid': 'dataset-delete', text: 'Delete' });
+      remove.addEventListener('click', (event) => {
+        event.stopPropagation();
+        void deleteDataset(dataset.id);
+      });
+      const row = element(
+        'li',
+        { 'data-testid': 'dataset-row', 'data-dataset-id': dataset.id, 'data-state': dataset.state, title: dataset.id },
+        element('div', { className: 'row' }, element('span', { className: 'name', text: dataset.name }), element('span', { className: `state ${dataset.state}`, text: dataset.state })),
+        element('div', { className: 'row' }, element('span', { className: 'meta', text: dataset.detail }), remove),
+      );
+      row.addEventListener('click', () => void showReport(dataset.id));
+      return row;
+    }),
+  );
+}
+
+/** An uploaded data set's report: classes and their images per split, what was skipped and why, warnings. */
+async function showReport(id) {
+  const { status, body } = await api(`/datasets/${encodeURIComponent(id)}`);
+  const panel = $('dataset-report');
+  panel.hidden = false;
+  if (status !== 200) {
+    panel.replaceChildren(element('p', { className: 'error', text: body?.error ?? `HTTP ${status}` }));
+    return body;
+  }
+  const parts = [element('h4', { text: `${body.name} · ${body.state}` })];
+  if (body.state === 'failed') parts.push(element('p', { className: 'error', 'data-testid': 'dataset-failure', text: body.error?.message ?? '' }));
+  const report = body.report;
+  if (report) {
+    const { splits, shape } = report;
+    parts.push(element('p', { className: 'muted', text: `${shape.height}×${shape.width}×${shape.channels} ${report.imageKind} images · test split ${report.testSplit === 'folder' ? 'from its test/ folder' : 'held out'} · ${(report.bytes / 1024).toFixed(0)} KiB` }));
+    const head = element('tr', {}, element('th', { text: 'class' }), element('th', { text: 'train' }), element('th', { text: 'test' }), ...(splits.val ? [element('th', { text: 'val' })] : []));
+    const rows = report.classNames.map((name, index) =>
+      element('tr', { 'data-testid': 'dataset-class' }, element('th', { text: name }), element('td', { text: String(splits.train.perClass[index]) }), element('td', { text: String(splits.test.perClass[index]) }), ...(splits.val ? [element('td', { text: String(splits.val.perClass[index]) })] : [])),
+    );
+    parts.push(element('table', {}, element('thead', {}, head), element('tbody', {}, ...rows)));
+    if (report.skipped.count > 0) {
+      const reasons = Object.entries(report.skipped.byReason).filter(([, count]) => count > 0).map(([reason, count]) => `${count} ${reason}`);
+      parts.push(element('p', { 'data-testid': 'dataset-skipped', text: `Skipped ${report.skipped.count} file${report.skipped.count === 1 ? '' : 's'}: ${reasons.join(', ')}` }));
+    }
+    for (const warning of report.warnings) parts.push(element('p', { className: 'warning', 'data-testid': 'dataset-warning', text: `⚠ ${warning}` }));
+    const use = element('button', { type: 'button', className: 'secondary', 'data-testid': 'dataset-use', text: 'Train on it' });
+    use.addEventListener('click', () => {
+      $('field-dataset').value = body.id;
+      $('job-form').scrollIntoView({ behavior: 'smooth' });
+    });
+    parts.push(use);
+  }
+  panel.replaceChildren(...parts);
+  return body;
+}
+
+async function deleteDataset(id) {
+  const { status, body } = await api(`/datasets/${encodeURIComponent(id)}`, { method: 'DELETE' });
+  $('dataset-error').textContent = status === 204 ? '' : (body?.error ?? `HTTP ${status}`);
+  if (status === 204) $('dataset-report').hidden = true;
+  await loadCatalog();
+}
+
+/** POST /datasets as multipart, with the upload's progress; then the processing's, until it is ready or failed. */
+function uploadDataset(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const file = $('dataset-input').files?.[0];
+  $('dataset-error').textContent = '';
+  if (!file) {
+    $('dataset-error').textContent = 'Choose an archive first.';
+    return;
+  }
+  const data = new FormData();
+  for (const [name, value] of new FormData(form)) if (String(value).trim() !== '' && !(value instanceof window.File)) data.append(name, String(value).trim());
+  data.append('archive', file, file.name);
+  const bar = $('upload-progress-bar');
+  $('upload-progress').hidden = false;
+  bar.style.width = '0%';
+  $('upload').disabled = true;
+  const request = new XMLHttpRequest();
+  request.open('POST', '/datasets');
+  if (apiKey()) request.setRequestHeader('authorization', `Bearer ${apiKey()}`);
+  request.upload.addEventListener('progress', (progress) => {
+    if (!progress.lengthComputable) return;
+    bar.style.width = percent(progress.loaded / progress.total);
+    $('upload-status').textContent = `Uploading ${(progress.loaded / 1048576).toFixed(1)} of ${(progress.total / 1048576).toFixed(1)} MB`;
+  });
+  const done = () => {
+    $('upload').disabled = false;
+    $('upload-progress').hidden = true;
+  };
+  request.addEventListener('error', () => {
+    done();
+    $('dataset-error').textContent = 'the upload failed: the service is unreachable';
+  });
+  request.addEventListener('load', () => {
+    done();
+    let body;
+    try {
+      body = JSON.parse(request.responseText);
+    } catch {
+      body = { error: request.responseText };
+    }
+    if (request.status !== 202) {
+      $('dataset-error').textContent = body?.error ?? `HTTP ${request.status}`;
+      return;
+    }
+    form.reset();
+    $('dataset-file').textContent = 'A zip, tar or tar.gz with a folder per class';
+    void followProcessing(body.id);
+  });
+  request.send(data);
+}
+
+async function followProcessing(id) {
+  await loadCatalog();
+  for (;;) {
+    const { status, body } = await api(`/datasets/${encodeURIComponent(id)}`);
+    if (status !== 200) return;
+    const progress = body.progress;
+    $('upload-status').textContent =
+      body.state === 'processing' ? `Processing${progress && progress.done > 0 ? `: ${progress.phase} ${progress.done}${progress.total ? ` of ${progress.total}` : ''}` : '…'}` : `${body.name} is ${body.state}`;
+    if (body.state !== 'processing') break;
+    await new Promise((resolve) => window.setTimeout(resolve, 500));
+  }
+  await loadCatalog();
+  await showReport(id);
+}
+
 // ---------------------------------------------------------------- the jobs list
 
 let selectedId = null;
@@ -144,7 +299,7 @@ async function refreshJobs() {
       element(
         'div',
         { className: 'row' },
-        element('span', { className: 'name', text: `${job.request.model} · ${job.request.dataset}` }),
+        element('span', { className: 'name', text: `${job.request.model} · ${datasetName(job.request.dataset)}` }),
         element('span', { className: `state ${job.state}`, 'data-testid': 'job-row-state', text: job.state }),
       ),
       element('div', { className: 'meta', text: `${job.id.slice(0, 8)} · ${job.request.epochs} epoch${job.request.epochs === 1 ? '' : 's'} · ${new Date(job.createdAt).toLocaleString()}${accuracy}` }),
@@ -265,7 +420,7 @@ function openJob(id) {
       return;
     }
     const r = body.request;
-    $('job-settings').textContent = `${r.model} on ${r.dataset} · ${r.epochs} epoch${r.epochs === 1 ? '' : 's'} · batch ${r.batchSize} · lr ${r.learningRate} · momentum ${r.momentum} · weight decay ${r.weightDecay} · augment ${r.augment ? 'on' : 'off'} · seed ${r.seed}${r.trainLimit ? ` · train ${r.trainLimit}` : ''}${r.testLimit ? ` · test ${r.testLimit}` : ''} · log every ${r.logEvery}`;
+    $('job-settings').textContent = `${r.model} on ${datasetName(r.dataset)}${r.initFrom ? `, fine-tuned from job ${r.initFrom.slice(0, 8)}${r.trainLayers === 'dense' ? ' (dense layers only)' : ''}` : ''} · ${r.epochs} epoch${r.epochs === 1 ? '' : 's'} · batch ${r.batchSize} · lr ${r.learningRate} · momentum ${r.momentum} · weight decay ${r.weightDecay} · augment ${r.augment ? 'on' : 'off'} · seed ${r.seed}${r.trainLimit ? ` · train ${r.trainLimit}` : ''}${r.testLimit ? ` · test ${r.testLimit}` : ''} · log every ${r.logEvery}`;
     if (state.points.length === 0 && $('epochs').tBodies[0].rows.length === 0) {
       showState(body.state);
       showProgress(body.progress, body.state);
@@ -508,6 +663,14 @@ function wireDropZone() {
 
 async function start() {
   $('job-form').addEventListener('submit', submitJob);
+  $('dataset-form').addEventListener('submit', uploadDataset);
+  $('dataset-input').addEventListener('change', () => {
+    $('dataset-file').textContent = $('dataset-input').files?.[0]?.name ?? 'A zip, tar or tar.gz with a folder per class';
+  });
+  $('fine-tune').addEventListener('click', () => {
+    $('job-form').elements.namedItem('initFrom').value = selectedId ?? '';
+    $('job-form').scrollIntoView({ behavior: 'smooth' });
+  });
   $('cancel').addEventListener('click', () => void cancelJob());
   $('download-model').addEventListener('click', () => void downloadModel());
   wireDropZone();

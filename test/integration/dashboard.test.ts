@@ -2,7 +2,8 @@
  * The web dashboard at GET /, in a real headless browser (Debian's chromium driven by
  * playwright-core) against a real service (API + worker, wasm backend): submit a job through the
  * form, follow it live, read its result, classify an uploaded digit, see validation errors next to
- * their fields, cancel a job. Saves a screenshot in test-results/dashboard.png.
+ * their fields, upload a data set and train on it, cancel a job. Saves screenshots in
+ * test-results/dashboard.png and dashboard-datasets.png.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -19,6 +20,7 @@ import { progressAt } from '../../src/contract/progress.ts';
 import type { PredictResponse } from '../../src/contract/predict.ts';
 import { mnist } from '../../src/datasets/mnist.ts';
 import { JobStore } from '../../src/store/job-store.ts';
+import { imageFolderEntries, zipOf } from '../support/archives.ts';
 import { digitPhoto } from '../support/digit-photos.ts';
 import { request, startTestService, testRedisUrl, waitFor, type TestService } from '../support/service.ts';
 
@@ -181,6 +183,37 @@ describe('dashboard', () => {
     const saved = await readFile(await download.path());
     const served = Buffer.from(await (await fetch(`${service.url}/jobs/${job.id}/model`)).arrayBuffer());
     assert.ok(saved.length > 0 && saved.equals(served), 'the browser saved the bytes the API serves');
+  });
+
+  it('uploads an archive of class folders with its progress, shows the report, trains on it and deletes it', async () => {
+    const digits = (await mnist.load({ dataDir: service.config.DATA_DIR })).test;
+    const names = ['zero', 'one', 'two'];
+    const entries = await imageFolderEntries(digits, mnist.shape, { classes: [0, 1, 2], perClass: 20, className: (label) => names[label] as string });
+    const archive = path.join(folder, 'three-digits.zip');
+    await writeFile(archive, await zipOf([...entries, { name: 'zero/notes.txt', data: Buffer.from('my notes') }]));
+    await byTestId('dataset-input').setInputFiles(archive);
+    await byTestId('dataset-imageKind').selectOption('strokes');
+    await byTestId('upload').click();
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="dataset-class"]').length === 3, undefined, { timeout: 30_000 });
+    assert.equal(await byTestId('upload-status').innerText(), 'three-digits is ready');
+    assert.deepEqual(await byTestId('dataset-class').locator('th').allInnerTexts(), ['one', 'two', 'zero']);
+    assert.match(await byTestId('dataset-skipped').innerText(), /Skipped 1 file: 1 notAnImage/);
+    const row = page.locator('[data-testid="dataset-row"][data-state="ready"]');
+    await row.waitFor({ timeout: 5000 });
+    const id = (await row.getAttribute('data-dataset-id')) ?? '';
+    await page.screenshot({ path: 'test-results/dashboard-datasets.png', fullPage: true });
+
+    await byTestId('dataset-use').click();
+    assert.equal(await byTestId('field-dataset').inputValue(), id, 'the job form trains on it');
+    for (const [name, value] of Object.entries({ epochs: '3', batchSize: '16', trainLimit: '', testLimit: '', logEvery: '1', seed: '2' })) await byTestId(`field-${name}`).fill(value);
+    await byTestId('submit').click();
+    await page.waitForFunction((datasetId) => document.querySelector('[data-testid="job-settings"]')?.textContent?.startsWith('lenet5 on three-digits') && datasetId !== '', id, { timeout: 10_000 });
+    await page.waitForFunction(() => document.querySelector('[data-testid="job-panel"]')?.getAttribute('data-state') === 'completed', undefined, { timeout: 30_000 });
+    assert.deepEqual((await byTestId('confusion-matrix').locator('thead th').allInnerTexts()).slice(1), ['one', 'two', 'zero'], 'the folder names as class names');
+
+    await row.getByTestId('dataset-delete').click();
+    await page.waitForFunction((datasetId) => !document.querySelector(`[data-testid="dataset-row"][data-dataset-id="${datasetId}"]`), id, { timeout: 5000 });
+    assert.equal((await request(`${service.url}/datasets/${id}`)).status, 404);
   });
 
   it('cancels a running job with its button', async () => {

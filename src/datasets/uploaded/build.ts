@@ -277,5 +277,5 @@ function describeSkips(skipped: readonly SkippedFile[]): string {
   const reasons = Object.entries(byReason)
     .filter(([, count]) => count > 0)
     .map(([reason, count]) => `${count} ${reason}`);
-  return ` (${skipped.length} files skipped: ${reasons.join(', ')})`;
+  return ` (${skipped.length} file${skipped.length === 1 ? '' : 's'} skipped: ${reasons.join(', ')})`;
 }
