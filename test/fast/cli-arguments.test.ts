@@ -43,6 +43,14 @@ describe('trainer command line', () => {
     assert.deepEqual(named.options, {}, 'without -o the server names the file');
   });
 
+  it('datasets upload takes the upload options and --wait', () => {
+    const invocation = parseCommandLine(['datasets', 'upload', 'digits.zip', '--name', 'mine', '--image-size', '32', '--colour', 'rgb', '--test-fraction', '0.1', '--split-seed', '4', '--image-kind', 'strokes', '--wait'], noEnv);
+    assert.ok(invocation !== 'help');
+    assert.deepEqual(invocation.operands, ['upload', 'digits.zip']);
+    assert.deepEqual(invocation.options, { name: 'mine', 'image-size': '32', colour: 'rgb', 'test-fraction': '0.1', 'split-seed': '4', 'image-kind': 'strokes' });
+    assert.deepEqual([...invocation.flags], ['wait']);
+  });
+
   it('--help anywhere asks for the usage', () => {
     assert.equal(parseCommandLine(['--help'], noEnv), 'help');
     assert.equal(parseCommandLine(['submit', '--help'], noEnv), 'help');
@@ -53,7 +61,13 @@ describe('trainer command line', () => {
       [[], /no command given/],
       [['train'], /unknown command "train"/],
       [['watch', '--epochs', '2', 'job-1'], /watch takes no option --epochs/],
-      [['submit', '--colour'], /unknown option --colour/],
+      [['submit', '--colour-depth'], /unknown option --colour-depth/],
+      [['submit', '--colour', 'grey'], /submit takes no option --colour/],
+      [['datasets'], /datasets takes upload <archive>, list, show <id> or delete <id>/],
+      [['datasets', 'frobnicate'], /datasets takes upload, list, show or delete, not "frobnicate"/],
+      [['datasets', 'upload'], /datasets upload takes one archive file/],
+      [['datasets', 'show'], /datasets show takes one data set id/],
+      [['datasets', 'list', 'extra'], /datasets list takes no operands/],
       [['watch'], /watch takes one job id/],
       [['predict', 'job-1'], /predict takes a job id and one or more image files/],
       [['model'], /model takes one job id/],

@@ -13,6 +13,8 @@ import sharp from 'sharp';
 import type { JobEvent } from '../../src/contract/events.ts';
 import type { Job, JobList } from '../../src/contract/job.ts';
 import type { PredictResponse } from '../../src/contract/predict.ts';
+import { mnist as mnistSource } from '../../src/datasets/mnist.ts';
+import { imageFolderEntries, tarGzArchive } from '../support/archives.ts';
 import { freePort } from '../support/ports.ts';
 import { request, startTestService, type TestService } from '../support/service.ts';
 
@@ -178,6 +180,37 @@ describe('the trainer command', () => {
     const unknown = await trainer(['model', ...url(), 'no-such-job', '-o', file]);
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /no-such-job.*\(HTTP 404\)/);
+  });
+
+  it('datasets upload --wait, list, show, submit on it fine-tuning a job, and delete', async () => {
+    const digits = (await mnistSource.load({ dataDir: service.config.DATA_DIR })).test;
+    const archive = path.join(folder, 'two-digits.tar.gz');
+    await writeFile(archive, tarGzArchive(await imageFolderEntries(digits, mnistSource.shape, { classes: [3, 8], perClass: 15, className: (label) => `digit-${label}` })));
+    const uploaded = await trainer(['datasets', 'upload', archive, '--test-fraction', '0.2', '--image-kind', 'strokes', '--wait', ...url()]);
+    assert.equal(uploaded.code, 0, uploaded.stderr);
+    const id = /data set ([0-9a-f-]{36}) "two-digits": ready, 28×28×1 strokes images/.exec(uploaded.stdout)?.[1];
+    assert.ok(id, uploaded.stdout);
+    assert.match(uploaded.stdout, /^  digit-3: 12 train, 3 test$/m);
+    assert.match(uploaded.stdout, new RegExp(`train on it: trainer submit --model lenet5 --dataset ${id}`));
+    assert.match(uploaded.stderr, /uploaded \(\d+ bytes\); processing/);
+
+    const list = await trainer(['datasets', 'list', ...url()]);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, new RegExp(`^${id}  two-digits  ready +28×28×1  2 +24/6$`, 'm'));
+    assert.match(list.stdout, /^mnist +mnist +built-in/m);
+    const shown = JSON.parse((await trainer(['datasets', 'show', id, '--json', ...url()])).stdout) as { report: { classNames: string[] } };
+    assert.deepEqual(shown.report.classNames, ['digit-3', 'digit-8']);
+
+    const submitted = await trainer(['submit', '--model', 'lenet5', '--dataset', id, '--init-from', completed.id, '--train-layers', 'dense', '--epochs', '1', '--batch-size', '8', '--follow', ...url()]);
+    assert.equal(submitted.code, 0, submitted.stderr);
+    assert.match(submitted.stdout, /completed: test accuracy [\d.]+ \(\d+\/6 correct\)/);
+
+    const deleted = await trainer(['datasets', 'delete', id, ...url()]);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    assert.equal(deleted.stdout, `data set ${id} deleted\n`);
+    const gone = await trainer(['datasets', 'show', id, ...url()]);
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /no uploaded data set with id .* \(HTTP 404\)/);
   });
 
   it('cancel stops a job, and watch then exits 1 saying so', async () => {
