@@ -1,14 +1,15 @@
 import type { SwaggerTransformObject } from '@fastify/swagger';
 import { jsonSchemaTransformObject } from 'fastify-type-provider-zod';
 import type { OpenAPIV3 } from 'openapi-types';
+import { archiveMediaTypes } from '../contract/datasets.ts';
 import { imageMediaTypes } from '../contract/predict.ts';
 
 const binary: OpenAPIV3.SchemaObject = { type: 'string', format: 'binary' };
 
 /**
  * The OpenAPI document from the routes' zod schemas, plus what no zod schema states: the upload
- * body of predict (streamed, so it has no body schema to validate), the zip of the model download
- * and the Location header of 201.
+ * bodies of predict and of a data set upload (streamed, so they have no body schema to validate),
+ * the zip of the model download and the Location headers of 201 and 202.
  */
 export const completeOpenApi: SwaggerTransformObject = (input) => {
   const document = jsonSchemaTransformObject(input) as OpenAPIV3.Document;
@@ -21,6 +22,18 @@ export const completeOpenApi: SwaggerTransformObject = (input) => {
         ...Object.fromEntries(imageMediaTypes.map((type) => [type, { schema: binary }])),
       },
     };
+  }
+  const upload = document.paths['/datasets']?.post;
+  if (upload) {
+    upload.requestBody = {
+      required: true,
+      content: {
+        'multipart/form-data': { schema: { type: 'object', additionalProperties: true, description: 'the archive as a file part (any field name) and the options (see the query parameters) as fields' } },
+        ...Object.fromEntries([...archiveMediaTypes, 'application/octet-stream'].map((type) => [type, { schema: binary }])),
+      },
+    };
+    const accepted = upload.responses['202'];
+    if (accepted && !('$ref' in accepted)) accepted.headers = { Location: { description: 'the new data set: /datasets/<id>', schema: { type: 'string' } } };
   }
   const download = document.paths['/jobs/{id}/model']?.get;
   if (download) {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { imageKinds, uploadedDatasetId } from './names.ts';
+import { imageKinds } from './names.ts';
 
 /** Where a data set stands: uploaded and being turned into training bytes by a worker, ready to train on, or refused. */
 export const datasetStates = ['processing', 'ready', 'failed'] as const;
@@ -97,4 +97,5 @@ export const uploadedDataset = z
   .meta({ id: 'UploadedDataset' });
 export type UploadedDataset = z.infer<typeof uploadedDataset>;
 
-export const datasetIdParams = z.strictObject({ id: uploadedDatasetId });
+/** Any id is looked up (a built-in data set's name too): one that names no uploaded data set of the client's is a 404. */
+export const datasetIdParams = z.strictObject({ id: z.string().min(1).max(100) });

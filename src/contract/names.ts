@@ -1,5 +1,3 @@
-import { z } from 'zod';
-
 /**
  * The models and data sets this server implements. The request schema accepts exactly these, and
  * the model and data set registries are typed by them, so a name can't be offered without code.
@@ -13,9 +11,6 @@ export type DatasetName = (typeof datasetNames)[number];
 export function isBuiltInDataset(name: string): name is DatasetName {
   return (datasetNames as readonly string[]).includes(name);
 }
-
-/** An uploaded data set is named by its id, a UUID, so it can never be taken for a built-in one. */
-export const uploadedDatasetId = z.uuid({ error: 'must be a data set id' });
 
 /**
  * What a data set's images look like, which decides how predict brings an upload to their form:

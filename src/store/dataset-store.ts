@@ -61,6 +61,11 @@ export class DatasetStore {
     return records.map(decodeDataset).filter((dataset): dataset is UploadedDataset => dataset !== null);
   }
 
+  /** How many of a client's data sets (`owner` '' without API keys) are processing. */
+  async processingCount(owner: string): Promise<number> {
+    return this.redis.zcard(this.keys.processing(owner));
+  }
+
   /** Ids of every data set still processing, oldest first. */
   async processingIds(): Promise<string[]> {
     return this.redis.zrange(this.keys.processing(), '0', '-1');
@@ -68,12 +73,7 @@ export class DatasetStore {
 
   /** Where processing stands; written only while it is processing. */
   async setProgress(id: string, progress: DatasetProgress): Promise<void> {
-    await this.redis.eval(
-      "if redis.call('HGET', KEYS[1], 'state') == 'processing' then redis.call('HSET', KEYS[1], 'progress', ARGV[1]) end",
-      1,
-      this.keys.dataset(id),
-      JSON.stringify(progress),
-    );
+    await runScript(this.redis, 'setDatasetProgress', [this.keys.dataset(id)], [JSON.stringify(progress)]);
   }
 
   /** `ready`, unless a storage limit refuses its bytes (then `failed`); `gone` when it was not processing. */

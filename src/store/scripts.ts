@@ -37,6 +37,7 @@ const scripts = {
   createDataset: load('create-dataset-5.lua'),
   finishDataset: load('finish-dataset-3.lua'),
   deleteDataset: load('delete-dataset-5.lua'),
+  setDatasetProgress: load('set-dataset-progress-1.lua'),
 } as const;
 
 export type ScriptName = keyof typeof scripts;

@@ -906,6 +906,7 @@ describe('catalog and health', () => {
 describe('GET /openapi.json', () => {
   interface Operation {
     requestBody?: { content?: Record<string, { schema?: Schema }> };
+    parameters?: { name: string; in: string }[];
     responses?: Record<string, unknown>;
   }
   interface Schema {
@@ -983,6 +984,24 @@ describe('GET /openapi.json', () => {
     assert.deepEqual({ type: timeout?.type, minimum: timeout?.minimum }, { type: 'integer', minimum: 1 });
     assert.match(String(timeout?.description), /MAX_JOB_SECONDS/);
     assert.ok('401' in (document.paths['/jobs']?.post?.responses ?? {}), 'the 401 answer of authenticated routes is documented');
+  });
+
+  it('describes the data set upload (multipart or a raw archive, options as query parameters) and its 202 with Location', () => {
+    const upload = document.paths['/datasets']?.post;
+    assert.deepEqual(Object.keys(upload?.requestBody?.content ?? {}).sort(), [
+      'application/gzip',
+      'application/octet-stream',
+      'application/x-gzip',
+      'application/x-tar',
+      'application/x-zip-compressed',
+      'application/zip',
+      'multipart/form-data',
+    ]);
+    const query = (upload?.parameters ?? []).filter((parameter) => parameter.in === 'query').map((parameter) => parameter.name).sort();
+    assert.deepEqual(query, ['colour', 'imageKind', 'imageSize', 'name', 'seed', 'testFraction']);
+    const accepted = upload?.responses?.['202'] as { headers?: Record<string, unknown> } | undefined;
+    assert.ok(accepted?.headers?.Location);
+    for (const route of ['/datasets/{id}']) assert.ok(document.paths[route]?.get && document.paths[route]?.delete, `${route} is documented`);
   });
 
   it('describes the predict uploads (multipart or a raw image) and the Location header of 201', () => {

@@ -190,7 +190,7 @@ describe('the trainer command', () => {
     assert.equal(uploaded.code, 0, uploaded.stderr);
     const id = /data set ([0-9a-f-]{36}) "two-digits": ready, 28×28×1 strokes images/.exec(uploaded.stdout)?.[1];
     assert.ok(id, uploaded.stdout);
-    assert.match(uploaded.stdout, /^  digit-3: 12 train, 3 test$/m);
+    assert.match(uploaded.stdout, /^ {2}digit-3: 12 train, 3 test$/m);
     assert.match(uploaded.stdout, new RegExp(`train on it: trainer submit --model lenet5 --dataset ${id}`));
     assert.match(uploaded.stderr, /uploaded \(\d+ bytes\); processing/);
 

@@ -9,7 +9,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { archiveFormatOfFile } from '../../archives/archive.ts';
 import { datasetCatalog } from '../../contract/catalog.ts';
-import { archiveMediaTypes, datasetUploadOptions, uploadedDataset, type DatasetUploadOptions, type UploadedDataset } from '../../contract/datasets.ts';
+import { archiveMediaTypes, datasetIdParams, datasetUploadOptions, uploadedDataset, type DatasetUploadOptions, type UploadedDataset } from '../../contract/datasets.ts';
 import { errorBody } from '../../contract/errors.ts';
 import { datasetNames } from '../../contract/names.ts';
 import { datasets } from '../../datasets/index.ts';
@@ -21,7 +21,6 @@ import type { ApiDependencies } from '../dependencies.ts';
 import { HttpError, multipartFailure } from '../http-error.ts';
 
 const guarded = { 401: errorBody, 429: errorBody, 503: errorBody };
-const datasetParams = z.strictObject({ id: z.string().min(1).max(100) });
 const uploadsFolder = 'uploads';
 
 const uploadDescription = `Uploads a data set: an archive (zip, tar or tar.gz) laid out as \`<class>/<image>\`, or with \`train/\`, \`test/\` (and optionally \`val/\`) folders each holding class folders.
@@ -57,7 +56,8 @@ export const datasetRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app,
       const owner = datasetOwnerOf(request);
       const busy = () =>
         new HttpError(429, `you have ${config.MAX_DATASETS_PROCESSING_PER_CLIENT} data set upload(s) processing, the most one client may have; wait until it is ready or failed`);
-      if ((await datasetStore.list(owner)).filter((dataset) => dataset.state === 'processing').length >= config.MAX_DATASETS_PROCESSING_PER_CLIENT) throw busy();
+      // Checked again, atomically, when it is recorded: this only spares a refused upload its transfer.
+      if ((await datasetStore.processingCount(owner)) >= config.MAX_DATASETS_PROCESSING_PER_CLIENT) throw busy();
       const id = randomUUID();
       await mkdir(uploads, { recursive: true });
       const partial = path.join(uploads, `${id}.part`);
@@ -132,7 +132,7 @@ export const datasetRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app,
     {
       schema: {
         summary: 'An uploaded data set: its state, progress and, once ready, its report (classes, counts, skipped files, warnings)',
-        params: datasetParams,
+        params: datasetIdParams,
         response: { 200: uploadedDataset, 404: errorBody, ...guarded },
       },
     },
@@ -144,7 +144,7 @@ export const datasetRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app,
     {
       schema: {
         summary: 'Delete an uploaded data set and its files (409 while it processes or a queued or running job trains on it)',
-        params: datasetParams,
+        params: datasetIdParams,
         response: { 204: z.null().meta({ description: 'deleted', type: 'null' }), 404: errorBody, 409: errorBody, ...guarded },
       },
     },
