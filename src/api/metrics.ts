@@ -4,6 +4,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { z } from 'zod';
 import { errorBody } from '../contract/errors.ts';
 import { jobStates } from '../contract/job.ts';
+import { isBuiltInDataset } from '../contract/names.ts';
 import type { JobStore } from '../store/job-store.ts';
 import type { ApiDependencies } from './dependencies.ts';
 
@@ -116,7 +117,8 @@ function endedJobObserver(store: JobStore) {
     const found = await store.summaryWithEpochs(id);
     if (!found) return;
     const { job, epochs } = found;
-    const labels = { model: job.request.model, dataset: job.request.dataset };
+    // Every upload would be a label value of its own, without bound: they are counted together.
+    const labels = { model: job.request.model, dataset: isBuiltInDataset(job.request.dataset) ? job.request.dataset : 'uploaded' };
     if (job.startedAt && job.finishedAt) {
       const seconds = (Date.parse(job.finishedAt) - Date.parse(job.startedAt)) / 1000;
       if (Number.isFinite(seconds) && seconds >= 0) duration?.observe({ ...labels, state: job.state }, seconds);

@@ -133,6 +133,13 @@ describe('an archive of class folders becomes a data set', () => {
     assert.match(report.warnings.join('\n'), /only \d training images/);
   });
 
+  test('a symbolic link in a zip (Unix mode in its attributes) is skipped, never followed', async () => {
+    const entries = await digitEntries([1, 2], 3);
+    const { report } = await build(await zipOf([...entries, { name: 'digit-1/passwd.png', data: Buffer.from('/etc/passwd'), unixMode: 0o120777 }]));
+    assert.deepEqual(report.skipped.files, [{ path: 'digit-1/passwd.png', reason: 'link', detail: 'a link; links are never followed' }]);
+    assert.equal(report.splits.train.images + report.splits.test.images, 6);
+  });
+
   test('warnings: unbalanced classes and test files that copy training files', async () => {
     const big = await digitEntries([2], 40, 'train/');
     const small = await digitEntries([5], 3, 'train/');
