@@ -9,7 +9,10 @@ import { archiveFormatOf, archiveFormatOfFile, ArchiveError } from '../../src/ar
 import type { DatasetProgress, DatasetReport } from '../../src/contract/datasets.ts';
 import { datasetUploadOptions } from '../../src/contract/datasets.ts';
 import type { Dataset } from '../../src/datasets/dataset.ts';
+import { cifar10 } from '../../src/datasets/cifar10.ts';
 import { mnist } from '../../src/datasets/mnist.ts';
+import { prepareUpload } from '../../src/images/prepare-image.ts';
+import { cifarPathForTests } from '../support/cifar10-source.ts';
 import { buildUploadedDataset, DatasetBuildError, type BuildLimits } from '../../src/datasets/uploaded/build.ts';
 import { loadUploadedDataset } from '../../src/datasets/uploaded/stored.ts';
 import { imageFolderEntries, tarArchive, tarGzArchive, zipOf } from '../support/archives.ts';
@@ -100,6 +103,22 @@ describe('an archive of class folders becomes a data set', () => {
     assert.equal(report.testSplit, 'folder');
     assert.deepEqual(report.shape, { height: 32, width: 32, channels: 3 });
     assert.deepEqual([report.splits.train.images, report.splits.test.images, report.splits.val?.images], [16, 6, 4]);
+  });
+
+  test('CIFAR-10 test photos as JPEG: colour and 32×32 from the images, natural kind, each image as predict prepares it', async () => {
+    const source = await cifarPathForTests(path.join(folder, 'cifar'));
+    const photos = (await cifar10.load({ dataDir: path.join(folder, 'cifar-data'), userPath: source.path })).test;
+    const entries = await imageFolderEntries(photos, cifar10.shape, { classes: [0, 3, 8], perClass: 10, className: (label) => cifar10.classNames[label] as string, format: 'jpeg' });
+    const { id, report } = await build(await zipOf(entries));
+    assert.deepEqual(report.classNames, ['airplane', 'cat', 'ship']);
+    assert.deepEqual(report.shape, { height: 32, width: 32, channels: 3 });
+    assert.equal(report.imageKind, 'natural');
+    const dataset = await loadUploadedDataset(path.join(folder, 'sets'), id);
+    const [first] = entries;
+    assert.ok(first);
+    const expected = (await prepareUpload(first.data, cifar10.shape, limits.maxImagePixels, first.name, 'natural')).pixels;
+    const stored = [dataset.train, dataset.test].flatMap((split) => Array.from({ length: split.count }, (_, i) => Buffer.from(split.images.subarray(i * 3072, (i + 1) * 3072))));
+    assert.ok(stored.some((pixels) => pixels.equals(Buffer.from(expected))), 'the stored image is what predict makes of the upload');
   });
 
   test('non-image files, hidden files, files outside class folders, links, tiny and huge images are skipped and reported; odd Unicode names are one class', async () => {
