@@ -54,5 +54,8 @@ export function settingsFor(scenario: Scenario, dataset: Dataset): JobSettings {
     timeoutSeconds: Number.POSITIVE_INFINITY,
     initFrom: null,
     trainLayers: 'all',
+    validationSplit: null,
+    earlyStopping: null,
+    learningRateSchedule: null,
   };
 }

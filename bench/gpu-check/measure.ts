@@ -156,6 +156,9 @@ function settingsFor(model: ModelName, batch: number, epochs: number, trainLimit
     timeoutSeconds: Number.POSITIVE_INFINITY,
     initFrom: null,
     trainLayers: 'all',
+    validationSplit: null,
+    earlyStopping: null,
+    learningRateSchedule: null,
   };
 }
 

@@ -12,6 +12,8 @@ export interface DatasetFacts {
   readonly classNames: readonly string[];
   readonly trainSize: number;
   readonly testSize: number;
+  /** Images of its own validation split (validationSplit: 'dataset'); 0 when it has none. */
+  readonly validationSize: number;
   readonly augmentByDefault: boolean;
   readonly imageKind: ImageKind;
 }
@@ -31,7 +33,7 @@ export function mayUseDataset(request: FastifyRequest, owner: string | null): bo
 
 /** A built-in data set's facts, or those of an uploaded one the client may use and that is ready (400 otherwise, saying why). */
 export async function datasetFactsFor(datasetStore: DatasetStore, request: FastifyRequest, name: string): Promise<DatasetFacts> {
-  if (isBuiltInDataset(name)) return datasets[name];
+  if (isBuiltInDataset(name)) return { ...datasets[name], validationSize: 0 };
   const refuse = (why: string) => new HttpError(400, `the body is invalid: dataset ${name} ${why}`, [{ path: 'dataset', message: why }]);
   const uploaded = await datasetStore.get(name);
   if (!uploaded || !mayUseDataset(request, await datasetStore.owner(name))) throw refuse('is no data set of yours (GET /datasets lists them)');
@@ -43,6 +45,7 @@ export async function datasetFactsFor(datasetStore: DatasetStore, request: Fasti
     classNames: report.classNames,
     trainSize: report.splits.train.images,
     testSize: report.splits.test.images,
+    validationSize: report.splits.val?.images ?? 0,
     augmentByDefault: false,
     imageKind: report.imageKind,
   };

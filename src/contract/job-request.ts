@@ -7,6 +7,9 @@ const oneOf = (what: string, names: readonly string[]) =>
 const int = () => z.number().int();
 const datasetError = `dataset must be one of: ${datasetNames.join(', ')} (the built-in ones), or the id of a data set you uploaded (POST /datasets)`;
 
+/** What early stopping watches, after each epoch, on the validation images. */
+export const earlyStoppingMetrics = ['validationLoss', 'validationAccuracy'] as const;
+
 /** Which layers a job trains: all of them, or (fine-tuning) only the dense ones. */
 export const trainLayerChoices = ['all', 'dense'] as const;
 export type TrainLayers = (typeof trainLayerChoices)[number];
@@ -28,6 +31,40 @@ export const jobRequest = z
       .enum(trainLayerChoices, { error: `trainLayers must be one of: ${trainLayerChoices.join(', ')}` })
       .default('all')
       .meta({ description: 'all: train every layer; dense: only the dense (fully connected) layers, the convolutions kept as initFrom left them' }),
+    validationSplit: z
+      .union([z.number().gt(0).max(0.5), z.literal('dataset')], { error: "validationSplit must be a fraction in (0, 0.5] or 'dataset'" })
+      .nullable()
+      .default(null)
+      .meta({
+        description:
+          "hold out this fraction of the training images (after trainLimit; stratified by class, chosen by the seed) to validate on after every epoch, or 'dataset': the data set's own validation split (an upload's val/ folder); default none",
+      }),
+    earlyStopping: z
+      .strictObject({
+        metric: z.enum(earlyStoppingMetrics).default('validationLoss'),
+        patience: int().min(1).max(1000).default(3).meta({ description: 'epochs without an improvement of more than minDelta before training stops' }),
+        minDelta: z.number().min(0).default(0),
+        restoreBest: z.boolean().default(true).meta({ description: "end with the best epoch's weights, and report that epoch" }),
+      })
+      .nullable()
+      .default(null)
+      .meta({ description: 'stop when the validation metric stops improving (needs validationSplit); default none' }),
+    learningRateSchedule: z
+      .discriminatedUnion('type', [
+        z.strictObject({
+          type: z.literal('step'),
+          stepEpochs: int().min(1).meta({ description: "multiply the learning rate by factor every stepEpochs epochs (PyTorch's StepLR)" }),
+          factor: z.number().gt(0).max(1).default(0.1),
+        }),
+        z.strictObject({
+          type: z.literal('cosine'),
+          warmupEpochs: int().min(0).default(0).meta({ description: 'epochs of linear warm-up from learningRate / (warmupEpochs + 1)' }),
+          minLearningRate: z.number().min(0).default(0).meta({ description: "the learning rate the cosine reaches in the last epoch (PyTorch's CosineAnnealingLR eta_min)" }),
+        }),
+      ])
+      .nullable()
+      .default(null)
+      .meta({ description: 'the learning rate of each epoch; default: learningRate throughout' }),
     epochs: int().min(1).max(1000).default(10),
     batchSize: int().min(1).max(4096).default(64),
     learningRate: z.number().gt(0).max(10).default(0.01),
@@ -58,6 +95,10 @@ export const jobRequest = z
           "the job fails when it has trained (and evaluated) this many seconds, counted over every worker that ran it; default and upper bound: the server's MAX_JOB_SECONDS",
       }),
   })
+  .refine((request) => request.earlyStopping === null || request.validationSplit !== null, {
+    error: 'earlyStopping needs validation images: give validationSplit too',
+    path: ['earlyStopping'],
+  })
   .meta({ id: 'JobRequest' });
 
 export type JobRequestInput = z.input<typeof jobRequest>;
@@ -76,6 +117,14 @@ export const jobSettings = z
     dataset: z.string().meta({ description: 'a built-in data set name or an uploaded data set id' }),
     initFrom: z.string().nullable(),
     trainLayers: z.enum(trainLayerChoices),
+    validationSplit: z.union([z.number(), z.literal('dataset')]).nullable(),
+    earlyStopping: z.object({ metric: z.enum(earlyStoppingMetrics), patience: z.number().int(), minDelta: z.number(), restoreBest: z.boolean() }).nullable(),
+    learningRateSchedule: z
+      .discriminatedUnion('type', [
+        z.object({ type: z.literal('step'), stepEpochs: z.number().int(), factor: z.number() }),
+        z.object({ type: z.literal('cosine'), warmupEpochs: z.number().int(), minLearningRate: z.number() }),
+      ])
+      .nullable(),
     epochs: z.number().int(),
     batchSize: z.number().int(),
     learningRate: z.number(),

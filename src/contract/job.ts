@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { deviceDescription } from './device.ts';
-import { jobSettings } from './job-request.ts';
+import { earlyStoppingMetrics, jobSettings } from './job-request.ts';
 
 export const jobStates = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
 export const jobState = z.enum(jobStates);
@@ -38,6 +38,9 @@ export const epochSummary = z
     testAccuracy: z.number().min(0).max(1),
     seconds: z.number(),
     imagesPerSecond: z.number(),
+    learningRate: z.number().optional().meta({ description: "the epoch's learning rate, by the job's learningRateSchedule (absent for jobs trained before schedules existed)" }),
+    validationLoss: z.number().optional().meta({ description: 'mean cross-entropy on the validation images after the epoch (with validationSplit)' }),
+    validationAccuracy: z.number().min(0).max(1).optional(),
   })
   .meta({ id: 'EpochSummary' });
 export type EpochSummary = z.infer<typeof epochSummary>;
@@ -55,6 +58,16 @@ export const jobResult = z
     trainSeconds: z.number(),
     backend: z.string().meta({ description: 'the TensorFlow.js backend that trained the model: tensorflow, webgpu, wasm or cpu' }),
     device: deviceDescription.optional().meta({ description: 'what that backend computed on: the GPU adapter, or the CPU (absent for jobs trained before it was recorded)' }),
+    earlyStopping: z
+      .object({
+        metric: z.enum(earlyStoppingMetrics),
+        bestEpoch: z.number().int(),
+        bestValue: z.number().nullable(),
+        stoppedAfterEpoch: z.number().int().nullable().meta({ description: 'the epoch after which training stopped; null: it trained every epoch' }),
+        keptEpoch: z.number().int().meta({ description: "the epoch whose weights the model ends with (the best one with restoreBest); the test figures are that epoch's" }),
+      })
+      .optional()
+      .meta({ description: 'with earlyStopping: where it left the job' }),
     replicas: z.number().int().positive().optional().meta({ description: 'data-parallel replicas (threads) that trained it together: 1 unless TRAIN_THREADS gave the worker more and its backend runs in worker threads (absent for jobs trained before it was recorded)' }),
   })
   .meta({ id: 'JobResult' });

@@ -27,6 +27,8 @@ export interface Dataset {
   readonly imageKind: ImageKind;
   readonly train: ImageSplit;
   readonly test: ImageSplit;
+  /** Its own validation images, when it has them (an upload's val/ folder). */
+  readonly val?: ImageSplit;
 }
 
 export interface DatasetLoadOptions {

@@ -24,8 +24,7 @@ export function decodeSummary(record: Record<string, string>): JobSummary | null
   return {
     id: record.id,
     state,
-    // Jobs recorded before fine-tuning existed lack its settings: they trained every layer from scratch.
-    request: withFineTuningDefaults(JSON.parse(record.request) as Partial<JobSettings> & Omit<JobSettings, 'initFrom' | 'trainLayers'>),
+    request: withLaterDefaults(JSON.parse(record.request) as RecordedSettings),
     progress: JSON.parse(record.progress) as JobProgress,
     result: record.result ? (JSON.parse(record.result) as JobResult) : null,
     error: record.error ? (JSON.parse(record.error) as { message: string }) : null,
@@ -40,6 +39,18 @@ export function decodeEntries<T>(entries: string[]): T[] {
   return entries.map((entry) => JSON.parse(entry) as T);
 }
 
-function withFineTuningDefaults(request: Partial<JobSettings> & Omit<JobSettings, 'initFrom' | 'trainLayers'>): JobSettings {
-  return { ...request, initFrom: request.initFrom ?? null, trainLayers: request.trainLayers ?? 'all' };
+/** Settings a job recorded before fine-tuning, validation and schedules existed lacks. */
+type LaterSettings = 'initFrom' | 'trainLayers' | 'validationSplit' | 'earlyStopping' | 'learningRateSchedule';
+type RecordedSettings = Partial<JobSettings> & Omit<JobSettings, LaterSettings>;
+
+/** Such a job trained every layer from scratch, without validation, at one learning rate. */
+function withLaterDefaults(request: RecordedSettings): JobSettings {
+  return {
+    ...request,
+    initFrom: request.initFrom ?? null,
+    trainLayers: request.trainLayers ?? 'all',
+    validationSplit: request.validationSplit ?? null,
+    earlyStopping: request.earlyStopping ?? null,
+    learningRateSchedule: request.learningRateSchedule ?? null,
+  };
 }

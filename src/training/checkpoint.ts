@@ -34,6 +34,10 @@ export const trainingPosition = z.object({
   activeSeconds: z.number().nonnegative(),
   /** Loss log lines written so far: a resumed job's log is cut back to these. */
   logLines: count(),
+  /** Where early stopping stands (absent in checkpoints of jobs without it, and older ones). */
+  earlyStopping: z.object({ bestEpoch: count(), bestValue: z.number().nullable(), epochsWithoutImprovement: count() }).optional(),
+  /** Tensors after the weights and momentum: the best epoch's weights (restoreBest), when kept. */
+  bestWeights: count().optional(),
 });
 export type TrainingPosition = z.infer<typeof trainingPosition>;
 
@@ -44,6 +48,8 @@ export type TrainingPosition = z.infer<typeof trainingPosition>;
 export interface TrainingCheckpoint {
   readonly position: TrainingPosition;
   readonly tensors: readonly tf.Tensor[];
+  /** The best epoch's weights, for early stopping's restoreBest, stored after the others. */
+  readonly bestWeights?: readonly tf.Tensor[] | undefined;
 }
 
 const storedCheckpoint = z.object({
@@ -80,8 +86,9 @@ export class CheckpointStore {
       const hash = createHash('sha256');
       let tensorBytes = 0;
       const file = await open(path.join(folder, tensorsFile), 'w');
+      const all = [...checkpoint.tensors, ...(checkpoint.bestWeights ?? [])];
       try {
-        for (const tensor of checkpoint.tensors) {
+        for (const tensor of all) {
           if (tensor.dtype !== 'float32') throw new CheckpointError(`can't checkpoint a ${tensor.dtype} tensor`);
           const values = (await tensor.data()) as Float32Array;
           const bytes = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
@@ -96,8 +103,8 @@ export class CheckpointStore {
       const stored: StoredCheckpoint = {
         format: 'trainer-checkpoint/1',
         jobId,
-        position: checkpoint.position,
-        shapes: checkpoint.tensors.map((tensor) => [...tensor.shape]),
+        position: { ...checkpoint.position, bestWeights: checkpoint.bestWeights?.length ?? 0 },
+        shapes: all.map((tensor) => [...tensor.shape]),
         tensorBytes,
         tensorsSha256: hash.digest('hex'),
       };
@@ -153,7 +160,13 @@ export class CheckpointStore {
       tf.dispose(tensors);
       throw error instanceof CheckpointError ? error : corrupt((error as Error).message);
     }
-    return { position: stored.position, tensors };
+    const best = stored.position.bestWeights ?? 0;
+    if (best > tensors.length) {
+      tf.dispose(tensors);
+      throw corrupt(`it lists ${best} best weights among ${tensors.length} tensors`);
+    }
+    const split = tensors.length - best;
+    return { position: stored.position, tensors: tensors.slice(0, split), ...(best > 0 ? { bestWeights: tensors.slice(split) } : {}) };
   }
 
   /** The jobs that have a checkpoint (folders being written, whose names start with a dot, aside). */

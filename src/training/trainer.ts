@@ -14,9 +14,12 @@ import { firstImages, gatherBatch } from './batches.ts';
 import { CheckpointError, type TrainingCheckpoint, type TrainingPosition } from './checkpoint.ts';
 import { TrainingClock } from './clock.ts';
 import { evaluate, type Evaluation } from './evaluate.ts';
+import { afterEpoch, noEarlyStoppingYet, type EarlyStoppingState } from './early-stopping.ts';
 import { LossLog } from './loss-log.ts';
 import { ReplicaGroup, type ReplicaFault, type ReplicaTimes } from './replicas/replica-group.ts';
+import { learningRateOf } from './schedule.ts';
 import { TrainingStep } from './training-step.ts';
+import { splitForValidation } from './validation.ts';
 
 /** What the trainer is told after each batch: go on, stop now (cancelled), or checkpoint and stop (the worker shuts down). */
 export type TrainingInstruction = 'continue' | 'stop' | 'pause';
@@ -54,9 +57,21 @@ export type TrainingOutcome =
       readonly trainSeconds: number;
       /** How the replicas spent the run, when there were several. */
       readonly replicaTimes: ReplicaTimes | null;
+      /** Where early stopping left the run, when the job asked for it. */
+      readonly earlyStopping: EarlyStoppingOutcome | null;
     }
   | { readonly kind: 'stopped' }
   | { readonly kind: 'paused' };
+
+export interface EarlyStoppingOutcome {
+  readonly metric: NonNullable<JobSettings['earlyStopping']>['metric'];
+  readonly bestEpoch: number;
+  readonly bestValue: number | null;
+  /** The epoch after which it stopped; null when it trained every epoch. */
+  readonly stoppedAfterEpoch: number | null;
+  /** The epoch whose weights the model ends with. */
+  readonly keptEpoch: number;
+}
 
 export class TrainingDivergedError extends Error {
   override readonly name = 'TrainingDivergedError';
@@ -85,7 +100,7 @@ export async function train(
   options: TrainingOptions = {},
 ): Promise<TrainingOutcome> {
   const classes = dataset.classNames.length;
-  const trainSplit = firstImages(dataset.train, dataset.shape, settings.trainLimit);
+  const { train: trainSplit, validation } = splitForValidation(firstImages(dataset.train, dataset.shape, settings.trainLimit), dataset, settings);
   const testSplit = firstImages(dataset.test, dataset.shape, settings.testLimit);
   const perEpoch = batchesPerEpoch(trainSplit.count, settings.batchSize);
   const progress = (epoch: number, batch: number): JobProgress => progressAt(settings.epochs, perEpoch, epoch, batch);
@@ -101,12 +116,16 @@ export async function train(
   const random = resumed ? SeededRandom.fromPosition(resumed.random) : new SeededRandom(settings.seed);
   const clock = new TrainingClock(resumed, settings.timeoutSeconds, options.checkpointSeconds ?? 0);
   const log = new LossLog(resumed?.logLines ?? 0);
+  const stopping = settings.earlyStopping;
+  let stoppingState: EarlyStoppingState = resumed?.earlyStopping ?? noEarlyStoppingYet;
+  // The best epoch's weights, kept to end with (restoreBest): in memory, and in every checkpoint after it.
+  let bestWeights: tf.Tensor[] | null = options.resumeFrom?.bestWeights?.map((tensor) => tensor.clone()) ?? null;
   // With replicas, the optimiser's state is theirs; this thread's optimiser never steps.
   const optimiser: OptimiserState = group ?? step;
   const checkpoint = async (position: TrainingPosition): Promise<void> => {
     const momentum = await optimiser.momentum();
     try {
-      await listener.onCheckpoint({ position, tensors: [...model.getWeights(), ...momentum] });
+      await listener.onCheckpoint({ position: { ...position, earlyStopping: stoppingState }, tensors: [...model.getWeights(), ...momentum], bestWeights: bestWeights ?? undefined });
     } finally {
       tf.dispose(momentum);
     }
@@ -114,8 +133,11 @@ export async function train(
   };
 
   let evaluation: Evaluation | null = null;
+  let stoppedAfter: number | null = null;
   try {
     for (let epoch = (resumed?.epochsDone ?? 0) + 1; epoch <= settings.epochs; epoch++) {
+      const learningRate = learningRateOf(settings, epoch);
+      step.setLearningRate(learningRate);
       // The epoch a checkpoint was taken in goes on where it stopped, in the order it was drawn in.
       const continued = resumed && epoch === resumed.epochsDone + 1 && resumed.batchesDone > 0 ? resumed : null;
       const orderRandom = continued ? continued.orderRandom : random.position;
@@ -128,7 +150,7 @@ export async function train(
       for (let batch = (continued?.batchesDone ?? 0) + 1; batch <= perEpoch; batch++) {
         const { images, labels } = gatherBatch(trainSplit, dataset.shape, order.subarray((batch - 1) * settings.batchSize, batch * settings.batchSize));
         const batchImages = settings.augment ? augmentBatch(images, labels.length, dataset.shape, random) : images;
-        log.add(group ? await group.run(batchImages, labels) : step.run(batchImages, labels));
+        log.add(group ? await group.run(batchImages, labels, learningRate) : step.run(batchImages, labels));
         if (batch % settings.logEvery === 0 || batch === perEpoch) {
           const mean = await log.closeWindow();
           // The read waited for the batches' kernels: any the GPU rejected has been reported by now.
@@ -155,8 +177,19 @@ export async function train(
       }
       const seconds = clock.finishEpoch();
       evaluation = await evaluate(model, testSplit, dataset.shape, classes);
+      const validated = validation ? await evaluate(model, validation, dataset.shape, classes) : null;
       assertDeviceHealthy();
       clock.enforceTimeLimit(`while evaluating epoch ${epoch}`);
+      let stop = false;
+      if (stopping && validated) {
+        const judged = afterEpoch(stopping, stoppingState, epoch, stopping.metric === 'validationLoss' ? validated.loss : validated.accuracy);
+        stoppingState = judged.state;
+        stop = judged.stop;
+        if (judged.best && stopping.restoreBest) {
+          if (bestWeights) tf.dispose(bestWeights);
+          bestWeights = model.getWeights().map((weight) => weight.clone());
+        }
+      }
       await listener.onEpoch(
         {
           epoch,
@@ -164,9 +197,16 @@ export async function train(
           testAccuracy: evaluation.accuracy,
           seconds: round(seconds, 3),
           imagesPerSecond: round(trainSplit.count / seconds, 1),
+          learningRate,
+          ...(validated ? { validationLoss: validated.loss, validationAccuracy: validated.accuracy } : {}),
         },
-        progress(epoch, perEpoch),
+        // Stopping early: the job is done.
+        stop ? progressAt(epoch, perEpoch, epoch, perEpoch) : progress(epoch, perEpoch),
       );
+      if (stop) {
+        stoppedAfter = epoch;
+        break;
+      }
       // None after the last: the finished model is saved as the job's artifact instead.
       if (epoch < settings.epochs) {
         // The start of the next epoch: nothing of it trained yet.
@@ -179,7 +219,16 @@ export async function train(
     step.dispose();
   }
   if (!evaluation) throw new Error('a job has at least one epoch');
-  return { kind: 'completed', evaluation, trainSeconds: round(clock.trainSeconds, 3), replicaTimes: group?.times ?? null };
+  const lastEpoch = stoppedAfter ?? settings.epochs;
+  const keptEpoch = stopping?.restoreBest && bestWeights ? stoppingState.bestEpoch : lastEpoch;
+  if (bestWeights && keptEpoch !== lastEpoch) {
+    // The result is the kept weights': the test set is evaluated on them again.
+    model.setWeights(bestWeights);
+    evaluation = await evaluate(model, testSplit, dataset.shape, classes);
+  }
+  if (bestWeights) tf.dispose(bestWeights);
+  const earlyStopping = stopping ? { metric: stopping.metric, bestEpoch: stoppingState.bestEpoch, bestValue: stoppingState.bestValue, stoppedAfterEpoch: stoppedAfter, keptEpoch } : null;
+  return { kind: 'completed', evaluation, trainSeconds: round(clock.trainSeconds, 3), replicaTimes: group?.times ?? null, earlyStopping };
 }
 
 /** The replicas that train beside this thread, from where `step` stands; `step` is disposed when they can't start. */

@@ -76,6 +76,11 @@ export class TrainingStep {
     );
   }
 
+  /** What the next steps update with: a schedule changes it by epoch. */
+  setLearningRate(learningRate: number): void {
+    this.optimizer.setLearningRate(learningRate);
+  }
+
   /** The whole step on a batch of raw images, leaving only its loss behind. */
   run(bytes: Uint8Array, labels: Int32Array): tf.Scalar {
     return tf.tidy(() => {

@@ -4,7 +4,7 @@ import { backendDevice } from '../backends/device.ts';
 import type { ConcreteBackend } from '../backends/select.ts';
 import type { JobProgress } from '../contract/job.ts';
 import type { JobSettings } from '../contract/job-request.ts';
-import { batchesPerEpoch, progressAt } from '../contract/progress.ts';
+import { batchesPerEpoch, progressAt, trainingImages } from '../contract/progress.ts';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { loadArtifact, saveArtifact } from '../models/artifact.ts';
 import { initialiseFrom, setTrainableLayers } from '../models/fine-tune.ts';
@@ -86,7 +86,7 @@ async function trainAndRecord(attempt: JobAttempt, settings: JobSettings, starte
     setTrainableLayers(model, settings.trainLayers);
     if (startedBefore) {
       const position = resumeFrom?.position;
-      const perEpoch = batchesPerEpoch(settings.trainLimit, settings.batchSize);
+      const perEpoch = batchesPerEpoch(trainingImages(settings), settings.batchSize);
       await attempt.rewind({ logLines: position?.logLines ?? 0, epochs: position?.epochsDone ?? 0 }, progressOf(position, settings, perEpoch));
       log.info({ from: position ? { epochsDone: position.epochsDone, batchesDone: position.batchesDone } : 'start' }, 'taking the job over');
     }
@@ -154,12 +154,13 @@ async function trainAndRecord(attempt: JobAttempt, settings: JobSettings, starte
       backend,
       device: backendDevice(),
       replicas,
+      ...(outcome.earlyStopping ? { earlyStopping: outcome.earlyStopping } : {}),
     });
     log.info({ testAccuracy: evaluation.accuracy, recorded: completed }, 'job completed');
     return completed ? 'ended' : await endedUnlessSuperseded(attempt);
   } finally {
     model.dispose();
-    if (resumeFrom) tf.dispose([...resumeFrom.tensors]);
+    if (resumeFrom) tf.dispose([...resumeFrom.tensors, ...(resumeFrom.bestWeights ?? [])]);
   }
 }
 

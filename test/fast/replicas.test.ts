@@ -42,6 +42,9 @@ const lenetJob: JobSettings = {
   timeoutSeconds: 3600,
   initFrom: null,
   trainLayers: 'all',
+  validationSplit: null,
+  earlyStopping: null,
+  learningRateSchedule: null,
 };
 
 /** What the issue asks: losses equal within 1e-4 relative, whatever the number of replicas. */
@@ -165,6 +168,11 @@ describe('data-parallel training', () => {
     } finally {
       source.dispose();
     }
+  });
+
+  it('a learning-rate schedule reaches every replica: 2 replicas train like one', async () => {
+    const job: JobSettings = { ...lenetJob, epochs: 2, trainLimit: 320, learningRateSchedule: { type: 'step', stepEpochs: 1, factor: 0.1 } };
+    assertSameTraining(await trainWith(digits, job, 2), await trainWith(digits, job, 1), '2 replicas, a step schedule');
   });
 
   it('trains a batch smaller than the number of replicas (some get no images)', async () => {

@@ -29,6 +29,9 @@ const settings: JobSettings = {
   timeoutSeconds: 3600,
   initFrom: null,
   trainLayers: 'all',
+  validationSplit: null,
+  earlyStopping: null,
+  learningRateSchedule: null,
 };
 
 function recorder(overrides: Partial<TrainingListener> = {}) {

@@ -41,7 +41,7 @@ const RESAMPLED = 1e-3;
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 /** The contract's fields, and timeoutSeconds, which this server adds. */
-const FIELDS = ['model', 'dataset', 'epochs', 'batchSize', 'learningRate', 'momentum', 'weightDecay', 'augment', 'seed', 'trainLimit', 'testLimit', 'logEvery', 'timeoutSeconds', 'initFrom', 'trainLayers'];
+const FIELDS = ['model', 'dataset', 'epochs', 'batchSize', 'learningRate', 'momentum', 'weightDecay', 'augment', 'seed', 'trainLimit', 'testLimit', 'logEvery', 'timeoutSeconds', 'initFrom', 'trainLayers', 'validationSplit', 'earlyStopping', 'learningRateSchedule'];
 
 /**
  * Every Redis client created in this process from here on, so that the last test can check that
@@ -258,6 +258,9 @@ describe('POST /jobs', () => {
       timeoutSeconds: 604800,
       initFrom: null,
       trainLayers: 'all',
+      validationSplit: null,
+      earlyStopping: null,
+      learningRateSchedule: null,
     });
     assert.deepEqual(job.progress, { epoch: 0, epochs: 10, batch: 0, batchesPerEpoch: 938, fraction: 0 });
     assert.deepEqual(job.logs, []);
@@ -294,10 +297,32 @@ describe('POST /jobs', () => {
       timeoutSeconds: 60,
       initFrom: null,
       trainLayers: 'all',
+      validationSplit: null,
+      earlyStopping: null,
+      learningRateSchedule: null,
     };
     const job = await queuedJob(given);
     assert.deepEqual(job.request, given);
     assert.deepEqual(job.progress, { epoch: 0, epochs: 3, batch: 0, batchesPerEpoch: 63, fraction: 0 });
+  });
+
+  it('takes validation, early stopping and a learning-rate schedule, filling their defaults; progress counts the images left to train on', async () => {
+    const job = await queuedJob({ trainLimit: 1000, batchSize: 100, validationSplit: 0.2, earlyStopping: { patience: 2 }, learningRateSchedule: { type: 'cosine', warmupEpochs: 1 } });
+    assert.equal(job.request.validationSplit, 0.2);
+    assert.deepEqual(job.request.earlyStopping, { metric: 'validationLoss', patience: 2, minDelta: 0, restoreBest: true });
+    assert.deepEqual(job.request.learningRateSchedule, { type: 'cosine', warmupEpochs: 1, minLearningRate: 0 });
+    assert.equal(job.progress.batchesPerEpoch, 8, '800 images left to train on, in batches of 100');
+    const refusals: [Record<string, unknown>, string][] = [
+      [{ earlyStopping: { patience: 2 } }, 'earlyStopping'],
+      [{ validationSplit: 0.9 }, 'validationSplit'],
+      [{ validationSplit: 'dataset' }, 'validationSplit'],
+      [{ validationSplit: 0.1, earlyStopping: { metric: 'testAccuracy' } }, 'earlyStopping.metric'],
+      [{ learningRateSchedule: { type: 'exponential' } }, 'learningRateSchedule.type'],
+      [{ learningRateSchedule: { type: 'step', stepEpochs: 0 } }, 'learningRateSchedule.stepEpochs'],
+    ];
+    for (const [fields, path] of refusals) {
+      assertValidationError(await postJob(apiOnly, { model: 'lenet5', dataset: 'mnist', ...fields }), [path]);
+    }
   });
 
   it('echoes the seed given, including zero, negative and large ones', async () => {
@@ -308,7 +333,7 @@ describe('POST /jobs', () => {
     const job = await queuedJob({ epochs: 1000, batchSize: 4096, learningRate: 10, momentum: 0, weightDecay: 1, trainLimit: 1, testLimit: 1, logEvery: 1, timeoutSeconds: 604800 });
     assert.deepEqual(
       { ...job.request, seed: 0 },
-      { model: 'lenet5', dataset: 'mnist', epochs: 1000, batchSize: 4096, learningRate: 10, momentum: 0, weightDecay: 1, augment: false, seed: 0, trainLimit: 1, testLimit: 1, logEvery: 1, timeoutSeconds: 604800, initFrom: null, trainLayers: 'all' },
+      { model: 'lenet5', dataset: 'mnist', epochs: 1000, batchSize: 4096, learningRate: 10, momentum: 0, weightDecay: 1, augment: false, seed: 0, trainLimit: 1, testLimit: 1, logEvery: 1, timeoutSeconds: 604800, initFrom: null, trainLayers: 'all', validationSplit: null, earlyStopping: null, learningRateSchedule: null },
     );
     assert.equal(job.progress.batchesPerEpoch, 1);
     const smallest = await queuedJob({ epochs: 1, batchSize: 1 });
@@ -421,7 +446,7 @@ describe('GET /jobs/:id', () => {
     assert.deepEqual(Object.keys(job).sort(), ['createdAt', 'epochs', 'error', 'finishedAt', 'id', 'logs', 'progress', 'request', 'result', 'startedAt', 'state']);
     assert.equal(job.id, completed.id);
     assert.equal(job.state, 'completed');
-    assert.deepEqual(job.request, { ...smallJob, learningRate: 0.01, momentum: 0.9, weightDecay: 0, augment: false, timeoutSeconds: 604800, initFrom: null, trainLayers: 'all' });
+    assert.deepEqual(job.request, { ...smallJob, learningRate: 0.01, momentum: 0.9, weightDecay: 0, augment: false, timeoutSeconds: 604800, initFrom: null, trainLayers: 'all', validationSplit: null, earlyStopping: null, learningRateSchedule: null });
     assert.deepEqual(job.progress, { epoch: 1, epochs: 1, batch: 8, batchesPerEpoch: 8, fraction: 1 });
 
     // 8 batches, a line every 2: the mean loss of batches 1-2, 3-4, 5-6, 7-8.

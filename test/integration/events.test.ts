@@ -247,6 +247,9 @@ describe('the events route on its own (100 ms heartbeats, or none)', () => {
     timeoutSeconds: 3600,
     initFrom: null,
     trainLayers: 'all',
+    validationSplit: null,
+    earlyStopping: null,
+    learningRateSchedule: null,
   };
   const progress = (batch: number): JobProgress => ({ epoch: 1, epochs: 1, batch, batchesPerEpoch: 10, fraction: batch / 10 });
 

@@ -47,6 +47,9 @@ const request: JobSettings = {
   timeoutSeconds: 3600,
   initFrom: null,
   trainLayers: 'all',
+  validationSplit: null,
+  earlyStopping: null,
+  learningRateSchedule: null,
 };
 
 const progress = (epoch: number, batch: number): JobProgress => ({

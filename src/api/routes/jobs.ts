@@ -6,7 +6,7 @@ import { job, jobIdParams, jobList, jobListQuery, type Job } from '../../contrac
 import { jobRequest } from '../../contract/job-request.ts';
 import { randomSeed } from '../../random.ts';
 import { enqueueTraining } from '../../queue/training-queue.ts';
-import { batchesPerEpoch, progressAt } from '../../contract/progress.ts';
+import { batchesPerEpoch, progressAt, trainingImages } from '../../contract/progress.ts';
 import { HttpError, jobNotFound } from '../http-error.ts';
 import { datasetFactsFor } from '../dataset-facts.ts';
 import { assertCanStartFrom } from '../fine-tuning.ts';
@@ -49,7 +49,7 @@ export const jobRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { s
       }
       const owner = ownerOf(request);
       const id = randomUUID();
-      const progress = progressAt(settings.epochs, batchesPerEpoch(settings.trainLimit, settings.batchSize), 0, 0);
+      const progress = progressAt(settings.epochs, batchesPerEpoch(trainingImages(settings), settings.batchSize), 0, 0);
       const limits = { total: config.MAX_QUEUED_JOBS, perOwner: config.MAX_QUEUED_PER_CLIENT };
       const created = await store.create(id, settings, progress, new Date(), owner ?? undefined, limits);
       if (created === 'ownerFull') {

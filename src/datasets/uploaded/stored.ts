@@ -39,7 +39,7 @@ export async function loadUploadedDataset(root: string, id: string): Promise<Dat
   } catch (error) {
     throw new DatasetError(`the uploaded data set ${id} can't be read from ${folder} (${(error as Error).message}); it may have been deleted: upload it again`);
   }
-  const split = async (name: 'train' | 'test', count: number): Promise<ImageSplit> => readSplit(path.join(folder, splitFile(name)), count, description.shape, description.classNames.length);
+  const split = async (name: 'train' | 'test' | 'val', count: number): Promise<ImageSplit> => readSplit(path.join(folder, splitFile(name)), count, description.shape, description.classNames.length);
   return {
     name: description.name,
     shape: description.shape,
@@ -47,6 +47,7 @@ export async function loadUploadedDataset(root: string, id: string): Promise<Dat
     imageKind: description.imageKind,
     train: await split('train', description.counts.train),
     test: await split('test', description.counts.test),
+    ...(description.counts.val > 0 ? { val: await split('val', description.counts.val) } : {}),
   };
 }
 

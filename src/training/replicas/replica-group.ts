@@ -32,6 +32,7 @@ export function replicaFaultOf(setting: string | undefined): ReplicaFault | null
 }
 
 /** What a replica needs of the job's settings. */
+/** `learningRate` only builds each thread's TrainingStep, whose optimiser never steps: updates take the batch's rate. */
 export type ReplicaSettings = Pick<JobSettings, 'model' | 'seed' | 'learningRate' | 'momentum' | 'weightDecay' | 'trainLayers'>;
 
 /** A replica thread's workerData. */
@@ -162,10 +163,10 @@ export class ReplicaGroup {
     return group;
   }
 
-  /** Trains one batch on all replicas; its mean loss. */
-  async run(images: Uint8Array, labels: Int32Array): Promise<tf.Scalar> {
+  /** Trains one batch on all replicas at `learningRate`; its mean loss. */
+  async run(images: Uint8Array, labels: Int32Array, learningRate: number): Promise<tf.Scalar> {
     if (this.failure) throw this.failure;
-    this.memory.publish(images, labels, this.dropouts.map((dropout) => dropout.randomPosition));
+    this.memory.publish(images, labels, this.dropouts.map((dropout) => dropout.randomPosition), learningRate);
     this.batches++;
     this.replica.computeGradients();
     await this.barrier.wait(this.failed, () => this.failure);

@@ -14,7 +14,8 @@ export function sliceOf(count: number, replicas: number, replica: number): { sta
 }
 
 /** What the update needs of the job's settings. */
-export type UpdateSettings = Pick<JobSettings, 'learningRate' | 'momentum' | 'weightDecay'>;
+/** The learning rate comes with each batch (StepMemory.rate): a schedule changes it by epoch. */
+export type UpdateSettings = Pick<JobSettings, 'momentum' | 'weightDecay'>;
 
 /**
  * One replica's part of a data-parallel step, the same code on the main thread and on every
@@ -71,7 +72,8 @@ export class Replica {
   updateShard(): void {
     const { memory, index } = this;
     const { replicas, parameters } = memory.layout;
-    const { learningRate, momentum: decay, weightDecay } = this.settings;
+    const { momentum: decay, weightDecay } = this.settings;
+    const learningRate = memory.rate[0] as number;
     const shard = sliceOf(parameters, replicas, index);
     const { weights, momentum } = memory;
     const trained = this.trainedSlices();

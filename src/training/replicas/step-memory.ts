@@ -10,6 +10,7 @@
  * | `gradients` | Float32Array         | replicas × parameters  | replica r: its slice's mean-loss gradient, at r × parameters |
  * | `weights`   | Float32Array         | parameters             | replica r: its shard, updated; every replica reads it all |
  * | `momentum`  | Float32Array         | parameters             | replica r: its shard's momentum buffer |
+ * | `rate`      | Float64Array         | 1                      | the main thread: the batch's learning rate (its epoch's, by the schedule) |
  * | `losses`    | Float64Array         | replicas               | replica r: its slice's mean loss      |
  * | `waited`    | Float64Array         | replicas               | replica r: milliseconds spent at barriers |
  *
@@ -47,6 +48,7 @@ export interface StepMemoryBuffers {
   readonly gradients: SharedArrayBuffer;
   readonly weights: SharedArrayBuffer;
   readonly momentum: SharedArrayBuffer;
+  readonly rate: SharedArrayBuffer;
   readonly losses: SharedArrayBuffer;
   readonly waited: SharedArrayBuffer;
 }
@@ -58,6 +60,7 @@ export class StepMemory {
   readonly gradients: Float32Array;
   readonly weights: Float32Array;
   readonly momentum: Float32Array;
+  readonly rate: Float64Array;
   readonly losses: Float64Array;
   readonly waited: Float64Array;
 
@@ -68,6 +71,7 @@ export class StepMemory {
     this.gradients = new Float32Array(buffers.gradients);
     this.weights = new Float32Array(buffers.weights);
     this.momentum = new Float32Array(buffers.momentum);
+    this.rate = new Float64Array(buffers.rate);
     this.losses = new Float64Array(buffers.losses);
     this.waited = new Float64Array(buffers.waited);
   }
@@ -86,6 +90,7 @@ export class StepMemory {
       gradients: shared(Float32Array.BYTES_PER_ELEMENT * layout.replicas * layout.parameters),
       weights: shared(Float32Array.BYTES_PER_ELEMENT * layout.parameters),
       momentum: shared(Float32Array.BYTES_PER_ELEMENT * layout.parameters),
+      rate: shared(Float64Array.BYTES_PER_ELEMENT),
       losses: shared(Float64Array.BYTES_PER_ELEMENT * layout.replicas),
       waited: shared(Float64Array.BYTES_PER_ELEMENT * layout.replicas),
     });
@@ -101,9 +106,11 @@ export class StepMemory {
     return this.gradients.subarray(replica * parameters, (replica + 1) * parameters);
   }
 
-  /** Puts a batch in place for every replica and wakes the replica threads. */
-  publish(images: Uint8Array, labels: Int32Array, dropoutPositions: readonly number[]): void {
+  /** Puts a batch and its learning rate in place for every replica and wakes the replica threads. */
+  publish(images: Uint8Array, labels: Int32Array, dropoutPositions: readonly number[], learningRate: number): void {
     this.images.set(images);
+    // Published with the batch count below: Atomics order the plain writes before it for every thread.
+    this.rate[0] = learningRate;
     this.labels.set(labels);
     Atomics.store(this.control, Control.batchImages, labels.length);
     dropoutPositions.forEach((position, index) => Atomics.store(this.control, Control.dropoutPositions + index, position));
