@@ -62,7 +62,9 @@ export class FollowReport {
         this.progress = event.data.progress;
         const { summary } = event.data;
         this.line(
-          `epoch ${summary.epoch}/${event.data.progress.epochs}: loss ${summary.loss.toFixed(4)}, test accuracy ${summary.testAccuracy.toFixed(4)}, ` +
+          `epoch ${summary.epoch}/${event.data.progress.epochs}: loss ${summary.loss.toFixed(4)}, ` +
+            (summary.validationLoss === undefined ? '' : `validation loss ${summary.validationLoss.toFixed(4)} accuracy ${summary.validationAccuracy?.toFixed(4)}, `) +
+            `test accuracy ${summary.testAccuracy.toFixed(4)}, ` +
             `${Math.round(summary.imagesPerSecond)} images/s, ${summary.seconds.toFixed(1)} s`,
         );
         return;
@@ -124,7 +126,9 @@ export class FollowReport {
 }
 
 export function completedLine(result: JobResult): string {
-  return `completed: test accuracy ${result.testAccuracy.toFixed(4)} (${result.correct}/${result.total} correct), trained in ${result.trainSeconds.toFixed(1)} s on ${result.backend}${result.device?.kind === 'gpu' ? ` (${result.device.name})` : ''}`;
+  const stopping = result.earlyStopping;
+  const stopped = stopping?.stoppedAfterEpoch ? `, stopped early after epoch ${stopping.stoppedAfterEpoch} keeping epoch ${stopping.keptEpoch}` : '';
+  return `completed: test accuracy ${result.testAccuracy.toFixed(4)} (${result.correct}/${result.total} correct), trained in ${result.trainSeconds.toFixed(1)} s on ${result.backend}${result.device?.kind === 'gpu' ? ` (${result.device.name})` : ''}${stopped}`;
 }
 
 /** `m:ss`, or `h:mm:ss` from an hour. */

@@ -334,13 +334,17 @@ function showProgress(progress, state) {
 
 function addEpoch(summary) {
   const body = $('epochs').tBodies[0];
+  const optional = (value, format) => (value === undefined ? '–' : format(value));
   body.append(
     element(
       'tr',
       { 'data-testid': 'epoch-row' },
       element('td', { text: String(summary.epoch) }),
       element('td', { text: summary.loss.toFixed(4) }),
+      element('td', { 'data-testid': 'epoch-validation-loss', text: optional(summary.validationLoss, (loss) => loss.toFixed(4)) }),
+      element('td', { 'data-testid': 'epoch-validation-accuracy', text: optional(summary.validationAccuracy, percent) }),
       element('td', { text: percent(summary.testAccuracy) }),
+      element('td', { 'data-testid': 'epoch-learning-rate', text: optional(summary.learningRate, (rate) => String(Number(rate.toPrecision(4)))) }),
       element('td', { text: summary.seconds.toFixed(1) }),
       element('td', { text: Math.round(summary.imagesPerSecond).toLocaleString() }),
     ),
@@ -463,6 +467,8 @@ function openJob(id) {
     if (data.result) {
       showResult(data.result);
       $('job-progress-bar').style.width = '100%';
+      const stopping = data.result.earlyStopping;
+      if (stopping?.stoppedAfterEpoch) $('job-progress').textContent = `stopped early after epoch ${stopping.stoppedAfterEpoch}: no better ${stopping.metric} · kept epoch ${stopping.keptEpoch}'s weights`;
     }
     if (data.error) {
       $('job-error').hidden = false;

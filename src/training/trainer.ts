@@ -184,7 +184,8 @@ export async function train(
       if (stopping && validated) {
         const judged = afterEpoch(stopping, stoppingState, epoch, stopping.metric === 'validationLoss' ? validated.loss : validated.accuracy);
         stoppingState = judged.state;
-        stop = judged.stop;
+        // Patience running out in the last epoch stops nothing: training ends there anyway.
+        stop = judged.stop && epoch < settings.epochs;
         if (judged.best && stopping.restoreBest) {
           if (bestWeights) tf.dispose(bestWeights);
           bestWeights = model.getWeights().map((weight) => weight.clone());
