@@ -148,7 +148,24 @@ describe('a user uploads an archive of class folders and trains on it', () => {
   });
 
   test('a job that can not start from initFrom is refused with the reason', async () => {
-    const base = await trained(service.url, { model: 'lenet5', dataset: 'mnist', epochs: 1, trainLimit: 64, testLimit: 64, seed: 2 });
+    // Also a worker's run of validation, a schedule and early stopping, end to end.
+    const base = await trained(service.url, {
+      model: 'lenet5',
+      dataset: 'mnist',
+      epochs: 3,
+      trainLimit: 128,
+      testLimit: 64,
+      seed: 2,
+      validationSplit: 0.25,
+      earlyStopping: { metric: 'validationAccuracy', patience: 1, minDelta: 1 },
+      learningRateSchedule: { type: 'step', stepEpochs: 1, factor: 0.5 },
+    });
+    assert.equal(base.state, 'completed', JSON.stringify(base.error));
+    assert.deepEqual(base.epochs.map((epoch) => epoch.learningRate), [0.01, 0.005], 'stopped after 2 of 3 epochs');
+    assert.ok(base.epochs.every((epoch) => epoch.validationAccuracy !== undefined && epoch.validationLoss !== undefined));
+    assert.deepEqual({ ...base.result?.earlyStopping, bestValue: 0 }, { metric: 'validationAccuracy', bestEpoch: 1, bestValue: 0, stoppedAfterEpoch: 2, keptEpoch: 1 });
+    assert.equal(base.result?.testAccuracy, base.epochs[0]?.testAccuracy);
+    assert.equal(base.progress.batchesPerEpoch, 2, '96 images left to train on, in batches of 64');
     const cases: { job: Record<string, unknown>; message: RegExp }[] = [
       { job: { model: 'lenet5', dataset: dataset.id, initFrom: randomUUID() }, message: /initFrom names no job of yours/ },
       { job: { model: 'alexnet', dataset: dataset.id, initFrom: base.id }, message: /trained lenet5, not alexnet/ },
