@@ -93,6 +93,8 @@ const environment = z.object({
   MAX_TRAINING_IMAGES_PER_JOB: positiveInt(60_000 * 1000),
   /** Requests per minute per client (API key, or IP address without keys); 0 switches the limit off. */
   RATE_LIMIT_PER_MINUTE: nonNegativeInt(600),
+  /** Ended jobs older than this many days are deleted, with their models, by an hourly sweep; 0: kept for ever. */
+  JOB_RETENTION_DAYS: z.coerce.number().min(0).default(0),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

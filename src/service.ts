@@ -2,7 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp } from './api/app.ts';
 import { loadApiKeys } from './api/auth.ts';
+import { JobRemoval } from './api/job-removal.ts';
 import { Predictor } from './api/predictor.ts';
+import { RetentionSweep } from './api/retention.ts';
 import type { Config } from './config.ts';
 import { connectRedis, describeTarget, waitUntilReachable, type RedisTarget } from './store/connection.ts';
 import { startEmbeddedRedis } from './store/embedded-redis.ts';
@@ -16,6 +18,9 @@ import { replicaFaultOf } from './training/replicas/replica-group.ts';
 import { DatasetCache } from './worker/dataset-cache.ts';
 import { startWorkerPool } from './worker/pool.ts';
 import { startTrainingWorker } from './worker/worker.ts';
+
+/** How often each API process tries to sweep jobs past JOB_RETENTION_DAYS (one of them does, per interval). */
+const retentionSweepMs = 3600_000;
 
 export interface RunningService {
   /** The API's base URL, when this process serves it. */
@@ -105,7 +110,13 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       redis.on('ready', () => void requeue().catch((error: unknown) => logger.warn({ err: error }, 'could not queue the jobs recorded but never queued')));
       const predictor = new Predictor(config.ARTIFACTS_DIR, config.MODEL_CACHE_SIZE, config.MAX_IMAGE_PIXELS);
       closers.push(async () => predictor.dispose());
-      app = await buildApp({ config, redis, store, queue, predictor, backend, device: backendDevice(), apiKeys }, logger);
+      const removal = new JobRemoval(store, queue, predictor, config.ARTIFACTS_DIR, config.CHECKPOINTS_DIR);
+      if (config.JOB_RETENTION_DAYS > 0) {
+        const sweep = new RetentionSweep({ redis, store, removal, retentionDays: config.JOB_RETENTION_DAYS, intervalMs: retentionSweepMs, log: logger });
+        const stop = sweep.start();
+        closers.push(async () => stop());
+      }
+      app = await buildApp({ config, redis, store, queue, predictor, removal, backend, device: backendDevice(), apiKeys }, logger);
       const started = app;
       closers.push(() => started.close());
       await app.listen({ host: config.HOST, port: config.PORT });

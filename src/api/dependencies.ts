@@ -4,6 +4,7 @@ import type { Config } from '../config.ts';
 import type { DeviceDescription } from '../contract/device.ts';
 import type { JobStore } from '../store/job-store.ts';
 import type { TrainingJobData } from '../queue/training-queue.ts';
+import type { JobRemoval } from './job-removal.ts';
 import type { Predictor } from './predictor.ts';
 
 /** What the HTTP layer is given; it never trains, only reads jobs, queues them and predicts. */
@@ -13,6 +14,8 @@ export interface ApiDependencies {
   readonly store: JobStore;
   readonly queue: Queue<TrainingJobData>;
   readonly predictor: Predictor;
+  /** Deletes ended jobs with their files (DELETE /jobs/:id and the retention sweep). */
+  readonly removal: JobRemoval;
   /** The TensorFlow.js backend this process predicts with. */
   readonly backend: string;
   /** What that backend computes on. */

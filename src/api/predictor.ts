@@ -58,15 +58,27 @@ export class Predictor {
     for (const [evictedId, evicted] of this.cache) {
       if (this.cache.size <= this.cacheSize) break;
       this.cache.delete(evictedId);
-      evicted.then(({ model }) => model.dispose(), () => undefined);
+      release(evicted);
     }
     return loading;
   }
 
+  /** Drops a job's model from memory (its job was deleted). */
+  forget(jobId: string): void {
+    const cached = this.cache.get(jobId);
+    this.cache.delete(jobId);
+    if (cached) release(cached);
+  }
+
   dispose(): void {
-    for (const loading of this.cache.values()) loading.then(({ model }) => model.dispose(), () => undefined);
+    for (const loading of this.cache.values()) release(loading);
     this.cache.clear();
   }
+}
+
+/** Frees a model once it has loaded (a load that failed holds nothing). */
+function release(loading: Promise<LoadedArtifact>): void {
+  loading.then(({ model }) => model.dispose(), () => undefined);
 }
 
 async function explained(input: PreparedImage, shape: LoadedArtifact['metadata']['shape']): Promise<Explanation> {

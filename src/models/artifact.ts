@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -46,6 +46,11 @@ const weightsFile = 'weights.bin';
 
 function artifactDir(root: string, jobId: string): string {
   return path.join(root, jobId);
+}
+
+/** Deletes a job's model, if it has one. */
+export async function removeArtifact(root: string, jobId: string): Promise<void> {
+  await rm(artifactDir(root, jobId), { recursive: true, force: true });
 }
 
 /** Writes the trained model into `root/<jobId>/` all at once, so predict never loads half a model. */

@@ -13,6 +13,8 @@ import type { JobState } from '../contract/job.ts';
  * | `<prefix>:jobs:<state or all>` | sorted set | job ids by sequence number |
  * | `<prefix>:jobs:owner:<owner>:<state or all>` | sorted set | the same, of one client's jobs |
  * | `<prefix>:jobs:ended` | stream | jobs as they end, for /metrics |
+ * | `<prefix>:jobs:finished` | sorted set | ended job ids by the time they ended (ms), for the retention sweep |
+ * | `<prefix>:jobs:sweep` | string | held by the API process sweeping old jobs, for one sweep interval |
  *
  * (BullMQ's own keys are under `<prefix>:bull`: see queueKeyPrefix in queue/training-queue.ts.)
  */
@@ -62,5 +64,15 @@ export class JobKeys {
   /** Ids of jobs as they end, for /metrics. */
   ended(): string {
     return `${this.prefix}:jobs:ended`;
+  }
+
+  /** Ended jobs' ids scored by when they ended: the retention sweep finds the old ones without reading every record. */
+  finished(): string {
+    return `${this.prefix}:jobs:finished`;
+  }
+
+  /** The retention sweep's lock: with several API processes, one sweeps per interval. */
+  sweepLock(): string {
+    return `${this.prefix}:jobs:sweep`;
   }
 }

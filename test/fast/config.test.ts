@@ -47,6 +47,7 @@ describe('loadConfig', () => {
       CHECKPOINT_INTERVAL_SECONDS: 600,
       JOB_LOCK_SECONDS: 120,
       MAX_JOB_SECONDS: 604_800,
+      JOB_RETENTION_DAYS: 0,
     });
     assert.equal(config.REDIS_URL, undefined);
     assert.equal('REDIS_URL' in config, false);
@@ -77,6 +78,7 @@ describe('loadConfig', () => {
       CHECKPOINT_INTERVAL_SECONDS: '0',
       JOB_LOCK_SECONDS: '30',
       MAX_JOB_SECONDS: '3600',
+      JOB_RETENTION_DAYS: '90.5',
     });
     assert.deepEqual(config, {
       ROLE: 'worker',
@@ -107,6 +109,7 @@ describe('loadConfig', () => {
       CHECKPOINT_INTERVAL_SECONDS: 0,
       JOB_LOCK_SECONDS: 30,
       MAX_JOB_SECONDS: 3600,
+      JOB_RETENTION_DAYS: 90.5,
     });
     assert.equal(typeof config.PORT, 'number');
   });
@@ -164,6 +167,8 @@ describe('loadConfig', () => {
       ['JOB_LOCK_SECONDS', '1'],
       ['CHECKPOINT_INTERVAL_SECONDS', '-1'],
       ['MAX_JOB_SECONDS', '0'],
+      ['JOB_RETENTION_DAYS', '-1'],
+      ['JOB_RETENTION_DAYS', 'a month'],
     ];
     for (const [variable, value] of cases) {
       it(`${variable}=${JSON.stringify(value)}`, () => {

@@ -23,9 +23,9 @@ import { parseSse, type SseMessage } from '../../src/cli/sse-parser.ts';
 import type { ErrorBody } from '../../src/contract/errors.ts';
 import { isJobEventType, parseJobEvent, type JobEvent } from '../../src/contract/events.ts';
 import type { Job, JobProgress, LossLogLine } from '../../src/contract/job.ts';
-import type { JobSettings } from '../../src/contract/job-request.ts';
 import { JobStore } from '../../src/store/job-store.ts';
 import { startServiceProcess, type ServiceProcess } from '../support/processes.ts';
+import { storedJobSettings } from '../support/job-settings.ts';
 import { deleteKeys, request, sharedEnvironment, startTestService, testRedisUrl, waitFor, type TestService } from '../support/service.ts';
 
 const finalStates = ['completed', 'failed', 'cancelled'];
@@ -231,26 +231,11 @@ describe('the events route on its own (100 ms heartbeats, or none)', () => {
   let quietUrl: string;
   let counter = 0;
 
-  const settings: JobSettings = {
-    model: 'lenet5',
-    dataset: 'mnist',
-    epochs: 1,
-    batchSize: 64,
-    learningRate: 0.01,
-    momentum: 0.9,
-    weightDecay: 0,
-    augment: false,
-    seed: 1,
-    trainLimit: 640,
-    testLimit: 100,
-    logEvery: 1,
-    timeoutSeconds: 3600,
-  };
   const progress = (batch: number): JobProgress => ({ epoch: 1, epochs: 1, batch, batchesPerEpoch: 10, fraction: batch / 10 });
 
   async function newJob(): Promise<string> {
     const id = `job-${++counter}`;
-    await store.create(id, settings, progress(0), new Date());
+    await store.create(id, storedJobSettings, progress(0), new Date());
     return id;
   }
 
@@ -346,12 +331,18 @@ describe('the events route on its own (100 ms heartbeats, or none)', () => {
     assert.ok(followed.closedByServer);
   });
 
-  it('remove() deletes the job with its event stream', async () => {
+  it('remove() deletes an ended job with its event stream, and refuses one still queued or running', async () => {
     const id = await newJob();
     await store.appendLog(id, { epoch: 1, batch: 1, loss: 1 }, progress(1));
     assert.equal(await redis.exists(store.keys.events(id)), 1);
     assert.ok(store.keys.ofJob(id).includes(store.keys.events(id)));
-    await store.remove(id);
+    assert.deepEqual(await store.remove(id), { ok: false, current: 'queued' });
+    await store.lifecycle.start(id, new Date());
+    assert.deepEqual(await store.remove(id), { ok: false, current: 'running' });
+    assert.equal(await redis.exists(...store.keys.ofJob(id)), 3, 'nothing of a live job is deleted');
+    await store.lifecycle.cancel(id);
+    assert.deepEqual(await store.remove(id), { ok: true, state: 'cancelled' });
+    assert.deepEqual(await store.remove(id), { ok: false, current: null });
     assert.equal(await redis.exists(...store.keys.ofJob(id)), 0);
     assert.equal(await store.get(id), null);
     assert.equal((await store.list({ limit: 100 })).jobs.some((job) => job.id === id), false);
