@@ -13,6 +13,7 @@
  *   npm run bench -- --profile                         where a step's time goes, per phase and per kernel (bench/profile.ts)
  *   npm run bench -- --parallel-jobs 2                 two queued jobs on the service: one worker process, then two
  *   npm run bench -- --predict                         predictions/s through HTTP, 64 images a request (bench/predict.ts)
+ *   npm run bench -- --history                         Redis memory per job, GET /jobs with 100,000 ended jobs, a retention sweep (bench/history.ts)
  *
  * A full 1-epoch LeNet-5/MNIST run also prints the accuracy check against bench/accuracy-check.ts.
  */
@@ -27,6 +28,7 @@ import { datasetNames, modelNames, type ModelName } from '../src/contract/names.
 import { models } from '../src/models/index.ts';
 import { startBackend } from '../src/backends/select.ts';
 import { accuracyCheck, accuracyTolerancePoints, baselineApplies } from './accuracy-check.ts';
+import { formatHistoryBench, runHistoryBench } from './history.ts';
 import { formatParallelJobs, runParallelJobs, type ParallelJobsRun } from './parallel-jobs.ts';
 import { formatPredictBench, runPredictBench } from './predict.ts';
 import { formatProfile, profileTraining, type ProfileRuns } from './profile.ts';
@@ -48,6 +50,8 @@ const { values: flags } = parseArgs({
     'parallel-jobs': { type: 'string' },
     replicas: { type: 'string', default: [...new Set([1, os.availableParallelism()])].join(',') },
     predict: { type: 'boolean', default: false },
+    history: { type: 'boolean', default: false },
+    jobs: { type: 'string', default: '100000' },
   },
 });
 
@@ -233,5 +237,6 @@ async function compareWithPyTorch(): Promise<void> {
 
 if (flags.profile) await printProfiles();
 else if (flags['parallel-jobs']) await printParallelJobs(Number(flags['parallel-jobs']));
+else if (flags.history) console.log(`\n${formatHistoryBench(await runHistoryBench({ backend: flags.backend, cifarPath, jobs: Number(flags.jobs) }, (line) => console.log(`  ${line}; load now: ${loadAverage()}`)))}`);
 else if (flags.predict) console.log(`\n${formatPredictBench(await runPredictBench({ backend: flags.backend, cifarPath, requests: 9 }, (line) => console.log(`  ${line}; load now: ${loadAverage()}`)))}`);
 else await compareWithPyTorch();

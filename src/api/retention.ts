@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { JobStore } from '../store/job-store.ts';
 import type { JobRemoval } from './job-removal.ts';
 
-/** Jobs removed per round trip of a sweep: small enough that a sweep never holds Redis for long. */
+/** Jobs a sweep reads, then removes together, at a time: each removal is short, so Redis is never held for long. */
 const sweepBatch = 200;
 
 export interface RetentionSweepOptions {
@@ -33,8 +33,8 @@ export class RetentionSweep {
     let removed = 0;
     for (;;) {
       const ids = await store.endedBefore(before, sweepBatch);
-      let removedNow = 0;
-      for (const id of ids) if ((await removal.remove(id)).ok) removedNow++;
+      const outcomes = await Promise.all(ids.map((id) => removal.remove(id)));
+      const removedNow = outcomes.filter((outcome) => outcome.ok).length;
       removed += removedNow;
       // A full batch of which nothing could be removed would come back the same: stop there.
       if (ids.length < sweepBatch || removedNow === 0) return removed;
