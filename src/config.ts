@@ -93,6 +93,8 @@ const environment = z.object({
   MAX_TRAINING_IMAGES_PER_JOB: positiveInt(60_000 * 1000),
   /** Requests per minute per client (API key, or IP address without keys); 0 switches the limit off. */
   RATE_LIMIT_PER_MINUTE: nonNegativeInt(600),
+  /** Unsent bytes an event stream client may leave waiting in the API before it is cut off (it resumes with Last-Event-ID). */
+  EVENT_STREAM_BUFFER_BYTES: z.coerce.number().int().min(1024).default(256 * 1024),
   /** Ended jobs older than this many days are deleted, with their models, by an hourly sweep; 0: kept for ever. */
   JOB_RETENTION_DAYS: z.coerce.number().min(0).default(0),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

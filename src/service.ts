@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp } from './api/app.ts';
 import { loadApiKeys } from './api/auth.ts';
+import { EventFanout } from './api/event-fanout.ts';
 import { JobRemoval } from './api/job-removal.ts';
 import { Predictor } from './api/predictor.ts';
 import { RetentionSweep } from './api/retention.ts';
@@ -21,6 +22,9 @@ import { startTrainingWorker } from './worker/worker.ts';
 
 /** How often each API process tries to sweep jobs past JOB_RETENTION_DAYS (one of them does, per interval). */
 const retentionSweepMs = 3600_000;
+
+/** How long an event stream may stay silent before a heartbeat comment keeps proxies from closing it. */
+const eventHeartbeatMs = 15_000;
 
 export interface RunningService {
   /** The API's base URL, when this process serves it. */
@@ -116,7 +120,9 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         const stop = sweep.start();
         closers.push(async () => stop());
       }
-      app = await buildApp({ config, redis, store, queue, predictor, removal, backend, device: backendDevice(), apiKeys }, logger);
+      const eventFanout = new EventFanout({ store, redis, connectionName: `${config.KEY_PREFIX}:events`, heartbeatMs: eventHeartbeatMs, log: logger });
+      closers.push(() => eventFanout.close());
+      app = await buildApp({ config, redis, store, queue, predictor, removal, eventFanout, backend, device: backendDevice(), apiKeys }, logger);
       const started = app;
       closers.push(() => started.close());
       await app.listen({ host: config.HOST, port: config.PORT });

@@ -4,6 +4,7 @@ import type { Config } from '../config.ts';
 import type { DeviceDescription } from '../contract/device.ts';
 import type { JobStore } from '../store/job-store.ts';
 import type { TrainingJobData } from '../queue/training-queue.ts';
+import type { EventFanout } from './event-fanout.ts';
 import type { JobRemoval } from './job-removal.ts';
 import type { Predictor } from './predictor.ts';
 
@@ -14,6 +15,8 @@ export interface ApiDependencies {
   readonly store: JobStore;
   readonly queue: Queue<TrainingJobData>;
   readonly predictor: Predictor;
+  /** Every GET /jobs/:id/events client of this process, through one Redis connection. */
+  readonly eventFanout: EventFanout;
   /** Deletes ended jobs with their files (DELETE /jobs/:id and the retention sweep). */
   readonly removal: JobRemoval;
   /** The TensorFlow.js backend this process predicts with. */

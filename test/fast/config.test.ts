@@ -48,6 +48,7 @@ describe('loadConfig', () => {
       JOB_LOCK_SECONDS: 120,
       MAX_JOB_SECONDS: 604_800,
       JOB_RETENTION_DAYS: 0,
+      EVENT_STREAM_BUFFER_BYTES: 256 * 1024,
     });
     assert.equal(config.REDIS_URL, undefined);
     assert.equal('REDIS_URL' in config, false);
@@ -79,6 +80,7 @@ describe('loadConfig', () => {
       JOB_LOCK_SECONDS: '30',
       MAX_JOB_SECONDS: '3600',
       JOB_RETENTION_DAYS: '90.5',
+      EVENT_STREAM_BUFFER_BYTES: '65536',
     });
     assert.deepEqual(config, {
       ROLE: 'worker',
@@ -110,6 +112,7 @@ describe('loadConfig', () => {
       JOB_LOCK_SECONDS: 30,
       MAX_JOB_SECONDS: 3600,
       JOB_RETENTION_DAYS: 90.5,
+      EVENT_STREAM_BUFFER_BYTES: 65536,
     });
     assert.equal(typeof config.PORT, 'number');
   });
@@ -169,6 +172,7 @@ describe('loadConfig', () => {
       ['MAX_JOB_SECONDS', '0'],
       ['JOB_RETENTION_DAYS', '-1'],
       ['JOB_RETENTION_DAYS', 'a month'],
+      ['EVENT_STREAM_BUFFER_BYTES', '100'],
     ];
     for (const [variable, value] of cases) {
       it(`${variable}=${JSON.stringify(value)}`, () => {
