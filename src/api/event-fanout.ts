@@ -4,7 +4,7 @@ import { finalStates, type JobState } from '../contract/job.ts';
 import type { EndEvent } from '../contract/events.ts';
 import type { StoredEvent } from '../store/event-log.ts';
 import type { JobStore } from '../store/job-store.ts';
-import type { SseResponse } from './sse-writer.ts';
+import { encodeSse, type SseResponse } from './sse-writer.ts';
 
 /** Events read from Redis at once, per job: a late client's replay comes in chunks of this many. */
 const readCount = 200;
@@ -33,6 +33,16 @@ interface Follower {
   pending: StoredEvent[] | null;
   pendingBytes: number;
   readonly done: () => void;
+}
+
+/** An event with its bytes on the wire. */
+interface EncodedEvent {
+  readonly event: StoredEvent;
+  readonly bytes: Buffer;
+}
+
+function encoded(event: StoredEvent): EncodedEvent {
+  return { event, bytes: encodeSse(event) };
 }
 
 /** A job that clients follow: where the shared read has got to in its stream. */
@@ -140,21 +150,23 @@ export class EventFanout {
     }
     const pending = follower.pending ?? [];
     follower.pending = null;
-    this.deliver(follower, pending);
+    this.deliver(follower, pending.map(encoded));
   }
 
   /** Live events to one follower: those after the last it has; during its replay they wait, within its buffer's bound. */
-  private deliver(follower: Follower, events: readonly StoredEvent[]): void {
+  private deliver(follower: Follower, events: readonly EncodedEvent[]): void {
     if (follower.pending) {
-      follower.pending.push(...events);
-      follower.pendingBytes += events.reduce((bytes, event) => bytes + event.data.length, 0);
+      for (const { event, bytes } of events) {
+        follower.pending.push(event);
+        follower.pendingBytes += bytes.byteLength;
+      }
       if (follower.pendingBytes > follower.stream.maxBufferedBytes) follower.stream.cutOffNow();
       return;
     }
-    for (const event of events) {
+    for (const { event, bytes } of events) {
       if (follower.stream.closed) return;
       if (compareIds(event.id, follower.position) <= 0) continue;
-      follower.stream.push(event);
+      follower.stream.push(bytes);
       follower.position = event.id;
       if (event.type === 'end') return this.finish(follower);
     }
@@ -213,7 +225,9 @@ export class EventFanout {
         if (!watch || !last) continue;
         watch.cursor = last.id;
         watch.lastEventAt = now;
-        for (const follower of watch.followers) this.deliver(follower, events);
+        // Encoded once, written to every client.
+        const encodedEvents = events.map(encoded);
+        for (const follower of watch.followers) this.deliver(follower, encodedEvents);
       }
     }
   }
@@ -266,9 +280,9 @@ export class EventFanout {
     if (!isFinal(state) || watch.cursor === null || (await store.events.read(id, watch.cursor, 1)).length > 0) return;
     const ended = await endFromRecord(store, id);
     if (!ended) return;
-    const end = JSON.stringify(ended);
+    const end = encodeSse({ type: 'end', data: JSON.stringify(ended) });
     for (const follower of followers) {
-      follower.stream.push({ type: 'end', data: end });
+      follower.stream.push(end);
       this.finish(follower);
     }
   }

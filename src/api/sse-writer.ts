@@ -63,13 +63,13 @@ export class SseResponse {
   /** One event, waiting while the client's buffer is full: for a replay, which need go no faster than the client reads. */
   async send(event: SseEvent): Promise<void> {
     if (this.closed) return;
-    if (this.raw.write(format(event))) return;
+    if (this.raw.write(encodeSse(event))) return;
     await Promise.race([new Promise<void>((resolve) => this.raw.once('drain', () => resolve())), this.gone]);
   }
 
-  /** One event without waiting: live events fan out to every client at once and can't wait for the slowest. */
-  push(event: SseEvent): void {
-    this.writeNow(format(event));
+  /** One event (encodeSse's bytes) without waiting: live events fan out to every client at once and can't wait for the slowest. */
+  push(bytes: Buffer): void {
+    this.writeNow(bytes);
   }
 
   /** A comment line: clients ignore it; it keeps proxies and load balancers from closing an idle stream. */
@@ -91,14 +91,15 @@ export class SseResponse {
     this.markGone();
   }
 
-  private writeNow(chunk: string): void {
+  private writeNow(chunk: string | Buffer): void {
     if (this.closed) return;
     this.raw.write(chunk);
     if (this.raw.writableLength > this.maxBufferedBytes) this.cutOffNow();
   }
 }
 
-function format(event: SseEvent): string {
+/** An event as the wire carries it, encoded once however many clients it goes to. */
+export function encodeSse(event: SseEvent): Buffer {
   const id = event.id === undefined ? '' : `id: ${event.id}\n`;
-  return `${id}event: ${event.type}\ndata: ${event.data.replaceAll(/\r?\n/g, ' ')}\n\n`;
+  return Buffer.from(`${id}event: ${event.type}\ndata: ${event.data.replaceAll(/\r?\n/g, ' ')}\n\n`);
 }
