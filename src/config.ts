@@ -57,6 +57,8 @@ const environment = z.object({
   CHECKPOINT_INTERVAL_SECONDS: nonNegativeInt(600),
   /** A worker that stops answering for this long (killed, frozen, cut off) loses its job to another worker, which resumes it. */
   JOB_LOCK_SECONDS: z.coerce.number().int().min(2).default(120),
+  /** Times a job is taken over from a worker that died before it ends failed: a job that kills every worker that takes it must end some time. */
+  JOB_MAX_TAKEOVERS: positiveInt(1),
   /** Longest a job may train: the default and upper bound of its timeoutSeconds. */
   MAX_JOB_SECONDS: positiveInt(7 * 24 * 3600),
   TRAINER_BACKEND: backendChoice.default('auto'),

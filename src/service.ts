@@ -92,6 +92,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         prefix: config.KEY_PREFIX,
         concurrency: config.WORKER_CONCURRENCY,
         lockSeconds: config.JOB_LOCK_SECONDS,
+        maxTakeovers: config.JOB_MAX_TAKEOVERS,
       });
       closers.push(() => worker.close());
       logger.info({ concurrency: config.WORKER_CONCURRENCY, trainThreads: config.TRAIN_THREADS, backend }, 'worker waiting for training jobs');

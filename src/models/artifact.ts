@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { imageKinds, type ImageKind } from '../contract/names.ts';
 import type { ImageShape } from '../datasets/dataset.ts';
 import { datasets } from '../datasets/index.ts';
-import { replaceFolderAtomically } from '../storage/atomic-folder.ts';
+import { removeFolder, replaceFolderAtomically } from '../storage/atomic-folder.ts';
 
 /** What predict needs besides the network to turn an upload into the model's input and answer. */
 export interface ArtifactMetadata {
@@ -48,9 +48,9 @@ function artifactDir(root: string, jobId: string): string {
   return path.join(root, jobId);
 }
 
-/** Deletes a job's model, if it has one. */
+/** Deletes a job's model, if it has one, and any remains of a write that a crash cut short. */
 export async function removeArtifact(root: string, jobId: string): Promise<void> {
-  await rm(artifactDir(root, jobId), { recursive: true, force: true });
+  await removeFolder(root, jobId);
 }
 
 /** Writes the trained model into `root/<jobId>/` all at once, so predict never loads half a model. */

@@ -49,6 +49,7 @@ describe('loadConfig', () => {
       MAX_JOB_SECONDS: 604_800,
       JOB_RETENTION_DAYS: 0,
       EVENT_STREAM_BUFFER_BYTES: 256 * 1024,
+      JOB_MAX_TAKEOVERS: 1,
     });
     assert.equal(config.REDIS_URL, undefined);
     assert.equal('REDIS_URL' in config, false);
@@ -81,6 +82,7 @@ describe('loadConfig', () => {
       MAX_JOB_SECONDS: '3600',
       JOB_RETENTION_DAYS: '90.5',
       EVENT_STREAM_BUFFER_BYTES: '65536',
+      JOB_MAX_TAKEOVERS: '20',
     });
     assert.deepEqual(config, {
       ROLE: 'worker',
@@ -113,6 +115,7 @@ describe('loadConfig', () => {
       MAX_JOB_SECONDS: 3600,
       JOB_RETENTION_DAYS: 90.5,
       EVENT_STREAM_BUFFER_BYTES: 65536,
+      JOB_MAX_TAKEOVERS: 20,
     });
     assert.equal(typeof config.PORT, 'number');
   });
@@ -173,6 +176,7 @@ describe('loadConfig', () => {
       ['JOB_RETENTION_DAYS', '-1'],
       ['JOB_RETENTION_DAYS', 'a month'],
       ['EVENT_STREAM_BUFFER_BYTES', '100'],
+      ['JOB_MAX_TAKEOVERS', '0'],
     ];
     for (const [variable, value] of cases) {
       it(`${variable}=${JSON.stringify(value)}`, () => {
