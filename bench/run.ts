@@ -15,6 +15,7 @@
  *   npm run bench -- --predict                         predictions/s through HTTP, 64 images a request (bench/predict.ts)
  *   npm run bench -- --fanout                          5,000 clients following event streams through one API process (bench/fanout.ts);
  *                                                      --clients N, --jobs N, --log-lines N (50), --interval-ms N (100 ms between log lines)
+ *   npm run bench -- --chaos                           30 seeded jobs on 3 workers, one SIGKILLed every ~3 s, against an undisturbed run (bench/chaos.ts); --jobs N
  *   npm run bench -- --history                         Redis memory per job, GET /jobs with 100,000 ended jobs, a retention sweep (bench/history.ts)
  *
  * A full 1-epoch LeNet-5/MNIST run also prints the accuracy check against bench/accuracy-check.ts.
@@ -30,6 +31,7 @@ import { datasetNames, modelNames, type ModelName } from '../src/contract/names.
 import { models } from '../src/models/index.ts';
 import { startBackend } from '../src/backends/select.ts';
 import { accuracyCheck, accuracyTolerancePoints, baselineApplies } from './accuracy-check.ts';
+import { formatChaos, runChaos } from './chaos.ts';
 import { formatFanoutBench, runFanoutBench } from './fanout.ts';
 import { formatHistoryBench, runHistoryBench } from './history.ts';
 import { formatParallelJobs, runParallelJobs, type ParallelJobsRun } from './parallel-jobs.ts';
@@ -55,6 +57,7 @@ const { values: flags } = parseArgs({
     predict: { type: 'boolean', default: false },
     history: { type: 'boolean', default: false },
     fanout: { type: 'boolean', default: false },
+    chaos: { type: 'boolean', default: false },
     clients: { type: 'string', default: '5000' },
     'log-lines': { type: 'string', default: '50' },
     'interval-ms': { type: 'string', default: '100' },
@@ -262,7 +265,27 @@ async function printFanout(): Promise<void> {
   console.log(`\n${formatFanoutBench(report)}\nload average at the end: ${loadAverage()}`);
 }
 
+async function printChaos(): Promise<void> {
+  const report = await runChaos(
+    {
+      jobs: Number(flags.jobs ?? 30),
+      workers: 3,
+      killEveryMs: 3000,
+      maxKills: null,
+      timeLimitSeconds: 600,
+      // 50 batches an epoch, a log line every 5, a checkpoint a second: about 3 s a job.
+      job: { model: 'lenet5', dataset: 'mnist', epochs: 4, batchSize: 32, trainLimit: 1600, testLimit: 200, logEvery: 5 },
+      redis: null,
+      seed: 16,
+    },
+    (line) => console.log(`  ${line}; load now: ${loadAverage()}`),
+  );
+  console.log(`\n${formatChaos(report)}`);
+  if (report.failures.length > 0) process.exitCode = 1;
+}
+
 if (flags.profile) await printProfiles();
+else if (flags.chaos) await printChaos();
 else if (flags.fanout) await printFanout();
 else if (flags['parallel-jobs']) await printParallelJobs(Number(flags['parallel-jobs']));
 else if (flags.history) console.log(`\n${formatHistoryBench(await runHistoryBench({ backend: flags.backend, cifarPath, jobs: Number(flags.jobs ?? 100_000) }, (line) => console.log(`  ${line}; load now: ${loadAverage()}`)))}`);
