@@ -15,6 +15,8 @@
  *   npm run bench -- --predict                         predictions/s through HTTP, 64 images a request (bench/predict.ts)
  *   npm run bench -- --fanout                          5,000 clients following event streams through one API process (bench/fanout.ts);
  *                                                      --clients N, --jobs N, --log-lines N (50), --interval-ms N (100 ms between log lines)
+ *   npm run bench -- --predict-load                    single-image predictions from 1, 16, 64 clients, batching off and on, /health meanwhile (bench/predict-load.ts);
+ *                                                      --batch-waits 0,2,5 --seconds N
  *   npm run bench -- --chaos                           30 seeded jobs on 3 workers, one SIGKILLed every ~3 s, against an undisturbed run (bench/chaos.ts); --jobs N
  *   npm run bench -- --history                         Redis memory per job, GET /jobs with 100,000 ended jobs, a retention sweep (bench/history.ts)
  *
@@ -32,6 +34,7 @@ import { models } from '../src/models/index.ts';
 import { startBackend } from '../src/backends/select.ts';
 import { accuracyCheck, accuracyTolerancePoints, baselineApplies } from './accuracy-check.ts';
 import { formatChaos, runChaos } from './chaos.ts';
+import { formatPredictLoad, runPredictLoad } from './predict-load.ts';
 import { formatFanoutBench, runFanoutBench } from './fanout.ts';
 import { formatHistoryBench, runHistoryBench } from './history.ts';
 import { formatParallelJobs, runParallelJobs, type ParallelJobsRun } from './parallel-jobs.ts';
@@ -58,6 +61,9 @@ const { values: flags } = parseArgs({
     history: { type: 'boolean', default: false },
     fanout: { type: 'boolean', default: false },
     chaos: { type: 'boolean', default: false },
+    'predict-load': { type: 'boolean', default: false },
+    'batch-waits': { type: 'string', default: '0,2,5' },
+    seconds: { type: 'string', default: '8' },
     clients: { type: 'string', default: '5000' },
     'log-lines': { type: 'string', default: '50' },
     'interval-ms': { type: 'string', default: '100' },
@@ -286,6 +292,10 @@ async function printChaos(): Promise<void> {
 
 if (flags.profile) await printProfiles();
 else if (flags.chaos) await printChaos();
+else if (flags['predict-load']) {
+  const request = { backend: flags.backend, cifarPath, concurrencies: [1, 16, 64], batchWaits: flags['batch-waits'].split(',').map(Number), seconds: Number(flags.seconds) };
+  console.log(`\n${formatPredictLoad(await runPredictLoad(request, (line) => console.log(`  ${line}; load now: ${loadAverage()}`)))}`);
+}
 else if (flags.fanout) await printFanout();
 else if (flags['parallel-jobs']) await printParallelJobs(Number(flags['parallel-jobs']));
 else if (flags.history) console.log(`\n${formatHistoryBench(await runHistoryBench({ backend: flags.backend, cifarPath, jobs: Number(flags.jobs ?? 100_000) }, (line) => console.log(`  ${line}; load now: ${loadAverage()}`)))}`);
