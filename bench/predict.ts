@@ -10,6 +10,7 @@ import type { PredictResponse } from '../src/contract/predict.ts';
 import { datasets } from '../src/datasets/index.ts';
 import { digitPhoto } from '../test/support/digit-photos.ts';
 import { call, withBenchService } from './bench-service.ts';
+import { percentile } from './stats.ts';
 
 export interface PredictBenchRequest {
   readonly backend: string;
@@ -37,7 +38,8 @@ const jobs = {
   alexnetCifar: { model: 'alexnet', dataset: 'cifar10', epochs: 1, trainLimit: 64, testLimit: 64, seed: 0 },
 } as const;
 
-async function trainedJob(url: string, body: (typeof jobs)[keyof typeof jobs]): Promise<Job> {
+/** Submits a job through HTTP and waits for it to complete. */
+export async function trainedJob(url: string, body: { model: string; dataset: string } & Record<string, unknown>): Promise<Job> {
   const created = await call<Job>(`${url}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   for (;;) {
     const job = await call<Job>(`${url}/jobs/${created.id}`);
@@ -94,7 +96,7 @@ export async function runPredictBench(request: PredictBenchRequest, onProgress: 
         times.push(performance.now() - start);
         if (predictions.length !== images.length) throw new Error(`${predictions.length} predictions for ${images.length} images`);
       }
-      const medianMs = [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)] as number;
+      const medianMs = percentile(times, 0.5);
       rows.push({
         model: `${job.request.model} / ${job.request.dataset}`,
         uploads,

@@ -13,6 +13,12 @@
  *   npm run bench -- --profile                         where a step's time goes, per phase and per kernel (bench/profile.ts)
  *   npm run bench -- --parallel-jobs 2                 two queued jobs on the service: one worker process, then two
  *   npm run bench -- --predict                         predictions/s through HTTP, 64 images a request (bench/predict.ts)
+ *   npm run bench -- --fanout                          5,000 clients following event streams through one API process (bench/fanout.ts);
+ *                                                      --clients N, --jobs N, --log-lines N (50), --interval-ms N (100 ms between log lines)
+ *   npm run bench -- --predict-load                    single-image predictions from 1, 16, 64 clients, batching off and on, /health meanwhile (bench/predict-load.ts);
+ *                                                      --batch-waits 0,2,5 --seconds N
+ *   npm run bench -- --chaos                           30 seeded jobs on 3 workers, one SIGKILLed every ~3 s, against an undisturbed run (bench/chaos.ts); --jobs N
+ *   npm run bench -- --history                         Redis memory per job, GET /jobs with 100,000 ended jobs, a retention sweep (bench/history.ts)
  *
  * A full 1-epoch LeNet-5/MNIST run also prints the accuracy check against bench/accuracy-check.ts.
  */
@@ -27,6 +33,10 @@ import { datasetNames, modelNames, type ModelName } from '../src/contract/names.
 import { models } from '../src/models/index.ts';
 import { startBackend } from '../src/backends/select.ts';
 import { accuracyCheck, accuracyTolerancePoints, baselineApplies } from './accuracy-check.ts';
+import { formatChaos, runChaos } from './chaos.ts';
+import { formatPredictLoad, runPredictLoad } from './predict-load.ts';
+import { formatFanoutBench, runFanoutBench } from './fanout.ts';
+import { formatHistoryBench, runHistoryBench } from './history.ts';
 import { formatParallelJobs, runParallelJobs, type ParallelJobsRun } from './parallel-jobs.ts';
 import { formatPredictBench, runPredictBench } from './predict.ts';
 import { formatProfile, profileTraining, type ProfileRuns } from './profile.ts';
@@ -48,6 +58,16 @@ const { values: flags } = parseArgs({
     'parallel-jobs': { type: 'string' },
     replicas: { type: 'string', default: [...new Set([1, os.availableParallelism()])].join(',') },
     predict: { type: 'boolean', default: false },
+    history: { type: 'boolean', default: false },
+    fanout: { type: 'boolean', default: false },
+    chaos: { type: 'boolean', default: false },
+    'predict-load': { type: 'boolean', default: false },
+    'batch-waits': { type: 'string', default: '0,2,5' },
+    seconds: { type: 'string', default: '8' },
+    clients: { type: 'string', default: '5000' },
+    'log-lines': { type: 'string', default: '50' },
+    'interval-ms': { type: 'string', default: '100' },
+    jobs: { type: 'string' },
   },
 });
 
@@ -231,7 +251,53 @@ async function compareWithPyTorch(): Promise<void> {
   if (measured === 0) process.exitCode = 1;
 }
 
+/**
+ * Each client is a socket here and one in the API process (which inherits the limit): the
+ * default file limit (often 1024) is raised for this run only, by running it again under a shell
+ * that raised it (root may raise the hard limit too; others get an error from ulimit).
+ */
+async function printFanout(): Promise<void> {
+  const clients = Number(flags.clients);
+  const needed = 2 * clients + 1024;
+  const limit = Number(spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).stdout.trim());
+  if (limit < needed) {
+    const again = [process.execPath, '--import', 'tsx', ...process.argv.slice(1)].map((part) => `'${part.replaceAll("'", "'\\''")}'`).join(' ');
+    const run = spawnSync('sh', ['-c', `ulimit -n ${needed} && exec ${again}`], { stdio: 'inherit' });
+    process.exitCode = run.status ?? 1;
+    return;
+  }
+  const jobs = Number(flags.jobs ?? 1);
+  const report = await runFanoutBench({ clients, jobs, logLines: Number(flags['log-lines']), intervalMs: Number(flags['interval-ms']), resumingShare: 0.05 }, (line) => console.log(`  ${line}; load now: ${loadAverage()}`));
+  console.log(`\n${formatFanoutBench(report)}\nload average at the end: ${loadAverage()}`);
+}
+
+async function printChaos(): Promise<void> {
+  const report = await runChaos(
+    {
+      jobs: Number(flags.jobs ?? 30),
+      workers: 3,
+      killEveryMs: 3000,
+      maxKills: null,
+      timeLimitSeconds: 600,
+      // 50 batches an epoch, a log line every 5, a checkpoint a second: about 3 s a job.
+      job: { model: 'lenet5', dataset: 'mnist', epochs: 4, batchSize: 32, trainLimit: 1600, testLimit: 200, logEvery: 5 },
+      redis: null,
+      seed: 16,
+    },
+    (line) => console.log(`  ${line}; load now: ${loadAverage()}`),
+  );
+  console.log(`\n${formatChaos(report)}`);
+  if (report.failures.length > 0) process.exitCode = 1;
+}
+
 if (flags.profile) await printProfiles();
+else if (flags.chaos) await printChaos();
+else if (flags['predict-load']) {
+  const request = { backend: flags.backend, cifarPath, concurrencies: [1, 16, 64], batchWaits: flags['batch-waits'].split(',').map(Number), seconds: Number(flags.seconds) };
+  console.log(`\n${formatPredictLoad(await runPredictLoad(request, (line) => console.log(`  ${line}; load now: ${loadAverage()}`)))}`);
+}
+else if (flags.fanout) await printFanout();
 else if (flags['parallel-jobs']) await printParallelJobs(Number(flags['parallel-jobs']));
+else if (flags.history) console.log(`\n${formatHistoryBench(await runHistoryBench({ backend: flags.backend, cifarPath, jobs: Number(flags.jobs ?? 100_000) }, (line) => console.log(`  ${line}; load now: ${loadAverage()}`)))}`);
 else if (flags.predict) console.log(`\n${formatPredictBench(await runPredictBench({ backend: flags.backend, cifarPath, requests: 9 }, (line) => console.log(`  ${line}; load now: ${loadAverage()}`)))}`);
 else await compareWithPyTorch();

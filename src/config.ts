@@ -71,6 +71,8 @@ const environment = z.object({
   CHECKPOINT_INTERVAL_SECONDS: nonNegativeInt(600),
   /** A worker that stops answering for this long (killed, frozen, cut off) loses its job to another worker, which resumes it. */
   JOB_LOCK_SECONDS: z.coerce.number().int().min(2).default(120),
+  /** Times a job is taken over from a worker that died before it ends failed: a job that kills every worker that takes it must end some time. */
+  JOB_MAX_TAKEOVERS: positiveInt(1),
   /** Longest a job may train: the default and upper bound of its timeoutSeconds. */
   MAX_JOB_SECONDS: positiveInt(7 * 24 * 3600),
   TRAINER_BACKEND: backendChoice.default('auto'),
@@ -93,6 +95,8 @@ const environment = z.object({
   MAX_UPLOAD_FILES: positiveInt(64),
   MAX_IMAGE_PIXELS: positiveInt(40_000_000),
   MODEL_CACHE_SIZE: positiveInt(4),
+  /** Longest a prediction waits for others for the same model to share one model call (dynamic batching); 0: off. */
+  PREDICT_BATCH_WAIT_MS: z.coerce.number().int().min(0).max(1000).default(0),
   /** Comma-separated API keys; with these (or API_KEYS_FILE) every route but /health and the docs needs `Authorization: Bearer <key>`. */
   API_KEYS: apiKeyList.optional(),
   /** A file with one API key per line (blank lines and lines starting with # are skipped). */
@@ -107,6 +111,10 @@ const environment = z.object({
   MAX_TRAINING_IMAGES_PER_JOB: positiveInt(60_000 * 1000),
   /** Requests per minute per client (API key, or IP address without keys); 0 switches the limit off. */
   RATE_LIMIT_PER_MINUTE: nonNegativeInt(600),
+  /** Unsent bytes an event stream client may leave waiting in the API before it is cut off (it resumes with Last-Event-ID). */
+  EVENT_STREAM_BUFFER_BYTES: z.coerce.number().int().min(1024).default(256 * 1024),
+  /** Ended jobs older than this many days are deleted, with their models, by an hourly sweep; 0: kept for ever. */
+  JOB_RETENTION_DAYS: z.coerce.number().min(0).default(0),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -2,7 +2,10 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp } from './api/app.ts';
 import { loadApiKeys } from './api/auth.ts';
+import { EventFanout } from './api/event-fanout.ts';
+import { JobRemoval } from './api/job-removal.ts';
 import { Predictor } from './api/predictor.ts';
+import { RetentionSweep } from './api/retention.ts';
 import type { Config } from './config.ts';
 import { connectRedis, describeTarget, waitUntilReachable, type RedisTarget } from './store/connection.ts';
 import { startEmbeddedRedis } from './store/embedded-redis.ts';
@@ -19,6 +22,12 @@ import { DatasetCache } from './worker/dataset-cache.ts';
 import { startWorkerPool } from './worker/pool.ts';
 import { startDatasetWorker } from './worker/dataset-worker.ts';
 import { startTrainingWorker } from './worker/worker.ts';
+
+/** How often each API process tries to sweep jobs past JOB_RETENTION_DAYS (one of them does, per interval). */
+const retentionSweepMs = 3600_000;
+
+/** How long an event stream may stay silent before a heartbeat comment keeps proxies from closing it. */
+const eventHeartbeatMs = 15_000;
 
 export interface RunningService {
   /** The API's base URL, when this process serves it. */
@@ -86,6 +95,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         prefix: config.KEY_PREFIX,
         concurrency: config.WORKER_CONCURRENCY,
         lockSeconds: config.JOB_LOCK_SECONDS,
+        maxTakeovers: config.JOB_MAX_TAKEOVERS,
       });
       closers.push(() => worker.close());
       const datasetWorker = startDatasetWorker({
@@ -128,9 +138,17 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       };
       await requeue();
       redis.on('ready', () => void requeue().catch((error: unknown) => logger.warn({ err: error }, 'could not queue the jobs recorded but never queued')));
-      const predictor = new Predictor(config.ARTIFACTS_DIR, config.MODEL_CACHE_SIZE, config.MAX_IMAGE_PIXELS);
+      const predictor = new Predictor(config.ARTIFACTS_DIR, config.MODEL_CACHE_SIZE, config.MAX_IMAGE_PIXELS, config.PREDICT_BATCH_WAIT_MS);
       closers.push(async () => predictor.dispose());
-      app = await buildApp({ config, redis, store, datasetStore, queue, datasetQueue, predictor, backend, device: backendDevice(), apiKeys }, logger);
+      const removal = new JobRemoval(store, queue, predictor, config.ARTIFACTS_DIR, config.CHECKPOINTS_DIR);
+      if (config.JOB_RETENTION_DAYS > 0) {
+        const sweep = new RetentionSweep({ redis, store, removal, retentionDays: config.JOB_RETENTION_DAYS, intervalMs: retentionSweepMs, log: logger });
+        const stop = sweep.start();
+        closers.push(async () => stop());
+      }
+      const eventFanout = new EventFanout({ store, redis, connectionName: `${config.KEY_PREFIX}:events`, heartbeatMs: eventHeartbeatMs, log: logger });
+      closers.push(() => eventFanout.close());
+      app = await buildApp({ config, redis, store, datasetStore, queue, datasetQueue, predictor, removal, eventFanout, backend, device: backendDevice(), apiKeys }, logger);
       const started = app;
       closers.push(() => started.close());
       await app.listen({ host: config.HOST, port: config.PORT });

@@ -6,6 +6,8 @@ import type { DatasetStore } from '../store/dataset-store.ts';
 import type { JobStore } from '../store/job-store.ts';
 import type { DatasetJobData } from '../queue/dataset-queue.ts';
 import type { TrainingJobData } from '../queue/training-queue.ts';
+import type { EventFanout } from './event-fanout.ts';
+import type { JobRemoval } from './job-removal.ts';
 import type { Predictor } from './predictor.ts';
 
 /** What the HTTP layer is given; it never trains, only reads jobs, queues them and predicts. */
@@ -18,6 +20,10 @@ export interface ApiDependencies {
   /** Uploaded archives wait here for a worker to process them. */
   readonly datasetQueue: Queue<DatasetJobData>;
   readonly predictor: Predictor;
+  /** Every GET /jobs/:id/events client of this process, through one Redis connection. */
+  readonly eventFanout: EventFanout;
+  /** Deletes ended jobs with their files (DELETE /jobs/:id and the retention sweep). */
+  readonly removal: JobRemoval;
   /** The TensorFlow.js backend this process predicts with. */
   readonly backend: string;
   /** What that backend computes on. */

@@ -5,6 +5,7 @@ import { normalisedImages } from '../datasets/normalise.ts';
 import { loadArtifact, type LoadedArtifact } from '../models/artifact.ts';
 import { ImageError, prepareUpload, type PreparedImage } from '../images/prepare-image.ts';
 import { HttpError } from './http-error.ts';
+import { PredictBatcher } from './predict-batcher.ts';
 
 const topCount = 5;
 
@@ -14,15 +15,24 @@ const topCount = 5;
  */
 export class Predictor {
   private readonly cache = new Map<string, Promise<LoadedArtifact>>();
+  private readonly batcher: PredictBatcher;
 
+  /** `batchWaitMs`: how long a prediction may wait for others for the same model to share its model call (0: never). */
   constructor(
     private readonly artifactsDir: string,
     private readonly cacheSize: number,
     private readonly maxPixels: number,
-  ) {}
+    batchWaitMs = 0,
+  ) {
+    this.batcher = new PredictBatcher(batchWaitMs);
+  }
 
-  /** One prediction per upload, in order, from one call of the model on all of them. */
+  /** One prediction per upload, in order, from one call of the model on all of them (and, batching, on other requests' too). */
   async predict(jobId: string, uploads: readonly Buffer[], options: { preprocess: PreprocessRequest; explain: boolean }): Promise<Prediction[]> {
+    return this.batcher.track(jobId, () => this.predictTracked(jobId, uploads, options));
+  }
+
+  private async predictTracked(jobId: string, uploads: readonly Buffer[], options: { preprocess: PreprocessRequest; explain: boolean }): Promise<Prediction[]> {
     const { model, metadata } = await this.model(jobId);
     const mode = options.preprocess === 'auto' ? metadata.imageKind : options.preprocess;
     const inputs = await Promise.all(
@@ -35,9 +45,14 @@ export class Predictor {
     );
     const joined = new Uint8Array(inputs.reduce((size, input) => size + input.pixels.byteLength, 0));
     inputs.reduce((offset, input) => (joined.set(input.pixels, offset), offset + input.pixels.byteLength), 0);
-    const probabilities = tf.tidy(() => tf.softmax(model.predict(normalisedImages(joined, inputs.length, metadata.shape)) as tf.Tensor2D));
-    const rows = (await probabilities.array()) as number[][];
-    probabilities.dispose();
+    const rows = await this.batcher.classify(jobId, joined, inputs.length, async (pixels, count) => {
+      const probabilities = tf.tidy(() => tf.softmax(model.predict(normalisedImages(pixels, count, metadata.shape)) as tf.Tensor2D));
+      try {
+        return (await probabilities.array()) as number[][];
+      } finally {
+        probabilities.dispose();
+      }
+    });
     return Promise.all(
       rows.map(async (row, index) => {
         const ranked = row
@@ -64,15 +79,27 @@ export class Predictor {
     for (const [evictedId, evicted] of this.cache) {
       if (this.cache.size <= this.cacheSize) break;
       this.cache.delete(evictedId);
-      evicted.then(({ model }) => model.dispose(), () => undefined);
+      release(evicted);
     }
     return loading;
   }
 
+  /** Drops a job's model from memory (its job was deleted). */
+  forget(jobId: string): void {
+    const cached = this.cache.get(jobId);
+    this.cache.delete(jobId);
+    if (cached) release(cached);
+  }
+
   dispose(): void {
-    for (const loading of this.cache.values()) loading.then(({ model }) => model.dispose(), () => undefined);
+    for (const loading of this.cache.values()) release(loading);
     this.cache.clear();
   }
+}
+
+/** Frees a model once it has loaded (a load that failed holds nothing). */
+function release(loading: Promise<LoadedArtifact>): void {
+  loading.then(({ model }) => model.dispose(), () => undefined);
 }
 
 async function explained(input: PreparedImage, shape: LoadedArtifact['metadata']['shape']): Promise<Explanation> {

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { imageKinds, type ImageKind } from '../contract/names.ts';
 import type { ImageShape } from '../datasets/dataset.ts';
 import { datasets } from '../datasets/index.ts';
-import { replaceFolderAtomically } from '../storage/atomic-folder.ts';
+import { removeFolder, replaceFolderAtomically } from '../storage/atomic-folder.ts';
 
 /** What predict needs besides the network to turn an upload into the model's input and answer. */
 export interface ArtifactMetadata {
@@ -46,6 +46,11 @@ const weightsFile = 'weights.bin';
 
 function artifactDir(root: string, jobId: string): string {
   return path.join(root, jobId);
+}
+
+/** Deletes a job's model, if it has one, and any remains of a write that a crash cut short. */
+export async function removeArtifact(root: string, jobId: string): Promise<void> {
+  await removeFolder(root, jobId);
 }
 
 /** Writes the trained model into `root/<jobId>/` all at once, so predict never loads half a model. */

@@ -17,7 +17,7 @@ export interface EmbeddedRedis {
  */
 export async function startEmbeddedRedis(dataDir: string, logger: Logger): Promise<EmbeddedRedis> {
   const folder = path.resolve(dataDir, 'redis');
-  const socketPath = path.join(folder, 'redis.sock');
+  const socketPath = embeddedRedisSocket(dataDir);
   await mkdir(folder, { recursive: true });
   if (await answers(socketPath)) {
     logger.info({ socketPath }, 'using the embedded Redis another process started');
@@ -48,6 +48,11 @@ export async function startEmbeddedRedis(dataDir: string, logger: Logger): Promi
   failed.catch(() => undefined);
   logger.info({ socketPath }, 'started an embedded Redis (set REDIS_URL to use your own)');
   return { socketPath, stop: () => stopServer(server) };
+}
+
+/** Where the embedded Redis of DATA_DIR listens. */
+export function embeddedRedisSocket(dataDir: string): string {
+  return path.join(path.resolve(dataDir, 'redis'), 'redis.sock');
 }
 
 async function answers(socketPath: string): Promise<boolean> {

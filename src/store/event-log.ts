@@ -29,19 +29,28 @@ export class EventLog {
     private readonly keys: JobKeys,
   ) {}
 
-  /**
-   * Events of the job after `after` (a stream id; '0-0' for all), oldest first, at most `count`.
-   * With `blockMs`, waits that long for one to arrive when there is none: only on a connection of
-   * its own, since the wait holds the connection.
-   */
-  async read(id: string, after: string, options: { count: number; blockMs?: number; connection?: Redis }): Promise<StoredEvent[]> {
-    const redis = options.connection ?? this.redis;
-    const key = this.keys.events(id);
-    const reply =
-      options.blockMs === undefined
-        ? await redis.xread('COUNT', options.count, 'STREAMS', key, after)
-        : await redis.xread('COUNT', options.count, 'BLOCK', options.blockMs, 'STREAMS', key, after);
+  /** Events of the job after `after` (a stream id; '0-0' for all), oldest first, at most `count`. */
+  async read(id: string, after: string, count: number): Promise<StoredEvent[]> {
+    const reply = await this.redis.xread('COUNT', count, 'STREAMS', this.keys.events(id), after);
     return toEvents(reply?.[0]?.[1] ?? []);
+  }
+
+  /**
+   * The events of several jobs at once, each after its own position, at most `count` a job, in
+   * one XREAD that waits up to `blockMs` for one to arrive when there is none: on `connection`,
+   * a connection of its own, since the wait holds it. Only jobs with new events are in the answer.
+   */
+  async readMany(after: ReadonlyMap<string, string>, options: { count: number; blockMs: number; connection: Redis }): Promise<Map<string, StoredEvent[]>> {
+    const ids = [...after.keys()];
+    const keys = ids.map((id) => this.keys.events(id));
+    const reply = await options.connection.xread('COUNT', options.count, 'BLOCK', options.blockMs, 'STREAMS', ...keys, ...ids.map((id) => after.get(id) ?? '0-0'));
+    const idOfKey = new Map(ids.map((id, index) => [keys[index], id]));
+    const found = new Map<string, StoredEvent[]>();
+    for (const [key, entries] of reply ?? []) {
+      const id = idOfKey.get(key);
+      if (id !== undefined) found.set(id, toEvents(entries));
+    }
+    return found;
   }
 
   /** The job's last event, or null when its stream is empty (a job created before events existed). */

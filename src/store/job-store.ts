@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import {
+  finalStates,
   jobStates,
   type EpochSummary,
   type Job,
@@ -46,15 +47,25 @@ export class JobStore {
     this.lifecycle = new JobLifecycle(redis, this.keys);
   }
 
-  /** Deletes the job: its record, history and event stream, and its place in the indexes. */
-  async remove(id: string): Promise<void> {
-    const owner = (await this.redis.hget(this.keys.job(id), 'owner')) ?? undefined;
-    const transaction = this.redis.multi().del(...this.keys.ofJob(id));
-    for (const state of ['all', ...jobStates] as const) {
-      transaction.zrem(this.keys.index(state), id);
-      if (owner !== undefined) transaction.zrem(this.keys.index(state, owner), id);
-    }
-    await transaction.exec();
+  /**
+   * Deletes an ended job's record, history, event stream and index entries, in one step (see
+   * scripts/remove.lua); a queued or running job is left as it is and its state answered (null:
+   * no such job). Its files (model, checkpoint) are the caller's: see api/job-removal.ts.
+   */
+  async remove(id: string): Promise<{ ok: true; state: JobState } | { ok: false; current: JobState | null }> {
+    const reply = (await runScript(
+      this.redis,
+      'remove',
+      [this.keys.job(id), this.keys.finished(), ...this.keys.ofJob(id)],
+      [this.keys.indexPrefix(), id, JSON.stringify(finalStates)],
+    )) as [number, string];
+    const state = parseState(reply[1]);
+    return reply[0] === 1 && state ? { ok: true, state } : { ok: false, current: state };
+  }
+
+  /** Ended jobs that ended before `before`, oldest first, at most `count`. */
+  async endedBefore(before: Date, count: number): Promise<string[]> {
+    return this.redis.zrangebyscore(this.keys.finished(), '-inf', `(${before.getTime()}`, 'LIMIT', 0, count);
   }
 
   /**

@@ -18,6 +18,8 @@ import type { JobState } from '../contract/job.ts';
  * | `<prefix>:datasets:owner:<owner>` | sorted set | the same, of one client's |
  * | `<prefix>:datasets:processing` | sorted set | those still processing, `…:processing:<owner>` of one client |
  * | `<prefix>:datasets:bytes` | string | bytes the ready data sets occupy on disk, `…:bytes:<owner>` of one client |
+ * | `<prefix>:jobs:finished` | sorted set | ended job ids by the time they ended (ms), for the retention sweep |
+ * | `<prefix>:jobs:sweep` | string | held by the API process sweeping old jobs, for one sweep interval |
  *
  * (BullMQ's own keys are under `<prefix>:bull`: see queueKeyPrefix in queue/training-queue.ts.)
  */
@@ -67,6 +69,16 @@ export class JobKeys {
   /** Ids of jobs as they end, for /metrics. */
   ended(): string {
     return `${this.prefix}:jobs:ended`;
+  }
+
+  /** Ended jobs' ids scored by when they ended: the retention sweep finds the old ones without reading every record. */
+  finished(): string {
+    return `${this.prefix}:jobs:finished`;
+  }
+
+  /** The retention sweep's lock: with several API processes, one sweeps per interval. */
+  sweepLock(): string {
+    return `${this.prefix}:jobs:sweep`;
   }
 }
 

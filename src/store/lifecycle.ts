@@ -35,7 +35,7 @@ const endedStreamLength = 10_000;
  * given is still the job's, so a worker whose job was taken over can't change it any more. A verb
  * refused (the job is in none of its states, at another attempt, or unknown) changes nothing and
  * answers the job's current state (null for an unknown job). Every change appends its events in
- * the same step: see scripts/transition-3.lua.
+ * the same step: see scripts/transition-4.lua.
  */
 export class JobLifecycle {
   constructor(
@@ -75,11 +75,12 @@ export class JobLifecycle {
     const at = new Date(fields.finishedAt ?? fields.startedAt ?? Date.now()).toISOString();
     // One state event for each state the job may be leaving: the script appends the one it leaves.
     const stateEvents = Object.fromEntries(from.map((previous) => [previous, JSON.stringify({ at, state: to, previous })]));
-    const end = finalStates.includes(to) ? JSON.stringify({ at, state: to, result: fields.result ?? null, error: fields.error ?? null }) : '';
+    const final = finalStates.includes(to);
+    const end = final ? JSON.stringify({ at, state: to, result: fields.result ?? null, error: fields.error ?? null }) : '';
     const reply = (await runScript(
       this.redis,
       'transition',
-      [this.keys.job(id), this.keys.events(id), this.keys.ended()],
+      [this.keys.job(id), this.keys.events(id), this.keys.ended(), this.keys.finished()],
       [
         JSON.stringify(stateEvents),
         to,
@@ -89,6 +90,7 @@ export class JobLifecycle {
         end,
         attempt === undefined ? '' : String(attempt),
         String(endedStreamLength),
+        final ? String(Date.parse(at)) : '',
       ],
     )) as [number, string, number?];
     const current = parseState(reply[1]);

@@ -31,7 +31,8 @@ function load(file: string): Script {
 
 const scripts = {
   create: load('create.lua'),
-  transition: load('transition-3.lua'),
+  transition: load('transition-4.lua'),
+  remove: load('remove.lua'),
   append: load('append-3.lua'),
   rewind: load('rewind-4.lua'),
   createDataset: load('create-dataset-5.lua'),

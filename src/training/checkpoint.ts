@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { open, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
-import { replaceFolderAtomically } from '../storage/atomic-folder.ts';
+import { folderNames, removeFolder, replaceFolderAtomically } from '../storage/atomic-folder.ts';
 
 const count = () => z.number().int().nonnegative();
 const generatorPosition = () => z.number().int();
@@ -169,16 +169,13 @@ export class CheckpointStore {
     return { position: stored.position, tensors: tensors.slice(0, split), ...(best > 0 ? { bestWeights: tensors.slice(split) } : {}) };
   }
 
-  /** The jobs that have a checkpoint (folders being written, whose names start with a dot, aside). */
+  /** The jobs that have a checkpoint, or the remains of one whose write a crash cut short. */
   async jobIds(): Promise<string[]> {
-    const entries = await readdir(this.root, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return [];
-      throw error;
-    });
-    return entries.filter((entry) => entry.isDirectory() && !entry.name.startsWith('.')).map((entry) => entry.name);
+    return folderNames(this.root);
   }
 
+  /** Deletes the job's checkpoint and any remains of a write that a crash cut short. */
   async remove(jobId: string): Promise<void> {
-    await rm(this.folder(jobId), { recursive: true, force: true });
+    await removeFolder(this.root, jobId);
   }
 }

@@ -11,6 +11,8 @@ export interface TrainingWorkerOptions extends Omit<TrainingJobDependencies, 'sh
   readonly concurrency: number;
   /** How long a job stays with a worker that stopped renewing its lock before another takes it over. */
   readonly lockSeconds: number;
+  /** Take-overs of one job (its worker died) before BullMQ gives up on it, and the job fails. */
+  readonly maxTakeovers: number;
 }
 
 export interface TrainingWorker {
@@ -47,7 +49,7 @@ export function startTrainingWorker(options: TrainingWorkerOptions): TrainingWor
       // lock must outlast the slowest batch, or a busy worker would be taken for a dead one.
       lockDuration,
       stalledInterval: Math.min(30_000, lockDuration),
-      maxStalledCount: 1,
+      maxStalledCount: options.maxTakeovers,
     },
   );
   worker.on('failed', (job, error) => void recordQueueFailure(options.store, options.logger, job?.data.jobId, error));

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -59,6 +60,18 @@ describe('checkpoint files', () => {
     await saveOne('job-removed');
     await store.remove('job-removed');
     assert.equal(await store.load('job-removed'), null);
+  });
+
+  it('counts and removes what a write cut short by a crash left: a temporary folder, with or without the checkpoint', async () => {
+    const cutShort = (jobId: string) => mkdir(path.join(root, `.${jobId}.${randomUUID()}.tmp`));
+    await saveOne('job-crashed');
+    await cutShort('job-crashed');
+    await cutShort('job-crashed-first');
+    await mkdir(path.join(root, '.not-a-write-of-ours'));
+    assert.deepEqual((await store.jobIds()).sort(), ['job-a', 'job-crashed', 'job-crashed-first']);
+    await store.remove('job-crashed');
+    await store.remove('job-crashed-first');
+    assert.deepEqual((await readdir(root)).sort(), ['.not-a-write-of-ours', 'job-a']);
   });
 
   const refusals: [string, (folder: string) => Promise<void>, RegExp][] = [

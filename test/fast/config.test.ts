@@ -54,6 +54,10 @@ describe('loadConfig', () => {
       CHECKPOINT_INTERVAL_SECONDS: 600,
       JOB_LOCK_SECONDS: 120,
       MAX_JOB_SECONDS: 604_800,
+      JOB_RETENTION_DAYS: 0,
+      EVENT_STREAM_BUFFER_BYTES: 256 * 1024,
+      JOB_MAX_TAKEOVERS: 1,
+      PREDICT_BATCH_WAIT_MS: 0,
     });
     assert.equal(config.REDIS_URL, undefined);
     assert.equal('REDIS_URL' in config, false);
@@ -91,6 +95,10 @@ describe('loadConfig', () => {
       CHECKPOINT_INTERVAL_SECONDS: '0',
       JOB_LOCK_SECONDS: '30',
       MAX_JOB_SECONDS: '3600',
+      JOB_RETENTION_DAYS: '90.5',
+      EVENT_STREAM_BUFFER_BYTES: '65536',
+      JOB_MAX_TAKEOVERS: '20',
+      PREDICT_BATCH_WAIT_MS: '3',
     });
     assert.deepEqual(config, {
       ROLE: 'worker',
@@ -128,6 +136,10 @@ describe('loadConfig', () => {
       CHECKPOINT_INTERVAL_SECONDS: 0,
       JOB_LOCK_SECONDS: 30,
       MAX_JOB_SECONDS: 3600,
+      JOB_RETENTION_DAYS: 90.5,
+      EVENT_STREAM_BUFFER_BYTES: 65536,
+      JOB_MAX_TAKEOVERS: 20,
+      PREDICT_BATCH_WAIT_MS: 3,
     });
     assert.equal(typeof config.PORT, 'number');
   });
@@ -185,6 +197,12 @@ describe('loadConfig', () => {
       ['JOB_LOCK_SECONDS', '1'],
       ['CHECKPOINT_INTERVAL_SECONDS', '-1'],
       ['MAX_JOB_SECONDS', '0'],
+      ['JOB_RETENTION_DAYS', '-1'],
+      ['JOB_RETENTION_DAYS', 'a month'],
+      ['EVENT_STREAM_BUFFER_BYTES', '100'],
+      ['JOB_MAX_TAKEOVERS', '0'],
+      ['PREDICT_BATCH_WAIT_MS', '-1'],
+      ['PREDICT_BATCH_WAIT_MS', '5000'],
     ];
     for (const [variable, value] of cases) {
       it(`${variable}=${JSON.stringify(value)}`, () => {

@@ -9,7 +9,7 @@
  *   test needs: the queued-job answers, the state filter and paging are exact there, not racy.
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
@@ -19,7 +19,7 @@ import sharp from 'sharp';
 import type { ErrorBody } from '../../src/contract/errors.ts';
 import type { Job, JobList, JobSummary } from '../../src/contract/job.ts';
 import type { Prediction, PredictResponse } from '../../src/contract/predict.ts';
-import { request, startTestService, waitFor, type JsonResponse, type TestService } from '../support/service.ts';
+import { request, startTestService, testRedisUrl, waitFor, type JsonResponse, type TestService } from '../support/service.ts';
 
 const MAX_UPLOAD_BYTES = 200_000;
 const MAX_UPLOAD_FILES = 4;
@@ -882,6 +882,56 @@ describe('GET /jobs/:id/model', () => {
   });
 });
 
+describe('DELETE /jobs/:id', () => {
+  const exists = (folder: string) => stat(folder).then(() => true, () => false);
+
+  it('answers 204 for an ended job and removes its record, event stream, model and checkpoint', async () => {
+    const created = await postJob(service, smallJob);
+    const ended = await waitForState(service, created.body.id, 'completed', 60_000);
+    const { ARTIFACTS_DIR, CHECKPOINTS_DIR, KEY_PREFIX } = service.config;
+    assert.ok(await exists(join(ARTIFACTS_DIR, ended.id)), 'the model is there to begin with');
+    assertPredictions(await predict(ended.id, await digitPng(0), 'image/png'), 1);
+    // A checkpoint a crashed worker left behind.
+    await mkdir(join(CHECKPOINTS_DIR, ended.id), { recursive: true });
+    await writeFile(join(CHECKPOINTS_DIR, ended.id, 'checkpoint.json'), '{}');
+    const redis = new Redis(testRedisUrl);
+    try {
+      const jobKeys = () => redis.keys(`${KEY_PREFIX}:job:${ended.id}*`);
+      assert.ok((await jobKeys()).length >= 3);
+      const answer = await fetch(`${service.url}/jobs/${ended.id}`, { method: 'DELETE' });
+      assert.equal(answer.status, 204);
+      assert.equal(await answer.text(), '');
+      assert.deepEqual(await jobKeys(), []);
+      for (const index of await redis.keys(`${KEY_PREFIX}:jobs:*`)) {
+        if ((await redis.type(index)) === 'zset') assert.equal(await redis.zscore(index, ended.id), null, `${index} still names the job`);
+      }
+    } finally {
+      redis.disconnect();
+    }
+    assert.equal(await exists(join(ARTIFACTS_DIR, ended.id)), false, 'the model is gone');
+    assert.equal(await exists(join(CHECKPOINTS_DIR, ended.id)), false, 'the checkpoint is gone');
+    for (const path of ['', '/events', '/model']) assertError(await request(`${service.url}/jobs/${ended.id}${path}`), 404);
+    assertError(await predict(ended.id, await digitPng(0), 'image/png'), 404);
+    const listed = await request<JobList>(`${service.url}/jobs?limit=100`);
+    assert.equal(listed.body.jobs.some((job) => job.id === ended.id), false);
+    assertError(await request(`${service.url}/jobs/${ended.id}`, { method: 'DELETE' }), 404);
+  });
+
+  it('answers 409 for a queued job and leaves it; once cancelled it can be deleted', async () => {
+    const queued = await queuedJob();
+    assert.match(assertError(await request(`${apiOnly.url}/jobs/${queued.id}`, { method: 'DELETE' }), 409).error, /queued.*cancel/);
+    assert.equal((await getJob(apiOnly, queued.id)).state, 'queued');
+    assert.equal((await cancel(apiOnly, queued.id)).status, 200);
+    assert.equal((await fetch(`${apiOnly.url}/jobs/${queued.id}`, { method: 'DELETE' })).status, 204);
+    apiOnlyJobs.splice(apiOnlyJobs.findIndex((job) => job.id === queued.id), 1);
+    assertError(await request(`${apiOnly.url}/jobs/${queued.id}`), 404);
+  });
+
+  it('answers 404 for an unknown id', async () => {
+    assertError(await request(`${service.url}/jobs/no-such-job`, { method: 'DELETE' }), 404);
+  });
+});
+
 describe('catalog and health', () => {
   it('GET /models lists lenet5 and alexnet with their parameter counts on each data set', async () => {
     const answer = await request<{ models: { name: string; params: Record<string, number> }[] }>(`${service.url}/models`);
@@ -969,7 +1019,7 @@ describe('GET /openapi.json', () => {
     assert.match(document.openapi, /^3\.\d+\.\d+$/);
     const routes: Record<string, Record<string, string[]>> = {
       '/jobs': { post: ['201', '400'], get: ['200', '400'] },
-      '/jobs/{id}': { get: ['200', '404'] },
+      '/jobs/{id}': { get: ['200', '404'], delete: ['204', '404', '409'] },
       '/jobs/{id}/cancel': { post: ['200', '404', '409'] },
       '/jobs/{id}/predict': { post: ['200', '400', '404', '409', '413', '415'] },
       '/models': { get: ['200'] },

@@ -12,20 +12,25 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { get, type IncomingMessage } from 'node:http';
+import { connect } from 'node:net';
+import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { Redis } from 'ioredis';
+import { pino } from 'pino';
 import type { ApiDependencies } from '../../src/api/dependencies.ts';
 import { installErrorHandler } from '../../src/api/error-handler.ts';
+import { EventFanout } from '../../src/api/event-fanout.ts';
 import { eventRoutes } from '../../src/api/routes/events.ts';
 import { parseSse, type SseMessage } from '../../src/cli/sse-parser.ts';
 import type { ErrorBody } from '../../src/contract/errors.ts';
 import { isJobEventType, parseJobEvent, type JobEvent } from '../../src/contract/events.ts';
 import type { Job, JobProgress, LossLogLine } from '../../src/contract/job.ts';
-import type { JobSettings } from '../../src/contract/job-request.ts';
 import { JobStore } from '../../src/store/job-store.ts';
 import { startServiceProcess, type ServiceProcess } from '../support/processes.ts';
+import { storedJobSettings } from '../support/job-settings.ts';
 import { deleteKeys, request, sharedEnvironment, startTestService, testRedisUrl, waitFor, type TestService } from '../support/service.ts';
 
 const finalStates = ['completed', 'failed', 'cancelled'];
@@ -229,40 +234,24 @@ describe('the events route on its own (100 ms heartbeats, or none)', () => {
   let url: string;
   let quietApp: FastifyInstance;
   let quietUrl: string;
+  let fanout: EventFanout;
+  let quietFanout: EventFanout;
   let counter = 0;
+  /** A client's bound of unsent bytes, small so a test can pass it quickly. */
+  const bufferBytes = 16 * 1024;
 
-  const settings: JobSettings = {
-    model: 'lenet5',
-    dataset: 'mnist',
-    epochs: 1,
-    batchSize: 64,
-    learningRate: 0.01,
-    momentum: 0.9,
-    weightDecay: 0,
-    augment: false,
-    seed: 1,
-    trainLimit: 640,
-    testLimit: 100,
-    logEvery: 1,
-    timeoutSeconds: 3600,
-    initFrom: null,
-    trainLayers: 'all',
-    validationSplit: null,
-    earlyStopping: null,
-    learningRateSchedule: null,
-  };
   const progress = (batch: number): JobProgress => ({ epoch: 1, epochs: 1, batch, batchesPerEpoch: 10, fraction: batch / 10 });
 
   async function newJob(): Promise<string> {
     const id = `job-${++counter}`;
-    await store.create(id, settings, progress(0), new Date());
+    await store.create(id, storedJobSettings, progress(0), new Date());
     return id;
   }
 
-  /** This app's stream connections to Redis, by the name they give themselves. */
-  async function streamConnections(): Promise<number> {
+  /** The Redis connections named `name`: the fan-out's of one app. */
+  async function connectionsNamed(name: string): Promise<number> {
     const list = (await redis.client('LIST')) as string;
-    return list.split('\n').filter((line) => line.includes(` name=${prefix}:events `)).length;
+    return list.split('\n').filter((line) => line.includes(` name=${name} `)).length;
   }
 
   before(async () => {
@@ -273,22 +262,24 @@ describe('the events route on its own (100 ms heartbeats, or none)', () => {
     redisClients.push(requestRedis);
     await waitFor('Redis', async () => (requestRedis.status === 'ready' ? true : null), 5000, 20);
     store = new JobStore(requestRedis, prefix);
-    const dependencies = { redis: requestRedis, store, config: { KEY_PREFIX: prefix } } as unknown as ApiDependencies;
-    const start = async (heartbeatMs: number) => {
+    const start = async (heartbeatMs: number, name: string) => {
+      const eventFanout = new EventFanout({ store, redis: requestRedis, connectionName: name, heartbeatMs, log: pino({ level: 'silent' }) });
+      const dependencies = { redis: requestRedis, store, eventFanout, config: { KEY_PREFIX: prefix, EVENT_STREAM_BUFFER_BYTES: bufferBytes } } as unknown as ApiDependencies;
       const app = Fastify();
       app.setValidatorCompiler(validatorCompiler);
       app.setSerializerCompiler(serializerCompiler);
       installErrorHandler(app, requestRedis);
-      await app.register(eventRoutes, { ...dependencies, heartbeatMs });
-      return { app, url: await app.listen({ host: '127.0.0.1', port: 0 }) };
+      await app.register(eventRoutes, dependencies);
+      return { app, eventFanout, url: await app.listen({ host: '127.0.0.1', port: 0 }) };
     };
-    ({ app, url } = await start(100));
-    // With a minute between heartbeats, nothing but the disconnect itself can free a connection quickly.
-    ({ app: quietApp, url: quietUrl } = await start(60_000));
+    ({ app, eventFanout: fanout, url } = await start(100, `${prefix}:events`));
+    // With a minute between heartbeats, nothing but the disconnect itself can free a client quickly.
+    ({ app: quietApp, eventFanout: quietFanout, url: quietUrl } = await start(60_000, `${prefix}:quiet-events`));
   });
 
   after(async () => {
     await Promise.all([app?.close(), quietApp?.close()]);
+    await Promise.all([fanout?.close(), quietFanout?.close()]);
     await deleteKeys(prefix);
     for (const client of redisClients) client.disconnect();
   });
@@ -312,19 +303,80 @@ describe('the events route on its own (100 ms heartbeats, or none)', () => {
     const end = read.events.at(-1);
     assert.ok(end?.type === 'end' && end.data.state === 'cancelled' && end.data.result === null && end.data.error === null);
     assert.deepEqual((await store.get(id))?.logs, [{ epoch: 1, batch: 1, loss: 2.5 }], 'the late log line was not recorded either');
-    await waitFor('the stream connection to close', async () => ((await streamConnections()) === 0 ? true : null), 2000, 20);
+    await waitFor('the fan-out to forget the client', async () => (fanout.clients === 0 ? true : null), 2000, 20);
   });
 
-  it('frees the Redis connection of a client that disconnects mid-stream', async () => {
+  it('serves every client of every job through one Redis connection, and forgets the clients that leave', async () => {
+    const jobs = [await newJob(), await newJob()];
+    const clients = 40;
+    // Plain node:http clients, a socket each: fetch's pool opens spare sockets that would hold the server's close up.
+    const readers = Array.from({ length: clients }, async (_, index) => {
+      const response = await new Promise<IncomingMessage>((resolve, reject) => get(`${quietUrl}/jobs/${jobs[index % 2]}/events`, { agent: false }, resolve).on('error', reject));
+      const events: JobEvent[] = [];
+      for await (const message of parseSse(response)) {
+        assert.ok(isJobEventType(message.event), `unknown event type ${message.event}`);
+        events.push(parseJobEvent(message.id ?? '', message.event, JSON.parse(message.data)));
+        if (logsOf(events).length >= 2) break;
+      }
+      return events;
+    });
+    await waitFor('every client to follow', async () => (quietFanout.clients === clients ? true : null), 5000, 20);
+    assert.equal(await connectionsNamed(`${prefix}:quiet-events`), 1, `${clients} clients, one Redis connection`);
+    for (const [index, id] of jobs.entries()) {
+      await store.appendLog(id, { epoch: 1, batch: 1, loss: index }, progress(1));
+      await store.appendLog(id, { epoch: 1, batch: 2, loss: index + 0.5 }, progress(2));
+    }
+    for (const [index, events] of (await Promise.all(readers)).entries()) {
+      const job = index % 2;
+      assert.deepEqual(logsOf(events), [
+        { epoch: 1, batch: 1, loss: job },
+        { epoch: 1, batch: 2, loss: job + 0.5 },
+      ]);
+      assertIncreasingIds(events);
+    }
+    await waitFor('the fan-out to forget every client', async () => (quietFanout.clients === 0 ? true : null), 2000, 20);
+    assert.equal(await connectionsNamed(`${prefix}:quiet-events`), 1);
+  });
+
+  it('cuts off a client that stops reading once its buffer passes the bound; it resumes with Last-Event-ID and misses nothing', async () => {
     const id = await newJob();
-    assert.equal(await streamConnections(), 0);
-    const controller = new AbortController();
-    const response = await fetch(`${quietUrl}/jobs/${id}/events`, { signal: controller.signal });
-    assert.equal(response.status, 200);
-    await waitFor('the stream connection to open', async () => ((await streamConnections()) === 1 ? true : null), 2000, 20);
-    controller.abort();
-    await response.body?.cancel().catch(() => undefined);
-    await waitFor('the stream connection to close', async () => ((await streamConnections()) === 0 ? true : null), 2000, 20);
+    await store.lifecycle.start(id, new Date());
+    // A raw HTTP/1.0 client, whose reading the test controls: the answer is the bare event stream, ended by closing.
+    const { port } = new URL(quietUrl);
+    const socket = connect(Number(port), '127.0.0.1');
+    socket.write(`GET /jobs/${id}/events HTTP/1.0\r\nhost: 127.0.0.1\r\n\r\n`);
+    const received: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    await waitFor('the first events', async () => (Buffer.concat(received).includes('event: state') ? true : null), 2000, 10);
+    // It reads nothing from here on: the socket's buffers fill, then the server's.
+    socket.pause();
+    const padding = 'x'.repeat(2048);
+    let written = 0;
+    while (quietFanout.clients > 0) {
+      assert.ok(written < 32_768, 'a client that reads nothing was never cut off');
+      // A few events at a time, fewer bytes than the bound: what cuts the client off is what piles up, not one burst.
+      const batch = redis.pipeline();
+      for (let i = 0; i < 4; i++) batch.xadd(store.keys.events(id), '*', 'type', 'progress', 'data', JSON.stringify({ n: written++, padding }));
+      await batch.exec();
+    }
+    await store.lifecycle.cancel(id);
+    socket.resume();
+    await closed;
+    const body = Buffer.concat(received).toString();
+    const ids: string[] = [];
+    for await (const message of parseSse(Readable.from([Buffer.from(body.slice(body.indexOf('\r\n\r\n') + 4))]))) ids.push(message.id ?? '');
+    assert.ok(ids.length > 2 && ids.length < written, `the cut-off client got ${ids.length} of ${written + 2} events before the cut`);
+    // Resumed (the padding events are no job events, so read as bare SSE), to the end.
+    const resumed = await fetch(`${quietUrl}/jobs/${id}/events`, { headers: { 'last-event-id': ids.at(-1) ?? '' } });
+    let last = '';
+    for await (const message of parseSse(resumed.body ?? Readable.from([]))) {
+      ids.push(message.id ?? '');
+      last = message.event;
+    }
+    const stored = (await redis.xrange(store.keys.events(id), '-', '+')).map(([entry]) => entry);
+    assert.deepEqual(ids, stored, 'the two connections together saw every event once, in order');
+    assert.equal(last, 'end');
   });
 
   it('ends the stream of a job that ended without events (from before events existed) from its record', async () => {
@@ -351,12 +403,18 @@ describe('the events route on its own (100 ms heartbeats, or none)', () => {
     assert.ok(followed.closedByServer);
   });
 
-  it('remove() deletes the job with its event stream', async () => {
+  it('remove() deletes an ended job with its event stream, and refuses one still queued or running', async () => {
     const id = await newJob();
     await store.appendLog(id, { epoch: 1, batch: 1, loss: 1 }, progress(1));
     assert.equal(await redis.exists(store.keys.events(id)), 1);
     assert.ok(store.keys.ofJob(id).includes(store.keys.events(id)));
-    await store.remove(id);
+    assert.deepEqual(await store.remove(id), { ok: false, current: 'queued' });
+    await store.lifecycle.start(id, new Date());
+    assert.deepEqual(await store.remove(id), { ok: false, current: 'running' });
+    assert.equal(await redis.exists(...store.keys.ofJob(id)), 3, 'nothing of a live job is deleted');
+    await store.lifecycle.cancel(id);
+    assert.deepEqual(await store.remove(id), { ok: true, state: 'cancelled' });
+    assert.deepEqual(await store.remove(id), { ok: false, current: null });
     assert.equal(await redis.exists(...store.keys.ofJob(id)), 0);
     assert.equal(await store.get(id), null);
     assert.equal((await store.list({ limit: 100 })).jobs.some((job) => job.id === id), false);
@@ -368,12 +426,13 @@ describe('the events route on its own (100 ms heartbeats, or none)', () => {
   it('closing the server ends open streams instead of waiting for their clients', async () => {
     const id = await newJob();
     const reading = readStream(`${quietUrl}/jobs/${id}/events`, { timeoutMs: 5000 });
-    await waitFor('the stream connection to open', async () => ((await streamConnections()) === 1 ? true : null), 2000, 20);
+    await waitFor('the client to follow', async () => (quietFanout.clients === 1 ? true : null), 2000, 20);
     const started = Date.now();
     await quietApp.close();
     const read = await reading;
     assert.ok(Date.now() - started < 2000, 'close() waited for the client');
     assert.ok(read.closedByServer);
-    await waitFor('the stream connection to close', async () => ((await streamConnections()) === 0 ? true : null), 2000, 20);
+    await quietFanout.close();
+    await waitFor('the fan-out to close its connection', async () => ((await connectionsNamed(`${prefix}:quiet-events`)) === 0 ? true : null), 2000, 20);
   });
 });

@@ -30,6 +30,7 @@ export async function startTestService(environment: Record<string, string> = {},
     DATA_DIR: path.join(folder, 'data'),
     ARTIFACTS_DIR: path.join(folder, 'artifacts'),
     DATASETS_DIR: path.join(folder, 'datasets'),
+    CHECKPOINTS_DIR: path.join(folder, 'checkpoints'),
     TRAINER_BACKEND: 'wasm',
     // One thread per job unless a test asks for replicas: starting them costs most of a second a
     // job, and the tests that are about them (worker faults, end to end) ask.

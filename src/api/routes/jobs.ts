@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 import { errorBody } from '../../contract/errors.ts';
 import { job, jobIdParams, jobList, jobListQuery, type Job } from '../../contract/job.ts';
 import { jobRequest } from '../../contract/job-request.ts';
@@ -17,7 +18,7 @@ import { assertOwnJob } from '../ownership.ts';
 
 const errors = { 400: errorBody, 401: errorBody, 404: errorBody, 429: errorBody, 503: errorBody };
 
-export const jobRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { store, datasetStore, queue, config }) => {
+export const jobRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { store, datasetStore, queue, config, removal }) => {
   const existing = async (id: string, request: FastifyRequest): Promise<Job> => {
     await assertOwnJob(store, request, id);
     const found = await store.get(id);
@@ -100,6 +101,33 @@ export const jobRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { s
       if (outcome.previous === 'queued') await queue.remove(id).catch(() => undefined);
       request.log.info({ jobId: id }, 'job cancelled');
       return existing(id, request);
+    },
+  );
+
+  app.delete(
+    '/jobs/:id',
+    {
+      schema: {
+        summary: 'Delete an ended job: its record, loss log, event stream, model and any checkpoint',
+        params: jobIdParams,
+        response: {
+          // type null: no body, so the OpenAPI document lists no content for it.
+          204: z.null().meta({ description: 'deleted', type: 'null' }),
+          409: errorBody,
+          ...errors,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      await assertOwnJob(store, request, id);
+      const outcome = await removal.remove(id);
+      if (!outcome.ok) {
+        if (outcome.current === null) throw jobNotFound(id);
+        throw new HttpError(409, `job ${id} is ${outcome.current}; cancel it first (POST /jobs/${id}/cancel), then delete it`);
+      }
+      request.log.info({ jobId: id }, 'job deleted');
+      return reply.code(204).send(null);
     },
   );
 };

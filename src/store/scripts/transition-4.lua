@@ -4,7 +4,8 @@
   that GET /jobs?state= reads always agree with the job's own record.
 
   The same step appends the `state` event to the job's event stream (and, for a final state, the
-  `end` event, and the job's id to the stream of ended jobs that /metrics reads), so a client of
+  `end` event, the job's id to the stream of ended jobs that /metrics reads and to the index of
+  finished jobs by end time that the retention sweep reads), so a client of
   GET /jobs/:id/events sees exactly the state changes the record went through, in order. Every
   event is JSON built by the caller: the `state` event's `previous` is only known here, so the
   caller gives one `state` event for each state the job may be leaving.
@@ -17,6 +18,7 @@
     KEYS[1] the job's record (hash)
     KEYS[2] the job's event stream
     KEYS[3] the stream of ended jobs
+    KEYS[4] the finished jobs by end time (sorted set)
 
     ARGV[1] the allowed states, JSON: an object from each state the job may be in to the data
             (JSON text) of the `state` event that reports leaving it
@@ -28,6 +30,7 @@
     ARGV[6] the data (JSON) of the `end` event; '' unless the target state is final
     ARGV[7] the attempt the job must be at; '' for any
     ARGV[8] about how many entries the stream of ended jobs keeps
+    ARGV[9] when the job ends, in ms since 1970; '' unless the target state is final
 
   Output:
     {1, previous state, the job's attempt after the change}: done
@@ -57,6 +60,7 @@ redis.call('XADD', KEYS[2], '*', 'type', 'state', 'data', stateEvent)
 if ARGV[6] ~= '' then
   redis.call('XADD', KEYS[2], '*', 'type', 'end', 'data', ARGV[6])
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[8], '*', 'id', ARGV[5], 'state', target)
+  redis.call('ZADD', KEYS[4], ARGV[9], ARGV[5])
 end
 local attempt = tonumber(redis.call('HGET', KEYS[1], 'attempt') or '0')
 if target == 'running' then attempt = redis.call('HINCRBY', KEYS[1], 'attempt', 1) end

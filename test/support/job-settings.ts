@@ -1,0 +1,23 @@
+import type { JobSettings } from '../../src/contract/job-request.ts';
+
+/** A small LeNet-5/MNIST job's settings, every default filled in: for jobs a test writes to the store directly, never trains. */
+export const storedJobSettings: JobSettings = {
+  model: 'lenet5',
+  dataset: 'mnist',
+  epochs: 1,
+  batchSize: 64,
+  learningRate: 0.01,
+  momentum: 0.9,
+  weightDecay: 0,
+  augment: false,
+  seed: 1,
+  trainLimit: 640,
+  testLimit: 100,
+  logEvery: 1,
+  timeoutSeconds: 3600,
+  initFrom: null,
+  trainLayers: 'all',
+  validationSplit: null,
+  earlyStopping: null,
+  learningRateSchedule: null,
+};
