@@ -103,7 +103,7 @@ export class CheckpointStore {
       const stored: StoredCheckpoint = {
         format: 'trainer-checkpoint/1',
         jobId,
-        position: { ...checkpoint.position, bestWeights: checkpoint.bestWeights?.length ?? 0 },
+        position: checkpoint.bestWeights?.length ? { ...checkpoint.position, bestWeights: checkpoint.bestWeights.length } : checkpoint.position,
         shapes: all.map((tensor) => [...tensor.shape]),
         tensorBytes,
         tensorsSha256: hash.digest('hex'),
