@@ -1,10 +1,9 @@
 /**
  * `npm run bench -- --predict-load`: single-image POST /jobs/:id/predict requests from 1, 16 and
  * 64 concurrent clients on loopback (keep-alive connections, each client sending its next request
- * as soon as its answer came), for LeNet-5/MNIST and AlexNet/CIFAR-10, with and without dynamic
- * batching (PREDICT_BATCH_WAIT_MS). The API is a process of its own (ROLE=api), started again for
- * each batching setting on the same models and Redis; meanwhile a prober asks GET /health every
- * 20 ms, to see whether the API stays responsive. The models are trained first, small.
+ * as soon as its answer came), for LeNet-5/MNIST and AlexNet/CIFAR-10. The API is a process of
+ * its own (ROLE=api), on the models another process trained first (small ones) and the same
+ * Redis; meanwhile a prober asks GET /health every 20 ms, to see whether the API stays responsive.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { Agent, request as httpRequest } from 'node:http';
@@ -24,15 +23,12 @@ export interface PredictLoadRequest {
   readonly backend: string;
   readonly cifarPath: string | undefined;
   readonly concurrencies: readonly number[];
-  /** PREDICT_BATCH_WAIT_MS values to compare; 0 is batching off. */
-  readonly batchWaits: readonly number[];
   /** Seconds of load per model and concurrency. */
   readonly seconds: number;
 }
 
 export interface PredictLoadRow {
   readonly model: string;
-  readonly batchWaitMs: number;
   readonly clients: number;
   readonly requests: number;
   readonly predictionsPerSecond: number;
@@ -66,7 +62,7 @@ async function startApi(shared: Record<string, string>, environment: Record<stri
 }
 
 /** `clients` loops of single-image requests for `seconds`, and the /health prober beside them. */
-async function load(url: string, job: string, images: readonly Buffer[], type: string, clients: number, seconds: number): Promise<Omit<PredictLoadRow, 'model' | 'batchWaitMs'>> {
+async function load(url: string, job: string, images: readonly Buffer[], type: string, clients: number, seconds: number): Promise<Omit<PredictLoadRow, 'model'>> {
   const agent = new Agent({ keepAlive: true, maxSockets: clients });
   const probeAgent = new Agent({ keepAlive: true, maxSockets: 1 });
   const latencies: number[] = [];
@@ -140,21 +136,19 @@ export async function runPredictLoad(request: PredictLoadRequest, onProgress: (l
       { model: 'alexnet / cifar10', job: alexnet.id, type: 'image/jpeg', images: await Promise.all(indices.map((i) => raw(cifar.test.images, i, 32, 3).jpeg({ quality: 90 }).toBuffer())) },
     ];
     const rows: PredictLoadRow[] = [];
-    for (const batchWaitMs of request.batchWaits) {
-      const { api, url } = await startApi(shared, { ROLE: 'api', PREDICT_BATCH_WAIT_MS: String(batchWaitMs) });
-      try {
-        for (const { model, job, type, images } of cases) {
-          // The model loaded and the JIT warm before anything is timed.
-          await load(url, job, images, type, 4, 1);
-          for (const clients of request.concurrencies) {
-            rows.push({ model, batchWaitMs, ...(await load(url, job, images, type, clients, request.seconds)) });
-            const row = rows.at(-1);
-            onProgress(`${model}, batch wait ${batchWaitMs} ms, ${clients} client(s): ${row?.predictionsPerSecond.toFixed(0)} predictions/s, p99 ${row?.p99Ms.toFixed(0)} ms`);
-          }
+    const { api, url } = await startApi(shared, { ROLE: 'api' });
+    try {
+      for (const { model, job, type, images } of cases) {
+        // The model loaded and the JIT warm before anything is timed.
+        await load(url, job, images, type, 4, 1);
+        for (const clients of request.concurrencies) {
+          rows.push({ model, ...(await load(url, job, images, type, clients, request.seconds)) });
+          const row = rows.at(-1);
+          onProgress(`${model}, ${clients} client(s): ${row?.predictionsPerSecond.toFixed(0)} predictions/s, p99 ${row?.p99Ms.toFixed(0)} ms`);
         }
-      } finally {
-        await api.stop();
       }
+    } finally {
+      await api.stop();
     }
     return rows;
   } finally {
@@ -165,11 +159,11 @@ export async function runPredictLoad(request: PredictLoadRequest, onProgress: (l
 
 export function formatPredictLoad(rows: readonly PredictLoadRow[]): string {
   return [
-    '| model | batch wait | clients | requests | predictions/s | p50 | p99 | /health p99 | errors |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| model | clients | requests | predictions/s | p50 | p99 | /health p99 | errors |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...rows.map(
       (row) =>
-        `| ${row.model} | ${row.batchWaitMs === 0 ? 'off' : `${row.batchWaitMs} ms`} | ${row.clients} | ${row.requests} | ${row.predictionsPerSecond.toFixed(1)} | ${row.p50Ms.toFixed(1)} ms | ${row.p99Ms.toFixed(1)} ms | ${row.healthP99Ms.toFixed(1)} ms | ${row.errors} |`,
+        `| ${row.model} | ${row.clients} | ${row.requests} | ${row.predictionsPerSecond.toFixed(1)} | ${row.p50Ms.toFixed(1)} ms | ${row.p99Ms.toFixed(1)} ms | ${row.healthP99Ms.toFixed(1)} ms | ${row.errors} |`,
     ),
   ].join('\n');
 }

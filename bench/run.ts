@@ -15,8 +15,7 @@
  *   npm run bench -- --predict                         predictions/s through HTTP, 64 images a request (bench/predict.ts)
  *   npm run bench -- --fanout                          5,000 clients following event streams through one API process (bench/fanout.ts);
  *                                                      --clients N, --jobs N, --log-lines N (50), --interval-ms N (100 ms between log lines)
- *   npm run bench -- --predict-load                    single-image predictions from 1, 16, 64 clients, batching off and on, /health meanwhile (bench/predict-load.ts);
- *                                                      --batch-waits 0,2,5 --seconds N
+ *   npm run bench -- --predict-load                    single-image predictions from 1, 16, 64 clients, /health meanwhile (bench/predict-load.ts); --seconds N
  *   npm run bench -- --chaos                           30 seeded jobs on 3 workers, one SIGKILLed every ~3 s, against an undisturbed run (bench/chaos.ts); --jobs N
  *   npm run bench -- --history                         Redis memory per job, GET /jobs with 100,000 ended jobs, a retention sweep (bench/history.ts)
  *
@@ -62,7 +61,6 @@ const { values: flags } = parseArgs({
     fanout: { type: 'boolean', default: false },
     chaos: { type: 'boolean', default: false },
     'predict-load': { type: 'boolean', default: false },
-    'batch-waits': { type: 'string', default: '0,2,5' },
     seconds: { type: 'string', default: '8' },
     clients: { type: 'string', default: '5000' },
     'log-lines': { type: 'string', default: '50' },
@@ -293,7 +291,7 @@ async function printChaos(): Promise<void> {
 if (flags.profile) await printProfiles();
 else if (flags.chaos) await printChaos();
 else if (flags['predict-load']) {
-  const request = { backend: flags.backend, cifarPath, concurrencies: [1, 16, 64], batchWaits: flags['batch-waits'].split(',').map(Number), seconds: Number(flags.seconds) };
+  const request = { backend: flags.backend, cifarPath, concurrencies: [1, 16, 64], seconds: Number(flags.seconds) };
   console.log(`\n${formatPredictLoad(await runPredictLoad(request, (line) => console.log(`  ${line}; load now: ${loadAverage()}`)))}`);
 }
 else if (flags.fanout) await printFanout();

@@ -95,8 +95,6 @@ const environment = z.object({
   MAX_UPLOAD_FILES: positiveInt(64),
   MAX_IMAGE_PIXELS: positiveInt(40_000_000),
   MODEL_CACHE_SIZE: positiveInt(4),
-  /** Longest a prediction waits for others for the same model to share one model call (dynamic batching); 0: off. */
-  PREDICT_BATCH_WAIT_MS: z.coerce.number().int().min(0).max(1000).default(0),
   /** Comma-separated API keys; with these (or API_KEYS_FILE) every route but /health and the docs needs `Authorization: Bearer <key>`. */
   API_KEYS: apiKeyList.optional(),
   /** A file with one API key per line (blank lines and lines starting with # are skipped). */

@@ -138,7 +138,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       };
       await requeue();
       redis.on('ready', () => void requeue().catch((error: unknown) => logger.warn({ err: error }, 'could not queue the jobs recorded but never queued')));
-      const predictor = new Predictor(config.ARTIFACTS_DIR, config.MODEL_CACHE_SIZE, config.MAX_IMAGE_PIXELS, config.PREDICT_BATCH_WAIT_MS);
+      const predictor = new Predictor(config.ARTIFACTS_DIR, config.MODEL_CACHE_SIZE, config.MAX_IMAGE_PIXELS);
       closers.push(async () => predictor.dispose());
       const removal = new JobRemoval(store, queue, predictor, config.ARTIFACTS_DIR, config.CHECKPOINTS_DIR);
       if (config.JOB_RETENTION_DAYS > 0) {

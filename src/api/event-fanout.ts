@@ -123,7 +123,9 @@ export class EventFanout {
     try {
       await this.replay(id, follower);
     } catch (error) {
-      this.fail(watch, error);
+      // Its replay's read failed: this stream ends, and its client resumes where it stopped.
+      if (!stream.closed) this.options.log.warn({ err: error, jobId: id }, 'event stream ended early: Redis failed a read');
+      this.finish(follower);
     }
     return finished;
   }

@@ -5,7 +5,7 @@ import { normalisedImages } from '../datasets/normalise.ts';
 import { loadArtifact, type LoadedArtifact } from '../models/artifact.ts';
 import { ImageError, prepareUpload, type PreparedImage } from '../images/prepare-image.ts';
 import { HttpError } from './http-error.ts';
-import { PredictBatcher } from './predict-batcher.ts';
+import { ModelCallQueue } from './model-call-queue.ts';
 
 const topCount = 5;
 
@@ -15,24 +15,16 @@ const topCount = 5;
  */
 export class Predictor {
   private readonly cache = new Map<string, Promise<LoadedArtifact>>();
-  private readonly batcher: PredictBatcher;
+  private readonly modelCalls = new ModelCallQueue();
 
-  /** `batchWaitMs`: how long a prediction may wait for others for the same model to share its model call (0: never). */
   constructor(
     private readonly artifactsDir: string,
     private readonly cacheSize: number,
     private readonly maxPixels: number,
-    batchWaitMs = 0,
-  ) {
-    this.batcher = new PredictBatcher(batchWaitMs);
-  }
+  ) {}
 
-  /** One prediction per upload, in order, from one call of the model on all of them (and, batching, on other requests' too). */
+  /** One prediction per upload, in order, from one call of the model on all of them, in its turn (see ModelCallQueue). */
   async predict(jobId: string, uploads: readonly Buffer[], options: { preprocess: PreprocessRequest; explain: boolean }): Promise<Prediction[]> {
-    return this.batcher.track(jobId, () => this.predictTracked(jobId, uploads, options));
-  }
-
-  private async predictTracked(jobId: string, uploads: readonly Buffer[], options: { preprocess: PreprocessRequest; explain: boolean }): Promise<Prediction[]> {
     const { model, metadata } = await this.model(jobId);
     const mode = options.preprocess === 'auto' ? metadata.imageKind : options.preprocess;
     const inputs = await Promise.all(
@@ -45,8 +37,8 @@ export class Predictor {
     );
     const joined = new Uint8Array(inputs.reduce((size, input) => size + input.pixels.byteLength, 0));
     inputs.reduce((offset, input) => (joined.set(input.pixels, offset), offset + input.pixels.byteLength), 0);
-    const rows = await this.batcher.classify(jobId, joined, inputs.length, async (pixels, count) => {
-      const probabilities = tf.tidy(() => tf.softmax(model.predict(normalisedImages(pixels, count, metadata.shape)) as tf.Tensor2D));
+    const rows = await this.modelCalls.inTurn(async () => {
+      const probabilities = tf.tidy(() => tf.softmax(model.predict(normalisedImages(joined, inputs.length, metadata.shape)) as tf.Tensor2D));
       try {
         return (await probabilities.array()) as number[][];
       } finally {

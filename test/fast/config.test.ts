@@ -57,7 +57,6 @@ describe('loadConfig', () => {
       JOB_RETENTION_DAYS: 0,
       EVENT_STREAM_BUFFER_BYTES: 256 * 1024,
       JOB_MAX_TAKEOVERS: 1,
-      PREDICT_BATCH_WAIT_MS: 0,
     });
     assert.equal(config.REDIS_URL, undefined);
     assert.equal('REDIS_URL' in config, false);
@@ -98,7 +97,6 @@ describe('loadConfig', () => {
       JOB_RETENTION_DAYS: '90.5',
       EVENT_STREAM_BUFFER_BYTES: '65536',
       JOB_MAX_TAKEOVERS: '20',
-      PREDICT_BATCH_WAIT_MS: '3',
     });
     assert.deepEqual(config, {
       ROLE: 'worker',
@@ -139,7 +137,6 @@ describe('loadConfig', () => {
       JOB_RETENTION_DAYS: 90.5,
       EVENT_STREAM_BUFFER_BYTES: 65536,
       JOB_MAX_TAKEOVERS: 20,
-      PREDICT_BATCH_WAIT_MS: 3,
     });
     assert.equal(typeof config.PORT, 'number');
   });
@@ -201,8 +198,6 @@ describe('loadConfig', () => {
       ['JOB_RETENTION_DAYS', 'a month'],
       ['EVENT_STREAM_BUFFER_BYTES', '100'],
       ['JOB_MAX_TAKEOVERS', '0'],
-      ['PREDICT_BATCH_WAIT_MS', '-1'],
-      ['PREDICT_BATCH_WAIT_MS', '5000'],
     ];
     for (const [variable, value] of cases) {
       it(`${variable}=${JSON.stringify(value)}`, () => {

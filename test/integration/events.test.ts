@@ -379,6 +379,30 @@ describe('the events route on its own (100 ms heartbeats, or none)', () => {
     assert.equal(last, 'end');
   });
 
+  it('when Redis drops the shared read, the streams end and their clients resume with Last-Event-ID, missing nothing', async () => {
+    const id = await newJob();
+    await store.lifecycle.start(id, new Date());
+    const first = readStream(`${url}/jobs/${id}/events`, { timeoutMs: 10_000 });
+    await waitFor('the client to follow', async () => (fanout.clients === 1 ? true : null), 2000, 20);
+    await store.appendLog(id, { epoch: 1, batch: 1, loss: 1 }, progress(1));
+    await waitFor('the log line to arrive', async () => ((await store.events.read(id, '0-0', 10)).length === 3 ? true : null), 2000, 20);
+    // What a Redis restart or a network cut does to the fan-out's connection.
+    const list = (await redis.client('LIST')) as string;
+    const shared = list.split('\n').find((line) => line.includes(` name=${prefix}:events `));
+    const clientId = /\bid=(\d+)/.exec(shared ?? '')?.[1];
+    assert.ok(clientId, 'the fan-out has its connection');
+    await redis.client('KILL', 'ID', clientId);
+    const cut = await first;
+    assert.ok(cut.closedByServer);
+    assert.notEqual(cut.events.at(-1)?.type, 'end', 'the stream ended early, without an end');
+    await store.appendLog(id, { epoch: 1, batch: 2, loss: 0.5 }, progress(2));
+    await store.lifecycle.cancel(id);
+    const resumed = await readStream(`${url}/jobs/${id}/events`, { headers: { 'last-event-id': cut.events.at(-1)?.id ?? '' }, timeoutMs: 10_000 });
+    const stored = (await redis.xrange(store.keys.events(id), '-', '+')).map(([entry]) => entry);
+    assert.deepEqual([...cut.events, ...resumed.events].map((event) => event.id), stored);
+    assert.equal(resumed.events.at(-1)?.type, 'end');
+  });
+
   it('ends the stream of a job that ended without events (from before events existed) from its record', async () => {
     // Ended before: its end comes from the record at once.
     const old = await newJob();
