@@ -7,6 +7,7 @@ import type { Config } from './config.ts';
 import { connectRedis, describeTarget, waitUntilReachable, type RedisTarget } from './store/connection.ts';
 import { startEmbeddedRedis } from './store/embedded-redis.ts';
 import { DatasetStore } from './store/dataset-store.ts';
+import { ExperimentStore } from './store/experiment-store.ts';
 import { JobStore } from './store/job-store.ts';
 import { createDatasetQueue, requeueDatasetOrphans } from './queue/dataset-queue.ts';
 import { createTrainingQueue, requeueOrphans } from './queue/training-queue.ts';
@@ -130,7 +131,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       redis.on('ready', () => void requeue().catch((error: unknown) => logger.warn({ err: error }, 'could not queue the jobs recorded but never queued')));
       const predictor = new Predictor(config.ARTIFACTS_DIR, config.MODEL_CACHE_SIZE, config.MAX_IMAGE_PIXELS);
       closers.push(async () => predictor.dispose());
-      app = await buildApp({ config, redis, store, datasetStore, queue, datasetQueue, predictor, backend, device: backendDevice(), apiKeys }, logger);
+      app = await buildApp({ config, redis, store, datasetStore, experimentStore: new ExperimentStore(redis, config.KEY_PREFIX), queue, datasetQueue, predictor, backend, device: backendDevice(), apiKeys }, logger);
       const started = app;
       closers.push(() => started.close());
       await app.listen({ host: config.HOST, port: config.PORT });

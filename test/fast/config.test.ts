@@ -42,6 +42,7 @@ describe('loadConfig', () => {
       MAX_QUEUED_PER_CLIENT: 20,
       MAX_QUEUED_JOBS: 500,
       MAX_TRAINING_IMAGES_PER_JOB: 60_000_000,
+      MAX_EXPERIMENT_RUNS: 64,
       RATE_LIMIT_PER_MINUTE: 600,
       DATASETS_DIR: './uploaded-datasets',
       MAX_DATASET_UPLOAD_BYTES: 1024 ** 3,
@@ -91,6 +92,7 @@ describe('loadConfig', () => {
       CHECKPOINT_INTERVAL_SECONDS: '0',
       JOB_LOCK_SECONDS: '30',
       MAX_JOB_SECONDS: '3600',
+      MAX_EXPERIMENT_RUNS: '8',
     });
     assert.deepEqual(config, {
       ROLE: 'worker',
@@ -128,6 +130,7 @@ describe('loadConfig', () => {
       CHECKPOINT_INTERVAL_SECONDS: 0,
       JOB_LOCK_SECONDS: 30,
       MAX_JOB_SECONDS: 3600,
+      MAX_EXPERIMENT_RUNS: 8,
     });
     assert.equal(typeof config.PORT, 'number');
   });
@@ -185,6 +188,7 @@ describe('loadConfig', () => {
       ['JOB_LOCK_SECONDS', '1'],
       ['CHECKPOINT_INTERVAL_SECONDS', '-1'],
       ['MAX_JOB_SECONDS', '0'],
+      ['MAX_EXPERIMENT_RUNS', '0'],
     ];
     for (const [variable, value] of cases) {
       it(`${variable}=${JSON.stringify(value)}`, () => {
