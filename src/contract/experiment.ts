@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { jobProgress, jobResult, jobState, jobStates, type JobState } from './job.ts';
+import { jobListQuery, jobProgress, jobResult, jobState, jobStates, type JobState } from './job.ts';
 import { jobRequest } from './job-request.ts';
 
 /**
@@ -80,9 +80,5 @@ export const experimentList = z
   .meta({ id: 'ExperimentList' });
 export type ExperimentList = z.infer<typeof experimentList>;
 
-export const experimentListQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().regex(/^\d+$/, { error: 'must be a cursor returned as next by an earlier page' }).optional(),
-});
-
-export const experimentIdParams = z.strictObject({ id: z.string().min(1).max(100) });
+/** Paged as GET /jobs is, without its state filter. */
+export const experimentListQuery = jobListQuery.omit({ state: true });

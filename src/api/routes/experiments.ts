@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { ErrorDetail } from '../../contract/errors.ts';
-import { errorBody } from '../../contract/errors.ts';
-import { experiment, experimentIdParams, experimentList, experimentListQuery, experimentRequest, type Experiment, type GridValue } from '../../contract/experiment.ts';
-import { finalStates } from '../../contract/job.ts';
+import { errorBody, type ErrorDetail } from '../../contract/errors.ts';
+import { experiment, experimentList, experimentListQuery, experimentRequest, type Experiment, type GridValue } from '../../contract/experiment.ts';
+import { finalStates, jobIdParams } from '../../contract/job.ts';
 import { jobRequest } from '../../contract/job-request.ts';
 import { ownerOf } from '../auth.ts';
 import { cancelJob } from '../cancel-job.ts';
@@ -117,7 +116,7 @@ export const experimentRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (a
 
   app.get(
     '/experiments/:id',
-    { schema: { summary: "An experiment: its runs' states, values and results, and the best run", params: experimentIdParams, response: { 200: experiment, ...errors } } },
+    { schema: { summary: "An experiment: its runs' states, values and results, and the best run", params: jobIdParams, response: { 200: experiment, ...errors } } },
     async (request) => existing(request.params.id, request),
   );
 
@@ -126,7 +125,7 @@ export const experimentRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (a
     {
       schema: {
         summary: 'Cancel the runs of an experiment that are queued or running; those that ended stay as they are',
-        params: experimentIdParams,
+        params: jobIdParams,
         response: { 200: experiment, ...errors },
       },
     },
