@@ -71,7 +71,7 @@ function describeValues(run: ExperimentRun): string {
 }
 
 /** One row per run: its number, job, varied values, state, progress, test accuracy and loss; the best marked `*`, and a line naming it. */
-export function runTable(experiment: Experiment): string {
+function runTable(experiment: Experiment): string {
   const fields = Object.keys(experiment.grid);
   const rows = experiment.runs.map((run, index) => [
     `${index + 1}${run.id === experiment.best?.id ? '*' : ''}`,

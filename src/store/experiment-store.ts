@@ -95,7 +95,7 @@ export class ExperimentStore {
 }
 
 /** The completed run with the highest test accuracy or the lowest test loss; of equals, the first in grid order. */
-export function bestRun(runs: readonly ExperimentRun[], metric: ExperimentMetric): ExperimentRun | null {
+function bestRun(runs: readonly ExperimentRun[], metric: ExperimentMetric): ExperimentRun | null {
   const better = (a: number, b: number) => (metric === 'testAccuracy' ? a > b : a < b);
   let best: ExperimentRun | null = null;
   for (const run of runs) {

@@ -17,7 +17,7 @@ const errors = { 400: errorBody, 401: errorBody, 404: errorBody, 429: errorBody,
 type Combination = Record<string, GridValue>;
 
 /** Every combination of the grid's values: a nested loop over its fields in the order given, the last varying fastest. */
-export function combinations(grid: Readonly<Record<string, readonly GridValue[] | undefined>>): Combination[] {
+function combinations(grid: Readonly<Record<string, readonly GridValue[] | undefined>>): Combination[] {
   let product: Combination[] = [{}];
   for (const [field, values] of Object.entries(grid)) {
     product = product.flatMap((partial) => (values ?? []).map((value) => ({ ...partial, [field]: value })));
