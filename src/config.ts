@@ -107,6 +107,8 @@ const environment = z.object({
   MAX_QUEUED_JOBS: positiveInt(500),
   /** Upper bound of epochs × trainLimit (training images seen) for one job. */
   MAX_TRAINING_IMAGES_PER_JOB: positiveInt(60_000 * 1000),
+  /** Most runs (grid combinations) one experiment may have. */
+  MAX_EXPERIMENT_RUNS: positiveInt(64),
   /** Requests per minute per client (API key, or IP address without keys); 0 switches the limit off. */
   RATE_LIMIT_PER_MINUTE: nonNegativeInt(600),
   /** Unsent bytes an event stream client may leave waiting in the API before it is cut off (it resumes with Last-Event-ID). */

@@ -10,6 +10,7 @@ import type { Config } from './config.ts';
 import { connectRedis, describeTarget, waitUntilReachable, type RedisTarget } from './store/connection.ts';
 import { startEmbeddedRedis } from './store/embedded-redis.ts';
 import { DatasetStore } from './store/dataset-store.ts';
+import { ExperimentStore } from './store/experiment-store.ts';
 import { JobStore } from './store/job-store.ts';
 import { createDatasetQueue, requeueDatasetOrphans } from './queue/dataset-queue.ts';
 import { createTrainingQueue, requeueOrphans } from './queue/training-queue.ts';
@@ -148,7 +149,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       }
       const eventFanout = new EventFanout({ store, redis, connectionName: `${config.KEY_PREFIX}:events`, heartbeatMs: eventHeartbeatMs, log: logger });
       closers.push(() => eventFanout.close());
-      app = await buildApp({ config, redis, store, datasetStore, queue, datasetQueue, predictor, removal, eventFanout, backend, device: backendDevice(), apiKeys }, logger);
+      app = await buildApp({ config, redis, store, datasetStore, experimentStore: new ExperimentStore(redis, config.KEY_PREFIX), queue, datasetQueue, predictor, removal, eventFanout, backend, device: backendDevice(), apiKeys }, logger);
       const started = app;
       closers.push(() => started.close());
       await app.listen({ host: config.HOST, port: config.PORT });

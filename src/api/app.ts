@@ -13,6 +13,7 @@ import { completeOpenApi } from './openapi.ts';
 import { catalogRoutes } from './routes/catalog.ts';
 import { datasetRoutes } from './routes/datasets.ts';
 import { eventRoutes } from './routes/events.ts';
+import { experimentRoutes } from './routes/experiments.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { modelDownloadRoutes } from './routes/model-download.ts';
 import { predictRoutes } from './routes/predict.ts';
@@ -51,6 +52,7 @@ export async function buildApp(dependencies: ApiDependencies, logger: Logger): P
   await app.register(metricsPlugin, dependencies);
   await app.register(jobRoutes, dependencies);
   await app.register(eventRoutes, dependencies);
+  await app.register(experimentRoutes, dependencies);
   await app.register(predictRoutes, dependencies);
   await app.register(modelDownloadRoutes, dependencies);
   await app.register(catalogRoutes, dependencies);

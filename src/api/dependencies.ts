@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config.ts';
 import type { DeviceDescription } from '../contract/device.ts';
 import type { DatasetStore } from '../store/dataset-store.ts';
+import type { ExperimentStore } from '../store/experiment-store.ts';
 import type { JobStore } from '../store/job-store.ts';
 import type { DatasetJobData } from '../queue/dataset-queue.ts';
 import type { TrainingJobData } from '../queue/training-queue.ts';
@@ -16,6 +17,7 @@ export interface ApiDependencies {
   readonly redis: Redis;
   readonly store: JobStore;
   readonly datasetStore: DatasetStore;
+  readonly experimentStore: ExperimentStore;
   readonly queue: Queue<TrainingJobData>;
   /** Uploaded archives wait here for a worker to process them. */
   readonly datasetQueue: Queue<DatasetJobData>;

@@ -12,6 +12,7 @@ export class HttpError extends Error {
 }
 
 export const jobNotFound = (id: string) => new HttpError(404, `no job with id ${id}`);
+export const experimentNotFound = (id: string) => new HttpError(404, `no experiment with id ${id}`);
 
 /**
  * What to throw for an error met while reading a multipart body: the limits' errors (413) and ours

@@ -9,7 +9,7 @@ const binary: OpenAPIV3.SchemaObject = { type: 'string', format: 'binary' };
 /**
  * The OpenAPI document from the routes' zod schemas, plus what no zod schema states: the upload
  * bodies of predict and of a data set upload (streamed, so they have no body schema to validate),
- * the zip of the model download and the Location headers of 201 and 202.
+ * the zip of the model download and the Location headers of 201 (jobs, experiments) and 202.
  */
 export const completeOpenApi: SwaggerTransformObject = (input) => {
   const document = jsonSchemaTransformObject(input) as OpenAPIV3.Document;
@@ -42,9 +42,9 @@ export const completeOpenApi: SwaggerTransformObject = (input) => {
       content: { 'application/zip': { schema: binary } },
     };
   }
-  const created = document.paths['/jobs']?.post?.responses['201'];
-  if (created && !('$ref' in created)) {
-    created.headers = { Location: { description: 'the new job: /jobs/<id>', schema: { type: 'string' } } };
+  for (const [path, what] of [['/jobs', 'job'], ['/experiments', 'experiment']] as const) {
+    const created = document.paths[path]?.post?.responses['201'];
+    if (created && !('$ref' in created)) created.headers = { Location: { description: `the new ${what}: ${path}/<id>`, schema: { type: 'string' } } };
   }
   return document;
 };

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { datasetCatalog, type DatasetCatalog } from '../contract/catalog.ts';
 import { uploadedDataset, type UploadedDataset } from '../contract/datasets.ts';
 import { errorBody } from '../contract/errors.ts';
+import { experiment, type Experiment, type ExperimentRequestInput } from '../contract/experiment.ts';
 import { isJobEventType, parseJobEvent, type JobEvent } from '../contract/events.ts';
 import { job, jobList, type Job, type JobList, type JobState } from '../contract/job.ts';
 import type { JobRequestInput } from '../contract/job-request.ts';
@@ -55,6 +56,18 @@ export class TrainerClient {
 
   cancel(id: string): Promise<Job> {
     return this.call(`/jobs/${encodeURIComponent(id)}/cancel`, { method: 'POST' }, job);
+  }
+
+  submitExperiment(request: ExperimentRequestInput): Promise<Experiment> {
+    return this.call('/experiments', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request) }, experiment);
+  }
+
+  experiment(id: string): Promise<Experiment> {
+    return this.call(`/experiments/${encodeURIComponent(id)}`, {}, experiment);
+  }
+
+  cancelExperiment(id: string): Promise<Experiment> {
+    return this.call(`/experiments/${encodeURIComponent(id)}/cancel`, { method: 'POST' }, experiment);
   }
 
   predict(id: string, files: readonly UploadFile[]): Promise<PredictResponse> {

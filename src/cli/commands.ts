@@ -9,6 +9,8 @@ import { Failure, UsageError } from './errors.ts';
 import { completedLine, FollowReport } from './follow.ts';
 import type { CliIo, Invocation } from './main.ts';
 import { trainingOptions, type TrainingOptionValue } from './options.ts';
+import { experimentCommand } from './experiment.ts';
+import { formatTable } from './table.ts';
 
 /** Runs a parsed command line against the service's public HTTP API; resolves to the exit status. */
 export async function execute(invocation: Invocation, io: CliIo): Promise<number> {
@@ -72,6 +74,8 @@ export async function execute(invocation: Invocation, io: CliIo): Promise<number
     }
     case 'datasets':
       return datasetsCommand(client, operands, options, flags.has('wait'), json, io);
+    case 'experiment':
+      return experimentCommand(client, invocation, io);
   }
 }
 
@@ -255,10 +259,4 @@ function table(jobs: readonly JobSummary[]): string {
     job.createdAt,
   ]);
   return formatTable(['ID', 'STATE', 'MODEL/DATA', 'PROGRESS', 'ACCURACY', 'CREATED'], rows);
-}
-
-function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] as string).length)));
-  const format = (row: readonly string[]) => row.map((cell, column) => cell.padEnd(widths[column] as number)).join('  ').trimEnd();
-  return `${[header, ...rows].map(format).join('\n')}\n`;
 }

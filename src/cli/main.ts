@@ -36,6 +36,12 @@ Commands:
   datasets list              the data sets: built-in ones and yours, with their state
   datasets show <id>         an uploaded data set's report: classes, images per split, skipped files, warnings
   datasets delete <id>       delete an uploaded data set
+  experiment submit --grid JSON [--base JSON] [--name N] [--metric testAccuracy|testLoss] [--follow]
+                             start an experiment: a job for every combination of the grid's values,
+                             e.g. --base '{"epochs":2}' --grid '{"model":["lenet5","alexnet"]}'
+  experiment watch <id>      the experiment's table of runs, redrawn as they train, until all ended
+  experiment show <id>       the table of runs once: varied values, state, progress, accuracy, loss
+  experiment cancel <id>     cancel the experiment's queued and running runs
 
 Training options (submit; defaults are the server's):
 ${trainingOptionLines()}
@@ -83,13 +89,21 @@ const datasetsOptions = {
   wait: { type: 'boolean' },
 } as const;
 
+const experimentOptions = {
+  base: { type: 'string' },
+  grid: { type: 'string' },
+  name: { type: 'string' },
+  metric: { type: 'string' },
+  follow: { type: 'boolean' },
+} as const;
+
 const listOptions = {
   state: { type: 'string' },
   limit: { type: 'string' },
   cursor: { type: 'string' },
 } as const;
 
-export const commands = ['submit', 'watch', 'predict', 'list', 'cancel', 'model', 'datasets'] as const;
+export const commands = ['submit', 'watch', 'predict', 'list', 'cancel', 'model', 'datasets', 'experiment'] as const;
 export type Command = (typeof commands)[number];
 
 /** A command line, parsed and checked: what commands.ts runs. */
@@ -141,12 +155,12 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
 /** The command line as an invocation, 'help', or a UsageError. */
 export function parseCommandLine(argv: readonly string[], env: CliIo['env']): Invocation | 'help' {
   // Every option any command knows, to find the command; then the command's own, strictly.
-  const first = parse(argv, { ...commonOptions, ...submitOptions, ...listOptions, ...modelOptions, ...datasetsOptions });
+  const first = parse(argv, { ...commonOptions, ...submitOptions, ...listOptions, ...modelOptions, ...datasetsOptions, ...experimentOptions });
   if (first.values.help) return 'help';
   const [name, ...operands] = first.positionals;
   if (name === undefined) throw new UsageError('no command given');
   if (!isCommand(name)) throw new UsageError(`unknown command ${JSON.stringify(name)}`);
-  const ownOptions: Partial<Record<Command, ParserOptions>> = { submit: submitOptions, list: listOptions, model: modelOptions, datasets: datasetsOptions };
+  const ownOptions: Partial<Record<Command, ParserOptions>> = { submit: submitOptions, list: listOptions, model: modelOptions, datasets: datasetsOptions, experiment: experimentOptions };
   const own = ownOptions[name] ?? {};
   const { values } = parse(argv, { ...commonOptions, ...own }, name);
   const options: Record<string, string> = {};
@@ -166,10 +180,12 @@ export function parseCommandLine(argv: readonly string[], env: CliIo['env']): In
     cancel: [1, 1, 'one job id'],
     model: [1, 1, 'one job id'],
     datasets: [1, 2, 'upload <archive>, list, show <id> or delete <id>'],
+    experiment: [1, 2, 'submit, watch <id>, show <id> or cancel <id>'],
   };
   const [min, max, what] = counts[name];
   if (operands.length < min || operands.length > max) throw new UsageError(`${name} takes ${what}`);
-  if (name === 'datasets') checkDatasetsOperands(operands);
+  if (name === 'datasets') checkSubcommand(name, operands, { upload: 'one archive file', list: '', show: 'one data set id', delete: 'one data set id' });
+  if (name === 'experiment') checkSubcommand(name, operands, { submit: '', watch: 'one experiment id', show: 'one experiment id', cancel: 'one experiment id' });
   return { command: name, operands, url: serverUrl(url, env), apiKey: env.TRAINER_API_KEY?.trim() || undefined, json, options: commandOptions, flags };
 }
 
@@ -186,13 +202,12 @@ function parse<T extends ParserOptions>(argv: readonly string[], options: T, com
   }
 }
 
-/** `datasets` and its subcommand: upload, show and delete take one operand, list none. */
-function checkDatasetsOperands(operands: readonly string[]): void {
+/** A command with subcommands (datasets, experiment) and the operand each takes: what it is, or '' for none. */
+function checkSubcommand(command: Command, operands: readonly string[], wanted: Readonly<Record<string, string>>): void {
   const [action, ...rest] = operands;
-  const wanted: Record<string, number> = { upload: 1, list: 0, show: 1, delete: 1 };
-  const count = action === undefined ? undefined : wanted[action];
-  if (count === undefined) throw new UsageError(`datasets takes upload, list, show or delete, not ${JSON.stringify(action)}`);
-  if (rest.length !== count) throw new UsageError(`datasets ${action} takes ${count === 0 ? 'no operands' : action === 'upload' ? 'one archive file' : 'one data set id'}`);
+  const operand = action === undefined ? undefined : wanted[action];
+  if (operand === undefined) throw new UsageError(`${command} takes ${Object.keys(wanted).slice(0, -1).join(', ')} or ${Object.keys(wanted).at(-1)}, not ${JSON.stringify(action)}`);
+  if (rest.length !== (operand === '' ? 0 : 1)) throw new UsageError(`${command} ${action} takes ${operand === '' ? 'no operands' : operand}`);
 }
 
 function isCommand(name: string): name is Command {

@@ -91,6 +91,7 @@ export const job = z
     createdAt: timestamp,
     startedAt: timestamp.nullable(),
     finishedAt: timestamp.nullable(),
+    experimentId: z.string().optional().meta({ description: 'the experiment this job is a run of (GET /experiments/:id); absent for a job submitted on its own' }),
   })
   .meta({ id: 'Job' });
 export type Job = z.infer<typeof job>;

@@ -2,7 +2,8 @@
 /**
  * The dashboard: plain DOM code over the public HTTP API (GET /jobs, POST /jobs, GET /jobs/:id,
  * GET /jobs/:id/events, POST /jobs/:id/cancel, POST /jobs/:id/predict, GET /models, /datasets, /health,
- * POST /datasets, GET and DELETE /datasets/:id).
+ * POST /datasets, GET and DELETE /datasets/:id, GET /experiments, GET /experiments/:id,
+ * POST /experiments/:id/cancel).
  */
 
 const $ = (testId, root = document) => root.querySelector(`[data-testid="${testId}"]`);
@@ -285,6 +286,14 @@ async function followProcessing(id) {
 // ---------------------------------------------------------------- the jobs list
 
 let selectedId = null;
+/** Jobs ticked in the list, to compare side by side. */
+const ticked = new Set();
+
+function updateCompareButton() {
+  const button = $('compare');
+  button.disabled = ticked.size < 2;
+  button.textContent = ticked.size < 2 ? 'Compare selected' : `Compare ${ticked.size}`;
+}
 
 async function refreshJobs() {
   const { status, body } = await api('/jobs?limit=50');
@@ -299,10 +308,10 @@ async function refreshJobs() {
       element(
         'div',
         { className: 'row' },
-        element('span', { className: 'name', text: `${job.request.model} · ${datasetName(job.request.dataset)}` }),
+        element('label', {}, tickBox(job.id), element('span', { className: 'name', text: `${job.request.model} · ${datasetName(job.request.dataset)}` })),
         element('span', { className: `state ${job.state}`, 'data-testid': 'job-row-state', text: job.state }),
       ),
-      element('div', { className: 'meta', text: `${job.id.slice(0, 8)} · ${job.request.epochs} epoch${job.request.epochs === 1 ? '' : 's'} · ${new Date(job.createdAt).toLocaleString()}${accuracy}` }),
+      element('div', { className: 'meta', text: `${job.id.slice(0, 8)} · ${job.request.epochs} epoch${job.request.epochs === 1 ? '' : 's'} · ${new Date(job.createdAt).toLocaleString()}${accuracy}${job.experimentId ? ` · experiment ${job.experimentId.slice(0, 8)}` : ''}` }),
       element('div', { className: 'progress' }, element('div', { className: 'bar', style: { width: percent(fraction) } })),
     );
     row.addEventListener('click', () => openJob(job.id));
@@ -310,6 +319,37 @@ async function refreshJobs() {
   });
   list.replaceChildren(...rows);
   $('jobs-empty').hidden = rows.length > 0;
+}
+
+function tickBox(id) {
+  const box = element('input', { type: 'checkbox', 'data-testid': 'job-select', 'aria-label': `compare job ${id}` });
+  box.checked = ticked.has(id);
+  box.addEventListener('click', (event) => event.stopPropagation());
+  box.addEventListener('change', () => {
+    if (box.checked) ticked.add(id);
+    else ticked.delete(id);
+    updateCompareButton();
+  });
+  return box;
+}
+
+async function refreshExperiments() {
+  const { status, body } = await api('/experiments?limit=20');
+  if (status !== 200) return;
+  const rows = body.experiments.map((experiment) => {
+    const counts = Object.entries(experiment.counts).filter(([, count]) => count > 0).map(([state, count]) => `${count} ${state}`).join(' · ');
+    const best = experiment.best?.result ? ` · best ${percent(experiment.best.result.testAccuracy)}` : '';
+    const row = element(
+      'li',
+      { 'data-testid': 'experiment-row', 'data-experiment-id': experiment.id, title: experiment.id },
+      element('div', { className: 'row' }, element('span', { className: 'name', text: experiment.name ?? `grid over ${Object.keys(experiment.grid).join(' × ')}` }), element('span', { className: `state ${experiment.ended ? 'completed' : 'running'}`, text: experiment.ended ? 'ended' : 'running' })),
+      element('div', { className: 'meta', text: `${experiment.id.slice(0, 8)} · ${counts}${best}` }),
+    );
+    row.addEventListener('click', () => openComparison({ experimentId: experiment.id }));
+    return row;
+  });
+  $('experiments').replaceChildren(...rows);
+  $('experiments-empty').hidden = rows.length > 0;
 }
 
 // ---------------------------------------------------------------- the job panel
@@ -398,6 +438,7 @@ function showResult(result) {
 function openJob(id) {
   if (source) source.close();
   source = null;
+  closeComparison();
   selectedId = id;
   if (location.hash !== `#job=${id}`) history.replaceState(null, '', `#job=${id}`);
   for (const row of document.querySelectorAll('[data-testid="job-row"]')) row.classList.toggle('selected', row.dataset.jobId === id);
@@ -414,7 +455,7 @@ function openJob(id) {
   $('predict-error').hidden = true;
   const state = { id, points: [], state: 'queued' };
   current = state;
-  drawChart($('loss-chart'), state.points);
+  drawChart($('loss-chart'), [{ points: state.points, colour: jobColour }]);
 
   void api(`/jobs/${id}`).then(({ status, body }) => {
     if (current !== state) return;
@@ -478,13 +519,14 @@ function openJob(id) {
   });
 }
 
+const jobColour = '#0a58ca';
 let drawPending = false;
 function scheduleDraw(state) {
   if (drawPending) return;
   drawPending = true;
   requestAnimationFrame(() => {
     drawPending = false;
-    if (current === state) drawChart($('loss-chart'), state.points);
+    if (current === state) drawChart($('loss-chart'), [{ points: state.points, colour: jobColour }]);
   });
 }
 
@@ -499,9 +541,15 @@ function ticks(min, max, count) {
   return values;
 }
 
-/** A line chart of `points` ({x, y}) on `canvas`, sized to its CSS box; the point count goes to data-points. */
-function drawChart(canvas, points) {
+/**
+ * Line charts of `series` ({points: [{x, y}], colour}) on `canvas`, on shared axes, sized to its
+ * CSS box; the points drawn go to data-points and the series that have any to data-series.
+ */
+function drawChart(canvas, series) {
+  const drawn = series.filter((one) => one.points.length > 0);
+  const points = drawn.flatMap((one) => one.points);
   canvas.dataset.points = String(points.length);
+  canvas.dataset.series = String(drawn.length);
   const ratio = window.devicePixelRatio || 1;
   const width = canvas.clientWidth || 640;
   const height = canvas.clientHeight || 260;
@@ -525,8 +573,11 @@ function drawChart(canvas, points) {
   const ys = points.map((p) => p.y);
   const xMin = Math.min(0, ...xs);
   const xMax = Math.max(...xs, xMin + 1);
-  const yMin = 0;
-  const yMax = Math.max(...ys) * 1.05 || 1;
+  // From 0, unless every loss stays in a narrow band (curves to tell apart): then the band, with a margin.
+  const [low, high] = [Math.min(...ys), Math.max(...ys)];
+  const narrow = low > high / 2 && high > low;
+  const yMin = narrow ? Math.max(0, low - (high - low) * 0.1) : 0;
+  const yMax = narrow ? high + (high - low) * 0.1 : high * 1.05 || 1;
   const px = (x) => pad.left + ((x - xMin) / (xMax - xMin)) * plotWidth;
   const py = (y) => pad.top + (1 - (y - yMin) / (yMax - yMin)) * plotHeight;
 
@@ -555,17 +606,19 @@ function drawChart(canvas, points) {
   context.strokeStyle = '#8c959f';
   context.strokeRect(pad.left + 0.5, pad.top + 0.5, plotWidth, plotHeight);
 
-  context.strokeStyle = '#0a58ca';
-  context.lineWidth = 2;
-  context.lineJoin = 'round';
-  context.beginPath();
-  points.forEach((point, index) => (index === 0 ? context.moveTo(px(point.x), py(point.y)) : context.lineTo(px(point.x), py(point.y))));
-  context.stroke();
-  if (points.length === 1) {
-    context.fillStyle = '#0a58ca';
+  for (const { points: line, colour } of drawn) {
+    context.strokeStyle = colour;
+    context.lineWidth = 2;
+    context.lineJoin = 'round';
     context.beginPath();
-    context.arc(px(points[0].x), py(points[0].y), 3, 0, 2 * Math.PI);
-    context.fill();
+    line.forEach((point, index) => (index === 0 ? context.moveTo(px(point.x), py(point.y)) : context.lineTo(px(point.x), py(point.y))));
+    context.stroke();
+    if (line.length === 1) {
+      context.fillStyle = colour;
+      context.beginPath();
+      context.arc(px(line[0].x), py(line[0].y), 3, 0, 2 * Math.PI);
+      context.fill();
+    }
   }
 }
 
@@ -576,6 +629,138 @@ async function cancelJob() {
     $('job-error').hidden = false;
     $('job-error').textContent = body?.error ?? `HTTP ${status}`;
   }
+  void refreshJobs();
+}
+
+// ---------------------------------------------------------------- experiments and comparisons
+
+/** One colour per run; the eleventh run takes the first again. */
+const palette = ['#0a58ca', '#d63384', '#198754', '#fd7e14', '#6f42c1', '#20c997', '#dc3545', '#795548', '#0dcaf0', '#6c757d'];
+const endedStates = ['completed', 'failed', 'cancelled'];
+
+/** What the comparison panel shows: `{ experimentId }` or `{ jobIds }`, with each job as last read; null while closed. */
+let comparison = null;
+
+const describeValue = (value) => (typeof value === 'string' ? datasetName(value) : JSON.stringify(value));
+const lossPoints = (job) => job.logs.map((line) => ({ x: (line.epoch - 1) * job.progress.batchesPerEpoch + line.batch, y: line.loss }));
+
+/** The request fields in which the jobs differ, which is what tells them apart in a legend. */
+function differingFields(jobs) {
+  return Object.keys(jobs[0]?.request ?? {}).filter((field) => new Set(jobs.map((job) => JSON.stringify(job.request[field]))).size > 1);
+}
+
+function openComparison(spec) {
+  if (source) source.close();
+  source = null;
+  current = null;
+  selectedId = null;
+  closeComparison();
+  $('job-panel').hidden = true;
+  const hash = spec.experimentId ? `#experiment=${spec.experimentId}` : `#compare=${spec.jobIds.join(',')}`;
+  if (location.hash !== hash) history.replaceState(null, '', hash);
+  const state = { ...spec, jobs: new Map(), timer: null };
+  comparison = state;
+  const panel = $('compare-panel');
+  panel.hidden = false;
+  panel.dataset.experimentId = spec.experimentId ?? '';
+  $('compare-title').textContent = spec.experimentId ? `Experiment ${spec.experimentId.slice(0, 8)}` : `Comparing ${spec.jobIds.length} jobs`;
+  $('compare-summary').textContent = '';
+  $('experiment-cancel').hidden = true;
+  $('compare-legend').replaceChildren();
+  $('compare-runs').tHead.replaceChildren();
+  $('compare-runs').tBodies[0].replaceChildren();
+  drawChart($('compare-chart'), []);
+  void refreshComparison(state);
+}
+
+function closeComparison() {
+  if (comparison?.timer) window.clearTimeout(comparison.timer);
+  comparison = null;
+  $('compare-panel').hidden = true;
+}
+
+/** Reads the runs (GET /experiments/:id, or the jobs themselves), the logs of those not yet ended, and draws; again in 2 s until every run ended. */
+async function refreshComparison(state) {
+  let runs;
+  let bestId = null;
+  if (state.experimentId) {
+    const { status, body } = await api(`/experiments/${encodeURIComponent(state.experimentId)}`);
+    if (comparison !== state) return;
+    if (status !== 200) {
+      $('compare-summary').textContent = body?.error ?? `HTTP ${status}`;
+      return;
+    }
+    runs = body.runs.map((run) => ({ id: run.id, label: Object.entries(run.values).map(([field, value]) => `${field}=${describeValue(value)}`).join(', ') }));
+    bestId = body.best?.id ?? null;
+    $('compare-title').textContent = `Experiment ${body.name ? `“${body.name}”` : body.id.slice(0, 8)}`;
+    const counts = Object.entries(body.counts).filter(([, count]) => count > 0).map(([name, count]) => `${count} ${name}`).join(' · ');
+    $('compare-summary').textContent = `${body.runs.length} runs: ${counts} · best by ${body.metric}: ${body.best ? runs.find((run) => run.id === bestId)?.label : 'none completed yet'}`;
+    $('experiment-cancel').hidden = body.ended;
+  } else {
+    runs = state.jobIds.map((id) => ({ id, label: '' }));
+  }
+  const stale = runs.filter((run) => !endedStates.includes(state.jobs.get(run.id)?.state));
+  const answers = await Promise.all(stale.map((run) => api(`/jobs/${encodeURIComponent(run.id)}`)));
+  if (comparison !== state) return;
+  answers.forEach(({ status, body }, index) => status === 200 && state.jobs.set(stale[index].id, body));
+  const jobs = runs.map((run) => state.jobs.get(run.id)).filter(Boolean);
+  if (!state.experimentId) {
+    const fields = differingFields(jobs);
+    for (const run of runs) {
+      const job = state.jobs.get(run.id);
+      run.label = job && fields.length > 0 ? fields.map((field) => `${field}=${describeValue(job.request[field])}`).join(', ') : run.id.slice(0, 8);
+    }
+    const completed = jobs.filter((job) => job.result);
+    bestId = completed.sort((a, b) => b.result.testAccuracy - a.result.testAccuracy)[0]?.id ?? null;
+    $('compare-summary').textContent = `${jobs.length} jobs · differing in ${fields.join(', ') || 'nothing but their ids'}`;
+  }
+  showComparison(state, runs, bestId);
+  if (runs.some((run) => !endedStates.includes(state.jobs.get(run.id)?.state))) state.timer = window.setTimeout(() => void refreshComparison(state), 2000);
+}
+
+function showComparison(state, runs, bestId) {
+  const colourOf = (index) => palette[index % palette.length];
+  const head = ['', 'run', 'state', 'progress', 'test accuracy', 'test loss'];
+  $('compare-runs').tHead.replaceChildren(element('tr', {}, ...head.map((title) => element('th', { text: title }))));
+  $('compare-runs').tBodies[0].replaceChildren(
+    ...runs.map((run, index) => {
+      const job = state.jobs.get(run.id);
+      const fraction = job?.state === 'completed' ? 1 : (job?.progress.fraction ?? 0);
+      const row = element(
+        'tr',
+        { 'data-testid': 'compare-run', 'data-job-id': run.id, 'data-state': job?.state ?? '', className: run.id === bestId ? 'best' : '', title: `job ${run.id}: open it` },
+        element('td', {}, swatch(colourOf(index))),
+        element('td', { text: `${run.label}${run.id === bestId ? ' ★' : ''}` }),
+        element('td', {}, element('span', { className: `state ${job?.state ?? ''}`, text: job?.state ?? '…' })),
+        element('td', { text: percent(fraction) }),
+        element('td', { text: job?.result ? percent(job.result.testAccuracy) : '–' }),
+        element('td', { text: job?.result ? job.result.testLoss.toFixed(4) : '–' }),
+      );
+      row.addEventListener('click', () => openJob(run.id));
+      return row;
+    }),
+  );
+  $('compare-legend').replaceChildren(...runs.map((run, index) => swatch(colourOf(index), 'li', { 'data-testid': 'legend-item', text: run.label })));
+  drawChart(
+    $('compare-chart'),
+    runs.map((run, index) => ({ points: state.jobs.has(run.id) ? lossPoints(state.jobs.get(run.id)) : [], colour: colourOf(index) })),
+  );
+}
+
+/** An element whose line marker (CSS .swatch) has the run's colour. */
+function swatch(colour, tag = 'span', attributes = {}) {
+  const node = element(tag, { ...attributes, className: 'swatch' });
+  node.style.setProperty('--colour', colour);
+  return node;
+}
+
+async function cancelExperiment() {
+  const state = comparison;
+  if (!state?.experimentId) return;
+  const { status, body } = await api(`/experiments/${encodeURIComponent(state.experimentId)}/cancel`, { method: 'POST' });
+  if (status !== 200) $('compare-summary').textContent = body?.error ?? `HTTP ${status}`;
+  if (state.timer) window.clearTimeout(state.timer);
+  await refreshComparison(state);
   void refreshJobs();
 }
 
@@ -678,6 +863,8 @@ async function start() {
     $('job-form').scrollIntoView({ behavior: 'smooth' });
   });
   $('cancel').addEventListener('click', () => void cancelJob());
+  $('experiment-cancel').addEventListener('click', () => void cancelExperiment());
+  $('compare').addEventListener('click', () => openComparison({ jobIds: [...ticked] }));
   $('download-model').addEventListener('click', () => void downloadModel());
   wireDropZone();
   const keyInput = $('api-key');
@@ -686,10 +873,13 @@ async function start() {
     sessionStorage.setItem('apiKey', keyInput.value.trim());
     void loadCatalog().then(refreshJobs);
   });
-  await Promise.all([loadCatalog(), refreshJobs(), checkHealth()]);
-  const fromHash = /^#job=([\w-]+)$/.exec(location.hash);
-  if (fromHash) openJob(fromHash[1]);
+  await Promise.all([loadCatalog(), refreshJobs(), refreshExperiments(), checkHealth()]);
+  const fromHash = /^#(job|experiment|compare)=([\w,-]+)$/.exec(location.hash);
+  if (fromHash?.[1] === 'job') openJob(fromHash[2]);
+  if (fromHash?.[1] === 'experiment') openComparison({ experimentId: fromHash[2] });
+  if (fromHash?.[1] === 'compare') openComparison({ jobIds: fromHash[2].split(',') });
   window.setInterval(() => void refreshJobs(), 2000);
+  window.setInterval(() => void refreshExperiments(), 2000);
   window.setInterval(() => void checkHealth(), 10000);
   window.addEventListener('resize', () => current && scheduleDraw(current));
   document.body.dataset.ready = 'true';

@@ -14,6 +14,7 @@ import type { JobSettings } from '../contract/job-request.ts';
 import { EventLog } from './event-log.ts';
 import { JobKeys } from './keys.ts';
 import { JobLifecycle } from './lifecycle.ts';
+import { indexPage } from './pages.ts';
 import { decodeEntries, decodeSummary, parseState } from './records.ts';
 import { defineScripts, runScript } from './scripts.ts';
 
@@ -71,7 +72,7 @@ export class JobStore {
   /**
    * Records a new, queued job, unless `limits` are reached. `owner` (an opaque client id, e.g. a
    * hash of its API key; never the key itself) puts it in that client's indexes too, for
-   * owner-aware lists, counts and limits.
+   * owner-aware lists, counts and limits. `experimentId`: the experiment it is a run of.
    */
   async create(
     id: string,
@@ -80,6 +81,7 @@ export class JobStore {
     createdAt: Date,
     owner?: string,
     limits: ActiveJobLimits = unlimited,
+    experimentId?: string,
   ): Promise<CreateOutcome> {
     const ownerKeys = owner === undefined ? [] : (['all', 'queued', 'running'] as const).map((state) => this.keys.index(state, owner));
     const keys = [
@@ -99,6 +101,7 @@ export class JobStore {
       String(limits.total),
       String(limits.perOwner),
       event,
+      experimentId ?? '',
     ]);
     if (reply !== 'created' && reply !== 'full' && reply !== 'ownerFull') throw new Error(`unexpected reply to job creation: ${String(reply)}`);
     return reply;
@@ -107,6 +110,12 @@ export class JobStore {
   /** The client that created the job, or null for a job created without one (or unknown). */
   async owner(id: string): Promise<string | null> {
     return this.redis.hget(this.keys.job(id), 'owner');
+  }
+
+  /** How many jobs are queued or running: in all, or (with `owner`) of that client. */
+  async activeCount(owner?: string): Promise<number> {
+    const [queued, running] = await Promise.all([this.redis.zcard(this.keys.index('queued', owner)), this.redis.zcard(this.keys.index('running', owner))]);
+    return queued + running;
   }
 
   /** The ids of every job in `state`, oldest first. */
@@ -201,22 +210,9 @@ export class JobStore {
 
   /** Newest first; `cursor` is the sequence number to continue below; with `owner`, that client's jobs only. */
   async list(options: { state?: JobState; limit: number; cursor?: string; owner?: string }): Promise<{ jobs: JobSummary[]; next: string | null }> {
-    const max = options.cursor === undefined ? '+inf' : `(${options.cursor}`;
-    const entries = await this.redis.zrevrangebyscore(
-      this.keys.index(options.state ?? 'all', options.owner),
-      max,
-      '-inf',
-      'WITHSCORES',
-      'LIMIT',
-      0,
-      options.limit + 1,
-    );
-    const page: { id: string; sequence: string }[] = [];
-    for (let i = 0; i + 1 < entries.length; i += 2) page.push({ id: entries[i] as string, sequence: entries[i + 1] as string });
-    const hasMore = page.length > options.limit;
-    const shown = page.slice(0, options.limit);
-    const records = await Promise.all(shown.map(({ id }) => this.redis.hgetall(this.keys.job(id))));
+    const { ids, next } = await indexPage(this.redis, this.keys.index(options.state ?? 'all', options.owner), options.limit, options.cursor);
+    const records = await Promise.all(ids.map((id) => this.redis.hgetall(this.keys.job(id))));
     const jobs = records.map(decodeSummary).filter((job): job is JobSummary => job !== null);
-    return { jobs, next: hasMore ? (shown.at(-1)?.sequence ?? null) : null };
+    return { jobs, next };
   }
 }

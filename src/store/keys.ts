@@ -13,6 +13,9 @@ import type { JobState } from '../contract/job.ts';
  * | `<prefix>:jobs:<state or all>` | sorted set | job ids by sequence number |
  * | `<prefix>:jobs:owner:<owner>:<state or all>` | sorted set | the same, of one client's jobs |
  * | `<prefix>:jobs:ended` | stream | jobs as they end, for /metrics |
+ * | `<prefix>:experiment:<id>` | hash | an experiment's record: name, owner, base, grid, metric, its runs' job ids and values, sequence, time (ExperimentKeys) |
+ * | `<prefix>:experiments:sequence` | string | the counter that numbers experiments in creation order |
+ * | `<prefix>:experiments:all` | sorted set | experiment ids by sequence number, `…:owner:<owner>` of one client's |
  * | `<prefix>:dataset:<id>` | hash | an uploaded data set's record: state, owner, name, options, progress, report, error, times (DatasetKeys) |
  * | `<prefix>:datasets:all` | sorted set | uploaded data set ids by creation time (ms) |
  * | `<prefix>:datasets:owner:<owner>` | sorted set | the same, of one client's |
@@ -106,5 +109,23 @@ export class DatasetKeys {
 
   bytes(owner?: string): string {
     return owner === undefined ? `${this.indexPrefix()}bytes` : `${this.indexPrefix()}bytes:${owner}`;
+  }
+}
+
+/** The keys of experiments (see the table above), beside the jobs' under the same prefix. */
+export class ExperimentKeys {
+  constructor(readonly prefix: string) {}
+
+  experiment(id: string): string {
+    return `${this.prefix}:experiment:${id}`;
+  }
+
+  sequence(): string {
+    return `${this.prefix}:experiments:sequence`;
+  }
+
+  /** Ids by sequence: of every experiment, or (with `owner`) of one client's. */
+  index(owner?: string): string {
+    return owner === undefined ? `${this.prefix}:experiments:all` : `${this.prefix}:experiments:owner:${owner}`;
   }
 }

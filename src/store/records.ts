@@ -4,8 +4,8 @@ import type { JobSettings } from '../contract/job-request.ts';
 /**
  * How a job's record (its Redis hash, `JobKeys.job`) and its history (the JSON entries of its
  * `logs` and `epochs` lists) are encoded and read back. Fields of the record: id, state, attempt,
- * sequence, owner, createdAt, startedAt, finishedAt (ISO times as they are), request, progress,
- * result, error (JSON).
+ * sequence, owner, experimentId, createdAt, startedAt, finishedAt (ISO times as they are), request,
+ * progress, result, error (JSON).
  */
 
 /** Record fields as Redis holds them: strings as they are, anything else as JSON. */
@@ -31,6 +31,7 @@ export function decodeSummary(record: Record<string, string>): JobSummary | null
     createdAt: record.createdAt,
     startedAt: record.startedAt ?? null,
     finishedAt: record.finishedAt ?? null,
+    ...(record.experimentId ? { experimentId: record.experimentId } : {}),
   };
 }
 

@@ -51,6 +51,20 @@ describe('trainer command line', () => {
     assert.deepEqual([...invocation.flags], ['wait']);
   });
 
+  it('experiment takes submit with --base, --grid, --name, --metric and --follow, and watch, show or cancel with an id', () => {
+    const submit = parseCommandLine(['experiment', 'submit', '--base', '{"epochs":2}', '--grid', '{"model":["lenet5"]}', '--name', 'n', '--metric', 'testLoss', '--follow'], noEnv);
+    assert.ok(submit !== 'help');
+    assert.equal(submit.command, 'experiment');
+    assert.deepEqual(submit.operands, ['submit']);
+    assert.deepEqual(submit.options, { base: '{"epochs":2}', grid: '{"model":["lenet5"]}', name: 'n', metric: 'testLoss' });
+    assert.deepEqual([...submit.flags], ['follow']);
+    for (const action of ['watch', 'show', 'cancel']) {
+      const parsed = parseCommandLine(['experiment', action, 'exp-1', '--json'], noEnv);
+      assert.ok(parsed !== 'help');
+      assert.deepEqual([parsed.operands, parsed.json], [[action, 'exp-1'], true]);
+    }
+  });
+
   it('--help anywhere asks for the usage', () => {
     assert.equal(parseCommandLine(['--help'], noEnv), 'help');
     assert.equal(parseCommandLine(['submit', '--help'], noEnv), 'help');
@@ -69,6 +83,12 @@ describe('trainer command line', () => {
       [['datasets', 'show'], /datasets show takes one data set id/],
       [['datasets', 'list', 'extra'], /datasets list takes no operands/],
       [['watch'], /watch takes one job id/],
+      [['experiment'], /experiment takes submit, watch <id>, show <id> or cancel <id>/],
+      [['experiment', 'run'], /experiment takes submit, watch, show or cancel, not "run"/],
+      [['experiment', 'show'], /experiment show takes one experiment id/],
+      [['experiment', 'submit', 'x'], /experiment submit takes no operands/],
+      [['experiment', 'submit', '--epochs', '2'], /experiment takes no option --epochs/],
+      [['submit', '--grid', '{}'], /submit takes no option --grid/],
       [['predict', 'job-1'], /predict takes a job id and one or more image files/],
       [['model'], /model takes one job id/],
       [['list', '-o', 'x'], /list takes no option -o/],

@@ -42,6 +42,7 @@ describe('loadConfig', () => {
       MAX_QUEUED_PER_CLIENT: 20,
       MAX_QUEUED_JOBS: 500,
       MAX_TRAINING_IMAGES_PER_JOB: 60_000_000,
+      MAX_EXPERIMENT_RUNS: 64,
       RATE_LIMIT_PER_MINUTE: 600,
       DATASETS_DIR: './uploaded-datasets',
       MAX_DATASET_UPLOAD_BYTES: 1024 ** 3,
@@ -97,6 +98,7 @@ describe('loadConfig', () => {
       JOB_RETENTION_DAYS: '90.5',
       EVENT_STREAM_BUFFER_BYTES: '65536',
       JOB_MAX_TAKEOVERS: '20',
+      MAX_EXPERIMENT_RUNS: '8',
     });
     assert.deepEqual(config, {
       ROLE: 'worker',
@@ -137,6 +139,7 @@ describe('loadConfig', () => {
       JOB_RETENTION_DAYS: 90.5,
       EVENT_STREAM_BUFFER_BYTES: 65536,
       JOB_MAX_TAKEOVERS: 20,
+      MAX_EXPERIMENT_RUNS: 8,
     });
     assert.equal(typeof config.PORT, 'number');
   });
@@ -198,6 +201,7 @@ describe('loadConfig', () => {
       ['JOB_RETENTION_DAYS', 'a month'],
       ['EVENT_STREAM_BUFFER_BYTES', '100'],
       ['JOB_MAX_TAKEOVERS', '0'],
+      ['MAX_EXPERIMENT_RUNS', '0'],
     ];
     for (const [variable, value] of cases) {
       it(`${variable}=${JSON.stringify(value)}`, () => {

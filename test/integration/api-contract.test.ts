@@ -1087,6 +1087,29 @@ describe('GET /openapi.json', () => {
     assert.ok(created?.headers?.Location, 'the 201 answer does not describe its Location header');
     assert.ok('413' in (document.paths['/jobs']?.post?.responses ?? {}));
   });
+
+  it('describes the experiment routes, their bodies and the Location header of their 201', () => {
+    const routes: Record<string, Record<string, string[]>> = {
+      '/experiments': { post: ['201', '400', '429'], get: ['200', '400'] },
+      '/experiments/{id}': { get: ['200', '404'] },
+      '/experiments/{id}/cancel': { post: ['200', '404'] },
+    };
+    for (const [path, methods] of Object.entries(routes)) {
+      for (const [method, statuses] of Object.entries(methods)) {
+        const operation = document.paths[path]?.[method];
+        assert.ok(operation, `${method.toUpperCase()} ${path} is missing`);
+        for (const status of statuses) assert.ok(operation.responses && status in operation.responses, `${method.toUpperCase()} ${path} does not list ${status}`);
+      }
+    }
+    const body = resolve(document.paths['/experiments']?.post?.requestBody?.content?.['application/json']?.schema);
+    assert.deepEqual(Object.keys(body?.properties ?? {}).sort(), ['base', 'grid', 'metric', 'name']);
+    assert.deepEqual(body?.required, ['grid']);
+    assert.deepEqual(resolve(body?.properties?.metric)?.enum, ['testAccuracy', 'testLoss']);
+    const created = document.paths['/experiments']?.post?.responses?.['201'] as { headers?: Record<string, unknown> } | undefined;
+    assert.ok(created?.headers?.Location, 'the 201 answer of POST /experiments does not describe its Location header');
+    const job = document.components?.schemas?.Job;
+    assert.ok(job?.properties?.experimentId && !job.required?.includes('experimentId'), 'a job says which experiment it is a run of, optionally');
+  });
 });
 
 describe('unknown routes', () => {

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import type { JobEvent } from '../../src/contract/events.ts';
+import type { Experiment } from '../../src/contract/experiment.ts';
 import type { Job, JobList } from '../../src/contract/job.ts';
 import type { PredictResponse } from '../../src/contract/predict.ts';
 import { mnist as mnistSource } from '../../src/datasets/mnist.ts';
@@ -224,6 +225,39 @@ describe('the trainer command', () => {
     assert.equal(lines(watched.stderr).at(-1), `job ${id} cancelled`);
   });
 
+  it('experiment submit --follow shows its runs to their end as a table, show --json answers the experiment, and refusals exit 1 or 2', async () => {
+    const base = JSON.stringify({ model: 'lenet5', dataset: 'mnist', epochs: 1, batchSize: 32, trainLimit: 64, testLimit: 64, seed: 2 });
+    const run = await trainer(['experiment', 'submit', ...url(), '--name', 'rates', '--base', base, '--grid', '{"learningRate":[0.05,0.01]}', '--follow']);
+    assert.equal(run.code, 0, run.stderr);
+    const id = /^experiment (\S+) submitted: 2 runs$/m.exec(run.stderr)?.[1];
+    assert.ok(id, run.stderr);
+    // Not a terminal: each run's change of state is a line on stderr; the final table is on stdout.
+    assert.match(run.stderr, /^run 1 \(learningRate=0\.05\): (queued|running)$/m);
+    assert.match(run.stderr, /^run 1 \(learningRate=0\.05\): completed$/m);
+    assert.match(run.stderr, /^run 2 \(learningRate=0\.01\): completed$/m);
+    const shown = await trainer(['experiment', 'show', id, '--json', ...url()]);
+    assert.equal(shown.code, 0, shown.stderr);
+    const experiment = JSON.parse(shown.stdout) as Experiment;
+    assert.deepEqual(experiment.counts, { queued: 0, running: 0, completed: 2, failed: 0, cancelled: 0 });
+    const out = lines(run.stdout);
+    assert.equal(out[0], `experiment ${id} "rates": 2 completed`);
+    assert.match(out[1] ?? '', /^RUN +JOB +LEARNINGRATE +STATE +PROGRESS +ACCURACY +LOSS$/);
+    experiment.runs.forEach((each, index) => {
+      const mark = each.id === experiment.best?.id ? '*' : '';
+      const row = new RegExp(`^${index + 1}\\*? +${each.id.slice(0, 8)} +${each.values.learningRate} +completed +100% +${each.result?.testAccuracy.toFixed(4)} +${each.result?.testLoss.toFixed(4)}$`);
+      assert.match(out[2 + index] ?? '', row);
+      assert.equal((out[2 + index] ?? '').startsWith(`${index + 1}${mark} `), true, 'the best run is marked');
+    });
+    const bestIndex = experiment.runs.findIndex((each) => each.id === experiment.best?.id);
+    assert.equal(out.at(-1), `best by testAccuracy: run ${bestIndex + 1} (learningRate=${experiment.best?.values.learningRate})`);
+
+    const refused = await trainer(['experiment', 'submit', ...url(), '--base', base, '--grid', '{"dataset":["mnist","imagenet"]}']);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /run 2 of 2 \(dataset=imagenet\).*\(HTTP 400\)/);
+    assertUsage(await trainer(['experiment', 'submit', ...url(), '--grid', '{"seed":[1]']), /--grid must be a JSON object/);
+    assertUsage(await trainer(['experiment', 'submit', ...url(), '--base', base]), /experiment submit needs --grid/);
+  });
+
   it('bad flags, unknown commands and missing operands print the usage on stderr and exit 2', async () => {
     const runs = await Promise.all([
       trainer(['submit', '--model', 'lenet5', '--dataset', 'mnist', '--bogus']),
@@ -240,7 +274,7 @@ describe('the trainer command', () => {
     const help = await trainer(['--help']);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /^Usage: trainer <command>/);
-    for (const command of ['submit', 'watch', 'predict', 'list', 'cancel', 'model']) assert.match(help.stdout, new RegExp(`^  ${command}\\b`, 'm'));
+    for (const command of ['submit', 'watch', 'predict', 'list', 'cancel', 'model', 'datasets', 'experiment']) assert.match(help.stdout, new RegExp(`^  ${command}\\b`, 'm'));
   });
 
   it('an unreachable server is one clear line and exit 1, from --url or TRAINER_URL', async () => {

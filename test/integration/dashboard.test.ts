@@ -2,8 +2,9 @@
  * The web dashboard at GET /, in a real headless browser (Debian's chromium driven by
  * playwright-core) against a real service (API + worker, wasm backend): submit a job through the
  * form, follow it live, read its result, classify an uploaded digit, see validation errors next to
- * their fields, upload a data set and train on it, cancel a job. Saves screenshots in
- * test-results/dashboard.png and dashboard-datasets.png.
+ * their fields, upload a data set and train on it, cancel a job, follow an experiment and compare
+ * jobs. Saves screenshots in test-results/dashboard.png, dashboard-datasets.png and
+ * dashboard-experiment.png.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -15,6 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { Redis } from 'ioredis';
 import type { ErrorBody } from '../../src/contract/errors.ts';
+import type { Experiment } from '../../src/contract/experiment.ts';
 import type { Job } from '../../src/contract/job.ts';
 import { progressAt } from '../../src/contract/progress.ts';
 import type { PredictResponse } from '../../src/contract/predict.ts';
@@ -262,6 +264,39 @@ describe('dashboard', () => {
     // 5 log lines and an epoch before the rewind, which keeps 2 lines and no epoch, then 1 line more.
     await page.waitForFunction(() => document.querySelector('[data-testid="loss-chart"]')?.getAttribute('data-points') === '3', undefined, { timeout: 5000 });
     assert.equal(await byTestId('epoch-row').count(), 0);
+    assert.deepEqual(pageErrors, [], 'the page logged no errors');
+  });
+
+  it('shows an experiment\'s runs in a table with one loss curve per run, and compares jobs ticked in the list', async () => {
+    const base = { model: 'lenet5', dataset: 'mnist', epochs: 1, batchSize: 16, trainLimit: 128, testLimit: 64, logEvery: 1, seed: 4 };
+    const created = await request<Experiment>(`${service.url}/experiments`, { method: 'POST', json: { name: 'rates', base, grid: { learningRate: [0.2, 0.05, 0.005] } } });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const { id, runs } = created.body;
+    await page.locator(`[data-testid="experiment-row"][data-experiment-id="${id}"]`).click({ timeout: 10_000 });
+    await page.waitForFunction(
+      () => [...document.querySelectorAll('[data-testid="compare-run"]')].filter((row) => row.getAttribute('data-state') === 'completed').length === 3,
+      undefined,
+      { timeout: 30_000 },
+    );
+    assert.equal(await byTestId('job-panel').isHidden(), true);
+    assert.equal(await byTestId('compare-title').innerText(), 'Experiment “rates”');
+    assert.deepEqual(await byTestId('legend-item').allInnerTexts(), ['learningRate=0.2', 'learningRate=0.05', 'learningRate=0.005']);
+    const chart = byTestId('compare-chart');
+    await page.waitForFunction(() => document.querySelector('[data-testid="compare-chart"]')?.getAttribute('data-points') === '24', undefined, { timeout: 5000 });
+    assert.equal(await chart.getAttribute('data-series'), '3', 'one curve per run');
+    const ended = (await request<Experiment>(`${service.url}/experiments/${id}`)).body;
+    const best = page.locator('[data-testid="compare-run"].best');
+    assert.equal(await best.getAttribute('data-job-id'), ended.best?.id);
+    assert.match(await byTestId('compare-summary').innerText(), /^3 runs: 3 completed · best by testAccuracy: learningRate=/);
+    await page.screenshot({ path: 'test-results/dashboard-experiment.png', fullPage: true });
+
+    // Two runs ticked in the job list, compared the same way: the field they differ in names them.
+    for (const run of runs.slice(0, 2)) await page.locator(`[data-testid="job-row"][data-job-id="${run.id}"] [data-testid="job-select"]`).check();
+    await byTestId('compare').click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="compare-chart"]')?.getAttribute('data-series') === '2', undefined, { timeout: 5000 });
+    assert.equal(await byTestId('compare-title').innerText(), 'Comparing 2 jobs');
+    assert.deepEqual(await byTestId('legend-item').allInnerTexts(), ['learningRate=0.2', 'learningRate=0.05']);
+    assert.equal(await byTestId('compare-run').count(), 2);
     assert.deepEqual(pageErrors, [], 'the page logged no errors');
   });
 });

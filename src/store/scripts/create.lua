@@ -21,6 +21,7 @@
     ARGV[6] the most jobs queued or running in all
     ARGV[7] the most jobs queued or running of the owner
     ARGV[8] the data (JSON) of the creation's `state` event
+    ARGV[9] the id of the experiment it is a run of; '' for none
 
   Output:
     'created'; 'full': too many jobs queued or running in all; 'ownerFull': too many of the owner's
@@ -38,5 +39,6 @@ if owner ~= '' then
   redis.call('ZADD', KEYS[7], sequence, ARGV[1])
   redis.call('ZADD', KEYS[8], sequence, ARGV[1])
 end
+if ARGV[9] ~= '' then redis.call('HSET', KEYS[2], 'experimentId', ARGV[9]) end
 redis.call('XADD', KEYS[3], '*', 'type', 'state', 'data', ARGV[8])
 return 'created'

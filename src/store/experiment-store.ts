@@ -1,0 +1,106 @@
+import type { Redis } from 'ioredis';
+import type { Experiment, ExperimentMetric, ExperimentRun, ExperimentSummary, GridValue } from '../contract/experiment.ts';
+import { finalStates, jobStates, type JobState, type JobSummary } from '../contract/job.ts';
+import { ExperimentKeys, JobKeys } from './keys.ts';
+import { indexPage } from './pages.ts';
+import { decodeSummary, encodeFields } from './records.ts';
+import { defineScripts, runScript } from './scripts.ts';
+
+/** What an experiment is created with; its runs' jobs already exist. */
+export interface NewExperiment {
+  readonly name: string | null;
+  readonly base: Readonly<Record<string, unknown>>;
+  readonly grid: Readonly<Record<string, readonly GridValue[]>>;
+  readonly metric: ExperimentMetric;
+  /** One per combination, in grid order: its job and the values the grid gave it. */
+  readonly runs: readonly { readonly id: string; readonly values: Readonly<Record<string, GridValue>> }[];
+  readonly createdAt: Date;
+  /** The client that created it; undefined without API keys. */
+  readonly owner?: string;
+}
+
+/**
+ * Experiments' records in Redis, beside the jobs they group: what was asked (base, grid, metric)
+ * and which job each run is. Their runs' states, progress and results are read from the jobs
+ * themselves whenever an experiment is read, so there is nothing to keep in step; a run whose job
+ * was deleted is left out.
+ */
+export class ExperimentStore {
+  readonly keys: ExperimentKeys;
+  private readonly jobKeys: JobKeys;
+
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+  ) {
+    this.keys = new ExperimentKeys(prefix);
+    this.jobKeys = new JobKeys(prefix);
+    defineScripts(redis);
+  }
+
+  async create(id: string, experiment: NewExperiment): Promise<void> {
+    const fields = encodeFields({
+      name: experiment.name ?? '',
+      owner: experiment.owner ?? '',
+      base: experiment.base,
+      grid: experiment.grid,
+      metric: experiment.metric,
+      runs: experiment.runs,
+      createdAt: experiment.createdAt.toISOString(),
+    });
+    const keys = [this.keys.sequence(), this.keys.experiment(id), this.keys.index(), ...(experiment.owner === undefined ? [] : [this.keys.index(experiment.owner)])];
+    await runScript(this.redis, 'createExperiment', keys, [id, JSON.stringify(fields)]);
+  }
+
+  /** The client that created it ('' for none), or null when there is no such experiment. */
+  async owner(id: string): Promise<string | null> {
+    return this.redis.hget(this.keys.experiment(id), 'owner');
+  }
+
+  async get(id: string): Promise<Experiment | null> {
+    const record = await this.redis.hgetall(this.keys.experiment(id));
+    return record.id ? this.assemble(record) : null;
+  }
+
+  /** Newest first; `cursor` is the sequence number to continue below; with `owner`, that client's only. */
+  async list(options: { limit: number; cursor?: string; owner?: string }): Promise<{ experiments: ExperimentSummary[]; next: string | null }> {
+    const { ids, next } = await indexPage(this.redis, this.keys.index(options.owner), options.limit, options.cursor);
+    const found = await Promise.all(ids.map((id) => this.get(id)));
+    const experiments = found.filter((experiment): experiment is Experiment => experiment !== null).map(({ runs: _runs, ...summary }) => summary);
+    return { experiments, next };
+  }
+
+  private async assemble(record: Record<string, string>): Promise<Experiment> {
+    const planned = JSON.parse(record.runs ?? '[]') as NewExperiment['runs'];
+    const jobs = await Promise.all(planned.map(async ({ id }) => decodeSummary(await this.redis.hgetall(this.jobKeys.job(id)))));
+    const runs = planned.flatMap(({ id, values }, index): ExperimentRun[] => {
+      const job: JobSummary | null | undefined = jobs[index];
+      return job ? [{ id, values: { ...values }, state: job.state, progress: job.progress, result: job.result }] : [];
+    });
+    const metric = record.metric === 'testLoss' ? 'testLoss' : 'testAccuracy';
+    const counts = Object.fromEntries(jobStates.map((state) => [state, runs.filter((run) => run.state === state).length])) as Record<JobState, number>;
+    return {
+      id: record.id ?? '',
+      name: record.name || null,
+      base: JSON.parse(record.base ?? '{}') as Record<string, unknown>,
+      grid: JSON.parse(record.grid ?? '{}') as Record<string, GridValue[]>,
+      metric,
+      createdAt: record.createdAt ?? '',
+      runs,
+      counts,
+      ended: runs.every((run) => finalStates.includes(run.state)),
+      best: bestRun(runs, metric),
+    };
+  }
+}
+
+/** The completed run with the highest test accuracy or the lowest test loss; of equals, the first in grid order. */
+function bestRun(runs: readonly ExperimentRun[], metric: ExperimentMetric): ExperimentRun | null {
+  const better = (a: number, b: number) => (metric === 'testAccuracy' ? a > b : a < b);
+  let best: ExperimentRun | null = null;
+  for (const run of runs) {
+    if (run.state !== 'completed' || !run.result) continue;
+    if (!best?.result || better(run.result[metric], best.result[metric])) best = run;
+  }
+  return best;
+}
