@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { deviceDescription } from './device.ts';
 import { jobSettings } from './job-request.ts';
+import { jobWebhook } from './webhook.ts';
 
 export const jobStates = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
 export const jobState = z.enum(jobStates);
@@ -105,6 +106,7 @@ export const job = z
     createdAt: timestamp,
     startedAt: timestamp.nullable(),
     finishedAt: timestamp.nullable(),
+    webhook: jobWebhook.optional().meta({ description: 'the webhook the job was submitted with, and its deliveries (absent without one)' }),
   })
   .meta({ id: 'Job' });
 export type Job = z.infer<typeof job>;

@@ -38,6 +38,7 @@ const scripts = {
   finishDataset: load('finish-dataset-3.lua'),
   deleteDataset: load('delete-dataset-5.lua'),
   setDatasetProgress: load('set-dataset-progress-1.lua'),
+  recordWebhookDelivery: load('record-webhook-delivery-1.lua'),
 } as const;
 
 export type ScriptName = keyof typeof scripts;

@@ -54,8 +54,13 @@ describe('loadConfig', () => {
       CHECKPOINT_INTERVAL_SECONDS: 600,
       JOB_LOCK_SECONDS: 120,
       MAX_JOB_SECONDS: 604_800,
+      WEBHOOK_ALLOW_PRIVATE_ADDRESSES: false,
+      WEBHOOK_TIMEOUT_MS: 10_000,
+      WEBHOOK_FIRST_RETRY_MS: 10_000,
+      WEBHOOK_RETRY_FOR_SECONDS: 86_400,
     });
     assert.equal(config.REDIS_URL, undefined);
+    assert.equal(config.WEBHOOK_ALLOWED_HOSTS, undefined, 'any host, when the address rules allow it');
     assert.equal('REDIS_URL' in config, false);
   });
 
@@ -91,6 +96,11 @@ describe('loadConfig', () => {
       CHECKPOINT_INTERVAL_SECONDS: '0',
       JOB_LOCK_SECONDS: '30',
       MAX_JOB_SECONDS: '3600',
+      WEBHOOK_ALLOWED_HOSTS: 'Hooks.Example.com, 127.0.0.1,[::1]',
+      WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true',
+      WEBHOOK_TIMEOUT_MS: '500',
+      WEBHOOK_FIRST_RETRY_MS: '100',
+      WEBHOOK_RETRY_FOR_SECONDS: '0',
     });
     assert.deepEqual(config, {
       ROLE: 'worker',
@@ -128,6 +138,11 @@ describe('loadConfig', () => {
       CHECKPOINT_INTERVAL_SECONDS: 0,
       JOB_LOCK_SECONDS: 30,
       MAX_JOB_SECONDS: 3600,
+      WEBHOOK_ALLOWED_HOSTS: ['hooks.example.com', '127.0.0.1', '::1'],
+      WEBHOOK_ALLOW_PRIVATE_ADDRESSES: true,
+      WEBHOOK_TIMEOUT_MS: 500,
+      WEBHOOK_FIRST_RETRY_MS: 100,
+      WEBHOOK_RETRY_FOR_SECONDS: 0,
     });
     assert.equal(typeof config.PORT, 'number');
   });
@@ -185,6 +200,12 @@ describe('loadConfig', () => {
       ['JOB_LOCK_SECONDS', '1'],
       ['CHECKPOINT_INTERVAL_SECONDS', '-1'],
       ['MAX_JOB_SECONDS', '0'],
+      ['WEBHOOK_ALLOWED_HOSTS', 'hooks.example.com;other.example'],
+      ['WEBHOOK_ALLOWED_HOSTS', ' , '],
+      ['WEBHOOK_ALLOW_PRIVATE_ADDRESSES', 'maybe'],
+      ['WEBHOOK_TIMEOUT_MS', '0'],
+      ['WEBHOOK_FIRST_RETRY_MS', '1.5'],
+      ['WEBHOOK_RETRY_FOR_SECONDS', '-1'],
     ];
     for (const [variable, value] of cases) {
       it(`${variable}=${JSON.stringify(value)}`, () => {

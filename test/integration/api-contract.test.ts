@@ -351,6 +351,18 @@ describe('POST /jobs', () => {
     assert.match(body.details?.[0]?.message ?? '', /unknown/i);
   });
 
+  it('answers 400 for a webhook it would not call (loopback, private, link-local, not http or https) or a short secret, naming the field', async () => {
+    const secret = 'a-secret-of-more-than-16-characters';
+    const webhookJob = (webhook: unknown) => postJob(apiOnly, { model: 'lenet5', dataset: 'mnist', webhook });
+    for (const url of ['http://127.0.0.1:9/hook', 'http://localhost/hook', 'http://[::1]/', 'http://10.1.2.3/', 'https://169.254.169.254/latest/meta-data', 'http://192.168.1.1/', 'http://[::ffff:192.168.0.1]/', 'http://[fe80::1]/', 'http://[fd00::1]/']) {
+      const body = assertValidationError(await webhookJob({ url, secret }), ['webhook.url']);
+      assert.match(body.details?.[0]?.message ?? '', /non-public address/, url);
+    }
+    assertValidationError(await webhookJob({ url: 'ftp://example.com/hook', secret }), ['webhook.url']);
+    assertValidationError(await webhookJob({ url: 'https://example.com/hook', secret: 'too-short' }), ['webhook.secret']);
+    assertValidationError(await webhookJob({ url: 'https://example.com/hook' }), ['webhook.secret']);
+  });
+
   it('answers 400 for wrong types', async () => {
     const cases: [string, unknown][] = [
       ['epochs', '5'],

@@ -14,10 +14,12 @@ import { settingsFor } from '../job-settings.ts';
 import type { ApiDependencies } from '../dependencies.ts';
 import { ownerOf } from '../auth.ts';
 import { assertOwnJob } from '../ownership.ts';
+import { urlRefusal, webhookUrlPolicy, type WebhookUrlPolicy } from '../../webhooks/url-policy.ts';
 
 const errors = { 400: errorBody, 401: errorBody, 404: errorBody, 429: errorBody, 503: errorBody };
 
 export const jobRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { store, datasetStore, queue, config }) => {
+  const webhookPolicy = webhookUrlPolicy(config);
   const existing = async (id: string, request: FastifyRequest): Promise<Job> => {
     await assertOwnJob(store, request, id);
     const found = await store.get(id);
@@ -35,8 +37,10 @@ export const jobRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { s
       },
     },
     async (request, reply) => {
-      const dataset = await datasetFactsFor(datasetStore, request, request.body.dataset);
-      const settings = settingsFor(request.body, dataset, randomSeed, config.MAX_JOB_SECONDS);
+      // The webhook is kept apart from the settings, which GET /jobs/:id shows: it holds a secret.
+      const { webhook, ...training } = request.body;
+      const dataset = await datasetFactsFor(datasetStore, request, training.dataset);
+      const settings = settingsFor(training, dataset, randomSeed, config.MAX_JOB_SECONDS);
       await assertCanStartFrom(store, request, settings, dataset, config.ARTIFACTS_DIR);
       if (settings.timeoutSeconds > config.MAX_JOB_SECONDS) {
         const message = `timeoutSeconds (${settings.timeoutSeconds}) is over this server's limit of ${config.MAX_JOB_SECONDS} seconds per job`;
@@ -47,11 +51,12 @@ export const jobRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { s
         const message = `epochs × trainLimit (${settings.epochs} × ${settings.trainLimit} = ${images} training images) is over this server's limit of ${config.MAX_TRAINING_IMAGES_PER_JOB} per job`;
         throw new HttpError(400, `the body is invalid: ${message}`, [{ path: 'epochs', message }]);
       }
+      if (webhook) await assertWebhookUrlAllowed(webhook.url, webhookPolicy);
       const owner = ownerOf(request);
       const id = randomUUID();
       const progress = progressAt(settings.epochs, batchesPerEpoch(settings.trainLimit, settings.batchSize), 0, 0);
       const limits = { total: config.MAX_QUEUED_JOBS, perOwner: config.MAX_QUEUED_PER_CLIENT };
-      const created = await store.create(id, settings, progress, new Date(), owner ?? undefined, limits);
+      const created = await store.create(id, settings, progress, new Date(), owner ?? undefined, limits, webhook);
       if (created === 'ownerFull') {
         throw new HttpError(429, `you have ${config.MAX_QUEUED_PER_CLIENT} jobs queued or running, the most one client may have; wait for one to end or cancel one`);
       }
@@ -103,3 +108,11 @@ export const jobRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { s
     },
   );
 };
+
+/** A webhook URL this server would not call answers 400 now, rather than failing every delivery once the job ends. */
+async function assertWebhookUrlAllowed(url: string, policy: WebhookUrlPolicy): Promise<void> {
+  const refusal = await urlRefusal(url, policy);
+  if (!refusal) return;
+  const message = `webhook.url is refused: ${refusal}`;
+  throw new HttpError(400, `the body is invalid: ${message}`, [{ path: 'webhook.url', message }]);
+}
