@@ -19,6 +19,7 @@ import { DatasetCache } from './worker/dataset-cache.ts';
 import { startWorkerPool } from './worker/pool.ts';
 import { startDatasetWorker } from './worker/dataset-worker.ts';
 import { startTrainingWorker } from './worker/worker.ts';
+import { startJobWebhooks } from './webhooks/job-webhooks.ts';
 
 export interface RunningService {
   /** The API's base URL, when this process serves it. */
@@ -128,6 +129,9 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       };
       await requeue();
       redis.on('ready', () => void requeue().catch((error: unknown) => logger.warn({ err: error }, 'could not queue the jobs recorded but never queued')));
+      // Webhooks are delivered from the API processes, not from the workers: see the README (Webhooks).
+      const webhooks = startJobWebhooks({ config, redisTarget: target, logger });
+      closers.push(() => webhooks.close());
       const predictor = new Predictor(config.ARTIFACTS_DIR, config.MODEL_CACHE_SIZE, config.MAX_IMAGE_PIXELS);
       closers.push(async () => predictor.dispose());
       app = await buildApp({ config, redis, store, datasetStore, queue, datasetQueue, predictor, backend, device: backendDevice(), apiKeys }, logger);
