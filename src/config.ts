@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import os from 'node:os';
 import { z } from 'zod';
 import { CIFAR10_URL } from './datasets/cifar10.ts';
@@ -39,7 +40,11 @@ const apiKeyList = z.string().refine(
 const hostList = z
   .string()
   .transform((value) => commaSeparated(value).map((host) => host.toLowerCase().replace(/^\[(.*)\]$/, '$1')))
-  .pipe(z.array(z.string().regex(/^[a-z0-9.:-]+$/, 'every entry must be a host name or an IP address, entries separated by commas')).min(1, 'name at least one host'));
+  .pipe(
+    z
+      .array(z.string().refine((host) => isIP(host) !== 0 || /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(host), 'every entry must be a host name or an IP address, without a port, entries separated by commas'))
+      .min(1, 'name at least one host'),
+  );
 
 /**
  * Every setting the service reads from its environment. Parsed once at start-up so that a typo

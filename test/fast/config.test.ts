@@ -202,6 +202,8 @@ describe('loadConfig', () => {
       ['MAX_JOB_SECONDS', '0'],
       ['WEBHOOK_ALLOWED_HOSTS', 'hooks.example.com;other.example'],
       ['WEBHOOK_ALLOWED_HOSTS', ' , '],
+      ['WEBHOOK_ALLOWED_HOSTS', 'hooks.example.com:8443'],
+      ['WEBHOOK_ALLOWED_HOSTS', 'https://hooks.example.com'],
       ['WEBHOOK_ALLOW_PRIVATE_ADDRESSES', 'maybe'],
       ['WEBHOOK_TIMEOUT_MS', '0'],
       ['WEBHOOK_FIRST_RETRY_MS', '1.5'],

@@ -2,8 +2,8 @@
  * Webhooks against a real receiver on loopback (a node:http server here; the service is told to
  * allow loopback addresses, and only the host 127.0.0.1): the signature recomputed from the
  * secret, a retry after a 500 and nothing after the success, the attempts recorded on the job,
- * the allow-list refusing another host with a 400, and a receiver that never answers leaving the
- * job's end undelayed. Small jobs and retries a tenth of a second apart keep it to a few seconds.
+ * the allow-list refusing another host with a 400, a cancelled job's delivery, and a receiver that
+ * never answers leaving the job's end undelayed. Small jobs and retries a tenth of a second apart keep it to a few seconds.
  */
 import assert from 'node:assert/strict';
 import { createHmac, timingSafeEqual } from 'node:crypto';
@@ -70,8 +70,8 @@ after(async () => {
   await new Promise((resolve) => receiver?.close(resolve));
 });
 
-async function submit(webhookPath: string): Promise<Job> {
-  const json = { ...smallJob, webhook: { url: `${receiverUrl}${webhookPath}`, secret } };
+async function submit(webhookPath: string, settings: Record<string, unknown> = {}): Promise<Job> {
+  const json = { ...smallJob, ...settings, webhook: { url: `${receiverUrl}${webhookPath}`, secret } };
   const created = await request<Job>(`${service.url}/jobs`, { method: 'POST', json });
   assert.equal(created.status, 201, JSON.stringify(created.body));
   return created.body;
@@ -147,6 +147,18 @@ describe('webhooks', () => {
 
     const everything = [JSON.stringify(await getJob(job.id)), JSON.stringify((await request(`${service.url}/jobs`)).body), ...received.map((each) => each.body), ...service.lines];
     assert.ok(everything.every((text) => !text.includes(secret)), 'the secret is in no answer, delivery or log line');
+  });
+
+  it('calls the webhook of a job the API cancelled, with the cancelled job', async () => {
+    const job = await submit('/cancelled', { epochs: 50 });
+    const cancelled = await request<Job>(`${service.url}/jobs/${job.id}/cancel`, { method: 'POST' });
+    assert.equal(cancelled.status, 200);
+    const delivery = await waitFor('the delivery', async () => received.find((each) => each.path === '/cancelled'), 30_000, 20);
+    assertSigned(delivery);
+    assert.equal(delivery.headers['webhook-id'], `job-${job.id}-cancelled`);
+    const sent = JSON.parse(delivery.body) as Job;
+    assert.equal(sent.state, 'cancelled');
+    assert.equal(sent.id, job.id);
   });
 
   it('ends a job on time while its receiver never answers, and records the attempt as timed out', async () => {
