@@ -80,20 +80,24 @@ export function startJobWebhooks(options: JobWebhooksOptions): { close(): Promis
     await store.events.acknowledgeEnded(endedGroup, ended.position);
   };
   const consume = async () => {
-    await store.events.createEndedGroup(endedGroup);
+    // Made again after any error: a Redis that restarted without its data has lost the group too.
+    let grouped = false;
     while (!closing) {
       try {
+        if (!grouped) await store.events.createEndedGroup(endedGroup);
+        grouped = true;
         const stale = await store.events.claimStaleEnded(endedGroup, consumer, staleMs, 100);
         const fresh = await store.events.readEndedAs(endedGroup, consumer, { count: 100, blockMs: 5000, connection: reading });
         for (const ended of [...stale, ...fresh]) await queueDelivery(ended);
       } catch (error) {
         if (closing) return;
+        grouped = false;
         log.warn({ err: error }, 'could not queue the webhooks of ended jobs; trying again');
         await new Promise((resolve) => setTimeout(resolve, 1000));
       }
     }
   };
-  const consuming = consume().catch((error: unknown) => log.error({ err: error }, 'the webhooks of ended jobs are not being queued'));
+  const consuming = consume();
 
   return {
     async close() {
