@@ -41,7 +41,7 @@ const RESAMPLED = 1e-3;
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 /** The contract's fields, and timeoutSeconds, which this server adds. */
-const FIELDS = ['model', 'dataset', 'epochs', 'batchSize', 'learningRate', 'momentum', 'weightDecay', 'augment', 'seed', 'trainLimit', 'testLimit', 'logEvery', 'timeoutSeconds', 'initFrom', 'trainLayers'];
+const FIELDS = ['model', 'dataset', 'epochs', 'batchSize', 'learningRate', 'momentum', 'weightDecay', 'augment', 'seed', 'trainLimit', 'testLimit', 'logEvery', 'timeoutSeconds', 'initFrom', 'trainLayers', 'webhook'];
 
 /**
  * Every Redis client created in this process from here on, so that the last test can check that
