@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import os from 'node:os';
 import { z } from 'zod';
 import { CIFAR10_URL } from './datasets/cifar10.ts';
@@ -21,8 +22,8 @@ export function isAcceptableApiKey(key: string): boolean {
   return key.length >= MIN_API_KEY_LENGTH && !/\s/.test(key);
 }
 
-/** The keys of an API_KEYS value: comma-separated, trimmed, empty entries skipped. */
-export function apiKeysOf(list: string): string[] {
+/** The entries of a list setting (API_KEYS, WEBHOOK_ALLOWED_HOSTS): comma-separated, trimmed, empty entries skipped. */
+export function commaSeparated(list: string): string[] {
   return list
     .split(',')
     .map((key) => key.trim())
@@ -30,10 +31,20 @@ export function apiKeysOf(list: string): string[] {
 }
 
 const apiKeyList = z.string().refine(
-  (value) => apiKeysOf(value).every(isAcceptableApiKey),
+  (value) => commaSeparated(value).every(isAcceptableApiKey),
   // The message never quotes the value: it holds secrets.
   { message: `every key must be ${API_KEY_RULE}, keys separated by commas` },
 );
+
+/** Host names or IP addresses (IPv6 with or without brackets), lower-cased, as URL host names compare with them. */
+const hostList = z
+  .string()
+  .transform((value) => commaSeparated(value).map((host) => host.toLowerCase().replace(/^\[(.*)\]$/, '$1')))
+  .pipe(
+    z
+      .array(z.string().refine((host) => isIP(host) !== 0 || /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(host), 'every entry must be a host name or an IP address, without a port, entries separated by commas'))
+      .min(1, 'name at least one host'),
+  );
 
 /**
  * Every setting the service reads from its environment. Parsed once at start-up so that a typo
@@ -115,6 +126,16 @@ const environment = z.object({
   EVENT_STREAM_BUFFER_BYTES: z.coerce.number().int().min(1024).default(256 * 1024),
   /** Ended jobs older than this many days are deleted, with their models, by an hourly sweep; 0: kept for ever. */
   JOB_RETENTION_DAYS: z.coerce.number().min(0).default(0),
+  /** Comma-separated host names (exact, no wildcards) or IP addresses that webhook URLs may name; unset: any host the address rules allow. */
+  WEBHOOK_ALLOWED_HOSTS: hostList.optional(),
+  /** true: webhooks may reach loopback, private, link-local and other non-public addresses (a receiver on this machine or network). */
+  WEBHOOK_ALLOW_PRIVATE_ADDRESSES: z.stringbool().default(false),
+  /** Longest one delivery attempt may take, from connecting to the receiver's status line. */
+  WEBHOOK_TIMEOUT_MS: positiveInt(10_000),
+  /** The wait before a failed delivery's first retry; each further retry waits twice as long as the one before. */
+  WEBHOOK_FIRST_RETRY_MS: positiveInt(10_000),
+  /** A delivery is retried only while its next attempt would start within this many seconds of its first; 0: never retried. */
+  WEBHOOK_RETRY_FOR_SECONDS: nonNegativeInt(24 * 3600),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyRequest } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
-import { API_KEY_RULE, apiKeysOf, ConfigError, isAcceptableApiKey, type Config } from '../config.ts';
+import { API_KEY_RULE, commaSeparated, ConfigError, isAcceptableApiKey, type Config } from '../config.ts';
 import type { ApiDependencies } from './dependencies.ts';
 import { HttpError } from './http-error.ts';
 import { checkRateLimit } from './rate-limit.ts';
@@ -26,7 +26,7 @@ declare module 'fastify' {
  * start-up, so an unreadable file or a weak key stops the service; messages never quote a key.
  */
 export function loadApiKeys(config: Pick<Config, 'API_KEYS' | 'API_KEYS_FILE'>): string[] {
-  const keys = apiKeysOf(config.API_KEYS ?? '');
+  const keys = commaSeparated(config.API_KEYS ?? '');
   if (config.API_KEYS_FILE !== undefined) {
     let text: string;
     try {

@@ -12,6 +12,8 @@ import type { ApiDependencies } from './dependencies.ts';
 import { assertCanStartFrom } from './fine-tuning.ts';
 import { HttpError } from './http-error.ts';
 import { settingsFor } from './job-settings.ts';
+import type { WebhookRequest } from '../contract/webhook.ts';
+import { urlRefusal, webhookUrlPolicy, type WebhookUrlPolicy } from '../webhooks/url-policy.ts';
 
 type Dependencies = Pick<ApiDependencies, 'store' | 'datasetStore' | 'queue' | 'config'>;
 
@@ -19,6 +21,8 @@ type Dependencies = Pick<ApiDependencies, 'store' | 'datasetStore' | 'queue' | '
 export interface PreparedJob {
   readonly settings: JobSettings;
   readonly progress: JobProgress;
+  /** Kept apart from the settings, which GET /jobs/:id shows: it holds a secret. */
+  readonly webhook: WebhookRequest | undefined;
 }
 
 /**
@@ -27,8 +31,9 @@ export interface PreparedJob {
  * train: an unusable data set or initFrom, a timeout or a number of training images over its limits.
  */
 export async function prepareJob({ store, datasetStore, config }: Dependencies, request: FastifyRequest, body: ParsedJobRequest): Promise<PreparedJob> {
-  const dataset = await datasetFactsFor(datasetStore, request, body.dataset);
-  const settings = settingsFor(body, dataset, randomSeed, config.MAX_JOB_SECONDS);
+  const { webhook, ...training } = body;
+  const dataset = await datasetFactsFor(datasetStore, request, training.dataset);
+  const settings = settingsFor(training, dataset, randomSeed, config.MAX_JOB_SECONDS);
   await assertCanStartFrom(store, request, settings, dataset, config.ARTIFACTS_DIR);
   if (settings.timeoutSeconds > config.MAX_JOB_SECONDS) {
     const message = `timeoutSeconds (${settings.timeoutSeconds}) is over this server's limit of ${config.MAX_JOB_SECONDS} seconds per job`;
@@ -39,7 +44,16 @@ export async function prepareJob({ store, datasetStore, config }: Dependencies, 
     const message = `epochs × trainLimit (${settings.epochs} × ${settings.trainLimit} = ${images} training images) is over this server's limit of ${config.MAX_TRAINING_IMAGES_PER_JOB} per job`;
     throw new HttpError(400, `the body is invalid: ${message}`, [{ path: 'epochs', message }]);
   }
-  return { settings, progress: progressAt(settings.epochs, batchesPerEpoch(trainingImages(settings), settings.batchSize), 0, 0) };
+  if (webhook) await assertWebhookUrlAllowed(webhook.url, webhookUrlPolicy(config));
+  return { settings, progress: progressAt(settings.epochs, batchesPerEpoch(trainingImages(settings), settings.batchSize), 0, 0), webhook };
+}
+
+/** A webhook URL this server would not call answers 400 now, rather than failing every delivery once the job ends. */
+async function assertWebhookUrlAllowed(url: string, policy: WebhookUrlPolicy): Promise<void> {
+  const refusal = await urlRefusal(url, policy);
+  if (!refusal) return;
+  const message = `webhook.url is refused: ${refusal}`;
+  throw new HttpError(400, `the body is invalid: ${message}`, [{ path: 'webhook.url', message }]);
 }
 
 /**
@@ -56,9 +70,9 @@ export async function recordJobs({ store, config }: Dependencies, request: Fasti
     if ((await store.activeCount()) + jobs.length > limits.total) throw queueFull('full', config, jobs.length);
   }
   const ids: string[] = [];
-  for (const { settings, progress } of jobs) {
+  for (const { settings, progress, webhook } of jobs) {
     const id = randomUUID();
-    const created = await store.create(id, settings, progress, new Date(), owner, limits, experimentId);
+    const created = await store.create(id, settings, progress, new Date(), owner, limits, experimentId, webhook);
     if (created !== 'created') {
       await Promise.all(ids.map((made) => store.remove(made)));
       throw queueFull(created, config, jobs.length);

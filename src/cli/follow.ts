@@ -128,7 +128,7 @@ export class FollowReport {
 export function completedLine(result: JobResult): string {
   const stopping = result.earlyStopping;
   const stopped = stopping?.stoppedAfterEpoch ? `, stopped early after epoch ${stopping.stoppedAfterEpoch} keeping epoch ${stopping.keptEpoch}` : '';
-  return `completed: test accuracy ${result.testAccuracy.toFixed(4)} (${result.correct}/${result.total} correct), trained in ${result.trainSeconds.toFixed(1)} s on ${result.backend}${result.device?.kind === 'gpu' ? ` (${result.device.name})` : ''}${stopped}`;
+  return `completed: test accuracy ${result.testAccuracy.toFixed(4)} (${result.correct}/${result.total} correct)${result.macro ? `, macro F1 ${result.macro.f1.toFixed(4)}` : ''}, trained in ${result.trainSeconds.toFixed(1)} s on ${result.backend}${result.device?.kind === 'gpu' ? ` (${result.device.name})` : ''}${stopped}`;
 }
 
 /** `m:ss`, or `h:mm:ss` from an hour. */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { datasetNames, modelNames, type ModelName } from './names.ts';
+import { webhookRequest } from './webhook.ts';
 
 const oneOf = (what: string, names: readonly string[]) =>
   `${what} must be one of: ${names.join(', ')} (the ones this server implements)`;
@@ -94,6 +95,9 @@ export const jobRequest = z
         description:
           "the job fails when it has trained (and evaluated) this many seconds, counted over every worker that ran it; default and upper bound: the server's MAX_JOB_SECONDS",
       }),
+    webhook: webhookRequest.optional().meta({
+      description: 'POST the job (as GET /jobs/:id shows it) to this URL when it ends, signed with the secret: see the README',
+    }),
   })
   .refine((request) => request.earlyStopping === null || request.validationSplit !== null, {
     error: 'earlyStopping needs validation images: give validationSplit too',
@@ -104,8 +108,11 @@ export const jobRequest = z
 export type JobRequestInput = z.input<typeof jobRequest>;
 export type ParsedJobRequest = z.output<typeof jobRequest>;
 
+/** What a job trains with: the request less its webhook, which is kept apart from the settings because of its secret. */
+export type TrainingRequest = Omit<ParsedJobRequest, 'webhook'>;
+
 /** A request with every default filled in: what the worker trains and what GET /jobs/:id shows. */
-export interface JobSettings extends Required<ParsedJobRequest> {
+export interface JobSettings extends Required<TrainingRequest> {
   readonly model: ModelName;
   /** A built-in data set's name or an uploaded data set's id. */
   readonly dataset: string;

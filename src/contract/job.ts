@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { deviceDescription } from './device.ts';
 import { earlyStoppingMetrics, jobSettings } from './job-request.ts';
+import { jobWebhook } from './webhook.ts';
 
 export const jobStates = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
 export const jobState = z.enum(jobStates);
@@ -45,6 +46,31 @@ export const epochSummary = z
   .meta({ id: 'EpochSummary' });
 export type EpochSummary = z.infer<typeof epochSummary>;
 
+const zeroDivision = 'a ratio whose denominator is 0 is 0, as scikit-learn computes it with zero_division=0 (so the precision of a class never predicted is 0)';
+
+export const classMetrics = z
+  .object({
+    className: z.string(),
+    precision: z.number().min(0).max(1).meta({ description: 'of the test images predicted as this class, the fraction that are' }),
+    recall: z.number().min(0).max(1).meta({ description: 'of the test images of this class, the fraction predicted as it (its per-class accuracy)' }),
+    f1: z.number().min(0).max(1).meta({ description: 'the harmonic mean of precision and recall' }),
+    support: z.number().int().min(0).meta({ description: 'test images of this class' }),
+  })
+  .meta({ id: 'ClassMetrics', description: `one class's metrics from the confusion matrix; ${zeroDivision}` });
+export type ClassMetrics = z.infer<typeof classMetrics>;
+
+export const macroMetrics = z
+  .object({
+    precision: z.number().min(0).max(1),
+    recall: z.number().min(0).max(1),
+    f1: z.number().min(0).max(1).meta({ description: 'the mean of the per-class F1 scores (not the F1 of the mean precision and recall)' }),
+  })
+  .meta({
+    id: 'MacroMetrics',
+    description: `unweighted means of the per-class metrics over the classes that occur in the test images or the predictions, as scikit-learn's average="macro" takes them; ${zeroDivision}`,
+  });
+export type MacroMetrics = z.infer<typeof macroMetrics>;
+
 export const jobResult = z
   .object({
     testAccuracy: z.number().min(0).max(1),
@@ -54,6 +80,8 @@ export const jobResult = z
     perClassAccuracy: z.array(z.number().min(0).max(1)),
     confusionMatrix: z.array(z.array(z.number().int())).meta({ description: 'rows: true class, columns: predicted' }),
     classNames: z.array(z.string()),
+    perClass: z.array(classMetrics).optional().meta({ description: 'precision, recall, F1 and support of each class, in the order of classNames (absent for jobs trained before they were recorded)' }),
+    macro: macroMetrics.optional().meta({ description: 'the macro averages of perClass (absent for jobs trained before they were recorded)' }),
     params: z.number().int(),
     trainSeconds: z.number(),
     backend: z.string().meta({ description: 'the TensorFlow.js backend that trained the model: tensorflow, webgpu, wasm or cpu' }),
@@ -92,6 +120,7 @@ export const job = z
     startedAt: timestamp.nullable(),
     finishedAt: timestamp.nullable(),
     experimentId: z.string().optional().meta({ description: 'the experiment this job is a run of (GET /experiments/:id); absent for a job submitted on its own' }),
+    webhook: jobWebhook.optional().meta({ description: 'the webhook the job was submitted with, and its deliveries (absent without one)' }),
   })
   .meta({ id: 'Job' });
 export type Job = z.infer<typeof job>;

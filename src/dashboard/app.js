@@ -423,16 +423,22 @@ function showResult(result) {
   });
   matrix.replaceChildren(element('thead', {}, head), element('tbody', {}, ...rows));
 
-  $('per-class').replaceChildren(
-    element('tbody', {}, ...result.perClassAccuracy.map((accuracy, index) =>
-      element(
-        'tr',
-        { 'data-testid': 'per-class-row' },
-        element('th', { text: names[index], scope: 'row' }),
-        element('td', {}, element('span', { className: 'bar', style: { width: `${accuracy * 8}rem` } }), percent(accuracy)),
-      ),
-    )),
+  // Jobs trained before precision and F1 were recorded have only the per-class accuracy (recall).
+  const metrics = result.perClass;
+  const classHead = element('tr', {}, element('th', { text: 'Class', scope: 'col' }), element('th', { text: 'Accuracy (recall)', scope: 'col' }), ...(metrics ? ['Precision', 'F1', 'Support'].map((name) => element('th', { text: name, scope: 'col' })) : []));
+  const classRows = result.perClassAccuracy.map((accuracy, index) =>
+    element(
+      'tr',
+      { 'data-testid': 'per-class-row' },
+      element('th', { text: names[index], scope: 'row' }),
+      element('td', { className: 'recall' }, element('span', { className: 'bar', style: { width: `${accuracy * 8}rem` } }), percent(accuracy)),
+      ...(metrics ? [element('td', { text: percent(metrics[index].precision) }), element('td', { text: percent(metrics[index].f1) }), element('td', { text: String(metrics[index].support) })] : []),
+    ),
   );
+  const macro = result.macro
+    ? [element('tfoot', {}, element('tr', { 'data-testid': 'per-class-macro' }, element('th', { text: 'macro average', scope: 'row' }), element('td', { className: 'recall', text: percent(result.macro.recall) }), element('td', { text: percent(result.macro.precision) }), element('td', { text: percent(result.macro.f1) }), element('td')))]
+    : [];
+  $('per-class').replaceChildren(element('thead', {}, classHead), element('tbody', {}, ...classRows), ...macro);
 }
 
 function openJob(id) {

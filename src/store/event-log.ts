@@ -18,10 +18,14 @@ export interface EndedJob {
   readonly state: string;
 }
 
+/** Stream entries as Redis gives them; a consumer group's reads give null fields for an entry trimmed meanwhile. */
+type StreamEntries = [id: string, fields: string[] | null][];
+
 /**
  * Reads the streams the job store writes: each job's event stream (GET /jobs/:id/events) and the
- * stream of ended jobs (/metrics). Entries are appended only by the store's scripts, in the same
- * step as the change each one reports; nothing here writes.
+ * stream of ended jobs (/metrics, and a consumer group for webhooks). Entries are appended only by
+ * the store's scripts, in the same step as the change each one reports; nothing here writes an
+ * entry, and a consumer group's reads move only that group's own position in the stream.
  */
 export class EventLog {
   constructor(
@@ -60,11 +64,41 @@ export class EventLog {
 
   /** Jobs that ended after stream position `after`, oldest first (start from lastEndedPosition()). */
   async endedSince(after: string, count: number): Promise<EndedJob[]> {
-    const entries = await this.redis.xrange(this.keys.ended(), `(${after}`, '+', 'COUNT', count);
-    return entries.flatMap(([position, fields]) => {
-      const values = fieldMap(fields);
-      return values.id && values.state ? [{ position, id: values.id, state: values.state }] : [];
-    });
+    return toEnded(await this.redis.xrange(this.keys.ended(), `(${after}`, '+', 'COUNT', count));
+  }
+
+  /** Makes `group`, a consumer group of the stream of ended jobs that starts at the stream's first entry, unless it exists. */
+  async createEndedGroup(group: string): Promise<void> {
+    try {
+      await this.redis.xgroup('CREATE', this.keys.ended(), group, '0', 'MKSTREAM');
+    } catch (error) {
+      if (!(error instanceof Error && error.message.startsWith('BUSYGROUP'))) throw error;
+    }
+  }
+
+  /**
+   * Ended jobs not yet given to any consumer of `group`, given now to `consumer`, who must
+   * acknowledge each; waits up to `blockMs` for one, so only on a connection of its own.
+   */
+  async readEndedAs(group: string, consumer: string, options: { count: number; blockMs: number; connection: Redis }): Promise<EndedJob[]> {
+    const reply = (await options.connection.xreadgroup('GROUP', group, consumer, 'COUNT', options.count, 'BLOCK', options.blockMs, 'STREAMS', this.keys.ended(), '>')) as [string, StreamEntries][] | null;
+    return toEnded(reply?.[0]?.[1] ?? []);
+  }
+
+  /** Ended jobs given to a consumer of `group` that has not acknowledged them for `minIdleMs` (it died, or failed to handle them), given now to `consumer`. */
+  async claimStaleEnded(group: string, consumer: string, minIdleMs: number, count: number): Promise<EndedJob[]> {
+    const [, entries] = (await this.redis.xautoclaim(this.keys.ended(), group, consumer, minIdleMs, '0-0', 'COUNT', count)) as [string, StreamEntries];
+    return toEnded(entries);
+  }
+
+  async acknowledgeEnded(group: string, position: string): Promise<void> {
+    await this.redis.xack(this.keys.ended(), group, position);
+  }
+
+  /** Forgets `consumer` of `group` unless it still holds entries it has not acknowledged, which another consumer will then claim. */
+  async removeEndedConsumer(group: string, consumer: string): Promise<void> {
+    const pending = await this.redis.xpending(this.keys.ended(), group, 'IDLE', 0, '-', '+', 1, consumer);
+    if (pending.length === 0) await this.redis.xgroup('DELCONSUMER', this.keys.ended(), group, consumer);
   }
 
   /** The position of the last job that ended, '0-0' when none has: read on from here to see only new ones. */
@@ -72,6 +106,13 @@ export class EventLog {
     const [last] = await this.redis.xrevrange(this.keys.ended(), '+', '-', 'COUNT', 1);
     return last?.[0] ?? '0-0';
   }
+}
+
+function toEnded(entries: StreamEntries): EndedJob[] {
+  return entries.flatMap(([position, fields]) => {
+    const values = fieldMap(fields ?? []);
+    return values.id && values.state ? [{ position, id: values.id, state: values.state }] : [];
+  });
 }
 
 /** A stream entry's fields, given by Redis as [name, value, name, value, ...]. */

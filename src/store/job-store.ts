@@ -11,11 +11,12 @@ import {
 } from '../contract/job.ts';
 import type { RewindEvent } from '../contract/events.ts';
 import type { JobSettings } from '../contract/job-request.ts';
+import type { JobWebhook, WebhookDelivery, WebhookRequest } from '../contract/webhook.ts';
 import { EventLog } from './event-log.ts';
 import { JobKeys } from './keys.ts';
 import { JobLifecycle } from './lifecycle.ts';
 import { indexPage } from './pages.ts';
-import { decodeEntries, decodeSummary, parseState } from './records.ts';
+import { decodeEntries, decodeSummary, decodeWebhook, parseState } from './records.ts';
 import { defineScripts, runScript } from './scripts.ts';
 
 /** `full`: too many jobs queued or running in all; `ownerFull`: too many of the owner's. */
@@ -72,7 +73,8 @@ export class JobStore {
   /**
    * Records a new, queued job, unless `limits` are reached. `owner` (an opaque client id, e.g. a
    * hash of its API key; never the key itself) puts it in that client's indexes too, for
-   * owner-aware lists, counts and limits. `experimentId`: the experiment it is a run of.
+   * owner-aware lists, counts and limits. `experimentId`: the experiment it is a run of;
+   * `webhook`: called when the job ends (see webhooks/).
    */
   async create(
     id: string,
@@ -82,6 +84,7 @@ export class JobStore {
     owner?: string,
     limits: ActiveJobLimits = unlimited,
     experimentId?: string,
+    webhook?: WebhookRequest,
   ): Promise<CreateOutcome> {
     const ownerKeys = owner === undefined ? [] : (['all', 'queued', 'running'] as const).map((state) => this.keys.index(state, owner));
     const keys = [
@@ -102,9 +105,22 @@ export class JobStore {
       String(limits.perOwner),
       event,
       experimentId ?? '',
+      webhook?.url ?? '',
+      webhook?.secret ?? '',
     ]);
     if (reply !== 'created' && reply !== 'full' && reply !== 'ownerFull') throw new Error(`unexpected reply to job creation: ${String(reply)}`);
     return reply;
+  }
+
+  /** The job's webhook with its secret and deliveries so far, for whoever delivers it; null when the job has none (or is unknown). */
+  async webhookTarget(id: string): Promise<(JobWebhook & { secret: string }) | null> {
+    const [url, secret, deliveries] = await this.redis.hmget(this.keys.job(id), 'webhookUrl', 'webhookSecret', 'webhookDeliveries');
+    return url && secret ? { ...decodeWebhook(url, deliveries), secret } : null;
+  }
+
+  /** Adds a delivery attempt to the job's webhook: false when the job (or its webhook) is gone. */
+  async recordWebhookDelivery(id: string, delivery: WebhookDelivery): Promise<boolean> {
+    return (await runScript(this.redis, 'recordWebhookDelivery', [this.keys.job(id)], [JSON.stringify(delivery)])) === 1;
   }
 
   /** The client that created the job, or null for a job created without one (or unknown). */

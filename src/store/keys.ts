@@ -5,14 +5,14 @@ import type { JobState } from '../contract/job.ts';
  *
  * | key | type | holds |
  * | --- | --- | --- |
- * | `<prefix>:job:<id>` | hash | the job's record: state, attempt, request, progress, result, times, owner |
+ * | `<prefix>:job:<id>` | hash | the job's record: state, attempt, request, progress, result, times, owner, webhook (URL, secret, deliveries) |
  * | `<prefix>:job:<id>:logs` | list | its loss log lines (JSON) |
  * | `<prefix>:job:<id>:epochs` | list | its epoch summaries (JSON) |
  * | `<prefix>:job:<id>:events` | stream | its events, for GET /jobs/:id/events |
  * | `<prefix>:jobs:sequence` | string | the counter that numbers jobs in creation order |
  * | `<prefix>:jobs:<state or all>` | sorted set | job ids by sequence number |
  * | `<prefix>:jobs:owner:<owner>:<state or all>` | sorted set | the same, of one client's jobs |
- * | `<prefix>:jobs:ended` | stream | jobs as they end, for /metrics |
+ * | `<prefix>:jobs:ended` | stream | jobs as they end, for /metrics, and read by the consumer group `webhooks` to call their webhooks |
  * | `<prefix>:experiment:<id>` | hash | an experiment's record: name, owner, base, grid, metric, its runs' job ids and values, sequence, time (ExperimentKeys) |
  * | `<prefix>:experiments:sequence` | string | the counter that numbers experiments in creation order |
  * | `<prefix>:experiments:all` | sorted set | experiment ids by sequence number, `…:owner:<owner>` of one client's |
@@ -69,7 +69,7 @@ export class JobKeys {
     return owner === undefined ? `${this.indexPrefix()}${state}` : `${this.indexPrefix()}owner:${owner}:${state}`;
   }
 
-  /** Ids of jobs as they end, for /metrics. */
+  /** Ids of jobs as they end, for /metrics and webhooks. */
   ended(): string {
     return `${this.prefix}:jobs:ended`;
   }

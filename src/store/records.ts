@@ -1,11 +1,13 @@
 import { jobStates, type JobProgress, type JobResult, type JobState, type JobSummary } from '../contract/job.ts';
 import type { JobSettings } from '../contract/job-request.ts';
+import type { JobWebhook, WebhookDelivery } from '../contract/webhook.ts';
 
 /**
  * How a job's record (its Redis hash, `JobKeys.job`) and its history (the JSON entries of its
  * `logs` and `epochs` lists) are encoded and read back. Fields of the record: id, state, attempt,
  * sequence, owner, experimentId, createdAt, startedAt, finishedAt (ISO times as they are), request,
- * progress, result, error (JSON).
+ * progress, result, error (JSON), and for a job with a webhook webhookUrl, webhookSecret (as they
+ * are; the secret is never decoded into a job) and webhookDeliveries (JSON).
  */
 
 /** Record fields as Redis holds them: strings as they are, anything else as JSON. */
@@ -32,7 +34,13 @@ export function decodeSummary(record: Record<string, string>): JobSummary | null
     startedAt: record.startedAt ?? null,
     finishedAt: record.finishedAt ?? null,
     ...(record.experimentId ? { experimentId: record.experimentId } : {}),
+    ...(record.webhookUrl ? { webhook: decodeWebhook(record.webhookUrl, record.webhookDeliveries) } : {}),
   };
+}
+
+/** A job's webhook from its record's webhookUrl and webhookDeliveries fields. */
+export function decodeWebhook(url: string, deliveries: string | null | undefined): JobWebhook {
+  return { url, secretSet: true, deliveries: deliveries ? (JSON.parse(deliveries) as WebhookDelivery[]) : [] };
 }
 
 /** The entries of a history list (log lines, epoch summaries), each one JSON value. */

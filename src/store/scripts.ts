@@ -40,6 +40,7 @@ const scripts = {
   deleteDataset: load('delete-dataset-5.lua'),
   setDatasetProgress: load('set-dataset-progress-1.lua'),
   createExperiment: load('create-experiment.lua'),
+  recordWebhookDelivery: load('record-webhook-delivery-1.lua'),
 } as const;
 
 export type ScriptName = keyof typeof scripts;

@@ -13,6 +13,7 @@ import { JobAttempt, type AttemptStatus } from '../store/job-attempt.ts';
 import type { JobStore } from '../store/job-store.ts';
 import { CheckpointError, type CheckpointStore, type TrainingCheckpoint, type TrainingPosition } from '../training/checkpoint.ts';
 import { replicasOn, type ReplicaFault } from '../training/replicas/replica-group.ts';
+import { classMetrics } from '../training/class-metrics.ts';
 import { train, type TrainingListener } from '../training/trainer.ts';
 import type { DatasetCache } from './dataset-cache.ts';
 
@@ -149,6 +150,7 @@ async function trainAndRecord(attempt: JobAttempt, settings: JobSettings, starte
       perClassAccuracy: evaluation.perClassAccuracy,
       confusionMatrix: evaluation.confusionMatrix,
       classNames: [...dataset.classNames],
+      ...classMetrics(evaluation.confusionMatrix, dataset.classNames),
       params: model.countParams(),
       trainSeconds: outcome.trainSeconds,
       backend,

@@ -4,13 +4,13 @@ import { describe, it } from 'node:test';
 import { FollowReport } from '../../src/cli/follow.ts';
 
 describe('the live progress bar (on a terminal)', () => {
-  it('names the GPU adapter a job was trained on', () => {
+  it('names the GPU adapter a job was trained on, and gives the macro F1 of a result that has it', () => {
     let stdout = '';
     const report = new FollowReport('job-2', { stdout: { write: (text) => (stdout += text) }, stderr: { write: () => undefined }, live: false, columns: 80 });
     const device = { kind: 'gpu' as const, name: 'NVIDIA H200', vendor: 'nvidia', architecture: 'hopper', fallback: false };
-    const result = { testAccuracy: 0.8, testLoss: 1, correct: 8, total: 10, perClassAccuracy: [], confusionMatrix: [], classNames: [], params: 1, trainSeconds: 2, backend: 'webgpu', device };
+    const result = { testAccuracy: 0.8, testLoss: 1, correct: 8, total: 10, perClassAccuracy: [], confusionMatrix: [], classNames: [], params: 1, trainSeconds: 2, backend: 'webgpu', device, macro: { precision: 0.8, recall: 0.8, f1: 0.79123 } };
     report.handle({ id: '1-0', type: 'end', data: { at: new Date(0).toISOString(), state: 'completed', error: null, result } });
-    assert.match(stdout, /trained in 2\.0 s on webgpu \(NVIDIA H200\)\n$/);
+    assert.match(stdout, /\(8\/10 correct\), macro F1 0\.7912, trained in 2\.0 s on webgpu \(NVIDIA H200\)\n$/);
   });
 
   it('redraws one line with epoch, batch, loss and ETA, and prints epochs and the result as lines', () => {

@@ -58,8 +58,13 @@ describe('loadConfig', () => {
       JOB_RETENTION_DAYS: 0,
       EVENT_STREAM_BUFFER_BYTES: 256 * 1024,
       JOB_MAX_TAKEOVERS: 1,
+      WEBHOOK_ALLOW_PRIVATE_ADDRESSES: false,
+      WEBHOOK_TIMEOUT_MS: 10_000,
+      WEBHOOK_FIRST_RETRY_MS: 10_000,
+      WEBHOOK_RETRY_FOR_SECONDS: 86_400,
     });
     assert.equal(config.REDIS_URL, undefined);
+    assert.equal(config.WEBHOOK_ALLOWED_HOSTS, undefined, 'any host, when the address rules allow it');
     assert.equal('REDIS_URL' in config, false);
   });
 
@@ -99,6 +104,11 @@ describe('loadConfig', () => {
       EVENT_STREAM_BUFFER_BYTES: '65536',
       JOB_MAX_TAKEOVERS: '20',
       MAX_EXPERIMENT_RUNS: '8',
+      WEBHOOK_ALLOWED_HOSTS: 'Hooks.Example.com, 127.0.0.1,[::1]',
+      WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true',
+      WEBHOOK_TIMEOUT_MS: '500',
+      WEBHOOK_FIRST_RETRY_MS: '100',
+      WEBHOOK_RETRY_FOR_SECONDS: '0',
     });
     assert.deepEqual(config, {
       ROLE: 'worker',
@@ -140,6 +150,11 @@ describe('loadConfig', () => {
       EVENT_STREAM_BUFFER_BYTES: 65536,
       JOB_MAX_TAKEOVERS: 20,
       MAX_EXPERIMENT_RUNS: 8,
+      WEBHOOK_ALLOWED_HOSTS: ['hooks.example.com', '127.0.0.1', '::1'],
+      WEBHOOK_ALLOW_PRIVATE_ADDRESSES: true,
+      WEBHOOK_TIMEOUT_MS: 500,
+      WEBHOOK_FIRST_RETRY_MS: 100,
+      WEBHOOK_RETRY_FOR_SECONDS: 0,
     });
     assert.equal(typeof config.PORT, 'number');
   });
@@ -202,6 +217,14 @@ describe('loadConfig', () => {
       ['EVENT_STREAM_BUFFER_BYTES', '100'],
       ['JOB_MAX_TAKEOVERS', '0'],
       ['MAX_EXPERIMENT_RUNS', '0'],
+      ['WEBHOOK_ALLOWED_HOSTS', 'hooks.example.com;other.example'],
+      ['WEBHOOK_ALLOWED_HOSTS', ' , '],
+      ['WEBHOOK_ALLOWED_HOSTS', 'hooks.example.com:8443'],
+      ['WEBHOOK_ALLOWED_HOSTS', 'https://hooks.example.com'],
+      ['WEBHOOK_ALLOW_PRIVATE_ADDRESSES', 'maybe'],
+      ['WEBHOOK_TIMEOUT_MS', '0'],
+      ['WEBHOOK_FIRST_RETRY_MS', '1.5'],
+      ['WEBHOOK_RETRY_FOR_SECONDS', '-1'],
     ];
     for (const [variable, value] of cases) {
       it(`${variable}=${JSON.stringify(value)}`, () => {

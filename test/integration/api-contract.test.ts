@@ -41,7 +41,7 @@ const RESAMPLED = 1e-3;
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 /** The contract's fields, and timeoutSeconds, which this server adds. */
-const FIELDS = ['model', 'dataset', 'epochs', 'batchSize', 'learningRate', 'momentum', 'weightDecay', 'augment', 'seed', 'trainLimit', 'testLimit', 'logEvery', 'timeoutSeconds', 'initFrom', 'trainLayers', 'validationSplit', 'earlyStopping', 'learningRateSchedule'];
+const FIELDS = ['model', 'dataset', 'epochs', 'batchSize', 'learningRate', 'momentum', 'weightDecay', 'augment', 'seed', 'trainLimit', 'testLimit', 'logEvery', 'timeoutSeconds', 'initFrom', 'trainLayers', 'validationSplit', 'earlyStopping', 'learningRateSchedule', 'webhook'];
 
 /**
  * Every Redis client created in this process from here on, so that the last test can check that
@@ -374,6 +374,18 @@ describe('POST /jobs', () => {
   it('answers 400 for an unknown field, with the field name as path', async () => {
     const body = assertValidationError(await postJob(apiOnly, { model: 'lenet5', dataset: 'mnist', epoch: 3 }), ['epoch']);
     assert.match(body.details?.[0]?.message ?? '', /unknown/i);
+  });
+
+  it('answers 400 for a webhook it would not call (loopback, private, link-local, not http or https) or a short secret, naming the field', async () => {
+    const secret = 'a-secret-of-more-than-16-characters';
+    const webhookJob = (webhook: unknown) => postJob(apiOnly, { model: 'lenet5', dataset: 'mnist', webhook });
+    for (const url of ['http://127.0.0.1:9/hook', 'http://localhost/hook', 'http://[::1]/', 'http://10.1.2.3/', 'https://169.254.169.254/latest/meta-data', 'http://192.168.1.1/', 'http://[::ffff:192.168.0.1]/', 'http://[fe80::1]/', 'http://[fd00::1]/']) {
+      const body = assertValidationError(await webhookJob({ url, secret }), ['webhook.url']);
+      assert.match(body.details?.[0]?.message ?? '', /non-public address/, url);
+    }
+    assertValidationError(await webhookJob({ url: 'ftp://example.com/hook', secret }), ['webhook.url']);
+    assertValidationError(await webhookJob({ url: 'https://example.com/hook', secret: 'too-short' }), ['webhook.secret']);
+    assertValidationError(await webhookJob({ url: 'https://example.com/hook' }), ['webhook.secret']);
   });
 
   it('answers 400 for wrong types', async () => {

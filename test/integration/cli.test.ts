@@ -100,7 +100,7 @@ describe('the trainer command', () => {
     );
     const result = completed.result;
     assert.ok(result);
-    assert.equal(out.at(-1), `completed: test accuracy ${result.testAccuracy.toFixed(4)} (${result.correct}/100 correct), trained in ${result.trainSeconds.toFixed(1)} s on wasm`);
+    assert.equal(out.at(-1), `completed: test accuracy ${result.testAccuracy.toFixed(4)} (${result.correct}/100 correct), macro F1 ${result.macro?.f1.toFixed(4)}, trained in ${result.trainSeconds.toFixed(1)} s on wasm`);
     // Not a terminal: the progress is a line per log line on stderr, with epoch, batch, loss and ETA.
     const progress = lines(run.stderr);
     assert.equal(progress.length, completed.logs.length, run.stderr);

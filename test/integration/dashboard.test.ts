@@ -135,7 +135,14 @@ describe('dashboard', () => {
     const columnHeads = await byTestId('confusion-matrix').locator('thead th').allInnerTexts();
     assert.deepEqual(columnHeads.slice(1), job.result.classNames);
     assert.equal(await byTestId('per-class-row').count(), 10);
-    assert.match(await byTestId('per-class-row').first().innerText(), new RegExp(percent(job.result.perClassAccuracy[0] ?? -1).replace('.', '\\.')));
+    // Precision, F1 and support beside each class's accuracy (its recall), and their macro averages under them.
+    const { perClass, macro } = job.result;
+    assert.ok(perClass && macro, 'the result has precision, recall and F1');
+    assert.deepEqual(perClass.map((metrics) => [metrics.className, metrics.recall, metrics.support]), job.result.classNames.map((name, label) => [name, job.result?.perClassAccuracy[label], job.result?.confusionMatrix[label]?.reduce((sum, count) => sum + count, 0)]));
+    const firstRow = (await byTestId('per-class-row').first().locator('td').allInnerTexts()).map((text) => text.trim());
+    assert.deepEqual(firstRow, [percent(job.result.perClassAccuracy[0] ?? -1), percent(perClass[0]?.precision ?? -1), percent(perClass[0]?.f1 ?? -1), String(perClass[0]?.support)]);
+    const macroRow = (await byTestId('per-class-macro').locator('td').allInnerTexts()).map((text) => text.trim());
+    assert.deepEqual(macroRow, [percent(macro.recall), percent(macro.precision), percent(macro.f1), '']);
     assert.equal(await byTestId('cancel').isVisible(), false, 'no cancel button once the job ended');
 
     // The list (polled every 2 s) shows it too.

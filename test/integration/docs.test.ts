@@ -88,6 +88,17 @@ describe('API documentation', () => {
     assert.ok(document.components?.schemas?.PredictionExplanation?.properties?.crop, 'the explanation has its crop box');
   });
 
+  it('describes a job\'s webhook (asked for, shown without its secret, its deliveries) and the result\'s precision, recall and F1', () => {
+    const schemas = document.components?.schemas ?? {};
+    assert.deepEqual(Object.keys(schemas.WebhookRequest?.properties ?? {}), ['url', 'secret']);
+    assert.ok(schemas.JobRequest?.properties?.webhook, 'POST /jobs takes a webhook');
+    assert.deepEqual(Object.keys(schemas.JobWebhook?.properties ?? {}), ['url', 'secretSet', 'deliveries']);
+    assert.ok(schemas.Job?.properties?.webhook && schemas.JobSummary?.properties?.webhook, 'a job shows its webhook');
+    assert.deepEqual(Object.keys(schemas.WebhookDelivery?.properties ?? {}), ['webhookId', 'attempt', 'at', 'ok', 'statusCode', 'error']);
+    assert.ok(schemas.JobResult?.properties?.perClass && schemas.JobResult.properties.macro, 'the result has perClass and macro');
+    assert.match(JSON.stringify(schemas.ClassMetrics), /zero_division=0/, 'it says what a ratio without a denominator is');
+  });
+
   it('describes /metrics as Prometheus text', () => {
     const metrics = document.paths['/metrics']?.get;
     assert.ok(metrics, 'GET /metrics is missing');

@@ -22,6 +22,8 @@
     ARGV[7] the most jobs queued or running of the owner
     ARGV[8] the data (JSON) of the creation's `state` event
     ARGV[9] the id of the experiment it is a run of; '' for none
+    ARGV[10] its webhook's URL; '' for none
+    ARGV[11] its webhook's secret (with a URL)
 
   Output:
     'created'; 'full': too many jobs queued or running in all; 'ownerFull': too many of the owner's
@@ -34,6 +36,8 @@ local sequence = redis.call('INCR', KEYS[1])
 redis.call('HSET', KEYS[2], 'id', ARGV[1], 'state', 'queued', 'sequence', sequence, 'request', ARGV[2], 'progress', ARGV[3], 'createdAt', ARGV[4])
 redis.call('ZADD', KEYS[4], sequence, ARGV[1])
 redis.call('ZADD', KEYS[5], sequence, ARGV[1])
+-- With the job, not after it: a job cancelled at once must already have the webhook its end calls.
+if ARGV[10] ~= '' then redis.call('HSET', KEYS[2], 'webhookUrl', ARGV[10], 'webhookSecret', ARGV[11], 'webhookDeliveries', '[]') end
 if owner ~= '' then
   redis.call('HSET', KEYS[2], 'owner', owner)
   redis.call('ZADD', KEYS[7], sequence, ARGV[1])
