@@ -6,6 +6,10 @@ import { HttpError } from './http-error.ts';
 // Kept out of src/contract so that the contract's schemas load without TensorFlow.js (the CLI uses them).
 /** Fills the defaults that depend on other fields, on the data set or on the server (`maxJobSeconds`). */
 export function settingsFor(request: TrainingRequest, dataset: DatasetFacts, randomSeed: () => number, maxJobSeconds: number): JobSettings {
+  if (request.earlyStopping !== null && request.validationSplit === null) {
+    const message = 'earlyStopping needs validation images: give validationSplit too';
+    throw new HttpError(400, `the body is invalid: ${message}`, [{ path: 'earlyStopping', message }]);
+  }
   if (request.validationSplit === 'dataset' && dataset.validationSize === 0) {
     const message = "validationSplit is 'dataset', but this data set has no validation split (upload one with a val/ folder, or give a fraction)";
     throw new HttpError(400, `the body is invalid: ${message}`, [{ path: 'validationSplit', message }]);

@@ -99,10 +99,6 @@ export const jobRequest = z
       description: 'POST the job (as GET /jobs/:id shows it) to this URL when it ends, signed with the secret: see the README',
     }),
   })
-  .refine((request) => request.earlyStopping === null || request.validationSplit !== null, {
-    error: 'earlyStopping needs validation images: give validationSplit too',
-    path: ['earlyStopping'],
-  })
   .meta({ id: 'JobRequest' });
 
 export type JobRequestInput = z.input<typeof jobRequest>;
