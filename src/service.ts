@@ -85,6 +85,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       closers.push(async () => workerRedis.disconnect());
       const worker = startTrainingWorker({
         store: new JobStore(workerRedis, config.KEY_PREFIX),
+        experiments: new ExperimentStore(workerRedis, config.KEY_PREFIX),
         datasets: new DatasetCache(datasetOptions(config, (line) => logger.info(line)), config.DATASETS_DIR),
         artifactsDir: config.ARTIFACTS_DIR,
         checkpoints: new CheckpointStore(config.CHECKPOINTS_DIR),

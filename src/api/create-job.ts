@@ -74,7 +74,7 @@ export async function recordJobs({ store, config }: Dependencies, request: Fasti
     const id = randomUUID();
     const created = await store.create(id, settings, progress, new Date(), owner, limits, experimentId, webhook);
     if (created !== 'created') {
-      await Promise.all(ids.map((made) => store.remove(made)));
+      await Promise.all(ids.map((made) => store.discardUnqueued(made)));
       throw queueFull(created, config, jobs.length);
     }
     ids.push(id);

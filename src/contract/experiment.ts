@@ -15,6 +15,23 @@ export type ExperimentMetric = (typeof experimentMetrics)[number];
 const gridValue = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 export type GridValue = z.infer<typeof gridValue>;
 
+/**
+ * Asynchronous successive halving (ASHA, as Ray Tune's scheduler stops trials): at the rungs
+ * minEpochs, minEpochs × reductionFactor, … a run goes on only while its accuracy after that
+ * epoch is among the best 1/reductionFactor of the runs that have reached the rung so far.
+ */
+export const earlyTermination = z
+  .strictObject({
+    type: z.literal('successiveHalving'),
+    reductionFactor: z.number().int().min(2).max(10).default(3),
+    minEpochs: z.number().int().min(1).default(1).meta({ description: 'the first rung: epochs every run trains before it can be stopped' }),
+  })
+  .meta({
+    id: 'EarlyTermination',
+    description: "stop weak runs early: at each rung a run below the best 1/reductionFactor of those that reached it (by validationAccuracy when the runs validate, else testAccuracy) ends there, completed, with that epoch's result",
+  });
+export type EarlyTermination = z.infer<typeof earlyTermination>;
+
 /** POST /experiments body. */
 export const experimentRequest = z
   .strictObject({
@@ -34,6 +51,7 @@ export const experimentRequest = z
       .enum(experimentMetrics, { error: `metric must be one of: ${experimentMetrics.join(', ')}` })
       .default('testAccuracy')
       .meta({ description: 'what makes a run best: the highest testAccuracy or the lowest testLoss' }),
+    earlyTermination: earlyTermination.nullable().default(null),
   })
   .meta({ id: 'ExperimentRequest' });
 export type ExperimentRequestInput = z.input<typeof experimentRequest>;
@@ -59,6 +77,7 @@ export const experiment = z
     base: z.record(z.string(), z.unknown()).meta({ description: 'the base request, its defaults filled in' }),
     grid: z.record(z.string(), z.array(gridValue)),
     metric: z.enum(experimentMetrics),
+    earlyTermination: earlyTermination.nullable(),
     createdAt: z.iso.datetime(),
     runs: z.array(experimentRun).meta({ description: 'one per combination, in the grid order' }),
     counts: stateCounts.meta({ description: 'runs in each state' }),

@@ -96,6 +96,7 @@ export const jobResult = z
       })
       .optional()
       .meta({ description: 'with earlyStopping: where it left the job' }),
+    terminatedAfterEpoch: z.number().int().optional().meta({ description: "the epoch after which its experiment's successive halving ended this run, below the best at that rung; absent when it trained every epoch" }),
     replicas: z.number().int().positive().optional().meta({ description: 'data-parallel replicas (threads) that trained it together: 1 unless TRAIN_THREADS gave the worker more and its backend runs in worker threads (absent for jobs trained before it was recorded)' }),
   })
   .meta({ id: 'JobResult' });

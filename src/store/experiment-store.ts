@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
-import type { Experiment, ExperimentMetric, ExperimentRun, ExperimentSummary, GridValue } from '../contract/experiment.ts';
-import { finalStates, jobStates, type JobState, type JobSummary } from '../contract/job.ts';
+import type { EarlyTermination, Experiment, ExperimentMetric, ExperimentRun, ExperimentSummary, GridValue } from '../contract/experiment.ts';
+import { finalStates, jobStates, type EpochSummary, type JobState, type JobSummary } from '../contract/job.ts';
 import { ExperimentKeys, JobKeys } from './keys.ts';
 import { indexPage } from './pages.ts';
 import { decodeSummary, encodeFields } from './records.ts';
@@ -12,6 +12,7 @@ export interface NewExperiment {
   readonly base: Readonly<Record<string, unknown>>;
   readonly grid: Readonly<Record<string, readonly GridValue[]>>;
   readonly metric: ExperimentMetric;
+  readonly earlyTermination: EarlyTermination | null;
   /** One per combination, in grid order: its job and the values the grid gave it. */
   readonly runs: readonly { readonly id: string; readonly values: Readonly<Record<string, GridValue>> }[];
   readonly createdAt: Date;
@@ -45,11 +46,28 @@ export class ExperimentStore {
       base: experiment.base,
       grid: experiment.grid,
       metric: experiment.metric,
+      earlyTermination: experiment.earlyTermination,
       runs: experiment.runs,
       createdAt: experiment.createdAt.toISOString(),
     });
     const keys = [this.keys.sequence(), this.keys.experiment(id), this.keys.index(), ...(experiment.owner === undefined ? [] : [this.keys.index(experiment.owner)])];
     await runScript(this.redis, 'createExperiment', keys, [id, JSON.stringify(fields)]);
+  }
+
+  /**
+   * What successive halving needs to judge a run at a rung: the experiment's rule, and the
+   * accuracy after epoch `epoch` of each run that has reached it (validation when it validates).
+   */
+  async rungValues(id: string, epoch: number): Promise<{ rule: EarlyTermination | null; values: number[] }> {
+    const [rule, runs] = await this.redis.hmget(this.keys.experiment(id), 'earlyTermination', 'runs');
+    const planned = JSON.parse(runs ?? '[]') as NewExperiment['runs'];
+    const entries = await Promise.all(planned.map(({ id: jobId }) => this.redis.lindex(this.jobKeys.epochs(jobId), epoch - 1)));
+    const values = entries.flatMap((entry) => {
+      if (entry === null) return [];
+      const summary = JSON.parse(entry) as EpochSummary;
+      return [summary.validationAccuracy ?? summary.testAccuracy];
+    });
+    return { rule: rule ? (JSON.parse(rule) as EarlyTermination | null) : null, values };
   }
 
   /** The client that created it ('' for none), or null when there is no such experiment. */
@@ -85,6 +103,7 @@ export class ExperimentStore {
       base: JSON.parse(record.base ?? '{}') as Record<string, unknown>,
       grid: JSON.parse(record.grid ?? '{}') as Record<string, GridValue[]>,
       metric,
+      earlyTermination: record.earlyTermination ? (JSON.parse(record.earlyTermination) as EarlyTermination | null) : null,
       createdAt: record.createdAt ?? '',
       runs,
       counts,

@@ -55,11 +55,23 @@ export class JobStore {
    * no such job). Its files (model, checkpoint) are the caller's: see api/job-removal.ts.
    */
   async remove(id: string): Promise<{ ok: true; state: JobState } | { ok: false; current: JobState | null }> {
+    return this.removeIn(id, finalStates);
+  }
+
+  /**
+   * Deletes a job that was recorded but never queued (a run of an experiment refused as a whole):
+   * only while it is still queued, which no worker can have changed, since no worker has seen it.
+   */
+  async discardUnqueued(id: string): Promise<boolean> {
+    return (await this.removeIn(id, ['queued'])).ok;
+  }
+
+  private async removeIn(id: string, states: readonly JobState[]): Promise<{ ok: true; state: JobState } | { ok: false; current: JobState | null }> {
     const reply = (await runScript(
       this.redis,
       'remove',
       [this.keys.job(id), this.keys.finished(), ...this.keys.ofJob(id)],
-      [this.keys.indexPrefix(), id, JSON.stringify(finalStates)],
+      [this.keys.indexPrefix(), id, JSON.stringify(states)],
     )) as [number, string];
     const state = parseState(reply[1]);
     return reply[0] === 1 && state ? { ok: true, state } : { ok: false, current: state };

@@ -31,6 +31,8 @@ export interface TrainingListener {
   onEpoch(summary: EpochSummary, progress: JobProgress): Promise<void>;
   /** Asked after every batch. */
   nextStep(): Promise<TrainingInstruction>;
+  /** Asked after each epoch but the last: true ends training there, with that epoch's weights (an experiment's successive halving). */
+  endAfterEpoch?(summary: EpochSummary): Promise<boolean>;
   /**
    * A checkpoint to keep: after every epoch but the last, every `checkpointSeconds` within an
    * epoch, and before pausing. Its tensors are the live ones: use them before returning.
@@ -59,6 +61,8 @@ export type TrainingOutcome =
       readonly replicaTimes: ReplicaTimes | null;
       /** Where early stopping left the run, when the job asked for it. */
       readonly earlyStopping: EarlyStoppingOutcome | null;
+      /** The epoch after which endAfterEpoch ended training; null when it didn't. */
+      readonly terminatedAfterEpoch: number | null;
     }
   | { readonly kind: 'stopped' }
   | { readonly kind: 'paused' };
@@ -134,6 +138,7 @@ export async function train(
 
   let evaluation: Evaluation | null = null;
   let stoppedAfter: number | null = null;
+  let terminatedAfter: number | null = null;
   try {
     for (let epoch = (resumed?.epochsDone ?? 0) + 1; epoch <= settings.epochs; epoch++) {
       const learningRate = learningRateOf(settings, epoch);
@@ -191,21 +196,23 @@ export async function train(
           bestWeights = model.getWeights().map((weight) => weight.clone());
         }
       }
-      await listener.onEpoch(
-        {
-          epoch,
+      const summary: EpochSummary = {
+        epoch,
           loss: log.epochLoss / perEpoch,
           testAccuracy: evaluation.accuracy,
           seconds: round(seconds, 3),
           imagesPerSecond: round(trainSplit.count / seconds, 1),
-          learningRate,
-          ...(validated ? { validationLoss: validated.loss, validationAccuracy: validated.accuracy } : {}),
-        },
-        // Stopping early: the job is done.
-        stop ? progressAt(epoch, perEpoch, epoch, perEpoch) : progress(epoch, perEpoch),
-      );
+        learningRate,
+        ...(validated ? { validationLoss: validated.loss, validationAccuracy: validated.accuracy } : {}),
+      };
+      // Stopping early: the job is done.
+      await listener.onEpoch(summary, stop ? progressAt(epoch, perEpoch, epoch, perEpoch) : progress(epoch, perEpoch));
       if (stop) {
         stoppedAfter = epoch;
+        break;
+      }
+      if (epoch < settings.epochs && (await listener.endAfterEpoch?.(summary))) {
+        terminatedAfter = epoch;
         break;
       }
       // None after the last: the finished model is saved as the job's artifact instead.
@@ -220,7 +227,7 @@ export async function train(
     step.dispose();
   }
   if (!evaluation) throw new Error('a job has at least one epoch');
-  const lastEpoch = stoppedAfter ?? settings.epochs;
+  const lastEpoch = stoppedAfter ?? terminatedAfter ?? settings.epochs;
   const keptEpoch = stopping?.restoreBest && bestWeights ? stoppingState.bestEpoch : lastEpoch;
   if (bestWeights && keptEpoch !== lastEpoch) {
     // The result is the kept weights': the test set is evaluated on them again.
@@ -229,7 +236,7 @@ export async function train(
   }
   if (bestWeights) tf.dispose(bestWeights);
   const earlyStopping = stopping ? { metric: stopping.metric, bestEpoch: stoppingState.bestEpoch, bestValue: stoppingState.bestValue, stoppedAfterEpoch: stoppedAfter, keptEpoch } : null;
-  return { kind: 'completed', evaluation, trainSeconds: round(clock.trainSeconds, 3), replicaTimes: group?.times ?? null, earlyStopping };
+  return { kind: 'completed', evaluation, trainSeconds: round(clock.trainSeconds, 3), replicaTimes: group?.times ?? null, earlyStopping, terminatedAfterEpoch: terminatedAfter };
 }
 
 /** The replicas that train beside this thread, from where `step` stands; `step` is disposed when they can't start. */

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Logger } from 'pino';
 import { backendDevice } from '../backends/device.ts';
 import type { ConcreteBackend } from '../backends/select.ts';
-import type { JobProgress } from '../contract/job.ts';
+import type { EpochSummary, JobProgress } from '../contract/job.ts';
 import type { JobSettings } from '../contract/job-request.ts';
 import { batchesPerEpoch, progressAt, trainingImages } from '../contract/progress.ts';
 import type * as tfl from '@tensorflow/tfjs-layers';
@@ -10,7 +10,9 @@ import { loadArtifact, saveArtifact } from '../models/artifact.ts';
 import { initialiseFrom, setTrainableLayers } from '../models/fine-tune.ts';
 import { models } from '../models/index.ts';
 import { JobAttempt, type AttemptStatus } from '../store/job-attempt.ts';
+import type { ExperimentStore } from '../store/experiment-store.ts';
 import type { JobStore } from '../store/job-store.ts';
+import { goesOn, isRung } from '../training/successive-halving.ts';
 import { CheckpointError, type CheckpointStore, type TrainingCheckpoint, type TrainingPosition } from '../training/checkpoint.ts';
 import { replicasOn, type ReplicaFault } from '../training/replicas/replica-group.ts';
 import { classMetrics } from '../training/class-metrics.ts';
@@ -19,6 +21,8 @@ import type { DatasetCache } from './dataset-cache.ts';
 
 export interface TrainingJobDependencies {
   readonly store: JobStore;
+  /** For the runs of experiments that stop weak runs (successive halving). */
+  readonly experiments: ExperimentStore;
   readonly datasets: DatasetCache;
   readonly artifactsDir: string;
   readonly checkpoints: CheckpointStore;
@@ -65,7 +69,7 @@ export async function processTrainingJob(jobId: string, dependencies: TrainingJo
   const attempt = new JobAttempt(store, jobId, started.attempt);
   let outcome: TrainingJobOutcome;
   try {
-    outcome = await trainAndRecord(attempt, job.request, job.startedAt !== null, dependencies, log);
+    outcome = await trainAndRecord(attempt, job.request, job.experimentId ?? null, job.startedAt !== null, dependencies, log);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     log.error({ err: error }, 'job failed');
@@ -76,7 +80,14 @@ export async function processTrainingJob(jobId: string, dependencies: TrainingJo
   return outcome;
 }
 
-async function trainAndRecord(attempt: JobAttempt, settings: JobSettings, startedBefore: boolean, dependencies: TrainingJobDependencies, log: Logger): Promise<TrainingJobOutcome> {
+async function trainAndRecord(
+  attempt: JobAttempt,
+  settings: JobSettings,
+  experimentId: string | null,
+  startedBefore: boolean,
+  dependencies: TrainingJobDependencies,
+  log: Logger,
+): Promise<TrainingJobOutcome> {
   const { jobId } = attempt;
   const dataset = await dependencies.datasets.get(settings.dataset);
   const model = models[settings.model].build(dataset.shape, dataset.classNames.length, settings.seed);
@@ -100,6 +111,7 @@ async function trainAndRecord(attempt: JobAttempt, settings: JobSettings, starte
         log.info(summary, 'epoch done');
         return attempt.appendEpoch(summary, progress);
       },
+      ...(experimentId === null ? {} : { endAfterEpoch: (summary: EpochSummary) => weakAtRung(dependencies.experiments, experimentId, summary, log) }),
       nextStep: async () => {
         status = await attempt.status();
         if (status !== 'current') return 'stop';
@@ -157,6 +169,7 @@ async function trainAndRecord(attempt: JobAttempt, settings: JobSettings, starte
       device: backendDevice(),
       replicas,
       ...(outcome.earlyStopping ? { earlyStopping: outcome.earlyStopping } : {}),
+      ...(outcome.terminatedAfterEpoch === null ? {} : { terminatedAfterEpoch: outcome.terminatedAfterEpoch }),
     });
     log.info({ testAccuracy: evaluation.accuracy, recorded: completed }, 'job completed');
     return completed ? 'ended' : await endedUnlessSuperseded(attempt);
@@ -164,6 +177,20 @@ async function trainAndRecord(attempt: JobAttempt, settings: JobSettings, starte
     model.dispose();
     if (resumeFrom) tf.dispose([...resumeFrom.tensors, ...(resumeFrom.bestWeights ?? [])]);
   }
+}
+
+/**
+ * Whether the experiment's successive halving ends this run after the epoch just recorded: at a
+ * rung, when its accuracy is not among the best of the runs that reached the rung (its own
+ * summary is already in the store, so it is among them).
+ */
+async function weakAtRung(experiments: ExperimentStore, experimentId: string, summary: EpochSummary, log: Logger): Promise<boolean> {
+  const { rule, values } = await experiments.rungValues(experimentId, summary.epoch);
+  if (!rule || !isRung(rule, summary.epoch)) return false;
+  const value = summary.validationAccuracy ?? summary.testAccuracy;
+  if (goesOn(rule, value, values)) return false;
+  log.info({ experimentId, epoch: summary.epoch, value, reached: values.length }, 'successive halving ends this run: below the best runs at its rung');
+  return true;
 }
 
 /** Sets the weights of `model` from the model job `sourceJobId` trained (fine-tuning). */

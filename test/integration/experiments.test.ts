@@ -174,6 +174,31 @@ describe('GET /experiments and POST /experiments/:id/cancel', () => {
 });
 
 describe('an experiment that trains', () => {
+  it('with successive halving, a run below the best at its rung ends there, completed, saying so; the others train every epoch', async () => {
+    const service = await startTestService();
+    try {
+      // One worker trains the runs in grid order: the third meets the first rung with two runs there before it.
+      const created = await post(service, {
+        base: { ...tiny, epochs: 3, trainLimit: 256, seed: 5 },
+        grid: { learningRate: [0.05, 0.04, 0.00001] },
+        earlyTermination: { type: 'successiveHalving', reductionFactor: 3, minEpochs: 1 },
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      assert.deepEqual(created.body.earlyTermination, { type: 'successiveHalving', reductionFactor: 3, minEpochs: 1 });
+      const ended = await waitFor('the experiment to end', async () => {
+        const { body } = await request<Experiment>(`${service.url}/experiments/${created.body.id}`);
+        return body.ended ? body : null;
+      });
+      assert.deepEqual(ended.counts, { queued: 0, running: 0, completed: 3, failed: 0, cancelled: 0 });
+      const jobs = await Promise.all(ended.runs.map(async (run) => (await request<Job>(`${service.url}/jobs/${run.id}`)).body));
+      assert.deepEqual(jobs.map((job) => job.epochs.length), [3, 3, 1], 'the weak third run stopped after the first rung');
+      assert.deepEqual(jobs.map((job) => job.result?.terminatedAfterEpoch), [undefined, undefined, 1]);
+      assert.equal(jobs[2]?.result?.testAccuracy, jobs[2]?.epochs[0]?.testAccuracy, "its result is its first epoch's");
+    } finally {
+      await service.close();
+    }
+  });
+
   it('fills in each run\'s result as it completes, and names the best run by its metric', async () => {
     const service = await startTestService();
     try {

@@ -78,7 +78,7 @@ export const experimentRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (a
       },
     },
     async (request, reply) => {
-      const { name, base, grid, metric } = request.body;
+      const { name, base, grid, metric, earlyTermination } = request.body;
       const runs = combinations(grid);
       if (runs.length > config.MAX_EXPERIMENT_RUNS) {
         const message = `the grid makes ${runs.length} runs, over this server's limit of ${config.MAX_EXPERIMENT_RUNS} per experiment`;
@@ -95,6 +95,7 @@ export const experimentRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (a
         base,
         grid,
         metric,
+        earlyTermination,
         runs: jobIds.map((jobId, index) => ({ id: jobId, values: runs[index] ?? {} })),
         createdAt: new Date(),
         ...(owner === undefined ? {} : { owner }),

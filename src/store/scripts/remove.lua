@@ -1,5 +1,5 @@
 --[[
-  Deletes an ended job: its keys, its place in every index and in the index of finished jobs, in
+  Deletes an ended job (or, for a caller that says so, one recorded but never queued): its keys, its place in every index and in the index of finished jobs, in
   one step and only while the job is in a final state, so a DELETE and the retention sweep (in
   any number of API processes) can race each other or a cancel without deleting a live job or
   leaving an index entry that names nothing.
@@ -13,7 +13,7 @@
 
     ARGV[1] the start of every index key (JobKeys.indexPrefix), as for the transition script
     ARGV[2] the job's id
-    ARGV[3] the final states, JSON: an array
+    ARGV[3] the states it may be deleted in, JSON: an array (the final ones; 'queued' for a job never queued)
 
   Output:
     {1, state}: deleted, it was in that state
