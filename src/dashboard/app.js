@@ -8,7 +8,7 @@
 
 const $ = (testId, root = document) => root.querySelector(`[data-testid="${testId}"]`);
 
-const numberFields = ['epochs', 'batchSize', 'learningRate', 'momentum', 'weightDecay', 'seed', 'trainLimit', 'testLimit', 'logEvery'];
+const numberFields = ['epochs', 'batchSize', 'learningRate', 'momentum', 'weightDecay', 'seed', 'trainLimit', 'testLimit', 'logEvery', 'validationSplit'];
 const activeStates = ['queued', 'running'];
 const percent = (fraction) => `${(fraction * 100).toFixed(1)}%`;
 
@@ -459,9 +459,11 @@ function openJob(id) {
   $('epochs').tBodies[0].replaceChildren();
   $('predictions').replaceChildren();
   $('predict-error').hidden = true;
-  const state = { id, points: [], state: 'queued' };
+  // `validation`: one point per epoch that validated, at the epoch's last batch.
+  const state = { id, points: [], validation: [], state: 'queued' };
+  $('chart-key').hidden = true;
   current = state;
-  drawChart($('loss-chart'), [{ points: state.points, colour: jobColour }]);
+  drawChart($('loss-chart'), jobSeries(state));
 
   void api(`/jobs/${id}`).then(({ status, body }) => {
     if (current !== state) return;
@@ -492,6 +494,7 @@ function openJob(id) {
   // Its worker stopped: what came after the checkpoint (or the start) is trained again.
   on('rewind', (data) => {
     state.points.length = Math.min(state.points.length, data.logLines);
+    state.validation.length = Math.min(state.validation.length, data.epochs);
     const rows = $('epochs').tBodies[0];
     while (rows.rows.length > data.epochs) rows.deleteRow(-1);
     showProgress(data.progress, state.state);
@@ -505,6 +508,11 @@ function openJob(id) {
   });
   on('epoch', (data) => {
     addEpoch(data.summary);
+    if (data.summary.validationLoss !== undefined) {
+      state.validation.push({ x: data.summary.epoch * data.progress.batchesPerEpoch, y: data.summary.validationLoss });
+      $('chart-key').hidden = false;
+      scheduleDraw(state);
+    }
     showProgress(data.progress, state.state);
   });
   on('end', (data) => {
@@ -526,13 +534,22 @@ function openJob(id) {
 }
 
 const jobColour = '#0a58ca';
+const validationColour = '#c2185b';
+
+/** A job's curves: the training loss by batch, and the validation loss at each epoch's end. */
+function jobSeries(state) {
+  return [
+    { points: state.points, colour: jobColour },
+    { points: state.validation, colour: validationColour },
+  ];
+}
 let drawPending = false;
 function scheduleDraw(state) {
   if (drawPending) return;
   drawPending = true;
   requestAnimationFrame(() => {
     drawPending = false;
-    if (current === state) drawChart($('loss-chart'), [{ points: state.points, colour: jobColour }]);
+    if (current === state) drawChart($('loss-chart'), jobSeries(state));
   });
 }
 

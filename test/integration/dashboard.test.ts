@@ -214,11 +214,17 @@ describe('dashboard', () => {
 
     await byTestId('dataset-use').click();
     assert.equal(await byTestId('field-dataset').inputValue(), id, 'the job form trains on it');
-    for (const [name, value] of Object.entries({ epochs: '3', batchSize: '16', trainLimit: '', testLimit: '', logEvery: '1', seed: '2' })) await byTestId(`field-${name}`).fill(value);
+    for (const [name, value] of Object.entries({ epochs: '3', batchSize: '16', trainLimit: '', testLimit: '', logEvery: '1', seed: '2', validationSplit: '0.25' })) await byTestId(`field-${name}`).fill(value);
     await byTestId('submit').click();
     await page.waitForFunction((datasetId) => document.querySelector('[data-testid="job-settings"]')?.textContent?.startsWith('lenet5 on three-digits') && datasetId !== '', id, { timeout: 10_000 });
     await page.waitForFunction(() => document.querySelector('[data-testid="job-panel"]')?.getAttribute('data-state') === 'completed', undefined, { timeout: 30_000 });
     assert.deepEqual((await byTestId('confusion-matrix').locator('thead th').allInnerTexts()).slice(1), ['one', 'two', 'zero'], 'the folder names as class names');
+    // Validated after every epoch: its figures in the epoch table and its curve beside the training loss.
+    assert.equal(await byTestId('epoch-validation-accuracy').count(), 3);
+    assert.match(await byTestId('epoch-validation-accuracy').first().innerText(), /^\d+\.\d%$/);
+    assert.equal(await byTestId('loss-chart').getAttribute('data-series'), '2');
+    assert.equal(await byTestId('chart-key').isVisible(), true);
+    await byTestId('field-validationSplit').fill('');
 
     await row.getByTestId('dataset-delete').click();
     await page.waitForFunction((datasetId) => !document.querySelector(`[data-testid="dataset-row"][data-dataset-id="${datasetId}"]`), id, { timeout: 5000 });
