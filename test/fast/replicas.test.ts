@@ -13,6 +13,7 @@ import { pino } from 'pino';
 import { startBackend, type ConcreteBackend } from '../../src/backends/select.ts';
 import type { LossLogLine } from '../../src/contract/job.ts';
 import type { JobSettings } from '../../src/contract/job-request.ts';
+import { storedJobSettings } from '../support/job-settings.ts';
 import { cifar10 } from '../../src/datasets/cifar10.ts';
 import type { Dataset } from '../../src/datasets/dataset.ts';
 import { mnist } from '../../src/datasets/mnist.ts';
@@ -25,27 +26,7 @@ import { sliceOf } from '../../src/training/replicas/replica.ts';
 import { train, type TrainingListener, type TrainingOutcome } from '../../src/training/trainer.ts';
 import { cifarPathForTests } from '../support/cifar10-source.ts';
 
-const lenetJob: JobSettings = {
-  model: 'lenet5',
-  dataset: 'mnist',
-  epochs: 2,
-  batchSize: 32,
-  learningRate: 0.01,
-  momentum: 0.9,
-  weightDecay: 1e-4,
-  augment: true,
-  seed: 21,
-  // 20 full batches and one of 10 an epoch.
-  trainLimit: 650,
-  testLimit: 300,
-  logEvery: 4,
-  timeoutSeconds: 3600,
-  initFrom: null,
-  trainLayers: 'all',
-  validationSplit: null,
-  earlyStopping: null,
-  learningRateSchedule: null,
-};
+const lenetJob: JobSettings = { ...storedJobSettings, epochs: 2, batchSize: 32, weightDecay: 1e-4, augment: true, seed: 21, trainLimit: 650 /* 20 full batches and one of 10 an epoch */, testLimit: 300, logEvery: 4 };
 
 /** What the issue asks: losses equal within 1e-4 relative, whatever the number of replicas. */
 const lossTolerance = 1e-4;

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { pino } from 'pino';
 import type { LossLogLine } from '../../src/contract/job.ts';
 import type { JobSettings } from '../../src/contract/job-request.ts';
+import { storedJobSettings } from '../support/job-settings.ts';
 import type { Dataset } from '../../src/datasets/dataset.ts';
 import { mnist } from '../../src/datasets/mnist.ts';
 import { lenet5 } from '../../src/models/lenet5.ts';
@@ -13,26 +14,7 @@ import { augmentBatch, cropPadding } from '../../src/training/augment.ts';
 import type { TrainingCheckpoint } from '../../src/training/checkpoint.ts';
 import { train, TrainingTimeoutError, type TrainingListener, type TrainingOptions } from '../../src/training/trainer.ts';
 
-const settings: JobSettings = {
-  model: 'lenet5',
-  dataset: 'mnist',
-  epochs: 1,
-  batchSize: 32,
-  learningRate: 0.01,
-  momentum: 0.9,
-  weightDecay: 0,
-  augment: false,
-  seed: 11,
-  trainLimit: 640,
-  testLimit: 200,
-  logEvery: 5,
-  timeoutSeconds: 3600,
-  initFrom: null,
-  trainLayers: 'all',
-  validationSplit: null,
-  earlyStopping: null,
-  learningRateSchedule: null,
-};
+const settings: JobSettings = { ...storedJobSettings, batchSize: 32, seed: 11, testLimit: 200, logEvery: 5 };
 
 function recorder(overrides: Partial<TrainingListener> = {}) {
   const logs: LossLogLine[] = [];

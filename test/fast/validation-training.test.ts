@@ -13,6 +13,7 @@ import { pino } from 'pino';
 import { startBackend } from '../../src/backends/select.ts';
 import type { EpochSummary } from '../../src/contract/job.ts';
 import type { JobSettings } from '../../src/contract/job-request.ts';
+import { storedJobSettings } from '../support/job-settings.ts';
 import { trainingImages } from '../../src/contract/progress.ts';
 import type { Dataset } from '../../src/datasets/dataset.ts';
 import { mnist } from '../../src/datasets/mnist.ts';
@@ -23,26 +24,7 @@ import { learningRateOf } from '../../src/training/schedule.ts';
 import { train, type TrainingListener, type TrainingOptions, type TrainingOutcome } from '../../src/training/trainer.ts';
 import { splitForValidation } from '../../src/training/validation.ts';
 
-const settings: JobSettings = {
-  model: 'lenet5',
-  dataset: 'mnist',
-  epochs: 4,
-  batchSize: 32,
-  learningRate: 0.05,
-  momentum: 0.9,
-  weightDecay: 0,
-  augment: false,
-  seed: 21,
-  trainLimit: 480,
-  testLimit: 200,
-  logEvery: 5,
-  timeoutSeconds: 3600,
-  initFrom: null,
-  trainLayers: 'all',
-  validationSplit: 0.25,
-  earlyStopping: null,
-  learningRateSchedule: null,
-};
+const settings: JobSettings = { ...storedJobSettings, epochs: 4, batchSize: 32, learningRate: 0.05, seed: 21, trainLimit: 480, testLimit: 200, logEvery: 5, validationSplit: 0.25 };
 
 let dataset: Dataset;
 let folder: string;

@@ -1114,7 +1114,7 @@ describe('GET /openapi.json', () => {
       }
     }
     const body = resolve(document.paths['/experiments']?.post?.requestBody?.content?.['application/json']?.schema);
-    assert.deepEqual(Object.keys(body?.properties ?? {}).sort(), ['base', 'grid', 'metric', 'name']);
+    assert.deepEqual(Object.keys(body?.properties ?? {}).sort(), ['base', 'earlyTermination', 'grid', 'metric', 'name']);
     assert.deepEqual(body?.required, ['grid']);
     assert.deepEqual(resolve(body?.properties?.metric)?.enum, ['testAccuracy', 'testLoss']);
     const created = document.paths['/experiments']?.post?.responses?.['201'] as { headers?: Record<string, unknown> } | undefined;

@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 import type { EpochSummary, JobProgress, JobResult, JobState, LossLogLine } from '../../src/contract/job.ts';
 import { jobStates } from '../../src/contract/job.ts';
 import type { JobSettings } from '../../src/contract/job-request.ts';
+import { storedJobSettings } from '../support/job-settings.ts';
 import { JobStore } from '../../src/store/job-store.ts';
 import { deleteKeys, testRedisUrl } from '../support/service.ts';
 
@@ -31,26 +32,7 @@ after(async () => {
   assert.deepEqual(left, [], 'the test leaves no keys behind');
 });
 
-const request: JobSettings = {
-  model: 'lenet5',
-  dataset: 'mnist',
-  epochs: 3,
-  batchSize: 64,
-  learningRate: 0.01,
-  momentum: 0.9,
-  weightDecay: 0,
-  augment: false,
-  seed: 1234,
-  trainLimit: 6000,
-  testLimit: 1000,
-  logEvery: 10,
-  timeoutSeconds: 3600,
-  initFrom: null,
-  trainLayers: 'all',
-  validationSplit: null,
-  earlyStopping: null,
-  learningRateSchedule: null,
-};
+const request: JobSettings = { ...storedJobSettings, epochs: 3, seed: 1234, trainLimit: 6000, testLimit: 1000, logEvery: 10 };
 
 const progress = (epoch: number, batch: number): JobProgress => ({
   epoch,

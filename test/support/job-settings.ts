@@ -1,6 +1,6 @@
 import type { JobSettings } from '../../src/contract/job-request.ts';
 
-/** A small LeNet-5/MNIST job's settings, every default filled in: for jobs a test writes to the store directly, never trains. */
+/** A small LeNet-5/MNIST job's settings, every default filled in: for jobs a test writes to the store directly, and the base tests' training settings override. */
 export const storedJobSettings: JobSettings = {
   model: 'lenet5',
   dataset: 'mnist',
