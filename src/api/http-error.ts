@@ -29,6 +29,7 @@ function hasCode(error: unknown, code: string): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === code;
 }
 
-function hasStatus(error: unknown): boolean {
+/** An error that carries an HTTP status of its own (ours, or a Fastify plugin's), to be answered with it. */
+export function hasStatus(error: unknown): boolean {
   return typeof error === 'object' && error !== null && typeof (error as { statusCode?: unknown }).statusCode === 'number';
 }

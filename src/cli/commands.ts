@@ -3,7 +3,7 @@ import path from 'node:path';
 import { jobStates, type Job, type JobState, type JobSummary } from '../contract/job.ts';
 import type { JobRequestInput } from '../contract/job-request.ts';
 import type { DatasetCatalog } from '../contract/catalog.ts';
-import type { UploadedDataset } from '../contract/datasets.ts';
+import { archiveBaseName, type UploadedDataset } from '../contract/datasets.ts';
 import { TrainerClient, type UploadFile } from './client.ts';
 import { Failure, UsageError } from './errors.ts';
 import { completedLine, FollowReport } from './follow.ts';
@@ -115,7 +115,7 @@ async function datasetsCommand(client: TrainerClient, operands: readonly string[
 /** Uploads the archive, named after its file unless --name says otherwise. */
 async function upload(client: TrainerClient, file: string, options: Readonly<Record<string, string>>): Promise<UploadedDataset> {
   const archive = await readArchive(file);
-  const name = archive.name.replace(/\.(zip|tar|tar\.gz|tgz)$/i, '') || archive.name;
+  const name = archiveBaseName(archive.name) || archive.name;
   return client.uploadDataset(archive, { name, ...uploadOptionsFrom(options) });
 }
 

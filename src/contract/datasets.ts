@@ -11,6 +11,11 @@ export const colourChoices = ['grey', 'rgb'] as const;
 /** The archive formats POST /datasets takes, by the media type a raw upload names. */
 export const archiveMediaTypes = ['application/zip', 'application/x-zip-compressed', 'application/x-tar', 'application/gzip', 'application/x-gzip'] as const;
 
+/** An archive's file name without its archive extension (the data set's default name); '' when nothing is left. */
+export function archiveBaseName(fileName: string): string {
+  return fileName.replace(/\.(zip|tar|tar\.gz|tgz)$/i, '');
+}
+
 /**
  * POST /datasets options: query parameters with a raw archive, form fields with multipart (both
  * arrive as strings, hence the coercion). Every one optional.

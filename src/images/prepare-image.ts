@@ -19,7 +19,7 @@ export class ImageError extends Error {
 }
 
 /** Raster formats sharp decodes here; SVG and PDF are left out because they execute a renderer. */
-const acceptedFormats = new Set(['png', 'jpeg', 'webp', 'gif', 'tiff', 'avif', 'heif']);
+export const acceptedImageFormats = new Set(['png', 'jpeg', 'webp', 'gif', 'tiff', 'avif', 'heif']);
 
 /** How an upload is brought to the model's input: a data set's kind, or `none`, a plain resize. */
 export type PreprocessMode = 'none' | ImageKind;
@@ -61,7 +61,7 @@ export async function prepareUpload(upload: Buffer, shape: ImageShape, maxPixels
   } catch (error) {
     throw decodeFailure(error, label, maxPixels);
   }
-  if (!format || !acceptedFormats.has(format)) {
+  if (!format || !acceptedImageFormats.has(format)) {
     throw new ImageError('unreadable', `${label} is not a decodable image (${format ?? 'unknown'} format); send PNG, JPEG, WebP or GIF`);
   }
   try {

@@ -9,7 +9,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { archiveFormatOfFile } from '../../archives/archive.ts';
 import { datasetCatalog } from '../../contract/catalog.ts';
-import { archiveMediaTypes, datasetIdParams, datasetUploadOptions, uploadedDataset, type DatasetUploadOptions, type UploadedDataset } from '../../contract/datasets.ts';
+import { archiveBaseName, archiveMediaTypes, datasetIdParams, datasetUploadOptions, uploadedDataset, type DatasetUploadOptions, type UploadedDataset } from '../../contract/datasets.ts';
 import { errorBody } from '../../contract/errors.ts';
 import { datasetNames } from '../../contract/names.ts';
 import { datasets } from '../../datasets/index.ts';
@@ -18,7 +18,7 @@ import { datasetFolder } from '../../datasets/uploaded/stored.ts';
 import { enqueueDataset } from '../../queue/dataset-queue.ts';
 import { datasetOwnerOf, mayUseDataset } from '../dataset-facts.ts';
 import type { ApiDependencies } from '../dependencies.ts';
-import { HttpError, multipartFailure } from '../http-error.ts';
+import { hasStatus, HttpError, multipartFailure } from '../http-error.ts';
 
 const guarded = { 401: errorBody, 429: errorBody, 503: errorBody };
 const uploadsFolder = 'uploads';
@@ -183,7 +183,7 @@ async function receiveArchive(request: FastifyRequest, file: string, maxBytes: n
         continue;
       }
       files += 1;
-      fileName = part.filename ? part.filename.replace(/\.(zip|tar|tar\.gz|tgz)$/i, '') || null : null;
+      fileName = part.filename ? archiveBaseName(part.filename) || null : null;
       await writeBounded(part.file, file, maxBytes, tooLarge);
       if (part.file.truncated) throw tooLarge();
     }
@@ -211,7 +211,7 @@ async function writeBounded(source: Readable, file: string, maxBytes: number, to
   try {
     await pipeline(source, bound, createWriteStream(file));
   } catch (error) {
-    if (error instanceof HttpError || (typeof error === 'object' && error !== null && 'statusCode' in error)) throw error;
+    if (error instanceof HttpError || hasStatus(error)) throw error;
     throw new HttpError(400, `the upload was cut off before its end (${(error as Error).message})`);
   }
   if (bytes > maxBytes) throw tooLarge();

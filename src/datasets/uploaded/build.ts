@@ -4,7 +4,7 @@ import path from 'node:path';
 import sharp, { type Metadata } from 'sharp';
 import { skipReasons, type DatasetProgress, type DatasetReport, type DatasetUploadOptions, type SkippedFile, type SkipReason } from '../../contract/datasets.ts';
 import { archiveEntries, type ArchiveFormat, type ArchiveLimits } from '../../archives/archive.ts';
-import { ImageError, prepareUpload } from '../../images/prepare-image.ts';
+import { acceptedImageFormats, ImageError, prepareUpload } from '../../images/prepare-image.ts';
 import { SeededRandom } from '../../random.ts';
 import { replaceFolderAtomically } from '../../storage/atomic-folder.ts';
 import type { ImageShape } from '../dataset.ts';
@@ -172,8 +172,6 @@ export async function buildUploadedDataset(request: BuildRequest): Promise<Datas
   };
 }
 
-const acceptedFormats = new Set(['png', 'jpeg', 'webp', 'gif', 'tiff', 'avif', 'heif']);
-
 /** A file's size, colour and digest, from its header, or why it is no image to train on. */
 type Look = { width: number; height: number; grey: boolean; digest: string } | { reason: SkipReason; detail: string };
 
@@ -186,7 +184,7 @@ async function lookAt(bytes: Buffer, maxPixels: number): Promise<Look> {
     const message = (error as Error).message;
     return /unsupported image format/i.test(message) ? { reason: 'notAnImage', detail: 'not an image' } : { reason: 'unreadable', detail: `an image that can't be decoded (${message})` };
   }
-  if (!metadata.format || !acceptedFormats.has(metadata.format)) return { reason: 'notAnImage', detail: `${metadata.format ?? 'an unknown'} file, not a raster image` };
+  if (!metadata.format || !acceptedImageFormats.has(metadata.format)) return { reason: 'notAnImage', detail: `${metadata.format ?? 'an unknown'} file, not a raster image` };
   const { width, height } = metadata;
   if (width * height > maxPixels) return { reason: 'tooLarge', detail: `${width}×${height} pixels, over the ${maxPixels} one image may have (MAX_IMAGE_PIXELS)` };
   if (Math.min(width, height) < minimumSide) return { reason: 'tooSmall', detail: `${width}×${height} pixels; at least ${minimumSide} a side` };
