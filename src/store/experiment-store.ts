@@ -54,20 +54,21 @@ export class ExperimentStore {
     await runScript(this.redis, 'createExperiment', keys, [id, JSON.stringify(fields)]);
   }
 
-  /**
-   * What successive halving needs to judge a run at a rung: the experiment's rule, and the
-   * accuracy after epoch `epoch` of each run that has reached it (validation when it validates).
-   */
-  async rungValues(id: string, epoch: number): Promise<{ rule: EarlyTermination | null; values: number[] }> {
-    const [rule, runs] = await this.redis.hmget(this.keys.experiment(id), 'earlyTermination', 'runs');
+  /** The experiment's rule for stopping weak runs, null when it has none (or there is no such experiment). */
+  async earlyTermination(id: string): Promise<EarlyTermination | null> {
+    return parseRule(await this.redis.hget(this.keys.experiment(id), 'earlyTermination'));
+  }
+
+  /** The accuracy after epoch `epoch` of each run that has reached it (validation when it validates): what a rung is judged by. */
+  async rungValues(id: string, epoch: number): Promise<number[]> {
+    const runs = await this.redis.hget(this.keys.experiment(id), 'runs');
     const planned = JSON.parse(runs ?? '[]') as NewExperiment['runs'];
     const entries = await Promise.all(planned.map(({ id: jobId }) => this.redis.lindex(this.jobKeys.epochs(jobId), epoch - 1)));
-    const values = entries.flatMap((entry) => {
+    return entries.flatMap((entry) => {
       if (entry === null) return [];
       const summary = JSON.parse(entry) as EpochSummary;
       return [summary.validationAccuracy ?? summary.testAccuracy];
     });
-    return { rule: rule ? (JSON.parse(rule) as EarlyTermination | null) : null, values };
   }
 
   /** The client that created it ('' for none), or null when there is no such experiment. */
@@ -103,7 +104,7 @@ export class ExperimentStore {
       base: JSON.parse(record.base ?? '{}') as Record<string, unknown>,
       grid: JSON.parse(record.grid ?? '{}') as Record<string, GridValue[]>,
       metric,
-      earlyTermination: record.earlyTermination ? (JSON.parse(record.earlyTermination) as EarlyTermination | null) : null,
+      earlyTermination: parseRule(record.earlyTermination),
       createdAt: record.createdAt ?? '',
       runs,
       counts,
@@ -111,6 +112,10 @@ export class ExperimentStore {
       best: bestRun(runs, metric),
     };
   }
+}
+
+function parseRule(field: string | null | undefined): EarlyTermination | null {
+  return field ? (JSON.parse(field) as EarlyTermination | null) : null;
 }
 
 /** The completed run with the highest test accuracy or the lowest test loss; of equals, the first in grid order. */

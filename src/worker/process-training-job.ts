@@ -185,8 +185,10 @@ async function trainAndRecord(
  * summary is already in the store, so it is among them).
  */
 async function weakAtRung(experiments: ExperimentStore, experimentId: string, summary: EpochSummary, log: Logger): Promise<boolean> {
-  const { rule, values } = await experiments.rungValues(experimentId, summary.epoch);
+  // Every run's epochs are read only at a rung: most epochs cost one field of the experiment.
+  const rule = await experiments.earlyTermination(experimentId);
   if (!rule || !isRung(rule, summary.epoch)) return false;
+  const values = await experiments.rungValues(experimentId, summary.epoch);
   const value = summary.validationAccuracy ?? summary.testAccuracy;
   if (goesOn(rule, value, values)) return false;
   log.info({ experimentId, epoch: summary.epoch, value, reached: values.length }, 'successive halving ends this run: below the best runs at its rung');
