@@ -14,12 +14,17 @@ export function settingsFor(request: TrainingRequest, dataset: DatasetFacts, ran
     const message = "validationSplit is 'dataset', but this data set has no validation split (upload one with a val/ folder, or give a fraction)";
     throw new HttpError(400, `the body is invalid: ${message}`, [{ path: 'validationSplit', message }]);
   }
+  const trainLimit = Math.min(request.trainLimit ?? dataset.trainSize, dataset.trainSize);
+  if (typeof request.validationSplit === 'number' && trainLimit < 2) {
+    const message = `validationSplit needs at least 2 training images, one to train on and one to validate on; trainLimit leaves ${trainLimit}`;
+    throw new HttpError(400, `the body is invalid: ${message}`, [{ path: 'validationSplit', message }]);
+  }
   return {
     ...request,
     weightDecay: request.weightDecay ?? modelFacts[request.model].defaultWeightDecay,
     augment: request.augment ?? dataset.augmentByDefault,
     seed: request.seed ?? randomSeed(),
-    trainLimit: Math.min(request.trainLimit ?? dataset.trainSize, dataset.trainSize),
+    trainLimit,
     testLimit: Math.min(request.testLimit ?? dataset.testSize, dataset.testSize),
     timeoutSeconds: request.timeoutSeconds ?? maxJobSeconds,
   };

@@ -316,6 +316,7 @@ describe('POST /jobs', () => {
       [{ earlyStopping: { patience: 2 } }, 'earlyStopping'],
       [{ validationSplit: 0.9 }, 'validationSplit'],
       [{ validationSplit: 'dataset' }, 'validationSplit'],
+      [{ validationSplit: 0.5, trainLimit: 1 }, 'validationSplit'],
       [{ validationSplit: 0.1, earlyStopping: { metric: 'testAccuracy' } }, 'earlyStopping.metric'],
       [{ learningRateSchedule: { type: 'exponential' } }, 'learningRateSchedule.type'],
       [{ learningRateSchedule: { type: 'step', stepEpochs: 0 } }, 'learningRateSchedule.stepEpochs'],
