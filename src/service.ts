@@ -23,7 +23,7 @@ import { DatasetCache } from './worker/dataset-cache.ts';
 import { startWorkerPool } from './worker/pool.ts';
 import { startDatasetWorker } from './worker/dataset-worker.ts';
 import { startTrainingWorker } from './worker/worker.ts';
-import { startJobWebhooks } from './webhooks/job-webhooks.ts';
+import { startWebhooks } from './webhooks/call-webhooks.ts';
 
 /** How often each API process tries to sweep jobs past JOB_RETENTION_DAYS (one of them does, per interval). */
 const retentionSweepMs = 3600_000;
@@ -142,7 +142,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       await requeue();
       redis.on('ready', () => void requeue().catch((error: unknown) => logger.warn({ err: error }, 'could not queue the jobs recorded but never queued')));
       // Webhooks are delivered from the API processes, not from the workers: see the README (Webhooks).
-      const webhooks = startJobWebhooks({ config, redisTarget: target, logger });
+      const webhooks = startWebhooks({ config, redisTarget: target, logger });
       closers.push(() => webhooks.close());
       const predictor = new Predictor(config.ARTIFACTS_DIR, config.MODEL_CACHE_SIZE, config.MAX_IMAGE_PIXELS);
       closers.push(async () => predictor.dispose());

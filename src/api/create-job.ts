@@ -13,7 +13,7 @@ import { assertCanStartFrom } from './fine-tuning.ts';
 import { HttpError } from './http-error.ts';
 import { settingsFor } from './job-settings.ts';
 import type { WebhookRequest } from '../contract/webhook.ts';
-import { urlRefusal, webhookUrlPolicy, type WebhookUrlPolicy } from '../webhooks/url-policy.ts';
+import { urlRefusal, webhookUrlPolicy } from '../webhooks/url-policy.ts';
 
 type Dependencies = Pick<ApiDependencies, 'store' | 'datasetStore' | 'queue' | 'config'>;
 
@@ -44,13 +44,13 @@ export async function prepareJob({ store, datasetStore, config }: Dependencies, 
     const message = `epochs × trainLimit (${settings.epochs} × ${settings.trainLimit} = ${images} training images) is over this server's limit of ${config.MAX_TRAINING_IMAGES_PER_JOB} per job`;
     throw new HttpError(400, `the body is invalid: ${message}`, [{ path: 'epochs', message }]);
   }
-  if (webhook) await assertWebhookUrlAllowed(webhook.url, webhookUrlPolicy(config));
+  if (webhook) await assertWebhookAllowed(webhook, config);
   return { settings, progress: progressAt(settings.epochs, batchesPerEpoch(trainingImages(settings), settings.batchSize), 0, 0), webhook };
 }
 
-/** A webhook URL this server would not call answers 400 now, rather than failing every delivery once the job ends. */
-async function assertWebhookUrlAllowed(url: string, policy: WebhookUrlPolicy): Promise<void> {
-  const refusal = await urlRefusal(url, policy);
+/** A webhook URL this server would not call answers 400 now, rather than failing every delivery once the job (or experiment) ends. */
+export async function assertWebhookAllowed(webhook: WebhookRequest, config: Parameters<typeof webhookUrlPolicy>[0]): Promise<void> {
+  const refusal = await urlRefusal(webhook.url, webhookUrlPolicy(config));
   if (!refusal) return;
   const message = `webhook.url is refused: ${refusal}`;
   throw new HttpError(400, `the body is invalid: ${message}`, [{ path: 'webhook.url', message }]);

@@ -7,6 +7,7 @@ import { archiveBaseName, type UploadedDataset } from '../contract/datasets.ts';
 import { TrainerClient, type UploadFile } from './client.ts';
 import { Failure, UsageError } from './errors.ts';
 import { completedLine, FollowReport } from './follow.ts';
+import { jsonObject, webhookOption } from './request-options.ts';
 import type { CliIo, Invocation } from './main.ts';
 import { trainingOptions, type TrainingOptionValue } from './options.ts';
 import { experimentCommand } from './experiment.ts';
@@ -20,7 +21,7 @@ export async function execute(invocation: Invocation, io: CliIo): Promise<number
 
   switch (command) {
     case 'submit': {
-      const created = await client.submit(jobRequestFrom(options, flags));
+      const created = await client.submit({ ...jobRequestFrom(options, flags), ...webhookOption(options, invocation.webhookSecret) });
       if (!flags.has('follow')) {
         print(json ? JSON.stringify(created) : describeSubmitted(created));
         return 0;
@@ -201,6 +202,8 @@ function jobRequestFrom(options: Readonly<Record<string, string>>, flags: Readon
     ['NAME', (_flag, value) => value],
     ['N', integer],
     ['X', decimal],
+    ['X|NAME', (_flag, value) => (value.trim() !== '' && Number.isFinite(Number(value)) ? Number(value) : value)],
+    ['JSON', jsonObject],
   ];
   for (const [kind, read] of readers) {
     for (const { flag, field, value } of trainingOptions) {

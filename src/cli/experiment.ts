@@ -1,6 +1,7 @@
 import type { Experiment, ExperimentRequestInput, ExperimentRun } from '../contract/experiment.ts';
 import type { TrainerClient } from './client.ts';
 import { UsageError } from './errors.ts';
+import { jsonObject, webhookOption } from './request-options.ts';
 import type { CliIo, Invocation } from './main.ts';
 import { formatTable } from './table.ts';
 
@@ -8,13 +9,13 @@ import { formatTable } from './table.ts';
 const pollMs = 1000;
 
 /** `trainer experiment submit|watch|show|cancel`; watch and --follow answer 0 when every run completed. */
-export async function experimentCommand(client: TrainerClient, { operands, options, flags, json }: Invocation, io: CliIo): Promise<number> {
+export async function experimentCommand(client: TrainerClient, { operands, options, flags, json, webhookSecret }: Invocation, io: CliIo): Promise<number> {
   const [action, id] = operands as [string, string | undefined];
   const print = (text: string) => io.stdout.write(`${text}\n`);
   const show = (experiment: Experiment) => print(json ? JSON.stringify(experiment) : runTable(experiment));
   switch (action) {
     case 'submit': {
-      const created = await client.submitExperiment(experimentRequestFrom(options));
+      const created = await client.submitExperiment({ ...experimentRequestFrom(options), ...webhookOption(options, webhookSecret) });
       if (!json) io.stderr.write(`experiment ${created.id} submitted: ${created.runs.length} run${created.runs.length === 1 ? '' : 's'}\n`);
       if (!flags.has('follow')) {
         show(created);
@@ -100,15 +101,4 @@ function experimentRequestFrom(options: Readonly<Record<string, string>>): Exper
   if (options.metric !== undefined) request.metric = options.metric;
   // The server checks fields, values and combinations, and says what is wrong.
   return request as ExperimentRequestInput;
-}
-
-function jsonObject(flag: string, text: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw new UsageError(`${flag} must be a JSON object: ${(error as Error).message}`);
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new UsageError(`${flag} must be a JSON object, not ${text}`);
-  return value as Record<string, unknown>;
 }

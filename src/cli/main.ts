@@ -20,7 +20,7 @@ export const defaultUrl = 'http://127.0.0.1:3000';
 export const usage = `Usage: trainer <command> [options]
 
 Commands:
-  submit --model M --dataset D [training options] [--follow]
+  submit --model M --dataset D [training options] [--webhook URL] [--follow]
                              start a training job; --follow shows its progress until it ends
   watch <job-id>             follow a job (progress bar, epochs, final accuracy) until it ends
   predict <job-id> <image>…  classify images with the model a completed job trained
@@ -36,7 +36,8 @@ Commands:
   datasets list              the data sets: built-in ones and yours, with their state
   datasets show <id>         an uploaded data set's report: classes, images per split, skipped files, warnings
   datasets delete <id>       delete an uploaded data set
-  experiment submit --grid JSON [--base JSON] [--name N] [--metric testAccuracy|testLoss] [--follow]
+  experiment submit --grid JSON [--base JSON] [--name N] [--metric testAccuracy|testLoss]
+                    [--webhook URL] [--follow]
                              start an experiment: a job for every combination of the grid's values,
                              e.g. --base '{"epochs":2}' --grid '{"model":["lenet5","alexnet"]}'
   experiment watch <id>      the experiment's table of runs, redrawn as they train, until all ended
@@ -46,7 +47,12 @@ Commands:
 Training options (submit; defaults are the server's):
 ${trainingOptionLines()}
   --dataset takes a built-in data set's name or an uploaded one's id; --init-from JOB fine-tunes the
-  model that completed job trained; --train-layers dense trains only its dense layers
+  model that completed job trained; --train-layers dense trains only its dense layers;
+  --validation-split takes a fraction or 'dataset' (an upload's val/ folder); --early-stopping and
+  --schedule take the JSON of the request's earlyStopping and learningRateSchedule, e.g.
+  --early-stopping '{"patience":3}' --schedule '{"type":"cosine","warmupEpochs":1}'
+  --webhook URL: POST the job (an experiment: once all its runs ended) there when it ends, signed
+  with the secret in $TRAINER_WEBHOOK_SECRET
 
 Options of every command:
   --url URL    the service (default: $TRAINER_URL, else ${defaultUrl})
@@ -75,7 +81,7 @@ function parserOptionsOf(options: readonly TrainingOption[]): ParserOptions {
   return parser;
 }
 
-const submitOptions: ParserOptions = { ...parserOptionsOf(trainingOptions), follow: { type: 'boolean' } };
+const submitOptions: ParserOptions = { ...parserOptionsOf(trainingOptions), webhook: { type: 'string' }, follow: { type: 'boolean' } };
 
 const modelOptions = { output: { type: 'string', short: 'o' } } as const;
 
@@ -94,6 +100,7 @@ const experimentOptions = {
   grid: { type: 'string' },
   name: { type: 'string' },
   metric: { type: 'string' },
+  webhook: { type: 'string' },
   follow: { type: 'boolean' },
 } as const;
 
@@ -113,6 +120,8 @@ export interface Invocation {
   readonly url: string;
   /** From TRAINER_API_KEY, for a service with API keys switched on. */
   readonly apiKey: string | undefined;
+  /** From TRAINER_WEBHOOK_SECRET, for --webhook. */
+  readonly webhookSecret: string | undefined;
   readonly json: boolean;
   /** The command's own string options, by flag name. */
   readonly options: Readonly<Record<string, string>>;
@@ -186,7 +195,16 @@ export function parseCommandLine(argv: readonly string[], env: CliIo['env']): In
   if (operands.length < min || operands.length > max) throw new UsageError(`${name} takes ${what}`);
   if (name === 'datasets') checkSubcommand(name, operands, { upload: 'one archive file', list: '', show: 'one data set id', delete: 'one data set id' });
   if (name === 'experiment') checkSubcommand(name, operands, { submit: '', watch: 'one experiment id', show: 'one experiment id', cancel: 'one experiment id' });
-  return { command: name, operands, url: serverUrl(url, env), apiKey: env.TRAINER_API_KEY?.trim() || undefined, json, options: commandOptions, flags };
+  return {
+    command: name,
+    operands,
+    url: serverUrl(url, env),
+    apiKey: env.TRAINER_API_KEY?.trim() || undefined,
+    webhookSecret: env.TRAINER_WEBHOOK_SECRET || undefined,
+    json,
+    options: commandOptions,
+    flags,
+  };
 }
 
 function parse<T extends ParserOptions>(argv: readonly string[], options: T, command?: Command) {

@@ -3,8 +3,11 @@ import type { JobRequestInput } from '../contract/job-request.ts';
 // Its own module, without imports at run time: main.ts builds its help and parser from it before
 // commands.ts is loaded, and commands.ts can't import main.ts, which awaits it when run as a program.
 
-/** How a training option's value is read: NAME as given, N a whole number, X a number; a switch is --flag or --no-flag. */
-export type TrainingOptionValue = 'NAME' | 'N' | 'X' | 'switch';
+/**
+ * How a training option's value is read: NAME as given, N a whole number, X a number, X|NAME a
+ * number when it reads as one and else the name, JSON a JSON object; a switch is --flag or --no-flag.
+ */
+export type TrainingOptionValue = 'NAME' | 'N' | 'X' | 'X|NAME' | 'JSON' | 'switch';
 
 export interface TrainingOption {
   readonly flag: string;
@@ -32,12 +35,20 @@ export const trainingOptions: readonly TrainingOption[] = [
   { flag: 'log-every', field: 'logEvery', value: 'N' },
   { flag: 'init-from', field: 'initFrom', value: 'NAME' },
   { flag: 'train-layers', field: 'trainLayers', value: 'NAME' },
+  { flag: 'validation-split', field: 'validationSplit', value: 'X|NAME' },
+  { flag: 'early-stopping', field: 'earlyStopping', value: 'JSON' },
+  { flag: 'schedule', field: 'learningRateSchedule', value: 'JSON' },
+  { flag: 'timeout-seconds', field: 'timeoutSeconds', value: 'N' },
 ];
 
-/** The training options as the help shows them, six to a line. */
+/** The training options as the help shows them, as many to a line as fit in 100 columns. */
 export function trainingOptionLines(): string {
   const shown = trainingOptions.map(({ flag, value }) => (value === 'switch' ? `--${flag} | --no-${flag}` : `--${flag} ${value}`));
   const lines: string[] = [];
-  for (let start = 0; start < shown.length; start += 6) lines.push(`  ${shown.slice(start, start + 6).join('  ')}`);
+  for (const option of shown) {
+    const last = lines.at(-1);
+    if (last !== undefined && last.length + 2 + option.length <= 100) lines[lines.length - 1] = `${last}  ${option}`;
+    else lines.push(`  ${option}`);
+  }
   return lines.join('\n');
 }

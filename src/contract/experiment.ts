@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { jobListQuery, jobProgress, jobResult, jobState, jobStates, type JobState } from './job.ts';
 import { jobRequest } from './job-request.ts';
+import { jobWebhook, webhookRequest } from './webhook.ts';
 
 /**
  * The job request fields a grid may vary: every one but `logEvery` (how often the loss is logged,
@@ -52,6 +53,10 @@ export const experimentRequest = z
       .default('testAccuracy')
       .meta({ description: 'what makes a run best: the highest testAccuracy or the lowest testLoss' }),
     earlyTermination: earlyTermination.nullable().default(null),
+    webhook: webhookRequest.optional().meta({
+      description:
+        "called once when every run has ended (completed, failed or cancelled): the experiment is POSTed as GET /experiments/:id shows it, signed as a job's webhook is (README, Webhooks). A webhook in base is each run's own",
+    }),
   })
   .meta({ id: 'ExperimentRequest' });
 export type ExperimentRequestInput = z.input<typeof experimentRequest>;
@@ -83,6 +88,7 @@ export const experiment = z
     counts: stateCounts.meta({ description: 'runs in each state' }),
     ended: z.boolean().meta({ description: 'every run has ended (completed, failed or cancelled)' }),
     best: experimentRun.nullable().meta({ description: 'the completed run best by the metric; null while none has completed' }),
+    webhook: jobWebhook.optional().meta({ description: 'the webhook the experiment was created with, and its deliveries (absent without one)' }),
   })
   .meta({ id: 'Experiment' });
 export type Experiment = z.infer<typeof experiment>;

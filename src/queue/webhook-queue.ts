@@ -4,14 +4,16 @@ import { queueKeyPrefix } from './training-queue.ts';
 /** Webhook deliveries waiting for their next attempt, apart from training so that no receiver can hold up a job. */
 export const webhookQueueName = 'webhooks';
 
-export interface WebhookJobData {
+/**
+ * One delivery: of a training job as it ended (`jobId`), or of an experiment once its last run
+ * ended (`experimentId`). The record named holds the webhook's URL and secret, never copied here.
+ */
+export type WebhookJobData = {
   /** The Webhook-Id, also the BullMQ job id: a delivery queued twice is queued once. */
   readonly deliveryId: string;
-  /** The training job it reports, whose record holds the webhook's URL and secret (never copied here). */
-  readonly jobId: string;
-  /** What every attempt sends: the job as it was when it ended. */
+  /** What every attempt sends: the job or the experiment as it was when it ended. */
   readonly body: string;
-}
+} & ({ readonly jobId: string } | { readonly experimentId: string });
 
 /** WEBHOOK_FIRST_RETRY_MS and WEBHOOK_RETRY_FOR_SECONDS. */
 export interface RetrySchedule {

@@ -1,10 +1,12 @@
 import type { Redis } from 'ioredis';
 import type { EarlyTermination, Experiment, ExperimentMetric, ExperimentRun, ExperimentSummary, GridValue } from '../contract/experiment.ts';
 import { finalStates, jobStates, type EpochSummary, type JobState, type JobSummary } from '../contract/job.ts';
+import type { WebhookDelivery, WebhookRequest } from '../contract/webhook.ts';
 import { ExperimentKeys, JobKeys } from './keys.ts';
 import { indexPage } from './pages.ts';
-import { decodeSummary, encodeFields } from './records.ts';
+import { decodeSummary, decodeWebhook, encodeFields } from './records.ts';
 import { defineScripts, runScript } from './scripts.ts';
+import { appendWebhookDelivery, readWebhookTarget, type WebhookRecords, type WebhookTarget } from './webhook-record.ts';
 
 /** What an experiment is created with; its runs' jobs already exist. */
 export interface NewExperiment {
@@ -18,6 +20,8 @@ export interface NewExperiment {
   readonly createdAt: Date;
   /** The client that created it; undefined without API keys. */
   readonly owner?: string;
+  /** Called once every run has ended (webhooks/). */
+  readonly webhook?: WebhookRequest;
 }
 
 /**
@@ -26,7 +30,7 @@ export interface NewExperiment {
  * themselves whenever an experiment is read, so there is nothing to keep in step; a run whose job
  * was deleted is left out.
  */
-export class ExperimentStore {
+export class ExperimentStore implements WebhookRecords {
   readonly keys: ExperimentKeys;
   private readonly jobKeys: JobKeys;
 
@@ -49,6 +53,7 @@ export class ExperimentStore {
       earlyTermination: experiment.earlyTermination,
       runs: experiment.runs,
       createdAt: experiment.createdAt.toISOString(),
+      ...(experiment.webhook ? { webhookUrl: experiment.webhook.url, webhookSecret: experiment.webhook.secret, webhookDeliveries: [] } : {}),
     });
     const keys = [this.keys.sequence(), this.keys.experiment(id), this.keys.index(), ...(experiment.owner === undefined ? [] : [this.keys.index(experiment.owner)])];
     await runScript(this.redis, 'createExperiment', keys, [id, JSON.stringify(fields)]);
@@ -69,6 +74,15 @@ export class ExperimentStore {
       const summary = JSON.parse(entry) as EpochSummary;
       return [summary.validationAccuracy ?? summary.testAccuracy];
     });
+  }
+
+  /** The experiment's webhook with its secret and deliveries so far; null when it has none (or is unknown). */
+  async webhookTarget(id: string): Promise<WebhookTarget | null> {
+    return readWebhookTarget(this.redis, this.keys.experiment(id));
+  }
+
+  async recordWebhookDelivery(id: string, delivery: WebhookDelivery): Promise<boolean> {
+    return appendWebhookDelivery(this.redis, this.keys.experiment(id), delivery);
   }
 
   /** The client that created it ('' for none), or null when there is no such experiment. */
@@ -110,6 +124,7 @@ export class ExperimentStore {
       counts,
       ended: runs.every((run) => finalStates.includes(run.state)),
       best: bestRun(runs, metric),
+      ...(record.webhookUrl ? { webhook: decodeWebhook(record.webhookUrl, record.webhookDeliveries) } : {}),
     };
   }
 }

@@ -11,13 +11,14 @@ import {
 } from '../contract/job.ts';
 import type { RewindEvent } from '../contract/events.ts';
 import type { JobSettings } from '../contract/job-request.ts';
-import type { JobWebhook, WebhookDelivery, WebhookRequest } from '../contract/webhook.ts';
+import type { WebhookDelivery, WebhookRequest } from '../contract/webhook.ts';
 import { EventLog } from './event-log.ts';
 import { JobKeys } from './keys.ts';
 import { JobLifecycle } from './lifecycle.ts';
 import { indexPage } from './pages.ts';
-import { decodeEntries, decodeSummary, decodeWebhook, parseState } from './records.ts';
+import { decodeEntries, decodeSummary, parseState } from './records.ts';
 import { defineScripts, runScript } from './scripts.ts';
+import { appendWebhookDelivery, readWebhookTarget, type WebhookRecords, type WebhookTarget } from './webhook-record.ts';
 
 /** `full`: too many jobs queued or running in all; `ownerFull`: too many of the owner's. */
 export type CreateOutcome = 'created' | 'full' | 'ownerFull';
@@ -31,7 +32,7 @@ export interface ActiveJobLimits {
 const unlimited: ActiveJobLimits = { total: Number.MAX_SAFE_INTEGER, perOwner: Number.MAX_SAFE_INTEGER };
 
 /** Jobs' records, progress, loss logs and results in Redis: the one place API and workers share. */
-export class JobStore {
+export class JobStore implements WebhookRecords {
   /** The names of the Redis keys this store uses. */
   readonly keys: JobKeys;
   /** The job event streams and the stream of ended jobs that this store's writes append to. */
@@ -125,14 +126,18 @@ export class JobStore {
   }
 
   /** The job's webhook with its secret and deliveries so far, for whoever delivers it; null when the job has none (or is unknown). */
-  async webhookTarget(id: string): Promise<(JobWebhook & { secret: string }) | null> {
-    const [url, secret, deliveries] = await this.redis.hmget(this.keys.job(id), 'webhookUrl', 'webhookSecret', 'webhookDeliveries');
-    return url && secret ? { ...decodeWebhook(url, deliveries), secret } : null;
+  async webhookTarget(id: string): Promise<WebhookTarget | null> {
+    return readWebhookTarget(this.redis, this.keys.job(id));
   }
 
   /** Adds a delivery attempt to the job's webhook: false when the job (or its webhook) is gone. */
   async recordWebhookDelivery(id: string, delivery: WebhookDelivery): Promise<boolean> {
-    return (await runScript(this.redis, 'recordWebhookDelivery', [this.keys.job(id)], [JSON.stringify(delivery)])) === 1;
+    return appendWebhookDelivery(this.redis, this.keys.job(id), delivery);
+  }
+
+  /** The experiment the job is a run of; null for a job on its own (or unknown). */
+  async experimentOf(id: string): Promise<string | null> {
+    return (await this.redis.hget(this.keys.job(id), 'experimentId')) || null;
   }
 
   /** The client that created the job, or null for a job created without one (or unknown). */

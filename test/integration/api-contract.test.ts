@@ -1001,6 +1001,7 @@ describe('GET /openapi.json', () => {
     $ref?: string;
     type?: string;
     anyOf?: Schema[];
+    allOf?: Schema[];
     format?: string;
     enum?: unknown[];
     required?: string[];
@@ -1115,7 +1116,9 @@ describe('GET /openapi.json', () => {
       }
     }
     const body = resolve(document.paths['/experiments']?.post?.requestBody?.content?.['application/json']?.schema);
-    assert.deepEqual(Object.keys(body?.properties ?? {}).sort(), ['base', 'earlyTermination', 'grid', 'metric', 'name']);
+    assert.deepEqual(Object.keys(body?.properties ?? {}).sort(), ['base', 'earlyTermination', 'grid', 'metric', 'name', 'webhook']);
+    assert.deepEqual(body?.properties?.webhook?.allOf, [{ $ref: '#/components/schemas/WebhookRequestInput' }], 'an experiment takes a webhook as a job does');
+    assert.deepEqual(document.components?.schemas?.Experiment?.properties?.webhook?.allOf, [{ $ref: '#/components/schemas/JobWebhook' }]);
     assert.deepEqual(body?.required, ['grid']);
     assert.deepEqual(resolve(body?.properties?.metric)?.enum, ['testAccuracy', 'testLoss']);
     const created = document.paths['/experiments']?.post?.responses?.['201'] as { headers?: Record<string, unknown> } | undefined;

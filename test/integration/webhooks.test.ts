@@ -3,13 +3,15 @@
  * allow loopback addresses, and only the host 127.0.0.1): the signature recomputed from the
  * secret, a retry after a 500 and nothing after the success, the attempts recorded on the job,
  * the allow-list refusing another host with a 400, a cancelled job's delivery, and a receiver that
- * never answers leaving the job's end undelayed. Small jobs and retries a tenth of a second apart keep it to a few seconds.
+ * never answers leaving the job's end undelayed; an experiment's webhook called once, when its
+ * last run has ended. Small jobs and retries a tenth of a second apart keep it to a few seconds.
  */
 import assert from 'node:assert/strict';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type { ErrorBody } from '../../src/contract/errors.ts';
+import type { Experiment, ExperimentList } from '../../src/contract/experiment.ts';
 import type { Job } from '../../src/contract/job.ts';
 import { startLoggedTestService, type LoggedTestService } from '../support/logged-service.ts';
 import { request, waitFor } from '../support/service.ts';
@@ -169,5 +171,41 @@ describe('webhooks', () => {
     assert.deepEqual(whileHanging.webhook?.deliveries, [], 'the attempt is still waiting for its answer');
     const attempt = await waitFor('the attempt to time out', async () => (await getJob(silent.id)).webhook?.deliveries[0], 10_000, 50);
     assert.deepEqual({ ok: attempt.ok, statusCode: attempt.statusCode, error: attempt.error }, { ok: false, statusCode: null, error: 'no answer within 500 ms' });
+  });
+  it("calls an experiment's webhook once, when its last run has ended, with the experiment as GET /experiments/:id shows it", async () => {
+    const webhook = { url: `${receiverUrl}/experiment`, secret };
+    const refused = await request<ErrorBody>(`${service.url}/experiments`, { method: 'POST', json: { base: smallJob, grid: { seed: [1, 2] }, webhook: { ...webhook, url: webhook.url.replace('127.0.0.1', 'localhost') } } });
+    assert.equal(refused.status, 400);
+    assert.deepEqual(refused.body.details?.map((detail) => detail.path), ['webhook.url']);
+    assert.equal((await request<ExperimentList>(`${service.url}/experiments`)).body.experiments.length, 0, 'no experiment was created');
+
+    const created = await request<Experiment>(`${service.url}/experiments`, { method: 'POST', json: { base: smallJob, grid: { seed: [1, 2] }, webhook } });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.deepEqual(created.body.webhook, { url: webhook.url, secretSet: true, deliveries: [] });
+    const delivery = await waitFor('the delivery', async () => received.find((each) => each.path === '/experiment'), 30_000, 20);
+    assertSigned(delivery);
+    assert.equal(delivery.headers['webhook-id'], `experiment-${created.body.id}-ended`);
+
+    const sent = JSON.parse(delivery.body) as Experiment;
+    const shown = await waitFor('the delivery to be recorded', async () => {
+      const current = (await request<Experiment>(`${service.url}/experiments/${created.body.id}`)).body;
+      return current.webhook?.deliveries.length ? current : null;
+    }, 10_000, 20);
+    assert.deepEqual({ ...sent, webhook: undefined }, { ...shown, webhook: undefined });
+    assert.equal(sent.ended, true);
+    assert.deepEqual(sent.runs.map((run) => run.state), ['completed', 'completed']);
+    assert.ok(sent.best?.result, 'with the best run and its result');
+    const runs = await Promise.all(sent.runs.map(async (run) => getJob(run.id)));
+    for (const run of runs) assert.equal(run.webhook, undefined, "the runs have no webhook of their own");
+    const lastEnd = Math.max(...runs.map((run) => Date.parse(run.finishedAt ?? '')));
+    assert.ok(Date.parse(shown.webhook?.deliveries[0]?.at ?? '') >= lastEnd, 'delivered once the last run ended');
+
+    // Both runs' ends were read; the experiment is delivered once, not once per run.
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    assert.equal(received.filter((each) => each.path === '/experiment').length, 1);
+    const after = (await request<Experiment>(`${service.url}/experiments/${created.body.id}`)).body;
+    assert.deepEqual(after.webhook?.deliveries.map(({ attempt, ok, statusCode }) => ({ attempt, ok, statusCode })), [{ attempt: 1, ok: true, statusCode: 200 }]);
+    const listed = JSON.stringify((await request(`${service.url}/experiments`)).body);
+    assert.ok(![JSON.stringify(after), listed, delivery.body].some((text) => text.includes(secret)), 'the secret is in no answer or delivery');
   });
 });

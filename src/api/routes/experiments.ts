@@ -7,7 +7,7 @@ import { finalStates, jobIdParams } from '../../contract/job.ts';
 import { jobRequest } from '../../contract/job-request.ts';
 import { ownerOf } from '../auth.ts';
 import { cancelJob } from '../cancel-job.ts';
-import { prepareJob, queueJobs, recordJobs, type PreparedJob } from '../create-job.ts';
+import { assertWebhookAllowed, prepareJob, queueJobs, recordJobs, type PreparedJob } from '../create-job.ts';
 import type { ApiDependencies } from '../dependencies.ts';
 import { experimentNotFound, HttpError } from '../http-error.ts';
 import { assertOwnExperiment } from '../ownership.ts';
@@ -78,12 +78,13 @@ export const experimentRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (a
       },
     },
     async (request, reply) => {
-      const { name, base, grid, metric, earlyTermination } = request.body;
+      const { name, base, grid, metric, earlyTermination, webhook } = request.body;
       const runs = combinations(grid);
       if (runs.length > config.MAX_EXPERIMENT_RUNS) {
         const message = `the grid makes ${runs.length} runs, over this server's limit of ${config.MAX_EXPERIMENT_RUNS} per experiment`;
         throw new HttpError(400, `the body is invalid: ${message}`, [{ path: 'grid', message }]);
       }
+      if (webhook) await assertWebhookAllowed(webhook, config);
       const prepared = await prepareRuns(request, base, runs);
       const id = randomUUID();
       // The jobs first, so that the experiment never names a job that isn't there; queued last, so
@@ -99,6 +100,7 @@ export const experimentRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (a
         runs: jobIds.map((jobId, index) => ({ id: jobId, values: runs[index] ?? {} })),
         createdAt: new Date(),
         ...(owner === undefined ? {} : { owner }),
+        ...(webhook ? { webhook } : {}),
       });
       await queueJobs(dependencies, jobIds);
       request.log.info({ experimentId: id, runs: jobIds.length }, 'experiment queued');
