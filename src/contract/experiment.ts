@@ -18,8 +18,9 @@ export type GridValue = z.infer<typeof gridValue>;
 
 /**
  * Asynchronous successive halving (ASHA, as Ray Tune's scheduler stops trials): at the rungs
- * minEpochs, minEpochs × reductionFactor, … a run goes on only while its accuracy after that
- * epoch is among the best 1/reductionFactor of the runs that have reached the rung so far.
+ * minEpochs, minEpochs × reductionFactor, … a run goes on only while its score after that
+ * epoch (training/successive-halving.ts rungScore) is among the best 1/reductionFactor of the runs
+ * that have reached the rung so far.
  */
 export const earlyTermination = z
   .strictObject({
@@ -29,7 +30,7 @@ export const earlyTermination = z
   })
   .meta({
     id: 'EarlyTermination',
-    description: "stop weak runs early: at each rung a run below the best 1/reductionFactor of those that reached it (by validationAccuracy when the runs validate, else testAccuracy) ends there, completed, with that epoch's result",
+    description: "stop weak runs early: at each rung a run below the best 1/reductionFactor of those that reached it (by the experiment's metric: accuracy, or loss, lower better; on the validation images when the runs validate, else on the test images) ends there, completed, with that epoch's result",
   });
 export type EarlyTermination = z.infer<typeof earlyTermination>;
 

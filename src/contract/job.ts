@@ -37,6 +37,7 @@ export const epochSummary = z
     epoch: z.number().int(),
     loss: z.number().meta({ description: 'mean training loss over the epoch' }),
     testAccuracy: z.number().min(0).max(1),
+    testLoss: z.number().optional().meta({ description: 'mean cross-entropy on the test images after the epoch (absent for jobs trained before it was recorded)' }),
     seconds: z.number(),
     imagesPerSecond: z.number(),
     learningRate: z.number().optional().meta({ description: "the epoch's learning rate, by the job's learningRateSchedule (absent for jobs trained before schedules existed)" }),

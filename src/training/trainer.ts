@@ -198,10 +198,11 @@ export async function train(
       }
       const summary: EpochSummary = {
         epoch,
-          loss: log.epochLoss / perEpoch,
-          testAccuracy: evaluation.accuracy,
-          seconds: round(seconds, 3),
-          imagesPerSecond: round(trainSplit.count / seconds, 1),
+        loss: log.epochLoss / perEpoch,
+        testAccuracy: evaluation.accuracy,
+        testLoss: evaluation.loss,
+        seconds: round(seconds, 3),
+        imagesPerSecond: round(trainSplit.count / seconds, 1),
         learningRate,
         ...(validated ? { validationLoss: validated.loss, validationAccuracy: validated.accuracy } : {}),
       };

@@ -12,7 +12,7 @@ import { models } from '../models/index.ts';
 import { JobAttempt, type AttemptStatus } from '../store/job-attempt.ts';
 import type { ExperimentStore } from '../store/experiment-store.ts';
 import type { JobStore } from '../store/job-store.ts';
-import { goesOn, isRung } from '../training/successive-halving.ts';
+import { goesOn, isRung, rungScore } from '../training/successive-halving.ts';
 import { CheckpointError, type CheckpointStore, type TrainingCheckpoint, type TrainingPosition } from '../training/checkpoint.ts';
 import { replicasOn, type ReplicaFault } from '../training/replicas/replica-group.ts';
 import { classMetrics } from '../training/class-metrics.ts';
@@ -181,17 +181,17 @@ async function trainAndRecord(
 
 /**
  * Whether the experiment's successive halving ends this run after the epoch just recorded: at a
- * rung, when its accuracy is not among the best of the runs that reached the rung (its own
- * summary is already in the store, so it is among them).
+ * rung, when its score by the experiment's metric is not among the best of the runs that reached
+ * the rung (its own summary is already in the store, so it is among them).
  */
 async function weakAtRung(experiments: ExperimentStore, experimentId: string, summary: EpochSummary, log: Logger): Promise<boolean> {
-  // Every run's epochs are read only at a rung: most epochs cost one field of the experiment.
-  const rule = await experiments.earlyTermination(experimentId);
-  if (!rule || !isRung(rule, summary.epoch)) return false;
-  const values = await experiments.rungValues(experimentId, summary.epoch);
-  const value = summary.validationAccuracy ?? summary.testAccuracy;
-  if (goesOn(rule, value, values)) return false;
-  log.info({ experimentId, epoch: summary.epoch, value, reached: values.length }, 'successive halving ends this run: below the best runs at its rung');
+  // Every run's epochs are read only at a rung: most epochs cost one read of the experiment.
+  const judged = await experiments.earlyTermination(experimentId);
+  if (!judged || !isRung(judged.rule, summary.epoch)) return false;
+  const scores = (await experiments.rungSummaries(experimentId, summary.epoch)).map((reached) => rungScore(judged.metric, reached));
+  const score = rungScore(judged.metric, summary);
+  if (goesOn(judged.rule, score, scores)) return false;
+  log.info({ experimentId, epoch: summary.epoch, metric: judged.metric, score, reached: scores.length }, 'successive halving ends this run: below the best runs at its rung');
   return true;
 }
 

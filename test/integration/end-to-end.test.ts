@@ -55,6 +55,7 @@ describe('LeNet-5 on real MNIST, end to end over HTTP', () => {
     assert.ok((done.logs.at(-1)?.loss ?? Infinity) < (done.logs[0]?.loss ?? 0), 'the loss did not fall');
     assert.equal(done.epochs.length, 1);
     assert.equal(done.epochs[0]?.testAccuracy, result.testAccuracy);
+    assert.equal(done.epochs[0]?.testLoss, result.testLoss, "each epoch's summary has its test loss");
     assert.deepEqual(done.progress, { epoch: 1, epochs: 1, batch: 625, batchesPerEpoch: 625, fraction: 1 });
 
     const digits = await mnist.load({ dataDir: service.config.DATA_DIR });

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import type { ErrorBody } from '../../src/contract/errors.ts';
 import type { Experiment, ExperimentList } from '../../src/contract/experiment.ts';
 import type { Job, JobList } from '../../src/contract/job.ts';
+import { startLoggedTestService } from '../support/logged-service.ts';
 import { request, startTestService, waitFor, type TestService } from '../support/service.ts';
 
 const tiny = { model: 'lenet5', dataset: 'mnist', epochs: 1, batchSize: 32, trainLimit: 64, testLimit: 64 };
@@ -150,6 +151,23 @@ describe('GET /experiments and POST /experiments/:id/cancel', () => {
     }
   });
 
+  it("DELETE answers 409 while runs are queued, and once they ended deletes the experiment and its runs' jobs", async () => {
+    const created = (await post(apiOnly, { base: tiny, grid: { seed: [1, 2] } })).body;
+    const refused = await request<ErrorBody>(`${apiOnly.url}/experiments/${created.id}`, { method: 'DELETE' });
+    assert.equal(refused.status, 409);
+    assert.match(refused.body.error, /has 2 runs queued or running; cancel it first \(POST \/experiments\/.+\/cancel\), then delete it/);
+    assert.equal((await request(`${apiOnly.url}/jobs/${created.runs[0]?.id}`)).status, 200, 'nothing was deleted');
+
+    assert.equal((await request(`${apiOnly.url}/experiments/${created.id}/cancel`, { method: 'POST' })).status, 200);
+    const deleted = await request(`${apiOnly.url}/experiments/${created.id}`, { method: 'DELETE' });
+    assert.equal(deleted.status, 204);
+    assert.equal((await request(`${apiOnly.url}/experiments/${created.id}`)).status, 404);
+    for (const run of created.runs) assert.equal((await request(`${apiOnly.url}/jobs/${run.id}`)).status, 404, 'its runs are gone too');
+    const listed = (await request<ExperimentList>(`${apiOnly.url}/experiments?limit=100`)).body.experiments.map((experiment) => experiment.id);
+    assert.ok(!listed.includes(created.id), 'nor listed');
+    assert.equal((await request<ErrorBody>(`${apiOnly.url}/experiments/${created.id}`, { method: 'DELETE' })).status, 404);
+  });
+
   it('with API keys, an experiment is its creator\'s: another client gets 404 and lists none of it', async () => {
     const keys = ['experiment-key-aaaaaaaa', 'experiment-key-bbbbbbbb'];
     const secured = await startTestService({ ROLE: 'api', API_KEYS: keys.join(',') });
@@ -162,6 +180,7 @@ describe('GET /experiments and POST /experiments/:id/cancel', () => {
       const other = as(keys[1] as string);
       assert.equal((await request(`${secured.url}/experiments/${id}`, { headers: other })).status, 404);
       assert.equal((await request(`${secured.url}/experiments/${id}/cancel`, { method: 'POST', headers: other })).status, 404);
+      assert.equal((await request(`${secured.url}/experiments/${id}`, { method: 'DELETE', headers: other })).status, 404);
       assert.deepEqual((await request<ExperimentList>(`${secured.url}/experiments`, { headers: other })).body, { experiments: [], next: null });
       assert.equal((await request(`${secured.url}/jobs/${mine.body.runs[0]?.id}`, { headers: other })).status, 404, 'its runs are the creator\'s jobs');
       const listed = await request<ExperimentList>(`${secured.url}/experiments`, { headers: as(keys[0] as string) });
@@ -174,13 +193,14 @@ describe('GET /experiments and POST /experiments/:id/cancel', () => {
 });
 
 describe('an experiment that trains', () => {
-  it('with successive halving, a run below the best at its rung ends there, completed, saying so; the others train every epoch', async () => {
-    const service = await startTestService();
+  it('with successive halving by the test loss, a run below the best at its rung ends there, completed, saying so; the others train every epoch', async () => {
+    const service = await startLoggedTestService();
     try {
       // One worker trains the runs in grid order: the third meets the first rung with two runs there before it.
       const created = await post(service, {
         base: { ...tiny, epochs: 3, trainLimit: 256, seed: 5 },
         grid: { learningRate: [0.05, 0.04, 0.00001] },
+        metric: 'testLoss',
         earlyTermination: { type: 'successiveHalving', reductionFactor: 3, minEpochs: 1 },
       });
       assert.equal(created.status, 201, JSON.stringify(created.body));
@@ -194,6 +214,9 @@ describe('an experiment that trains', () => {
       assert.deepEqual(jobs.map((job) => job.epochs.length), [3, 3, 1], 'the weak third run stopped after the first rung');
       assert.deepEqual(jobs.map((job) => job.result?.terminatedAfterEpoch), [undefined, undefined, 1]);
       assert.equal(jobs[2]?.result?.testAccuracy, jobs[2]?.epochs[0]?.testAccuracy, "its result is its first epoch's");
+      // Judged by the experiment's metric: the negated test loss after its first epoch.
+      const judged = service.lines.map((line) => JSON.parse(line) as { msg?: string; metric?: string; score?: number }).filter((line) => line.msg?.startsWith('successive halving ends this run'));
+      assert.deepEqual(judged.map(({ metric, score }) => ({ metric, score })), [{ metric: 'testLoss', score: -(jobs[2]?.epochs[0]?.testLoss ?? Number.NaN) }]);
     } finally {
       await service.close();
     }
