@@ -16,6 +16,7 @@ import { RetentionSweep } from '../src/api/retention.ts';
 import type { Job, JobList } from '../src/contract/job.ts';
 import { createTrainingQueue } from '../src/queue/training-queue.ts';
 import { embeddedRedisSocket } from '../src/store/embedded-redis.ts';
+import { ExperimentStore } from '../src/store/experiment-store.ts';
 import { JobStore } from '../src/store/job-store.ts';
 import { call, withBenchService } from './bench-service.ts';
 import { trainedJob } from './predict.ts';
@@ -107,9 +108,9 @@ export async function runHistoryBench(request: HistoryBenchRequest, onProgress: 
 
       onProgress('sweeping them all');
       const removal = new JobRemoval(store, queue, new Predictor(config.ARTIFACTS_DIR, 1, 1), config.ARTIFACTS_DIR, config.CHECKPOINTS_DIR);
-      const sweeper = new RetentionSweep({ redis, store, removal, retentionDays: 1, intervalMs: 60_000, log: pino({ level: 'silent' }) });
+      const sweeper = new RetentionSweep({ redis, store, experiments: new ExperimentStore(redis, config.KEY_PREFIX), removal, retentionDays: 1, intervalMs: 60_000, log: pino({ level: 'silent' }) });
       const sweepStart = performance.now();
-      const removed = (await sweeper.sweep(new Date(Date.now() + 2 * 86_400_000))) ?? 0;
+      const removed = (await sweeper.sweep(new Date(Date.now() + 2 * 86_400_000)))?.jobs ?? 0;
       const sweep = { removed, seconds: msSince(sweepStart) / 1000, bytesLeft: (await usedMemory(redis)) - before };
       return { trained: { epochs: real.epochs.length, logLines: real.logs.length, events, keyBytes }, jobs: request.jobs, bytesPerEndedJob, fillSeconds, pages, sweep };
     } finally {

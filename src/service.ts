@@ -148,7 +148,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       closers.push(async () => predictor.dispose());
       const removal = new JobRemoval(store, queue, predictor, config.ARTIFACTS_DIR, config.CHECKPOINTS_DIR);
       if (config.JOB_RETENTION_DAYS > 0) {
-        const sweep = new RetentionSweep({ redis, store, removal, retentionDays: config.JOB_RETENTION_DAYS, intervalMs: retentionSweepMs, log: logger });
+        const sweep = new RetentionSweep({ redis, store, experiments: new ExperimentStore(redis, config.KEY_PREFIX), removal, retentionDays: config.JOB_RETENTION_DAYS, intervalMs: retentionSweepMs, log: logger });
         const stop = sweep.start();
         closers.push(async () => stop());
       }

@@ -59,21 +59,51 @@ export class ExperimentStore implements WebhookRecords {
     await runScript(this.redis, 'createExperiment', keys, [id, JSON.stringify(fields)]);
   }
 
-  /** The experiment's rule for stopping weak runs, null when it has none (or there is no such experiment). */
-  async earlyTermination(id: string): Promise<EarlyTermination | null> {
-    return parseRule(await this.redis.hget(this.keys.experiment(id), 'earlyTermination'));
+  /**
+   * Deletes the experiment's record and its entries in the lists, in one step; its runs' jobs are
+   * deleted before, one by one (DELETE /experiments/:id). False when there was no such experiment.
+   */
+  async remove(id: string): Promise<boolean> {
+    const owner = await this.redis.hget(this.keys.experiment(id), 'owner');
+    if (owner === null) return false;
+    const removing = this.redis.multi().del(this.keys.experiment(id)).zrem(this.keys.index(), id);
+    if (owner !== '') removing.zrem(this.keys.index(owner), id);
+    const replies = await removing.exec();
+    return replies?.[0]?.[1] === 1;
   }
 
-  /** The accuracy after epoch `epoch` of each run that has reached it (validation when it validates): what a rung is judged by. */
-  async rungValues(id: string, epoch: number): Promise<number[]> {
+  /**
+   * Experiments created before `before` none of whose runs exists any more (their jobs deleted
+   * or swept), of the next `limit` in creation order after the sequence number `after`; `next`
+   * continues, null once an experiment created since `before` (or the end) was reached.
+   */
+  async emptyCreatedBefore(before: Date, options: { after: number; limit: number }): Promise<{ empty: string[]; next: number | null }> {
+    const page = await this.redis.zrangebyscore(this.keys.index(), `(${options.after}`, '+inf', 'WITHSCORES', 'LIMIT', 0, options.limit);
+    const empty: string[] = [];
+    for (let i = 0; i < page.length; i += 2) {
+      const id = page[i] as string;
+      const [createdAt, runs] = await this.redis.hmget(this.keys.experiment(id), 'createdAt', 'runs');
+      if (createdAt && Date.parse(createdAt) >= before.getTime()) return { empty, next: null };
+      const planned = JSON.parse(runs ?? '[]') as NewExperiment['runs'];
+      const existing = planned.length === 0 ? 0 : await this.redis.exists(...planned.map((run) => this.jobKeys.job(run.id)));
+      if (existing === 0) empty.push(id);
+    }
+    return { empty, next: page.length < options.limit * 2 ? null : Number(page.at(-1)) };
+  }
+
+  /** The experiment's rule for stopping weak runs and the metric it judges by; null when it has no rule (or there is no such experiment). */
+  async earlyTermination(id: string): Promise<{ rule: EarlyTermination; metric: ExperimentMetric } | null> {
+    const [rule, metric] = await this.redis.hmget(this.keys.experiment(id), 'earlyTermination', 'metric');
+    const parsed = parseRule(rule);
+    return parsed ? { rule: parsed, metric: parseMetric(metric) } : null;
+  }
+
+  /** The summary of epoch `epoch` of each run that has reached it: what a rung is judged by. */
+  async rungSummaries(id: string, epoch: number): Promise<EpochSummary[]> {
     const runs = await this.redis.hget(this.keys.experiment(id), 'runs');
     const planned = JSON.parse(runs ?? '[]') as NewExperiment['runs'];
     const entries = await Promise.all(planned.map(({ id: jobId }) => this.redis.lindex(this.jobKeys.epochs(jobId), epoch - 1)));
-    return entries.flatMap((entry) => {
-      if (entry === null) return [];
-      const summary = JSON.parse(entry) as EpochSummary;
-      return [summary.validationAccuracy ?? summary.testAccuracy];
-    });
+    return entries.flatMap((entry) => (entry === null ? [] : [JSON.parse(entry) as EpochSummary]));
   }
 
   /** The experiment's webhook with its secret and deliveries so far; null when it has none (or is unknown). */
@@ -110,7 +140,7 @@ export class ExperimentStore implements WebhookRecords {
       const job: JobSummary | null | undefined = jobs[index];
       return job ? [{ id, values: { ...values }, state: job.state, progress: job.progress, result: job.result }] : [];
     });
-    const metric = record.metric === 'testLoss' ? 'testLoss' : 'testAccuracy';
+    const metric = parseMetric(record.metric);
     const counts = Object.fromEntries(jobStates.map((state) => [state, runs.filter((run) => run.state === state).length])) as Record<JobState, number>;
     return {
       id: record.id ?? '',
@@ -127,6 +157,10 @@ export class ExperimentStore implements WebhookRecords {
       ...(record.webhookUrl ? { webhook: decodeWebhook(record.webhookUrl, record.webhookDeliveries) } : {}),
     };
   }
+}
+
+function parseMetric(field: string | null | undefined): ExperimentMetric {
+  return field === 'testLoss' ? 'testLoss' : 'testAccuracy';
 }
 
 function parseRule(field: string | null | undefined): EarlyTermination | null {

@@ -1105,7 +1105,7 @@ describe('GET /openapi.json', () => {
   it('describes the experiment routes, their bodies and the Location header of their 201', () => {
     const routes: Record<string, Record<string, string[]>> = {
       '/experiments': { post: ['201', '400', '429'], get: ['200', '400'] },
-      '/experiments/{id}': { get: ['200', '404'] },
+      '/experiments/{id}': { get: ['200', '404'], delete: ['204', '404', '409'] },
       '/experiments/{id}/cancel': { post: ['200', '404'] },
     };
     for (const [path, methods] of Object.entries(routes)) {

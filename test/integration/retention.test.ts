@@ -15,6 +15,7 @@ import { JobRemoval } from '../../src/api/job-removal.ts';
 import { Predictor } from '../../src/api/predictor.ts';
 import { RetentionSweep } from '../../src/api/retention.ts';
 import { createTrainingQueue } from '../../src/queue/training-queue.ts';
+import { ExperimentStore } from '../../src/store/experiment-store.ts';
 import { JobStore } from '../../src/store/job-store.ts';
 import { storedJobSettings } from '../support/job-settings.ts';
 import { deleteKeys, testRedisUrl } from '../support/service.ts';
@@ -27,12 +28,14 @@ describe('the retention sweep', () => {
   let folder: string;
   let redis: Redis;
   let store: JobStore;
+  let experiments: ExperimentStore;
   const closers: (() => Promise<unknown>)[] = [];
 
   before(async () => {
     folder = await mkdtemp(path.join(tmpdir(), 'trainer-retention-'));
     redis = new Redis(testRedisUrl);
     store = new JobStore(redis, prefix);
+    experiments = new ExperimentStore(redis, prefix);
   });
 
   after(async () => {
@@ -47,13 +50,13 @@ describe('the retention sweep', () => {
     const queue = createTrainingQueue(redis, prefix);
     closers.push(() => queue.close());
     const removal = new JobRemoval(store, queue, new Predictor(path.join(folder, 'artifacts'), 1, 1), path.join(folder, 'artifacts'), path.join(folder, 'checkpoints'));
-    return new RetentionSweep({ redis, store, removal, retentionDays, intervalMs: 60_000, log: pino({ level: 'silent' }) });
+    return new RetentionSweep({ redis, store, experiments, removal, retentionDays, intervalMs: 60_000, log: pino({ level: 'silent' }) });
   }
 
   /** A job that ended (cancelled) `daysAgo` days ago, with a model folder; or one still running. */
-  async function job(daysAgo: number | 'running'): Promise<string> {
+  async function job(daysAgo: number | 'running', experimentId?: string): Promise<string> {
     const id = randomUUID();
-    await store.create(id, storedJobSettings, progress, new Date());
+    await store.create(id, storedJobSettings, progress, new Date(), undefined, undefined, experimentId);
     await store.lifecycle.start(id, new Date());
     if (daysAgo !== 'running') {
       assert.ok((await store.lifecycle.cancel(id, new Date(Date.now() - daysAgo * day))).ok);
@@ -63,12 +66,12 @@ describe('the retention sweep', () => {
   }
 
   it('removes only the jobs that ended before the cut-off, with their models; one of two processes sweeps', async () => {
-    const old = await Promise.all([40, 31, 30.5].map(job));
-    const kept = await Promise.all([29, 0].map(job));
+    const old = await Promise.all([40, 31, 30.5].map((days) => job(days)));
+    const kept = await Promise.all([29, 0].map((days) => job(days)));
     const running = await job('running');
     const [first, second] = [sweeper(30), sweeper(30)];
     const swept = await Promise.all([first.sweep(), second.sweep()]);
-    assert.deepEqual([...swept].sort(), [3, null], 'one sweeper removed the three old jobs, the other found the lock taken');
+    assert.deepEqual(swept.map((outcome) => outcome?.jobs ?? null).sort(), [3, null], 'one sweeper removed the three old jobs, the other found the lock taken');
     for (const id of old) assert.equal(await store.state(id), null);
     for (const id of [...kept, running]) assert.notEqual(await store.state(id), null);
     assert.deepEqual((await readdir(path.join(folder, 'artifacts'))).sort(), [...kept].sort(), 'the old models are gone, the recent ones kept');
@@ -77,8 +80,27 @@ describe('the retention sweep', () => {
     assert.equal(await first.sweep(), null);
     // A day later (the lock gone), the job that was 29 days old goes too; the running one stays.
     await redis.del(store.keys.sweepLock());
-    assert.equal(await second.sweep(new Date(Date.now() + 1.5 * day)), 1);
+    assert.deepEqual(await second.sweep(new Date(Date.now() + 1.5 * day)), { jobs: 1, experiments: 0 });
     assert.equal(await store.state(kept[0] ?? ''), null);
     assert.equal(await store.state(running), 'running');
+  });
+
+  it('removes an experiment created before the cut-off once none of its runs is left, and keeps the others', async () => {
+    const experiment = async (daysAgo: number, runDays: (number | 'running')[]) => {
+      const id = randomUUID();
+      const runs = await Promise.all(runDays.map((days) => job(days, id)));
+      await experiments.create(id, { name: null, base: {}, grid: { seed: runs.map((_, seed) => seed) }, metric: 'testAccuracy', earlyTermination: null, runs: runs.map((run, seed) => ({ id: run, values: { seed } })), createdAt: new Date(Date.now() - daysAgo * day) });
+      return id;
+    };
+    const swept = await experiment(40, [35, 32]);
+    const partlySwept = await experiment(40, [35, 10]);
+    const recent = await experiment(20, [19]);
+    const stillRunning = await experiment(40, ['running']);
+    await redis.del(store.keys.sweepLock());
+    assert.deepEqual(await sweeper(30).sweep(), { jobs: 3, experiments: 1 });
+    assert.equal(await experiments.get(swept), null, 'every run swept: the experiment goes too');
+    assert.deepEqual((await experiments.get(partlySwept))?.runs.length, 1, 'one run left: it stays, with that run');
+    for (const id of [recent, stillRunning]) assert.notEqual(await experiments.get(id), null);
+    assert.ok(!(await experiments.list({ limit: 100 })).experiments.some((listed) => listed.id === swept));
   });
 });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 import { errorBody, type ErrorDetail } from '../../contract/errors.ts';
 import { experiment, experimentList, experimentListQuery, experimentRequest, type Experiment, type GridValue } from '../../contract/experiment.ts';
 import { finalStates, jobIdParams } from '../../contract/job.ts';
@@ -31,7 +32,7 @@ const describeCombination = (values: Combination) =>
     .join(', ');
 
 export const experimentRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, dependencies) => {
-  const { experimentStore, config } = dependencies;
+  const { experimentStore, config, removal } = dependencies;
 
   const existing = async (id: string, request: FastifyRequest): Promise<Experiment> => {
     await assertOwnExperiment(experimentStore, request, id);
@@ -121,6 +122,38 @@ export const experimentRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (a
     '/experiments/:id',
     { schema: { summary: "An experiment: its runs' states, values and results, and the best run", params: jobIdParams, response: { 200: experiment, ...errors } } },
     async (request) => existing(request.params.id, request),
+  );
+
+  app.delete(
+    '/experiments/:id',
+    {
+      schema: {
+        summary: "Delete an experiment whose runs have all ended, and its runs' jobs (records, models, checkpoints), as DELETE /jobs/:id deletes one",
+        params: jobIdParams,
+        response: {
+          // type null: no body, so the OpenAPI document lists no content for it.
+          204: z.null().meta({ description: 'deleted', type: 'null' }),
+          409: errorBody,
+          ...errors,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      const found = await existing(id, request);
+      const unfinished = found.runs.filter((run) => !finalStates.includes(run.state));
+      if (unfinished.length > 0) {
+        throw new HttpError(409, `experiment ${id} has ${unfinished.length} run${unfinished.length === 1 ? '' : 's'} queued or running; cancel it first (POST /experiments/${id}/cancel), then delete it`);
+      }
+      // The runs first: a removal cut short leaves an experiment that a second DELETE finishes, never runs that no experiment names.
+      for (const run of found.runs) {
+        const outcome = await removal.remove(run.id);
+        if (!outcome.ok && outcome.current !== null) throw new HttpError(409, `run ${run.id} of experiment ${id} is ${outcome.current}; cancel the experiment first`);
+      }
+      if (!(await experimentStore.remove(id))) throw experimentNotFound(id);
+      request.log.info({ experimentId: id, runs: found.runs.length }, 'experiment deleted');
+      return reply.code(204).send(null);
+    },
   );
 
   app.post(
