@@ -384,6 +384,7 @@ function addEpoch(summary) {
       element('td', { 'data-testid': 'epoch-validation-loss', text: optional(summary.validationLoss, (loss) => loss.toFixed(4)) }),
       element('td', { 'data-testid': 'epoch-validation-accuracy', text: optional(summary.validationAccuracy, percent) }),
       element('td', { text: percent(summary.testAccuracy) }),
+      element('td', { 'data-testid': 'epoch-test-loss', text: optional(summary.testLoss, (loss) => loss.toFixed(4)) }),
       element('td', { 'data-testid': 'epoch-learning-rate', text: optional(summary.learningRate, (rate) => String(Number(rate.toPrecision(4)))) }),
       element('td', { text: summary.seconds.toFixed(1) }),
       element('td', { text: Math.round(summary.imagesPerSecond).toLocaleString() }),
@@ -564,11 +565,15 @@ function ticks(min, max, count) {
   return values;
 }
 
+/** What a chart's axes say, and what it shows before it has a point. */
+const lossAxes = { x: 'batch', y: 'loss', empty: 'waiting for the first loss log line…' };
+const accuracyAxes = { x: 'epoch', y: 'accuracy', empty: 'waiting for the first epoch to end…' };
+
 /**
  * Line charts of `series` ({points: [{x, y}], colour}) on `canvas`, on shared axes, sized to its
  * CSS box; the points drawn go to data-points and the series that have any to data-series.
  */
-function drawChart(canvas, series) {
+function drawChart(canvas, series, axes = lossAxes) {
   const drawn = series.filter((one) => one.points.length > 0);
   const points = drawn.flatMap((one) => one.points);
   canvas.dataset.points = String(points.length);
@@ -589,7 +594,7 @@ function drawChart(canvas, series) {
   if (points.length === 0) {
     context.fillStyle = '#57606a';
     context.textAlign = 'center';
-    context.fillText('waiting for the first loss log line…', width / 2, height / 2);
+    context.fillText(axes.empty, width / 2, height / 2);
     return;
   }
   const xs = points.map((p) => p.x);
@@ -620,11 +625,11 @@ function drawChart(canvas, series) {
   context.textAlign = 'center';
   context.textBaseline = 'top';
   for (const value of ticks(xMin, xMax, 6)) context.fillText(String(value), px(value), height - pad.bottom + 6);
-  context.fillText('batch', pad.left + plotWidth / 2, height - 14);
+  context.fillText(axes.x, pad.left + plotWidth / 2, height - 14);
   context.save();
   context.translate(12, pad.top + plotHeight / 2);
   context.rotate(-Math.PI / 2);
-  context.fillText('loss', 0, -6);
+  context.fillText(axes.y, 0, -6);
   context.restore();
   context.strokeStyle = '#8c959f';
   context.strokeRect(pad.left + 0.5, pad.top + 0.5, plotWidth, plotHeight);
@@ -666,6 +671,7 @@ let comparison = null;
 
 const describeValue = (value) => (typeof value === 'string' ? datasetName(value) : JSON.stringify(value));
 const lossPoints = (job) => job.logs.map((line) => ({ x: (line.epoch - 1) * job.progress.batchesPerEpoch + line.batch, y: line.loss }));
+const accuracyPoints = (job) => job.epochs.map((summary) => ({ x: summary.epoch, y: summary.testAccuracy }));
 
 /** The request fields in which the jobs differ, which is what tells them apart in a legend. */
 function differingFields(jobs) {
@@ -693,6 +699,7 @@ function openComparison(spec) {
   $('compare-runs').tHead.replaceChildren();
   $('compare-runs').tBodies[0].replaceChildren();
   drawChart($('compare-chart'), []);
+  drawChart($('compare-accuracy-chart'), [], accuracyAxes);
   void refreshComparison(state);
 }
 
@@ -764,10 +771,9 @@ function showComparison(state, runs, bestId) {
     }),
   );
   $('compare-legend').replaceChildren(...runs.map((run, index) => swatch(colourOf(index), 'li', { 'data-testid': 'legend-item', text: run.label })));
-  drawChart(
-    $('compare-chart'),
-    runs.map((run, index) => ({ points: state.jobs.has(run.id) ? lossPoints(state.jobs.get(run.id)) : [], colour: colourOf(index) })),
-  );
+  const curves = (points) => runs.map((run, index) => ({ points: state.jobs.has(run.id) ? points(state.jobs.get(run.id)) : [], colour: colourOf(index) }));
+  drawChart($('compare-chart'), curves(lossPoints));
+  drawChart($('compare-accuracy-chart'), curves(accuracyPoints), accuracyAxes);
 }
 
 /** An element whose line marker (CSS .swatch) has the run's colour. */

@@ -128,6 +128,7 @@ describe('dashboard', () => {
     assert.equal(await byTestId('job-state').innerText(), 'completed');
     assert.equal(await byTestId('epoch-row').count(), 1);
     assert.match(await byTestId('epoch-row').innerText(), new RegExp(percent(job.epochs[0]?.testAccuracy ?? -1).replace('.', '\\.')));
+    assert.equal(await byTestId('epoch-test-loss').innerText(), job.epochs[0]?.testLoss?.toFixed(4));
     assert.equal(await byTestId('test-accuracy').innerText(), percent(job.result.testAccuracy));
     assert.equal(await byTestId('confusion-cell').count(), 100);
     const diagonal = await byTestId('confusion-matrix').locator('tbody tr').nth(3).getByTestId('confusion-cell').nth(3).innerText();
@@ -280,8 +281,8 @@ describe('dashboard', () => {
     assert.deepEqual(pageErrors, [], 'the page logged no errors');
   });
 
-  it('shows an experiment\'s runs in a table with one loss curve per run, and compares jobs ticked in the list', async () => {
-    const base = { model: 'lenet5', dataset: 'mnist', epochs: 1, batchSize: 16, trainLimit: 128, testLimit: 64, logEvery: 1, seed: 4 };
+  it('shows an experiment\'s runs in a table with one loss and one accuracy curve per run, and compares jobs ticked in the list', async () => {
+    const base = { model: 'lenet5', dataset: 'mnist', epochs: 2, batchSize: 16, trainLimit: 128, testLimit: 64, logEvery: 1, seed: 4 };
     const created = await request<Experiment>(`${service.url}/experiments`, { method: 'POST', json: { name: 'rates', base, grid: { learningRate: [0.2, 0.05, 0.005] } } });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     const { id, runs } = created.body;
@@ -295,8 +296,10 @@ describe('dashboard', () => {
     assert.equal(await byTestId('compare-title').innerText(), 'Experiment “rates”');
     assert.deepEqual(await byTestId('legend-item').allInnerTexts(), ['learningRate=0.2', 'learningRate=0.05', 'learningRate=0.005']);
     const chart = byTestId('compare-chart');
-    await page.waitForFunction(() => document.querySelector('[data-testid="compare-chart"]')?.getAttribute('data-points') === '24', undefined, { timeout: 5000 });
+    await page.waitForFunction(() => document.querySelector('[data-testid="compare-chart"]')?.getAttribute('data-points') === '48', undefined, { timeout: 5000 });
     assert.equal(await chart.getAttribute('data-series'), '3', 'one curve per run');
+    const accuracy = byTestId('compare-accuracy-chart');
+    assert.deepEqual([await accuracy.getAttribute('data-points'), await accuracy.getAttribute('data-series')], ['6', '3'], "one accuracy point per run's epoch");
     const ended = (await request<Experiment>(`${service.url}/experiments/${id}`)).body;
     const best = page.locator('[data-testid="compare-run"].best');
     assert.equal(await best.getAttribute('data-job-id'), ended.best?.id);
