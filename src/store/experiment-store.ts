@@ -65,7 +65,11 @@ export class ExperimentStore implements WebhookRecords {
    */
   async remove(id: string): Promise<boolean> {
     const owner = await this.redis.hget(this.keys.experiment(id), 'owner');
-    if (owner === null) return false;
+    if (owner === null) {
+      // No record: an index entry left without one would be read by every sweep; it goes too.
+      await this.redis.zrem(this.keys.index(), id);
+      return false;
+    }
     const removing = this.redis.multi().del(this.keys.experiment(id)).zrem(this.keys.index(), id);
     if (owner !== '') removing.zrem(this.keys.index(owner), id);
     const replies = await removing.exec();
