@@ -566,8 +566,8 @@ function ticks(min, max, count) {
 }
 
 /** What a chart's axes say, and what it shows before it has a point. */
-const lossAxes = { x: 'batch', y: 'loss', empty: 'waiting for the first loss log line…' };
-const accuracyAxes = { x: 'epoch', y: 'accuracy', empty: 'waiting for the first epoch to end…' };
+const lossAxes = { x: 'batch', y: 'loss', empty: 'waiting for the first loss log line…', xFrom: 0, wholeX: false, yText: String };
+const accuracyAxes = { x: 'epoch', y: 'accuracy', empty: 'waiting for the first epoch to end…', xFrom: 1, wholeX: true, yText: (fraction) => `${Number((fraction * 100).toPrecision(3))}%` };
 
 /**
  * Line charts of `series` ({points: [{x, y}], colour}) on `canvas`, on shared axes, sized to its
@@ -587,7 +587,7 @@ function drawChart(canvas, series, axes = lossAxes) {
   context.setTransform(ratio, 0, 0, ratio, 0, 0);
   context.clearRect(0, 0, width, height);
   context.font = '12px system-ui, sans-serif';
-  const pad = { left: 52, right: 16, top: 14, bottom: 34 };
+  const pad = { left: 60, right: 16, top: 14, bottom: 34 };
   const plotWidth = width - pad.left - pad.right;
   const plotHeight = height - pad.top - pad.bottom;
 
@@ -599,7 +599,7 @@ function drawChart(canvas, series, axes = lossAxes) {
   }
   const xs = points.map((p) => p.x);
   const ys = points.map((p) => p.y);
-  const xMin = Math.min(0, ...xs);
+  const xMin = Math.min(axes.xFrom, ...xs);
   const xMax = Math.max(...xs, xMin + 1);
   // From 0, unless every loss stays in a narrow band (curves to tell apart): then the band, with a margin.
   const [low, high] = [Math.min(...ys), Math.max(...ys)];
@@ -620,11 +620,11 @@ function drawChart(canvas, series, axes = lossAxes) {
     context.moveTo(pad.left, y);
     context.lineTo(width - pad.right, y);
     context.stroke();
-    context.fillText(String(value), pad.left - 6, y);
+    context.fillText(axes.yText(value), pad.left - 6, y);
   }
   context.textAlign = 'center';
   context.textBaseline = 'top';
-  for (const value of ticks(xMin, xMax, 6)) context.fillText(String(value), px(value), height - pad.bottom + 6);
+  for (const value of ticks(xMin, xMax, 6)) if (!axes.wholeX || Number.isInteger(value)) context.fillText(String(value), px(value), height - pad.bottom + 6);
   context.fillText(axes.x, pad.left + plotWidth / 2, height - 14);
   context.save();
   context.translate(12, pad.top + plotHeight / 2);
