@@ -58,6 +58,10 @@ export class TrainerClient {
     return this.call(`/jobs/${encodeURIComponent(id)}/cancel`, { method: 'POST' }, job);
   }
 
+  async deleteJob(id: string): Promise<void> {
+    await this.call(`/jobs/${encodeURIComponent(id)}`, { method: 'DELETE' }, z.null());
+  }
+
   submitExperiment(request: ExperimentRequestInput): Promise<Experiment> {
     return this.call('/experiments', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request) }, experiment);
   }
@@ -68,6 +72,10 @@ export class TrainerClient {
 
   cancelExperiment(id: string): Promise<Experiment> {
     return this.call(`/experiments/${encodeURIComponent(id)}/cancel`, { method: 'POST' }, experiment);
+  }
+
+  async deleteExperiment(id: string): Promise<void> {
+    await this.call(`/experiments/${encodeURIComponent(id)}`, { method: 'DELETE' }, z.null());
   }
 
   predict(id: string, files: readonly UploadFile[]): Promise<PredictResponse> {

@@ -73,6 +73,12 @@ export async function execute(invocation: Invocation, io: CliIo): Promise<number
       print(json ? JSON.stringify(cancelled) : `job ${cancelled.id} ${cancelled.state}`);
       return 0;
     }
+    case 'delete': {
+      const id = operands[0] as string;
+      await client.deleteJob(id);
+      print(json ? JSON.stringify({ job: id, deleted: true }) : `job ${id} deleted`);
+      return 0;
+    }
     case 'datasets':
       return datasetsCommand(client, operands, options, flags.has('wait'), json, io);
     case 'experiment':

@@ -8,7 +8,7 @@ import { formatTable } from './table.ts';
 /** How often watch asks for the experiment: its runs' progress moves by the batch, not faster than a person reads. */
 const pollMs = 1000;
 
-/** `trainer experiment submit|watch|show|cancel`; watch and --follow answer 0 when every run completed. */
+/** `trainer experiment submit|watch|show|cancel|delete`; watch and --follow answer 0 when every run completed. */
 export async function experimentCommand(client: TrainerClient, { operands, options, flags, json, webhookSecret }: Invocation, io: CliIo): Promise<number> {
   const [action, id] = operands as [string, string | undefined];
   const print = (text: string) => io.stdout.write(`${text}\n`);
@@ -27,6 +27,10 @@ export async function experimentCommand(client: TrainerClient, { operands, optio
       return watch(client, await client.experiment(id as string), json, io);
     case 'cancel':
       show(await client.cancelExperiment(id as string));
+      return 0;
+    case 'delete':
+      await client.deleteExperiment(id as string);
+      print(json ? JSON.stringify({ experiment: id, deleted: true }) : `experiment ${id} deleted`);
       return 0;
     default:
       // show: the parser lets no other subcommand through.

@@ -27,6 +27,7 @@ Commands:
   list [--state S] [--limit N] [--cursor C]
                              list jobs, newest first; S: queued, running, completed, failed or cancelled
   cancel <job-id>            cancel a queued or running job
+  delete <job-id>            delete an ended job: its record, logs, model and checkpoint
   model <job-id> [-o FILE]   download the model a completed job trained, a zip for TensorFlow.js
                              (default FILE: the name the server gives, e.g. lenet5-mnist-<job-id>.zip)
   datasets upload <archive> [--name N] [--image-size N] [--colour grey|rgb] [--test-fraction X]
@@ -43,6 +44,7 @@ Commands:
   experiment watch <id>      the experiment's table of runs, redrawn as they train, until all ended
   experiment show <id>       the table of runs once: varied values, state, progress, accuracy, loss
   experiment cancel <id>     cancel the experiment's queued and running runs
+  experiment delete <id>     delete an ended experiment and its runs' jobs
 
 Training options (submit; defaults are the server's):
 ${trainingOptionLines()}
@@ -110,7 +112,7 @@ const listOptions = {
   cursor: { type: 'string' },
 } as const;
 
-export const commands = ['submit', 'watch', 'predict', 'list', 'cancel', 'model', 'datasets', 'experiment'] as const;
+export const commands = ['submit', 'watch', 'predict', 'list', 'cancel', 'delete', 'model', 'datasets', 'experiment'] as const;
 export type Command = (typeof commands)[number];
 
 /** A command line, parsed and checked: what commands.ts runs. */
@@ -187,14 +189,15 @@ export function parseCommandLine(argv: readonly string[], env: CliIo['env']): In
     predict: [2, Infinity, 'a job id and one or more image files'],
     list: [0, 0, 'no operands'],
     cancel: [1, 1, 'one job id'],
+    delete: [1, 1, 'one job id'],
     model: [1, 1, 'one job id'],
     datasets: [1, 2, 'upload <archive>, list, show <id> or delete <id>'],
-    experiment: [1, 2, 'submit, watch <id>, show <id> or cancel <id>'],
+    experiment: [1, 2, 'submit, watch <id>, show <id>, cancel <id> or delete <id>'],
   };
   const [min, max, what] = counts[name];
   if (operands.length < min || operands.length > max) throw new UsageError(`${name} takes ${what}`);
   if (name === 'datasets') checkSubcommand(name, operands, { upload: 'one archive file', list: '', show: 'one data set id', delete: 'one data set id' });
-  if (name === 'experiment') checkSubcommand(name, operands, { submit: '', watch: 'one experiment id', show: 'one experiment id', cancel: 'one experiment id' });
+  if (name === 'experiment') checkSubcommand(name, operands, { submit: '', watch: 'one experiment id', show: 'one experiment id', cancel: 'one experiment id', delete: 'one experiment id' });
   return {
     command: name,
     operands,

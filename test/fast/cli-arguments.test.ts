@@ -51,14 +51,14 @@ describe('trainer command line', () => {
     assert.deepEqual([...invocation.flags], ['wait']);
   });
 
-  it('experiment takes submit with --base, --grid, --name, --metric and --follow, and watch, show or cancel with an id', () => {
+  it('experiment takes submit with --base, --grid, --name, --metric and --follow, and watch, show, cancel or delete with an id', () => {
     const submit = parseCommandLine(['experiment', 'submit', '--base', '{"epochs":2}', '--grid', '{"model":["lenet5"]}', '--name', 'n', '--metric', 'testLoss', '--follow'], noEnv);
     assert.ok(submit !== 'help');
     assert.equal(submit.command, 'experiment');
     assert.deepEqual(submit.operands, ['submit']);
     assert.deepEqual(submit.options, { base: '{"epochs":2}', grid: '{"model":["lenet5"]}', name: 'n', metric: 'testLoss' });
     assert.deepEqual([...submit.flags], ['follow']);
-    for (const action of ['watch', 'show', 'cancel']) {
+    for (const action of ['watch', 'show', 'cancel', 'delete']) {
       const parsed = parseCommandLine(['experiment', action, 'exp-1', '--json'], noEnv);
       assert.ok(parsed !== 'help');
       assert.deepEqual([parsed.operands, parsed.json], [[action, 'exp-1'], true]);
@@ -83,8 +83,9 @@ describe('trainer command line', () => {
       [['datasets', 'show'], /datasets show takes one data set id/],
       [['datasets', 'list', 'extra'], /datasets list takes no operands/],
       [['watch'], /watch takes one job id/],
-      [['experiment'], /experiment takes submit, watch <id>, show <id> or cancel <id>/],
-      [['experiment', 'run'], /experiment takes submit, watch, show or cancel, not "run"/],
+      [['experiment'], /experiment takes submit, watch <id>, show <id>, cancel <id> or delete <id>/],
+      [['experiment', 'run'], /experiment takes submit, watch, show, cancel or delete, not "run"/],
+      [['delete'], /delete takes one job id/],
       [['experiment', 'show'], /experiment show takes one experiment id/],
       [['experiment', 'submit', 'x'], /experiment submit takes no operands/],
       [['experiment', 'submit', '--epochs', '2'], /experiment takes no option --epochs/],

@@ -246,6 +246,12 @@ describe('the trainer command', () => {
     const watched = await trainer(['watch', ...url(), id]);
     assert.equal(watched.code, 1);
     assert.equal(lines(watched.stderr).at(-1), `job ${id} cancelled`);
+    const deleted = await trainer(['delete', ...url(), id]);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    assert.equal(deleted.stdout, `job ${id} deleted\n`);
+    const gone = await trainer(['watch', ...url(), id]);
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /no job with id .*\(HTTP 404\)/);
   });
 
   it('experiment submit --follow shows its runs to their end as a table, show --json answers the experiment, and refusals exit 1 or 2', async () => {
@@ -274,6 +280,11 @@ describe('the trainer command', () => {
     const bestIndex = experiment.runs.findIndex((each) => each.id === experiment.best?.id);
     assert.equal(out.at(-1), `best by testAccuracy: run ${bestIndex + 1} (learningRate=${experiment.best?.values.learningRate})`);
 
+    const deleted = await trainer(['experiment', 'delete', id, ...url()]);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    assert.equal(deleted.stdout, `experiment ${id} deleted\n`);
+    assert.equal((await trainer(['experiment', 'show', id, ...url()])).code, 1, 'it is gone');
+
     const refused = await trainer(['experiment', 'submit', ...url(), '--base', base, '--grid', '{"dataset":["mnist","imagenet"]}']);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /run 2 of 2 \(dataset=imagenet\).*\(HTTP 400\)/);
@@ -298,7 +309,7 @@ describe('the trainer command', () => {
     const help = await trainer(['--help']);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /^Usage: trainer <command>/);
-    for (const command of ['submit', 'watch', 'predict', 'list', 'cancel', 'model', 'datasets', 'experiment']) assert.match(help.stdout, new RegExp(`^  ${command}\\b`, 'm'));
+    for (const command of ['submit', 'watch', 'predict', 'list', 'cancel', 'delete', 'model', 'datasets', 'experiment']) assert.match(help.stdout, new RegExp(`^  ${command}\\b`, 'm'));
   });
 
   it('an unreachable server is one clear line and exit 1, from --url or TRAINER_URL', async () => {
