@@ -10,6 +10,7 @@ const $ = (testId, root = document) => root.querySelector(`[data-testid="${testI
 
 const numberFields = ['epochs', 'batchSize', 'learningRate', 'momentum', 'weightDecay', 'seed', 'trainLimit', 'testLimit', 'logEvery', 'validationSplit'];
 const activeStates = ['queued', 'running'];
+const endedStates = ['completed', 'failed', 'cancelled'];
 const percent = (fraction) => `${(fraction * 100).toFixed(1)}%`;
 
 /** Data set names by the id jobs name them by (an uploaded data set's is a UUID), from GET /datasets. */
@@ -363,6 +364,7 @@ function showState(state) {
   badge.className = `state ${state}`;
   $('job-panel').dataset.state = state;
   $('cancel').hidden = !activeStates.includes(state);
+  $('delete').hidden = !endedStates.includes(state);
   $('predict').hidden = state !== 'completed';
 }
 
@@ -660,11 +662,31 @@ async function cancelJob() {
   void refreshJobs();
 }
 
+/** DELETE /jobs/:id, once confirmed: the job, its logs and its model go; the panel closes. */
+async function deleteJob() {
+  const id = selectedId;
+  if (!id || !window.confirm(`Delete job ${id.slice(0, 8)}, its history and its model? This cannot be undone.`)) return;
+  const { status, body } = await api(`/jobs/${encodeURIComponent(id)}`, { method: 'DELETE' });
+  if (status !== 204) {
+    $('job-error').hidden = false;
+    $('job-error').textContent = body?.error ?? `HTTP ${status}`;
+    return;
+  }
+  if (selectedId === id) {
+    if (source) source.close();
+    source = null;
+    current = null;
+    selectedId = null;
+    $('job-panel').hidden = true;
+    history.replaceState(null, '', location.pathname);
+  }
+  void refreshJobs();
+}
+
 // ---------------------------------------------------------------- experiments and comparisons
 
 /** One colour per run; the eleventh run takes the first again. */
 const palette = ['#0a58ca', '#d63384', '#198754', '#fd7e14', '#6f42c1', '#20c997', '#dc3545', '#795548', '#0dcaf0', '#6c757d'];
-const endedStates = ['completed', 'failed', 'cancelled'];
 
 /** What the comparison panel shows: `{ experimentId }` or `{ jobIds }`, with each job as last read; null while closed. */
 let comparison = null;
@@ -892,6 +914,7 @@ async function start() {
     $('job-form').scrollIntoView({ behavior: 'smooth' });
   });
   $('cancel').addEventListener('click', () => void cancelJob());
+  $('delete').addEventListener('click', () => void deleteJob());
   $('experiment-cancel').addEventListener('click', () => void cancelExperiment());
   $('compare').addEventListener('click', () => openComparison({ jobIds: [...ticked] }));
   $('download-model').addEventListener('click', () => void downloadModel());

@@ -232,7 +232,7 @@ describe('dashboard', () => {
     assert.equal((await request(`${service.url}/datasets/${id}`)).status, 404);
   });
 
-  it('cancels a running job with its button', async () => {
+  it('cancels a running job with its button, then deletes it with its own', async () => {
     await byTestId('field-epochs').fill('50');
     await byTestId('field-trainLimit').fill('');
     await byTestId('field-testLimit').fill('');
@@ -250,6 +250,13 @@ describe('dashboard', () => {
     }, 5000);
     assert.equal(cancelled.state, 'cancelled');
     assert.equal(await byTestId('cancel').isVisible(), false);
+
+    // An ended job can be deleted, once the browser's confirmation is accepted.
+    page.once('dialog', (dialog) => void dialog.accept());
+    await byTestId('delete').click();
+    await page.waitForFunction((gone) => !document.querySelector(`[data-testid="job-row"][data-job-id="${gone}"]`), id, { timeout: 10_000 });
+    assert.equal(await byTestId('job-panel').isHidden(), true);
+    assert.equal((await request(`${service.url}/jobs/${id}`)).status, 404);
     assert.deepEqual(pageErrors, [], 'the page logged no errors');
   });
 
