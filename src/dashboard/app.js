@@ -717,6 +717,7 @@ function openComparison(spec) {
   $('compare-title').textContent = spec.experimentId ? `Experiment ${spec.experimentId.slice(0, 8)}` : `Comparing ${spec.jobIds.length} jobs`;
   $('compare-summary').textContent = '';
   $('experiment-cancel').hidden = true;
+  $('experiment-delete').hidden = true;
   $('compare-legend').replaceChildren();
   $('compare-runs').tHead.replaceChildren();
   $('compare-runs').tBodies[0].replaceChildren();
@@ -748,6 +749,7 @@ async function refreshComparison(state) {
     const counts = Object.entries(body.counts).filter(([, count]) => count > 0).map(([name, count]) => `${count} ${name}`).join(' · ');
     $('compare-summary').textContent = `${body.runs.length} runs: ${counts} · best by ${body.metric}: ${body.best ? runs.find((run) => run.id === bestId)?.label : 'none completed yet'}`;
     $('experiment-cancel').hidden = body.ended;
+    $('experiment-delete').hidden = !body.ended;
   } else {
     runs = state.jobIds.map((id) => ({ id, label: '' }));
   }
@@ -812,6 +814,23 @@ async function cancelExperiment() {
   if (status !== 200) $('compare-summary').textContent = body?.error ?? `HTTP ${status}`;
   if (state.timer) window.clearTimeout(state.timer);
   await refreshComparison(state);
+  void refreshJobs();
+}
+
+/** DELETE /experiments/:id, once confirmed: the experiment and its runs' jobs go; the panel closes. */
+async function deleteExperiment() {
+  const state = comparison;
+  if (!state?.experimentId || !window.confirm(`Delete this experiment and its runs' jobs and models? This cannot be undone.`)) return;
+  const { status, body } = await api(`/experiments/${encodeURIComponent(state.experimentId)}`, { method: 'DELETE' });
+  if (status !== 204) {
+    $('compare-summary').textContent = body?.error ?? `HTTP ${status}`;
+    return;
+  }
+  if (comparison === state) {
+    closeComparison();
+    history.replaceState(null, '', location.pathname);
+  }
+  void refreshExperiments();
   void refreshJobs();
 }
 
@@ -916,6 +935,7 @@ async function start() {
   $('cancel').addEventListener('click', () => void cancelJob());
   $('delete').addEventListener('click', () => void deleteJob());
   $('experiment-cancel').addEventListener('click', () => void cancelExperiment());
+  $('experiment-delete').addEventListener('click', () => void deleteExperiment());
   $('compare').addEventListener('click', () => openComparison({ jobIds: [...ticked] }));
   $('download-model').addEventListener('click', () => void downloadModel());
   wireDropZone();

@@ -288,7 +288,7 @@ describe('dashboard', () => {
     assert.deepEqual(pageErrors, [], 'the page logged no errors');
   });
 
-  it('shows an experiment\'s runs in a table with one loss and one accuracy curve per run, and compares jobs ticked in the list', async () => {
+  it('shows an experiment\'s runs in a table with one loss and one accuracy curve per run, compares jobs ticked in the list, and deletes the experiment', async () => {
     const base = { model: 'lenet5', dataset: 'mnist', epochs: 2, batchSize: 16, trainLimit: 128, testLimit: 64, logEvery: 1, seed: 4 };
     const created = await request<Experiment>(`${service.url}/experiments`, { method: 'POST', json: { name: 'rates', base, grid: { learningRate: [0.2, 0.05, 0.005] } } });
     assert.equal(created.status, 201, JSON.stringify(created.body));
@@ -320,6 +320,16 @@ describe('dashboard', () => {
     assert.equal(await byTestId('compare-title').innerText(), 'Comparing 2 jobs');
     assert.deepEqual(await byTestId('legend-item').allInnerTexts(), ['learningRate=0.2', 'learningRate=0.05']);
     assert.equal(await byTestId('compare-run').count(), 2);
+
+    // The ended experiment deleted from its page, with its runs.
+    await page.locator(`[data-testid="experiment-row"][data-experiment-id="${id}"]`).click();
+    await byTestId('experiment-delete').waitFor({ state: 'visible', timeout: 5000 });
+    page.once('dialog', (dialog) => void dialog.accept());
+    await byTestId('experiment-delete').click();
+    await page.waitForFunction((gone) => !document.querySelector(`[data-testid="experiment-row"][data-experiment-id="${gone}"]`), id, { timeout: 10_000 });
+    assert.equal(await byTestId('compare-panel').isHidden(), true);
+    assert.equal((await request(`${service.url}/experiments/${id}`)).status, 404);
+    for (const run of runs) assert.equal((await request(`${service.url}/jobs/${run.id}`)).status, 404);
     assert.deepEqual(pageErrors, [], 'the page logged no errors');
   });
 });
