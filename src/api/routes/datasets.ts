@@ -6,12 +6,12 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
 import { archiveFormatOfFile } from '../../archives/archive.ts';
 import { datasetCatalog } from '../../contract/catalog.ts';
 import { archiveBaseName, archiveMediaTypes, datasetIdParams, datasetUploadOptions, uploadedDataset, type DatasetUploadOptions, type UploadedDataset } from '../../contract/datasets.ts';
 import { errorBody } from '../../contract/errors.ts';
 import { datasetNames } from '../../contract/names.ts';
+import { deleted } from '../../contract/no-content.ts';
 import { datasets } from '../../datasets/index.ts';
 import { datasetOptions } from '../../datasets/load-options.ts';
 import { datasetFolder } from '../../datasets/uploaded/stored.ts';
@@ -145,7 +145,7 @@ export const datasetRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app,
       schema: {
         summary: 'Delete an uploaded data set and its files (409 while it processes or a queued or running job trains on it)',
         params: datasetIdParams,
-        response: { 204: z.null().meta({ description: 'deleted', type: 'null' }), 404: errorBody, 409: errorBody, ...guarded },
+        response: { 204: deleted, 404: errorBody, 409: errorBody, ...guarded },
       },
     },
     async (request, reply) => {

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
 import { errorBody, type ErrorDetail } from '../../contract/errors.ts';
 import { experiment, experimentList, experimentListQuery, experimentRequest, type Experiment, type GridValue } from '../../contract/experiment.ts';
 import { finalStates, jobIdParams } from '../../contract/job.ts';
 import { jobRequest } from '../../contract/job-request.ts';
+import { deleted } from '../../contract/no-content.ts';
 import { ownerOf } from '../auth.ts';
 import { cancelJob } from '../cancel-job.ts';
 import { assertWebhookAllowed, prepareJob, queueJobs, recordJobs, type PreparedJob } from '../create-job.ts';
@@ -131,8 +131,7 @@ export const experimentRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (a
         summary: "Delete an experiment whose runs have all ended, and its runs' jobs (records, models, checkpoints), as DELETE /jobs/:id deletes one",
         params: jobIdParams,
         response: {
-          // type null: no body, so the OpenAPI document lists no content for it.
-          204: z.null().meta({ description: 'deleted', type: 'null' }),
+          204: deleted,
           409: errorBody,
           ...errors,
         },

@@ -1,9 +1,9 @@
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
 import { errorBody } from '../../contract/errors.ts';
 import { job, jobIdParams, jobList, jobListQuery, type Job } from '../../contract/job.ts';
 import { jobRequest } from '../../contract/job-request.ts';
+import { deleted } from '../../contract/no-content.ts';
 import { HttpError, jobNotFound } from '../http-error.ts';
 import { cancelJob } from '../cancel-job.ts';
 import { prepareJob, queueJobs, recordJobs } from '../create-job.ts';
@@ -84,8 +84,7 @@ export const jobRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, dep
         summary: 'Delete an ended job: its record, loss log, event stream, model and any checkpoint',
         params: jobIdParams,
         response: {
-          // type null: no body, so the OpenAPI document lists no content for it.
-          204: z.null().meta({ description: 'deleted', type: 'null' }),
+          204: deleted,
           409: errorBody,
           ...errors,
         },
