@@ -22,7 +22,9 @@ export function splitForValidation(train: ImageSplit, dataset: Pick<Dataset, 'sh
   const byClass = new Map<number, number[]>();
   for (let i = 0; i < train.count; i++) {
     const label = train.labels[i] as number;
-    byClass.set(label, [...(byClass.get(label) ?? []), i]);
+    const members = byClass.get(label);
+    if (members) members.push(i);
+    else byClass.set(label, [i]);
   }
   const classes = [...byClass.keys()].sort((a, b) => a - b);
   const total = heldOutImages(train.count, validationSplit);

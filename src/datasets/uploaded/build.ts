@@ -227,7 +227,9 @@ function assignSplits(candidates: readonly Candidate[], options: DatasetUploadOp
   const byClass = new Map<string, Candidate[]>();
   for (const candidate of candidates) {
     if (candidate.split !== null && candidate.split !== 'train') continue;
-    byClass.set(candidate.className, [...(byClass.get(candidate.className) ?? []), candidate]);
+    const members = byClass.get(candidate.className);
+    if (members) members.push(candidate);
+    else byClass.set(candidate.className, [candidate]);
   }
   const random = new SeededRandom(options.seed);
   for (const className of [...byClass.keys()].sort()) {
