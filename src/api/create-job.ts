@@ -10,7 +10,7 @@ import { ownerOf } from './auth.ts';
 import { datasetFactsFor } from './dataset-facts.ts';
 import type { ApiDependencies } from './dependencies.ts';
 import { assertCanStartFrom } from './fine-tuning.ts';
-import { HttpError } from './http-error.ts';
+import { HttpError, invalidBody } from './http-error.ts';
 import { settingsFor } from './job-settings.ts';
 import type { WebhookRequest } from '../contract/webhook.ts';
 import { urlRefusal, webhookUrlPolicy } from '../webhooks/url-policy.ts';
@@ -36,13 +36,11 @@ export async function prepareJob({ store, datasetStore, config }: Dependencies, 
   const settings = settingsFor(training, dataset, randomSeed, config.MAX_JOB_SECONDS);
   await assertCanStartFrom(store, request, settings, dataset, config.ARTIFACTS_DIR);
   if (settings.timeoutSeconds > config.MAX_JOB_SECONDS) {
-    const message = `timeoutSeconds (${settings.timeoutSeconds}) is over this server's limit of ${config.MAX_JOB_SECONDS} seconds per job`;
-    throw new HttpError(400, `the body is invalid: ${message}`, [{ path: 'timeoutSeconds', message }]);
+    throw invalidBody('timeoutSeconds', `timeoutSeconds (${settings.timeoutSeconds}) is over this server's limit of ${config.MAX_JOB_SECONDS} seconds per job`);
   }
   const images = settings.epochs * settings.trainLimit;
   if (images > config.MAX_TRAINING_IMAGES_PER_JOB) {
-    const message = `epochs × trainLimit (${settings.epochs} × ${settings.trainLimit} = ${images} training images) is over this server's limit of ${config.MAX_TRAINING_IMAGES_PER_JOB} per job`;
-    throw new HttpError(400, `the body is invalid: ${message}`, [{ path: 'epochs', message }]);
+    throw invalidBody('epochs', `epochs × trainLimit (${settings.epochs} × ${settings.trainLimit} = ${images} training images) is over this server's limit of ${config.MAX_TRAINING_IMAGES_PER_JOB} per job`);
   }
   if (webhook) await assertWebhookAllowed(webhook, config);
   return { settings, progress: progressAt(settings.epochs, batchesPerEpoch(trainingImages(settings), settings.batchSize), 0, 0), webhook };
@@ -51,9 +49,7 @@ export async function prepareJob({ store, datasetStore, config }: Dependencies, 
 /** A webhook URL this server would not call answers 400 now, rather than failing every delivery once the job (or experiment) ends. */
 export async function assertWebhookAllowed(webhook: WebhookRequest, config: Parameters<typeof webhookUrlPolicy>[0]): Promise<void> {
   const refusal = await urlRefusal(webhook.url, webhookUrlPolicy(config));
-  if (!refusal) return;
-  const message = `webhook.url is refused: ${refusal}`;
-  throw new HttpError(400, `the body is invalid: ${message}`, [{ path: 'webhook.url', message }]);
+  if (refusal) throw invalidBody('webhook.url', `webhook.url is refused: ${refusal}`);
 }
 
 /**

@@ -4,7 +4,7 @@ import type { ImageShape } from '../datasets/dataset.ts';
 import { datasets } from '../datasets/index.ts';
 import type { DatasetStore } from '../store/dataset-store.ts';
 import { ownerOf } from './auth.ts';
-import { HttpError } from './http-error.ts';
+import { invalidBody } from './http-error.ts';
 
 /** What a job's defaults and checks need to know of the data set it names. */
 export interface DatasetFacts {
@@ -34,7 +34,7 @@ export function mayUseDataset(request: FastifyRequest, owner: string | null): bo
 /** A built-in data set's facts, or those of an uploaded one the client may use and that is ready (400 otherwise, saying why). */
 export async function datasetFactsFor(datasetStore: DatasetStore, request: FastifyRequest, name: string): Promise<DatasetFacts> {
   if (isBuiltInDataset(name)) return { ...datasets[name], validationSize: 0 };
-  const refuse = (why: string) => new HttpError(400, `the body is invalid: dataset ${name} ${why}`, [{ path: 'dataset', message: why }]);
+  const refuse = (why: string) => invalidBody('dataset', why, `dataset ${name}`);
   const uploaded = await datasetStore.get(name);
   if (!uploaded || !mayUseDataset(request, await datasetStore.owner(name))) throw refuse('is no data set of yours (GET /datasets lists them)');
   if (uploaded.state === 'processing') throw refuse('is still processing; wait until its state is ready');

@@ -5,7 +5,7 @@ import type { ImageShape } from '../datasets/dataset.ts';
 import type { JobStore } from '../store/job-store.ts';
 import { ownerOf } from './auth.ts';
 import type { DatasetFacts } from './dataset-facts.ts';
-import { HttpError } from './http-error.ts';
+import { invalidBody } from './http-error.ts';
 
 /**
  * Refuses (400, saying why) a job whose `initFrom` can't be started from: not a completed job of
@@ -14,7 +14,7 @@ import { HttpError } from './http-error.ts';
 export async function assertCanStartFrom(store: JobStore, request: FastifyRequest, settings: JobSettings, dataset: DatasetFacts, artifactsDir: string): Promise<void> {
   const from = settings.initFrom;
   if (from === null) return;
-  const refuse = (why: string) => new HttpError(400, `the body is invalid: initFrom ${why}`, [{ path: 'initFrom', message: why }]);
+  const refuse = (why: string) => invalidBody('initFrom', why, 'initFrom');
   const owner = ownerOf(request);
   const source = await store.get(from);
   if (!source || (owner !== null && (await store.owner(from)) !== owner)) throw refuse(`names no job of yours (${from})`);

@@ -11,6 +11,15 @@ export class HttpError extends Error {
   }
 }
 
+/**
+ * A body the schema accepted but this server refuses (a limit, a field that another needs, an
+ * unusable data set): 400 with `message` as the detail on `path`, and as the sentence after
+ * `subject` (the field it speaks of, when the message doesn't name it itself).
+ */
+export function invalidBody(path: string, message: string, subject?: string): HttpError {
+  return new HttpError(400, `the body is invalid: ${subject ? `${subject} ` : ''}${message}`, [{ path, message }]);
+}
+
 export const jobNotFound = (id: string) => new HttpError(404, `no job with id ${id}`);
 export const experimentNotFound = (id: string) => new HttpError(404, `no experiment with id ${id}`);
 

@@ -10,7 +10,7 @@ import { ownerOf } from '../auth.ts';
 import { cancelJob } from '../cancel-job.ts';
 import { assertWebhookAllowed, prepareJob, queueJobs, recordJobs, type PreparedJob } from '../create-job.ts';
 import type { ApiDependencies } from '../dependencies.ts';
-import { experimentNotFound, HttpError } from '../http-error.ts';
+import { experimentNotFound, HttpError, invalidBody } from '../http-error.ts';
 import { assertOwnExperiment } from '../ownership.ts';
 
 const errors = { 400: errorBody, 401: errorBody, 404: errorBody, 429: errorBody, 503: errorBody };
@@ -82,8 +82,7 @@ export const experimentRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (a
       const { name, base, grid, metric, earlyTermination, webhook } = request.body;
       const runs = combinations(grid);
       if (runs.length > config.MAX_EXPERIMENT_RUNS) {
-        const message = `the grid makes ${runs.length} runs, over this server's limit of ${config.MAX_EXPERIMENT_RUNS} per experiment`;
-        throw new HttpError(400, `the body is invalid: ${message}`, [{ path: 'grid', message }]);
+        throw invalidBody('grid', `the grid makes ${runs.length} runs, over this server's limit of ${config.MAX_EXPERIMENT_RUNS} per experiment`);
       }
       if (webhook) await assertWebhookAllowed(webhook, config);
       const prepared = await prepareRuns(request, base, runs);
