@@ -147,14 +147,15 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       const predictor = new Predictor(config.ARTIFACTS_DIR, config.MODEL_CACHE_SIZE, config.MAX_IMAGE_PIXELS);
       closers.push(async () => predictor.dispose());
       const removal = new JobRemoval(store, queue, predictor, config.ARTIFACTS_DIR, config.CHECKPOINTS_DIR);
+      const experimentStore = new ExperimentStore(redis, config.KEY_PREFIX);
       if (config.JOB_RETENTION_DAYS > 0) {
-        const sweep = new RetentionSweep({ redis, store, experiments: new ExperimentStore(redis, config.KEY_PREFIX), removal, retentionDays: config.JOB_RETENTION_DAYS, intervalMs: retentionSweepMs, log: logger });
+        const sweep = new RetentionSweep({ redis, store, experiments: experimentStore, removal, retentionDays: config.JOB_RETENTION_DAYS, intervalMs: retentionSweepMs, log: logger });
         const stop = sweep.start();
         closers.push(async () => stop());
       }
       const eventFanout = new EventFanout({ store, redis, connectionName: `${config.KEY_PREFIX}:events`, heartbeatMs: eventHeartbeatMs, log: logger });
       closers.push(() => eventFanout.close());
-      app = await buildApp({ config, redis, store, datasetStore, experimentStore: new ExperimentStore(redis, config.KEY_PREFIX), queue, datasetQueue, predictor, removal, eventFanout, backend, device: backendDevice(), apiKeys }, logger);
+      app = await buildApp({ config, redis, store, datasetStore, experimentStore, queue, datasetQueue, predictor, removal, eventFanout, backend, device: backendDevice(), apiKeys }, logger);
       const started = app;
       closers.push(() => started.close());
       await app.listen({ host: config.HOST, port: config.PORT });
