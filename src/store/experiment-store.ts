@@ -88,7 +88,7 @@ export class ExperimentStore implements WebhookRecords {
       const id = page[i] as string;
       const [createdAt, runs] = await this.redis.hmget(this.keys.experiment(id), 'createdAt', 'runs');
       if (createdAt && Date.parse(createdAt) >= before.getTime()) return { empty, next: null };
-      const planned = JSON.parse(runs ?? '[]') as NewExperiment['runs'];
+      const planned = parseRuns(runs);
       const existing = planned.length === 0 ? 0 : await this.redis.exists(...planned.map((run) => this.jobKeys.job(run.id)));
       if (existing === 0) empty.push(id);
     }
@@ -105,7 +105,7 @@ export class ExperimentStore implements WebhookRecords {
   /** The summary of epoch `epoch` of each run that has reached it: what a rung is judged by. */
   async rungSummaries(id: string, epoch: number): Promise<EpochSummary[]> {
     const runs = await this.redis.hget(this.keys.experiment(id), 'runs');
-    const planned = JSON.parse(runs ?? '[]') as NewExperiment['runs'];
+    const planned = parseRuns(runs);
     const entries = await Promise.all(planned.map(({ id: jobId }) => this.redis.lindex(this.jobKeys.epochs(jobId), epoch - 1)));
     return entries.flatMap((entry) => (entry === null ? [] : [JSON.parse(entry) as EpochSummary]));
   }
@@ -138,7 +138,7 @@ export class ExperimentStore implements WebhookRecords {
   }
 
   private async assemble(record: Record<string, string>): Promise<Experiment> {
-    const planned = JSON.parse(record.runs ?? '[]') as NewExperiment['runs'];
+    const planned = parseRuns(record.runs);
     const jobs = await Promise.all(planned.map(async ({ id }) => decodeSummary(await this.redis.hgetall(this.jobKeys.job(id)))));
     const runs = planned.flatMap(({ id, values }, index): ExperimentRun[] => {
       const job: JobSummary | null | undefined = jobs[index];
@@ -161,6 +161,11 @@ export class ExperimentStore implements WebhookRecords {
       ...(record.webhookUrl ? { webhook: decodeWebhook(record.webhookUrl, record.webhookDeliveries) } : {}),
     };
   }
+}
+
+/** The record's runs field: each run's job id and the values the grid gave it. */
+function parseRuns(field: string | null | undefined): NewExperiment['runs'] {
+  return JSON.parse(field ?? '[]') as NewExperiment['runs'];
 }
 
 function parseMetric(field: string | null | undefined): ExperimentMetric {
