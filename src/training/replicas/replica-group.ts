@@ -31,8 +31,10 @@ export function replicaFaultOf(setting: string | undefined): ReplicaFault | null
   return { kind: kind === 'exit' ? 'exit' : 'throw', batch: Number(batch) };
 }
 
-/** What a replica needs of the job's settings. */
-/** `learningRate` only builds each thread's TrainingStep, whose optimiser never steps: updates take the batch's rate. */
+/**
+ * What a replica needs of the job's settings. `learningRate` only builds each thread's
+ * TrainingStep, whose optimiser never steps: updates take the batch's rate.
+ */
 export type ReplicaSettings = Pick<JobSettings, 'model' | 'seed' | 'learningRate' | 'momentum' | 'weightDecay' | 'trainLayers'>;
 
 /** A replica thread's workerData. */

@@ -13,8 +13,7 @@ export function sliceOf(count: number, replicas: number, replica: number): { sta
   return { start, end: start + base + (replica < extra ? 1 : 0) };
 }
 
-/** What the update needs of the job's settings. */
-/** The learning rate comes with each batch (StepMemory.rate): a schedule changes it by epoch. */
+/** What the update needs of the job's settings; the learning rate comes with each batch (StepMemory.rate), as a schedule changes it by epoch. */
 export type UpdateSettings = Pick<JobSettings, 'momentum' | 'weightDecay'>;
 
 /**
