@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
-import { finalStates, type JobState } from '../contract/job.ts';
+import { finalStates, type FinalJobState, type JobState } from '../contract/job.ts';
 import type { EndEvent } from '../contract/events.ts';
 import type { StoredEvent } from '../store/event-log.ts';
 import type { JobStore } from '../store/job-store.ts';
@@ -290,14 +290,14 @@ export class EventFanout {
   }
 }
 
-export function isFinal(state: JobState): boolean {
+export function isFinal(state: JobState): state is FinalJobState {
   return finalStates.includes(state);
 }
 
 /** The end event of an ended job as its record tells it, for a job whose stream has none; null when it hasn't ended. */
 export async function endFromRecord(store: JobStore, id: string): Promise<EndEvent | null> {
   const job = await store.get(id);
-  if (!job || job.state === 'queued' || job.state === 'running') return null;
+  if (!job || !isFinal(job.state)) return null;
   return { at: job.finishedAt ?? new Date().toISOString(), state: job.state, result: job.result, error: job.error };
 }
 
