@@ -208,7 +208,7 @@ function jobRequestFrom(options: Readonly<Record<string, string>>, flags: Readon
     ['NAME', (_flag, value) => value],
     ['N', integer],
     ['X', decimal],
-    ['X|NAME', (_flag, value) => (value.trim() !== '' && Number.isFinite(Number(value)) ? Number(value) : value)],
+    ['X|NAME', (_flag, value) => numberIn(value) ?? value],
     ['JSON', jsonObject],
   ];
   for (const [kind, read] of readers) {
@@ -231,9 +231,15 @@ function integer(name: string, value: string): number {
 }
 
 function decimal(name: string, value: string): number {
-  const parsed = value.trim() === '' ? Number.NaN : Number(value);
-  if (!Number.isFinite(parsed)) throw new UsageError(`${name} must be a number, not ${JSON.stringify(value)}`);
+  const parsed = numberIn(value);
+  if (parsed === null) throw new UsageError(`${name} must be a number, not ${JSON.stringify(value)}`);
   return parsed;
+}
+
+/** The finite number `value` spells, or null (blank counts as none, though Number('') is 0). */
+function numberIn(value: string): number | null {
+  const parsed = value.trim() === '' ? Number.NaN : Number(value);
+  return Number.isFinite(parsed) ? parsed : null;
 }
 
 const mediaTypes: Record<string, string> = { '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.webp': 'image/webp', '.gif': 'image/gif' };
