@@ -662,6 +662,15 @@ async function cancelJob() {
   void refreshJobs();
 }
 
+/** Closes the job panel and stops following its job's events. */
+function closeJob() {
+  if (source) source.close();
+  source = null;
+  current = null;
+  selectedId = null;
+  $('job-panel').hidden = true;
+}
+
 /** DELETE /jobs/:id, once confirmed: the job, its logs and its model go; the panel closes. */
 async function deleteJob() {
   const id = selectedId;
@@ -673,11 +682,7 @@ async function deleteJob() {
     return;
   }
   if (selectedId === id) {
-    if (source) source.close();
-    source = null;
-    current = null;
-    selectedId = null;
-    $('job-panel').hidden = true;
+    closeJob();
     history.replaceState(null, '', location.pathname);
   }
   void refreshJobs();
@@ -701,12 +706,8 @@ function differingFields(jobs) {
 }
 
 function openComparison(spec) {
-  if (source) source.close();
-  source = null;
-  current = null;
-  selectedId = null;
+  closeJob();
   closeComparison();
-  $('job-panel').hidden = true;
   const hash = spec.experimentId ? `#experiment=${spec.experimentId}` : `#compare=${spec.jobIds.join(',')}`;
   if (location.hash !== hash) history.replaceState(null, '', hash);
   const state = { ...spec, jobs: new Map(), timer: null };
