@@ -195,13 +195,18 @@ async function printParallelJobs(jobs: number): Promise<void> {
   const runs: ParallelJobsRun[] = [];
   for (const processes of [1, jobs]) {
     runs.push(await runParallelJobs(request, jobs, processes));
-    console.log(`  ${processes} worker process(es) done; load now: ${loadAverage()}`);
+    printProgress(`${processes} worker process(es) done`);
   }
   console.log(['', formatParallelJobs(runs)].join('\n'));
 }
 
 function loadAverage(): string {
   return os.loadavg().map((value) => value.toFixed(2)).join(' ');
+}
+
+/** A bench's progress line, indented under its heading, with the load it ran under. */
+function printProgress(line: string): void {
+  console.log(`  ${line}; load now: ${loadAverage()}`);
 }
 
 async function compareWithPyTorch(): Promise<void> {
@@ -265,7 +270,7 @@ async function printFanout(): Promise<void> {
     return;
   }
   const jobs = Number(flags.jobs ?? 1);
-  const report = await runFanoutBench({ clients, jobs, logLines: Number(flags['log-lines']), intervalMs: Number(flags['interval-ms']), resumingShare: 0.05 }, (line) => console.log(`  ${line}; load now: ${loadAverage()}`));
+  const report = await runFanoutBench({ clients, jobs, logLines: Number(flags['log-lines']), intervalMs: Number(flags['interval-ms']), resumingShare: 0.05 }, printProgress);
   console.log(`\n${formatFanoutBench(report)}\nload average at the end: ${loadAverage()}`);
 }
 
@@ -282,7 +287,7 @@ async function printChaos(): Promise<void> {
       redis: null,
       seed: 16,
     },
-    (line) => console.log(`  ${line}; load now: ${loadAverage()}`),
+    printProgress,
   );
   console.log(`\n${formatChaos(report)}`);
   if (report.failures.length > 0) process.exitCode = 1;
@@ -292,10 +297,10 @@ if (flags.profile) await printProfiles();
 else if (flags.chaos) await printChaos();
 else if (flags['predict-load']) {
   const request = { backend: flags.backend, cifarPath, concurrencies: [1, 16, 64], seconds: Number(flags.seconds) };
-  console.log(`\n${formatPredictLoad(await runPredictLoad(request, (line) => console.log(`  ${line}; load now: ${loadAverage()}`)))}`);
+  console.log(`\n${formatPredictLoad(await runPredictLoad(request, printProgress))}`);
 }
 else if (flags.fanout) await printFanout();
 else if (flags['parallel-jobs']) await printParallelJobs(Number(flags['parallel-jobs']));
-else if (flags.history) console.log(`\n${formatHistoryBench(await runHistoryBench({ backend: flags.backend, cifarPath, jobs: Number(flags.jobs ?? 100_000) }, (line) => console.log(`  ${line}; load now: ${loadAverage()}`)))}`);
-else if (flags.predict) console.log(`\n${formatPredictBench(await runPredictBench({ backend: flags.backend, cifarPath, requests: 9 }, (line) => console.log(`  ${line}; load now: ${loadAverage()}`)))}`);
+else if (flags.history) console.log(`\n${formatHistoryBench(await runHistoryBench({ backend: flags.backend, cifarPath, jobs: Number(flags.jobs ?? 100_000) }, printProgress))}`);
+else if (flags.predict) console.log(`\n${formatPredictBench(await runPredictBench({ backend: flags.backend, cifarPath, requests: 9 }, printProgress))}`);
 else await compareWithPyTorch();
