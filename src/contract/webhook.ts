@@ -8,7 +8,7 @@ export const webhookRequest = z
   .strictObject({
     url: z
       .url({ protocol: /^https?$/, error: 'webhook.url must be an absolute http or https URL' })
-      .max(2048)
+      .max(2048, { error: 'webhook.url must be at most 2048 characters' })
       .meta({ description: "where the job is POSTed when it ends; the server may require its host to be on an allow-list and refuses private addresses unless it allows them" }),
     secret: z
       .string()

@@ -377,7 +377,7 @@ describe('POST /jobs', () => {
     assert.match(body.details?.[0]?.message ?? '', /unknown/i);
   });
 
-  it('answers 400 for a webhook it would not call (loopback, private, link-local, not http or https) or a short secret, naming the field', async () => {
+  it('answers 400 for a webhook it would not call (loopback, private, link-local, not http or https) an over-long URL or a short secret, naming the field', async () => {
     const secret = 'a-secret-of-more-than-16-characters';
     const webhookJob = (webhook: unknown) => postJob(apiOnly, { model: 'lenet5', dataset: 'mnist', webhook });
     for (const url of ['http://127.0.0.1:9/hook', 'http://localhost/hook', 'http://[::1]/', 'http://10.1.2.3/', 'https://169.254.169.254/latest/meta-data', 'http://192.168.1.1/', 'http://[::ffff:192.168.0.1]/', 'http://[fe80::1]/', 'http://[fd00::1]/']) {
@@ -385,6 +385,8 @@ describe('POST /jobs', () => {
       assert.match(body.details?.[0]?.message ?? '', /non-public address/, url);
     }
     assertValidationError(await webhookJob({ url: 'ftp://example.com/hook', secret }), ['webhook.url']);
+    const long = assertValidationError(await webhookJob({ url: `https://example.com/${'a'.repeat(2100)}`, secret }), ['webhook.url']);
+    assert.equal(long.details?.[0]?.message, 'webhook.url must be at most 2048 characters', 'an over-long URL is told so, not called malformed');
     assertValidationError(await webhookJob({ url: 'https://example.com/hook', secret: 'too-short' }), ['webhook.secret']);
     assertValidationError(await webhookJob({ url: 'https://example.com/hook' }), ['webhook.secret']);
   });
