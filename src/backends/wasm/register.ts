@@ -8,6 +8,7 @@
 import { getKernel, registerKernel, type KernelConfig } from '@tensorflow/tfjs-core';
 import { installOverride, type KernelOverride } from './kernel-calls.ts';
 import { batchMatMulOverride } from './kernels/BatchMatMul.ts';
+import { conv2DOverride } from './kernels/Conv2D.ts';
 import { conv2DBackpropFilterConfig } from './kernels/Conv2DBackpropFilter.ts';
 import { conv2DBackpropInputOverride } from './kernels/Conv2DBackpropInput.ts';
 import { identityOverride } from './kernels/Identity.ts';
@@ -24,6 +25,7 @@ const kernelConfigs: readonly KernelConfig[] = [
 
 const kernelOverrides: readonly KernelOverride[] = [
   batchMatMulOverride,
+  conv2DOverride,
   conv2DBackpropInputOverride,
   maxPoolGradOverride,
   identityOverride,

@@ -1,7 +1,7 @@
 /**
  * Conv2DBackpropFilter, which training needs and `@tensorflow/tfjs-backend-wasm` 4.22 does not
- * ship: a composition of the wasm backend's own registered kernels, called with the wasm backend
- * itself, so the arithmetic runs in wasm (the convolution on XNNPACK), not in JS loops.
+ * ship: the SIMD kernel of simd/convolutions.c where dy's images are large, elsewhere a composition
+ * of the wasm backend's own registered kernels (the convolution on XNNPACK); never JS loops.
  */
 import {
   backend_util,
@@ -14,8 +14,10 @@ import {
   type KernelBackend,
   type KernelConfig,
   type KernelFunc,
+  type TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { runWasmKernel, WASM_BACKEND, withTemporaries } from '../kernel-calls.ts';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { convolutionKernels, heapOffset, runWasmKernel, WASM_BACKEND, withTemporaries } from '../kernel-calls.ts';
 
 /**
  * dW[kh,kw,ci,co] = Σ_{b,oh,ow} x[b, oh·s+kh−padTop, ow·s+kw−padLeft, ci] · dy[b,oh,ow,co]
@@ -23,6 +25,15 @@ import { runWasmKernel, WASM_BACKEND, withTemporaries } from '../kernel-calls.ts
  * filter, and the forward stride becomes the filter's dilation. Running it as a forward Conv2D
  * puts it on XNNPACK instead of a scalar loop.
  */
+/**
+ * From how many pixels of each image's dy the SIMD kernel of simd/convolutions.c takes over: the
+ * composition below hands XNNPACK dy as the filter, packed on every call, which costs most when dy's
+ * images are large (AlexNet's first two layers on CIFAR-10, 32×32 and 16×16: 26 against 118 ms and
+ * 344 against 441 ms at batch 64; LeNet-5's first, 24×24: 1.9 against 2.3 ms); with 8×8 images
+ * (LeNet-5's second layer, AlexNet's last three) XNNPACK's product measured 20-40% faster.
+ */
+const LARGE_GRADIENT_IMAGE = 256;
+
 const conv2DBackpropFilter: KernelFunc = ({ inputs, backend, attrs }) => {
   const { x, dy } = inputs as Conv2DBackpropFilterInputs;
   const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
@@ -58,11 +69,21 @@ const conv2DBackpropFilter: KernelFunc = ({ inputs, backend, attrs }) => {
     throw new Error(`${Conv2DBackpropFilter}: dy [${dy.shape}] does not fit conv output [${info.outShape}]`);
   }
 
+  const exact = dyHeight === outHeight && dyWidth === outWidth;
+  const kernels = convolutionKernels(wasm as BackendWasm);
+  if (kernels !== undefined && exact && x.dtype === 'float32' && outHeight * outWidth >= LARGE_GRADIENT_IMAGE) {
+    const simd = wasm as BackendWasm;
+    const dw = simd.makeOutput(filterShape, 'float32');
+    const at = (t: TensorInfo) => heapOffset(simd, t, Conv2DBackpropFilter);
+    kernels.conv2d_backprop_filter(at(x), at(dy), at(dw), batch, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels,
+      filterHeight, filterWidth, strideHeight, strideWidth, top, left);
+    return dw;
+  }
+
   return withTemporaries(wasm, (run) => {
     // tfjs-core's conv2d gradient drops dimRoundingMode, so with 'ceil' dy can be a row/column
     // larger than these attrs say; the cpu kernel then reads only the top-left part, as here.
-    const dyUsed =
-      dyHeight === outHeight && dyWidth === outWidth
+    const dyUsed = exact
         ? dy
         : run(Slice, { x: dy }, { begin: [0, 0, 0, 0], size: info.outShape });
     const xT = run(Transpose, { x }, { perm: [3, 1, 2, 0] }); // [ci,H,W,b]

@@ -11,7 +11,7 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import type { KernelOverride } from '../kernel-calls.ts';
+import { backendMemory, heapOffset, type KernelOverride } from '../kernel-calls.ts';
 import { maxPool2x2GradOn, type MaxPool2x2GradFn } from '../max-pool-grad-module.ts';
 
 /**
@@ -60,24 +60,6 @@ function isInside2x2Stride2(info: backend_util.Conv2DInfo): boolean {
   return filterHeight === 2 && filterWidth === 2 && strideHeight === 2 && strideWidth === 2 && inside;
 }
 
-/**
- * The backend's linear memory, as the Emscripten module exposes it (`asm.memory` in tfjs-backend-wasm
- * 4.22's build; newer Emscripten builds call it `wasmExports.memory` or keep `wasmMemory`), if it is
- * the memory the backend's heap views look at.
- */
-function backendMemory(backend: BackendWasm): WebAssembly.Memory | undefined {
-  const module = backend.wasm as unknown as {
-    asm?: { memory?: unknown };
-    wasmExports?: { memory?: unknown };
-    wasmMemory?: unknown;
-    HEAPU8?: Uint8Array;
-  };
-  for (const memory of [module.asm?.memory, module.wasmExports?.memory, module.wasmMemory]) {
-    if (memory instanceof WebAssembly.Memory && memory.buffer === module.HEAPU8?.buffer) return memory;
-  }
-  return undefined;
-}
-
 const heapPasses = new WeakMap<BackendWasm, MaxPool2x2GradFn | null>();
 
 /**
@@ -109,11 +91,7 @@ function runMaxPool2x2Grad(
   info: backend_util.Conv2DInfo,
 ): void {
   const { batchSize, inHeight, inWidth, inChannels: channels, outHeight, outWidth } = info;
-  const offset = (t: TensorInfo): number => {
-    const data = backend.dataIdMap.get(t.dataId);
-    if (data === undefined) throw new Error('MaxPoolGrad: a tensor is not on the wasm backend');
-    return data.memoryOffset;
-  };
+  const offset = (t: TensorInfo): number => heapOffset(backend, t, 'MaxPoolGrad');
   const [xAt, dyAt, dxAt] = [offset(x), offset(dy), offset(dx)];
   // An odd height or width leaves a last row or column that no window reads: its gradient is 0.
   if (inHeight !== 2 * outHeight || inWidth !== 2 * outWidth) (backend.typedArrayFromHeap(dx) as Float32Array).fill(0);

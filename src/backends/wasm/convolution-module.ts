@@ -1,0 +1,59 @@
+/**
+ * The convolution kernels of simd/convolutions.c (built into simd/convolutions.wasm by
+ * simd/build.sh), instantiated on the wasm backend's own linear memory: they read and write
+ * tensors where the backend keeps them, by byte offset, with no copies.
+ */
+import { readFileSync } from 'node:fs';
+
+/** Shapes and offsets as convolutions.c takes them; every pointer is a byte offset in the backend's memory. */
+export interface ConvolutionKernels {
+  pack_filter(w: number, packed: number, rows: number, outC: number, paddedOut: number): void;
+  conv2d(
+    x: number, packed: number, y: number, batch: number, inH: number, inW: number, inC: number,
+    outH: number, outW: number, outC: number, kH: number, kW: number, sH: number, sW: number,
+    padTop: number, padLeft: number,
+  ): void;
+  conv2d_backprop_filter(
+    x: number, dy: number, dw: number, batch: number, inH: number, inW: number, inC: number,
+    outH: number, outW: number, outC: number, kH: number, kW: number, sH: number, sW: number,
+    padTop: number, padLeft: number,
+  ): void;
+}
+
+const exportNames = ['pack_filter', 'conv2d', 'conv2d_backprop_filter'] as const;
+
+let compiled: WebAssembly.Module | null | undefined;
+const instances = new WeakMap<WebAssembly.Memory, ConvolutionKernels>();
+
+/** The compiled module, or null where this runtime can't compile it (no SIMD128). */
+function compiledModule(): WebAssembly.Module | null {
+  if (compiled === undefined) {
+    try {
+      compiled = new WebAssembly.Module(readFileSync(new URL('./simd/convolutions.wasm', import.meta.url)));
+    } catch {
+      compiled = null;
+    }
+  }
+  return compiled;
+}
+
+/**
+ * The kernels bound to `memory` (one instance per memory, made on first use), or undefined where
+ * they can't be had: no SIMD128, or a shared memory (the module imports an unshared one).
+ */
+export function convolutionKernelsOn(memory: WebAssembly.Memory): ConvolutionKernels | undefined {
+  const known = instances.get(memory);
+  if (known !== undefined) return known;
+  if (typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer) return undefined;
+  const module = compiledModule();
+  if (module === null) return undefined;
+  try {
+    const { exports } = new WebAssembly.Instance(module, { env: { memory } });
+    if (!exportNames.every((name) => typeof exports[name] === 'function')) return undefined;
+    const kernels = exports as unknown as ConvolutionKernels;
+    instances.set(memory, kernels);
+    return kernels;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,167 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { before, describe, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { convolutionKernels, heapOffset } from '../../src/backends/wasm/kernel-calls.ts';
+import type { ConvolutionKernels } from '../../src/backends/wasm/convolution-module.ts';
+import { registerWasmKernels } from '../../src/backends/wasm/register.ts';
+import { registerTrainingGradients } from '../../src/backends/gradients/register.ts';
+import { randomValues } from '../support/random-values.ts';
+
+const simdFolder = path.join(import.meta.dirname, '../../src/backends/wasm/simd');
+
+interface Case {
+  readonly name: string;
+  readonly x: [number, number, number, number];
+  readonly filter: [number, number, number, number];
+  readonly strides: [number, number];
+  readonly pad: 'valid' | 'same' | [[number, number], [number, number], [number, number], [number, number]];
+}
+
+/**
+ * Every output-channel remainder of the kernels' 4- and 8-wide vectors (1-16), output rows that
+ * are not a multiple of the 4-pixel tile, filter rows (kw·ci) with every remainder of the 4-row
+ * tile, padding on every side, strides.
+ */
+const CASES: readonly Case[] = [
+  ...Array.from({ length: 16 }, (_, i): Case => ({
+    name: `${i + 1} output channels, same padding`,
+    x: [2, 7, 9, 1 + (i % 3)],
+    filter: [3, 3, 1 + (i % 3), i + 1],
+    strides: [1, 1],
+    pad: 'same',
+  })),
+  { name: 'LeNet-5 conv1', x: [3, 28, 28, 1], filter: [5, 5, 1, 6], strides: [1, 1], pad: 'valid' },
+  { name: 'LeNet-5 conv2', x: [3, 12, 12, 6], filter: [5, 5, 6, 16], strides: [1, 1], pad: 'valid' },
+  { name: 'CIFAR-10 first layer', x: [2, 32, 32, 3], filter: [3, 3, 3, 16], strides: [1, 1], pad: 'same' },
+  { name: 'stride 2, odd sizes', x: [2, 11, 13, 5], filter: [3, 3, 5, 7], strides: [2, 2], pad: 'same' },
+  { name: 'unequal strides, non-square filter', x: [2, 11, 9, 3], filter: [3, 2, 3, 9], strides: [2, 3], pad: 'same' },
+  { name: '11x11 stride 4', x: [1, 35, 35, 3], filter: [11, 11, 3, 8], strides: [4, 4], pad: 'same' },
+  { name: 'explicit, uneven padding', x: [2, 8, 7, 3], filter: [3, 3, 3, 4], strides: [2, 2], pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
+  { name: 'a filter wider than the padded image reach', x: [1, 4, 3, 2], filter: [5, 5, 2, 3], strides: [1, 1], pad: 'same' },
+];
+
+const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+/** Float32 values the cpu backend computes for `compute`. */
+async function onCpu(compute: () => tf.Tensor): Promise<Float32Array> {
+  await tf.setBackend('cpu');
+  return tf.tidy(() => compute().dataSync() as Float32Array);
+}
+
+const GUARD = 64;
+const SENTINEL = -12345.5;
+
+/**
+ * Runs `call` with an output buffer of `count` floats inside sentinel-filled guards on the wasm
+ * backend's heap, checks the guards are untouched and returns the output.
+ */
+function withGuardedOutput(backend: BackendWasm, count: number, call: (out: number) => void): Float32Array {
+  const buffer = tf.fill([count + 2 * GUARD], SENTINEL);
+  try {
+    call(heapOffset(backend, buffer, 'test') + 4 * GUARD);
+    const values = buffer.dataSync() as Float32Array;
+    for (let i = 0; i < GUARD; i++) {
+      assert.equal(values[i], SENTINEL, `overwrote the float ${GUARD - i} before the output`);
+      assert.equal(values[GUARD + count + i], SENTINEL, `overwrote the float ${i + 1} after the output`);
+    }
+    return values.slice(GUARD, GUARD + count);
+  } finally {
+    buffer.dispose();
+  }
+}
+
+function assertClose(actual: Float32Array, expected: Float32Array, what: string): void {
+  assert.equal(actual.length, expected.length);
+  let scale = 0;
+  let diff = 0;
+  for (let i = 0; i < expected.length; i++) {
+    scale = Math.max(scale, Math.abs(expected[i] ?? NaN));
+    diff = Math.max(diff, Math.abs((actual[i] ?? NaN) - (expected[i] ?? NaN)));
+  }
+  // A zero result would make a kernel that writes zeros pass.
+  assert.ok(scale > 0.1, `${what}: the reference is degenerate (max ${scale})`);
+  assert.ok(diff <= 1e-5 * scale, `${what}: max |ours − cpu| = ${diff}, max |cpu| = ${scale}`);
+}
+
+let backend: BackendWasm;
+let kernels: ConvolutionKernels;
+
+before(async () => {
+  registerWasmKernels();
+  registerTrainingGradients();
+  assert.equal(await tf.setBackend('wasm'), true);
+  backend = tf.backend() as BackendWasm;
+  const found = convolutionKernels(backend);
+  assert.ok(found, 'the SIMD convolution module did not load on the wasm backend');
+  kernels = found;
+});
+
+describe('the SIMD convolution kernels on the wasm heap match cpu and write nothing outside their output', () => {
+  CASES.forEach((c, i) => {
+    const info = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad);
+    const xValues = randomValues(size(c.x), 100 * i);
+    const filterValues = randomValues(size(c.filter), 100 * i + 1);
+    const dyValues = randomValues(size(info.outShape), 100 * i + 2);
+    const shapeArgs = [
+      info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, info.outChannels,
+      info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left,
+    ] as const;
+
+    test(`conv2d: ${c.name}`, async () => {
+      const expected = await onCpu(() => tf.conv2d(tf.tensor4d(xValues, c.x), tf.tensor4d(filterValues, c.filter), c.strides, c.pad));
+      await tf.setBackend('wasm');
+      const x = tf.tensor4d(xValues, c.x);
+      const filter = tf.tensor4d(filterValues, c.filter);
+      const rows = info.filterHeight * info.filterWidth * info.inChannels;
+      const paddedOut = (info.outChannels + 3) & ~3;
+      const packed = withGuardedOutput(backend, rows * paddedOut, (at) =>
+        kernels.pack_filter(heapOffset(backend, filter, 'test'), at, rows, info.outChannels, paddedOut),
+      );
+      const packedTensor = tf.tensor1d(packed);
+      const actual = withGuardedOutput(backend, size(info.outShape), (at) =>
+        kernels.conv2d(heapOffset(backend, x, 'test'), heapOffset(backend, packedTensor, 'test'), at, ...shapeArgs),
+      );
+      tf.dispose([x, filter, packedTensor]);
+      assertClose(actual, expected, 'conv2d');
+    });
+
+    test(`conv2d_backprop_filter: ${c.name}`, async () => {
+      const expected = await onCpu((): tf.Tensor => {
+        const x = tf.tensor4d(xValues, c.x);
+        const dy = tf.tensor4d(dyValues, info.outShape);
+        return tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', filterShape: c.filter });
+      });
+      await tf.setBackend('wasm');
+      const x = tf.tensor4d(xValues, c.x);
+      const dy = tf.tensor4d(dyValues, info.outShape);
+      const actual = withGuardedOutput(backend, size(c.filter), (at) =>
+        kernels.conv2d_backprop_filter(heapOffset(backend, x, 'test'), heapOffset(backend, dy, 'test'), at, ...shapeArgs),
+      );
+      tf.dispose([x, dy]);
+      assertClose(actual, expected, 'conv2d_backprop_filter');
+    });
+  });
+});
+
+describe('simd/convolutions.wasm', () => {
+  test('imports only the backend memory and is the build of convolutions.c as it stands (clang, lld)', () => {
+    const committed = readFileSync(path.join(simdFolder, 'convolutions.wasm'));
+    const imports = WebAssembly.Module.imports(new WebAssembly.Module(committed));
+    assert.deepEqual(imports, [{ module: 'env', name: 'memory', kind: 'memory' }]);
+    const folder = mkdtempSync(path.join(tmpdir(), 'convolutions-'));
+    try {
+      const output = path.join(folder, 'convolutions.wasm');
+      execFileSync('sh', [path.join(simdFolder, 'build.sh'), output], { stdio: 'pipe' });
+      assert.ok(readFileSync(output).equals(committed), 'convolutions.wasm is not the build of convolutions.c: run src/backends/wasm/simd/build.sh');
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+});
