@@ -150,6 +150,52 @@ describe('the SIMD convolution kernels on the wasm heap match cpu and write noth
   });
 });
 
+describe('the bias kernels on the wasm heap', () => {
+  for (const channels of [1, 2, 3, 4, 5, 6, 7, 8, 16, 120]) {
+    const rows = 37;
+    const x = randomValues(rows * channels, channels);
+    const bias = randomValues(channels, channels + 1);
+
+    test(`add_bias and sum_rows with ${channels} channels`, async () => {
+      await tf.setBackend('wasm');
+      const xs = tf.tensor2d(x, [rows, channels]);
+      const biasTensor = tf.tensor1d(bias);
+      const added = withGuardedOutput(backend, rows * channels, (at) =>
+        kernels.add_bias(heapOffset(backend, xs, 'test'), heapOffset(backend, biasTensor, 'test'), at, rows, channels),
+      );
+      const sums = withGuardedOutput(backend, channels, (at) => kernels.sum_rows(heapOffset(backend, xs, 'test'), at, rows, channels));
+      tf.dispose([xs, biasTensor]);
+      // float32 addition is exact to compare; the sums against float64, in the same row order.
+      assert.deepEqual(added, Float32Array.from(x, (value, i) => value + (bias[i % channels] ?? NaN)));
+      const expected = new Float32Array(channels);
+      for (let c = 0; c < channels; c++) {
+        let sum = 0;
+        for (let r = 0; r < rows; r++) sum += x[r * channels + c] ?? NaN;
+        expected[c] = sum;
+      }
+      assertClose(sums, expected, 'sum_rows');
+    });
+  }
+
+  test('tf.add of a bias and tf.sum over all axes but the last give the built-in kernels\' values', async () => {
+    const shape = [3, 5, 7, 6];
+    const xValues = randomValues(size(shape), 7);
+    const biasValues = randomValues(6, 8);
+    const compute = (): tf.Tensor[] => {
+      const xs = tf.tensor(xValues, shape);
+      return [tf.add(xs, tf.tensor1d(biasValues)), tf.sum(xs, [0, 1, 2]), tf.sum(xs, [0, 1, 2], true), tf.sum(xs, [1, 2])];
+    };
+    await tf.setBackend('cpu');
+    const expected = tf.tidy(compute).map((t) => ({ shape: t.shape, values: t.dataSync() as Float32Array }));
+    await tf.setBackend('wasm');
+    const actual = tf.tidy(compute).map((t) => ({ shape: t.shape, values: t.dataSync() as Float32Array }));
+    expected.forEach((e, i) => {
+      assert.deepEqual(actual[i]?.shape, e.shape);
+      assertClose(actual[i]?.values ?? new Float32Array(), e.values, `result ${i}`);
+    });
+  });
+});
+
 describe('simd/convolutions.wasm', () => {
   test('imports only the backend memory and is the build of convolutions.c as it stands (clang, lld)', () => {
     const committed = readFileSync(path.join(simdFolder, 'convolutions.wasm'));

@@ -1,5 +1,5 @@
 /**
- * The convolution kernels of simd/convolutions.c (built into simd/convolutions.wasm by
+ * The layer kernels of simd/convolutions.c (built into simd/convolutions.wasm by
  * simd/build.sh), instantiated on the wasm backend's own linear memory: they read and write
  * tensors where the backend keeps them, by byte offset, with no copies.
  */
@@ -18,9 +18,11 @@ export interface ConvolutionKernels {
     outH: number, outW: number, outC: number, kH: number, kW: number, sH: number, sW: number,
     padTop: number, padLeft: number,
   ): void;
+  add_bias(x: number, bias: number, y: number, rows: number, channels: number): void;
+  sum_rows(x: number, out: number, rows: number, channels: number): void;
 }
 
-const exportNames = ['pack_filter', 'conv2d', 'conv2d_backprop_filter'] as const;
+const exportNames = ['pack_filter', 'conv2d', 'conv2d_backprop_filter', 'add_bias', 'sum_rows'] as const;
 
 let compiled: WebAssembly.Module | null | undefined;
 const instances = new WeakMap<WebAssembly.Memory, ConvolutionKernels>();

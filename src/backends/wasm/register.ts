@@ -7,12 +7,14 @@
  */
 import { getKernel, registerKernel, type KernelConfig } from '@tensorflow/tfjs-core';
 import { installOverride, type KernelOverride } from './kernel-calls.ts';
+import { addOverride } from './kernels/Add.ts';
 import { batchMatMulOverride } from './kernels/BatchMatMul.ts';
 import { conv2DOverride } from './kernels/Conv2D.ts';
 import { conv2DBackpropFilterConfig } from './kernels/Conv2DBackpropFilter.ts';
 import { conv2DBackpropInputOverride } from './kernels/Conv2DBackpropInput.ts';
 import { identityOverride } from './kernels/Identity.ts';
 import { maxPoolGradOverride } from './kernels/MaxPoolGrad.ts';
+import { sumOverride } from './kernels/Sum.ts';
 import { sparseSoftmaxCrossEntropyMeanConfig } from './kernels/SparseSoftmaxCrossEntropyMean.ts';
 import { sparseSoftmaxCrossEntropyMeanGradConfig } from './kernels/SparseSoftmaxCrossEntropyMeanGrad.ts';
 
@@ -29,6 +31,8 @@ const kernelOverrides: readonly KernelOverride[] = [
   conv2DBackpropInputOverride,
   maxPoolGradOverride,
   identityOverride,
+  addOverride,
+  sumOverride,
 ];
 
 /**

@@ -1,5 +1,5 @@
 /*
- * Convolution kernels for the wasm backend, in WebAssembly SIMD128, built by build.sh into
+ * Kernels of convolutional and dense layers for the wasm backend, in WebAssembly SIMD128, built by build.sh into
  * convolutions.wasm. The module imports the backend's memory and owns none of its own: every
  * pointer is a byte offset into the backend's heap, and nothing here may use a stack in memory
  * (build.sh refuses a module that does), so all working values stay in locals.
@@ -255,4 +255,34 @@ void conv2d_backprop_filter(const float *x, const float *dy, float *dw, int batc
       }
     }
   }
+}
+
+/* ---- bias ---------------------------------------------------------------------------------- */
+
+/* y[r, c] = x[r, c] + bias[c], for a layer's output of `rows` rows (every axis but the last) of C channels. */
+EXPORT(add_bias)
+void add_bias(const float *x, const float *bias, float *y, int rows, int C) {
+  if ((C & 3) == 0) {
+    for (int r = 0; r < rows; r++)
+      for (int c = 0; c < C; c += 4)
+        wasm_v128_store(y + r * C + c, wasm_f32x4_add(wasm_v128_load(x + r * C + c), wasm_v128_load(bias + c)));
+    return;
+  }
+  for (int r = 0; r < rows; r++)
+    for (int c = 0; c < C; c++) y[r * C + c] = x[r * C + c] + bias[c];
+}
+
+/* out[c] = Σ_r x[r, c], in row order: the bias gradient, dy summed over every axis but the last. */
+EXPORT(sum_rows)
+void sum_rows(const float *x, float *out, int rows, int C) {
+  if ((C & 3) == 0) {
+    for (int c = 0; c < C; c += 4) wasm_v128_store(out + c, wasm_f32x4_splat(0.0f));
+    for (int r = 0; r < rows; r++)
+      for (int c = 0; c < C; c += 4)
+        wasm_v128_store(out + c, wasm_f32x4_add(wasm_v128_load(out + c), wasm_v128_load(x + r * C + c)));
+    return;
+  }
+  for (int c = 0; c < C; c++) out[c] = 0.0f;
+  for (int r = 0; r < rows; r++)
+    for (int c = 0; c < C; c++) out[c] += x[r * C + c];
 }
