@@ -132,7 +132,7 @@ describe('the SIMD convolution kernels on the wasm heap match cpu and write noth
       assertClose(actual, expected, 'conv2d');
     });
 
-    test(`conv2d_backprop_filter: ${c.name}`, async () => {
+    test(`conv2d_backprop_filter and conv2d_backprop_filter_direct: ${c.name}`, async () => {
       const expected = await onCpu((): tf.Tensor => {
         const x = tf.tensor4d(xValues, c.x);
         const dy = tf.tensor4d(dyValues, info.outShape);
@@ -141,11 +141,18 @@ describe('the SIMD convolution kernels on the wasm heap match cpu and write noth
       await tf.setBackend('wasm');
       const x = tf.tensor4d(xValues, c.x);
       const dy = tf.tensor4d(dyValues, info.outShape);
+      // Panels for 7 pixels at a time: every case runs over several blocks, most with a short last one.
+      const scratchFloats = 7 * kernels.filter_gradient_pixel_floats(info.inChannels, info.filterWidth, info.outChannels);
+      const scratch = tf.zeros([scratchFloats]);
       const actual = withGuardedOutput(backend, size(c.filter), (at) =>
-        kernels.conv2d_backprop_filter(heapOffset(backend, x, 'test'), heapOffset(backend, dy, 'test'), at, ...shapeArgs),
+        kernels.conv2d_backprop_filter(heapOffset(backend, x, 'test'), heapOffset(backend, dy, 'test'), at, heapOffset(backend, scratch, 'test'), scratchFloats, ...shapeArgs),
       );
-      tf.dispose([x, dy]);
+      const direct = withGuardedOutput(backend, size(c.filter), (at) =>
+        kernels.conv2d_backprop_filter_direct(heapOffset(backend, x, 'test'), heapOffset(backend, dy, 'test'), at, ...shapeArgs),
+      );
+      tf.dispose([x, dy, scratch]);
       assertClose(actual, expected, 'conv2d_backprop_filter');
+      assertClose(direct, expected, 'conv2d_backprop_filter_direct');
     });
   });
 });
@@ -194,6 +201,27 @@ describe('the bias kernels on the wasm heap', () => {
       assertClose(actual[i]?.values ?? new Float32Array(), e.values, `result ${i}`);
     });
   });
+});
+
+describe('the dense product on the wasm heap', () => {
+  // Row counts around the 4-row tile, columns around the 8- and 16-column panels, depths past one 256-deep pass.
+  const shapes: [number, number, number][] = [[1, 1, 1], [3, 5, 7], [4, 8, 8], [5, 256, 16], [7, 257, 17], [9, 600, 33], [64, 300, 120]];
+  for (const [m, k, n] of shapes) {
+    test(`matmul ${m}×${k} · ${k}×${n}`, async () => {
+      const aValues = randomValues(m * k, m + k);
+      const bValues = randomValues(k * n, k + n);
+      const expected = await onCpu(() => tf.matMul(tf.tensor2d(aValues, [m, k]), tf.tensor2d(bValues, [k, n])));
+      await tf.setBackend('wasm');
+      const a = tf.tensor2d(aValues, [m, k]);
+      const b = tf.tensor2d(bValues, [k, n]);
+      const panel = tf.zeros([256 * 16]);
+      const actual = withGuardedOutput(backend, m * n, (at) =>
+        kernels.matmul(heapOffset(backend, a, 'test'), heapOffset(backend, b, 'test'), at, heapOffset(backend, panel, 'test'), m, k, n),
+      );
+      tf.dispose([a, b, panel]);
+      assertClose(actual, expected, 'matmul');
+    });
+  }
 });
 
 describe('simd/convolutions.wasm', () => {

@@ -311,7 +311,9 @@ const MATMUL_CASES: readonly MatMulCase[] = [
   { name: 'AlexNet-like dW, large output', a: [4, 1024], b: [4, 512], transposeA: true, transposeB: false, recast: true },
   { name: 'both transposed', a: [30, 8], b: [20, 30], transposeA: true, transposeB: true, recast: true },
   { name: 'a vector', a: [1, 50], b: [7, 50], transposeA: false, transposeB: true, recast: true },
-  { name: 'neither transposed (already on XNNPACK)', a: [8, 30], b: [30, 20], transposeA: false, transposeB: false, recast: false },
+  { name: 'neither transposed, n ≥ m (matmul of simd/convolutions.c)', a: [8, 30], b: [30, 20], transposeA: false, transposeB: false, recast: false },
+  { name: 'neither transposed, rank 3 with batch 1 against rank 2', a: [1, 7, 300], b: [300, 37], transposeA: false, transposeB: false, recast: false },
+  { name: 'neither transposed, n < m (XNNPACK)', a: [40, 30], b: [30, 20], transposeA: false, transposeB: false, recast: false },
   { name: 'batched', a: [2, 8, 10], b: [2, 12, 10], transposeA: false, transposeB: true, recast: false },
   { name: 'broadcast batch', a: [1, 8, 10], b: [3, 12, 10], transposeA: false, transposeB: true, recast: false },
 ];

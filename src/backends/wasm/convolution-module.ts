@@ -13,16 +13,26 @@ export interface ConvolutionKernels {
     outH: number, outW: number, outC: number, kH: number, kW: number, sH: number, sW: number,
     padTop: number, padLeft: number,
   ): void;
+  /** The floats of conv2d_backprop_filter's scratch that one output pixel's panels take. */
+  filter_gradient_pixel_floats(inC: number, kW: number, outC: number): number;
   conv2d_backprop_filter(
+    x: number, dy: number, dw: number, scratch: number, scratchFloats: number, batch: number, inH: number, inW: number, inC: number,
+    outH: number, outW: number, outC: number, kH: number, kW: number, sH: number, sW: number,
+    padTop: number, padLeft: number,
+  ): void;
+  /** conv2d_backprop_filter without its packing and scratch: faster where kW·inC < 8. */
+  conv2d_backprop_filter_direct(
     x: number, dy: number, dw: number, batch: number, inH: number, inW: number, inC: number,
     outH: number, outW: number, outC: number, kH: number, kW: number, sH: number, sW: number,
     padTop: number, padLeft: number,
   ): void;
+  /** c = a · b, row-major [m, k] · [k, n]; scratch holds 256 × 16 floats. */
+  matmul(a: number, b: number, c: number, scratch: number, m: number, k: number, n: number): void;
   add_bias(x: number, bias: number, y: number, rows: number, channels: number): void;
   sum_rows(x: number, out: number, rows: number, channels: number): void;
 }
 
-const exportNames = ['pack_filter', 'conv2d', 'conv2d_backprop_filter', 'add_bias', 'sum_rows'] as const;
+const exportNames = ['pack_filter', 'conv2d', 'filter_gradient_pixel_floats', 'conv2d_backprop_filter', 'conv2d_backprop_filter_direct', 'matmul', 'add_bias', 'sum_rows'] as const;
 
 let compiled: WebAssembly.Module | null | undefined;
 const instances = new WeakMap<WebAssembly.Memory, ConvolutionKernels>();

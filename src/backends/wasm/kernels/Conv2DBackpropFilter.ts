@@ -1,7 +1,7 @@
 /**
  * Conv2DBackpropFilter, which training needs and `@tensorflow/tfjs-backend-wasm` 4.22 does not
- * ship: the SIMD kernel of simd/convolutions.c where dy's images are large, elsewhere a composition
- * of the wasm backend's own registered kernels (the convolution on XNNPACK); never JS loops.
+ * ship: the SIMD kernels of simd/convolutions.c, or where they can't run here, a composition of
+ * the wasm backend's own registered kernels (the convolution on XNNPACK); never JS loops.
  */
 import {
   backend_util,
@@ -26,13 +26,15 @@ import { convolutionKernels, heapOffset, runWasmKernel, WASM_BACKEND, withTempor
  * puts it on XNNPACK instead of a scalar loop.
  */
 /**
- * From how many pixels of each image's dy the SIMD kernel of simd/convolutions.c takes over: the
- * composition below hands XNNPACK dy as the filter, packed on every call, which costs most when dy's
- * images are large (AlexNet's first two layers on CIFAR-10, 32×32 and 16×16: 26 against 118 ms and
- * 344 against 441 ms at batch 64; LeNet-5's first, 24×24: 1.9 against 2.3 ms); with 8×8 images
- * (LeNet-5's second layer, AlexNet's last three) XNNPACK's product measured 20-40% faster.
+ * The SIMD kernels of simd/convolutions.c measured 1.4-2.7x faster than the composition below at
+ * every layer of LeNet-5 and AlexNet but LeNet-5's second (1.8 against 1.5 ms at batch 64). Below
+ * this many image values per filter row (kW·inC), the kernel that reads x and dy in place beats
+ * the one that packs them first.
  */
-const LARGE_GRADIENT_IMAGE = 256;
+const FEW_FILTER_ROW_VALUES = 8;
+
+/** The SIMD kernel's working space: its panels stay in L2 (256 KiB here) while the product reads them. */
+const SCRATCH_FLOATS = 48 * 1024;
 
 const conv2DBackpropFilter: KernelFunc = ({ inputs, backend, attrs }) => {
   const { x, dy } = inputs as Conv2DBackpropFilterInputs;
@@ -71,12 +73,24 @@ const conv2DBackpropFilter: KernelFunc = ({ inputs, backend, attrs }) => {
 
   const exact = dyHeight === outHeight && dyWidth === outWidth;
   const kernels = convolutionKernels(wasm as BackendWasm);
-  if (kernels !== undefined && exact && x.dtype === 'float32' && outHeight * outWidth >= LARGE_GRADIENT_IMAGE) {
+  if (kernels !== undefined && exact && x.dtype === 'float32') {
     const simd = wasm as BackendWasm;
     const dw = simd.makeOutput(filterShape, 'float32');
     const at = (t: TensorInfo) => heapOffset(simd, t, Conv2DBackpropFilter);
-    kernels.conv2d_backprop_filter(at(x), at(dy), at(dw), batch, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels,
-      filterHeight, filterWidth, strideHeight, strideWidth, top, left);
+    const shapes = [batch, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels, filterHeight, filterWidth, strideHeight, strideWidth, top, left] as const;
+    if (inChannels * filterWidth < FEW_FILTER_ROW_VALUES) {
+      kernels.conv2d_backprop_filter_direct(at(x), at(dy), at(dw), ...shapes);
+      return dw;
+    }
+    // Panels for as many pixels as fit in SCRATCH_FLOATS, and for one at least.
+    const pixelFloats = kernels.filter_gradient_pixel_floats(inChannels, filterWidth, outChannels);
+    const scratchFloats = Math.max(pixelFloats, Math.min(SCRATCH_FLOATS, batch * outHeight * outWidth * pixelFloats));
+    const scratch = simd.makeOutput([scratchFloats], 'float32');
+    try {
+      kernels.conv2d_backprop_filter(at(x), at(dy), at(dw), at(scratch), scratchFloats, ...shapes);
+    } finally {
+      simd.disposeData(scratch.dataId);
+    }
     return dw;
   }
 
