@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 
 /** Shapes and offsets as convolutions.c takes them; every pointer is a byte offset in the backend's memory. */
 export interface ConvolutionKernels {
-  pack_filter(w: number, packed: number, rows: number, outC: number, paddedOut: number): void;
+  /** The filter as conv2d reads it: rows × ⌈outC / 8⌉ · 8 floats at `packed`. */
+  pack_filter(w: number, packed: number, rows: number, outC: number): void;
   conv2d(
     x: number, packed: number, y: number, batch: number, inH: number, inW: number, inC: number,
     outH: number, outW: number, outC: number, kH: number, kW: number, sH: number, sW: number,

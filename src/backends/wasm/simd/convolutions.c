@@ -41,17 +41,15 @@ static inline void store_lanes(float *p, v128_t v, int lanes) {
 /* ---- forward convolution ------------------------------------------------------------------- */
 
 /*
- * The filter with its output channels padded with zeros to a multiple of 4 (`paddedOut`), so the
- * forward kernel's inner loop loads whole vectors: [kH·kW·inC][paddedOut].
+ * The filter as panels of 8 output channels, [co / 8][kH·kW·inC][8], zeros past outC, so the
+ * forward kernel reads each tile's weights in order and in whole vectors.
  */
 EXPORT(pack_filter)
-void pack_filter(const float *w, float *packed, int rows, int outC, int paddedOut) {
-  for (int r = 0; r < rows; r++) {
-    const float *from = w + r * outC;
-    float *to = packed + r * paddedOut;
-    int c = 0;
-    for (; c < outC; c++) to[c] = from[c];
-    for (; c < paddedOut; c++) to[c] = 0.0f;
+void pack_filter(const float *w, float *packed, int rows, int outC) {
+  for (int c0 = 0; c0 < outC; c0 += 8) {
+    float *panel = packed + c0 * rows;
+    for (int r = 0; r < rows; r++)
+      for (int c = 0; c < 8; c++) panel[r * 8 + c] = c0 + c < outC ? w[r * outC + c0 + c] : 0.0f;
   }
 }
 
@@ -65,7 +63,7 @@ void pack_filter(const float *w, float *packed, int rows, int outC, int paddedOu
   static inline void conv_tile_##PX##_##NV(                                                        \
       const float *x, const float *wp, float *y, int b, int oh, int ow, int co, int inH, int inW,  \
       int inC, int outH, int outW, int outC, int kH, int kW, int sH, int sW, int padTop,           \
-      int padLeft, int paddedOut) {                                                                \
+      int padLeft) {                                                                               \
     v128_t acc[PX][NV];                                                                            \
     for (int j = 0; j < PX; j++)                                                                   \
       for (int v = 0; v < NV; v++) acc[j][v] = wasm_f32x4_splat(0.0f);                             \
@@ -79,11 +77,11 @@ void pack_filter(const float *w, float *packed, int rows, int outC, int paddedOu
       const int ih = oh * sH + kh - padTop;                                                        \
       if (ih < 0 || ih >= inH) continue;                                                           \
       const float *row = x + ((b * inH + ih) * inW) * inC;                                         \
-      const float *wk = wp + kh * run * paddedOut + co;                                            \
+      const float *wk = wp + co * kH * run + kh * run * 8;                                         \
       const float *px[PX];                                                                         \
       for (int j = 0; j < PX; j++) px[j] = row + ((ow + j) * sW - padLeft) * inC;                  \
       for (int r = kwLo * inC; r < kwHi * inC; r++) {                                              \
-        const float *wr = wk + r * paddedOut;                                                      \
+        const float *wr = wk + r * 8;                                                              \
         v128_t wv[NV];                                                                             \
         for (int v = 0; v < NV; v++) wv[v] = wasm_v128_load(wr + 4 * v);                           \
         for (int j = 0; j < PX; j++) {                                                             \
@@ -101,7 +99,7 @@ void pack_filter(const float *w, float *packed, int rows, int outC, int paddedOu
             const int r = kw * inC + ci;                                                           \
             const v128_t xs = wasm_v128_load32_splat(px[j] + r);                                   \
             for (int v = 0; v < NV; v++)                                                           \
-              MULADD(acc[j][v], xs, wasm_v128_load(wk + r * paddedOut + 4 * v));                   \
+              MULADD(acc[j][v], xs, wasm_v128_load(wk + r * 8 + 4 * v));                           \
           }                                                                                        \
         }                                                                                          \
       }                                                                                            \
@@ -125,7 +123,6 @@ EXPORT(conv2d)
 void conv2d(const float *x, const float *packed, float *y, int batch, int inH, int inW, int inC,
             int outH, int outW, int outC, int kH, int kW, int sH, int sW, int padTop,
             int padLeft) {
-  const int paddedOut = (outC + 3) & ~3;
   for (int b = 0; b < batch; b++) {
     for (int oh = 0; oh < outH; oh++) {
       for (int co = 0; co < outC; co += 8) {
@@ -133,15 +130,15 @@ void conv2d(const float *x, const float *packed, float *y, int batch, int inH, i
         int ow = 0;
         for (; ow + 4 <= outW; ow += 4) {
           if (wide)
-            conv_tile_4_2(x, packed, y, b, oh, ow, co, inH, inW, inC, outH, outW, outC, kH, kW, sH, sW, padTop, padLeft, paddedOut);
+            conv_tile_4_2(x, packed, y, b, oh, ow, co, inH, inW, inC, outH, outW, outC, kH, kW, sH, sW, padTop, padLeft);
           else
-            conv_tile_4_1(x, packed, y, b, oh, ow, co, inH, inW, inC, outH, outW, outC, kH, kW, sH, sW, padTop, padLeft, paddedOut);
+            conv_tile_4_1(x, packed, y, b, oh, ow, co, inH, inW, inC, outH, outW, outC, kH, kW, sH, sW, padTop, padLeft);
         }
         for (; ow < outW; ow++) {
           if (wide)
-            conv_tile_1_2(x, packed, y, b, oh, ow, co, inH, inW, inC, outH, outW, outC, kH, kW, sH, sW, padTop, padLeft, paddedOut);
+            conv_tile_1_2(x, packed, y, b, oh, ow, co, inH, inW, inC, outH, outW, outC, kH, kW, sH, sW, padTop, padLeft);
           else
-            conv_tile_1_1(x, packed, y, b, oh, ow, co, inH, inW, inC, outH, outW, outC, kH, kW, sH, sW, padTop, padLeft, paddedOut);
+            conv_tile_1_1(x, packed, y, b, oh, ow, co, inH, inW, inC, outH, outW, outC, kH, kW, sH, sW, padTop, padLeft);
         }
       }
     }
