@@ -7,8 +7,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { lenet5 } from '../../src/models/lenet5.ts';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { heapMaxPool2x2Grad } from '../../src/backends/wasm/kernels/MaxPoolGrad.ts';
-import { maxPool2x2GradOn, moduleBytes } from '../../src/backends/wasm/max-pool-grad-module.ts';
+import { maxPool2x2GradOn, maxPool2x2GradOnBackend, moduleBytes } from '../../src/backends/wasm/max-pool-grad-module.ts';
 import { registerTrainingGradients } from '../../src/backends/gradients/register.ts';
 import { registerWasmKernels } from '../../src/backends/wasm/register.ts';
 import { randomValues } from '../support/random-values.ts';
@@ -440,7 +439,7 @@ const is2x2Stride2 = (c: PoolCase): boolean => c.filterSize === 2 && c.strides =
 describe('MaxPoolGrad on wasm matches cpu', () => {
   test('2x2 stride-2 pools run the WebAssembly pass on the backend\'s own memory', async () => {
     await tf.setBackend('wasm');
-    assert.equal(typeof heapMaxPool2x2Grad(tf.backend() as BackendWasm), 'function');
+    assert.equal(typeof maxPool2x2GradOnBackend(tf.backend() as BackendWasm), 'function');
   });
 
   POOL_CASES.forEach((c, i) => {

@@ -4,6 +4,8 @@
  * tensors where the backend keeps them, by byte offset, with no copies.
  */
 import { readFileSync } from 'node:fs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { heapModule } from './heap-module.ts';
 
 /** Shapes and offsets as convolutions.c takes them; every pointer is a byte offset in the backend's memory. */
 export interface ConvolutionKernels {
@@ -35,38 +37,12 @@ export interface ConvolutionKernels {
 
 const exportNames = ['pack_filter', 'conv2d', 'filter_gradient_pixel_floats', 'conv2d_backprop_filter', 'conv2d_backprop_filter_direct', 'matmul', 'add_bias', 'sum_rows'] as const;
 
-let compiled: WebAssembly.Module | null | undefined;
-const instances = new WeakMap<WebAssembly.Memory, ConvolutionKernels>();
+const convolutionModule = heapModule<ConvolutionKernels>(
+  () => readFileSync(new URL('./simd/convolutions.wasm', import.meta.url)),
+  (exports) => (exportNames.every((name) => typeof exports[name] === 'function') ? (exports as unknown as ConvolutionKernels) : undefined),
+);
 
-/** The compiled module, or null where this runtime can't compile it (no SIMD128). */
-function compiledModule(): WebAssembly.Module | null {
-  if (compiled === undefined) {
-    try {
-      compiled = new WebAssembly.Module(readFileSync(new URL('./simd/convolutions.wasm', import.meta.url)));
-    } catch {
-      compiled = null;
-    }
-  }
-  return compiled;
-}
-
-/**
- * The kernels bound to `memory` (one instance per memory, made on first use), or undefined where
- * they can't be had: no SIMD128, or a shared memory (the module imports an unshared one).
- */
-export function convolutionKernelsOn(memory: WebAssembly.Memory): ConvolutionKernels | undefined {
-  const known = instances.get(memory);
-  if (known !== undefined) return known;
-  if (typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer) return undefined;
-  const module = compiledModule();
-  if (module === null) return undefined;
-  try {
-    const { exports } = new WebAssembly.Instance(module, { env: { memory } });
-    if (!exportNames.every((name) => typeof exports[name] === 'function')) return undefined;
-    const kernels = exports as unknown as ConvolutionKernels;
-    instances.set(memory, kernels);
-    return kernels;
-  } catch {
-    return undefined;
-  }
+/** The kernels on this backend's memory, or undefined where they can't run here. */
+export function convolutionKernels(backend: BackendWasm): ConvolutionKernels | undefined {
+  return convolutionModule.onBackend(backend);
 }

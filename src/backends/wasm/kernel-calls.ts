@@ -14,7 +14,6 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { convolutionKernelsOn, type ConvolutionKernels } from './convolution-module.ts';
 
 export const WASM_BACKEND = 'wasm';
 
@@ -97,40 +96,9 @@ export function installOverride(override: KernelOverride): void {
   registerKernel({ ...builtIn, kernelFunc });
 }
 
-/**
- * The backend's linear memory, as the Emscripten module exposes it (`asm.memory` in tfjs-backend-wasm
- * 4.22's build; newer Emscripten builds call it `wasmExports.memory` or keep `wasmMemory`), if it is
- * the memory the backend's heap views look at.
- */
-export function backendMemory(backend: BackendWasm): WebAssembly.Memory | undefined {
-  const module = backend.wasm as unknown as {
-    asm?: { memory?: unknown };
-    wasmExports?: { memory?: unknown };
-    wasmMemory?: unknown;
-    HEAPU8?: Uint8Array;
-  };
-  for (const memory of [module.asm?.memory, module.wasmExports?.memory, module.wasmMemory]) {
-    if (memory instanceof WebAssembly.Memory && memory.buffer === module.HEAPU8?.buffer) return memory;
-  }
-  return undefined;
-}
-
 /** Where `tensor`'s values start in the wasm backend's memory, in bytes; `kernel` names the caller in the error. */
 export function heapOffset(backend: BackendWasm, tensor: TensorInfo, kernel: string): number {
   const data = backend.dataIdMap.get(tensor.dataId);
   if (data === undefined) throw new Error(`${kernel}: a tensor is not on the wasm backend`);
   return data.memoryOffset;
-}
-
-const kernelsOf = new WeakMap<BackendWasm, ConvolutionKernels | null>();
-
-/** The SIMD convolution kernels on this backend's memory, or undefined where they can't run here. */
-export function convolutionKernels(backend: BackendWasm): ConvolutionKernels | undefined {
-  let kernels = kernelsOf.get(backend);
-  if (kernels === undefined) {
-    const memory = backendMemory(backend);
-    kernels = (memory && convolutionKernelsOn(memory)) ?? null;
-    kernelsOf.set(backend, kernels);
-  }
-  return kernels ?? undefined;
 }

@@ -12,6 +12,9 @@
  * winner gets nothing, every other dx in the window is +0.
  */
 
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { heapModule } from './heap-module.ts';
+
 // ---- byte encoding ----------------------------------------------------------------------------
 
 /** Unsigned LEB128 (sizes, indices, alignment and offset immediates). */
@@ -295,37 +298,20 @@ export type MaxPool2x2GradFn = (
   rowGapBytes: number,
 ) => void;
 
-let compiled: WebAssembly.Module | null | undefined;
-const instances = new WeakMap<WebAssembly.Memory, MaxPool2x2GradFn>();
-
-/** The compiled module, or null where this runtime can't compile it (no SIMD128). */
-function compiledModule(): WebAssembly.Module | null {
-  if (compiled === undefined) {
-    try {
-      compiled = new WebAssembly.Module(moduleBytes());
-    } catch {
-      compiled = null;
-    }
-  }
-  return compiled;
-}
+const maxPoolModule = heapModule<MaxPool2x2GradFn>(moduleBytes, (exports) => {
+  const fn = exports[EXPORT_NAME];
+  return typeof fn === 'function' ? (fn as MaxPool2x2GradFn) : undefined;
+});
 
 /**
  * The function bound to `memory` (one instance per memory, made on first use), or undefined if it
  * can't be had: no SIMD128, or a shared memory (the module declares an unshared one).
  */
 export function maxPool2x2GradOn(memory: WebAssembly.Memory): MaxPool2x2GradFn | undefined {
-  const known = instances.get(memory);
-  if (known !== undefined) return known;
-  if (typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer) return undefined;
-  const module = compiledModule();
-  if (module === null) return undefined;
-  try {
-    const instance = new WebAssembly.Instance(module, { env: { memory } });
-    const fn = instance.exports[EXPORT_NAME] as MaxPool2x2GradFn;
-    instances.set(memory, fn);
-    return fn;
-  } catch {
-    return undefined;
-  }
+  return maxPoolModule.on(memory);
+}
+
+/** The same on this backend's memory. */
+export function maxPool2x2GradOnBackend(backend: BackendWasm): MaxPool2x2GradFn | undefined {
+  return maxPoolModule.onBackend(backend);
 }

@@ -14,8 +14,8 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import type { ConvolutionKernels } from '../convolution-module.ts';
-import { callKernel, convolutionKernels, heapOffset, runWasmKernel, withTemporaries, type KernelOverride } from '../kernel-calls.ts';
+import { convolutionKernels, type ConvolutionKernels } from '../convolution-module.ts';
+import { callKernel, heapOffset, runWasmKernel, withTemporaries, type KernelOverride } from '../kernel-calls.ts';
 
 /** The permutation that swaps a tensor's last two axes. */
 function swapLastTwo(rank: number): number[] {

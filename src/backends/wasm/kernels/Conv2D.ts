@@ -12,7 +12,8 @@ import {
   type Conv2DInputs,
 } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { convolutionKernels, heapOffset, type KernelOverride } from '../kernel-calls.ts';
+import { convolutionKernels } from '../convolution-module.ts';
+import { heapOffset, type KernelOverride } from '../kernel-calls.ts';
 
 export const conv2DOverride: KernelOverride = {
   kernelName: Conv2D,

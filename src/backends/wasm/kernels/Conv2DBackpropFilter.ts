@@ -17,7 +17,8 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { convolutionKernels, heapOffset, runWasmKernel, WASM_BACKEND, withTemporaries } from '../kernel-calls.ts';
+import { convolutionKernels } from '../convolution-module.ts';
+import { heapOffset, runWasmKernel, WASM_BACKEND, withTemporaries } from '../kernel-calls.ts';
 
 /**
  * dW[kh,kw,ci,co] = Σ_{b,oh,ow} x[b, oh·s+kh−padTop, ow·s+kw−padLeft, ci] · dy[b,oh,ow,co]

@@ -11,8 +11,8 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { backendMemory, heapOffset, type KernelOverride } from '../kernel-calls.ts';
-import { maxPool2x2GradOn, type MaxPool2x2GradFn } from '../max-pool-grad-module.ts';
+import { heapOffset, type KernelOverride } from '../kernel-calls.ts';
+import { maxPool2x2GradOnBackend, type MaxPool2x2GradFn } from '../max-pool-grad-module.ts';
 
 /**
  * MaxPoolGrad: routes each dy value to the first maximum of its window (row-major), exactly as the
@@ -36,7 +36,7 @@ export const maxPoolGradOverride: KernelOverride = {
     if (!util.arraysEqual(dy.shape, info.outShape)) return builtIn(args);
     const backend = args.backend as BackendWasm;
     const dx = backend.makeOutput(input.shape, 'float32');
-    const pass = isInside2x2Stride2(info) ? heapMaxPool2x2Grad(backend) : undefined;
+    const pass = isInside2x2Stride2(info) ? maxPool2x2GradOnBackend(backend) : undefined;
     if (pass !== undefined) {
       runMaxPool2x2Grad(pass, backend, dx, input, dy, info);
       return dx;
@@ -58,22 +58,6 @@ function isInside2x2Stride2(info: backend_util.Conv2DInfo): boolean {
   const { top, left } = info.padInfo;
   const inside = top === 0 && left === 0 && 2 * outHeight <= inHeight && 2 * outWidth <= inWidth;
   return filterHeight === 2 && filterWidth === 2 && strideHeight === 2 && strideWidth === 2 && inside;
-}
-
-const heapPasses = new WeakMap<BackendWasm, MaxPool2x2GradFn | null>();
-
-/**
- * The WebAssembly 2x2 pass on this backend's memory, or undefined where it can't run (then the
- * JavaScript pass runs). Exported for the tests, to check which pass they exercise.
- */
-export function heapMaxPool2x2Grad(backend: BackendWasm): MaxPool2x2GradFn | undefined {
-  let pass = heapPasses.get(backend);
-  if (pass === undefined) {
-    const memory = backendMemory(backend);
-    pass = (memory && maxPool2x2GradOn(memory)) ?? null;
-    heapPasses.set(backend, pass);
-  }
-  return pass ?? undefined;
 }
 
 /**

@@ -6,7 +6,8 @@
  */
 import { Sum, util, type SumAttrs, type SumInputs } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { convolutionKernels, heapOffset, type KernelOverride } from '../kernel-calls.ts';
+import { convolutionKernels } from '../convolution-module.ts';
+import { heapOffset, type KernelOverride } from '../kernel-calls.ts';
 
 export const sumOverride: KernelOverride = {
   kernelName: Sum,

@@ -10,6 +10,7 @@ clang --target=wasm32 -O3 -msimd128 -nostdlib -ffreestanding -fno-builtin \
   -Wall -Wextra -Werror \
   -Wl,--no-entry -Wl,--import-memory -Wl,--strip-all \
   -o "$output" "$here/convolutions.c"
+chmod 0644 "$output"
 objdump="$(command -v llvm-objdump || command -v llvm-objdump-14)"
 if "$objdump" -d "$output" | grep -q 'global\.[gs]et'; then
   echo "$output uses a global (a stack in memory): keep every working value in locals" >&2
