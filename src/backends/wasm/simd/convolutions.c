@@ -1,14 +1,15 @@
 /*
- * Kernels of convolutional and dense layers for the wasm backend, in WebAssembly SIMD128, built by build.sh into
- * convolutions.wasm. The module imports the backend's memory and owns none of its own: every
- * pointer is a byte offset into the backend's heap, and nothing here may use a stack in memory
- * (build.sh refuses a module that does), so all working values stay in locals.
+ * Kernels of convolutional and dense layers for the wasm backend, in WebAssembly SIMD128, built
+ * by build.sh into convolutions.wasm. The module imports the backend's memory and owns none of
+ * its own: every pointer is a byte offset into the backend's heap, and nothing here may use a
+ * stack in memory (build.sh refuses a module that does), so all working values stay in locals.
  *
- * Layouts are TensorFlow.js's: images NHWC, filters HWIO ([kh][kw][ci][co]). Seen from one filter
- * row kh, the values a filter row multiplies are contiguous in the image: x[b, ih, iw + kw, ci] for
- * kw, ci in order is the run x[b, ih, iw, 0 .. kW·inC), and the filter's [kh] slice is the matrix
- * [kW·inC][co]. So both kernels are small matrix products over that run ("row" r = kw·inC + ci),
- * with only the image's edges (padding) needing care.
+ * Layouts are TensorFlow.js's: images NHWC, filters HWIO ([kh][kw][ci][co]), matrices row-major.
+ * Seen from one filter row kh, the values a filter row multiplies are contiguous in the image:
+ * x[b, ih, iw + kw, ci] for kw, ci in order is the run x[b, ih, iw, 0 .. kW·inC), and the
+ * filter's [kh] slice is the matrix [kW·inC][co]. So the convolution kernels are small matrix
+ * products over that run ("row" r = kw·inC + ci), with only the image's edges (padding) needing
+ * care.
  */
 #include <wasm_simd128.h>
 
