@@ -45,6 +45,8 @@ const CASES: readonly Case[] = [
   { name: '11x11 stride 4', x: [1, 35, 35, 3], filter: [11, 11, 3, 8], strides: [4, 4], pad: 'same' },
   { name: 'explicit, uneven padding', x: [2, 8, 7, 3], filter: [3, 3, 3, 4], strides: [2, 2], pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
   { name: 'a filter wider than the padded image reach', x: [1, 4, 3, 2], filter: [5, 5, 2, 3], strides: [1, 1], pad: 'same' },
+  // An input gradient recast as a convolution: 'full' padding, most tiles at an edge, some columns seen by one pixel of a tile.
+  { name: "LeNet-5 conv2's input gradient, full padding", x: [2, 8, 8, 16], filter: [5, 5, 16, 6], strides: [1, 1], pad: [[0, 0], [4, 4], [4, 4], [0, 0]] },
 ];
 
 const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);

@@ -57,8 +57,8 @@ void pack_filter(const float *w, float *packed, int rows, int outC) {
 /*
  * One tile of the output: PX neighbouring pixels of one output row, NV vectors (4·NV channels) of
  * output channels from `co`. For each filter row kh, the kw columns every pixel of the tile sees
- * inside the image go through the fast loop; the others, at the image's left and right edges, per
- * pixel.
+ * inside the image go through the fast loop; the others, at the image's left and right edges, for
+ * the pixels that see them.
  */
 #define CONV_TILE(PX, NV)                                                                          \
   static inline void conv_tile_##PX##_##NV(                                                        \
@@ -91,16 +91,35 @@ void pack_filter(const float *w, float *packed, int rows, int outC) {
         }                                                                                          \
       }                                                                                            \
       if (kwLo == 0 && kwHi == kW) continue;                                                       \
-      for (int j = 0; j < PX; j++) {                                                               \
-        const int column = (ow + j) * sW - padLeft;                                                \
-        for (int kw = 0; kw < kW; kw++) {                                                          \
-          if (kw >= kwLo && kw < kwHi) continue;                                                   \
-          if (column + kw < 0 || column + kw >= inW) continue;                                     \
-          for (int ci = 0; ci < inC; ci++) {                                                       \
-            const int r = kw * inC + ci;                                                           \
+      for (int kw = 0; kw < kW; kw++) {                                                            \
+        if (kw >= kwLo && kw < kwHi) continue;                                                     \
+        int inside[PX], count = 0;                                                                 \
+        for (int j = 0; j < PX; j++) {                                                             \
+          const int column = (ow + j) * sW - padLeft + kw;                                         \
+          inside[j] = column >= 0 && column < inW;                                                 \
+          count += inside[j];                                                                      \
+        }                                                                                          \
+        if (count == 1) {                                                                          \
+          /* one pixel sees this column: its own loop, without the other pixels' tests */          \
+          for (int j = 0; j < PX; j++) {                                                           \
+            if (!inside[j]) continue;                                                              \
+            for (int ci = 0; ci < inC; ci++) {                                                     \
+              const int r = kw * inC + ci;                                                         \
+              const v128_t xs = wasm_v128_load32_splat(px[j] + r);                                 \
+              for (int v = 0; v < NV; v++) MULADD(acc[j][v], xs, wasm_v128_load(wk + r * 8 + 4 * v)); \
+            }                                                                                      \
+          }                                                                                        \
+          continue;                                                                                \
+        }                                                                                          \
+        /* several: each weight vector loaded once for all of them */                              \
+        for (int ci = 0; count > 1 && ci < inC; ci++) {                                            \
+          const int r = kw * inC + ci;                                                             \
+          v128_t wv[NV];                                                                           \
+          for (int v = 0; v < NV; v++) wv[v] = wasm_v128_load(wk + r * 8 + 4 * v);                \
+          for (int j = 0; j < PX; j++) {                                                           \
+            if (!inside[j]) continue;                                                              \
             const v128_t xs = wasm_v128_load32_splat(px[j] + r);                                   \
-            for (int v = 0; v < NV; v++)                                                           \
-              MULADD(acc[j][v], xs, wasm_v128_load(wk + r * 8 + 4 * v));                           \
+            for (int v = 0; v < NV; v++) MULADD(acc[j][v], xs, wv[v]);                             \
           }                                                                                        \
         }                                                                                          \
       }                                                                                            \
