@@ -1,8 +1,7 @@
 /**
  * Add override for a layer's bias: x of any rank plus a vector as long as x's last axis. The
- * built-in kernel broadcasts through a general index loop (LeNet-5's first bias, [64,24,24,6] + [6]:
- * about 1 ms a call at batch 64); add_bias of simd/convolutions.c walks the rows. Every other
- * addition goes to the built-in kernel.
+ * built-in kernel broadcasts through a general index loop, per element; add_bias of
+ * simd/convolutions.c walks the rows. Every other addition goes to the built-in kernel.
  */
 import { Add, util, type BinaryInputs } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';

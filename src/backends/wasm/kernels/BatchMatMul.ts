@@ -30,10 +30,9 @@ const PANEL_FLOATS = 256 * 16;
 
 /**
  * A dense layer's forward product x·W, through matmul of simd/convolutions.c: XNNPACK packs all of
- * W into a copy on every call, and in training W is new on every call (AlexNet's first dense layer
- * at batch 64, [64,9216]·[9216,4096]: 375 against 1,243 ms; LeNet-5's first, [64,256]·[256,120]:
- * 0.23 against 0.49 ms). Only where W is the larger operand (n ≥ m): matmul reads the left operand
- * once per 16 columns.
+ * W into a copy on every call, and in training W is new on every call, which made that packing
+ * most of the product's time (figures: README, "Our own SIMD kernels"). Only where W is the larger
+ * operand (n ≥ m): matmul reads the left operand once per 16 columns.
  */
 function denseProduct(kernels: ConvolutionKernels, backend: BackendWasm, a: TensorInfo, b: TensorInfo, m: number, k: number, n: number): TensorInfo {
   // Leading axes are all 1 here; the output has as many as the operand with more.

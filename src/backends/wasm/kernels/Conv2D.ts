@@ -1,9 +1,9 @@
 /**
  * Conv2D override: the convolution of simd/convolutions.c. XNNPACK's packs the filter on every
- * call (training gives it new weights every step) and suits few channels badly; at batch 64 ours
- * measured LeNet-5's first layer (6 channels) at 1.2 against 2.0 ms, AlexNet's second to fifth on
- * CIFAR-10 12-19% faster, its first (3 → 64 channels) 7% slower. Also what Conv2DBackpropInput
- * runs, as it recasts the input gradient as a forward convolution.
+ * call (training gives it new weights every step) and suits few channels badly; ours measured
+ * faster on every layer of LeNet-5 and AlexNet but AlexNet's first, a little slower there, so
+ * one path takes them all (figures: README, "Our own SIMD kernels"). Also what
+ * Conv2DBackpropInput runs, as it recasts the input gradient as a forward convolution.
  */
 import {
   backend_util,

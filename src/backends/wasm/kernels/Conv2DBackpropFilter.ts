@@ -21,22 +21,22 @@ import { convolutionKernels } from '../convolution-module.ts';
 import { heapOffset, runWasmKernel, WASM_BACKEND, withTemporaries } from '../kernel-calls.ts';
 
 /**
+ * The SIMD kernels of simd/convolutions.c measured faster than the composition below at every
+ * layer of LeNet-5 and AlexNet but LeNet-5's second, a little slower there (figures: README, "Our
+ * own SIMD kernels"). Below this many image values per filter row (kW·inC), the kernel that reads
+ * x and dy in place beats the one that packs them first.
+ */
+const FEW_FILTER_ROW_VALUES = 8;
+
+/** The packing kernel's working space (192 KiB): its panels stay in L2 while the product reads them. */
+const SCRATCH_FLOATS = 48 * 1024;
+
+/**
  * dW[kh,kw,ci,co] = Σ_{b,oh,ow} x[b, oh·s+kh−padTop, ow·s+kw−padLeft, ci] · dy[b,oh,ow,co]
  * is itself a convolution: the batch axis becomes the channel being reduced, dy becomes the
  * filter, and the forward stride becomes the filter's dilation. Running it as a forward Conv2D
  * puts it on XNNPACK instead of a scalar loop.
  */
-/**
- * The SIMD kernels of simd/convolutions.c measured 1.4-2.7x faster than the composition below at
- * every layer of LeNet-5 and AlexNet but LeNet-5's second (1.8 against 1.5 ms at batch 64). Below
- * this many image values per filter row (kW·inC), the kernel that reads x and dy in place beats
- * the one that packs them first.
- */
-const FEW_FILTER_ROW_VALUES = 8;
-
-/** The SIMD kernel's working space: its panels stay in L2 (256 KiB here) while the product reads them. */
-const SCRATCH_FLOATS = 48 * 1024;
-
 const conv2DBackpropFilter: KernelFunc = ({ inputs, backend, attrs }) => {
   const { x, dy } = inputs as Conv2DBackpropFilterInputs;
   const { strides, pad, dataFormat, dimRoundingMode, filterShape } =

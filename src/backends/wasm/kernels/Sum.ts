@@ -1,8 +1,8 @@
 /**
  * Sum override for a bias gradient: a float32 tensor summed over every axis but the last. The
- * built-in kernel first transposes the reduced axes to the end (LeNet-5's first layer, [64,24,24,6]:
- * about 0.8 ms a call at batch 64); sum_rows of simd/convolutions.c sums the rows in place, in row
- * order. Every other sum goes to the built-in kernel.
+ * built-in kernel first transposes the reduced axes to the end, a copy of the whole tensor;
+ * sum_rows of simd/convolutions.c sums the rows in place, in row order. Every other sum goes to
+ * the built-in kernel.
  */
 import { Sum, util, type SumAttrs, type SumInputs } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';

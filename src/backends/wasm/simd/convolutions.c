@@ -366,7 +366,7 @@ FILTER_TILE(1, 1)
 /*
  * conv2d_backprop_filter's result without its packing, which does not pay where a filter row
  * meets fewer than 8 image values (kW·inC < 8: a first layer on grey images, LeNet-5's 5×5 on
- * MNIST: 1.9 against 3.8 ms at batch 64).
+ * MNIST).
  */
 EXPORT(conv2d_backprop_filter_direct)
 void conv2d_backprop_filter_direct(const float *x, const float *dy, float *dw, int batch, int inH,
