@@ -102,3 +102,13 @@ export function heapOffset(backend: BackendWasm, tensor: TensorInfo, kernel: str
   if (data === undefined) throw new Error(`${kernel}: a tensor is not on the wasm backend`);
   return data.memoryOffset;
 }
+
+/** Runs `body` with the offset of `floats` floats of working space on the wasm heap, freed when it returns or throws. */
+export function withScratch<T>(backend: BackendWasm, floats: number, body: (offset: number) => T): T {
+  const scratch = backend.makeOutput([floats], 'float32');
+  try {
+    return body(heapOffset(backend, scratch, 'scratch'));
+  } finally {
+    backend.disposeData(scratch.dataId);
+  }
+}

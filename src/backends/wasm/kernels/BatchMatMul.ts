@@ -15,7 +15,7 @@ import {
 } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { convolutionKernels, type ConvolutionKernels } from '../convolution-module.ts';
-import { callKernel, heapOffset, runWasmKernel, withTemporaries, type KernelOverride } from '../kernel-calls.ts';
+import { callKernel, heapOffset, runWasmKernel, withScratch, withTemporaries, type KernelOverride } from '../kernel-calls.ts';
 
 /** The permutation that swaps a tensor's last two axes. */
 function swapLastTwo(rank: number): number[] {
@@ -38,13 +38,8 @@ function denseProduct(kernels: ConvolutionKernels, backend: BackendWasm, a: Tens
   // Leading axes are all 1 here; the output has as many as the operand with more.
   const leading = Math.max(a.shape.length, b.shape.length) - 2;
   const c = backend.makeOutput([...Array<number>(leading).fill(1), m, n], 'float32');
-  const panel = backend.makeOutput([PANEL_FLOATS], 'float32');
-  try {
-    const at = (t: TensorInfo) => heapOffset(backend, t, BatchMatMul);
-    kernels.matmul(at(a), at(b), at(c), at(panel), m, k, n);
-  } finally {
-    backend.disposeData(panel.dataId);
-  }
+  const at = (t: TensorInfo) => heapOffset(backend, t, BatchMatMul);
+  withScratch(backend, PANEL_FLOATS, (panel) => kernels.matmul(at(a), at(b), at(c), panel, m, k, n));
   return c;
 }
 

@@ -13,7 +13,7 @@ import {
 } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { convolutionKernels } from '../convolution-module.ts';
-import { heapOffset, type KernelOverride } from '../kernel-calls.ts';
+import { heapOffset, withScratch, type KernelOverride } from '../kernel-calls.ts';
 
 export const conv2DOverride: KernelOverride = {
   kernelName: Conv2D,
@@ -38,15 +38,12 @@ export const conv2DOverride: KernelOverride = {
     const rows = filterHeight * filterWidth * inChannels;
     const panels = Math.ceil(outChannels / 8);
     const y = backend.makeOutput(info.outShape, 'float32');
-    const packed = backend.makeOutput([panels * rows * 8], 'float32');
-    try {
-      const at = (t: typeof y) => heapOffset(backend, t, Conv2D);
-      kernels.pack_filter(at(filter), at(packed), rows, outChannels);
-      kernels.conv2d(at(x), at(packed), at(y), batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels,
+    const at = (t: typeof y) => heapOffset(backend, t, Conv2D);
+    withScratch(backend, panels * rows * 8, (packed) => {
+      kernels.pack_filter(at(filter), packed, rows, outChannels);
+      kernels.conv2d(at(x), packed, at(y), batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels,
         filterHeight, filterWidth, strideHeight, strideWidth, info.padInfo.top, info.padInfo.left);
-    } finally {
-      backend.disposeData(packed.dataId);
-    }
+    });
     return y;
   },
 };

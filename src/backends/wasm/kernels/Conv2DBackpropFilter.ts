@@ -1,7 +1,7 @@
 /**
  * Conv2DBackpropFilter, which training needs and `@tensorflow/tfjs-backend-wasm` 4.22 does not
- * ship: the SIMD kernels of simd/convolutions.c, or where they can't run here, a composition of
- * the wasm backend's own registered kernels (the convolution on XNNPACK); never JS loops.
+ * ship: the SIMD kernels of simd/convolutions.c, or where they can't run here or dy is larger
+ * than the attrs say, a composition of the wasm backend's registered kernels; never JS loops.
  */
 import {
   backend_util,
@@ -18,7 +18,7 @@ import {
 } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { convolutionKernels } from '../convolution-module.ts';
-import { heapOffset, runWasmKernel, WASM_BACKEND, withTemporaries } from '../kernel-calls.ts';
+import { heapOffset, runWasmKernel, WASM_BACKEND, withScratch, withTemporaries } from '../kernel-calls.ts';
 
 /**
  * The SIMD kernels of simd/convolutions.c measured faster than the composition below at every
@@ -35,7 +35,8 @@ const SCRATCH_FLOATS = 48 * 1024;
  * dW[kh,kw,ci,co] = Σ_{b,oh,ow} x[b, oh·s+kh−padTop, ow·s+kw−padLeft, ci] · dy[b,oh,ow,co]
  * is itself a convolution: the batch axis becomes the channel being reduced, dy becomes the
  * filter, and the forward stride becomes the filter's dilation. Running it as a forward Conv2D
- * puts it on XNNPACK instead of a scalar loop.
+ * puts it on the registered convolution (ours where the module loads, else XNNPACK's) instead of a
+ * scalar loop.
  */
 const conv2DBackpropFilter: KernelFunc = ({ inputs, backend, attrs }) => {
   const { x, dy } = inputs as Conv2DBackpropFilterInputs;
@@ -86,12 +87,7 @@ const conv2DBackpropFilter: KernelFunc = ({ inputs, backend, attrs }) => {
     // Panels for as many pixels as fit in SCRATCH_FLOATS, and for one at least.
     const pixelFloats = kernels.filter_gradient_pixel_floats(inChannels, filterWidth, outChannels);
     const scratchFloats = Math.max(pixelFloats, Math.min(SCRATCH_FLOATS, batch * outHeight * outWidth * pixelFloats));
-    const scratch = simd.makeOutput([scratchFloats], 'float32');
-    try {
-      kernels.conv2d_backprop_filter(at(x), at(dy), at(dw), at(scratch), scratchFloats, ...shapes);
-    } finally {
-      simd.disposeData(scratch.dataId);
-    }
+    withScratch(simd, scratchFloats, (scratch) => kernels.conv2d_backprop_filter(at(x), at(dy), at(dw), scratch, scratchFloats, ...shapes));
     return dw;
   }
 

@@ -199,6 +199,14 @@ static inline void add_into_row(float *p, v128_t lo, v128_t hi, int channels) {
   }
 }
 
+/* Adds a 4-row × 8-channel tile to the first `rows` rows (stride floats apart) and `channels` channels at p. */
+static inline void add_tile_into(float *p, int stride, v128_t acc[4][2], int rows, int channels) {
+  add_into_row(p, acc[0][0], acc[0][1], channels);
+  if (rows > 1) add_into_row(p + stride, acc[1][0], acc[1][1], channels);
+  if (rows > 2) add_into_row(p + 2 * stride, acc[2][0], acc[2][1], channels);
+  if (rows > 3) add_into_row(p + 3 * stride, acc[3][0], acc[3][1], channels);
+}
+
 /*
  * `scratch` (scratchFloats floats) holds the panels of scratchFloats / filter_gradient_pixel_floats
  * pixels at a time, at least one pixel's; dw is overwritten.
@@ -274,12 +282,7 @@ void conv2d_backprop_filter(const float *x, const float *dy, float *dw, float *s
               MULADD(acc[i][1], s, d1);
             }
           }
-          float *target = dw + (kh * run + t * 4) * outC + cb * 8;
-          const int channels = outC - cb * 8;
-          add_into_row(target, acc[0][0], acc[0][1], channels);
-          if (rows > 1) add_into_row(target + outC, acc[1][0], acc[1][1], channels);
-          if (rows > 2) add_into_row(target + 2 * outC, acc[2][0], acc[2][1], channels);
-          if (rows > 3) add_into_row(target + 3 * outC, acc[3][0], acc[3][1], channels);
+          add_tile_into(dw + (kh * run + t * 4) * outC + cb * 8, outC, acc, rows, outC - cb * 8);
         }
       }
     }
@@ -290,9 +293,9 @@ void conv2d_backprop_filter(const float *x, const float *dy, float *dw, float *s
 
 /*
  * One tile of the filter gradient of filter row kh: RT rows (r = kw·inC + ci) from r0, NV vectors
- * of output channels from co, summed over one image's output pixels and added to what dw holds
- * (`first`: nothing yet). Per image, so the image's dy and x stay in cache while every tile of
- * the gradient reads them.
+ * of output channels from co, summed over the output pixels of images b0 .. b1 and added to what
+ * dw holds (`first`: nothing yet). A block of images at a time, so their dy and x stay in cache
+ * while every tile of the gradient reads them.
  */
 #define FILTER_TILE(RT, NV)                                                                        \
   static inline void filter_tile_##RT##_##NV(                                                      \
@@ -419,10 +422,7 @@ static inline void gemm_tile(const float *a, int K, const float *panel, int dept
     MULADD(acc[2][0], s2, b0); MULADD(acc[2][1], s2, b1);
     MULADD(acc[3][0], s3, b0); MULADD(acc[3][1], s3, b1);
   }
-  add_into_row(c, acc[0][0], acc[0][1], columns);
-  if (rows > 1) add_into_row(c + N, acc[1][0], acc[1][1], columns);
-  if (rows > 2) add_into_row(c + 2 * N, acc[2][0], acc[2][1], columns);
-  if (rows > 3) add_into_row(c + 3 * N, acc[3][0], acc[3][1], columns);
+  add_tile_into(c, N, acc, rows, columns);
 }
 
 /*
