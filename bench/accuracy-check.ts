@@ -28,7 +28,13 @@ export interface BenchRun {
 
 /** Only a run that trains what the baseline's did can be compared with it. */
 export function baselineApplies(run: BenchRun): boolean {
-  return run.model === 'lenet5' && run.dataset === 'mnist' && run.epochs === 1 && run.trainImages === 60_000 && run.testImages === 10_000;
+  return (
+    run.model === 'lenet5' &&
+    run.dataset === 'mnist' &&
+    run.epochs === 1 &&
+    run.trainImages === 60_000 &&
+    run.testImages === 10_000
+  );
 }
 
 /** One line: our accuracy, the baseline's, the difference in points, and PASS or DIFF. */

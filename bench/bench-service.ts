@@ -16,7 +16,10 @@ export interface BenchServiceOptions {
  * Runs `use` against a real service (API and workers, a private Redis) in a fresh folder, fed
  * through HTTP as a user would, and removes the folder afterwards.
  */
-export async function withBenchService<T>(options: BenchServiceOptions, use: (url: string, config: Config) => Promise<T>): Promise<T> {
+export async function withBenchService<T>(
+  options: BenchServiceOptions,
+  use: (url: string, config: Config) => Promise<T>,
+): Promise<T> {
   const folder = await mkdtemp(path.join(tmpdir(), 'trainer-bench-'));
   const config = loadConfig({
     ROLE: 'all',
@@ -45,6 +48,7 @@ export async function withBenchService<T>(options: BenchServiceOptions, use: (ur
 export async function call<T>(url: string, init: RequestInit = {}): Promise<T> {
   const response = await fetch(url, init);
   const body = (await response.json()) as T;
-  if (!response.ok) throw new Error(`${init.method ?? 'GET'} ${url} answered ${response.status}: ${JSON.stringify(body)}`);
+  if (!response.ok)
+    throw new Error(`${init.method ?? 'GET'} ${url} answered ${response.status}: ${JSON.stringify(body)}`);
   return body;
 }

@@ -55,7 +55,10 @@ export interface ChaosReport {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export async function runChaos(request: ChaosRequest, onProgress: (line: string) => void = () => undefined): Promise<ChaosReport> {
+export async function runChaos(
+  request: ChaosRequest,
+  onProgress: (line: string) => void = () => undefined,
+): Promise<ChaosReport> {
   const folder = await mkdtemp(path.join(tmpdir(), 'trainer-chaos-'));
   const prefix = request.redis?.prefix ?? 'chaos';
   const shared: Record<string, string> = {
@@ -74,18 +77,33 @@ export async function runChaos(request: ChaosRequest, onProgress: (line: string)
   };
   const deadline = Date.now() + request.timeLimitSeconds * 1000;
   const failures: string[] = [];
-  const config = loadConfig({ ...shared, ROLE: 'api', HOST: '127.0.0.1', PORT: '0', RATE_LIMIT_PER_MINUTE: '0', LOG_LEVEL: 'error' });
+  const config = loadConfig({
+    ...shared,
+    ROLE: 'api',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    RATE_LIMIT_PER_MINUTE: '0',
+    LOG_LEVEL: 'error',
+  });
   // First, so that its private Redis (when there is no REDIS_URL) is there for the workers.
   const api = await startService(config, createLogger(config));
-  const redis = request.redis ? new Redis(request.redis.url) : new Redis({ path: embeddedRedisSocket(shared.DATA_DIR as string) });
+  const redis = request.redis
+    ? new Redis(request.redis.url)
+    : new Redis({ path: embeddedRedisSocket(shared.DATA_DIR as string) });
   const store = new JobStore(redis, prefix);
-  const workers: ServiceProcess[] = Array.from({ length: request.workers }, () => startServiceProcess({ ...shared, ROLE: 'worker' }));
+  const workers: ServiceProcess[] = Array.from({ length: request.workers }, () =>
+    startServiceProcess({ ...shared, ROLE: 'worker' }),
+  );
   const url = api.url ?? '';
   try {
     const submitAll = async () => {
       const ids: string[] = [];
       for (let i = 0; i < request.jobs; i++) {
-        const job = await call<Job>(`${url}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...request.job, seed: i + 1 }) });
+        const job = await call<Job>(`${url}/jobs`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ ...request.job, seed: i + 1 }),
+        });
         ids.push(job.id);
       }
       return ids;
@@ -104,8 +122,12 @@ export async function runChaos(request: ChaosRequest, onProgress: (line: string)
     const references = await allEnded(await submitAll());
     const referenceSeconds = msSince(referenceStart) / 1000;
     if (!references) throw new Error(`the undisturbed jobs did not end within ${request.timeLimitSeconds} s`);
-    for (const job of references) if (job.state !== 'completed') throw new Error(`undisturbed job ${job.id} ended ${job.state}: ${job.error?.message ?? ''}`);
-    onProgress(`${request.jobs} undisturbed jobs completed in ${referenceSeconds.toFixed(1)} s; again, killing workers`);
+    for (const job of references)
+      if (job.state !== 'completed')
+        throw new Error(`undisturbed job ${job.id} ended ${job.state}: ${job.error?.message ?? ''}`);
+    onProgress(
+      `${request.jobs} undisturbed jobs completed in ${referenceSeconds.toFixed(1)} s; again, killing workers`,
+    );
 
     const chaosStart = performance.now();
     const ids = await submitAll();
@@ -114,14 +136,17 @@ export async function runChaos(request: ChaosRequest, onProgress: (line: string)
     let ended: Job[] | null = null;
     const killing = (async () => {
       // The first kill once something is training, so that it hits a job mid-way.
-      while (!ended && !(await jobsOf(ids)).some((job) => job.state === 'running' && job.logs.length > 0)) await sleep(20);
+      while (!ended && !(await jobsOf(ids)).some((job) => job.state === 'running' && job.logs.length > 0))
+        await sleep(20);
       while (!ended && Date.now() < deadline && (request.maxKills === null || kills < request.maxKills)) {
         // A random worker among those training a job now, if any is.
         const running = new Set((await jobsOf(ids)).filter((job) => job.state === 'running').map((job) => job.id));
-        const busy = workers.map((worker, index) => ({ worker, index })).filter(({ worker }) => {
-          const trained = worker.logs.filter((line) => line.msg === 'training').at(-1)?.jobId;
-          return typeof trained === 'string' && running.has(trained);
-        });
+        const busy = workers
+          .map((worker, index) => ({ worker, index }))
+          .filter(({ worker }) => {
+            const trained = worker.logs.filter((line) => line.msg === 'training').at(-1)?.jobId;
+            return typeof trained === 'string' && running.has(trained);
+          });
         const candidates = busy.length > 0 ? busy : workers.map((worker, index) => ({ worker, index }));
         const victim = candidates[random.below(candidates.length)];
         if (victim) {
@@ -131,7 +156,7 @@ export async function runChaos(request: ChaosRequest, onProgress: (line: string)
           onProgress(`killed worker ${victim.index + 1} (kill ${kills})`);
         }
         const wait = request.killEveryMs * (0.5 + random.next());
-        for (const until = Date.now() + wait; !ended && Date.now() < until; ) await sleep(50);
+        for (const until = Date.now() + wait; !ended && Date.now() < until;) await sleep(50);
       }
     })();
     ended = await allEnded(ids);
@@ -140,7 +165,10 @@ export async function runChaos(request: ChaosRequest, onProgress: (line: string)
 
     let takeovers = 0;
     let rewinds = 0;
-    if (!ended) failures.push(`not every job ended within ${request.timeLimitSeconds} s: ${(await jobsOf(ids)).filter((job) => !finalStates.includes(job.state)).length} still queued or running`);
+    if (!ended)
+      failures.push(
+        `not every job ended within ${request.timeLimitSeconds} s: ${(await jobsOf(ids)).filter((job) => !finalStates.includes(job.state)).length} still queued or running`,
+      );
     const endedIds = (await store.events.endedSince('0-0', 1_000_000)).map((entry) => entry.id);
     for (const [index, job] of (ended ?? []).entries()) {
       const reference = references[index] as Job;
@@ -148,24 +176,49 @@ export async function runChaos(request: ChaosRequest, onProgress: (line: string)
       if (job.state !== 'completed') failures.push(`${name} ended ${job.state}: ${job.error?.message ?? ''}`);
       const keys = job.logs.map((line) => `${line.epoch}/${line.batch}`);
       if (new Set(keys).size !== keys.length) failures.push(`${name} has a log line twice`);
-      if (JSON.stringify(job.logs) !== JSON.stringify(reference.logs)) failures.push(`${name}'s losses differ from the undisturbed run's`);
-      if (JSON.stringify(job.epochs.map((epoch) => [epoch.epoch, epoch.loss, epoch.testAccuracy])) !== JSON.stringify(reference.epochs.map((epoch) => [epoch.epoch, epoch.loss, epoch.testAccuracy]))) {
+      if (JSON.stringify(job.logs) !== JSON.stringify(reference.logs))
+        failures.push(`${name}'s losses differ from the undisturbed run's`);
+      if (
+        JSON.stringify(job.epochs.map((epoch) => [epoch.epoch, epoch.loss, epoch.testAccuracy])) !==
+        JSON.stringify(reference.epochs.map((epoch) => [epoch.epoch, epoch.loss, epoch.testAccuracy]))
+      ) {
         failures.push(`${name}'s epochs differ from the undisturbed run's`);
       }
-      if (job.result?.testAccuracy !== reference.result?.testAccuracy) failures.push(`${name}'s test accuracy ${job.result?.testAccuracy} is not the undisturbed ${reference.result?.testAccuracy}`);
-      const events = (await store.events.read(job.id, '0-0', 100_000)).flatMap((event) => (isJobEventType(event.type) ? [parseJobEvent(event.id, event.type, JSON.parse(event.data))] : []));
-      const states = events.flatMap((event) => (event.type === 'state' ? [`${event.data.previous}→${event.data.state}`] : []));
+      if (job.result?.testAccuracy !== reference.result?.testAccuracy)
+        failures.push(
+          `${name}'s test accuracy ${job.result?.testAccuracy} is not the undisturbed ${reference.result?.testAccuracy}`,
+        );
+      const events = (await store.events.read(job.id, '0-0', 100_000)).flatMap((event) =>
+        isJobEventType(event.type) ? [parseJobEvent(event.id, event.type, JSON.parse(event.data))] : [],
+      );
+      const states = events.flatMap((event) =>
+        event.type === 'state' ? [`${event.data.previous}→${event.data.state}`] : [],
+      );
       takeovers += states.filter((change) => change === 'running→running').length;
       rewinds += events.filter((event) => event.type === 'rewind').length;
-      if (states.filter((change) => change.endsWith('→completed')).length !== 1 || events.filter((event) => event.type === 'end').length !== 1) failures.push(`${name} did not complete exactly once: ${states.join(', ')}`);
-      if (endedIds.filter((id) => id === job.id).length !== 1) failures.push(`${name} is not in the stream of ended jobs exactly once`);
+      if (
+        states.filter((change) => change.endsWith('→completed')).length !== 1 ||
+        events.filter((event) => event.type === 'end').length !== 1
+      )
+        failures.push(`${name} did not complete exactly once: ${states.join(', ')}`);
+      if (endedIds.filter((id) => id === job.id).length !== 1)
+        failures.push(`${name} is not in the stream of ended jobs exactly once`);
     }
     // A job's checkpoint goes a moment after it ends (or when a new worker starts, if its worker died in between).
     const checkpoints = () => readdir(shared.CHECKPOINTS_DIR as string).catch(() => []);
-    for (const until = Date.now() + 5000; (await checkpoints()).length > 0 && Date.now() < until; ) await sleep(100);
+    for (const until = Date.now() + 5000; (await checkpoints()).length > 0 && Date.now() < until;) await sleep(100);
     const left = await checkpoints();
     if (left.length > 0) failures.push(`checkpoints left behind: ${left.join(', ')}`);
-    return { jobs: request.jobs, workers: request.workers, kills, takeovers, rewinds, referenceSeconds, chaosSeconds, failures };
+    return {
+      jobs: request.jobs,
+      workers: request.workers,
+      kills,
+      takeovers,
+      rewinds,
+      referenceSeconds,
+      chaosSeconds,
+      failures,
+    };
   } finally {
     await Promise.all(workers.map((worker) => worker.stop('SIGKILL')));
     redis.disconnect();

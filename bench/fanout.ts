@@ -75,7 +75,10 @@ async function otherConnections(redis: Redis, own: number): Promise<number> {
   return Number(/connected_clients:(\d+)/.exec(await redis.info('clients'))?.[1]) - own;
 }
 
-export async function runFanoutBench(request: FanoutBenchRequest, onProgress: (line: string) => void): Promise<FanoutReport> {
+export async function runFanoutBench(
+  request: FanoutBenchRequest,
+  onProgress: (line: string) => void,
+): Promise<FanoutReport> {
   const folder = await mkdtemp(path.join(tmpdir(), 'trainer-fanout-'));
   const dataDir = path.join(folder, 'data');
   const embedded = await startEmbeddedRedis(dataDir, pino({ level: 'silent' }));
@@ -83,17 +86,33 @@ export async function runFanoutBench(request: FanoutBenchRequest, onProgress: (l
   const prefix = 'fanout';
   const store = new JobStore(redis, prefix);
   const port = await freePort();
-  const api = startServiceProcess({ ROLE: 'api', PORT: String(port), DATA_DIR: dataDir, KEY_PREFIX: prefix, RATE_LIMIT_PER_MINUTE: '0', LOG_LEVEL: 'warn', TRAINER_BACKEND: 'cpu' });
+  const api = startServiceProcess({
+    ROLE: 'api',
+    PORT: String(port),
+    DATA_DIR: dataDir,
+    KEY_PREFIX: prefix,
+    RATE_LIMIT_PER_MINUTE: '0',
+    LOG_LEVEL: 'warn',
+    TRAINER_BACKEND: 'cpu',
+  });
   const sockets = new Set<IncomingMessage>();
   try {
     const ids = Array.from({ length: request.jobs }, () => randomUUID());
     for (const id of ids) {
-      await store.create(id, storedJobSettings, { epoch: 0, epochs: 1, batch: 0, batchesPerEpoch: request.logLines, fraction: 0 }, new Date());
+      await store.create(
+        id,
+        storedJobSettings,
+        { epoch: 0, epochs: 1, batch: 0, batchesPerEpoch: request.logLines, fraction: 0 },
+        new Date(),
+      );
       await store.lifecycle.start(id, new Date());
     }
     const base = `http://127.0.0.1:${port}`;
-    for (let ready = false; !ready; ) {
-      ready = await fetch(`${base}/health`).then((response) => response.ok, () => false);
+    for (let ready = false; !ready;) {
+      ready = await fetch(`${base}/health`).then(
+        (response) => response.ok,
+        () => false,
+      );
       if (!ready) await new Promise((resolve) => setTimeout(resolve, 200));
       if (api.child.exitCode !== null) throw new Error(`the API exited: ${JSON.stringify(api.logs.slice(-3))}`);
     }
@@ -103,7 +122,12 @@ export async function runFanoutBench(request: FanoutBenchRequest, onProgress: (l
     /** Write times of each job's log lines (performance.now(); this process writes and reads, one clock), by loss value. */
     const written = new Map<number, number>();
     const delays: number[] = [];
-    const clients: Client[] = Array.from({ length: request.clients }, (_, index) => ({ job: index % request.jobs, ids: [], ended: false, resumed: false }));
+    const clients: Client[] = Array.from({ length: request.clients }, (_, index) => ({
+      job: index % request.jobs,
+      ids: [],
+      ended: false,
+      resumed: false,
+    }));
     const resumers = new Set(clients.filter((_, index) => index % Math.round(1 / request.resumingShare) === 0));
 
     /** Reads one connection's events into `client`; a resumer leaves after half the log lines. */
@@ -150,7 +174,13 @@ export async function runFanoutBench(request: FanoutBenchRequest, onProgress: (l
     for (let line = 1; line <= request.logLines; line++) {
       const at = performance.now();
       written.set(line, at);
-      const progress = { epoch: 1, epochs: 1, batch: line, batchesPerEpoch: request.logLines, fraction: line / request.logLines };
+      const progress = {
+        epoch: 1,
+        epochs: 1,
+        batch: line,
+        batchesPerEpoch: request.logLines,
+        fraction: line / request.logLines,
+      };
       await Promise.all(ids.map((id) => store.appendLog(id, { epoch: 1, batch: line, loss: line }, progress)));
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, request.intervalMs - msSince(at))));
     }
@@ -158,7 +188,9 @@ export async function runFanoutBench(request: FanoutBenchRequest, onProgress: (l
     await Promise.all(following);
     const apiCpuSeconds = (await cpuSeconds(pid)) - cpuBefore;
 
-    const stored = await Promise.all(ids.map(async (id) => (await redis.xrange(store.keys.events(id), '-', '+')).map(([entry]) => entry)));
+    const stored = await Promise.all(
+      ids.map(async (id) => (await redis.xrange(store.keys.events(id), '-', '+')).map(([entry]) => entry)),
+    );
     let complete = 0;
     let duplicates = 0;
     let missing = 0;
@@ -167,7 +199,12 @@ export async function runFanoutBench(request: FanoutBenchRequest, onProgress: (l
       const unique = new Set(client.ids);
       duplicates += client.ids.length - unique.size;
       missing += expected.filter((id) => !unique.has(id)).length;
-      if (client.ended && client.ids.length === expected.length && client.ids.every((id, index) => id === expected[index])) complete++;
+      if (
+        client.ended &&
+        client.ids.length === expected.length &&
+        client.ids.every((id, index) => id === expected[index])
+      )
+        complete++;
     }
     return {
       ...request,
@@ -178,7 +215,8 @@ export async function runFanoutBench(request: FanoutBenchRequest, onProgress: (l
       missing,
       resumed: clients.filter((client) => client.resumed).length,
       redisConnections: { idle: idle.redis, streaming: streaming.redis },
-      apiCpuMicrosecondsPerDelivery: (apiCpuSeconds * 1e6) / clients.reduce((sum, client) => sum + client.ids.length, 0),
+      apiCpuMicrosecondsPerDelivery:
+        (apiCpuSeconds * 1e6) / clients.reduce((sum, client) => sum + client.ids.length, 0),
       apiRssMiB: { idle: idle.rss, streaming: streaming.rss },
       delayMs: { p50: percentile(delays, 0.5), p99: percentile(delays, 0.99), max: percentile(delays, 1) },
     };

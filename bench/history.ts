@@ -30,11 +30,22 @@ export interface HistoryBenchRequest {
 }
 
 export interface HistoryReport {
-  readonly trained: { readonly epochs: number; readonly logLines: number; readonly events: number; readonly keyBytes: Record<string, number> };
+  readonly trained: {
+    readonly epochs: number;
+    readonly logLines: number;
+    readonly events: number;
+    readonly keyBytes: Record<string, number>;
+  };
   readonly jobs: number;
   readonly bytesPerEndedJob: number;
   readonly fillSeconds: number;
-  readonly pages: { readonly what: string; readonly requests: number; readonly p50Ms: number; readonly p99Ms: number; readonly maxMs: number }[];
+  readonly pages: {
+    readonly what: string;
+    readonly requests: number;
+    readonly p50Ms: number;
+    readonly p99Ms: number;
+    readonly maxMs: number;
+  }[];
   readonly sweep: { readonly removed: number; readonly seconds: number; readonly bytesLeft: number };
 }
 
@@ -56,7 +67,10 @@ async function timed(urls: readonly string[]): Promise<number[]> {
   return times;
 }
 
-export async function runHistoryBench(request: HistoryBenchRequest, onProgress: (line: string) => void): Promise<HistoryReport> {
+export async function runHistoryBench(
+  request: HistoryBenchRequest,
+  onProgress: (line: string) => void,
+): Promise<HistoryReport> {
   return withBenchService(request, async (url, config) => {
     const redis = new Redis({ path: embeddedRedisSocket(config.DATA_DIR) });
     const queue = createTrainingQueue(redis, config.KEY_PREFIX);
@@ -64,9 +78,14 @@ export async function runHistoryBench(request: HistoryBenchRequest, onProgress: 
       const store = new JobStore(redis, config.KEY_PREFIX);
       const real: Job = await trainedJob(url, { model: 'lenet5', dataset: 'mnist', epochs: 1, seed: 0 });
       const keyBytes: Record<string, number> = {};
-      for (const key of store.keys.ofJob(real.id)) keyBytes[key.slice(store.keys.job(real.id).length) || 'record'] = Number(await redis.memory('USAGE', key, 'SAMPLES', 0));
+      for (const key of store.keys.ofJob(real.id))
+        keyBytes[key.slice(store.keys.job(real.id).length) || 'record'] = Number(
+          await redis.memory('USAGE', key, 'SAMPLES', 0),
+        );
       const events = await redis.xlen(store.keys.events(real.id));
-      onProgress(`trained one LeNet-5 epoch: ${real.logs.length} log lines, ${events} events; filling the store with ${request.jobs} ended jobs`);
+      onProgress(
+        `trained one LeNet-5 epoch: ${real.logs.length} log lines, ${events} events; filling the store with ${request.jobs} ended jobs`,
+      );
 
       const before = await usedMemory(redis);
       const fillStart = performance.now();
@@ -78,7 +97,8 @@ export async function runHistoryBench(request: HistoryBenchRequest, onProgress: 
             const id = randomUUID();
             await store.create(id, real.request, real.progress, new Date());
             const started = await store.lifecycle.start(id, new Date());
-            if (!started.ok || !(await store.lifecycle.complete(id, started.attempt, result)).ok) throw new Error(`job ${id} could not be ended`);
+            if (!started.ok || !(await store.lifecycle.complete(id, started.attempt, result)).ok)
+              throw new Error(`job ${id} could not be ended`);
           }),
         );
       }
@@ -88,7 +108,7 @@ export async function runHistoryBench(request: HistoryBenchRequest, onProgress: 
 
       const walk: string[] = [];
       const walkTimes: number[] = [];
-      for (let cursor: string | null = ''; cursor !== null; ) {
+      for (let cursor: string | null = ''; cursor !== null;) {
         const page: string = `${url}/jobs?limit=100${cursor ? `&cursor=${cursor}` : ''}`;
         const start = performance.now();
         const answer: JobList = await call<JobList>(page);
@@ -96,23 +116,57 @@ export async function runHistoryBench(request: HistoryBenchRequest, onProgress: 
         walk.push(...answer.jobs.map((job) => job.id));
         cursor = answer.next;
       }
-      if (walk.length !== request.jobs + 1 || new Set(walk).size !== walk.length) throw new Error(`the walk saw ${walk.length} jobs (${new Set(walk).size} different), not ${request.jobs + 1}`);
+      if (walk.length !== request.jobs + 1 || new Set(walk).size !== walk.length)
+        throw new Error(`the walk saw ${walk.length} jobs (${new Set(walk).size} different), not ${request.jobs + 1}`);
       const sequence = Number(await redis.get(store.keys.sequence()));
-      const random = Array.from({ length: 1000 }, () => `${url}/jobs?limit=20&cursor=${1 + Math.floor(Math.random() * sequence)}`);
-      const filtered = Array.from({ length: 1000 }, () => `${url}/jobs?state=completed&limit=20&cursor=${1 + Math.floor(Math.random() * sequence)}`);
+      const random = Array.from(
+        { length: 1000 },
+        () => `${url}/jobs?limit=20&cursor=${1 + Math.floor(Math.random() * sequence)}`,
+      );
+      const filtered = Array.from(
+        { length: 1000 },
+        () => `${url}/jobs?state=completed&limit=20&cursor=${1 + Math.floor(Math.random() * sequence)}`,
+      );
       const pages = [
         { what: 'every page in turn, limit=100', times: walkTimes },
         { what: 'random cursors, limit=20', times: await timed(random) },
         { what: 'random cursors, state=completed, limit=20', times: await timed(filtered) },
-      ].map(({ what, times }) => ({ what, requests: times.length, p50Ms: percentile(times, 0.5), p99Ms: percentile(times, 0.99), maxMs: Math.max(...times) }));
+      ].map(({ what, times }) => ({
+        what,
+        requests: times.length,
+        p50Ms: percentile(times, 0.5),
+        p99Ms: percentile(times, 0.99),
+        maxMs: Math.max(...times),
+      }));
 
       onProgress('sweeping them all');
-      const removal = new JobRemoval(store, queue, new Predictor(config.ARTIFACTS_DIR, 1, 1), config.ARTIFACTS_DIR, config.CHECKPOINTS_DIR);
-      const sweeper = new RetentionSweep({ redis, store, experiments: new ExperimentStore(redis, config.KEY_PREFIX), removal, retentionDays: 1, intervalMs: 60_000, log: pino({ level: 'silent' }) });
+      const removal = new JobRemoval(
+        store,
+        queue,
+        new Predictor(config.ARTIFACTS_DIR, 1, 1),
+        config.ARTIFACTS_DIR,
+        config.CHECKPOINTS_DIR,
+      );
+      const sweeper = new RetentionSweep({
+        redis,
+        store,
+        experiments: new ExperimentStore(redis, config.KEY_PREFIX),
+        removal,
+        retentionDays: 1,
+        intervalMs: 60_000,
+        log: pino({ level: 'silent' }),
+      });
       const sweepStart = performance.now();
       const removed = (await sweeper.sweep(new Date(Date.now() + 2 * 86_400_000)))?.jobs ?? 0;
       const sweep = { removed, seconds: msSince(sweepStart) / 1000, bytesLeft: (await usedMemory(redis)) - before };
-      return { trained: { epochs: real.epochs.length, logLines: real.logs.length, events, keyBytes }, jobs: request.jobs, bytesPerEndedJob, fillSeconds, pages, sweep };
+      return {
+        trained: { epochs: real.epochs.length, logLines: real.logs.length, events, keyBytes },
+        jobs: request.jobs,
+        bytesPerEndedJob,
+        fillSeconds,
+        pages,
+        sweep,
+      };
     } finally {
       await queue.close();
       redis.disconnect();
@@ -134,7 +188,10 @@ export function formatHistoryBench(report: HistoryReport): string {
     '',
     '| GET /jobs | requests | p50 | p99 | max |',
     '| --- | ---: | ---: | ---: | ---: |',
-    ...report.pages.map((row) => `| ${row.what} | ${row.requests} | ${row.p50Ms.toFixed(1)} ms | ${row.p99Ms.toFixed(1)} ms | ${row.maxMs.toFixed(1)} ms |`),
+    ...report.pages.map(
+      (row) =>
+        `| ${row.what} | ${row.requests} | ${row.p50Ms.toFixed(1)} ms | ${row.p99Ms.toFixed(1)} ms | ${row.maxMs.toFixed(1)} ms |`,
+    ),
     '',
     `One retention sweep removed ${report.sweep.removed} jobs in ${report.sweep.seconds.toFixed(1)} s (${(report.sweep.removed / report.sweep.seconds).toFixed(0)} jobs/s); Redis memory afterwards ${report.sweep.bytesLeft >= 0 ? '+' : ''}${kib(report.sweep.bytesLeft)} from before the fill`,
   ].join('\n');

@@ -27,7 +27,11 @@ export interface ParallelJobsRun {
 }
 
 /** Trains `jobs` identical seeded jobs on a service with `processes` worker processes. */
-export async function runParallelJobs(request: ParallelJobsRequest, jobs: number, processes: number): Promise<ParallelJobsRun> {
+export async function runParallelJobs(
+  request: ParallelJobsRequest,
+  jobs: number,
+  processes: number,
+): Promise<ParallelJobsRun> {
   return withBenchService({ ...request, environment: { WORKER_CONCURRENCY: String(processes) } }, async (url) => {
     const body = JSON.stringify({
       model: request.model,
@@ -39,7 +43,11 @@ export async function runParallelJobs(request: ParallelJobsRequest, jobs: number
     });
     const ids: string[] = [];
     for (let i = 0; i < jobs; i++) {
-      const job = await call<Job>(`${url}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      const job = await call<Job>(`${url}/jobs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
       ids.push(job.id);
     }
     let ended: Job[];
@@ -78,7 +86,9 @@ export function formatParallelJobs(runs: readonly ParallelJobsRun[]): string {
         return `${result.trainSeconds.toFixed(1)} s, ${(images / result.trainSeconds).toFixed(0)}/s, ${(result.testAccuracy * 100).toFixed(2)}%`;
       })
       .join('; ');
-    lines.push(`| ${run.processes} | ${run.jobs.length} | ${run.wallSeconds.toFixed(1)} s | ${throughput.toFixed(0)} | ${speedUp.toFixed(2)}× | ${perJob} |`);
+    lines.push(
+      `| ${run.processes} | ${run.jobs.length} | ${run.wallSeconds.toFixed(1)} s | ${throughput.toFixed(0)} | ${speedUp.toFixed(2)}× | ${perJob} |`,
+    );
   }
   return lines.join('\n');
 }

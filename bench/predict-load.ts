@@ -41,28 +41,48 @@ export interface PredictLoadRow {
 /** Sends one request on `agent`; resolves with its status once the whole answer is read. */
 function send(agent: Agent, url: string, method: string, body?: Buffer, type?: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const request = httpRequest(url, { method, agent, headers: body ? { 'content-type': type ?? '', 'content-length': body.byteLength } : {} }, (response) => {
-      response.resume();
-      response.on('end', () => resolve(response.statusCode ?? 0));
-    });
+    const request = httpRequest(
+      url,
+      { method, agent, headers: body ? { 'content-type': type ?? '', 'content-length': body.byteLength } : {} },
+      (response) => {
+        response.resume();
+        response.on('end', () => resolve(response.statusCode ?? 0));
+      },
+    );
     request.on('error', reject);
     request.end(body);
   });
 }
 
-async function startApi(shared: Record<string, string>, environment: Record<string, string>): Promise<{ api: ServiceProcess; url: string }> {
+async function startApi(
+  shared: Record<string, string>,
+  environment: Record<string, string>,
+): Promise<{ api: ServiceProcess; url: string }> {
   const port = await freePort();
   const api = startServiceProcess({ ...shared, ...environment, PORT: String(port) });
   const url = `http://127.0.0.1:${port}`;
   for (;;) {
-    if (await fetch(`${url}/health`).then((response) => response.ok, () => false)) return { api, url };
+    if (
+      await fetch(`${url}/health`).then(
+        (response) => response.ok,
+        () => false,
+      )
+    )
+      return { api, url };
     if (api.child.exitCode !== null) throw new Error(`the service exited: ${JSON.stringify(api.logs.slice(-3))}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
 
 /** `clients` loops of single-image requests for `seconds`, and the /health prober beside them. */
-async function load(url: string, job: string, images: readonly Buffer[], type: string, clients: number, seconds: number): Promise<Omit<PredictLoadRow, 'model'>> {
+async function load(
+  url: string,
+  job: string,
+  images: readonly Buffer[],
+  type: string,
+  clients: number,
+  seconds: number,
+): Promise<Omit<PredictLoadRow, 'model'>> {
   const agent = new Agent({ keepAlive: true, maxSockets: clients });
   const probeAgent = new Agent({ keepAlive: true, maxSockets: 1 });
   const latencies: number[] = [];
@@ -101,7 +121,10 @@ async function load(url: string, job: string, images: readonly Buffer[], type: s
   };
 }
 
-export async function runPredictLoad(request: PredictLoadRequest, onProgress: (line: string) => void): Promise<PredictLoadRow[]> {
+export async function runPredictLoad(
+  request: PredictLoadRequest,
+  onProgress: (line: string) => void,
+): Promise<PredictLoadRow[]> {
   const folder = await mkdtemp(path.join(tmpdir(), 'trainer-predict-load-'));
   const shared: Record<string, string> = {
     DATA_DIR: path.join(folder, 'data'),
@@ -120,20 +143,51 @@ export async function runPredictLoad(request: PredictLoadRequest, onProgress: (l
     let lenet: Job;
     let alexnet: Job;
     try {
-      lenet = await trainedJob(trainer.url, { model: 'lenet5', dataset: 'mnist', epochs: 1, trainLimit: 2000, testLimit: 200, seed: 0 });
-      alexnet = await trainedJob(trainer.url, { model: 'alexnet', dataset: 'cifar10', epochs: 1, trainLimit: 64, testLimit: 64, seed: 0 });
+      lenet = await trainedJob(trainer.url, {
+        model: 'lenet5',
+        dataset: 'mnist',
+        epochs: 1,
+        trainLimit: 2000,
+        testLimit: 200,
+        seed: 0,
+      });
+      alexnet = await trainedJob(trainer.url, {
+        model: 'alexnet',
+        dataset: 'cifar10',
+        epochs: 1,
+        trainLimit: 64,
+        testLimit: 64,
+        seed: 0,
+      });
     } finally {
       await trainer.api.stop();
     }
     onProgress('trained LeNet-5 on MNIST and AlexNet on CIFAR-10');
     const mnist = await datasets.mnist.load({ dataDir: shared.DATA_DIR as string });
-    const cifar = await datasets.cifar10.load({ dataDir: shared.DATA_DIR as string, ...(request.cifarPath ? { userPath: request.cifarPath } : {}) });
+    const cifar = await datasets.cifar10.load({
+      dataDir: shared.DATA_DIR as string,
+      ...(request.cifarPath ? { userPath: request.cifarPath } : {}),
+    });
     const raw = (images: Uint8Array, index: number, side: number, channels: 1 | 3) =>
-      sharp(images.subarray(index * side * side * channels, (index + 1) * side * side * channels), { raw: { width: side, height: side, channels } });
+      sharp(images.subarray(index * side * side * channels, (index + 1) * side * side * channels), {
+        raw: { width: side, height: side, channels },
+      });
     const indices = Array.from({ length: 64 }, (_, i) => i);
     const cases = [
-      { model: 'lenet5 / mnist', job: lenet.id, type: 'image/png', images: await Promise.all(indices.map((i) => raw(mnist.test.images, i, 28, 1).png().toBuffer())) },
-      { model: 'alexnet / cifar10', job: alexnet.id, type: 'image/jpeg', images: await Promise.all(indices.map((i) => raw(cifar.test.images, i, 32, 3).jpeg({ quality: 90 }).toBuffer())) },
+      {
+        model: 'lenet5 / mnist',
+        job: lenet.id,
+        type: 'image/png',
+        images: await Promise.all(indices.map((i) => raw(mnist.test.images, i, 28, 1).png().toBuffer())),
+      },
+      {
+        model: 'alexnet / cifar10',
+        job: alexnet.id,
+        type: 'image/jpeg',
+        images: await Promise.all(
+          indices.map((i) => raw(cifar.test.images, i, 32, 3).jpeg({ quality: 90 }).toBuffer()),
+        ),
+      },
     ];
     const rows: PredictLoadRow[] = [];
     const { api, url } = await startApi(shared, { ROLE: 'api' });
@@ -144,7 +198,9 @@ export async function runPredictLoad(request: PredictLoadRequest, onProgress: (l
         for (const clients of request.concurrencies) {
           rows.push({ model, ...(await load(url, job, images, type, clients, request.seconds)) });
           const row = rows.at(-1);
-          onProgress(`${model}, ${clients} client(s): ${row?.predictionsPerSecond.toFixed(0)} predictions/s, p99 ${row?.p99Ms.toFixed(0)} ms`);
+          onProgress(
+            `${model}, ${clients} client(s): ${row?.predictionsPerSecond.toFixed(0)} predictions/s, p99 ${row?.p99Ms.toFixed(0)} ms`,
+          );
         }
       }
     } finally {

@@ -39,19 +39,30 @@ const jobs = {
 } as const;
 
 /** Submits a job through HTTP and waits for it to complete. */
-export async function trainedJob(url: string, body: { model: string; dataset: string } & Record<string, unknown>): Promise<Job> {
-  const created = await call<Job>(`${url}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+export async function trainedJob(
+  url: string,
+  body: { model: string; dataset: string } & Record<string, unknown>,
+): Promise<Job> {
+  const created = await call<Job>(`${url}/jobs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   for (;;) {
     const job = await call<Job>(`${url}/jobs/${created.id}`);
     if (finalStates.includes(job.state)) {
-      if (job.state !== 'completed') throw new Error(`${body.model} on ${body.dataset} ended ${job.state}: ${job.error?.message ?? ''}`);
+      if (job.state !== 'completed')
+        throw new Error(`${body.model} on ${body.dataset} ended ${job.state}: ${job.error?.message ?? ''}`);
       return job;
     }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }
 
-export async function runPredictBench(request: PredictBenchRequest, onProgress: (line: string) => void): Promise<PredictBenchRow[]> {
+export async function runPredictBench(
+  request: PredictBenchRequest,
+  onProgress: (line: string) => void,
+): Promise<PredictBenchRow[]> {
   return withBenchService(request, async (url, config) => {
     const trained = {
       lenet5Mnist: await trainedJob(url, jobs.lenet5Mnist),
@@ -61,29 +72,80 @@ export async function runPredictBench(request: PredictBenchRequest, onProgress: 
     onProgress('trained LeNet-5 on MNIST and CIFAR-10, AlexNet on CIFAR-10');
 
     const mnist = await datasets.mnist.load({ dataDir: config.DATA_DIR });
-    const cifar = await datasets.cifar10.load({ dataDir: config.DATA_DIR, ...(request.cifarPath ? { userPath: request.cifarPath } : {}) });
+    const cifar = await datasets.cifar10.load({
+      dataDir: config.DATA_DIR,
+      ...(request.cifarPath ? { userPath: request.cifarPath } : {}),
+    });
     const indices = Array.from({ length: imagesPerRequest }, (_, i) => i);
     const raw = (images: Uint8Array, index: number, width: number, height: number, channels: 1 | 3) =>
-      sharp(images.subarray(index * width * height * channels, (index + 1) * width * height * channels), { raw: { width, height, channels } });
+      sharp(images.subarray(index * width * height * channels, (index + 1) * width * height * channels), {
+        raw: { width, height, channels },
+      });
     const mnistPngs = await Promise.all(indices.map((i) => raw(mnist.test.images, i, 28, 28, 1).png().toBuffer()));
-    const digitPhotos = await Promise.all(indices.map((i) => digitPhoto(mnist.test.images.subarray(i * 784, (i + 1) * 784), 'photo', i)));
-    const cifarJpegs = await Promise.all(indices.map((i) => raw(cifar.test.images, i, 32, 32, 3).jpeg({ quality: 90 }).toBuffer()));
-    const cifarPhotos = await Promise.all(indices.map((i) => raw(cifar.test.images, i, 32, 32, 3).resize(640, 480, { fit: 'fill' }).jpeg({ quality: 85 }).toBuffer()));
+    const digitPhotos = await Promise.all(
+      indices.map((i) => digitPhoto(mnist.test.images.subarray(i * 784, (i + 1) * 784), 'photo', i)),
+    );
+    const cifarJpegs = await Promise.all(
+      indices.map((i) => raw(cifar.test.images, i, 32, 32, 3).jpeg({ quality: 90 }).toBuffer()),
+    );
+    const cifarPhotos = await Promise.all(
+      indices.map((i) =>
+        raw(cifar.test.images, i, 32, 32, 3).resize(640, 480, { fit: 'fill' }).jpeg({ quality: 85 }).toBuffer(),
+      ),
+    );
 
     const cases: { job: Job; uploads: string; images: Buffer[]; type: string; preprocess: string }[] = [
-      { job: trained.lenet5Mnist, uploads: 'MNIST test digits, 28×28 PNG', images: mnistPngs, type: 'image/png', preprocess: 'auto (strokes)' },
-      { job: trained.lenet5Mnist, uploads: 'MNIST test digits, 28×28 PNG', images: mnistPngs, type: 'image/png', preprocess: 'none' },
-      { job: trained.lenet5Mnist, uploads: 'digit photos, 240–900 px JPEG', images: digitPhotos, type: 'image/jpeg', preprocess: 'auto (strokes)' },
-      { job: trained.lenet5Cifar, uploads: 'CIFAR-10 test images, 32×32 JPEG', images: cifarJpegs, type: 'image/jpeg', preprocess: 'auto (natural)' },
-      { job: trained.alexnetCifar, uploads: 'CIFAR-10 test images, 32×32 JPEG', images: cifarJpegs, type: 'image/jpeg', preprocess: 'auto (natural)' },
-      { job: trained.lenet5Cifar, uploads: 'CIFAR-10 images upscaled, 640×480 JPEG', images: cifarPhotos, type: 'image/jpeg', preprocess: 'auto (natural)' },
+      {
+        job: trained.lenet5Mnist,
+        uploads: 'MNIST test digits, 28×28 PNG',
+        images: mnistPngs,
+        type: 'image/png',
+        preprocess: 'auto (strokes)',
+      },
+      {
+        job: trained.lenet5Mnist,
+        uploads: 'MNIST test digits, 28×28 PNG',
+        images: mnistPngs,
+        type: 'image/png',
+        preprocess: 'none',
+      },
+      {
+        job: trained.lenet5Mnist,
+        uploads: 'digit photos, 240–900 px JPEG',
+        images: digitPhotos,
+        type: 'image/jpeg',
+        preprocess: 'auto (strokes)',
+      },
+      {
+        job: trained.lenet5Cifar,
+        uploads: 'CIFAR-10 test images, 32×32 JPEG',
+        images: cifarJpegs,
+        type: 'image/jpeg',
+        preprocess: 'auto (natural)',
+      },
+      {
+        job: trained.alexnetCifar,
+        uploads: 'CIFAR-10 test images, 32×32 JPEG',
+        images: cifarJpegs,
+        type: 'image/jpeg',
+        preprocess: 'auto (natural)',
+      },
+      {
+        job: trained.lenet5Cifar,
+        uploads: 'CIFAR-10 images upscaled, 640×480 JPEG',
+        images: cifarPhotos,
+        type: 'image/jpeg',
+        preprocess: 'auto (natural)',
+      },
     ];
     const rows: PredictBenchRow[] = [];
     for (const { job, uploads, images, type, preprocess } of cases) {
       const query = preprocess === 'none' ? '?preprocess=none' : '';
       const send = () => {
         const form = new FormData();
-        images.forEach((image, i) => form.append(`image${i}`, new Blob([new Uint8Array(image)], { type }), `image${i}`));
+        images.forEach((image, i) =>
+          form.append(`image${i}`, new Blob([new Uint8Array(image)], { type }), `image${i}`),
+        );
         return call<PredictResponse>(`${url}/jobs/${job.id}/predict${query}`, { method: 'POST', body: form });
       };
       // Two untimed: the first loads the model; the second lets the collector settle after the set-up's garbage.
@@ -94,7 +156,8 @@ export async function runPredictBench(request: PredictBenchRequest, onProgress: 
         const start = performance.now();
         const { predictions } = await send();
         times.push(performance.now() - start);
-        if (predictions.length !== images.length) throw new Error(`${predictions.length} predictions for ${images.length} images`);
+        if (predictions.length !== images.length)
+          throw new Error(`${predictions.length} predictions for ${images.length} images`);
       }
       const medianMs = percentile(times, 0.5);
       rows.push({

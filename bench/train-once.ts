@@ -47,7 +47,10 @@ const listener: TrainingListener = {
   nextStep: async () => 'continue',
   onCheckpoint: async () => undefined,
   onEpoch: async (summary) => {
-    if (!steps) process.stderr.write(`  ours, ${replicas} replica(s), epoch ${summary.epoch}: ${summary.seconds.toFixed(1)} s, test accuracy ${(summary.testAccuracy * 100).toFixed(2)}%\n`);
+    if (!steps)
+      process.stderr.write(
+        `  ours, ${replicas} replica(s), epoch ${summary.epoch}: ${summary.seconds.toFixed(1)} s, test accuracy ${(summary.testAccuracy * 100).toFixed(2)}%\n`,
+      );
   },
 };
 const outcome = await train(model, dataset, run, listener, { parallel: { replicas, backend } });
@@ -61,6 +64,7 @@ const result: TrainOnceResult = {
   trainSeconds,
   testAccuracy: steps ? null : outcome.evaluation.accuracy,
   peakMemoryMiB: process.resourceUsage().maxRSS / 1024,
-  waitingShare: waited.length > 0 ? waited.reduce((sum, ms) => sum + ms, 0) / waited.length / 1000 / outcome.trainSeconds : null,
+  waitingShare:
+    waited.length > 0 ? waited.reduce((sum, ms) => sum + ms, 0) / waited.length / 1000 / outcome.trainSeconds : null,
 };
 console.log(JSON.stringify(result));

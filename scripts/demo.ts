@@ -39,15 +39,23 @@ try {
     epochs: flags.notebook ? 10 : Number(flags.epochs),
     ...(flags['train-limit'] ? { trainLimit: Number(flags['train-limit']) } : {}),
   };
-  const created = await call<Job>(`${api}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request) });
-  console.log(`job ${created.id}: LeNet-5 on MNIST, ${created.request.epochs} epoch(s), batch ${created.request.batchSize}, SGD lr ${created.request.learningRate} momentum ${created.request.momentum}`);
+  const created = await call<Job>(`${api}/jobs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(request),
+  });
+  console.log(
+    `job ${created.id}: LeNet-5 on MNIST, ${created.request.epochs} epoch(s), batch ${created.request.batchSize}, SGD lr ${created.request.learningRate} momentum ${created.request.momentum}`,
+  );
   const finished = await follow(api, created.id);
   if (finished.state !== 'completed' || !finished.result) {
     console.error(`job ended ${finished.state}: ${finished.error?.message ?? 'no reason given'}`);
     process.exitCode = 1;
   } else {
     const { result } = finished;
-    console.log(`test accuracy ${(result.testAccuracy * 100).toFixed(2)}% (${result.correct}/${result.total}), ${result.params} parameters, ${result.trainSeconds.toFixed(1)} s of training on ${result.backend}`);
+    console.log(
+      `test accuracy ${(result.testAccuracy * 100).toFixed(2)}% (${result.correct}/${result.total}), ${result.params} parameters, ${result.trainSeconds.toFixed(1)} s of training on ${result.backend}`,
+    );
     await predictDigits(api, finished.id, Number(flags.digits));
   }
 } finally {
@@ -65,7 +73,9 @@ async function follow(api: string, id: string): Promise<Job> {
     }
     for (const epoch of job.epochs.slice(printedEpochs)) {
       clearStatus();
-      console.log(`epoch ${epoch.epoch}: loss ${epoch.loss.toFixed(3)}, test accuracy ${(epoch.testAccuracy * 100).toFixed(2)}%, ${epoch.seconds.toFixed(1)} s (${epoch.imagesPerSecond.toFixed(0)} images/s)`);
+      console.log(
+        `epoch ${epoch.epoch}: loss ${epoch.loss.toFixed(3)}, test accuracy ${(epoch.testAccuracy * 100).toFixed(2)}%, ${epoch.seconds.toFixed(1)} s (${epoch.imagesPerSecond.toFixed(0)} images/s)`,
+      );
     }
     printedLogs = job.logs.length;
     printedEpochs = job.epochs.length;
@@ -101,17 +111,23 @@ async function predictDigits(api: string, id: string, count: number): Promise<vo
   const labels: number[] = [];
   for (let i = 0; i < count; i++) {
     const pixels = dataset.test.images.subarray(i * 784, (i + 1) * 784);
-    const png = await sharp(Buffer.from(pixels), { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();
+    const png = await sharp(Buffer.from(pixels), { raw: { width: 28, height: 28, channels: 1 } })
+      .png()
+      .toBuffer();
     const file = path.join(folder, `test-${i}.png`);
     await sharp(png).toFile(file);
     labels.push(dataset.test.labels[i] as number);
     form.append('images', new Blob([png], { type: 'image/png' }), path.basename(file));
   }
   const { predictions } = await call<PredictResponse>(`${api}/jobs/${id}/predict`, { method: 'POST', body: form });
-  console.log(`predictions for ${count} test digits sent as PNG files (saved in ${path.relative(process.cwd(), folder)}/):`);
+  console.log(
+    `predictions for ${count} test digits sent as PNG files (saved in ${path.relative(process.cwd(), folder)}/):`,
+  );
   predictions.forEach((prediction, i) => {
     const mark = prediction.label === labels[i] ? 'right' : 'WRONG';
-    console.log(`  test-${i}.png  true ${labels[i]}  predicted ${prediction.className} (p=${prediction.probability.toFixed(3)})  ${mark}`);
+    console.log(
+      `  test-${i}.png  true ${labels[i]}  predicted ${prediction.className} (p=${prediction.probability.toFixed(3)})  ${mark}`,
+    );
   });
 }
 

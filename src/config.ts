@@ -42,7 +42,15 @@ const hostList = z
   .transform((value) => commaSeparated(value).map((host) => host.toLowerCase().replace(/^\[(.*)\]$/, '$1')))
   .pipe(
     z
-      .array(z.string().refine((host) => isIP(host) !== 0 || /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(host), 'every entry must be a host name or an IP address, without a port, entries separated by commas'))
+      .array(
+        z
+          .string()
+          .refine(
+            (host) =>
+              isIP(host) !== 0 || /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(host),
+            'every entry must be a host name or an IP address, without a port, entries separated by commas',
+          ),
+      )
       .min(1, 'name at least one host'),
   );
 
@@ -55,7 +63,10 @@ const environment = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
-  KEY_PREFIX: z.string().regex(/^[\w.-]+$/).default('trainer'),
+  KEY_PREFIX: z
+    .string()
+    .regex(/^[\w.-]+$/)
+    .default('trainer'),
   DATA_DIR: z.string().min(1).default('./data'),
   ARTIFACTS_DIR: z.string().min(1).default('./artifacts'),
   /** Defaults: the data sets' own download addresses, which they also fall back on without a setting. */
@@ -123,7 +134,11 @@ const environment = z.object({
   /** Requests per minute per client (API key, or IP address without keys); 0 switches the limit off. */
   RATE_LIMIT_PER_MINUTE: nonNegativeInt(600),
   /** Unsent bytes an event stream client may leave waiting in the API before it is cut off (it resumes with Last-Event-ID). */
-  EVENT_STREAM_BUFFER_BYTES: z.coerce.number().int().min(1024).default(256 * 1024),
+  EVENT_STREAM_BUFFER_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(256 * 1024),
   /** Ended jobs older than this many days are deleted, with their models, by an hourly sweep; 0: kept for ever. */
   JOB_RETENTION_DAYS: z.coerce.number().min(0).default(0),
   /** Comma-separated host names (exact, no wildcards) or IP addresses that webhook URLs may name; unset: any host the address rules allow. */
@@ -148,12 +163,17 @@ export class ConfigError extends Error {
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // `PORT=` in a shell or compose file means unset, not 0 (which Number('') would make it).
-  const given = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value.trim() !== ''));
+  const given = Object.fromEntries(
+    Object.entries(env).filter(([, value]) => value !== undefined && value.trim() !== ''),
+  );
   const parsed = environment.safeParse(given);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
   const { TRAIN_THREADS, ...settings } = parsed.data;
-  return { ...settings, TRAIN_THREADS: TRAIN_THREADS ?? Math.max(1, Math.floor(os.availableParallelism() / settings.WORKER_CONCURRENCY)) };
+  return {
+    ...settings,
+    TRAIN_THREADS: TRAIN_THREADS ?? Math.max(1, Math.floor(os.availableParallelism() / settings.WORKER_CONCURRENCY)),
+  };
 }

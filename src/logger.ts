@@ -20,7 +20,13 @@ export function createLogger(config: Pick<Config, 'LOG_LEVEL'>, destination?: No
     level: config.LOG_LEVEL,
     // API keys never reach a log line: not from the header, nor from the event stream's query.
     redact: {
-      paths: ['req.headers.authorization', 'headers.authorization', 'req.query.access_token', 'query.access_token', 'access_token'],
+      paths: [
+        'req.headers.authorization',
+        'headers.authorization',
+        'req.query.access_token',
+        'query.access_token',
+        'access_token',
+      ],
       censor: '[redacted]',
     },
     // Fastify uses the logger's own `req` serializer in preference to its built-in one.

@@ -43,7 +43,8 @@ export interface RunningService {
 export async function startService(config: Config, logger: Logger): Promise<RunningService> {
   const closers: (() => Promise<unknown>)[] = [];
   const close = async () => {
-    for (const closeOne of closers.reverse()) await closeOne().catch((error: unknown) => logger.warn({ err: error }, 'error while closing'));
+    for (const closeOne of closers.reverse())
+      await closeOne().catch((error: unknown) => logger.warn({ err: error }, 'error while closing'));
   };
   try {
     // Read first: a missing key file stops the service before anything starts.
@@ -72,7 +73,8 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     }
     const backend = await startBackend(config.TRAINER_BACKEND, logger, {
       webgpuAdapter: config.WEBGPU_ADAPTER,
-      webgpuMaxBufferBytes: config.WEBGPU_MAX_BUFFER_MIB === undefined ? undefined : config.WEBGPU_MAX_BUFFER_MIB * 2 ** 20,
+      webgpuMaxBufferBytes:
+        config.WEBGPU_MAX_BUFFER_MIB === undefined ? undefined : config.WEBGPU_MAX_BUFFER_MIB * 2 ** 20,
     });
     closers.push(stopBackend);
     let app: FastifyInstance | null = null;
@@ -86,7 +88,10 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       const worker = startTrainingWorker({
         store: new JobStore(workerRedis, config.KEY_PREFIX),
         experiments: new ExperimentStore(workerRedis, config.KEY_PREFIX),
-        datasets: new DatasetCache(datasetOptions(config, (line) => logger.info(line)), config.DATASETS_DIR),
+        datasets: new DatasetCache(
+          datasetOptions(config, (line) => logger.info(line)),
+          config.DATASETS_DIR,
+        ),
         artifactsDir: config.ARTIFACTS_DIR,
         checkpoints: new CheckpointStore(config.CHECKPOINTS_DIR),
         checkpointSeconds: config.CHECKPOINT_INTERVAL_SECONDS,
@@ -117,7 +122,10 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         lockSeconds: config.JOB_LOCK_SECONDS,
       });
       closers.push(() => datasetWorker.close());
-      logger.info({ concurrency: config.WORKER_CONCURRENCY, trainThreads: config.TRAIN_THREADS, backend }, 'worker waiting for training jobs');
+      logger.info(
+        { concurrency: config.WORKER_CONCURRENCY, trainThreads: config.TRAIN_THREADS, backend },
+        'worker waiting for training jobs',
+      );
     }
     if (config.ROLE !== 'worker') {
       // The API's store shares the request connection: while Redis is away its requests fail at once, with 503.
@@ -137,10 +145,17 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         const orphans = await requeueOrphans(queue, store);
         if (orphans.length > 0) logger.warn({ jobIds: orphans }, 'queued jobs that were recorded but never queued');
         const datasetOrphans = await requeueDatasetOrphans(datasetQueue, datasetStore);
-        if (datasetOrphans.length > 0) logger.warn({ datasetIds: datasetOrphans }, 'queued data sets that were recorded but never queued');
+        if (datasetOrphans.length > 0)
+          logger.warn({ datasetIds: datasetOrphans }, 'queued data sets that were recorded but never queued');
       };
       await requeue();
-      redis.on('ready', () => void requeue().catch((error: unknown) => logger.warn({ err: error }, 'could not queue the jobs recorded but never queued')));
+      redis.on(
+        'ready',
+        () =>
+          void requeue().catch((error: unknown) =>
+            logger.warn({ err: error }, 'could not queue the jobs recorded but never queued'),
+          ),
+      );
       // Webhooks are delivered from the API processes, not from the workers: see the README (Webhooks).
       const webhooks = startWebhooks({ config, redisTarget: target, logger });
       closers.push(() => webhooks.close());
@@ -149,13 +164,44 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       const removal = new JobRemoval(store, queue, predictor, config.ARTIFACTS_DIR, config.CHECKPOINTS_DIR);
       const experimentStore = new ExperimentStore(redis, config.KEY_PREFIX);
       if (config.JOB_RETENTION_DAYS > 0) {
-        const sweep = new RetentionSweep({ redis, store, experiments: experimentStore, removal, retentionDays: config.JOB_RETENTION_DAYS, intervalMs: retentionSweepMs, log: logger });
+        const sweep = new RetentionSweep({
+          redis,
+          store,
+          experiments: experimentStore,
+          removal,
+          retentionDays: config.JOB_RETENTION_DAYS,
+          intervalMs: retentionSweepMs,
+          log: logger,
+        });
         const stop = sweep.start();
         closers.push(async () => stop());
       }
-      const eventFanout = new EventFanout({ store, redis, connectionName: `${config.KEY_PREFIX}:events`, heartbeatMs: eventHeartbeatMs, log: logger });
+      const eventFanout = new EventFanout({
+        store,
+        redis,
+        connectionName: `${config.KEY_PREFIX}:events`,
+        heartbeatMs: eventHeartbeatMs,
+        log: logger,
+      });
       closers.push(() => eventFanout.close());
-      app = await buildApp({ config, redis, store, datasetStore, experimentStore, queue, datasetQueue, predictor, removal, eventFanout, backend, device: backendDevice(), apiKeys }, logger);
+      app = await buildApp(
+        {
+          config,
+          redis,
+          store,
+          datasetStore,
+          experimentStore,
+          queue,
+          datasetQueue,
+          predictor,
+          removal,
+          eventFanout,
+          backend,
+          device: backendDevice(),
+          apiKeys,
+        },
+        logger,
+      );
       const started = app;
       closers.push(() => started.close());
       await app.listen({ host: config.HOST, port: config.PORT });

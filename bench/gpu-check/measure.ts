@@ -59,8 +59,30 @@ const dry = flags['dry-run'];
  * takes a minute or more whatever the batch (its 57M weights are updated every step).
  */
 const preset = dry
-  ? { batchSize: 16, batchSizes: '8,16', steps: 1, warmupSteps: 1, lenetSteps: 3, budgetSeconds: 0, epochs: 1, maxEpochs: 1, trainLimit: 32, testLimit: 32 }
-  : { batchSize: 64, batchSizes: '64,128,256,512', steps: 30, warmupSteps: 2, lenetSteps: 100, budgetSeconds: 150, epochs: null, maxEpochs: 50, trainLimit: 0, testLimit: 0 };
+  ? {
+      batchSize: 16,
+      batchSizes: '8,16',
+      steps: 1,
+      warmupSteps: 1,
+      lenetSteps: 3,
+      budgetSeconds: 0,
+      epochs: 1,
+      maxEpochs: 1,
+      trainLimit: 32,
+      testLimit: 32,
+    }
+  : {
+      batchSize: 64,
+      batchSizes: '64,128,256,512',
+      steps: 30,
+      warmupSteps: 2,
+      lenetSteps: 100,
+      budgetSeconds: 150,
+      epochs: null,
+      maxEpochs: 50,
+      trainLimit: 0,
+      testLimit: 0,
+    };
 const count = (name: keyof typeof flags, fallback: number): number => {
   const raw = flags[name];
   const value = raw === undefined ? fallback : Number(raw);
@@ -76,7 +98,8 @@ const budgetSeconds = count('budget-seconds', preset.budgetSeconds);
 const fixedEpochs = flags.epochs === undefined ? preset.epochs : count('epochs', 1);
 const maxEpochs = count('max-epochs', preset.maxEpochs);
 if (!flags.data) throw new Error('--data names the CIFAR-10 subset folder (run.sh passes it)');
-if (sweep.some((size) => !Number.isInteger(size) || size < 1)) throw new Error('--batch-sizes takes whole numbers, e.g. 64,128,256,512');
+if (sweep.some((size) => !Number.isInteger(size) || size < 1))
+  throw new Error('--batch-sizes takes whole numbers, e.g. 64,128,256,512');
 
 const started = performance.now();
 const elapsed = () => (performance.now() - started) / 1000;
@@ -86,10 +109,15 @@ const say = (line: string) => process.stderr.write(`[${elapsed().toFixed(0).padS
 
 /** The subset's batch files hold equal record counts (the service's reader wants that): read it off test_batch.bin. */
 const recordsPerBatch = statSync(path.join(flags.data, 'test_batch.bin')).size / 3073;
-const dataset: Dataset = await createCifar10Source({ recordsPerBatch }).load({ dataDir: os.tmpdir(), userPath: flags.data });
+const dataset: Dataset = await createCifar10Source({ recordsPerBatch }).load({
+  dataDir: os.tmpdir(),
+  userPath: flags.data,
+});
 const trainImages = Math.min(count('train-limit', preset.trainLimit) || dataset.train.count, dataset.train.count);
 const testImages = Math.min(count('test-limit', preset.testLimit) || dataset.test.count, dataset.test.count);
-say(`CIFAR-10 subset: ${dataset.train.count} training and ${dataset.test.count} test images in ${flags.data}; using ${trainImages} and ${testImages}`);
+say(
+  `CIFAR-10 subset: ${dataset.train.count} training and ${dataset.test.count} test images in ${flags.data}; using ${trainImages} and ${testImages}`,
+);
 
 // --- the backend -----------------------------------------------------------------------------
 
@@ -138,7 +166,13 @@ interface OursRun {
 type Outcome<T> = T | { readonly error: string };
 const failed = <T extends object>(value: Outcome<T>): value is { readonly error: string } => 'error' in value;
 
-function settingsFor(model: ModelName, batch: number, epochs: number, trainLimit: number, testLimit: number): JobSettings {
+function settingsFor(
+  model: ModelName,
+  batch: number,
+  epochs: number,
+  trainLimit: number,
+  testLimit: number,
+): JobSettings {
   return {
     model,
     dataset: 'cifar10',
@@ -162,7 +196,10 @@ function settingsFor(model: ModelName, batch: number, epochs: number, trainLimit
   };
 }
 
-function listener(onEpoch: TrainingListener['onEpoch'] = async () => undefined, stopAt = Number.POSITIVE_INFINITY): TrainingListener {
+function listener(
+  onEpoch: TrainingListener['onEpoch'] = async () => undefined,
+  stopAt = Number.POSITIVE_INFINITY,
+): TrainingListener {
   return {
     onLog: async () => undefined,
     onProgress: async () => undefined,
@@ -181,7 +218,8 @@ async function timeSteps(model: ModelName, batch: number, timed: number): Promis
   const network = models[model].build(dataset.shape, dataset.classNames.length, 0);
   try {
     const perEpoch = Math.min(timed, Math.floor(dataset.train.count / batch));
-    if (perEpoch < Math.max(1, warmupSteps)) throw new Error(`a step of ${batch} needs more than the subset's ${dataset.train.count} training images`);
+    if (perEpoch < Math.max(1, warmupSteps))
+      throw new Error(`a step of ${batch} needs more than the subset's ${dataset.train.count} training images`);
     await train(network, dataset, settingsFor(model, batch, 1, warmupSteps * batch, 1), listener());
     const epochs = Math.ceil(timed / perEpoch);
     const outcome = await train(network, dataset, settingsFor(model, batch, epochs, perEpoch * batch, 1), listener());
@@ -221,7 +259,9 @@ function plannedEpochs(): number {
 }
 const epochs = plannedEpochs();
 {
-  say(`AlexNet: ${epochs} epoch(s) of ${trainImages} images at batch ${batchSize}, then ${testImages} test images (budget ${budgetSeconds} s)`);
+  say(
+    `AlexNet: ${epochs} epoch(s) of ${trainImages} images at batch ${batchSize}, then ${testImages} test images (budget ${budgetSeconds} s)`,
+  );
   const network = models.alexnet.build(dataset.shape, dataset.classNames.length, 0);
   const epochSeconds: number[] = [];
   let lastAccuracy = Number.NaN;
@@ -235,13 +275,22 @@ const epochs = plannedEpochs();
       listener(async (summary) => {
         epochSeconds.push(summary.seconds);
         lastAccuracy = summary.testAccuracy;
-        say(`  epoch ${summary.epoch}: ${summary.seconds.toFixed(1)} s, ${summary.imagesPerSecond.toFixed(1)} images/s, loss ${summary.loss.toFixed(3)}, test accuracy ${(summary.testAccuracy * 100).toFixed(2)}%`);
+        say(
+          `  epoch ${summary.epoch}: ${summary.seconds.toFixed(1)} s, ${summary.imagesPerSecond.toFixed(1)} images/s, loss ${summary.loss.toFixed(3)}, test accuracy ${(summary.testAccuracy * 100).toFixed(2)}%`,
+        );
       }, stopAt),
     );
     assertDeviceHealthy();
     if (epochSeconds.length === 0) throw new Error(`stopped before the first epoch ended (${outcome.kind})`);
     const seconds = epochSeconds.reduce((sum, value) => sum + value, 0);
-    results.epochs = { imagesPerSecond: (trainImages * epochSeconds.length) / seconds, seconds, images: trainImages, testAccuracy: lastAccuracy, epochs: epochSeconds.length, epochSeconds };
+    results.epochs = {
+      imagesPerSecond: (trainImages * epochSeconds.length) / seconds,
+      seconds,
+      images: trainImages,
+      testAccuracy: lastAccuracy,
+      epochs: epochSeconds.length,
+      epochSeconds,
+    };
   } catch (error) {
     results.epochs = { error: (error as Error).message.split('\n')[0] ?? String(error) };
   } finally {
@@ -270,16 +319,37 @@ interface TorchReport {
 }
 function runPyTorch(): TorchReport | string {
   if (flags['skip-pytorch']) return 'skipped (--skip-pytorch)';
-  if (!flags['pytorch-driver'] || !flags.reference) return 'not run: --pytorch-driver and --reference name its scripts (run.sh passes them)';
+  if (!flags['pytorch-driver'] || !flags.reference)
+    return 'not run: --pytorch-driver and --reference name its scripts (run.sh passes them)';
   const completedEpochs = results.epochs && !failed(results.epochs) ? (results.epochs.epochs ?? 1) : epochs;
   const args = [
     flags['pytorch-driver'],
     ...['--reference', flags.reference, '--data', flags.data ?? ''],
-    ...['--batch-size', String(batchSize), '--batch-sizes', [...new Set([batchSize, ...sweep])].join(','), '--steps', String(steps)],
-    ...['--lenet-steps', String(lenetSteps), '--epochs', String(completedEpochs), '--train-limit', String(trainImages), '--test-limit', String(testImages)],
+    ...[
+      '--batch-size',
+      String(batchSize),
+      '--batch-sizes',
+      [...new Set([batchSize, ...sweep])].join(','),
+      '--steps',
+      String(steps),
+    ],
+    ...[
+      '--lenet-steps',
+      String(lenetSteps),
+      '--epochs',
+      String(completedEpochs),
+      '--train-limit',
+      String(trainImages),
+      '--test-limit',
+      String(testImages),
+    ],
   ];
   say(`PyTorch: ${flags.python} ${args.join(' ')}`);
-  const run = spawnSync(flags.python, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 * 1024 * 1024 });
+  const run = spawnSync(flags.python, args, {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 16 * 1024 * 1024,
+  });
   if (run.error) return `could not start ${flags.python}: ${run.error.message}`;
   const last = run.stdout.trim().split('\n').at(-1) ?? '';
   if (run.status !== 0 || !last.startsWith('{')) return `failed (exit ${run.status}): ${last}`;
@@ -295,24 +365,50 @@ function describe(run: Outcome<OursRun> | undefined): string {
   if (failed(run)) return `failed: ${run.error}`;
   return `${run.imagesPerSecond.toFixed(1)} images/s (${run.images} images in ${run.seconds.toFixed(2)} s)${run.testAccuracy === undefined ? '' : `, test accuracy ${(run.testAccuracy * 100).toFixed(2)}%`}`;
 }
-const torchOf = (pick: (report: TorchReport) => Outcome<TorchRun> | undefined): Outcome<TorchRun> | undefined => (typeof torch === 'string' ? undefined : pick(torch));
-const speed = (run: Outcome<{ imagesPerSecond: number }> | undefined) => (run && !failed(run) ? run.imagesPerSecond : null);
-const accuracy = (run: Outcome<{ testAccuracy?: number }> | undefined) => (run && !failed(run) && run.testAccuracy !== undefined ? `${(run.testAccuracy * 100).toFixed(2)}%` : '–');
-const number = (value: number | null, digits = 1) => (value === null ? '–' : value.toLocaleString('en-GB', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
-const ratio = (ours: number | null, theirs: number | null) => (ours === null || theirs === null ? '–' : (ours / theirs).toFixed(2));
-const cell = (run: Outcome<{ imagesPerSecond: number }> | undefined) => (run && failed(run) ? `failed: ${run.error.slice(0, 80)}` : number(speed(run)));
+const torchOf = (pick: (report: TorchReport) => Outcome<TorchRun> | undefined): Outcome<TorchRun> | undefined =>
+  typeof torch === 'string' ? undefined : pick(torch);
+const speed = (run: Outcome<{ imagesPerSecond: number }> | undefined) =>
+  run && !failed(run) ? run.imagesPerSecond : null;
+const accuracy = (run: Outcome<{ testAccuracy?: number }> | undefined) =>
+  run && !failed(run) && run.testAccuracy !== undefined ? `${(run.testAccuracy * 100).toFixed(2)}%` : '–';
+const number = (value: number | null, digits = 1) =>
+  value === null
+    ? '–'
+    : value.toLocaleString('en-GB', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const ratio = (ours: number | null, theirs: number | null) =>
+  ours === null || theirs === null ? '–' : (ours / theirs).toFixed(2);
+const cell = (run: Outcome<{ imagesPerSecond: number }> | undefined) =>
+  run && failed(run) ? `failed: ${run.error.slice(0, 80)}` : number(speed(run));
 
-const torchName = typeof torch === 'string' ? 'PyTorch' : `PyTorch ${torch.version} (${torch.device}${torch.device === 'cpu' ? '' : `, ${torch.deviceName}`})`;
+const torchName =
+  typeof torch === 'string'
+    ? 'PyTorch'
+    : `PyTorch ${torch.version} (${torch.device}${torch.device === 'cpu' ? '' : `, ${torch.deviceName}`})`;
 const rows: string[] = [
   `| run (CIFAR-10 subset) | TF.js webgpu (${device.name}) images/s | ${torchName} images/s | ours ÷ PyTorch | test accuracy, ours | test accuracy, PyTorch |`,
   '| --- | ---: | ---: | ---: | ---: | ---: |',
 ];
 const addRow = (what: string, ours: Outcome<OursRun> | undefined, theirs: Outcome<TorchRun> | undefined) =>
-  rows.push(`| ${what} | ${cell(ours)} | ${cell(theirs)} | ${ratio(speed(ours), speed(theirs))} | ${accuracy(ours)} | ${accuracy(theirs)} |`);
-addRow(`LeNet-5 (32×32×3), ${lenetSteps} steps of ${batchSize}`, results.lenet, torchOf((report) => report.lenet));
-for (const [batch, run] of Object.entries(results.sweep)) addRow(`AlexNet, ${steps} steps of ${batch}`, run, torchOf((report) => report.sweep[batch]));
+  rows.push(
+    `| ${what} | ${cell(ours)} | ${cell(theirs)} | ${ratio(speed(ours), speed(theirs))} | ${accuracy(ours)} | ${accuracy(theirs)} |`,
+  );
+addRow(
+  `LeNet-5 (32×32×3), ${lenetSteps} steps of ${batchSize}`,
+  results.lenet,
+  torchOf((report) => report.lenet),
+);
+for (const [batch, run] of Object.entries(results.sweep))
+  addRow(
+    `AlexNet, ${steps} steps of ${batch}`,
+    run,
+    torchOf((report) => report.sweep[batch]),
+  );
 const doneEpochs = results.epochs && !failed(results.epochs) ? results.epochs.epochs : undefined;
-addRow(`AlexNet, ${doneEpochs ?? epochs} epoch(s) of ${trainImages} at batch ${batchSize}, ${testImages} test images`, results.epochs, torchOf((report) => report.epochs));
+addRow(
+  `AlexNet, ${doneEpochs ?? epochs} epoch(s) of ${trainImages} at batch ${batchSize}, ${testImages} test images`,
+  results.epochs,
+  torchOf((report) => report.epochs),
+);
 
 const fastest = (entries: [string, Outcome<{ imagesPerSecond: number }> | undefined][]) =>
   entries.reduce<[string, number] | null>((best, [batch, run]) => {
@@ -322,7 +418,8 @@ const fastest = (entries: [string, Outcome<{ imagesPerSecond: number }> | undefi
 const oursFastest = fastest(Object.entries(results.sweep));
 const torchFastest = typeof torch === 'string' ? null : fastest(Object.entries(torch.sweep));
 /** Ten epochs of the full 50,000 training images at the epoch run's speed (training only, no evaluation). */
-const tenEpochs = (imagesPerSecond: number | null) => (imagesPerSecond === null ? '–' : `${number((10 * 50_000) / imagesPerSecond / 60)} minutes`);
+const tenEpochs = (imagesPerSecond: number | null) =>
+  imagesPerSecond === null ? '–' : `${number((10 * 50_000) / imagesPerSecond / 60)} minutes`;
 const oursEpochSpeed = speed(results.epochs);
 const torchEpochSpeed = speed(torchOf((report) => report.epochs));
 const notes = [
@@ -334,8 +431,23 @@ console.log(['', ...rows, '', ...notes].join('\n'));
 
 const jsonPath = flags.json ?? (process.env.OUT ? path.join(process.env.OUT, 'gpu-check.json') : undefined);
 if (jsonPath) {
-  const settings = { dryRun: dry, batchSize, batchSizes: sweep, steps, warmupSteps, lenetSteps, budgetSeconds, epochs, trainImages, testImages, subset: { train: dataset.train.count, test: dataset.test.count } };
-  writeFileSync(jsonPath, `${JSON.stringify({ when: new Date().toISOString(), adapter, settings, ours: results, pytorch: torch, table: rows.join('\n'), notes }, null, 2)}\n`);
+  const settings = {
+    dryRun: dry,
+    batchSize,
+    batchSizes: sweep,
+    steps,
+    warmupSteps,
+    lenetSteps,
+    budgetSeconds,
+    epochs,
+    trainImages,
+    testImages,
+    subset: { train: dataset.train.count, test: dataset.test.count },
+  };
+  writeFileSync(
+    jsonPath,
+    `${JSON.stringify({ when: new Date().toISOString(), adapter, settings, ours: results, pytorch: torch, table: rows.join('\n'), notes }, null, 2)}\n`,
+  );
   say(`wrote ${jsonPath}`);
 }
 const measuredAny = [results.lenet, results.epochs, ...Object.values(results.sweep)].some((run) => run && !failed(run));

@@ -30,7 +30,8 @@ export async function buildApp(dependencies: ApiDependencies, logger: Logger): P
     openapi: {
       info: {
         title: 'Training-job service',
-        description: 'Trains LeNet-5 and AlexNet on MNIST, CIFAR-10 or your own uploaded images with TensorFlow.js, fine-tunes trained models, and serves predictions.',
+        description:
+          'Trains LeNet-5 and AlexNet on MNIST, CIFAR-10 or your own uploaded images with TensorFlow.js, fine-tunes trained models, and serves predictions.',
         version: '1.0.0',
       },
     },

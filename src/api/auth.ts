@@ -32,7 +32,9 @@ export function loadApiKeys(config: Pick<Config, 'API_KEYS' | 'API_KEYS_FILE'>):
     try {
       text = readFileSync(config.API_KEYS_FILE, 'utf8');
     } catch (error) {
-      throw new ConfigError(`API_KEYS_FILE: can't read ${config.API_KEYS_FILE} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+      throw new ConfigError(
+        `API_KEYS_FILE: can't read ${config.API_KEYS_FILE} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+      );
     }
     text.split(/\r?\n/).forEach((line, index) => {
       const key = line.trim();
@@ -124,46 +126,48 @@ function unauthorized(message: string): HttpError {
  * GET /jobs/:id/events, for EventSource clients); `request.apiClient` says who it is. Without
  * keys, everyone is one client per address, and a warning at start-up says so.
  */
-export const securityPlugin = fastifyPlugin<ApiDependencies & { keys: KeyRing }>(async (app, { keys, config, redis }) => {
-  if (!keys.enabled) {
-    app.log.warn(
-      { host: config.HOST },
-      'no API keys configured (API_KEYS or API_KEYS_FILE): the API is open to anyone who can reach it; keep it on a trusted network or set keys',
-    );
-  }
-  app.decorateRequest('apiClient', null);
+export const securityPlugin = fastifyPlugin<ApiDependencies & { keys: KeyRing }>(
+  async (app, { keys, config, redis }) => {
+    if (!keys.enabled) {
+      app.log.warn(
+        { host: config.HOST },
+        'no API keys configured (API_KEYS or API_KEYS_FILE): the API is open to anyone who can reach it; keep it on a trusted network or set keys',
+      );
+    }
+    app.decorateRequest('apiClient', null);
 
-  app.addHook('onRequest', async (request, reply) => {
-    const path = request.url.split('?')[0] ?? '/';
-    const open = isPublic(request, path);
-    let owner: string | null = null;
-    if (keys.enabled && !open) {
-      const presented = presentedKey(request, path);
-      if (presented === null) {
-        reply.header('www-authenticate', 'Bearer');
-        throw unauthorized('authentication required: send the header Authorization: Bearer <API key>');
+    app.addHook('onRequest', async (request, reply) => {
+      const path = request.url.split('?')[0] ?? '/';
+      const open = isPublic(request, path);
+      let owner: string | null = null;
+      if (keys.enabled && !open) {
+        const presented = presentedKey(request, path);
+        if (presented === null) {
+          reply.header('www-authenticate', 'Bearer');
+          throw unauthorized('authentication required: send the header Authorization: Bearer <API key>');
+        }
+        owner = keys.match(presented);
+        if (owner === null) {
+          reply.header('www-authenticate', 'Bearer error="invalid_token"');
+          throw unauthorized('the API key is not valid');
+        }
       }
-      owner = keys.match(presented);
-      if (owner === null) {
-        reply.header('www-authenticate', 'Bearer error="invalid_token"');
-        throw unauthorized('the API key is not valid');
+      if (request.method === 'GET') dropAccessToken(request, path);
+      const client: ApiClient = { owner, rateKey: owner ?? `ip:${request.ip}` };
+      request.apiClient = client;
+      if (path !== '/health' && config.RATE_LIMIT_PER_MINUTE > 0) {
+        const outcome = await checkRateLimit(redis, config.KEY_PREFIX, client.rateKey, config.RATE_LIMIT_PER_MINUTE);
+        if (!outcome.allowed) {
+          reply.header('retry-after', String(outcome.retryAfterSeconds));
+          throw new HttpError(
+            429,
+            `too many requests: at most ${config.RATE_LIMIT_PER_MINUTE} a minute per client; retry after ${outcome.retryAfterSeconds} s`,
+          );
+        }
       }
-    }
-    if (request.method === 'GET') dropAccessToken(request, path);
-    const client: ApiClient = { owner, rateKey: owner ?? `ip:${request.ip}` };
-    request.apiClient = client;
-    if (path !== '/health' && config.RATE_LIMIT_PER_MINUTE > 0) {
-      const outcome = await checkRateLimit(redis, config.KEY_PREFIX, client.rateKey, config.RATE_LIMIT_PER_MINUTE);
-      if (!outcome.allowed) {
-        reply.header('retry-after', String(outcome.retryAfterSeconds));
-        throw new HttpError(
-          429,
-          `too many requests: at most ${config.RATE_LIMIT_PER_MINUTE} a minute per client; retry after ${outcome.retryAfterSeconds} s`,
-        );
-      }
-    }
-  });
-});
+    });
+  },
+);
 
 /** The owner to record on, and to filter by for, this request's jobs; null when authentication is off. */
 export function ownerOf(request: FastifyRequest): string | null {

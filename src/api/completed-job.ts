@@ -5,7 +5,12 @@ import { HttpError, jobNotFound } from './http-error.ts';
 import { assertOwnJob } from './ownership.ts';
 
 /** What predictions and the model download need: the client's own job, completed (404, 409 otherwise). */
-export async function assertCompletedJob(store: JobStore, request: FastifyRequest, id: string, need: string): Promise<void> {
+export async function assertCompletedJob(
+  store: JobStore,
+  request: FastifyRequest,
+  id: string,
+  need: string,
+): Promise<void> {
   await assertOwnJob(store, request, id);
   const state = await store.state(id);
   if (state === null) throw jobNotFound(id);

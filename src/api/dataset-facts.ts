@@ -32,13 +32,19 @@ export function mayUseDataset(request: FastifyRequest, owner: string | null): bo
 }
 
 /** A built-in data set's facts, or those of an uploaded one the client may use and that is ready (400 otherwise, saying why). */
-export async function datasetFactsFor(datasetStore: DatasetStore, request: FastifyRequest, name: string): Promise<DatasetFacts> {
+export async function datasetFactsFor(
+  datasetStore: DatasetStore,
+  request: FastifyRequest,
+  name: string,
+): Promise<DatasetFacts> {
   if (isBuiltInDataset(name)) return { ...datasets[name], validationSize: 0 };
   const refuse = (why: string) => invalidBody('dataset', why, `dataset ${name}`);
   const uploaded = await datasetStore.get(name);
-  if (!uploaded || !mayUseDataset(request, await datasetStore.owner(name))) throw refuse('is no data set of yours (GET /datasets lists them)');
+  if (!uploaded || !mayUseDataset(request, await datasetStore.owner(name)))
+    throw refuse('is no data set of yours (GET /datasets lists them)');
   if (uploaded.state === 'processing') throw refuse('is still processing; wait until its state is ready');
-  if (uploaded.state === 'failed' || !uploaded.report) throw refuse(`failed to process (${uploaded.error?.message ?? 'no report'}); upload it again`);
+  if (uploaded.state === 'failed' || !uploaded.report)
+    throw refuse(`failed to process (${uploaded.error?.message ?? 'no report'}); upload it again`);
   const { report } = uploaded;
   return {
     shape: report.shape,

@@ -38,7 +38,10 @@ export function installErrorHandler(app: FastifyInstance, redis: Redis): void {
         const path = (issue.instancePath ?? '').replace(/^\//, '').replaceAll('/', '.');
         const unknownKeys = issue.params.keys;
         if (issue.keyword === 'unrecognized_keys' && Array.isArray(unknownKeys)) {
-          return unknownKeys.map((key) => ({ path: path ? `${path}.${String(key)}` : String(key), message: 'unknown field' }));
+          return unknownKeys.map((key) => ({
+            path: path ? `${path}.${String(key)}` : String(key),
+            message: 'unknown field',
+          }));
         }
         return [{ path, message: issue.message ?? 'is invalid' }];
       });

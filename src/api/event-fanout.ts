@@ -80,7 +80,12 @@ export class EventFanout {
   private readonly running: Promise<void>;
 
   constructor(private readonly options: EventFanoutOptions) {
-    this.connection = options.redis.duplicate({ lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, connectionName: options.connectionName });
+    this.connection = options.redis.duplicate({
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      connectionName: options.connectionName,
+    });
     this.connection.on('error', (error) => options.log.debug({ err: error }, 'event fan-out Redis connection error'));
     this.connection.on('ready', () => {
       void this.connection.client('ID').then(
@@ -124,7 +129,8 @@ export class EventFanout {
       await this.replay(id, follower);
     } catch (error) {
       // Its replay's read failed: this stream ends, and its client resumes where it stopped.
-      if (!stream.closed) this.options.log.warn({ err: error, jobId: id }, 'event stream ended early: Redis failed a read');
+      if (!stream.closed)
+        this.options.log.warn({ err: error, jobId: id }, 'event stream ended early: Redis failed a read');
       this.finish(follower);
     }
     return finished;
@@ -192,7 +198,11 @@ export class EventFanout {
 
   /** Ends every stream of a job (Redis failed a read for it): its clients reconnect and resume. */
   private fail(watch: Watch, error: unknown): void {
-    if (!this.closed && watch.followers.size > 0) this.options.log.warn({ err: error, clients: watch.followers.size }, 'event streams ended early: Redis failed a read');
+    if (!this.closed && watch.followers.size > 0)
+      this.options.log.warn(
+        { err: error, clients: watch.followers.size },
+        'event streams ended early: Redis failed a read',
+      );
     for (const follower of watch.followers) this.finish(follower);
   }
 
@@ -211,7 +221,11 @@ export class EventFanout {
         for (const [id, watch] of this.watches) if (watch.cursor !== null) positions.set(id, watch.cursor);
         this.readGeneration = this.generation;
         this.reading = true;
-        found = await this.options.store.events.readMany(positions, { count: readCount, blockMs: this.options.heartbeatMs, connection: this.connection });
+        found = await this.options.store.events.readMany(positions, {
+          count: readCount,
+          blockMs: this.options.heartbeatMs,
+          connection: this.connection,
+        });
       } catch (error) {
         if (this.closed) return;
         for (const watch of this.watches.values()) this.fail(watch, error);

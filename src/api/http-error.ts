@@ -31,7 +31,10 @@ export const experimentNotFound = (id: string) => new HttpError(404, `no experim
 export function multipartFailure(error: unknown, tooManyFiles: string): Error {
   if (hasCode(error, 'FST_FILES_LIMIT')) return new HttpError(413, tooManyFiles);
   if (error instanceof HttpError || hasStatus(error)) return error as Error;
-  return new HttpError(400, `the multipart body is malformed: ${error instanceof Error ? error.message : String(error)}`);
+  return new HttpError(
+    400,
+    `the multipart body is malformed: ${error instanceof Error ? error.message : String(error)}`,
+  );
 }
 
 function hasCode(error: unknown, code: string): boolean {
@@ -40,5 +43,7 @@ function hasCode(error: unknown, code: string): boolean {
 
 /** An error that carries an HTTP status of its own (ours, or a Fastify plugin's), to be answered with it. */
 export function hasStatus(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && typeof (error as { statusCode?: unknown }).statusCode === 'number';
+  return (
+    typeof error === 'object' && error !== null && typeof (error as { statusCode?: unknown }).statusCode === 'number'
+  );
 }

@@ -5,16 +5,27 @@ import { invalidBody } from './http-error.ts';
 
 // Kept out of src/contract so that the contract's schemas load without TensorFlow.js (the CLI uses them).
 /** Fills the defaults that depend on other fields, on the data set or on the server (`maxJobSeconds`). */
-export function settingsFor(request: TrainingRequest, dataset: DatasetFacts, randomSeed: () => number, maxJobSeconds: number): JobSettings {
+export function settingsFor(
+  request: TrainingRequest,
+  dataset: DatasetFacts,
+  randomSeed: () => number,
+  maxJobSeconds: number,
+): JobSettings {
   if (request.earlyStopping !== null && request.validationSplit === null) {
     throw invalidBody('earlyStopping', 'earlyStopping needs validation images: give validationSplit too');
   }
   if (request.validationSplit === 'dataset' && dataset.validationSize === 0) {
-    throw invalidBody('validationSplit', "validationSplit is 'dataset', but this data set has no validation split (upload one with a val/ folder, or give a fraction)");
+    throw invalidBody(
+      'validationSplit',
+      "validationSplit is 'dataset', but this data set has no validation split (upload one with a val/ folder, or give a fraction)",
+    );
   }
   const trainLimit = Math.min(request.trainLimit ?? dataset.trainSize, dataset.trainSize);
   if (typeof request.validationSplit === 'number' && trainLimit < 2) {
-    throw invalidBody('validationSplit', `validationSplit needs at least 2 training images, one to train on and one to validate on; trainLimit leaves ${trainLimit}`);
+    throw invalidBody(
+      'validationSplit',
+      `validationSplit needs at least 2 training images, one to train on and one to validate on; trainLimit leaves ${trainLimit}`,
+    );
   }
   return {
     ...request,

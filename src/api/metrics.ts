@@ -118,13 +118,17 @@ function endedJobObserver(store: JobStore) {
     if (!found) return;
     const { job, epochs } = found;
     // Every upload would be a label value of its own, without bound: they are counted together.
-    const labels = { model: job.request.model, dataset: isBuiltInDataset(job.request.dataset) ? job.request.dataset : 'uploaded' };
+    const labels = {
+      model: job.request.model,
+      dataset: isBuiltInDataset(job.request.dataset) ? job.request.dataset : 'uploaded',
+    };
     if (job.startedAt && job.finishedAt) {
       const seconds = (Date.parse(job.finishedAt) - Date.parse(job.startedAt)) / 1000;
       if (Number.isFinite(seconds) && seconds >= 0) duration?.observe({ ...labels, state: job.state }, seconds);
     }
     const trainingSeconds = epochs.reduce((total, epoch) => total + epoch.seconds, 0);
-    if (epochs.length > 0 && trainingSeconds > 0) speed?.observe(labels, (epochs.length * job.request.trainLimit) / trainingSeconds);
+    if (epochs.length > 0 && trainingSeconds > 0)
+      speed?.observe(labels, (epochs.length * job.request.trainLimit) / trainingSeconds);
   };
 
   const run = async (): Promise<void> => {
@@ -167,7 +171,9 @@ function endedJobObserver(store: JobStore) {
 const metrics: FastifyPluginAsyncZod<ApiDependencies> = async (app, { store, queue }) => {
   const collected = createMetrics(store, queue);
   // Jobs that end from now on are observed; when Redis isn't there yet, from the first scrape on.
-  await collected.start().catch((error: unknown) => app.log.warn({ err: error }, 'metrics: could not read the ended jobs yet'));
+  await collected
+    .start()
+    .catch((error: unknown) => app.log.warn({ err: error }, 'metrics: could not read the ended jobs yet'));
 
   app.addHook('onResponse', async (request, reply) => {
     // Unknown paths share one series, so probing clients can't make one per path.
@@ -179,9 +185,13 @@ const metrics: FastifyPluginAsyncZod<ApiDependencies> = async (app, { store, que
     '/metrics',
     {
       schema: {
-        summary: 'Prometheus metrics: jobs by state, queue depth, job durations, training speed, prediction latency, HTTP requests',
+        summary:
+          'Prometheus metrics: jobs by state, queue depth, job durations, training speed, prediction latency, HTTP requests',
         response: {
-          200: { description: 'Prometheus text exposition format 0.0.4', content: { 'text/plain': { schema: z.string() } } },
+          200: {
+            description: 'Prometheus text exposition format 0.0.4',
+            content: { 'text/plain': { schema: z.string() } },
+          },
           401: errorBody,
           429: errorBody,
           503: errorBody,

@@ -18,7 +18,13 @@ export const completeOpenApi: SwaggerTransformObject = (input) => {
     predict.requestBody = {
       required: true,
       content: {
-        'multipart/form-data': { schema: { type: 'object', additionalProperties: binary, description: 'one or more image files, any field names' } },
+        'multipart/form-data': {
+          schema: {
+            type: 'object',
+            additionalProperties: binary,
+            description: 'one or more image files, any field names',
+          },
+        },
         ...Object.fromEntries(imageMediaTypes.map((type) => [type, { schema: binary }])),
       },
     };
@@ -28,12 +34,22 @@ export const completeOpenApi: SwaggerTransformObject = (input) => {
     upload.requestBody = {
       required: true,
       content: {
-        'multipart/form-data': { schema: { type: 'object', additionalProperties: true, description: 'the archive as a file part (any field name) and the options (see the query parameters) as fields' } },
-        ...Object.fromEntries([...archiveMediaTypes, 'application/octet-stream'].map((type) => [type, { schema: binary }])),
+        'multipart/form-data': {
+          schema: {
+            type: 'object',
+            additionalProperties: true,
+            description:
+              'the archive as a file part (any field name) and the options (see the query parameters) as fields',
+          },
+        },
+        ...Object.fromEntries(
+          [...archiveMediaTypes, 'application/octet-stream'].map((type) => [type, { schema: binary }]),
+        ),
       },
     };
     const accepted = upload.responses['202'];
-    if (accepted && !('$ref' in accepted)) accepted.headers = { Location: { description: 'the new data set: /datasets/<id>', schema: { type: 'string' } } };
+    if (accepted && !('$ref' in accepted))
+      accepted.headers = { Location: { description: 'the new data set: /datasets/<id>', schema: { type: 'string' } } };
   }
   const download = document.paths['/jobs/{id}/model']?.get;
   if (download) {
@@ -42,9 +58,13 @@ export const completeOpenApi: SwaggerTransformObject = (input) => {
       content: { 'application/zip': { schema: binary } },
     };
   }
-  for (const [path, what] of [['/jobs', 'job'], ['/experiments', 'experiment']] as const) {
+  for (const [path, what] of [
+    ['/jobs', 'job'],
+    ['/experiments', 'experiment'],
+  ] as const) {
     const created = document.paths[path]?.post?.responses['201'];
-    if (created && !('$ref' in created)) created.headers = { Location: { description: `the new ${what}: ${path}/<id>`, schema: { type: 'string' } } };
+    if (created && !('$ref' in created))
+      created.headers = { Location: { description: `the new ${what}: ${path}/<id>`, schema: { type: 'string' } } };
   }
   return document;
 };

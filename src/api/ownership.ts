@@ -15,7 +15,11 @@ export async function assertOwnJob(store: JobStore, request: FastifyRequest, id:
 }
 
 /** As assertOwnJob, for an experiment: owned like its jobs, by the client that created it. */
-export async function assertOwnExperiment(experiments: ExperimentStore, request: FastifyRequest, id: string): Promise<void> {
+export async function assertOwnExperiment(
+  experiments: ExperimentStore,
+  request: FastifyRequest,
+  id: string,
+): Promise<void> {
   const owner = ownerOf(request);
   if (owner === null) return;
   if ((await experiments.owner(id)) !== owner) throw experimentNotFound(id);

@@ -24,12 +24,22 @@ export class Predictor {
   ) {}
 
   /** One prediction per upload, in order, from one call of the model on all of them, in its turn (see ModelCallQueue). */
-  async predict(jobId: string, uploads: readonly Buffer[], options: { preprocess: PreprocessRequest; explain: boolean }): Promise<Prediction[]> {
+  async predict(
+    jobId: string,
+    uploads: readonly Buffer[],
+    options: { preprocess: PreprocessRequest; explain: boolean },
+  ): Promise<Prediction[]> {
     const { model, metadata } = await this.model(jobId);
     const mode = options.preprocess === 'auto' ? metadata.imageKind : options.preprocess;
     const inputs = await Promise.all(
       uploads.map((upload, index) =>
-        prepareUpload(upload, metadata.shape, this.maxPixels, uploads.length > 1 ? `file ${index + 1}` : 'the upload', mode).catch((error: unknown) => {
+        prepareUpload(
+          upload,
+          metadata.shape,
+          this.maxPixels,
+          uploads.length > 1 ? `file ${index + 1}` : 'the upload',
+          mode,
+        ).catch((error: unknown) => {
           if (error instanceof ImageError) throw new HttpError(error.reason === 'tooLarge' ? 413 : 400, error.message);
           throw error;
         }),
@@ -38,7 +48,9 @@ export class Predictor {
     const joined = new Uint8Array(inputs.reduce((size, input) => size + input.pixels.byteLength, 0));
     inputs.reduce((offset, input) => (joined.set(input.pixels, offset), offset + input.pixels.byteLength), 0);
     const rows = await this.modelCalls.inTurn(async () => {
-      const probabilities = tf.tidy(() => tf.softmax(model.predict(normalisedImages(joined, inputs.length, metadata.shape)) as tf.Tensor2D));
+      const probabilities = tf.tidy(() =>
+        tf.softmax(model.predict(normalisedImages(joined, inputs.length, metadata.shape)) as tf.Tensor2D),
+      );
       try {
         return (await probabilities.array()) as number[][];
       } finally {
@@ -53,7 +65,12 @@ export class Predictor {
           .slice(0, topCount);
         const best = ranked[0] as (typeof ranked)[number];
         const input = inputs[index] as PreparedImage;
-        return { ...best, top: ranked, blank: input.blank, ...(options.explain ? { explanation: await explained(input, metadata.shape) } : {}) };
+        return {
+          ...best,
+          top: ranked,
+          blank: input.blank,
+          ...(options.explain ? { explanation: await explained(input, metadata.shape) } : {}),
+        };
       }),
     );
   }
@@ -91,12 +108,22 @@ export class Predictor {
 
 /** Frees a model once it has loaded (a load that failed holds nothing). */
 function release(loading: Promise<LoadedArtifact>): void {
-  loading.then(({ model }) => model.dispose(), () => undefined);
+  loading.then(
+    ({ model }) => model.dispose(),
+    () => undefined,
+  );
 }
 
 async function explained(input: PreparedImage, shape: LoadedArtifact['metadata']['shape']): Promise<Explanation> {
-  const image = sharp(input.pixels, { raw: { width: shape.width, height: shape.height, channels: shape.channels as 1 | 3 } });
+  const image = sharp(input.pixels, {
+    raw: { width: shape.width, height: shape.height, channels: shape.channels as 1 | 3 },
+  });
   // Without the colour space, sharp would write one channel of raw bytes as an RGB PNG.
   const png = await (shape.channels === 1 ? image.toColourspace('b-w') : image).png().toBuffer();
-  return { preprocess: input.mode, inverted: input.inverted, crop: input.crop, input: `data:image/png;base64,${png.toString('base64')}` };
+  return {
+    preprocess: input.mode,
+    inverted: input.inverted,
+    crop: input.crop,
+    input: `data:image/png;base64,${png.toString('base64')}`,
+  };
 }

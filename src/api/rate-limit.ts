@@ -6,7 +6,13 @@ export type RateLimitOutcome = { allowed: true } | { allowed: false; retryAfterS
  * A fixed one-minute window per client, counted in Redis (INCR of a key per client and minute,
  * which expires soon after its minute), so that every API process sharing the Redis enforces one limit together.
  */
-export async function checkRateLimit(redis: Redis, prefix: string, client: string, perMinute: number, now = Date.now()): Promise<RateLimitOutcome> {
+export async function checkRateLimit(
+  redis: Redis,
+  prefix: string,
+  client: string,
+  perMinute: number,
+  now = Date.now(),
+): Promise<RateLimitOutcome> {
   const window = Math.floor(now / 60_000);
   const key = `${prefix}:ratelimit:${client}:${window}`;
   const replies = await redis.multi().incr(key).expire(key, 120).exec();

@@ -60,8 +60,11 @@ export class RetentionSweep {
   private async sweepExperiments(before: Date): Promise<number> {
     const { experiments } = this.options;
     let removed = 0;
-    for (let after: number | null = 0; after !== null; ) {
-      const page: { empty: string[]; next: number | null } = await experiments.emptyCreatedBefore(before, { after, limit: sweepBatch });
+    for (let after: number | null = 0; after !== null;) {
+      const page: { empty: string[]; next: number | null } = await experiments.emptyCreatedBefore(before, {
+        after,
+        limit: sweepBatch,
+      });
       for (const id of page.empty) if (await experiments.remove(id)) removed += 1;
       after = page.next;
     }
@@ -73,9 +76,14 @@ export class RetentionSweep {
     const run = () =>
       void this.sweep().then(
         (removed) => {
-          if (removed && (removed.jobs > 0 || removed.experiments > 0)) this.options.log.info({ ...removed, retentionDays: this.options.retentionDays }, 'removed jobs past their retention, and experiments left without runs');
+          if (removed && (removed.jobs > 0 || removed.experiments > 0))
+            this.options.log.info(
+              { ...removed, retentionDays: this.options.retentionDays },
+              'removed jobs past their retention, and experiments left without runs',
+            );
         },
-        (error: unknown) => this.options.log.warn({ err: error }, 'retention sweep failed; the next interval tries again'),
+        (error: unknown) =>
+          this.options.log.warn({ err: error }, 'retention sweep failed; the next interval tries again'),
       );
     run();
     const timer = setInterval(run, this.options.intervalMs);

@@ -28,7 +28,12 @@ export class ArchiveError extends Error {
 
 /** The format of an archive from its first 512 bytes or fewer, or null when it is none of them. */
 export function archiveFormatOf(head: Uint8Array): ArchiveFormat | null {
-  if (head[0] === 0x50 && head[1] === 0x4b && ((head[2] === 0x03 && head[3] === 0x04) || (head[2] === 0x05 && head[3] === 0x06))) return 'zip';
+  if (
+    head[0] === 0x50 &&
+    head[1] === 0x4b &&
+    ((head[2] === 0x03 && head[3] === 0x04) || (head[2] === 0x05 && head[3] === 0x06))
+  )
+    return 'zip';
   if (head[0] === 0x1f && head[1] === 0x8b) return 'tar.gz';
   // POSIX and GNU tar write "ustar" at byte 257 of every header.
   if (head.length >= 262 && String.fromCharCode(...head.subarray(257, 262)) === 'ustar') return 'tar';
@@ -55,16 +60,24 @@ export async function archiveFormatOfFile(file: string): Promise<ArchiveFormat |
  * streamed, their declared sizes counted as they come. An entry's `read()` must be awaited
  * before the next entry is asked for.
  */
-export function archiveEntries(file: string, format: ArchiveFormat, limits: ArchiveLimits): AsyncIterable<ArchiveEntry> {
+export function archiveEntries(
+  file: string,
+  format: ArchiveFormat,
+  limits: ArchiveLimits,
+): AsyncIterable<ArchiveEntry> {
   return format === 'zip' ? zipEntries(file, limits) : tarEntries(file, format === 'tar.gz', limits);
 }
 
 /** Refuses an archive whose declared entries or sizes pass the limits: a zip bomb is refused by counting, before unpacking. */
 export function checkDeclared(entries: number, unpackedBytes: number, limits: ArchiveLimits): void {
   if (entries > limits.maxEntries) {
-    throw new ArchiveError(`the archive holds more than ${limits.maxEntries} entries, the most a data set may have (MAX_DATASET_FILES)`);
+    throw new ArchiveError(
+      `the archive holds more than ${limits.maxEntries} entries, the most a data set may have (MAX_DATASET_FILES)`,
+    );
   }
   if (unpackedBytes > limits.maxUnpackedBytes) {
-    throw new ArchiveError(`the archive unpacks to more than ${limits.maxUnpackedBytes} bytes, the most a data set may (MAX_DATASET_UNPACKED_BYTES)`);
+    throw new ArchiveError(
+      `the archive unpacks to more than ${limits.maxUnpackedBytes} bytes, the most a data set may (MAX_DATASET_UNPACKED_BYTES)`,
+    );
   }
 }

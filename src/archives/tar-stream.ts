@@ -20,9 +20,16 @@ export async function* tarEntries(file: string, gzipped: boolean, limits: Archiv
   let entries = 0;
   let declared = 0;
   try {
-    for (let offset = 0; ; ) {
+    for (let offset = 0; ;) {
       const block = await reader.read(TAR_BLOCK);
-      if (block.length < TAR_BLOCK) throw bad(block.length === 0 && offset > 0 ? 'is truncated: it ends without its end-of-archive marker' : offset === 0 ? 'is empty or not a tar archive' : 'is truncated: it ends inside a header');
+      if (block.length < TAR_BLOCK)
+        throw bad(
+          block.length === 0 && offset > 0
+            ? 'is truncated: it ends without its end-of-archive marker'
+            : offset === 0
+              ? 'is empty or not a tar archive'
+              : 'is truncated: it ends inside a header',
+        );
       const header = readTarHeader(block, offset, bad);
       if (header === null) return;
       entries += 1;
@@ -104,7 +111,7 @@ class StreamReader {
   }
 
   async skip(length: number, bad: (problem: string) => Error): Promise<void> {
-    for (let left = length; left > 0; ) {
+    for (let left = length; left > 0;) {
       const part = await this.read(Math.min(left, 1 << 20));
       if (part.length === 0) throw bad('is truncated: it ends inside an entry');
       left -= part.length;

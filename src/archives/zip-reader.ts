@@ -64,14 +64,16 @@ async function readDirectory(handle: FileHandle, fileSize: number): Promise<Dire
       break;
     }
   }
-  if (end === -1) throw new ArchiveError('the zip archive has no end-of-directory record: it is truncated or not a zip archive');
+  if (end === -1)
+    throw new ArchiveError('the zip archive has no end-of-directory record: it is truncated or not a zip archive');
   const count = tail.readUInt16LE(end + 10);
   const directorySize = tail.readUInt32LE(end + 12);
   const directoryStart = tail.readUInt32LE(end + 16);
   if (count === 0xffff || directorySize === 0xffffffff || directoryStart === 0xffffffff) {
     throw new ArchiveError('the zip archive is in ZIP64 form, which is not supported: make a tar.gz archive instead');
   }
-  if (directoryStart + directorySize > tailStart + end) throw new ArchiveError('the zip archive is truncated: its directory lies past its end');
+  if (directoryStart + directorySize > tailStart + end)
+    throw new ArchiveError('the zip archive is truncated: its directory lies past its end');
   const directory = await readAt(handle, directoryStart, directorySize);
   const entries: DirectoryEntry[] = [];
   let offset = 0;
@@ -106,7 +108,8 @@ async function readEntry(handle: FileHandle, entry: DirectoryEntry, fileSize: nu
   const corrupt = (problem: string) => new ArchiveError(`the zip archive's entry ${entry.path} ${problem}`);
   if (entry.encrypted) throw corrupt('is encrypted');
   const header = await readAt(handle, entry.localHeader, 30);
-  if (header.length < 30 || header.readUInt32LE(0) !== LOCAL_HEADER) throw corrupt('has no local header where the directory says (truncated or corrupt archive)');
+  if (header.length < 30 || header.readUInt32LE(0) !== LOCAL_HEADER)
+    throw corrupt('has no local header where the directory says (truncated or corrupt archive)');
   const dataStart = entry.localHeader + 30 + header.readUInt16LE(26) + header.readUInt16LE(28);
   if (dataStart + entry.compressedSize > fileSize) throw corrupt('ends past the end of the archive (truncated)');
   const compressed = await readAt(handle, dataStart, entry.compressedSize);

@@ -25,7 +25,8 @@ export function backendDevice(): DeviceDescription {
 /** Throws when the GPU reported an error since it started. */
 export function assertDeviceHealthy(): void {
   const first = currentGpu()?.errors[0];
-  if (first !== undefined) throw new DeviceError(`the GPU reported an error, so its results can't be trusted: ${first}`);
+  if (first !== undefined)
+    throw new DeviceError(`the GPU reported an error, so its results can't be trusted: ${first}`);
 }
 
 /**
@@ -44,19 +45,33 @@ export function assertModelFitsDevice(model: tfl.LayersModel, batchSize: number)
 }
 
 /** The largest float32 tensor training holds: a weight (its gradient and momentum are as large) or a layer's output at `batchSize`. */
-export function largestTensor(model: tfl.LayersModel, batchSize: number): { bytes: number; what: string; remedy: string } {
-  const elements = (shape: readonly (number | null)[]) => shape.reduce<number>((product, size) => product * (size ?? 1), 1);
+export function largestTensor(
+  model: tfl.LayersModel,
+  batchSize: number,
+): { bytes: number; what: string; remedy: string } {
+  const elements = (shape: readonly (number | null)[]) =>
+    shape.reduce<number>((product, size) => product * (size ?? 1), 1);
   let largest = { bytes: 0, what: 'no tensor', remedy: '' };
   for (const weight of model.weights) {
     const bytes = 4 * elements(weight.shape);
-    if (bytes > largest.bytes) largest = { bytes, what: `the weight ${weight.originalName} [${weight.shape.join('×')}]`, remedy: 'it needs a GPU with larger buffers' };
+    if (bytes > largest.bytes)
+      largest = {
+        bytes,
+        what: `the weight ${weight.originalName} [${weight.shape.join('×')}]`,
+        remedy: 'it needs a GPU with larger buffers',
+      };
   }
   for (const layer of model.layers) {
     const shape = layer.outputShape;
     // A layer with several outputs has none of the models here.
     if (!Array.isArray(shape) || Array.isArray(shape[0])) continue;
     const bytes = 4 * batchSize * elements((shape as (number | null)[]).slice(1));
-    if (bytes > largest.bytes) largest = { bytes, what: `the output of layer ${layer.name} at batchSize ${batchSize}`, remedy: 'use a smaller batchSize' };
+    if (bytes > largest.bytes)
+      largest = {
+        bytes,
+        what: `the output of layer ${layer.name} at batchSize ${batchSize}`,
+        remedy: 'use a smaller batchSize',
+      };
   }
   return largest;
 }

@@ -77,7 +77,11 @@ export class BackendError extends Error {
  * Makes the chosen backend TensorFlow.js's current one and returns its name. `auto` takes the
  * fastest that works here; an explicit choice that can't start is an error, not a silent fallback.
  */
-export async function startBackend(choice: BackendChoice, logger: Logger, options: BackendOptions = {}): Promise<ConcreteBackend> {
+export async function startBackend(
+  choice: BackendChoice,
+  logger: Logger,
+  options: BackendOptions = {},
+): Promise<ConcreteBackend> {
   const candidates = choice === 'auto' ? autoOrder : [choice];
   const failures: string[] = [];
   for (const backend of candidates) {
@@ -86,8 +90,12 @@ export async function startBackend(choice: BackendChoice, logger: Logger, option
       if (!(await tf.setBackend(backend))) throw new Error('it failed to initialise');
       await tf.ready();
       const device = backendDevice();
-      logger.info({ backend, device, tried: failures }, `TensorFlow.js runs on the ${backend} backend (${device.name})`);
-      if (device.fallback) logger.warn(`${device.name} is a software GPU adapter: correct, but far slower than TRAINER_BACKEND=wasm`);
+      logger.info(
+        { backend, device, tried: failures },
+        `TensorFlow.js runs on the ${backend} backend (${device.name})`,
+      );
+      if (device.fallback)
+        logger.warn(`${device.name} is a software GPU adapter: correct, but far slower than TRAINER_BACKEND=wasm`);
       return backend;
     } catch (error) {
       failures.push(`${backend}: ${firstLine(error)}`);

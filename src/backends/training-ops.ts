@@ -20,7 +20,11 @@ export const SparseSoftmaxCrossEntropyMeanGrad = 'SparseSoftmaxCrossEntropyMeanG
 export function meanSoftmaxCrossEntropy(logits: tf.Tensor, labels: Int32Array, classes: number): tf.Scalar {
   if (tf.getKernel(SparseSoftmaxCrossEntropyMean, tf.getBackend()) !== undefined) {
     // The label tensor goes with the caller's tidy (variableGrads runs its function in one).
-    return tf.engine().runKernel(SparseSoftmaxCrossEntropyMean, { logits, labels: tf.tensor1d(labels, 'int32') }, {}) as tf.Scalar;
+    return tf
+      .engine()
+      .runKernel(SparseSoftmaxCrossEntropyMean, { logits, labels: tf.tensor1d(labels, 'int32') }, {}) as tf.Scalar;
   }
-  return tf.tidy(() => tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(labels, 'int32'), classes), logits) as tf.Scalar);
+  return tf.tidy(
+    () => tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(labels, 'int32'), classes), logits) as tf.Scalar,
+  );
 }

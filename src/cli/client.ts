@@ -40,7 +40,11 @@ export class TrainerClient {
   }
 
   submit(request: JobRequestInput): Promise<Job> {
-    return this.call('/jobs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request) }, job);
+    return this.call(
+      '/jobs',
+      { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request) },
+      job,
+    );
   }
 
   job(id: string): Promise<Job> {
@@ -63,7 +67,11 @@ export class TrainerClient {
   }
 
   submitExperiment(request: ExperimentRequestInput): Promise<Experiment> {
-    return this.call('/experiments', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request) }, experiment);
+    return this.call(
+      '/experiments',
+      { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request) },
+      experiment,
+    );
   }
 
   experiment(id: string): Promise<Experiment> {
@@ -81,13 +89,23 @@ export class TrainerClient {
   predict(id: string, files: readonly UploadFile[]): Promise<PredictResponse> {
     const form = new FormData();
     for (const file of files) form.append('file', new Blob([file.bytes], { type: file.type }), file.name);
-    return this.call(`/jobs/${encodeURIComponent(id)}/predict`, { method: 'POST', body: form }, predictResponse, uploadTimeoutMs);
+    return this.call(
+      `/jobs/${encodeURIComponent(id)}/predict`,
+      { method: 'POST', body: form },
+      predictResponse,
+      uploadTimeoutMs,
+    );
   }
 
   /** POST /datasets with the archive as the raw body and the options as query parameters. */
   uploadDataset(archive: UploadFile, options: Readonly<Record<string, string>>): Promise<UploadedDataset> {
     const suffix = Object.keys(options).length > 0 ? `?${new URLSearchParams(options)}` : '';
-    return this.call(`/datasets${suffix}`, { method: 'POST', headers: { 'content-type': archive.type }, body: archive.bytes }, uploadedDataset, uploadTimeoutMs);
+    return this.call(
+      `/datasets${suffix}`,
+      { method: 'POST', headers: { 'content-type': archive.type }, body: archive.bytes },
+      uploadedDataset,
+      uploadTimeoutMs,
+    );
   }
 
   datasets(): Promise<DatasetCatalog> {
@@ -107,8 +125,10 @@ export class TrainerClient {
     const path = `/jobs/${encodeURIComponent(id)}/model`;
     const response = await this.fetch(path, { signal: AbortSignal.timeout(uploadTimeoutMs) });
     if (!response.ok) throw await errorFrom(response);
-    if (response.headers.get('content-type') !== 'application/zip') throw new ApiError(response.status, `the server's answer to GET ${path} is not a zip`);
-    const fileName = /filename="([^"/\\]+)"/.exec(response.headers.get('content-disposition') ?? '')?.[1] ?? `${id}.zip`;
+    if (response.headers.get('content-type') !== 'application/zip')
+      throw new ApiError(response.status, `the server's answer to GET ${path} is not a zip`);
+    const fileName =
+      /filename="([^"/\\]+)"/.exec(response.headers.get('content-disposition') ?? '')?.[1] ?? `${id}.zip`;
     return { bytes: Buffer.from(await response.arrayBuffer()), fileName };
   }
 
@@ -127,7 +147,8 @@ export class TrainerClient {
           headers: { accept: 'text/event-stream', ...(lastEventId ? { 'last-event-id': lastEventId } : {}) },
         });
       } catch (error) {
-        if (!(error instanceof UnreachableError) || lastEventId === undefined || ++failures > (options.retries ?? 5)) throw error;
+        if (!(error instanceof UnreachableError) || lastEventId === undefined || ++failures > (options.retries ?? 5))
+          throw error;
         await delay(retryDelayMs);
         continue;
       }
@@ -146,17 +167,27 @@ export class TrainerClient {
         if (error instanceof SyntaxError || (error as Error).name === 'ZodError') throw error;
         // The connection broke mid-stream: resume below.
       }
-      if (++failures > (options.retries ?? 5)) throw new UnreachableError(`the event stream of job ${id} broke off and could not be resumed`);
+      if (++failures > (options.retries ?? 5))
+        throw new UnreachableError(`the event stream of job ${id} broke off and could not be resumed`);
       await delay(retryDelayMs);
     }
   }
 
-  private async call<T>(path: string, init: RequestInit, schema: z.ZodType<T>, timeoutMs = requestTimeoutMs): Promise<T> {
+  private async call<T>(
+    path: string,
+    init: RequestInit,
+    schema: z.ZodType<T>,
+    timeoutMs = requestTimeoutMs,
+  ): Promise<T> {
     const response = await this.fetch(path, { ...init, signal: AbortSignal.timeout(timeoutMs) });
     if (!response.ok) throw await errorFrom(response);
     const text = await response.text();
     const parsed = schema.safeParse(text ? JSON.parse(text) : null);
-    if (!parsed.success) throw new ApiError(response.status, `the server's answer to ${init.method ?? 'GET'} ${path} is not what the API describes`);
+    if (!parsed.success)
+      throw new ApiError(
+        response.status,
+        `the server's answer to ${init.method ?? 'GET'} ${path} is not what the API describes`,
+      );
     return parsed.data;
   }
 
@@ -185,7 +216,8 @@ async function errorFrom(response: Response): Promise<ApiError> {
 
 /** Why fetch failed, in a few words: undici hides the system error in `cause`. */
 function reason(error: unknown): string {
-  if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) return 'no answer in time';
+  if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError'))
+    return 'no answer in time';
   const cause = error instanceof Error ? (error.cause as { code?: string; message?: string } | undefined) : undefined;
   const known: Record<string, string> = {
     ECONNREFUSED: 'connection refused',

@@ -21,7 +21,10 @@ export async function execute(invocation: Invocation, io: CliIo): Promise<number
 
   switch (command) {
     case 'submit': {
-      const created = await client.submit({ ...jobRequestFrom(options, flags), ...webhookOption(options, invocation.webhookSecret) });
+      const created = await client.submit({
+        ...jobRequestFrom(options, flags),
+        ...webhookOption(options, invocation.webhookSecret),
+      });
       if (!flags.has('follow')) {
         print(json ? JSON.stringify(created) : describeSubmitted(created));
         return 0;
@@ -37,12 +40,17 @@ export async function execute(invocation: Invocation, io: CliIo): Promise<number
       const { predictions } = await client.predict(id, files);
       const rows = predictions.map((prediction, index) => ({ file: paths[index] as string, ...prediction }));
       if (json) print(JSON.stringify({ predictions: rows }));
-      else for (const row of rows) print(`${row.file}: label ${row.label}, class ${JSON.stringify(row.className)}, probability ${row.probability.toFixed(4)}${row.blank ? ' (blank image: a guess)' : ''}`);
+      else
+        for (const row of rows)
+          print(
+            `${row.file}: label ${row.label}, class ${JSON.stringify(row.className)}, probability ${row.probability.toFixed(4)}${row.blank ? ' (blank image: a guess)' : ''}`,
+          );
       return 0;
     }
     case 'list': {
       const { state, limit, cursor } = options;
-      if (state !== undefined && !isState(state)) throw new UsageError(`--state must be one of: ${jobStates.join(', ')}`);
+      if (state !== undefined && !isState(state))
+        throw new UsageError(`--state must be one of: ${jobStates.join(', ')}`);
       const page = await client.list({
         ...(state ? { state } : {}),
         ...(limit !== undefined ? { limit: integer('--limit', limit) } : {}),
@@ -53,7 +61,8 @@ export async function execute(invocation: Invocation, io: CliIo): Promise<number
         return 0;
       }
       io.stdout.write(table(page.jobs));
-      if (page.next !== null) io.stderr.write(`more: trainer list --cursor ${page.next}${state ? ` --state ${state}` : ''}\n`);
+      if (page.next !== null)
+        io.stderr.write(`more: trainer list --cursor ${page.next}${state ? ` --state ${state}` : ''}\n`);
       return 0;
     }
     case 'model': {
@@ -65,7 +74,11 @@ export async function execute(invocation: Invocation, io: CliIo): Promise<number
       } catch (error) {
         throw new Failure(`cannot write ${file}: ${(error as Error).message}`);
       }
-      print(json ? JSON.stringify({ job: id, file, bytes: bytes.byteLength }) : `model of job ${id} saved to ${file} (${bytes.byteLength} bytes)`);
+      print(
+        json
+          ? JSON.stringify({ job: id, file, bytes: bytes.byteLength })
+          : `model of job ${id} saved to ${file} (${bytes.byteLength} bytes)`,
+      );
       return 0;
     }
     case 'cancel': {
@@ -87,7 +100,14 @@ export async function execute(invocation: Invocation, io: CliIo): Promise<number
 }
 
 /** `trainer datasets upload|list|show|delete`. */
-async function datasetsCommand(client: TrainerClient, operands: readonly string[], options: Readonly<Record<string, string>>, wait: boolean, json: boolean, io: CliIo): Promise<number> {
+async function datasetsCommand(
+  client: TrainerClient,
+  operands: readonly string[],
+  options: Readonly<Record<string, string>>,
+  wait: boolean,
+  json: boolean,
+  io: CliIo,
+): Promise<number> {
   const print = (text: string) => io.stdout.write(`${text}\n`);
   const [action, operand] = operands as [string, string | undefined];
   if (action === 'list') {
@@ -103,14 +123,18 @@ async function datasetsCommand(client: TrainerClient, operands: readonly string[
     return 0;
   }
   let dataset = action === 'upload' ? await upload(client, id, options) : await client.dataset(id);
-  if (action === 'upload' && !json) io.stderr.write(`data set ${dataset.id} uploaded (${dataset.archiveBytes} bytes); processing\n`);
+  if (action === 'upload' && !json)
+    io.stderr.write(`data set ${dataset.id} uploaded (${dataset.archiveBytes} bytes); processing\n`);
   if (action === 'upload' && wait) {
     let last = '';
     while (dataset.state === 'processing') {
       await new Promise((resolve) => setTimeout(resolve, 500));
       dataset = await client.dataset(dataset.id);
       const { progress } = dataset;
-      const line = progress && progress.done > 0 ? `${progress.phase}: ${progress.done}${progress.total ? ` of ${progress.total}` : ''} ${progress.phase === 'reading' ? 'files' : 'images'}` : '';
+      const line =
+        progress && progress.done > 0
+          ? `${progress.phase}: ${progress.done}${progress.total ? ` of ${progress.total}` : ''} ${progress.phase === 'reading' ? 'files' : 'images'}`
+          : '';
       if (!json && line && line !== last) io.stderr.write(`${line}\n`);
       last = line;
     }
@@ -120,7 +144,11 @@ async function datasetsCommand(client: TrainerClient, operands: readonly string[
 }
 
 /** Uploads the archive, named after its file unless --name says otherwise. */
-async function upload(client: TrainerClient, file: string, options: Readonly<Record<string, string>>): Promise<UploadedDataset> {
+async function upload(
+  client: TrainerClient,
+  file: string,
+  options: Readonly<Record<string, string>>,
+): Promise<UploadedDataset> {
   const archive = await readArchive(file);
   const name = archiveBaseName(archive.name) || archive.name;
   return client.uploadDataset(archive, { name, ...uploadOptionsFrom(options) });
@@ -128,16 +156,36 @@ async function upload(client: TrainerClient, file: string, options: Readonly<Rec
 
 /** The upload options from the command line, as the query parameters POST /datasets takes; the server checks them. */
 function uploadOptionsFrom(options: Readonly<Record<string, string>>): Record<string, string> {
-  const names: Record<string, string> = { name: 'name', 'image-size': 'imageSize', colour: 'colour', 'test-fraction': 'testFraction', 'split-seed': 'seed', 'image-kind': 'imageKind' };
-  return Object.fromEntries(Object.entries(names).flatMap(([flag, field]) => (options[flag] === undefined ? [] : [[field, options[flag] as string]])));
+  const names: Record<string, string> = {
+    name: 'name',
+    'image-size': 'imageSize',
+    colour: 'colour',
+    'test-fraction': 'testFraction',
+    'split-seed': 'seed',
+    'image-kind': 'imageKind',
+  };
+  return Object.fromEntries(
+    Object.entries(names).flatMap(([flag, field]) =>
+      options[flag] === undefined ? [] : [[field, options[flag] as string]],
+    ),
+  );
 }
 
-const archiveTypes: Record<string, string> = { '.zip': 'application/zip', '.tar': 'application/x-tar', '.gz': 'application/gzip', '.tgz': 'application/gzip' };
+const archiveTypes: Record<string, string> = {
+  '.zip': 'application/zip',
+  '.tar': 'application/x-tar',
+  '.gz': 'application/gzip',
+  '.tgz': 'application/gzip',
+};
 
 async function readArchive(file: string): Promise<UploadFile> {
   try {
     const bytes = await readFile(file);
-    return { name: path.basename(file), bytes: new Uint8Array(bytes), type: archiveTypes[path.extname(file).toLowerCase()] ?? 'application/octet-stream' };
+    return {
+      name: path.basename(file),
+      bytes: new Uint8Array(bytes),
+      type: archiveTypes[path.extname(file).toLowerCase()] ?? 'application/octet-stream',
+    };
   } catch (error) {
     throw new Failure(`cannot read ${file}: ${readFailure(error)}`);
   }
@@ -151,12 +199,17 @@ function describeDataset(dataset: UploadedDataset): string {
   const { shape, splits } = report;
   const lines = [
     `${head}, ${shape.height}×${shape.width}×${shape.channels} ${report.imageKind} images, ${report.bytes} bytes`,
-    ...report.classNames.map((name, index) => `  ${name}: ${splits.train.perClass[index]} train, ${splits.test.perClass[index]} test${splits.val ? `, ${splits.val.perClass[index]} val` : ''}`),
+    ...report.classNames.map(
+      (name, index) =>
+        `  ${name}: ${splits.train.perClass[index]} train, ${splits.test.perClass[index]} test${splits.val ? `, ${splits.val.perClass[index]} val` : ''}`,
+    ),
     `  test split: ${report.testSplit === 'folder' ? "the archive's test/ folder" : 'held out from each class'}`,
   ];
   if (report.skipped.count > 0) {
     const reasons = Object.entries(report.skipped.byReason).filter(([, count]) => count > 0);
-    lines.push(`  skipped ${report.skipped.count} file${report.skipped.count === 1 ? '' : 's'}: ${reasons.map(([reason, count]) => `${count} ${reason}`).join(', ')}`);
+    lines.push(
+      `  skipped ${report.skipped.count} file${report.skipped.count === 1 ? '' : 's'}: ${reasons.map(([reason, count]) => `${count} ${reason}`).join(', ')}`,
+    );
   }
   for (const warning of report.warnings) lines.push(`  warning: ${warning}`);
   lines.push(`  train on it: trainer submit --model lenet5 --dataset ${dataset.id}`);
@@ -165,7 +218,14 @@ function describeDataset(dataset: UploadedDataset): string {
 
 function datasetTable(catalog: DatasetCatalog): string {
   const rows = [
-    ...catalog.datasets.map((entry) => [entry.id, entry.name, entry.builtIn ? 'built-in' : 'ready', `${entry.shape.height}×${entry.shape.width}×${entry.shape.channels}`, String(entry.classNames.length), `${entry.trainSize}/${entry.testSize}`]),
+    ...catalog.datasets.map((entry) => [
+      entry.id,
+      entry.name,
+      entry.builtIn ? 'built-in' : 'ready',
+      `${entry.shape.height}×${entry.shape.width}×${entry.shape.channels}`,
+      String(entry.classNames.length),
+      `${entry.trainSize}/${entry.testSize}`,
+    ]),
     ...catalog.uploads.map((entry) => [entry.id, entry.name, entry.state, '-', '-', '-']),
   ];
   return formatTable(['ID', 'NAME', 'STATE', 'SHAPE', 'CLASSES', 'TRAIN/TEST'], rows);
@@ -173,7 +233,14 @@ function datasetTable(catalog: DatasetCatalog): string {
 
 /** Follows the job's events to its end: a report for people, or one JSON event per line. 0 when it completed. */
 async function follow(client: TrainerClient, id: string, json: boolean, io: CliIo): Promise<number> {
-  const report = json ? null : new FollowReport(id, { stdout: io.stdout, stderr: io.stderr, live: io.interactive, ...(io.columns ? { columns: io.columns } : {}) });
+  const report = json
+    ? null
+    : new FollowReport(id, {
+        stdout: io.stdout,
+        stderr: io.stderr,
+        live: io.interactive,
+        ...(io.columns ? { columns: io.columns } : {}),
+      });
   try {
     for await (const event of client.events(id)) {
       if (report) report.handle(event);
@@ -226,7 +293,8 @@ function jobRequestFrom(options: Readonly<Record<string, string>>, flags: Readon
 }
 
 function integer(name: string, value: string): number {
-  if (!/^-?\d+$/.test(value.trim())) throw new UsageError(`${name} must be a whole number, not ${JSON.stringify(value)}`);
+  if (!/^-?\d+$/.test(value.trim()))
+    throw new UsageError(`${name} must be a whole number, not ${JSON.stringify(value)}`);
   return Number(value);
 }
 
@@ -242,12 +310,22 @@ function numberIn(value: string): number | null {
   return Number.isFinite(parsed) ? parsed : null;
 }
 
-const mediaTypes: Record<string, string> = { '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.webp': 'image/webp', '.gif': 'image/gif' };
+const mediaTypes: Record<string, string> = {
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.webp': 'image/webp',
+  '.gif': 'image/gif',
+};
 
 async function readImage(file: string): Promise<UploadFile> {
   try {
     const bytes = await readFile(file);
-    return { name: path.basename(file), bytes: new Uint8Array(bytes), type: mediaTypes[path.extname(file).toLowerCase()] ?? 'application/octet-stream' };
+    return {
+      name: path.basename(file),
+      bytes: new Uint8Array(bytes),
+      type: mediaTypes[path.extname(file).toLowerCase()] ?? 'application/octet-stream',
+    };
   } catch (error) {
     throw new Failure(`cannot read ${file}: ${readFailure(error)}`);
   }

@@ -9,14 +9,24 @@ import { formatTable } from './table.ts';
 const pollMs = 1000;
 
 /** `trainer experiment submit|watch|show|cancel|delete`; watch and --follow answer 0 when every run completed. */
-export async function experimentCommand(client: TrainerClient, { operands, options, flags, json, webhookSecret }: Invocation, io: CliIo): Promise<number> {
+export async function experimentCommand(
+  client: TrainerClient,
+  { operands, options, flags, json, webhookSecret }: Invocation,
+  io: CliIo,
+): Promise<number> {
   const [action, id] = operands as [string, string | undefined];
   const print = (text: string) => io.stdout.write(`${text}\n`);
   const show = (experiment: Experiment) => print(json ? JSON.stringify(experiment) : runTable(experiment));
   switch (action) {
     case 'submit': {
-      const created = await client.submitExperiment({ ...experimentRequestFrom(options), ...webhookOption(options, webhookSecret) });
-      if (!json) io.stderr.write(`experiment ${created.id} submitted: ${created.runs.length} run${created.runs.length === 1 ? '' : 's'}\n`);
+      const created = await client.submitExperiment({
+        ...experimentRequestFrom(options),
+        ...webhookOption(options, webhookSecret),
+      });
+      if (!json)
+        io.stderr.write(
+          `experiment ${created.id} submitted: ${created.runs.length} run${created.runs.length === 1 ? '' : 's'}\n`,
+        );
       if (!flags.has('follow')) {
         show(created);
         return 0;
@@ -56,7 +66,8 @@ async function watch(client: TrainerClient, first: Experiment, json: boolean, io
       drawnLines = table.split('\n').length - 1;
     } else if (!json) {
       for (const [index, run] of experiment.runs.entries()) {
-        if (states.get(run.id) !== run.state) io.stderr.write(`run ${index + 1} (${describeValues(run)}): ${run.state}\n`);
+        if (states.get(run.id) !== run.state)
+          io.stderr.write(`run ${index + 1} (${describeValues(run)}): ${run.state}\n`);
         states.set(run.id, run.state);
       }
     }
@@ -87,18 +98,26 @@ function runTable(experiment: Experiment): string {
     run.result ? run.result.testAccuracy.toFixed(4) : '-',
     run.result ? run.result.testLoss.toFixed(4) : '-',
   ]);
-  const head = `experiment ${experiment.id}${experiment.name ? ` "${experiment.name}"` : ''}: ${Object.entries(experiment.counts)
+  const head = `experiment ${experiment.id}${experiment.name ? ` "${experiment.name}"` : ''}: ${Object.entries(
+    experiment.counts,
+  )
     .filter(([, count]) => count > 0)
     .map(([state, count]) => `${count} ${state}`)
     .join(', ')}`;
-  const table = formatTable(['RUN', 'JOB', ...fields.map((field) => field.toUpperCase()), 'STATE', 'PROGRESS', 'ACCURACY', 'LOSS'], rows);
+  const table = formatTable(
+    ['RUN', 'JOB', ...fields.map((field) => field.toUpperCase()), 'STATE', 'PROGRESS', 'ACCURACY', 'LOSS'],
+    rows,
+  );
   const bestIndex = experiment.runs.findIndex((run) => run.id === experiment.best?.id);
-  const best = experiment.best ? `best by ${experiment.metric}: run ${bestIndex + 1} (${describeValues(experiment.best)})` : `best by ${experiment.metric}: none completed yet`;
+  const best = experiment.best
+    ? `best by ${experiment.metric}: run ${bestIndex + 1} (${describeValues(experiment.best)})`
+    : `best by ${experiment.metric}: none completed yet`;
   return `${head}\n${table}${best}`;
 }
 
 function experimentRequestFrom(options: Readonly<Record<string, string>>): ExperimentRequestInput {
-  if (options.grid === undefined) throw new UsageError('experiment submit needs --grid, e.g. --grid \'{"learningRate":[0.1,0.01]}\'');
+  if (options.grid === undefined)
+    throw new UsageError('experiment submit needs --grid, e.g. --grid \'{"learningRate":[0.1,0.01]}\'');
   const request: Record<string, unknown> = { grid: jsonObject('--grid', options.grid) };
   if (options.base !== undefined) request.base = jsonObject('--base', options.base);
   if (options.name !== undefined) request.name = options.name;

@@ -38,14 +38,21 @@ export class FollowReport {
     switch (event.type) {
       case 'state':
         if (event.data.state === 'running') this.startedAt = at;
-        if (event.data.state === 'running' && event.data.previous === 'running') this.line(`job ${this.jobId} taken over by another worker (its worker stopped)`);
-        else if (event.data.state === 'queued' && event.data.previous === 'running') this.line(`job ${this.jobId} queued again (its worker shut down)`);
-        else if (event.data.state === 'queued' || event.data.state === 'running') this.line(`job ${this.jobId} ${event.data.state}`);
+        if (event.data.state === 'running' && event.data.previous === 'running')
+          this.line(`job ${this.jobId} taken over by another worker (its worker stopped)`);
+        else if (event.data.state === 'queued' && event.data.previous === 'running')
+          this.line(`job ${this.jobId} queued again (its worker shut down)`);
+        else if (event.data.state === 'queued' || event.data.state === 'running')
+          this.line(`job ${this.jobId} ${event.data.state}`);
         return;
       case 'rewind': {
         this.progress = event.data.progress;
         const { epoch, batch } = event.data.progress;
-        this.line(epoch === 0 ? `job ${this.jobId} restarts from the beginning` : `job ${this.jobId} goes on from its checkpoint at epoch ${epoch}, batch ${batch}`);
+        this.line(
+          epoch === 0
+            ? `job ${this.jobId} restarts from the beginning`
+            : `job ${this.jobId} goes on from its checkpoint at epoch ${epoch}, batch ${batch}`,
+        );
         return;
       }
       case 'progress':
@@ -63,7 +70,9 @@ export class FollowReport {
         const { summary } = event.data;
         this.line(
           `epoch ${summary.epoch}/${event.data.progress.epochs}: loss ${summary.loss.toFixed(4)}, ` +
-            (summary.validationLoss === undefined ? '' : `validation loss ${summary.validationLoss.toFixed(4)} accuracy ${summary.validationAccuracy?.toFixed(4)}, `) +
+            (summary.validationLoss === undefined
+              ? ''
+              : `validation loss ${summary.validationLoss.toFixed(4)} accuracy ${summary.validationAccuracy?.toFixed(4)}, `) +
             `test accuracy ${summary.testAccuracy.toFixed(4)}, ` +
             `${Math.round(summary.imagesPerSecond)} images/s, ${summary.seconds.toFixed(1)} s`,
         );
@@ -71,8 +80,10 @@ export class FollowReport {
       }
       case 'end':
         this.clearBar();
-        if (event.data.state === 'completed' && event.data.result) this.terminal.stdout.write(`${completedLine(event.data.result)}\n`);
-        else if (event.data.state === 'failed') this.terminal.stderr.write(`job ${this.jobId} failed: ${event.data.error?.message ?? 'no reason given'}\n`);
+        if (event.data.state === 'completed' && event.data.result)
+          this.terminal.stdout.write(`${completedLine(event.data.result)}\n`);
+        else if (event.data.state === 'failed')
+          this.terminal.stderr.write(`job ${this.jobId} failed: ${event.data.error?.message ?? 'no reason given'}\n`);
         else this.terminal.stderr.write(`job ${this.jobId} ${event.data.state}\n`);
         return;
     }
@@ -127,7 +138,9 @@ export class FollowReport {
 
 export function completedLine(result: JobResult): string {
   const stopping = result.earlyStopping;
-  const stopped = stopping?.stoppedAfterEpoch ? `, stopped early after epoch ${stopping.stoppedAfterEpoch} keeping epoch ${stopping.keptEpoch}` : '';
+  const stopped = stopping?.stoppedAfterEpoch
+    ? `, stopped early after epoch ${stopping.stoppedAfterEpoch} keeping epoch ${stopping.keptEpoch}`
+    : '';
   return `completed: test accuracy ${result.testAccuracy.toFixed(4)} (${result.correct}/${result.total} correct)${result.macro ? `, macro F1 ${result.macro.f1.toFixed(4)}` : ''}, trained in ${result.trainSeconds.toFixed(1)} s on ${result.backend}${result.device?.kind === 'gpu' ? ` (${result.device.name})` : ''}${stopped}`;
 }
 

@@ -83,7 +83,11 @@ function parserOptionsOf(options: readonly TrainingOption[]): ParserOptions {
   return parser;
 }
 
-const submitOptions: ParserOptions = { ...parserOptionsOf(trainingOptions), webhook: { type: 'string' }, follow: { type: 'boolean' } };
+const submitOptions: ParserOptions = {
+  ...parserOptionsOf(trainingOptions),
+  webhook: { type: 'string' },
+  follow: { type: 'boolean' },
+};
 
 const modelOptions = { output: { type: 'string', short: 'o' } } as const;
 
@@ -112,7 +116,17 @@ const listOptions = {
   cursor: { type: 'string' },
 } as const;
 
-export const commands = ['submit', 'watch', 'predict', 'list', 'cancel', 'delete', 'model', 'datasets', 'experiment'] as const;
+export const commands = [
+  'submit',
+  'watch',
+  'predict',
+  'list',
+  'cancel',
+  'delete',
+  'model',
+  'datasets',
+  'experiment',
+] as const;
 export type Command = (typeof commands)[number];
 
 /** A command line, parsed and checked: what commands.ts runs. */
@@ -166,12 +180,25 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
 /** The command line as an invocation, 'help', or a UsageError. */
 export function parseCommandLine(argv: readonly string[], env: CliIo['env']): Invocation | 'help' {
   // Every option any command knows, to find the command; then the command's own, strictly.
-  const first = parse(argv, { ...commonOptions, ...submitOptions, ...listOptions, ...modelOptions, ...datasetsOptions, ...experimentOptions });
+  const first = parse(argv, {
+    ...commonOptions,
+    ...submitOptions,
+    ...listOptions,
+    ...modelOptions,
+    ...datasetsOptions,
+    ...experimentOptions,
+  });
   if (first.values.help) return 'help';
   const [name, ...operands] = first.positionals;
   if (name === undefined) throw new UsageError('no command given');
   if (!isCommand(name)) throw new UsageError(`unknown command ${JSON.stringify(name)}`);
-  const ownOptions: Partial<Record<Command, ParserOptions>> = { submit: submitOptions, list: listOptions, model: modelOptions, datasets: datasetsOptions, experiment: experimentOptions };
+  const ownOptions: Partial<Record<Command, ParserOptions>> = {
+    submit: submitOptions,
+    list: listOptions,
+    model: modelOptions,
+    datasets: datasetsOptions,
+    experiment: experimentOptions,
+  };
   const own = ownOptions[name] ?? {};
   const { values } = parse(argv, { ...commonOptions, ...own }, name);
   const options: Record<string, string> = {};
@@ -196,8 +223,21 @@ export function parseCommandLine(argv: readonly string[], env: CliIo['env']): In
   };
   const [min, max, what] = counts[name];
   if (operands.length < min || operands.length > max) throw new UsageError(`${name} takes ${what}`);
-  if (name === 'datasets') checkSubcommand(name, operands, { upload: 'one archive file', list: '', show: 'one data set id', delete: 'one data set id' });
-  if (name === 'experiment') checkSubcommand(name, operands, { submit: '', watch: 'one experiment id', show: 'one experiment id', cancel: 'one experiment id', delete: 'one experiment id' });
+  if (name === 'datasets')
+    checkSubcommand(name, operands, {
+      upload: 'one archive file',
+      list: '',
+      show: 'one data set id',
+      delete: 'one data set id',
+    });
+  if (name === 'experiment')
+    checkSubcommand(name, operands, {
+      submit: '',
+      watch: 'one experiment id',
+      show: 'one experiment id',
+      cancel: 'one experiment id',
+      delete: 'one experiment id',
+    });
   return {
     command: name,
     operands,
@@ -224,11 +264,19 @@ function parse<T extends ParserOptions>(argv: readonly string[], options: T, com
 }
 
 /** A command with subcommands (datasets, experiment) and the operand each takes: what it is, or '' for none. */
-function checkSubcommand(command: Command, operands: readonly string[], wanted: Readonly<Record<string, string>>): void {
+function checkSubcommand(
+  command: Command,
+  operands: readonly string[],
+  wanted: Readonly<Record<string, string>>,
+): void {
   const [action, ...rest] = operands;
   const operand = action === undefined ? undefined : wanted[action];
-  if (operand === undefined) throw new UsageError(`${command} takes ${Object.keys(wanted).slice(0, -1).join(', ')} or ${Object.keys(wanted).at(-1)}, not ${JSON.stringify(action)}`);
-  if (rest.length !== (operand === '' ? 0 : 1)) throw new UsageError(`${command} ${action} takes ${operand === '' ? 'no operands' : operand}`);
+  if (operand === undefined)
+    throw new UsageError(
+      `${command} takes ${Object.keys(wanted).slice(0, -1).join(', ')} or ${Object.keys(wanted).at(-1)}, not ${JSON.stringify(action)}`,
+    );
+  if (rest.length !== (operand === '' ? 0 : 1))
+    throw new UsageError(`${command} ${action} takes ${operand === '' ? 'no operands' : operand}`);
 }
 
 function isCommand(name: string): name is Command {
@@ -243,7 +291,9 @@ function serverUrl(given: string | undefined, env: CliIo['env']): string {
   } catch {
     // Reported below.
   }
-  throw new UsageError(`${given === undefined ? 'TRAINER_URL' : '--url'} must be an http(s) URL, not ${JSON.stringify(url)}`);
+  throw new UsageError(
+    `${given === undefined ? 'TRAINER_URL' : '--url'} must be an http(s) URL, not ${JSON.stringify(url)}`,
+  );
 }
 
 function processIo(): CliIo {

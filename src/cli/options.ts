@@ -43,7 +43,9 @@ export const trainingOptions: readonly TrainingOption[] = [
 
 /** The training options as the help shows them, as many to a line as fit in 100 columns. */
 export function trainingOptionLines(): string {
-  const shown = trainingOptions.map(({ flag, value }) => (value === 'switch' ? `--${flag} | --no-${flag}` : `--${flag} ${value}`));
+  const shown = trainingOptions.map(({ flag, value }) =>
+    value === 'switch' ? `--${flag} | --no-${flag}` : `--${flag} ${value}`,
+  );
   const lines: string[] = [];
   for (const option of shown) {
     const last = lines.at(-1);

@@ -15,7 +15,10 @@ export interface SseParseOptions {
 }
 
 /** Parses an event-stream body into its events, as they arrive. */
-export async function* parseSse(body: AsyncIterable<Uint8Array>, options: SseParseOptions = {}): AsyncGenerator<SseMessage> {
+export async function* parseSse(
+  body: AsyncIterable<Uint8Array>,
+  options: SseParseOptions = {},
+): AsyncGenerator<SseMessage> {
   const decoder = new TextDecoder();
   let buffer = '';
   let id: string | undefined;
@@ -49,7 +52,8 @@ export async function* parseSse(body: AsyncIterable<Uint8Array>, options: SsePar
 
   function* dispatch(line: string): Generator<SseMessage> {
     if (line === '') {
-      if (data.length > 0) yield { ...(id === undefined ? {} : { id }), event: event || 'message', data: data.join('\n') };
+      if (data.length > 0)
+        yield { ...(id === undefined ? {} : { id }), event: event || 'message', data: data.join('\n') };
       event = '';
       data = [];
       return;

@@ -18,7 +18,9 @@ export type ModelCatalog = z.infer<typeof modelCatalog>;
 
 export const datasetInfo = z
   .object({
-    id: z.string().meta({ description: "what POST /jobs takes as dataset: a built-in data set's name, an uploaded one's id" }),
+    id: z
+      .string()
+      .meta({ description: "what POST /jobs takes as dataset: a built-in data set's name, an uploaded one's id" }),
     name: z.string(),
     builtIn: z.boolean().meta({ description: 'false for a data set a client uploaded (POST /datasets)' }),
     shape: z.object({ height: z.number().int(), width: z.number().int(), channels: z.number().int() }),
@@ -26,14 +28,20 @@ export const datasetInfo = z
     trainSize: z.number().int(),
     testSize: z.number().int(),
     augmentByDefault: z.boolean(),
-    imageKind: z.enum(imageKinds).meta({ description: 'how predict prepares uploads by default: strokes (MNIST-like) or natural (photographs)' }),
+    imageKind: z
+      .enum(imageKinds)
+      .meta({ description: 'how predict prepares uploads by default: strokes (MNIST-like) or natural (photographs)' }),
     availableLocally: z.boolean().meta({ description: 'true when training needs no download' }),
   })
   .meta({ id: 'DatasetInfo' });
 export const datasetCatalog = z
   .object({
-    datasets: z.array(datasetInfo).meta({ description: "every data set a job can train on now: the built-in ones and the client's own that are ready" }),
-    uploads: z.array(uploadedDataset.omit({ report: true })).meta({ description: "the client's own data sets that are processing or failed, newest first" }),
+    datasets: z.array(datasetInfo).meta({
+      description: "every data set a job can train on now: the built-in ones and the client's own that are ready",
+    }),
+    uploads: z
+      .array(uploadedDataset.omit({ report: true }))
+      .meta({ description: "the client's own data sets that are processing or failed, newest first" }),
   })
   .meta({ id: 'DatasetCatalog' });
 export type DatasetCatalog = z.infer<typeof datasetCatalog>;
@@ -43,7 +51,9 @@ export const health = z
     status: z.enum(['ok', 'unavailable']),
     redis: z.enum(['up', 'down']),
     backend: z.string().meta({ description: 'the TensorFlow.js backend this process runs models on' }),
-    device: deviceDescription.meta({ description: 'what that backend computes on: the GPU adapter for webgpu, else the CPU' }),
+    device: deviceDescription.meta({
+      description: 'what that backend computes on: the GPU adapter for webgpu, else the CPU',
+    }),
   })
   .meta({ id: 'Health' });
 export type Health = z.infer<typeof health>;

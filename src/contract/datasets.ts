@@ -9,7 +9,13 @@ export type DatasetState = z.infer<typeof datasetState>;
 export const colourChoices = ['grey', 'rgb'] as const;
 
 /** The archive formats POST /datasets takes, by the media type a raw upload names. */
-export const archiveMediaTypes = ['application/zip', 'application/x-zip-compressed', 'application/x-tar', 'application/gzip', 'application/x-gzip'] as const;
+export const archiveMediaTypes = [
+  'application/zip',
+  'application/x-zip-compressed',
+  'application/x-tar',
+  'application/gzip',
+  'application/x-gzip',
+] as const;
 
 /** An archive's file name without its archive extension (the data set's default name); '' when nothing is left. */
 export function archiveBaseName(fileName: string): string {
@@ -20,35 +26,53 @@ export function archiveBaseName(fileName: string): string {
  * POST /datasets options: query parameters with a raw archive, form fields with multipart (both
  * arrive as strings, hence the coercion). Every one optional.
  */
-export const datasetUploadOptions = z
-  .strictObject({
-    name: z.string().trim().min(1).max(100).optional().meta({ description: "what lists show; default: the archive's file name, else 'dataset'" }),
-    imageSize: z.coerce
-      .number()
-      .int()
-      .min(16)
-      .max(256)
-      .optional()
-      .meta({ description: 'the side, in pixels, every image is brought to (square); default: the most common size among the images' }),
-    colour: z.enum(colourChoices).optional().meta({ description: 'default: grey when every image is grey, else rgb' }),
-    testFraction: z.coerce
-      .number()
-      .gt(0)
-      .max(0.9)
-      .default(0.2)
-      .meta({ description: 'share of each class held out for testing when the archive has no test/ folder (stratified, seeded)' }),
-    seed: z.coerce.number().int().min(0).max(2 ** 31 - 1).default(0).meta({ description: 'decides which images the test split holds out' }),
-    imageKind: z.enum(imageKinds).default('natural').meta({ description: 'how images (and later uploads to predict) are brought to the size: natural (photographs: centred crop) or strokes (MNIST-like: ink centred in a box)' }),
-  });
+export const datasetUploadOptions = z.strictObject({
+  name: z
+    .string()
+    .trim()
+    .min(1)
+    .max(100)
+    .optional()
+    .meta({ description: "what lists show; default: the archive's file name, else 'dataset'" }),
+  imageSize: z.coerce.number().int().min(16).max(256).optional().meta({
+    description:
+      'the side, in pixels, every image is brought to (square); default: the most common size among the images',
+  }),
+  colour: z.enum(colourChoices).optional().meta({ description: 'default: grey when every image is grey, else rgb' }),
+  testFraction: z.coerce.number().gt(0).max(0.9).default(0.2).meta({
+    description: 'share of each class held out for testing when the archive has no test/ folder (stratified, seeded)',
+  }),
+  seed: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 31 - 1)
+    .default(0)
+    .meta({ description: 'decides which images the test split holds out' }),
+  imageKind: z.enum(imageKinds).default('natural').meta({
+    description:
+      'how images (and later uploads to predict) are brought to the size: natural (photographs: centred crop) or strokes (MNIST-like: ink centred in a box)',
+  }),
+});
 // No schema id: @fastify/swagger can't resolve a query string given as a reference.
 export type DatasetUploadOptions = z.output<typeof datasetUploadOptions>;
 
 const imageShape = z.object({ height: z.number().int(), width: z.number().int(), channels: z.number().int() });
 
-export const skipReasons = ['notAnImage', 'unreadable', 'tooSmall', 'tooLarge', 'link', 'hidden', 'outsideClassFolder'] as const;
+export const skipReasons = [
+  'notAnImage',
+  'unreadable',
+  'tooSmall',
+  'tooLarge',
+  'link',
+  'hidden',
+  'outsideClassFolder',
+] as const;
 export type SkipReason = (typeof skipReasons)[number];
 
-export const skippedFile = z.object({ path: z.string(), reason: z.enum(skipReasons), detail: z.string() }).meta({ id: 'SkippedFile' });
+export const skippedFile = z
+  .object({ path: z.string(), reason: z.enum(skipReasons), detail: z.string() })
+  .meta({ id: 'SkippedFile' });
 export type SkippedFile = z.infer<typeof skippedFile>;
 
 const splitCounts = z.object({
@@ -63,7 +87,9 @@ export const datasetReport = z
     shape: imageShape,
     imageKind: z.enum(imageKinds),
     splits: z.object({ train: splitCounts, test: splitCounts, val: splitCounts.nullable() }),
-    testSplit: z.enum(['folder', 'heldOut']).meta({ description: "folder: the archive's test/ folder; heldOut: testFraction of each class" }),
+    testSplit: z
+      .enum(['folder', 'heldOut'])
+      .meta({ description: "folder: the archive's test/ folder; heldOut: testFraction of each class" }),
     skipped: z.object({
       count: z.number().int(),
       byReason: z.record(z.enum(skipReasons), z.number().int()),
@@ -91,7 +117,11 @@ export const uploadedDataset = z
     id: z.string(),
     name: z.string(),
     state: datasetState,
-    options: datasetUploadOptions.extend({ testFraction: z.number(), seed: z.number().int(), imageKind: z.enum(imageKinds) }),
+    options: datasetUploadOptions.extend({
+      testFraction: z.number(),
+      seed: z.number().int(),
+      imageKind: z.enum(imageKinds),
+    }),
     archiveBytes: z.number().int(),
     progress: datasetProgress.nullable(),
     report: datasetReport.nullable().meta({ description: 'once ready' }),

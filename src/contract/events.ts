@@ -30,9 +30,10 @@ export const progressEvent = z
   .meta({ id: 'ProgressEvent', description: 'training progress between log lines, at most about once a second' });
 export type ProgressEvent = z.infer<typeof progressEvent>;
 
-export const logEvent = z
-  .object({ at, line: lossLogLine, progress: jobProgress })
-  .meta({ id: 'LogEvent', description: 'a loss log line, as appended to the job’s logs, and the progress that came with it' });
+export const logEvent = z.object({ at, line: lossLogLine, progress: jobProgress }).meta({
+  id: 'LogEvent',
+  description: 'a loss log line, as appended to the job’s logs, and the progress that came with it',
+});
 export type LogEvent = z.infer<typeof logEvent>;
 
 export const epochEvent = z
@@ -43,7 +44,11 @@ export type EpochEvent = z.infer<typeof epochEvent>;
 export const rewindEvent = z
   .object({
     at,
-    logLines: z.number().int().nonnegative().meta({ description: 'log lines kept: drop the ones received after these' }),
+    logLines: z
+      .number()
+      .int()
+      .nonnegative()
+      .meta({ description: 'log lines kept: drop the ones received after these' }),
     epochs: z.number().int().nonnegative().meta({ description: 'epochs kept: drop the ones received after these' }),
     progress: jobProgress,
   })
@@ -83,26 +88,34 @@ export interface JobEventData {
 }
 
 /** One event as a client receives it: the SSE id, type and parsed data. */
-export type JobEvent = { [T in JobEventType]: { readonly id: string; readonly type: T; readonly data: JobEventData[T] } }[JobEventType];
+export type JobEvent = {
+  [T in JobEventType]: { readonly id: string; readonly type: T; readonly data: JobEventData[T] };
+}[JobEventType];
 
 /** The `data:` of any event, for the OpenAPI document: one of the types above. */
-export const jobEventData = z
-  .union([stateEvent, progressEvent, logEvent, epochEvent, rewindEvent, endEvent])
-  .meta({ id: 'JobEventData', description: 'the data of one event; its SSE event field names the type: state, progress, log, epoch, rewind or end' });
+export const jobEventData = z.union([stateEvent, progressEvent, logEvent, epochEvent, rewindEvent, endEvent]).meta({
+  id: 'JobEventData',
+  description: 'the data of one event; its SSE event field names the type: state, progress, log, epoch, rewind or end',
+});
 
 /** Redis stream ids: `<milliseconds>-<sequence>`. */
 export const eventIdPattern = /^\d{1,20}-\d{1,20}$/;
-const eventId = z.string().regex(eventIdPattern, { error: 'must be an event id the stream sent (like 1718000000000-0)' });
+const eventId = z
+  .string()
+  .regex(eventIdPattern, { error: 'must be an event id the stream sent (like 1718000000000-0)' });
 
 export const jobEventsQuery = z.strictObject({
   lastEventId: eventId.optional().meta({
-    description: 'resume after this event, for clients that cannot send the Last-Event-ID header (the header wins when both are given)',
+    description:
+      'resume after this event, for clients that cannot send the Last-Event-ID header (the header wins when both are given)',
   }),
 });
 
 /** Loose: the other request headers pass through untouched. */
 export const jobEventsHeaders = z.looseObject({
-  'last-event-id': eventId.optional().meta({ description: 'resume after this event id: what an EventSource sends when it reconnects' }),
+  'last-event-id': eventId
+    .optional()
+    .meta({ description: 'resume after this event id: what an EventSource sends when it reconnects' }),
 });
 
 export function isJobEventType(value: string): value is JobEventType {

@@ -7,7 +7,21 @@ import { jobWebhook, webhookRequest } from './webhook.ts';
  * The job request fields a grid may vary: every one but `logEvery` (how often the loss is logged,
  * which changes no outcome) and `timeoutSeconds` (a limit on the run, not a setting of it).
  */
-export const gridFields = ['model', 'dataset', 'initFrom', 'trainLayers', 'epochs', 'batchSize', 'learningRate', 'momentum', 'weightDecay', 'augment', 'seed', 'trainLimit', 'testLimit'] as const satisfies readonly (keyof z.input<typeof jobRequest>)[];
+export const gridFields = [
+  'model',
+  'dataset',
+  'initFrom',
+  'trainLayers',
+  'epochs',
+  'batchSize',
+  'learningRate',
+  'momentum',
+  'weightDecay',
+  'augment',
+  'seed',
+  'trainLimit',
+  'testLimit',
+] as const satisfies readonly (keyof z.input<typeof jobRequest>)[];
 export type GridField = (typeof gridFields)[number];
 
 export const experimentMetrics = ['testAccuracy', 'testLoss'] as const;
@@ -26,11 +40,17 @@ export const earlyTermination = z
   .strictObject({
     type: z.literal('successiveHalving'),
     reductionFactor: z.number().int().min(2).max(10).default(3),
-    minEpochs: z.number().int().min(1).default(1).meta({ description: 'the first rung: epochs every run trains before it can be stopped' }),
+    minEpochs: z
+      .number()
+      .int()
+      .min(1)
+      .default(1)
+      .meta({ description: 'the first rung: epochs every run trains before it can be stopped' }),
   })
   .meta({
     id: 'EarlyTermination',
-    description: "stop weak runs early: at each rung a run below the best 1/reductionFactor of those that reached it (by the experiment's metric: accuracy, or loss, lower better; on the validation images when the runs validate, else on the test images) ends there, completed, with that epoch's result",
+    description:
+      "stop weak runs early: at each rung a run below the best 1/reductionFactor of those that reached it (by the experiment's metric: accuracy, or loss, lower better; on the validation images when the runs validate, else on the test images) ends there, completed, with that epoch's result",
   });
 export type EarlyTermination = z.infer<typeof earlyTermination>;
 
@@ -38,12 +58,15 @@ export type EarlyTermination = z.infer<typeof earlyTermination>;
 export const experimentRequest = z
   .strictObject({
     name: z.string().trim().min(1).max(200).optional().meta({ description: 'a name to know it by; default none' }),
-    base: jobRequest
-      .partial()
-      .default({})
-      .meta({ description: 'the job request every run starts from (any POST /jobs field, its defaults filled in); a field the grid varies takes the grid\'s values instead' }),
+    base: jobRequest.partial().default({}).meta({
+      description:
+        "the job request every run starts from (any POST /jobs field, its defaults filled in); a field the grid varies takes the grid's values instead",
+    }),
     grid: z
-      .partialRecord(z.enum(gridFields), z.array(gridValue).min(1, { error: 'give each field of the grid at least one value' }))
+      .partialRecord(
+        z.enum(gridFields),
+        z.array(gridValue).min(1, { error: 'give each field of the grid at least one value' }),
+      )
       .refine((grid) => Object.keys(grid).length > 0, { error: 'the grid varies at least one field' })
       .meta({
         description:
@@ -74,7 +97,9 @@ export const experimentRun = z
   .meta({ id: 'ExperimentRun' });
 export type ExperimentRun = z.infer<typeof experimentRun>;
 
-const stateCounts = z.object(Object.fromEntries(jobStates.map((state) => [state, z.number().int()])) as Record<JobState, z.ZodNumber>);
+const stateCounts = z.object(
+  Object.fromEntries(jobStates.map((state) => [state, z.number().int()])) as Record<JobState, z.ZodNumber>,
+);
 
 export const experiment = z
   .object({
@@ -88,8 +113,12 @@ export const experiment = z
     runs: z.array(experimentRun).meta({ description: 'one per combination, in the grid order' }),
     counts: stateCounts.meta({ description: 'runs in each state' }),
     ended: z.boolean().meta({ description: 'every run has ended (completed, failed or cancelled)' }),
-    best: experimentRun.nullable().meta({ description: 'the completed run best by the metric; null while none has completed' }),
-    webhook: jobWebhook.optional().meta({ description: 'the webhook the experiment was created with, and its deliveries (absent without one)' }),
+    best: experimentRun
+      .nullable()
+      .meta({ description: 'the completed run best by the metric; null while none has completed' }),
+    webhook: jobWebhook
+      .optional()
+      .meta({ description: 'the webhook the experiment was created with, and its deliveries (absent without one)' }),
   })
   .meta({ id: 'Experiment' });
 export type Experiment = z.infer<typeof experiment>;

@@ -22,18 +22,24 @@ export const jobRequest = z
     // The same message from either branch: zod reports one of them when neither matches.
     dataset: z
       .union([z.enum(datasetNames, { error: datasetError }), z.uuid({ error: datasetError })], { error: datasetError })
-      .meta({ description: `a built-in data set (${datasetNames.join(', ')}) or the id of one you uploaded and that is ready` }),
-    initFrom: z
-      .uuid({ error: 'initFrom must be the id of a completed job' })
-      .nullable()
-      .default(null)
-      .meta({ description: "fine-tuning: start from the weights this completed job trained (same model and image shape); when the class count differs, the last layer starts afresh" }),
+      .meta({
+        description: `a built-in data set (${datasetNames.join(', ')}) or the id of one you uploaded and that is ready`,
+      }),
+    initFrom: z.uuid({ error: 'initFrom must be the id of a completed job' }).nullable().default(null).meta({
+      description:
+        'fine-tuning: start from the weights this completed job trained (same model and image shape); when the class count differs, the last layer starts afresh',
+    }),
     trainLayers: z
       .enum(trainLayerChoices, { error: `trainLayers must be one of: ${trainLayerChoices.join(', ')}` })
       .default('all')
-      .meta({ description: 'all: train every layer; dense: only the dense (fully connected) layers, the convolutions kept as initFrom left them' }),
+      .meta({
+        description:
+          'all: train every layer; dense: only the dense (fully connected) layers, the convolutions kept as initFrom left them',
+      }),
     validationSplit: z
-      .union([z.number().gt(0).max(0.5), z.literal('dataset')], { error: "validationSplit must be a fraction in (0, 0.5] or 'dataset'" })
+      .union([z.number().gt(0).max(0.5), z.literal('dataset')], {
+        error: "validationSplit must be a fraction in (0, 0.5] or 'dataset'",
+      })
       .nullable()
       .default(null)
       .meta({
@@ -43,9 +49,16 @@ export const jobRequest = z
     earlyStopping: z
       .strictObject({
         metric: z.enum(earlyStoppingMetrics).default('validationLoss'),
-        patience: int().min(1).max(1000).default(3).meta({ description: 'epochs without an improvement of more than minDelta before training stops' }),
+        patience: int()
+          .min(1)
+          .max(1000)
+          .default(3)
+          .meta({ description: 'epochs without an improvement of more than minDelta before training stops' }),
         minDelta: z.number().min(0).default(0),
-        restoreBest: z.boolean().default(true).meta({ description: "end with the best epoch's weights, and report that epoch" }),
+        restoreBest: z
+          .boolean()
+          .default(true)
+          .meta({ description: "end with the best epoch's weights, and report that epoch" }),
       })
       .nullable()
       .default(null)
@@ -54,13 +67,20 @@ export const jobRequest = z
       .discriminatedUnion('type', [
         z.strictObject({
           type: z.literal('step'),
-          stepEpochs: int().min(1).meta({ description: "multiply the learning rate by factor every stepEpochs epochs (PyTorch's StepLR)" }),
+          stepEpochs: int()
+            .min(1)
+            .meta({ description: "multiply the learning rate by factor every stepEpochs epochs (PyTorch's StepLR)" }),
           factor: z.number().gt(0).max(1).default(0.1),
         }),
         z.strictObject({
           type: z.literal('cosine'),
-          warmupEpochs: int().min(0).default(0).meta({ description: 'epochs of linear warm-up from learningRate / (warmupEpochs + 1)' }),
-          minLearningRate: z.number().min(0).default(0).meta({ description: "the learning rate the cosine reaches in the last epoch (PyTorch's CosineAnnealingLR eta_min)" }),
+          warmupEpochs: int()
+            .min(0)
+            .default(0)
+            .meta({ description: 'epochs of linear warm-up from learningRate / (warmupEpochs + 1)' }),
+          minLearningRate: z.number().min(0).default(0).meta({
+            description: "the learning rate the cosine reaches in the last epoch (PyTorch's CosineAnnealingLR eta_min)",
+          }),
         }),
       ])
       .nullable()
@@ -76,27 +96,31 @@ export const jobRequest = z
       .max(1)
       .optional()
       .meta({ description: 'L2 weight decay as in PyTorch SGD; default 1e-4 for alexnet, else 0' }),
-    augment: z
-      .boolean()
-      .optional()
-      .meta({ description: 'random 4-pixel-padded crop and horizontal flip of training images; default true for cifar10, else false' }),
+    augment: z.boolean().optional().meta({
+      description:
+        'random 4-pixel-padded crop and horizontal flip of training images; default true for cifar10, else false',
+    }),
     seed: int()
       .min(Number.MIN_SAFE_INTEGER)
       .max(Number.MAX_SAFE_INTEGER)
       .optional()
       .meta({ description: 'makes shuffling, augmentation and initialisation repeatable; default random' }),
-    trainLimit: int().min(1).optional().meta({ description: 'train on the first N training images only; default the whole set' }),
-    testLimit: int().min(1).optional().meta({ description: 'evaluate on the first N test images only; default the whole set' }),
-    logEvery: int().min(1).default(100),
-    timeoutSeconds: int()
+    trainLimit: int()
       .min(1)
       .optional()
-      .meta({
-        description:
-          "the job fails when it has trained (and evaluated) this many seconds, counted over every worker that ran it; default and upper bound: the server's MAX_JOB_SECONDS",
-      }),
+      .meta({ description: 'train on the first N training images only; default the whole set' }),
+    testLimit: int()
+      .min(1)
+      .optional()
+      .meta({ description: 'evaluate on the first N test images only; default the whole set' }),
+    logEvery: int().min(1).default(100),
+    timeoutSeconds: int().min(1).optional().meta({
+      description:
+        "the job fails when it has trained (and evaluated) this many seconds, counted over every worker that ran it; default and upper bound: the server's MAX_JOB_SECONDS",
+    }),
     webhook: webhookRequest.optional().meta({
-      description: 'POST the job (as GET /jobs/:id shows it) to this URL when it ends, signed with the secret: see the README',
+      description:
+        'POST the job (as GET /jobs/:id shows it) to this URL when it ends, signed with the secret: see the README',
     }),
   })
   .meta({ id: 'JobRequest' });
@@ -121,7 +145,14 @@ export const jobSettings = z
     initFrom: z.string().nullable(),
     trainLayers: z.enum(trainLayerChoices),
     validationSplit: z.union([z.number(), z.literal('dataset')]).nullable(),
-    earlyStopping: z.object({ metric: z.enum(earlyStoppingMetrics), patience: z.number().int(), minDelta: z.number(), restoreBest: z.boolean() }).nullable(),
+    earlyStopping: z
+      .object({
+        metric: z.enum(earlyStoppingMetrics),
+        patience: z.number().int(),
+        minDelta: z.number(),
+        restoreBest: z.boolean(),
+      })
+      .nullable(),
     learningRateSchedule: z
       .discriminatedUnion('type', [
         z.object({ type: z.literal('step'), stepEpochs: z.number().int(), factor: z.number() }),

@@ -37,23 +37,41 @@ export const epochSummary = z
     epoch: z.number().int(),
     loss: z.number().meta({ description: 'mean training loss over the epoch' }),
     testAccuracy: z.number().min(0).max(1),
-    testLoss: z.number().optional().meta({ description: 'mean cross-entropy on the test images after the epoch (absent for jobs trained before it was recorded)' }),
+    testLoss: z.number().optional().meta({
+      description:
+        'mean cross-entropy on the test images after the epoch (absent for jobs trained before it was recorded)',
+    }),
     seconds: z.number(),
     imagesPerSecond: z.number(),
-    learningRate: z.number().optional().meta({ description: "the epoch's learning rate, by the job's learningRateSchedule (absent for jobs trained before schedules existed)" }),
-    validationLoss: z.number().optional().meta({ description: 'mean cross-entropy on the validation images after the epoch (with validationSplit)' }),
+    learningRate: z.number().optional().meta({
+      description:
+        "the epoch's learning rate, by the job's learningRateSchedule (absent for jobs trained before schedules existed)",
+    }),
+    validationLoss: z
+      .number()
+      .optional()
+      .meta({ description: 'mean cross-entropy on the validation images after the epoch (with validationSplit)' }),
     validationAccuracy: z.number().min(0).max(1).optional(),
   })
   .meta({ id: 'EpochSummary' });
 export type EpochSummary = z.infer<typeof epochSummary>;
 
-const zeroDivision = 'a ratio whose denominator is 0 is 0, as scikit-learn computes it with zero_division=0 (so the precision of a class never predicted is 0)';
+const zeroDivision =
+  'a ratio whose denominator is 0 is 0, as scikit-learn computes it with zero_division=0 (so the precision of a class never predicted is 0)';
 
 export const classMetrics = z
   .object({
     className: z.string(),
-    precision: z.number().min(0).max(1).meta({ description: 'of the test images predicted as this class, the fraction that are' }),
-    recall: z.number().min(0).max(1).meta({ description: 'of the test images of this class, the fraction predicted as it (its per-class accuracy)' }),
+    precision: z
+      .number()
+      .min(0)
+      .max(1)
+      .meta({ description: 'of the test images predicted as this class, the fraction that are' }),
+    recall: z
+      .number()
+      .min(0)
+      .max(1)
+      .meta({ description: 'of the test images of this class, the fraction predicted as it (its per-class accuracy)' }),
     f1: z.number().min(0).max(1).meta({ description: 'the harmonic mean of precision and recall' }),
     support: z.number().int().min(0).meta({ description: 'test images of this class' }),
   })
@@ -64,7 +82,11 @@ export const macroMetrics = z
   .object({
     precision: z.number().min(0).max(1),
     recall: z.number().min(0).max(1),
-    f1: z.number().min(0).max(1).meta({ description: 'the mean of the per-class F1 scores (not the F1 of the mean precision and recall)' }),
+    f1: z
+      .number()
+      .min(0)
+      .max(1)
+      .meta({ description: 'the mean of the per-class F1 scores (not the F1 of the mean precision and recall)' }),
   })
   .meta({
     id: 'MacroMetrics',
@@ -81,24 +103,47 @@ export const jobResult = z
     perClassAccuracy: z.array(z.number().min(0).max(1)),
     confusionMatrix: z.array(z.array(z.number().int())).meta({ description: 'rows: true class, columns: predicted' }),
     classNames: z.array(z.string()),
-    perClass: z.array(classMetrics).optional().meta({ description: 'precision, recall, F1 and support of each class, in the order of classNames (absent for jobs trained before they were recorded)' }),
-    macro: macroMetrics.optional().meta({ description: 'the macro averages of perClass (absent for jobs trained before they were recorded)' }),
+    perClass: z.array(classMetrics).optional().meta({
+      description:
+        'precision, recall, F1 and support of each class, in the order of classNames (absent for jobs trained before they were recorded)',
+    }),
+    macro: macroMetrics
+      .optional()
+      .meta({ description: 'the macro averages of perClass (absent for jobs trained before they were recorded)' }),
     params: z.number().int(),
     trainSeconds: z.number(),
-    backend: z.string().meta({ description: 'the TensorFlow.js backend that trained the model: tensorflow, webgpu, wasm or cpu' }),
-    device: deviceDescription.optional().meta({ description: 'what that backend computed on: the GPU adapter, or the CPU (absent for jobs trained before it was recorded)' }),
+    backend: z
+      .string()
+      .meta({ description: 'the TensorFlow.js backend that trained the model: tensorflow, webgpu, wasm or cpu' }),
+    device: deviceDescription.optional().meta({
+      description:
+        'what that backend computed on: the GPU adapter, or the CPU (absent for jobs trained before it was recorded)',
+    }),
     earlyStopping: z
       .object({
         metric: z.enum(earlyStoppingMetrics),
         bestEpoch: z.number().int(),
         bestValue: z.number().nullable(),
-        stoppedAfterEpoch: z.number().int().nullable().meta({ description: 'the epoch after which training stopped; null: it trained every epoch' }),
-        keptEpoch: z.number().int().meta({ description: "the epoch whose weights the model ends with (the best one with restoreBest); the test figures are that epoch's" }),
+        stoppedAfterEpoch: z
+          .number()
+          .int()
+          .nullable()
+          .meta({ description: 'the epoch after which training stopped; null: it trained every epoch' }),
+        keptEpoch: z.number().int().meta({
+          description:
+            "the epoch whose weights the model ends with (the best one with restoreBest); the test figures are that epoch's",
+        }),
       })
       .optional()
       .meta({ description: 'with earlyStopping: where it left the job' }),
-    terminatedAfterEpoch: z.number().int().optional().meta({ description: "the epoch after which its experiment's successive halving ended this run, below the best at that rung; absent when it trained every epoch" }),
-    replicas: z.number().int().positive().optional().meta({ description: 'data-parallel replicas (threads) that trained it together: 1 unless TRAIN_THREADS gave the worker more and its backend runs in worker threads (absent for jobs trained before it was recorded)' }),
+    terminatedAfterEpoch: z.number().int().optional().meta({
+      description:
+        "the epoch after which its experiment's successive halving ended this run, below the best at that rung; absent when it trained every epoch",
+    }),
+    replicas: z.number().int().positive().optional().meta({
+      description:
+        'data-parallel replicas (threads) that trained it together: 1 unless TRAIN_THREADS gave the worker more and its backend runs in worker threads (absent for jobs trained before it was recorded)',
+    }),
   })
   .meta({ id: 'JobResult' });
 export type JobResult = z.infer<typeof jobResult>;
@@ -121,8 +166,12 @@ export const job = z
     createdAt: timestamp,
     startedAt: timestamp.nullable(),
     finishedAt: timestamp.nullable(),
-    experimentId: z.string().optional().meta({ description: 'the experiment this job is a run of (GET /experiments/:id); absent for a job submitted on its own' }),
-    webhook: jobWebhook.optional().meta({ description: 'the webhook the job was submitted with, and its deliveries (absent without one)' }),
+    experimentId: z.string().optional().meta({
+      description: 'the experiment this job is a run of (GET /experiments/:id); absent for a job submitted on its own',
+    }),
+    webhook: jobWebhook
+      .optional()
+      .meta({ description: 'the webhook the job was submitted with, and its deliveries (absent without one)' }),
   })
   .meta({ id: 'Job' });
 export type Job = z.infer<typeof job>;

@@ -17,7 +17,7 @@ export const predictQuery = z.strictObject({
     .default('auto')
     .meta({
       description:
-        'how each upload is brought to the training images\' form: auto (the data set\'s kind), none (a plain resize onto the model\'s size), ' +
+        "how each upload is brought to the training images' form: auto (the data set's kind), none (a plain resize onto the model's size), " +
         'strokes (MNIST-like: ink found on light or dark paper, fitted into a 20×20 box, centred by mass) or natural (centre crop, then resize)',
     }),
   explain: z
@@ -32,10 +32,14 @@ const cropBox = z
 
 export const explanation = z
   .object({
-    preprocess: z.enum(['none', ...imageKinds]).meta({ description: 'the preprocessing applied (auto resolved to the data set\'s kind)' }),
+    preprocess: z
+      .enum(['none', ...imageKinds])
+      .meta({ description: "the preprocessing applied (auto resolved to the data set's kind)" }),
     inverted: z.boolean().meta({ description: 'the background was light and was inverted to dark' }),
-    crop: cropBox.nullable().meta({ description: 'the part of the upload the model saw; null: all of it (or nothing, when blank)' }),
-    input: z.string().meta({ description: 'the model\'s input, as a data:image/png;base64 URL at the model\'s size' }),
+    crop: cropBox
+      .nullable()
+      .meta({ description: 'the part of the upload the model saw; null: all of it (or nothing, when blank)' }),
+    input: z.string().meta({ description: "the model's input, as a data:image/png;base64 URL at the model's size" }),
   })
   .meta({ id: 'PredictionExplanation' });
 export type Explanation = z.infer<typeof explanation>;
@@ -43,7 +47,9 @@ export type Explanation = z.infer<typeof explanation>;
 export const prediction = classScore
   .extend({
     top: z.array(classScore).meta({ description: 'the five most probable classes, most probable first' }),
-    blank: z.boolean().meta({ description: 'the image is blank or almost blank (or no ink stands out from its paper): the answer is a guess' }),
+    blank: z.boolean().meta({
+      description: 'the image is blank or almost blank (or no ink stands out from its paper): the answer is a guess',
+    }),
     explanation: explanation.optional().meta({ description: 'with explain=1 only' }),
   })
   .meta({ id: 'Prediction' });

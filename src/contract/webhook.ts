@@ -9,7 +9,10 @@ export const webhookRequest = z
     url: z
       .url({ protocol: /^https?$/, error: 'webhook.url must be an absolute http or https URL' })
       .max(2048, { error: 'webhook.url must be at most 2048 characters' })
-      .meta({ description: "where the job is POSTed when it ends; the server may require its host to be on an allow-list and refuses private addresses unless it allows them" }),
+      .meta({
+        description:
+          'where the job is POSTed when it ends; the server may require its host to be on an allow-list and refuses private addresses unless it allows them',
+      }),
     secret: z
       .string()
       .min(minSecretLength, `webhook.secret must be at least ${minSecretLength} characters`)
@@ -25,7 +28,9 @@ export const webhookDelivery = z
     attempt: z.number().int().positive(),
     at: z.iso.datetime().meta({ description: 'when the attempt started' }),
     ok: z.boolean().meta({ description: 'the receiver answered 2xx' }),
-    statusCode: z.number().int().nullable().meta({ description: "the receiver's HTTP status; null when it gave none (timeout, connection error, refused URL)" }),
+    statusCode: z.number().int().nullable().meta({
+      description: "the receiver's HTTP status; null when it gave none (timeout, connection error, refused URL)",
+    }),
     error: z.string().nullable().meta({ description: 'why the attempt failed; null when it succeeded' }),
   })
   .meta({ id: 'WebhookDelivery' });

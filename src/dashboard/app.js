@@ -8,7 +8,18 @@
 
 const $ = (testId, root = document) => root.querySelector(`[data-testid="${testId}"]`);
 
-const numberFields = ['epochs', 'batchSize', 'learningRate', 'momentum', 'weightDecay', 'seed', 'trainLimit', 'testLimit', 'logEvery', 'validationSplit'];
+const numberFields = [
+  'epochs',
+  'batchSize',
+  'learningRate',
+  'momentum',
+  'weightDecay',
+  'seed',
+  'trainLimit',
+  'testLimit',
+  'logEvery',
+  'validationSplit',
+];
 const activeStates = ['queued', 'running'];
 const endedStates = ['completed', 'failed', 'cancelled'];
 const percent = (fraction) => `${(fraction * 100).toFixed(1)}%`;
@@ -58,13 +69,15 @@ async function loadCatalog() {
   const [models, datasets] = await Promise.all([api('/models'), api('/datasets')]);
   const modelSelect = $('field-model');
   const datasetSelect = $('field-dataset');
-  if (models.status === 401 || datasets.status === 401) $('form-error').textContent = 'This service wants an API key: enter it at the top.';
+  if (models.status === 401 || datasets.status === 401)
+    $('form-error').textContent = 'This service wants an API key: enter it at the top.';
   if (models.status !== 200 || datasets.status !== 200) return;
   $('form-error').textContent = '';
   const [chosenModel, chosenDataset] = [modelSelect.value, datasetSelect.value];
   modelSelect.replaceChildren();
   datasetSelect.replaceChildren();
-  for (const model of models.body?.models ?? []) modelSelect.append(element('option', { value: model.name, text: model.name }));
+  for (const model of models.body?.models ?? [])
+    modelSelect.append(element('option', { value: model.name, text: model.name }));
   for (const dataset of datasets.body?.datasets ?? []) {
     datasetNames.set(dataset.id, dataset.name);
     const label = `${dataset.name} (${dataset.shape.height}×${dataset.shape.width}×${dataset.shape.channels}${dataset.builtIn ? '' : `, ${dataset.classNames.length} classes, yours`}${dataset.availableLocally ? '' : ', will download'})`;
@@ -79,7 +92,12 @@ async function checkHealth() {
   const badge = $('health');
   const { status, body } = await api('/health');
   badge.className = `health ${status === 200 ? 'ok' : 'down'}`;
-  badge.textContent = status === 200 ? `up · ${body.backend}${body.device?.kind === 'gpu' ? ` (${body.device.name})` : ''}` : status === 0 ? 'unreachable' : `Redis ${body?.redis ?? 'down'}`;
+  badge.textContent =
+    status === 200
+      ? `up · ${body.backend}${body.device?.kind === 'gpu' ? ` (${body.device.name})` : ''}`
+      : status === 0
+        ? 'unreachable'
+        : `Redis ${body?.redis ?? 'down'}`;
 }
 
 // ---------------------------------------------------------------- the form
@@ -136,7 +154,8 @@ async function submitJob(event) {
         unplaced.push(detail.path ? `${detail.path}: ${detail.message}` : detail.message);
       }
     }
-    if (unplaced.length > 0 || !body?.details?.length) $('form-error').textContent = unplaced.length > 0 ? unplaced.join('; ') : (body?.error ?? `HTTP ${status}`);
+    if (unplaced.length > 0 || !body?.details?.length)
+      $('form-error').textContent = unplaced.length > 0 ? unplaced.join('; ') : (body?.error ?? `HTTP ${status}`);
   } finally {
     button.disabled = false;
   }
@@ -147,17 +166,29 @@ async function submitJob(event) {
 /** The client's own data sets from GET /datasets: ready ones (with the built-ins) and those processing or failed. */
 function showDatasets(catalog) {
   const own = [
-    ...(catalog?.uploads ?? []).map((upload) => ({ id: upload.id, name: upload.name, state: upload.state, detail: upload.state === 'failed' ? (upload.error?.message ?? '') : (upload.progress?.phase ?? '') })),
-    ...(catalog?.datasets ?? []).filter((dataset) => !dataset.builtIn).map((dataset) => ({
-      id: dataset.id,
-      name: dataset.name,
-      state: 'ready',
-      detail: `${dataset.classNames.length} classes · ${dataset.trainSize}/${dataset.testSize} images · ${dataset.shape.height}×${dataset.shape.width}×${dataset.shape.channels}`,
+    ...(catalog?.uploads ?? []).map((upload) => ({
+      id: upload.id,
+      name: upload.name,
+      state: upload.state,
+      detail: upload.state === 'failed' ? (upload.error?.message ?? '') : (upload.progress?.phase ?? ''),
     })),
+    ...(catalog?.datasets ?? [])
+      .filter((dataset) => !dataset.builtIn)
+      .map((dataset) => ({
+        id: dataset.id,
+        name: dataset.name,
+        state: 'ready',
+        detail: `${dataset.classNames.length} classes · ${dataset.trainSize}/${dataset.testSize} images · ${dataset.shape.height}×${dataset.shape.width}×${dataset.shape.channels}`,
+      })),
   ];
   $('datasets').replaceChildren(
     ...own.map((dataset) => {
-      const remove = element('button', { type: 'button', className: 'danger', 'data-testid': 'dataset-delete', text: 'Delete' });
+      const remove = element('button', {
+        type: 'button',
+        className: 'danger',
+        'data-testid': 'dataset-delete',
+        text: 'Delete',
+      });
       remove.addEventListener('click', (event) => {
         event.stopPropagation();
         void deleteDataset(dataset.id);
@@ -165,7 +196,12 @@ function showDatasets(catalog) {
       const row = element(
         'li',
         { 'data-testid': 'dataset-row', 'data-dataset-id': dataset.id, 'data-state': dataset.state, title: dataset.id },
-        element('div', { className: 'row' }, element('span', { className: 'name', text: dataset.name }), element('span', { className: `state ${dataset.state}`, text: dataset.state })),
+        element(
+          'div',
+          { className: 'row' },
+          element('span', { className: 'name', text: dataset.name }),
+          element('span', { className: `state ${dataset.state}`, text: dataset.state }),
+        ),
         element('div', { className: 'row' }, element('span', { className: 'meta', text: dataset.detail }), remove),
       );
       row.addEventListener('click', () => void showReport(dataset.id));
@@ -184,22 +220,55 @@ async function showReport(id) {
     return body;
   }
   const parts = [element('h4', { text: `${body.name} · ${body.state}` })];
-  if (body.state === 'failed') parts.push(element('p', { className: 'error', 'data-testid': 'dataset-failure', text: body.error?.message ?? '' }));
+  if (body.state === 'failed')
+    parts.push(element('p', { className: 'error', 'data-testid': 'dataset-failure', text: body.error?.message ?? '' }));
   const report = body.report;
   if (report) {
     const { splits, shape } = report;
-    parts.push(element('p', { className: 'muted', text: `${shape.height}×${shape.width}×${shape.channels} ${report.imageKind} images · test split ${report.testSplit === 'folder' ? 'from its test/ folder' : 'held out'} · ${(report.bytes / 1024).toFixed(0)} KiB` }));
-    const head = element('tr', {}, element('th', { text: 'class' }), element('th', { text: 'train' }), element('th', { text: 'test' }), ...(splits.val ? [element('th', { text: 'val' })] : []));
+    parts.push(
+      element('p', {
+        className: 'muted',
+        text: `${shape.height}×${shape.width}×${shape.channels} ${report.imageKind} images · test split ${report.testSplit === 'folder' ? 'from its test/ folder' : 'held out'} · ${(report.bytes / 1024).toFixed(0)} KiB`,
+      }),
+    );
+    const head = element(
+      'tr',
+      {},
+      element('th', { text: 'class' }),
+      element('th', { text: 'train' }),
+      element('th', { text: 'test' }),
+      ...(splits.val ? [element('th', { text: 'val' })] : []),
+    );
     const rows = report.classNames.map((name, index) =>
-      element('tr', { 'data-testid': 'dataset-class' }, element('th', { text: name }), element('td', { text: String(splits.train.perClass[index]) }), element('td', { text: String(splits.test.perClass[index]) }), ...(splits.val ? [element('td', { text: String(splits.val.perClass[index]) })] : [])),
+      element(
+        'tr',
+        { 'data-testid': 'dataset-class' },
+        element('th', { text: name }),
+        element('td', { text: String(splits.train.perClass[index]) }),
+        element('td', { text: String(splits.test.perClass[index]) }),
+        ...(splits.val ? [element('td', { text: String(splits.val.perClass[index]) })] : []),
+      ),
     );
     parts.push(element('table', {}, element('thead', {}, head), element('tbody', {}, ...rows)));
     if (report.skipped.count > 0) {
-      const reasons = Object.entries(report.skipped.byReason).filter(([, count]) => count > 0).map(([reason, count]) => `${count} ${reason}`);
-      parts.push(element('p', { 'data-testid': 'dataset-skipped', text: `Skipped ${report.skipped.count} file${report.skipped.count === 1 ? '' : 's'}: ${reasons.join(', ')}` }));
+      const reasons = Object.entries(report.skipped.byReason)
+        .filter(([, count]) => count > 0)
+        .map(([reason, count]) => `${count} ${reason}`);
+      parts.push(
+        element('p', {
+          'data-testid': 'dataset-skipped',
+          text: `Skipped ${report.skipped.count} file${report.skipped.count === 1 ? '' : 's'}: ${reasons.join(', ')}`,
+        }),
+      );
     }
-    for (const warning of report.warnings) parts.push(element('p', { className: 'warning', 'data-testid': 'dataset-warning', text: `⚠ ${warning}` }));
-    const use = element('button', { type: 'button', className: 'secondary', 'data-testid': 'dataset-use', text: 'Train on it' });
+    for (const warning of report.warnings)
+      parts.push(element('p', { className: 'warning', 'data-testid': 'dataset-warning', text: `⚠ ${warning}` }));
+    const use = element('button', {
+      type: 'button',
+      className: 'secondary',
+      'data-testid': 'dataset-use',
+      text: 'Train on it',
+    });
     use.addEventListener('click', () => {
       $('field-dataset').value = body.id;
       $('job-form').scrollIntoView({ behavior: 'smooth' });
@@ -228,7 +297,8 @@ function uploadDataset(event) {
     return;
   }
   const data = new FormData();
-  for (const [name, value] of new FormData(form)) if (String(value).trim() !== '' && !(value instanceof window.File)) data.append(name, String(value).trim());
+  for (const [name, value] of new FormData(form))
+    if (String(value).trim() !== '' && !(value instanceof window.File)) data.append(name, String(value).trim());
   data.append('archive', file, file.name);
   const bar = $('upload-progress-bar');
   $('upload-progress').hidden = false;
@@ -240,7 +310,8 @@ function uploadDataset(event) {
   request.upload.addEventListener('progress', (progress) => {
     if (!progress.lengthComputable) return;
     bar.style.width = percent(progress.loaded / progress.total);
-    $('upload-status').textContent = `Uploading ${(progress.loaded / 1048576).toFixed(1)} of ${(progress.total / 1048576).toFixed(1)} MB`;
+    $('upload-status').textContent =
+      `Uploading ${(progress.loaded / 1048576).toFixed(1)} of ${(progress.total / 1048576).toFixed(1)} MB`;
   });
   const done = () => {
     $('upload').disabled = false;
@@ -276,7 +347,9 @@ async function followProcessing(id) {
     if (status !== 200) return;
     const progress = body.progress;
     $('upload-status').textContent =
-      body.state === 'processing' ? `Processing${progress && progress.done > 0 ? `: ${progress.phase} ${progress.done}${progress.total ? ` of ${progress.total}` : ''}` : '…'}` : `${body.name} is ${body.state}`;
+      body.state === 'processing'
+        ? `Processing${progress && progress.done > 0 ? `: ${progress.phase} ${progress.done}${progress.total ? ` of ${progress.total}` : ''}` : '…'}`
+        : `${body.name} is ${body.state}`;
     if (body.state !== 'processing') break;
     await new Promise((resolve) => window.setTimeout(resolve, 500));
   }
@@ -305,15 +378,33 @@ async function refreshJobs() {
     const accuracy = job.result ? ` · ${percent(job.result.testAccuracy)}` : '';
     const row = element(
       'li',
-      { 'data-testid': 'job-row', 'data-job-id': job.id, 'data-state': job.state, className: job.id === selectedId ? 'selected' : '', title: job.id },
+      {
+        'data-testid': 'job-row',
+        'data-job-id': job.id,
+        'data-state': job.state,
+        className: job.id === selectedId ? 'selected' : '',
+        title: job.id,
+      },
       element(
         'div',
         { className: 'row' },
-        element('label', {}, tickBox(job.id), element('span', { className: 'name', text: `${job.request.model} · ${datasetName(job.request.dataset)}` })),
+        element(
+          'label',
+          {},
+          tickBox(job.id),
+          element('span', { className: 'name', text: `${job.request.model} · ${datasetName(job.request.dataset)}` }),
+        ),
         element('span', { className: `state ${job.state}`, 'data-testid': 'job-row-state', text: job.state }),
       ),
-      element('div', { className: 'meta', text: `${job.id.slice(0, 8)} · ${job.request.epochs} epoch${job.request.epochs === 1 ? '' : 's'} · ${new Date(job.createdAt).toLocaleString()}${accuracy}${job.experimentId ? ` · experiment ${job.experimentId.slice(0, 8)}` : ''}` }),
-      element('div', { className: 'progress' }, element('div', { className: 'bar', style: { width: percent(fraction) } })),
+      element('div', {
+        className: 'meta',
+        text: `${job.id.slice(0, 8)} · ${job.request.epochs} epoch${job.request.epochs === 1 ? '' : 's'} · ${new Date(job.createdAt).toLocaleString()}${accuracy}${job.experimentId ? ` · experiment ${job.experimentId.slice(0, 8)}` : ''}`,
+      }),
+      element(
+        'div',
+        { className: 'progress' },
+        element('div', { className: 'bar', style: { width: percent(fraction) } }),
+      ),
     );
     row.addEventListener('click', () => openJob(job.id));
     return row;
@@ -338,12 +429,26 @@ async function refreshExperiments() {
   const { status, body } = await api('/experiments?limit=20');
   if (status !== 200) return;
   const rows = body.experiments.map((experiment) => {
-    const counts = Object.entries(experiment.counts).filter(([, count]) => count > 0).map(([state, count]) => `${count} ${state}`).join(' · ');
+    const counts = Object.entries(experiment.counts)
+      .filter(([, count]) => count > 0)
+      .map(([state, count]) => `${count} ${state}`)
+      .join(' · ');
     const best = experiment.best?.result ? ` · best ${percent(experiment.best.result.testAccuracy)}` : '';
     const row = element(
       'li',
       { 'data-testid': 'experiment-row', 'data-experiment-id': experiment.id, title: experiment.id },
-      element('div', { className: 'row' }, element('span', { className: 'name', text: experiment.name ?? `grid over ${Object.keys(experiment.grid).join(' × ')}` }), element('span', { className: `state ${experiment.ended ? 'completed' : 'running'}`, text: experiment.ended ? 'ended' : 'running' })),
+      element(
+        'div',
+        { className: 'row' },
+        element('span', {
+          className: 'name',
+          text: experiment.name ?? `grid over ${Object.keys(experiment.grid).join(' × ')}`,
+        }),
+        element('span', {
+          className: `state ${experiment.ended ? 'completed' : 'running'}`,
+          text: experiment.ended ? 'ended' : 'running',
+        }),
+      ),
       element('div', { className: 'meta', text: `${experiment.id.slice(0, 8)} · ${counts}${best}` }),
     );
     row.addEventListener('click', () => openComparison({ experimentId: experiment.id }));
@@ -371,7 +476,8 @@ function showState(state) {
 function showProgress(progress, state) {
   const fraction = state === 'completed' ? 1 : progress.fraction;
   $('job-progress-bar').style.width = percent(fraction);
-  $('job-progress').textContent = `epoch ${progress.epoch}/${progress.epochs} · batch ${progress.batch}/${progress.batchesPerEpoch} · ${percent(fraction)}`;
+  $('job-progress').textContent =
+    `epoch ${progress.epoch}/${progress.epochs} · batch ${progress.batch}/${progress.batchesPerEpoch} · ${percent(fraction)}`;
 }
 
 function addEpoch(summary) {
@@ -383,11 +489,20 @@ function addEpoch(summary) {
       { 'data-testid': 'epoch-row' },
       element('td', { text: String(summary.epoch) }),
       element('td', { text: summary.loss.toFixed(4) }),
-      element('td', { 'data-testid': 'epoch-validation-loss', text: optional(summary.validationLoss, (loss) => loss.toFixed(4)) }),
-      element('td', { 'data-testid': 'epoch-validation-accuracy', text: optional(summary.validationAccuracy, percent) }),
+      element('td', {
+        'data-testid': 'epoch-validation-loss',
+        text: optional(summary.validationLoss, (loss) => loss.toFixed(4)),
+      }),
+      element('td', {
+        'data-testid': 'epoch-validation-accuracy',
+        text: optional(summary.validationAccuracy, percent),
+      }),
       element('td', { text: percent(summary.testAccuracy) }),
       element('td', { 'data-testid': 'epoch-test-loss', text: optional(summary.testLoss, (loss) => loss.toFixed(4)) }),
-      element('td', { 'data-testid': 'epoch-learning-rate', text: optional(summary.learningRate, (rate) => String(Number(rate.toPrecision(4)))) }),
+      element('td', {
+        'data-testid': 'epoch-learning-rate',
+        text: optional(summary.learningRate, (rate) => String(Number(rate.toPrecision(4)))),
+      }),
       element('td', { text: summary.seconds.toFixed(1) }),
       element('td', { text: Math.round(summary.imagesPerSecond).toLocaleString() }),
     ),
@@ -403,11 +518,17 @@ function heat(fraction) {
 function showResult(result) {
   $('result').hidden = false;
   $('test-accuracy').textContent = percent(result.testAccuracy);
-  $('result-detail').textContent = `${result.correct.toLocaleString()} of ${result.total.toLocaleString()} test images · loss ${result.testLoss.toFixed(4)} · ${result.params.toLocaleString()} parameters · ${result.trainSeconds.toFixed(1)} s on ${result.backend}${result.device?.kind === 'gpu' ? ` (${result.device.name})` : ''}${result.replicas > 1 ? ` · ${result.replicas} threads` : ''}`;
+  $('result-detail').textContent =
+    `${result.correct.toLocaleString()} of ${result.total.toLocaleString()} test images · loss ${result.testLoss.toFixed(4)} · ${result.params.toLocaleString()} parameters · ${result.trainSeconds.toFixed(1)} s on ${result.backend}${result.device?.kind === 'gpu' ? ` (${result.device.name})` : ''}${result.replicas > 1 ? ` · ${result.replicas} threads` : ''}`;
 
   const names = result.classNames;
   const matrix = $('confusion-matrix');
-  const head = element('tr', {}, element('th', { className: 'axis', text: 'true \\ predicted' }), ...names.map((name) => element('th', { text: name, scope: 'col' })));
+  const head = element(
+    'tr',
+    {},
+    element('th', { className: 'axis', text: 'true \\ predicted' }),
+    ...names.map((name) => element('th', { text: name, scope: 'col' })),
+  );
   const rows = result.confusionMatrix.map((counts, row) => {
     const total = counts.reduce((sum, count) => sum + count, 0) || 1;
     return element(
@@ -428,18 +549,49 @@ function showResult(result) {
 
   // Jobs trained before precision and F1 were recorded have only the per-class accuracy (recall).
   const metrics = result.perClass;
-  const classHead = element('tr', {}, element('th', { text: 'Class', scope: 'col' }), element('th', { text: 'Accuracy (recall)', scope: 'col' }), ...(metrics ? ['Precision', 'F1', 'Support'].map((name) => element('th', { text: name, scope: 'col' })) : []));
+  const classHead = element(
+    'tr',
+    {},
+    element('th', { text: 'Class', scope: 'col' }),
+    element('th', { text: 'Accuracy (recall)', scope: 'col' }),
+    ...(metrics ? ['Precision', 'F1', 'Support'].map((name) => element('th', { text: name, scope: 'col' })) : []),
+  );
   const classRows = result.perClassAccuracy.map((accuracy, index) =>
     element(
       'tr',
       { 'data-testid': 'per-class-row' },
       element('th', { text: names[index], scope: 'row' }),
-      element('td', { className: 'recall' }, element('span', { className: 'bar', style: { width: `${accuracy * 8}rem` } }), percent(accuracy)),
-      ...(metrics ? [element('td', { text: percent(metrics[index].precision) }), element('td', { text: percent(metrics[index].f1) }), element('td', { text: String(metrics[index].support) })] : []),
+      element(
+        'td',
+        { className: 'recall' },
+        element('span', { className: 'bar', style: { width: `${accuracy * 8}rem` } }),
+        percent(accuracy),
+      ),
+      ...(metrics
+        ? [
+            element('td', { text: percent(metrics[index].precision) }),
+            element('td', { text: percent(metrics[index].f1) }),
+            element('td', { text: String(metrics[index].support) }),
+          ]
+        : []),
     ),
   );
   const macro = result.macro
-    ? [element('tfoot', {}, element('tr', { 'data-testid': 'per-class-macro' }, element('th', { text: 'macro average', scope: 'row' }), element('td', { className: 'recall', text: percent(result.macro.recall) }), element('td', { text: percent(result.macro.precision) }), element('td', { text: percent(result.macro.f1) }), element('td')))]
+    ? [
+        element(
+          'tfoot',
+          {},
+          element(
+            'tr',
+            { 'data-testid': 'per-class-macro' },
+            element('th', { text: 'macro average', scope: 'row' }),
+            element('td', { className: 'recall', text: percent(result.macro.recall) }),
+            element('td', { text: percent(result.macro.precision) }),
+            element('td', { text: percent(result.macro.f1) }),
+            element('td'),
+          ),
+        ),
+      ]
     : [];
   $('per-class').replaceChildren(element('thead', {}, classHead), element('tbody', {}, ...classRows), ...macro);
 }
@@ -450,7 +602,8 @@ function openJob(id) {
   closeComparison();
   selectedId = id;
   if (location.hash !== `#job=${id}`) history.replaceState(null, '', `#job=${id}`);
-  for (const row of document.querySelectorAll('[data-testid="job-row"]')) row.classList.toggle('selected', row.dataset.jobId === id);
+  for (const row of document.querySelectorAll('[data-testid="job-row"]'))
+    row.classList.toggle('selected', row.dataset.jobId === id);
 
   const panel = $('job-panel');
   panel.hidden = false;
@@ -476,7 +629,8 @@ function openJob(id) {
       return;
     }
     const r = body.request;
-    $('job-settings').textContent = `${r.model} on ${datasetName(r.dataset)}${r.initFrom ? `, fine-tuned from job ${r.initFrom.slice(0, 8)}${r.trainLayers === 'dense' ? ' (dense layers only)' : ''}` : ''} · ${r.epochs} epoch${r.epochs === 1 ? '' : 's'} · batch ${r.batchSize} · lr ${r.learningRate} · momentum ${r.momentum} · weight decay ${r.weightDecay} · augment ${r.augment ? 'on' : 'off'} · seed ${r.seed}${r.trainLimit ? ` · train ${r.trainLimit}` : ''}${r.testLimit ? ` · test ${r.testLimit}` : ''} · log every ${r.logEvery}`;
+    $('job-settings').textContent =
+      `${r.model} on ${datasetName(r.dataset)}${r.initFrom ? `, fine-tuned from job ${r.initFrom.slice(0, 8)}${r.trainLayers === 'dense' ? ' (dense layers only)' : ''}` : ''} · ${r.epochs} epoch${r.epochs === 1 ? '' : 's'} · batch ${r.batchSize} · lr ${r.learningRate} · momentum ${r.momentum} · weight decay ${r.weightDecay} · augment ${r.augment ? 'on' : 'off'} · seed ${r.seed}${r.trainLimit ? ` · train ${r.trainLimit}` : ''}${r.testLimit ? ` · test ${r.testLimit}` : ''} · log every ${r.logEvery}`;
     if (state.points.length === 0 && $('epochs').tBodies[0].rows.length === 0) {
       showState(body.state);
       showProgress(body.progress, body.state);
@@ -487,9 +641,10 @@ function openJob(id) {
   const token = apiKey() ? `?access_token=${encodeURIComponent(apiKey())}` : '';
   const events = new EventSource(`/jobs/${encodeURIComponent(id)}/events${token}`);
   source = events;
-  const on = (type, handle) => events.addEventListener(type, (message) => {
-    if (current === state) handle(JSON.parse(message.data));
-  });
+  const on = (type, handle) =>
+    events.addEventListener(type, (message) => {
+      if (current === state) handle(JSON.parse(message.data));
+    });
   on('state', (data) => {
     state.state = data.state;
     showState(data.state);
@@ -505,7 +660,10 @@ function openJob(id) {
   });
   on('progress', (data) => showProgress(data.progress, state.state));
   on('log', (data) => {
-    state.points.push({ x: (data.line.epoch - 1) * data.progress.batchesPerEpoch + data.line.batch, y: data.line.loss });
+    state.points.push({
+      x: (data.line.epoch - 1) * data.progress.batchesPerEpoch + data.line.batch,
+      y: data.line.loss,
+    });
     showProgress(data.progress, state.state);
     scheduleDraw(state);
   });
@@ -526,7 +684,9 @@ function openJob(id) {
       showResult(data.result);
       $('job-progress-bar').style.width = '100%';
       const stopping = data.result.earlyStopping;
-      if (stopping?.stoppedAfterEpoch) $('job-progress').textContent = `stopped early after epoch ${stopping.stoppedAfterEpoch}: no better ${stopping.metric} · kept epoch ${stopping.keptEpoch}'s weights`;
+      if (stopping?.stoppedAfterEpoch)
+        $('job-progress').textContent =
+          `stopped early after epoch ${stopping.stoppedAfterEpoch}: no better ${stopping.metric} · kept epoch ${stopping.keptEpoch}'s weights`;
     }
     if (data.error) {
       $('job-error').hidden = false;
@@ -563,13 +723,28 @@ function ticks(min, max, count) {
   const power = 10 ** Math.floor(Math.log10(step0));
   const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= step0) ?? step0;
   const values = [];
-  for (let value = Math.ceil(min / step) * step; value <= max + step * 1e-9; value += step) values.push(Number(value.toPrecision(12)));
+  for (let value = Math.ceil(min / step) * step; value <= max + step * 1e-9; value += step)
+    values.push(Number(value.toPrecision(12)));
   return values;
 }
 
 /** What a chart's axes say, and what it shows before it has a point. */
-const lossAxes = { x: 'batch', y: 'loss', empty: 'waiting for the first loss log line…', xFrom: 0, wholeX: false, yText: String };
-const accuracyAxes = { x: 'epoch', y: 'accuracy', empty: 'waiting for the first epoch to end…', xFrom: 1, wholeX: true, yText: (fraction) => `${Number((fraction * 100).toPrecision(3))}%` };
+const lossAxes = {
+  x: 'batch',
+  y: 'loss',
+  empty: 'waiting for the first loss log line…',
+  xFrom: 0,
+  wholeX: false,
+  yText: String,
+};
+const accuracyAxes = {
+  x: 'epoch',
+  y: 'accuracy',
+  empty: 'waiting for the first epoch to end…',
+  xFrom: 1,
+  wholeX: true,
+  yText: (fraction) => `${Number((fraction * 100).toPrecision(3))}%`,
+};
 
 /**
  * Line charts of `series` ({points: [{x, y}], colour}) on `canvas`, on shared axes, sized to its
@@ -626,7 +801,8 @@ function drawChart(canvas, series, axes = lossAxes) {
   }
   context.textAlign = 'center';
   context.textBaseline = 'top';
-  for (const value of ticks(xMin, xMax, 6)) if (!axes.wholeX || Number.isInteger(value)) context.fillText(String(value), px(value), height - pad.bottom + 6);
+  for (const value of ticks(xMin, xMax, 6))
+    if (!axes.wholeX || Number.isInteger(value)) context.fillText(String(value), px(value), height - pad.bottom + 6);
   context.fillText(axes.x, pad.left + plotWidth / 2, height - 14);
   context.save();
   context.translate(12, pad.top + plotHeight / 2);
@@ -641,7 +817,9 @@ function drawChart(canvas, series, axes = lossAxes) {
     context.lineWidth = 2;
     context.lineJoin = 'round';
     context.beginPath();
-    line.forEach((point, index) => (index === 0 ? context.moveTo(px(point.x), py(point.y)) : context.lineTo(px(point.x), py(point.y))));
+    line.forEach((point, index) =>
+      index === 0 ? context.moveTo(px(point.x), py(point.y)) : context.lineTo(px(point.x), py(point.y)),
+    );
     context.stroke();
     if (line.length === 1) {
       context.fillStyle = colour;
@@ -691,18 +869,32 @@ async function deleteJob() {
 // ---------------------------------------------------------------- experiments and comparisons
 
 /** One colour per run; the eleventh run takes the first again. */
-const palette = ['#0a58ca', '#d63384', '#198754', '#fd7e14', '#6f42c1', '#20c997', '#dc3545', '#795548', '#0dcaf0', '#6c757d'];
+const palette = [
+  '#0a58ca',
+  '#d63384',
+  '#198754',
+  '#fd7e14',
+  '#6f42c1',
+  '#20c997',
+  '#dc3545',
+  '#795548',
+  '#0dcaf0',
+  '#6c757d',
+];
 
 /** What the comparison panel shows: `{ experimentId }` or `{ jobIds }`, with each job as last read; null while closed. */
 let comparison = null;
 
 const describeValue = (value) => (typeof value === 'string' ? datasetName(value) : JSON.stringify(value));
-const lossPoints = (job) => job.logs.map((line) => ({ x: (line.epoch - 1) * job.progress.batchesPerEpoch + line.batch, y: line.loss }));
+const lossPoints = (job) =>
+  job.logs.map((line) => ({ x: (line.epoch - 1) * job.progress.batchesPerEpoch + line.batch, y: line.loss }));
 const accuracyPoints = (job) => job.epochs.map((summary) => ({ x: summary.epoch, y: summary.testAccuracy }));
 
 /** The request fields in which the jobs differ, which is what tells them apart in a legend. */
 function differingFields(jobs) {
-  return Object.keys(jobs[0]?.request ?? {}).filter((field) => new Set(jobs.map((job) => JSON.stringify(job.request[field]))).size > 1);
+  return Object.keys(jobs[0]?.request ?? {}).filter(
+    (field) => new Set(jobs.map((job) => JSON.stringify(job.request[field]))).size > 1,
+  );
 }
 
 function openComparison(spec) {
@@ -715,7 +907,9 @@ function openComparison(spec) {
   const panel = $('compare-panel');
   panel.hidden = false;
   panel.dataset.experimentId = spec.experimentId ?? '';
-  $('compare-title').textContent = spec.experimentId ? `Experiment ${spec.experimentId.slice(0, 8)}` : `Comparing ${spec.jobIds.length} jobs`;
+  $('compare-title').textContent = spec.experimentId
+    ? `Experiment ${spec.experimentId.slice(0, 8)}`
+    : `Comparing ${spec.jobIds.length} jobs`;
   $('compare-summary').textContent = '';
   $('experiment-cancel').hidden = true;
   $('experiment-delete').hidden = true;
@@ -744,11 +938,20 @@ async function refreshComparison(state) {
       $('compare-summary').textContent = body?.error ?? `HTTP ${status}`;
       return;
     }
-    runs = body.runs.map((run) => ({ id: run.id, label: Object.entries(run.values).map(([field, value]) => `${field}=${describeValue(value)}`).join(', ') }));
+    runs = body.runs.map((run) => ({
+      id: run.id,
+      label: Object.entries(run.values)
+        .map(([field, value]) => `${field}=${describeValue(value)}`)
+        .join(', '),
+    }));
     bestId = body.best?.id ?? null;
     $('compare-title').textContent = `Experiment ${body.name ? `“${body.name}”` : body.id.slice(0, 8)}`;
-    const counts = Object.entries(body.counts).filter(([, count]) => count > 0).map(([name, count]) => `${count} ${name}`).join(' · ');
-    $('compare-summary').textContent = `${body.runs.length} runs: ${counts} · best by ${body.metric}: ${body.best ? runs.find((run) => run.id === bestId)?.label : 'none completed yet'}`;
+    const counts = Object.entries(body.counts)
+      .filter(([, count]) => count > 0)
+      .map(([name, count]) => `${count} ${name}`)
+      .join(' · ');
+    $('compare-summary').textContent =
+      `${body.runs.length} runs: ${counts} · best by ${body.metric}: ${body.best ? runs.find((run) => run.id === bestId)?.label : 'none completed yet'}`;
     $('experiment-cancel').hidden = body.ended;
     $('experiment-delete').hidden = !body.ended;
   } else {
@@ -763,14 +966,19 @@ async function refreshComparison(state) {
     const fields = differingFields(jobs);
     for (const run of runs) {
       const job = state.jobs.get(run.id);
-      run.label = job && fields.length > 0 ? fields.map((field) => `${field}=${describeValue(job.request[field])}`).join(', ') : run.id.slice(0, 8);
+      run.label =
+        job && fields.length > 0
+          ? fields.map((field) => `${field}=${describeValue(job.request[field])}`).join(', ')
+          : run.id.slice(0, 8);
     }
     const completed = jobs.filter((job) => job.result);
     bestId = completed.sort((a, b) => b.result.testAccuracy - a.result.testAccuracy)[0]?.id ?? null;
-    $('compare-summary').textContent = `${jobs.length} jobs · differing in ${fields.join(', ') || 'nothing but their ids'}`;
+    $('compare-summary').textContent =
+      `${jobs.length} jobs · differing in ${fields.join(', ') || 'nothing but their ids'}`;
   }
   showComparison(state, runs, bestId);
-  if (runs.some((run) => !endedStates.includes(state.jobs.get(run.id)?.state))) state.timer = window.setTimeout(() => void refreshComparison(state), 2000);
+  if (runs.some((run) => !endedStates.includes(state.jobs.get(run.id)?.state)))
+    state.timer = window.setTimeout(() => void refreshComparison(state), 2000);
 }
 
 function showComparison(state, runs, bestId) {
@@ -783,7 +991,13 @@ function showComparison(state, runs, bestId) {
       const fraction = job?.state === 'completed' ? 1 : (job?.progress.fraction ?? 0);
       const row = element(
         'tr',
-        { 'data-testid': 'compare-run', 'data-job-id': run.id, 'data-state': job?.state ?? '', className: run.id === bestId ? 'best' : '', title: `job ${run.id}: open it` },
+        {
+          'data-testid': 'compare-run',
+          'data-job-id': run.id,
+          'data-state': job?.state ?? '',
+          className: run.id === bestId ? 'best' : '',
+          title: `job ${run.id}: open it`,
+        },
         element('td', {}, swatch(colourOf(index))),
         element('td', { text: `${run.label}${run.id === bestId ? ' ★' : ''}` }),
         element('td', {}, element('span', { className: `state ${job?.state ?? ''}`, text: job?.state ?? '…' })),
@@ -795,8 +1009,14 @@ function showComparison(state, runs, bestId) {
       return row;
     }),
   );
-  $('compare-legend').replaceChildren(...runs.map((run, index) => swatch(colourOf(index), 'li', { 'data-testid': 'legend-item', text: run.label })));
-  const curves = (points) => runs.map((run, index) => ({ points: state.jobs.has(run.id) ? points(state.jobs.get(run.id)) : [], colour: colourOf(index) }));
+  $('compare-legend').replaceChildren(
+    ...runs.map((run, index) => swatch(colourOf(index), 'li', { 'data-testid': 'legend-item', text: run.label })),
+  );
+  const curves = (points) =>
+    runs.map((run, index) => ({
+      points: state.jobs.has(run.id) ? points(state.jobs.get(run.id)) : [],
+      colour: colourOf(index),
+    }));
   drawChart($('compare-chart'), curves(lossPoints));
   drawChart($('compare-accuracy-chart'), curves(accuracyPoints), accuracyAxes);
 }
@@ -811,7 +1031,9 @@ function swatch(colour, tag = 'span', attributes = {}) {
 async function cancelExperiment() {
   const state = comparison;
   if (!state?.experimentId) return;
-  const { status, body } = await api(`/experiments/${encodeURIComponent(state.experimentId)}/cancel`, { method: 'POST' });
+  const { status, body } = await api(`/experiments/${encodeURIComponent(state.experimentId)}/cancel`, {
+    method: 'POST',
+  });
   if (status !== 200) $('compare-summary').textContent = body?.error ?? `HTTP ${status}`;
   if (state.timer) window.clearTimeout(state.timer);
   await refreshComparison(state);
@@ -821,7 +1043,11 @@ async function cancelExperiment() {
 /** DELETE /experiments/:id, once confirmed: the experiment and its runs' jobs go; the panel closes. */
 async function deleteExperiment() {
   const state = comparison;
-  if (!state?.experimentId || !window.confirm(`Delete this experiment and its runs' jobs and models? This cannot be undone.`)) return;
+  if (
+    !state?.experimentId ||
+    !window.confirm(`Delete this experiment and its runs' jobs and models? This cannot be undone.`)
+  )
+    return;
   const { status, body } = await api(`/experiments/${encodeURIComponent(state.experimentId)}`, { method: 'DELETE' });
   if (status !== 204) {
     $('compare-summary').textContent = body?.error ?? `HTTP ${status}`;
@@ -844,7 +1070,10 @@ async function predict(files) {
   if (!selectedId || images.length === 0) return;
   const data = new FormData();
   images.forEach((file, index) => data.append(`image${index}`, file, file.name));
-  const { status, body } = await api(`/jobs/${encodeURIComponent(selectedId)}/predict?explain=1`, { method: 'POST', body: data });
+  const { status, body } = await api(`/jobs/${encodeURIComponent(selectedId)}/predict?explain=1`, {
+    method: 'POST',
+    body: data,
+  });
   if (status !== 200) {
     errorLine.hidden = false;
     errorLine.textContent = body?.error ?? `HTTP ${status}`;
@@ -854,7 +1083,12 @@ async function predict(files) {
     element(
       'li',
       { 'data-testid': 'prediction', 'data-label': String(prediction.label), 'data-class-name': prediction.className },
-      element('figure', {}, element('img', { src: URL.createObjectURL(images[index]), alt: images[index].name }), element('figcaption', { text: 'uploaded' })),
+      element(
+        'figure',
+        {},
+        element('img', { src: URL.createObjectURL(images[index]), alt: images[index].name }),
+        element('figcaption', { text: 'uploaded' }),
+      ),
       element(
         'figure',
         {},
@@ -864,9 +1098,27 @@ async function predict(files) {
       element(
         'div',
         {},
-        element('div', { className: 'best', 'data-testid': 'prediction-top', text: `${prediction.className} (${percent(prediction.probability)})` }),
-        ...(prediction.blank ? [element('div', { className: 'error', 'data-testid': 'prediction-blank', text: 'blank image: this is a guess' })] : []),
-        element('ol', {}, ...prediction.top.map((entry) => element('li', { text: `${entry.className}: ${percent(entry.probability)}` }))),
+        element('div', {
+          className: 'best',
+          'data-testid': 'prediction-top',
+          text: `${prediction.className} (${percent(prediction.probability)})`,
+        }),
+        ...(prediction.blank
+          ? [
+              element('div', {
+                className: 'error',
+                'data-testid': 'prediction-blank',
+                text: 'blank image: this is a guess',
+              }),
+            ]
+          : []),
+        element(
+          'ol',
+          {},
+          ...prediction.top.map((entry) =>
+            element('li', { text: `${entry.className}: ${percent(entry.probability)}` }),
+          ),
+        ),
       ),
     ),
   );
@@ -886,12 +1138,15 @@ async function downloadModel() {
   const errorLine = $('predict-error');
   errorLine.hidden = true;
   try {
-    const response = await fetch(`/jobs/${encodeURIComponent(selectedId)}/model`, { headers: apiKey() ? { authorization: `Bearer ${apiKey()}` } : {} });
+    const response = await fetch(`/jobs/${encodeURIComponent(selectedId)}/model`, {
+      headers: apiKey() ? { authorization: `Bearer ${apiKey()}` } : {},
+    });
     if (!response.ok) {
       const body = await response.json().catch(() => null);
       throw new Error(body?.error ?? `HTTP ${response.status}`);
     }
-    const name = /filename="([^"]+)"/.exec(response.headers.get('content-disposition') ?? '')?.[1] ?? `${selectedId}.zip`;
+    const name =
+      /filename="([^"]+)"/.exec(response.headers.get('content-disposition') ?? '')?.[1] ?? `${selectedId}.zip`;
     const link = element('a', { href: URL.createObjectURL(await response.blob()), download: name });
     document.body.append(link);
     link.click();
@@ -927,7 +1182,8 @@ async function start() {
   $('job-form').addEventListener('submit', submitJob);
   $('dataset-form').addEventListener('submit', uploadDataset);
   $('dataset-input').addEventListener('change', () => {
-    $('dataset-file').textContent = $('dataset-input').files?.[0]?.name ?? 'A zip, tar or tar.gz with a folder per class';
+    $('dataset-file').textContent =
+      $('dataset-input').files?.[0]?.name ?? 'A zip, tar or tar.gz with a folder per class';
   });
   $('fine-tune').addEventListener('click', () => {
     $('job-form').elements.namedItem('initFrom').value = selectedId ?? '';

@@ -61,7 +61,13 @@ const CLASS_NAMES: readonly string[] = [
 const IMAGE_BYTES = SHAPE.height * SHAPE.width * SHAPE.channels;
 const RECORD_BYTES = recordBytes(SHAPE);
 const RECORDS_PER_BATCH = 10_000;
-const TRAIN_FILES = ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin'];
+const TRAIN_FILES = [
+  'data_batch_1.bin',
+  'data_batch_2.bin',
+  'data_batch_3.bin',
+  'data_batch_4.bin',
+  'data_batch_5.bin',
+];
 const TEST_FILES = ['test_batch.bin'];
 const META_FILE = 'batches.meta.txt';
 const ALL_FILES = [...TRAIN_FILES, ...TEST_FILES, META_FILE];
@@ -118,7 +124,10 @@ export function createCifar10Source(options: Cifar10SourceOptions = {}): Dataset
      * Whether DATA_DIR/cifar10/ holds the extracted folder or the archive. A user path (CIFAR10_PATH)
      * is not known here, so a data set found only there reads as not available locally.
      */
-    async isAvailableLocally({ dataDir, userPath }: Pick<DatasetLoadOptions, 'dataDir' | 'userPath'>): Promise<boolean> {
+    async isAvailableLocally({
+      dataDir,
+      userPath,
+    }: Pick<DatasetLoadOptions, 'dataDir' | 'userPath'>): Promise<boolean> {
       if (userPath) return (await locateUserPath(userPath).catch(() => undefined)) !== undefined;
       return (await locateInDataDir(dataDir)) !== undefined;
     },
@@ -263,7 +272,8 @@ async function archiveFiles(location: { path: string; remedy: string }, context:
     size: (name) => Promise.resolve(entry(name)?.length),
     read(name) {
       const bytes = entry(name);
-      if (bytes === undefined) return Promise.reject(badFileError(`${CIFAR10_FOLDER}/${name} in ${path}`, 'is missing', remedy));
+      if (bytes === undefined)
+        return Promise.reject(badFileError(`${CIFAR10_FOLDER}/${name} in ${path}`, 'is missing', remedy));
       return Promise.resolve(bytes);
     },
   };
@@ -336,7 +346,15 @@ async function readSplit(names: readonly string[], files: BatchFiles, context: L
       // Checked before, unless the file changed since.
       throw badFileError(files.describe(name), `changed while being read: ${bytes.length} bytes`, files.remedy);
     }
-    const badRecord = decodeRecords(bytes, recordsPerBatch, SHAPE, CLASS_NAMES.length, images, labels, i * recordsPerBatch);
+    const badRecord = decodeRecords(
+      bytes,
+      recordsPerBatch,
+      SHAPE,
+      CLASS_NAMES.length,
+      images,
+      labels,
+      i * recordsPerBatch,
+    );
     if (badRecord !== -1) {
       throw badFileError(
         files.describe(name),

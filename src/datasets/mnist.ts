@@ -19,10 +19,7 @@ import { isFile } from './files.ts';
 export const MNIST_MIRROR_URL = 'https://ossci-datasets.s3.amazonaws.com/mnist';
 
 export type MnistFileName =
-  | 'train-images-idx3-ubyte'
-  | 'train-labels-idx1-ubyte'
-  | 't10k-images-idx3-ubyte'
-  | 't10k-labels-idx1-ubyte';
+  'train-images-idx3-ubyte' | 'train-labels-idx1-ubyte' | 't10k-images-idx3-ubyte' | 't10k-labels-idx1-ubyte';
 
 interface MnistFile {
   readonly name: MnistFileName;

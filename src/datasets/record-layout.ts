@@ -13,7 +13,15 @@ export function recordBytes(shape: ImageShape): number {
  * Writes `records` records of `src` to `images` as interleaved HWC and to `labels`, from image
  * index `first`. Returns the index of the first record whose label is `classes` or more, or -1.
  */
-export function decodeRecords(src: Uint8Array, records: number, shape: ImageShape, classes: number, images: Uint8Array, labels: Uint8Array, first: number): number {
+export function decodeRecords(
+  src: Uint8Array,
+  records: number,
+  shape: ImageShape,
+  classes: number,
+  images: Uint8Array,
+  labels: Uint8Array,
+  first: number,
+): number {
   const { channels } = shape;
   const plane = shape.height * shape.width;
   const size = recordBytes(shape);
@@ -32,7 +40,13 @@ export function decodeRecords(src: Uint8Array, records: number, shape: ImageShap
 }
 
 /** Writes one image (HWC bytes) and its label as a record at `offset` of `out`. */
-export function encodeRecord(pixels: Uint8Array, label: number, shape: ImageShape, out: Uint8Array, offset: number): void {
+export function encodeRecord(
+  pixels: Uint8Array,
+  label: number,
+  shape: ImageShape,
+  out: Uint8Array,
+  offset: number,
+): void {
   const { channels } = shape;
   const plane = shape.height * shape.width;
   out[offset] = label;

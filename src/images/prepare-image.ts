@@ -49,7 +49,13 @@ const uniformRange = 12;
  * MNIST's digits are (normaliseStrokes). Grey or RGB as the model's shape says.
  * `maxPixels` refuses a decompression bomb from its header, before anything is decoded.
  */
-export async function prepareUpload(upload: Buffer, shape: ImageShape, maxPixels: number, label: string, mode: PreprocessMode): Promise<PreparedImage> {
+export async function prepareUpload(
+  upload: Buffer,
+  shape: ImageShape,
+  maxPixels: number,
+  label: string,
+  mode: PreprocessMode,
+): Promise<PreparedImage> {
   if (upload.byteLength === 0) throw new ImageError('unreadable', `${label} is empty`);
   let format: string | undefined;
   let upright: { width: number; height: number };
@@ -62,12 +68,18 @@ export async function prepareUpload(upload: Buffer, shape: ImageShape, maxPixels
     throw decodeFailure(error, label, maxPixels);
   }
   if (!format || !acceptedImageFormats.has(format)) {
-    throw new ImageError('unreadable', `${label} is not a decodable image (${format ?? 'unknown'} format); send PNG, JPEG, WebP or GIF`);
+    throw new ImageError(
+      'unreadable',
+      `${label} is not a decodable image (${format ?? 'unknown'} format); send PNG, JPEG, WebP or GIF`,
+    );
   }
   try {
     const decoded = sharp(upload, { limitInputPixels: maxPixels, autoOrient: true }).flatten({ background: '#000000' });
     if (mode === 'strokes') return await preparedStrokes(decoded, upright, shape);
-    const resized = decoded.resize(shape.width, shape.height, { fit: mode === 'natural' ? 'cover' : 'fill', position: 'centre' });
+    const resized = decoded.resize(shape.width, shape.height, {
+      fit: mode === 'natural' ? 'cover' : 'fill',
+      position: 'centre',
+    });
     const pixels = await rawPixels(resized, shape);
     const crop = mode === 'natural' ? centredCrop(upright, shape) : null;
     return { pixels, mode, blank: isNearlyUniform(pixels, shape.channels), inverted: false, crop };
@@ -76,7 +88,11 @@ export async function prepareUpload(upload: Buffer, shape: ImageShape, maxPixels
   }
 }
 
-async function preparedStrokes(decoded: Sharp, upright: { width: number; height: number }, shape: ImageShape): Promise<PreparedImage> {
+async function preparedStrokes(
+  decoded: Sharp,
+  upright: { width: number; height: number },
+  shape: ImageShape,
+): Promise<PreparedImage> {
   const { data, info } = await decoded
     .resize(strokeAnalysisSide, strokeAnalysisSide, { fit: 'inside', withoutEnlargement: true })
     .toColourspace('b-w')
@@ -85,7 +101,13 @@ async function preparedStrokes(decoded: Sharp, upright: { width: number; height:
   if (info.channels !== 1) throw new Error(`decoded to ${info.channels} channels`);
   const strokes = await normaliseStrokes(data, info.width, info.height, shape);
   const grey = strokes.pixels;
-  const pixels = shape.channels === 1 ? grey : Uint8Array.from({ length: grey.length * shape.channels }, (_, i) => grey[Math.floor(i / shape.channels)] as number);
+  const pixels =
+    shape.channels === 1
+      ? grey
+      : Uint8Array.from(
+          { length: grey.length * shape.channels },
+          (_, i) => grey[Math.floor(i / shape.channels)] as number,
+        );
   const scale = upright.width / info.width;
   const crop = strokes.crop && {
     left: Math.round(strokes.crop.left * scale),
@@ -111,14 +133,20 @@ function centredCrop(upright: { width: number; height: number }, shape: ImageSha
   const width = Math.min(upright.width, Math.round(shape.width / scale));
   const height = Math.min(upright.height, Math.round(shape.height / scale));
   if (width === upright.width && height === upright.height) return null;
-  return { left: Math.floor((upright.width - width) / 2), top: Math.floor((upright.height - height) / 2), width, height };
+  return {
+    left: Math.floor((upright.width - width) / 2),
+    top: Math.floor((upright.height - height) / 2),
+    width,
+    height,
+  };
 }
 
 /** Whether every channel keeps within `uniformRange` grey levels over all but the extreme percent of pixels. */
 function isNearlyUniform(pixels: Uint8Array, channels: number): boolean {
   for (let channel = 0; channel < channels; channel++) {
     const sorted = pixels.filter((_, i) => i % channels === channel).sort();
-    const at = (fraction: number) => sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))] as number;
+    const at = (fraction: number) =>
+      sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))] as number;
     if (at(0.99) - at(0.01) >= uniformRange) return false;
   }
   return true;

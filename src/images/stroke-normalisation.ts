@@ -40,15 +40,26 @@ const noiseShareOfLargest = 0.1;
  * MNIST's white on black. Specks of noise are separate blobs of ink much smaller than the strokes,
  * and are dropped before the crop.
  */
-export async function normaliseStrokes(grey: Uint8Array, width: number, height: number, target: { readonly height: number; readonly width: number }): Promise<NormalisedStrokes> {
-  const empty = (inverted: boolean): NormalisedStrokes => ({ pixels: new Uint8Array(target.height * target.width), blank: true, inverted, crop: null });
+export async function normaliseStrokes(
+  grey: Uint8Array,
+  width: number,
+  height: number,
+  target: { readonly height: number; readonly width: number },
+): Promise<NormalisedStrokes> {
+  const empty = (inverted: boolean): NormalisedStrokes => ({
+    pixels: new Uint8Array(target.height * target.width),
+    blank: true,
+    inverted,
+    crop: null,
+  });
   const border = borderLevels(grey, width, height);
   const paperLevel = percentile(histogram(border), 0.5);
   const inverted = paperLevel > 127;
   const ink = inverted ? grey.map((value) => 255 - value) : grey;
   const background = inverted ? 255 - paperLevel : paperLevel;
   // The median absolute deviation, scaled to a standard deviation for Gaussian noise.
-  const noise = 1.4826 * percentile(histogram(border.map((value) => Math.abs((inverted ? 255 - value : value) - background))), 0.5);
+  const noise =
+    1.4826 * percentile(histogram(border.map((value) => Math.abs((inverted ? 255 - value : value) - background))), 0.5);
 
   const inkFloor = background + Math.max(5 * noise, 24);
   const inkLevels = histogram(ink.filter((value) => value > inkFloor));
@@ -65,7 +76,10 @@ export async function normaliseStrokes(grey: Uint8Array, width: number, height: 
 
   const box = Math.round(strokeBoxFraction * Math.min(target.height, target.width));
   const scale = box / Math.max(crop.width, crop.height);
-  const fitted = { width: Math.max(1, Math.round(crop.width * scale)), height: Math.max(1, Math.round(crop.height * scale)) };
+  const fitted = {
+    width: Math.max(1, Math.round(crop.width * scale)),
+    height: Math.max(1, Math.round(crop.height * scale)),
+  };
   const resized = await sharp(cropped, { raw: { width: crop.width, height: crop.height, channels: 1 } })
     .resize(fitted.width, fitted.height, { fit: 'fill', kernel: 'linear' })
     .toColourspace('b-w')
@@ -80,7 +94,8 @@ function borderLevels(grey: Uint8Array, width: number, height: number): Uint8Arr
   const levels: number[] = [];
   for (let y = 0; y < height; y++) {
     const inside = y >= ring && y < height - ring;
-    for (let x = 0; x < width; x++) if (!inside || x < ring || x >= width - ring) levels.push(grey[y * width + x] as number);
+    for (let x = 0; x < width; x++)
+      if (!inside || x < ring || x >= width - ring) levels.push(grey[y * width + x] as number);
   }
   return Uint8Array.from(levels);
 }
@@ -171,7 +186,11 @@ function keepStrokes(ink: Uint8Array, width: number, height: number): { crop: Bo
  * Places the fitted strokes so that their centre of mass, in pixel indices, falls on index 14 of 28
  * (where MNIST's digits have theirs on average: 14.01, 13.99), as far as they fit.
  */
-function centredByMass(strokes: Uint8Array, size: { width: number; height: number }, target: { readonly height: number; readonly width: number }): Uint8Array {
+function centredByMass(
+  strokes: Uint8Array,
+  size: { width: number; height: number },
+  target: { readonly height: number; readonly width: number },
+): Uint8Array {
   let mass = 0;
   let sumX = 0;
   let sumY = 0;
@@ -183,10 +202,13 @@ function centredByMass(strokes: Uint8Array, size: { width: number; height: numbe
       sumY += value * y;
     }
   }
-  const place = (centre: number, extent: number, room: number) => Math.min(room - extent, Math.max(0, Math.round(room / 2 - centre)));
+  const place = (centre: number, extent: number, room: number) =>
+    Math.min(room - extent, Math.max(0, Math.round(room / 2 - centre)));
   const left = mass === 0 ? Math.floor((target.width - size.width) / 2) : place(sumX / mass, size.width, target.width);
-  const top = mass === 0 ? Math.floor((target.height - size.height) / 2) : place(sumY / mass, size.height, target.height);
+  const top =
+    mass === 0 ? Math.floor((target.height - size.height) / 2) : place(sumY / mass, size.height, target.height);
   const pixels = new Uint8Array(target.height * target.width);
-  for (let y = 0; y < size.height; y++) pixels.set(strokes.subarray(y * size.width, (y + 1) * size.width), (top + y) * target.width + left);
+  for (let y = 0; y < size.height; y++)
+    pixels.set(strokes.subarray(y * size.width, (y + 1) * size.width), (top + y) * target.width + left);
   return pixels;
 }

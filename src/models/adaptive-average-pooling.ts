@@ -72,7 +72,9 @@ export class AdaptiveAveragePooling2D extends tfl.layers.Layer {
     super(args);
     const size = typeof args.outputSize === 'number' ? [args.outputSize, args.outputSize] : args.outputSize;
     if (!Array.isArray(size) || size.length !== 2) {
-      throw new Error(`AdaptiveAveragePooling2D: outputSize must be [height, width], got ${JSON.stringify(args.outputSize)}`);
+      throw new Error(
+        `AdaptiveAveragePooling2D: outputSize must be [height, width], got ${JSON.stringify(args.outputSize)}`,
+      );
     }
     this.outputSize = [positiveInteger(size[0], 'outputSize[0]'), positiveInteger(size[1], 'outputSize[1]')];
     this.inputSpec = [{ ndim: 4 }];
@@ -90,13 +92,17 @@ export class AdaptiveAveragePooling2D extends tfl.layers.Layer {
     return tf.tidy(() => {
       this.invokeCallHook(inputs, kwargs);
       const x = exactlyOneTensor(inputs);
-      if (x.rank !== 4) throw new Error(`AdaptiveAveragePooling2D expects a rank-4 NHWC input, got shape [${x.shape.join(', ')}]`);
+      if (x.rank !== 4)
+        throw new Error(`AdaptiveAveragePooling2D expects a rank-4 NHWC input, got shape [${x.shape.join(', ')}]`);
       const [batch, height, width, channels] = x.shape as [number, number, number, number];
       const [outHeight, outWidth] = this.outputSize;
       if (outHeight === height && outWidth === width) return tf.clone(x);
       let y: tf.Tensor2D = tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [batch * channels * height, width]);
       if (outWidth !== width) y = tf.matMul(y, this.matrix(width, outWidth)); // [N·C·H, m_w]
-      y = tf.reshape(tf.transpose(tf.reshape(y, [batch * channels, height, outWidth]), [0, 2, 1]), [batch * channels * outWidth, height]);
+      y = tf.reshape(tf.transpose(tf.reshape(y, [batch * channels, height, outWidth]), [0, 2, 1]), [
+        batch * channels * outWidth,
+        height,
+      ]);
       if (outHeight !== height) y = tf.matMul(y, this.matrix(height, outHeight)); // [N·C·m_w, m_h]
       return tf.transpose(tf.reshape(y, [batch, channels, outWidth, outHeight]), [0, 3, 2, 1]);
     });

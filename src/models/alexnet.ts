@@ -26,13 +26,23 @@ export const alexnet: ModelDefinition = {
     // 57M-value random draw in JS, seconds) are skipped.
     const initialisers = { kernelInitializer: 'zeros', biasInitializer: 'zeros' } as const;
     const conv = (filters: number, inputShape?: number[]) =>
-      tfl.layers.conv2d({ ...(inputShape ? { inputShape } : {}), ...initialisers, filters, kernelSize, padding: 'same', activation: 'relu' });
-    const dense = (units: number, activation?: 'relu') => tfl.layers.dense({ ...initialisers, units, ...(activation ? { activation } : {}) });
+      tfl.layers.conv2d({
+        ...(inputShape ? { inputShape } : {}),
+        ...initialisers,
+        filters,
+        kernelSize,
+        padding: 'same',
+        activation: 'relu',
+      });
+    const dense = (units: number, activation?: 'relu') =>
+      tfl.layers.dense({ ...initialisers, units, ...(activation ? { activation } : {}) });
     const maxPool = () => tfl.layers.maxPooling2d({ poolSize: pool, strides: pool });
     const model = tfl.sequential({
       name: 'alexnet',
       layers: [
-        ...features.map((layer, index) => (layer === 'max-pool' ? maxPool() : conv(layer, index === 0 ? [height, width, channels] : undefined))),
+        ...features.map((layer, index) =>
+          layer === 'max-pool' ? maxPool() : conv(layer, index === 0 ? [height, width, channels] : undefined),
+        ),
         adaptiveAveragePooling2d({ outputSize: [pooledSize, pooledSize] }),
         tfl.layers.flatten(),
         // The dropout seeds are drawn in layer order.

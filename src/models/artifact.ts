@@ -25,13 +25,19 @@ const storedModel = z.object({
   metadata: z.object({
     jobId: z.string(),
     dataset: z.string(),
-    shape: z.object({ height: z.number().int().positive(), width: z.number().int().positive(), channels: z.number().int().positive() }),
+    shape: z.object({
+      height: z.number().int().positive(),
+      width: z.number().int().positive(),
+      channels: z.number().int().positive(),
+    }),
     classNames: z.array(z.string()).min(1),
     // Absent in models saved before data sets declared their kind: see kindOf.
     imageKind: z.enum(imageKinds).optional(),
   }),
   modelTopology: z.record(z.string(), z.unknown()),
-  weightSpecs: z.array(z.object({ name: z.string(), shape: z.array(z.number().int().nonnegative()), dtype: z.string() }).loose()),
+  weightSpecs: z.array(
+    z.object({ name: z.string(), shape: z.array(z.number().int().nonnegative()), dtype: z.string() }).loose(),
+  ),
   weightsBytes: z.number().int().nonnegative(),
   weightsSha256: z.string().regex(/^[0-9a-f]{64}$/),
 });
@@ -70,7 +76,9 @@ export async function saveArtifact(root: string, model: tfl.LayersModel, metadat
         await writeFile(path.join(folder, weightsFile), weights);
         await writeFile(path.join(folder, modelFile), JSON.stringify(stored));
       });
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: weights.byteLength } };
+      return {
+        modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: weights.byteLength },
+      };
     }),
   );
 }
@@ -92,7 +100,8 @@ export interface StoredArtifact {
 /** Reads a saved model's files, refusing them when missing, truncated or altered. */
 export async function readArtifact(root: string, jobId: string): Promise<StoredArtifact> {
   const folder = artifactDir(root, jobId);
-  const corrupt = (problem: string) => new ArtifactError(`the model of job ${jobId} in ${folder} is corrupt: ${problem}`);
+  const corrupt = (problem: string) =>
+    new ArtifactError(`the model of job ${jobId} in ${folder} is corrupt: ${problem}`);
   let description: string;
   let weights: Buffer;
   try {
@@ -114,7 +123,12 @@ export async function readArtifact(root: string, jobId: string): Promise<StoredA
     throw corrupt(`${weightsFile} doesn't match its checksum`);
   }
   const metadata = { ...stored.metadata, imageKind: stored.metadata.imageKind ?? kindOf(stored.metadata.dataset) };
-  return { metadata, modelTopology: stored.modelTopology, weightSpecs: stored.weightSpecs as tf.io.WeightsManifestEntry[], weights };
+  return {
+    metadata,
+    modelTopology: stored.modelTopology,
+    weightSpecs: stored.weightSpecs as tf.io.WeightsManifestEntry[],
+    weights,
+  };
 }
 
 /** What a saved model was trained on (its model.json's metadata), without reading its weights. */
@@ -136,7 +150,9 @@ export async function loadArtifact(root: string, jobId: string): Promise<LoadedA
     const model = await tfl.loadLayersModel(tf.io.fromMemory({ modelTopology, weightSpecs, weightData }));
     return { model, metadata };
   } catch (error) {
-    throw new ArtifactError(`the model of job ${jobId} in ${artifactDir(root, jobId)} is corrupt: ${(error as Error).message}`);
+    throw new ArtifactError(
+      `the model of job ${jobId} in ${artifactDir(root, jobId)} is corrupt: ${(error as Error).message}`,
+    );
   }
 }
 

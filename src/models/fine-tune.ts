@@ -11,19 +11,24 @@ export function initialiseFrom(model: tfl.LayersModel, source: tfl.LayersModel):
   const layers = model.layers;
   const sourceLayers = source.layers;
   if (layers.length !== sourceLayers.length) {
-    throw new Error(`the model to start from has ${sourceLayers.length} layers, this one ${layers.length}: not the same architecture`);
+    throw new Error(
+      `the model to start from has ${sourceLayers.length} layers, this one ${layers.length}: not the same architecture`,
+    );
   }
   let newHead = false;
   layers.forEach((layer, index) => {
     const from = (sourceLayers[index] as tfl.layers.Layer).getWeights();
     const to = layer.getWeights();
-    const fits = from.length === to.length && from.every((weight, i) => weight.shape.join() === (to[i] as tf.Tensor).shape.join());
+    const fits =
+      from.length === to.length && from.every((weight, i) => weight.shape.join() === (to[i] as tf.Tensor).shape.join());
     if (fits) {
       layer.setWeights(from);
     } else if (index === layers.length - 1) {
       newHead = true;
     } else {
-      throw new Error(`layer ${index + 1} (${layer.name}) of the model to start from has other shapes: not the same architecture and input`);
+      throw new Error(
+        `layer ${index + 1} (${layer.name}) of the model to start from has other shapes: not the same architecture and input`,
+      );
     }
   });
   return { newHead };
@@ -32,7 +37,8 @@ export function initialiseFrom(model: tfl.LayersModel, source: tfl.LayersModel):
 /** With `dense`, every layer but the dense ones stops training: its weights stay as they are. */
 export function setTrainableLayers(model: tfl.LayersModel, trainLayers: TrainLayers): void {
   if (trainLayers === 'all') return;
-  for (const layer of model.layers) layer.trainable = layer instanceof tfl.layers.Layer && layer.getClassName() === 'Dense';
+  for (const layer of model.layers)
+    layer.trainable = layer instanceof tfl.layers.Layer && layer.getClassName() === 'Dense';
 }
 
 /** The values of the weights that don't train, in the model's weights order: what a replica thread's copy must start from too. */
@@ -43,7 +49,8 @@ export function frozenWeightValues(model: tfl.LayersModel): Float32Array[] {
 /** Sets the weights that don't train from frozenWeightValues of another copy of the model. */
 export function setFrozenWeights(model: tfl.LayersModel, values: readonly Float32Array[]): void {
   const frozen = model.weights.filter((weight) => !weight.trainable);
-  if (frozen.length !== values.length) throw new Error(`${values.length} frozen weight values for ${frozen.length} frozen weights`);
+  if (frozen.length !== values.length)
+    throw new Error(`${values.length} frozen weight values for ${frozen.length} frozen weights`);
   frozen.forEach((weight, index) => {
     const value = tf.tensor(values[index] as Float32Array, weight.read().shape, 'float32');
     weight.write(value);

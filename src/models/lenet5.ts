@@ -12,7 +12,12 @@ export const lenet5: ModelDefinition = {
       name: 'lenet5',
       layers: [
         ...convolutions.flatMap(({ filters, kernelSize }, index) => [
-          tfl.layers.conv2d({ ...(index === 0 ? { inputShape: [height, width, channels] } : {}), filters, kernelSize, activation: 'relu' }),
+          tfl.layers.conv2d({
+            ...(index === 0 ? { inputShape: [height, width, channels] } : {}),
+            filters,
+            kernelSize,
+            activation: 'relu',
+          }),
           tfl.layers.maxPooling2d({ poolSize: pool, strides: pool }),
         ]),
         tfl.layers.flatten(),

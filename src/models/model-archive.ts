@@ -18,7 +18,8 @@ const preprocessingSteps: Readonly<Record<ImageKind, string>> = {
   strokes:
     'MNIST-like: bright strokes on black. Invert a picture with a light background, keep only the ink, crop to it, ' +
     'fit it into a 20×20 box keeping its aspect ratio, and place it in the 28×28 image with its centre of mass at the centre.',
-  natural: 'A photograph: take the largest centred part with the model\'s aspect ratio, then resize it to the model\'s size.',
+  natural:
+    "A photograph: take the largest centred part with the model's aspect ratio, then resize it to the model's size.",
 };
 
 /**
@@ -40,7 +41,10 @@ export async function modelArchive(artifactsDir: string, jobId: string, model: s
     { name: archiveFiles.model, data: Buffer.from(JSON.stringify(modelJson)) },
     // Trained float32 weights deflate by under a tenth (LeNet-5's by 8%), and AlexNet's 227 MB would take seconds.
     { name: archiveFiles.weights, data: weights, compress: false },
-    { name: archiveFiles.metadata, data: Buffer.from(`${JSON.stringify(archiveMetadata(metadata, model), null, 2)}\n`) },
+    {
+      name: archiveFiles.metadata,
+      data: Buffer.from(`${JSON.stringify(archiveMetadata(metadata, model), null, 2)}\n`),
+    },
     { name: archiveFiles.customLayers, data: customLayers },
     { name: archiveFiles.readme, data: Buffer.from(readme(metadata, model)) },
   ]);

@@ -20,6 +20,9 @@ export function validOutputSize(size: number, window: number, stride = 1): numbe
 }
 
 /** Trainable parameters of `model` trained on `dataset`. */
-export function parameterCount(model: ModelFacts, dataset: Pick<DatasetSource, 'name' | 'shape' | 'classNames'>): number {
+export function parameterCount(
+  model: ModelFacts,
+  dataset: Pick<DatasetSource, 'name' | 'shape' | 'classNames'>,
+): number {
   return model.parameterCount(dataset.shape, dataset.classNames.length);
 }

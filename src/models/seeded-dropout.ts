@@ -39,7 +39,8 @@ export class SeededDropout extends tfl.layers.Layer {
   constructor(args: SeededDropoutArgs) {
     super(args);
     if (!(args.rate >= 0 && args.rate < 1)) throw new Error(`SeededDropout: rate must be in [0, 1), got ${args.rate}`);
-    if (!Number.isSafeInteger(args.seed)) throw new Error(`SeededDropout: seed must be a safe integer, got ${args.seed}`);
+    if (!Number.isSafeInteger(args.seed))
+      throw new Error(`SeededDropout: seed must be a safe integer, got ${args.seed}`);
     this.rate = args.rate;
     this.seed = args.seed;
     this.random = new SeededRandom(args.seed);

@@ -31,7 +31,11 @@ export async function requeueOrphans(queue: Queue<TrainingJobData>, store: JobSt
 }
 
 /** Queues, with `enqueue`, each of `ids` that `queue` doesn't hold; returns those it queued. */
-export async function queueMissing(queue: Queue, ids: readonly string[], enqueue: (id: string) => Promise<void>): Promise<string[]> {
+export async function queueMissing(
+  queue: Queue,
+  ids: readonly string[],
+  enqueue: (id: string) => Promise<void>,
+): Promise<string[]> {
   const missing: string[] = [];
   for (const id of ids) {
     if (await queue.getJob(id)) continue;

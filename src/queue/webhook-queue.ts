@@ -28,7 +28,8 @@ export interface RetrySchedule {
  */
 export function deliveryAttempts({ firstRetryMs, retryForSeconds }: RetrySchedule): number {
   let attempts = 1;
-  for (let waited = firstRetryMs; waited <= retryForSeconds * 1000; waited += firstRetryMs * 2 ** (attempts - 1)) attempts += 1;
+  for (let waited = firstRetryMs; waited <= retryForSeconds * 1000; waited += firstRetryMs * 2 ** (attempts - 1))
+    attempts += 1;
   return attempts;
 }
 
@@ -36,7 +37,11 @@ export function createWebhookQueue(connection: ConnectionOptions, prefix: string
   return new Queue<WebhookJobData>(webhookQueueName, { connection, prefix: queueKeyPrefix(prefix) });
 }
 
-export async function enqueueWebhook(queue: Queue<WebhookJobData>, data: WebhookJobData, schedule: RetrySchedule): Promise<void> {
+export async function enqueueWebhook(
+  queue: Queue<WebhookJobData>,
+  data: WebhookJobData,
+  schedule: RetrySchedule,
+): Promise<void> {
   await queue.add('deliver', data, {
     jobId: data.deliveryId,
     attempts: deliveryAttempts(schedule),

@@ -11,7 +11,11 @@ const temporaryName = /^\.(.+)\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-
  * which is then renamed over the old one, so a crash mid-write never leaves a half-written folder
  * where a reader looks (a reader sees the old folder, the new one, or, for a moment, none).
  */
-export async function replaceFolderAtomically(root: string, name: string, write: (folder: string) => Promise<void>): Promise<void> {
+export async function replaceFolderAtomically(
+  root: string,
+  name: string,
+  write: (folder: string) => Promise<void>,
+): Promise<void> {
   await mkdir(root, { recursive: true });
   const temporary = path.join(root, `.${name}.${randomUUID()}${temporarySuffix}`);
   const final = path.join(root, name);
@@ -35,7 +39,9 @@ export async function folderNames(root: string): Promise<string[]> {
     if (error.code === 'ENOENT') return [];
     throw error;
   });
-  const names = entries.filter((entry) => entry.isDirectory()).map((entry) => (entry.name.startsWith('.') ? (temporaryName.exec(entry.name)?.[1] ?? null) : entry.name));
+  const names = entries
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => (entry.name.startsWith('.') ? (temporaryName.exec(entry.name)?.[1] ?? null) : entry.name));
   return [...new Set(names.filter((name): name is string => name !== null))];
 }
 

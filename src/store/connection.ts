@@ -18,7 +18,11 @@ export function connectRedis(target: RedisTarget, use: 'blocking' | 'request'): 
     use === 'blocking'
       ? { maxRetriesPerRequest: null }
       : { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 };
-  const base: RedisOptions = { ...options, lazyConnect: false, retryStrategy: (attempt) => Math.min(attempt * 200, 2000) };
+  const base: RedisOptions = {
+    ...options,
+    lazyConnect: false,
+    retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+  };
   return 'url' in target ? new Redis(target.url, base) : new Redis({ ...base, path: target.socketPath });
 }
 

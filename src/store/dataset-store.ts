@@ -1,5 +1,12 @@
 import type { Redis } from 'ioredis';
-import { datasetStates, type DatasetProgress, type DatasetReport, type DatasetState, type DatasetUploadOptions, type UploadedDataset } from '../contract/datasets.ts';
+import {
+  datasetStates,
+  type DatasetProgress,
+  type DatasetReport,
+  type DatasetState,
+  type DatasetUploadOptions,
+  type UploadedDataset,
+} from '../contract/datasets.ts';
 import { DatasetKeys, JobKeys } from './keys.ts';
 import { encodeFields } from './records.ts';
 import { defineScripts, runScript } from './scripts.ts';
@@ -10,7 +17,8 @@ export interface DatasetStorageLimits {
   readonly totalBytes: number;
 }
 
-export type DeleteDatasetOutcome = { readonly kind: 'deleted' | 'missing' | 'processing' } | { readonly kind: 'inUse'; readonly jobId: string };
+export type DeleteDatasetOutcome =
+  { readonly kind: 'deleted' | 'missing' | 'processing' } | { readonly kind: 'inUse'; readonly jobId: string };
 
 /**
  * Uploaded data sets' records in Redis, beside the jobs': who owns each, where its processing
@@ -33,15 +41,40 @@ export class DatasetStore {
   /** Records an upload as `processing`; `busy` when its owner has `maxProcessing` processing already. */
   async create(
     id: string,
-    fields: { name: string; options: DatasetUploadOptions; archiveBytes: number; createdAt: Date; owner: string | null },
+    fields: {
+      name: string;
+      options: DatasetUploadOptions;
+      archiveBytes: number;
+      createdAt: Date;
+      owner: string | null;
+    },
     maxProcessing: number,
   ): Promise<'created' | 'busy'> {
     const owner = fields.owner ?? '';
     const progress: DatasetProgress = { phase: 'queued', done: 0, total: 0 };
-    const record = encodeFields({ name: fields.name, options: fields.options, archiveBytes: String(fields.archiveBytes), createdAt: fields.createdAt.toISOString(), owner, progress });
-    const keys = [this.keys.dataset(id), this.keys.index(), this.keys.processing(), this.keys.index(owner), this.keys.processing(owner)];
-    const reply = await runScript(this.redis, 'createDataset', keys, [id, JSON.stringify(record), String(fields.createdAt.getTime()), String(maxProcessing)]);
-    if (reply !== 'created' && reply !== 'busy') throw new Error(`unexpected reply to data set creation: ${String(reply)}`);
+    const record = encodeFields({
+      name: fields.name,
+      options: fields.options,
+      archiveBytes: String(fields.archiveBytes),
+      createdAt: fields.createdAt.toISOString(),
+      owner,
+      progress,
+    });
+    const keys = [
+      this.keys.dataset(id),
+      this.keys.index(),
+      this.keys.processing(),
+      this.keys.index(owner),
+      this.keys.processing(owner),
+    ];
+    const reply = await runScript(this.redis, 'createDataset', keys, [
+      id,
+      JSON.stringify(record),
+      String(fields.createdAt.getTime()),
+      String(maxProcessing),
+    ]);
+    if (reply !== 'created' && reply !== 'busy')
+      throw new Error(`unexpected reply to data set creation: ${String(reply)}`);
     return reply;
   }
 
@@ -77,26 +110,62 @@ export class DatasetStore {
   }
 
   /** `ready`, unless a storage limit refuses its bytes (then `failed`); `gone` when it was not processing. */
-  async markReady(id: string, report: DatasetReport, limits: DatasetStorageLimits, finishedAt = new Date()): Promise<DatasetState | 'gone'> {
+  async markReady(
+    id: string,
+    report: DatasetReport,
+    limits: DatasetStorageLimits,
+    finishedAt = new Date(),
+  ): Promise<DatasetState | 'gone'> {
     const limitMessage = JSON.stringify({
       message: `the processed data set takes ${report.bytes} bytes, which would put %s over the storage limit; delete data sets you no longer need`,
     });
-    return this.finish(id, 'ready', { report, finishedAt: finishedAt.toISOString(), progress: '' }, report.bytes, limits, limitMessage);
+    return this.finish(
+      id,
+      'ready',
+      { report, finishedAt: finishedAt.toISOString(), progress: '' },
+      report.bytes,
+      limits,
+      limitMessage,
+    );
   }
 
   async markFailed(id: string, message: string, finishedAt = new Date()): Promise<DatasetState | 'gone'> {
-    return this.finish(id, 'failed', { error: { message }, finishedAt: finishedAt.toISOString(), progress: '' }, 0, { perOwnerBytes: 0, totalBytes: 0 }, '');
+    return this.finish(
+      id,
+      'failed',
+      { error: { message }, finishedAt: finishedAt.toISOString(), progress: '' },
+      0,
+      { perOwnerBytes: 0, totalBytes: 0 },
+      '',
+    );
   }
 
-  private async finish(id: string, target: 'ready' | 'failed', fields: object, bytes: number, limits: DatasetStorageLimits, limitMessage: string): Promise<DatasetState | 'gone'> {
+  private async finish(
+    id: string,
+    target: 'ready' | 'failed',
+    fields: object,
+    bytes: number,
+    limits: DatasetStorageLimits,
+    limitMessage: string,
+  ): Promise<DatasetState | 'gone'> {
     const reply = await runScript(
       this.redis,
       'finishDataset',
       [this.keys.dataset(id), this.keys.processing(), this.keys.bytes()],
-      [target, JSON.stringify(encodeFields(fields)), String(bytes), String(limits.perOwnerBytes), String(limits.totalBytes), this.keys.indexPrefix(), id, limitMessage],
+      [
+        target,
+        JSON.stringify(encodeFields(fields)),
+        String(bytes),
+        String(limits.perOwnerBytes),
+        String(limits.totalBytes),
+        this.keys.indexPrefix(),
+        id,
+        limitMessage,
+      ],
     );
     const state = Array.isArray(reply) ? reply[0] : undefined;
-    if (state !== 'gone' && !datasetStates.includes(state as DatasetState)) throw new Error(`unexpected reply to finishing a data set: ${String(reply)}`);
+    if (state !== 'gone' && !datasetStates.includes(state as DatasetState))
+      throw new Error(`unexpected reply to finishing a data set: ${String(reply)}`);
     return state as DatasetState | 'gone';
   }
 
@@ -105,7 +174,13 @@ export class DatasetStore {
     const reply = await runScript(
       this.redis,
       'deleteDataset',
-      [this.keys.dataset(id), this.keys.index(), this.keys.bytes(), this.jobKeys.index('queued'), this.jobKeys.index('running')],
+      [
+        this.keys.dataset(id),
+        this.keys.index(),
+        this.keys.bytes(),
+        this.jobKeys.index('queued'),
+        this.jobKeys.index('running'),
+      ],
       [id, this.keys.indexPrefix(), this.jobKeys.job('')],
     );
     const [kind, jobId] = Array.isArray(reply) ? (reply as string[]) : [];

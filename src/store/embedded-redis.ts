@@ -25,7 +25,20 @@ export async function startEmbeddedRedis(dataDir: string, logger: Logger): Promi
   }
   const server = spawn(
     'redis-server',
-    ['--port', '0', '--unixsocket', socketPath, '--unixsocketperm', '700', '--dir', folder, '--appendonly', 'yes', '--save', ''],
+    [
+      '--port',
+      '0',
+      '--unixsocket',
+      socketPath,
+      '--unixsocketperm',
+      '700',
+      '--dir',
+      folder,
+      '--appendonly',
+      'yes',
+      '--save',
+      '',
+    ],
     // A process group of its own: Ctrl-C signals the terminal's whole foreground group, and Redis
     // must outlive the workers' shutdown (they checkpoint and hand their jobs back through it).
     { stdio: ['ignore', 'ignore', 'pipe'], detached: true },
@@ -36,9 +49,15 @@ export async function startEmbeddedRedis(dataDir: string, logger: Logger): Promi
   });
   const failed = new Promise<never>((_, reject) => {
     server.once('error', (error) =>
-      reject(new Error(`no REDIS_URL is set and redis-server could not be started (${error.message}): install Redis or set REDIS_URL`)),
+      reject(
+        new Error(
+          `no REDIS_URL is set and redis-server could not be started (${error.message}): install Redis or set REDIS_URL`,
+        ),
+      ),
     );
-    server.once('exit', (code) => reject(new Error(`the embedded redis-server exited with code ${code}; set REDIS_URL to use another Redis`)));
+    server.once('exit', (code) =>
+      reject(new Error(`the embedded redis-server exited with code ${code}; set REDIS_URL to use another Redis`)),
+    );
   });
   const deadline = Date.now() + 10_000;
   while (!(await Promise.race([answers(socketPath), failed]))) {

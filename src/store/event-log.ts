@@ -44,10 +44,21 @@ export class EventLog {
    * one XREAD that waits up to `blockMs` for one to arrive when there is none: on `connection`,
    * a connection of its own, since the wait holds it. Only jobs with new events are in the answer.
    */
-  async readMany(after: ReadonlyMap<string, string>, options: { count: number; blockMs: number; connection: Redis }): Promise<Map<string, StoredEvent[]>> {
+  async readMany(
+    after: ReadonlyMap<string, string>,
+    options: { count: number; blockMs: number; connection: Redis },
+  ): Promise<Map<string, StoredEvent[]>> {
     const ids = [...after.keys()];
     const keys = ids.map((id) => this.keys.events(id));
-    const reply = await options.connection.xread('COUNT', options.count, 'BLOCK', options.blockMs, 'STREAMS', ...keys, ...ids.map((id) => after.get(id) ?? '0-0'));
+    const reply = await options.connection.xread(
+      'COUNT',
+      options.count,
+      'BLOCK',
+      options.blockMs,
+      'STREAMS',
+      ...keys,
+      ...ids.map((id) => after.get(id) ?? '0-0'),
+    );
     const idOfKey = new Map(ids.map((id, index) => [keys[index], id]));
     const found = new Map<string, StoredEvent[]>();
     for (const [key, entries] of reply ?? []) {
@@ -80,14 +91,37 @@ export class EventLog {
    * Ended jobs not yet given to any consumer of `group`, given now to `consumer`, who must
    * acknowledge each; waits up to `blockMs` for one, so only on a connection of its own.
    */
-  async readEndedAs(group: string, consumer: string, options: { count: number; blockMs: number; connection: Redis }): Promise<EndedJob[]> {
-    const reply = (await options.connection.xreadgroup('GROUP', group, consumer, 'COUNT', options.count, 'BLOCK', options.blockMs, 'STREAMS', this.keys.ended(), '>')) as [string, StreamEntries][] | null;
+  async readEndedAs(
+    group: string,
+    consumer: string,
+    options: { count: number; blockMs: number; connection: Redis },
+  ): Promise<EndedJob[]> {
+    const reply = (await options.connection.xreadgroup(
+      'GROUP',
+      group,
+      consumer,
+      'COUNT',
+      options.count,
+      'BLOCK',
+      options.blockMs,
+      'STREAMS',
+      this.keys.ended(),
+      '>',
+    )) as [string, StreamEntries][] | null;
     return toEnded(reply?.[0]?.[1] ?? []);
   }
 
   /** Ended jobs given to a consumer of `group` that has not acknowledged them for `minIdleMs` (it died, or failed to handle them), given now to `consumer`. */
   async claimStaleEnded(group: string, consumer: string, minIdleMs: number, count: number): Promise<EndedJob[]> {
-    const [, entries] = (await this.redis.xautoclaim(this.keys.ended(), group, consumer, minIdleMs, '0-0', 'COUNT', count)) as [string, StreamEntries];
+    const [, entries] = (await this.redis.xautoclaim(
+      this.keys.ended(),
+      group,
+      consumer,
+      minIdleMs,
+      '0-0',
+      'COUNT',
+      count,
+    )) as [string, StreamEntries];
     return toEnded(entries);
   }
 

@@ -1,5 +1,12 @@
 import type { Redis } from 'ioredis';
-import type { EarlyTermination, Experiment, ExperimentMetric, ExperimentRun, ExperimentSummary, GridValue } from '../contract/experiment.ts';
+import type {
+  EarlyTermination,
+  Experiment,
+  ExperimentMetric,
+  ExperimentRun,
+  ExperimentSummary,
+  GridValue,
+} from '../contract/experiment.ts';
 import { finalStates, jobStates, type EpochSummary, type JobState, type JobSummary } from '../contract/job.ts';
 import type { WebhookDelivery, WebhookRequest } from '../contract/webhook.ts';
 import { ExperimentKeys, JobKeys } from './keys.ts';
@@ -53,9 +60,16 @@ export class ExperimentStore implements WebhookRecords {
       earlyTermination: experiment.earlyTermination,
       runs: experiment.runs,
       createdAt: experiment.createdAt.toISOString(),
-      ...(experiment.webhook ? { webhookUrl: experiment.webhook.url, webhookSecret: experiment.webhook.secret, webhookDeliveries: [] } : {}),
+      ...(experiment.webhook
+        ? { webhookUrl: experiment.webhook.url, webhookSecret: experiment.webhook.secret, webhookDeliveries: [] }
+        : {}),
     });
-    const keys = [this.keys.sequence(), this.keys.experiment(id), this.keys.index(), ...(experiment.owner === undefined ? [] : [this.keys.index(experiment.owner)])];
+    const keys = [
+      this.keys.sequence(),
+      this.keys.experiment(id),
+      this.keys.index(),
+      ...(experiment.owner === undefined ? [] : [this.keys.index(experiment.owner)]),
+    ];
     await runScript(this.redis, 'createExperiment', keys, [id, JSON.stringify(fields)]);
   }
 
@@ -81,15 +95,27 @@ export class ExperimentStore implements WebhookRecords {
    * or swept), of the next `limit` in creation order after the sequence number `after`; `next`
    * continues, null once an experiment created since `before` (or the end) was reached.
    */
-  async emptyCreatedBefore(before: Date, options: { after: number; limit: number }): Promise<{ empty: string[]; next: number | null }> {
-    const page = await this.redis.zrangebyscore(this.keys.index(), `(${options.after}`, '+inf', 'WITHSCORES', 'LIMIT', 0, options.limit);
+  async emptyCreatedBefore(
+    before: Date,
+    options: { after: number; limit: number },
+  ): Promise<{ empty: string[]; next: number | null }> {
+    const page = await this.redis.zrangebyscore(
+      this.keys.index(),
+      `(${options.after}`,
+      '+inf',
+      'WITHSCORES',
+      'LIMIT',
+      0,
+      options.limit,
+    );
     const empty: string[] = [];
     for (let i = 0; i < page.length; i += 2) {
       const id = page[i] as string;
       const [createdAt, runs] = await this.redis.hmget(this.keys.experiment(id), 'createdAt', 'runs');
       if (createdAt && Date.parse(createdAt) >= before.getTime()) return { empty, next: null };
       const planned = parseRuns(runs);
-      const existing = planned.length === 0 ? 0 : await this.redis.exists(...planned.map((run) => this.jobKeys.job(run.id)));
+      const existing =
+        planned.length === 0 ? 0 : await this.redis.exists(...planned.map((run) => this.jobKeys.job(run.id)));
       if (existing === 0) empty.push(id);
     }
     return { empty, next: page.length < options.limit * 2 ? null : Number(page.at(-1)) };
@@ -106,7 +132,9 @@ export class ExperimentStore implements WebhookRecords {
   async rungSummaries(id: string, epoch: number): Promise<EpochSummary[]> {
     const runs = await this.redis.hget(this.keys.experiment(id), 'runs');
     const planned = parseRuns(runs);
-    const entries = await Promise.all(planned.map(({ id: jobId }) => this.redis.lindex(this.jobKeys.epochs(jobId), epoch - 1)));
+    const entries = await Promise.all(
+      planned.map(({ id: jobId }) => this.redis.lindex(this.jobKeys.epochs(jobId), epoch - 1)),
+    );
     return entries.flatMap((entry) => (entry === null ? [] : [JSON.parse(entry) as EpochSummary]));
   }
 
@@ -130,22 +158,32 @@ export class ExperimentStore implements WebhookRecords {
   }
 
   /** Newest first; `cursor` is the sequence number to continue below; with `owner`, that client's only. */
-  async list(options: { limit: number; cursor?: string; owner?: string }): Promise<{ experiments: ExperimentSummary[]; next: string | null }> {
+  async list(options: {
+    limit: number;
+    cursor?: string;
+    owner?: string;
+  }): Promise<{ experiments: ExperimentSummary[]; next: string | null }> {
     const { ids, next } = await indexPage(this.redis, this.keys.index(options.owner), options.limit, options.cursor);
     const found = await Promise.all(ids.map((id) => this.get(id)));
-    const experiments = found.filter((experiment): experiment is Experiment => experiment !== null).map(({ runs: _runs, ...summary }) => summary);
+    const experiments = found
+      .filter((experiment): experiment is Experiment => experiment !== null)
+      .map(({ runs: _runs, ...summary }) => summary);
     return { experiments, next };
   }
 
   private async assemble(record: Record<string, string>): Promise<Experiment> {
     const planned = parseRuns(record.runs);
-    const jobs = await Promise.all(planned.map(async ({ id }) => decodeSummary(await this.redis.hgetall(this.jobKeys.job(id)))));
+    const jobs = await Promise.all(
+      planned.map(async ({ id }) => decodeSummary(await this.redis.hgetall(this.jobKeys.job(id)))),
+    );
     const runs = planned.flatMap(({ id, values }, index): ExperimentRun[] => {
       const job: JobSummary | null | undefined = jobs[index];
       return job ? [{ id, values: { ...values }, state: job.state, progress: job.progress, result: job.result }] : [];
     });
     const metric = parseMetric(record.metric);
-    const counts = Object.fromEntries(jobStates.map((state) => [state, runs.filter((run) => run.state === state).length])) as Record<JobState, number>;
+    const counts = Object.fromEntries(
+      jobStates.map((state) => [state, runs.filter((run) => run.state === state).length]),
+    ) as Record<JobState, number>;
     return {
       id: record.id ?? '',
       name: record.name || null,

@@ -67,7 +67,10 @@ export class JobStore implements WebhookRecords {
     return (await this.removeIn(id, ['queued'])).ok;
   }
 
-  private async removeIn(id: string, states: readonly JobState[]): Promise<{ ok: true; state: JobState } | { ok: false; current: JobState | null }> {
+  private async removeIn(
+    id: string,
+    states: readonly JobState[],
+  ): Promise<{ ok: true; state: JobState } | { ok: false; current: JobState | null }> {
     const reply = (await runScript(
       this.redis,
       'remove',
@@ -99,7 +102,8 @@ export class JobStore implements WebhookRecords {
     experimentId?: string,
     webhook?: WebhookRequest,
   ): Promise<CreateOutcome> {
-    const ownerKeys = owner === undefined ? [] : (['all', 'queued', 'running'] as const).map((state) => this.keys.index(state, owner));
+    const ownerKeys =
+      owner === undefined ? [] : (['all', 'queued', 'running'] as const).map((state) => this.keys.index(state, owner));
     const keys = [
       this.keys.sequence(),
       this.keys.job(id),
@@ -121,7 +125,8 @@ export class JobStore implements WebhookRecords {
       webhook?.url ?? '',
       webhook?.secret ?? '',
     ]);
-    if (reply !== 'created' && reply !== 'full' && reply !== 'ownerFull') throw new Error(`unexpected reply to job creation: ${String(reply)}`);
+    if (reply !== 'created' && reply !== 'full' && reply !== 'ownerFull')
+      throw new Error(`unexpected reply to job creation: ${String(reply)}`);
     return reply;
   }
 
@@ -147,7 +152,10 @@ export class JobStore implements WebhookRecords {
 
   /** How many jobs are queued or running: in all, or (with `owner`) of that client. */
   async activeCount(owner?: string): Promise<number> {
-    const [queued, running] = await Promise.all([this.redis.zcard(this.keys.index('queued', owner)), this.redis.zcard(this.keys.index('running', owner))]);
+    const [queued, running] = await Promise.all([
+      this.redis.zcard(this.keys.index('queued', owner)),
+      this.redis.zcard(this.keys.index('running', owner)),
+    ]);
     return queued + running;
   }
 
@@ -168,19 +176,51 @@ export class JobStore implements WebhookRecords {
 
   /** The writes below take effect only while the job is queued or running, and with `attempt`, only while that is its attempt: true when written. */
   async setProgress(id: string, progress: JobProgress, attempt?: number): Promise<boolean> {
-    return this.append(id, this.keys.job(id), '', progress, 'progress', { at: new Date().toISOString(), progress }, attempt);
+    return this.append(
+      id,
+      this.keys.job(id),
+      '',
+      progress,
+      'progress',
+      { at: new Date().toISOString(), progress },
+      attempt,
+    );
   }
 
   async appendLog(id: string, line: LossLogLine, progress: JobProgress, attempt?: number): Promise<boolean> {
-    return this.append(id, this.keys.logs(id), JSON.stringify(line), progress, 'log', { at: new Date().toISOString(), line, progress }, attempt);
+    return this.append(
+      id,
+      this.keys.logs(id),
+      JSON.stringify(line),
+      progress,
+      'log',
+      { at: new Date().toISOString(), line, progress },
+      attempt,
+    );
   }
 
   async appendEpoch(id: string, summary: EpochSummary, progress: JobProgress, attempt?: number): Promise<boolean> {
-    return this.append(id, this.keys.epochs(id), JSON.stringify(summary), progress, 'epoch', { at: new Date().toISOString(), summary, progress }, attempt);
+    return this.append(
+      id,
+      this.keys.epochs(id),
+      JSON.stringify(summary),
+      progress,
+      'epoch',
+      { at: new Date().toISOString(), summary, progress },
+      attempt,
+    );
   }
 
   /** One script, so a reader never sees a log line without the progress and the event that came with it. */
-  private async append(id: string, listKey: string, entry: string, progress: JobProgress, type: string, event: unknown, attempt: number | undefined): Promise<boolean> {
+  private async append(
+    id: string,
+    listKey: string,
+    entry: string,
+    progress: JobProgress,
+    type: string,
+    event: unknown,
+    attempt: number | undefined,
+  ): Promise<boolean> {
     const written = await runScript(
       this.redis,
       'append',
@@ -192,7 +232,10 @@ export class JobStore implements WebhookRecords {
 
   /** A job's summary and epochs, without its loss log (which can be long): what /metrics observes of an ended job. */
   async summaryWithEpochs(id: string): Promise<{ job: JobSummary; epochs: EpochSummary[] } | null> {
-    const [record, epochs] = await Promise.all([this.redis.hgetall(this.keys.job(id)), this.redis.lrange(this.keys.epochs(id), 0, -1)]);
+    const [record, epochs] = await Promise.all([
+      this.redis.hgetall(this.keys.job(id)),
+      this.redis.lrange(this.keys.epochs(id), 0, -1),
+    ]);
     const job = decodeSummary(record);
     return job ? { job, epochs: decodeEntries<EpochSummary>(epochs) } : null;
   }
@@ -215,13 +258,24 @@ export class JobStore implements WebhookRecords {
    * Forgets what an earlier attempt logged after the point the job goes on from: its checkpoint
    * (`logLines` log lines and `epochs` epochs kept) or the start (0 and 0). Only while it runs.
    */
-  async rewind(id: string, kept: { logLines: number; epochs: number }, progress: JobProgress, attempt?: number): Promise<boolean> {
+  async rewind(
+    id: string,
+    kept: { logLines: number; epochs: number },
+    progress: JobProgress,
+    attempt?: number,
+  ): Promise<boolean> {
     const event: RewindEvent = { at: new Date().toISOString(), ...kept, progress };
     const written = await runScript(
       this.redis,
       'rewind',
       [this.keys.job(id), this.keys.logs(id), this.keys.epochs(id), this.keys.events(id)],
-      [String(kept.logLines), String(kept.epochs), JSON.stringify(progress), JSON.stringify(event), attempt === undefined ? '' : String(attempt)],
+      [
+        String(kept.logLines),
+        String(kept.epochs),
+        JSON.stringify(progress),
+        JSON.stringify(event),
+        attempt === undefined ? '' : String(attempt),
+      ],
     );
     return written === 1;
   }
@@ -242,8 +296,18 @@ export class JobStore implements WebhookRecords {
   }
 
   /** Newest first; `cursor` is the sequence number to continue below; with `owner`, that client's jobs only. */
-  async list(options: { state?: JobState; limit: number; cursor?: string; owner?: string }): Promise<{ jobs: JobSummary[]; next: string | null }> {
-    const { ids, next } = await indexPage(this.redis, this.keys.index(options.state ?? 'all', options.owner), options.limit, options.cursor);
+  async list(options: {
+    state?: JobState;
+    limit: number;
+    cursor?: string;
+    owner?: string;
+  }): Promise<{ jobs: JobSummary[]; next: string | null }> {
+    const { ids, next } = await indexPage(
+      this.redis,
+      this.keys.index(options.state ?? 'all', options.owner),
+      options.limit,
+      options.cursor,
+    );
     const records = await Promise.all(ids.map((id) => this.redis.hgetall(this.keys.job(id))));
     const jobs = records.map(decodeSummary).filter((job): job is JobSummary => job !== null);
     return { jobs, next };

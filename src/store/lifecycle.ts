@@ -5,7 +5,8 @@ import { encodeFields, parseState } from './records.ts';
 import { runScript } from './scripts.ts';
 
 /** `attempt`: the job's run number after the change (it counts up each time the job starts running). */
-export type TransitionOutcome = { ok: true; previous: JobState; attempt: number } | { ok: false; current: JobState | null };
+export type TransitionOutcome =
+  { ok: true; previous: JobState; attempt: number } | { ok: false; current: JobState | null };
 
 /** The fields a state change may set besides the state itself. */
 interface TransitionFields {
@@ -45,7 +46,12 @@ export class JobLifecycle {
 
   /** `startedAt`: for a job's first start; a job that started before (handed back, taken over) keeps its own. */
   start(id: string, startedAt?: Date): Promise<TransitionOutcome> {
-    return this.transition(id, ['queued', 'running'], 'running', startedAt ? { startedAt: startedAt.toISOString() } : {});
+    return this.transition(
+      id,
+      ['queued', 'running'],
+      'running',
+      startedAt ? { startedAt: startedAt.toISOString() } : {},
+    );
   }
 
   cancel(id: string, at = new Date()): Promise<TransitionOutcome> {
@@ -71,12 +77,22 @@ export class JobLifecycle {
   }
 
   /** The one way a job's state changes: from one of `from` to `to`, with `attempt` only while that is the job's. */
-  private async transition(id: string, from: readonly JobState[], to: JobState, fields: TransitionFields, attempt?: number): Promise<TransitionOutcome> {
+  private async transition(
+    id: string,
+    from: readonly JobState[],
+    to: JobState,
+    fields: TransitionFields,
+    attempt?: number,
+  ): Promise<TransitionOutcome> {
     const at = new Date(fields.finishedAt ?? fields.startedAt ?? Date.now()).toISOString();
     // One state event for each state the job may be leaving: the script appends the one it leaves.
-    const stateEvents = Object.fromEntries(from.map((previous) => [previous, JSON.stringify({ at, state: to, previous })]));
+    const stateEvents = Object.fromEntries(
+      from.map((previous) => [previous, JSON.stringify({ at, state: to, previous })]),
+    );
     const final = finalStates.includes(to);
-    const end = final ? JSON.stringify({ at, state: to, result: fields.result ?? null, error: fields.error ?? null }) : '';
+    const end = final
+      ? JSON.stringify({ at, state: to, result: fields.result ?? null, error: fields.error ?? null })
+      : '';
     const reply = (await runScript(
       this.redis,
       'transition',

@@ -12,7 +12,9 @@ import type { JobWebhook, WebhookDelivery } from '../contract/webhook.ts';
 
 /** Record fields as Redis holds them: strings as they are, anything else as JSON. */
 export function encodeFields(fields: object): Record<string, string> {
-  return Object.fromEntries(Object.entries(fields).map(([name, value]) => [name, typeof value === 'string' ? value : JSON.stringify(value)]));
+  return Object.fromEntries(
+    Object.entries(fields).map(([name, value]) => [name, typeof value === 'string' ? value : JSON.stringify(value)]),
+  );
 }
 
 export function parseState(value: string | null | undefined): JobState | null {

@@ -55,11 +55,17 @@ export function defineScripts(redis: Redis): void {
 }
 
 /** Runs a script defined on `redis` with its KEYS and ARGV, each in the order its file's header lists them. */
-export function runScript(redis: Redis, name: ScriptName, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+export function runScript(
+  redis: Redis,
+  name: ScriptName,
+  keys: readonly string[],
+  args: readonly string[],
+): Promise<unknown> {
   const { command, numberOfKeys } = scripts[name];
   const run = (redis as unknown as Record<string, ScriptCommand | undefined>)[command];
   if (!run) throw new Error(`the ${name} script is not defined on this connection`);
   if (numberOfKeys === undefined) return run.call(redis, keys.length, ...keys, ...args);
-  if (keys.length !== numberOfKeys) throw new Error(`the ${name} script takes ${numberOfKeys} keys, not ${keys.length}`);
+  if (keys.length !== numberOfKeys)
+    throw new Error(`the ${name} script takes ${numberOfKeys} keys, not ${keys.length}`);
   return run.call(redis, ...keys, ...args);
 }

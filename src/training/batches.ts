@@ -1,7 +1,11 @@
 import type { ImageShape, ImageSplit } from '../datasets/dataset.ts';
 
 /** The bytes and labels of the images at `indices`, gathered back to back. */
-export function gatherBatch(split: ImageSplit, shape: ImageShape, indices: ArrayLike<number>): { images: Uint8Array; labels: Int32Array } {
+export function gatherBatch(
+  split: ImageSplit,
+  shape: ImageShape,
+  indices: ArrayLike<number>,
+): { images: Uint8Array; labels: Int32Array } {
   const imageSize = shape.height * shape.width * shape.channels;
   const images = new Uint8Array(indices.length * imageSize);
   const labels = new Int32Array(indices.length);

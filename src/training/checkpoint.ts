@@ -35,7 +35,9 @@ export const trainingPosition = z.object({
   /** Loss log lines written so far: a resumed job's log is cut back to these. */
   logLines: count(),
   /** Where early stopping stands (absent in checkpoints of jobs without it, and older ones). */
-  earlyStopping: z.object({ bestEpoch: count(), bestValue: z.number().nullable(), epochsWithoutImprovement: count() }).optional(),
+  earlyStopping: z
+    .object({ bestEpoch: count(), bestValue: z.number().nullable(), epochsWithoutImprovement: count() })
+    .optional(),
   /** Tensors after the weights and momentum: the best epoch's weights (restoreBest), when kept. */
   bestWeights: count().optional(),
 });
@@ -103,7 +105,9 @@ export class CheckpointStore {
       const stored: StoredCheckpoint = {
         format: 'trainer-checkpoint/1',
         jobId,
-        position: checkpoint.bestWeights?.length ? { ...checkpoint.position, bestWeights: checkpoint.bestWeights.length } : checkpoint.position,
+        position: checkpoint.bestWeights?.length
+          ? { ...checkpoint.position, bestWeights: checkpoint.bestWeights.length }
+          : checkpoint.position,
         shapes: all.map((tensor) => [...tensor.shape]),
         tensorBytes,
         tensorsSha256: hash.digest('hex'),
@@ -118,7 +122,8 @@ export class CheckpointStore {
    */
   async load(jobId: string): Promise<TrainingCheckpoint | null> {
     const folder = this.folder(jobId);
-    const corrupt = (problem: string) => new CheckpointError(`the checkpoint of job ${jobId} in ${folder} is unusable: ${problem}`);
+    const corrupt = (problem: string) =>
+      new CheckpointError(`the checkpoint of job ${jobId} in ${folder} is unusable: ${problem}`);
     let description: string;
     try {
       description = await readFile(path.join(folder, descriptionFile), 'utf8');
@@ -134,14 +139,16 @@ export class CheckpointStore {
     }
     if (stored.jobId !== jobId) throw corrupt(`it belongs to job ${stored.jobId}`);
     const expectedBytes = stored.shapes.reduce((sum, shape) => sum + 4 * tf.util.sizeFromShape(shape), 0);
-    if (expectedBytes !== stored.tensorBytes) throw corrupt(`its tensor shapes need ${expectedBytes} bytes, not ${stored.tensorBytes}`);
+    if (expectedBytes !== stored.tensorBytes)
+      throw corrupt(`its tensor shapes need ${expectedBytes} bytes, not ${stored.tensorBytes}`);
 
     const tensors: tf.Tensor[] = [];
     try {
       const file = await open(path.join(folder, tensorsFile), 'r');
       try {
         const { size } = await file.stat();
-        if (size !== stored.tensorBytes) throw corrupt(`${tensorsFile} has ${size} bytes, ${stored.tensorBytes} expected (truncated?)`);
+        if (size !== stored.tensorBytes)
+          throw corrupt(`${tensorsFile} has ${size} bytes, ${stored.tensorBytes} expected (truncated?)`);
         const hash = createHash('sha256');
         let offset = 0;
         for (const shape of stored.shapes) {
@@ -166,7 +173,11 @@ export class CheckpointStore {
       throw corrupt(`it lists ${best} best weights among ${tensors.length} tensors`);
     }
     const split = tensors.length - best;
-    return { position: stored.position, tensors: tensors.slice(0, split), ...(best > 0 ? { bestWeights: tensors.slice(split) } : {}) };
+    return {
+      position: stored.position,
+      tensors: tensors.slice(0, split),
+      ...(best > 0 ? { bestWeights: tensors.slice(split) } : {}),
+    };
   }
 
   /** The jobs that have a checkpoint, or the remains of one whose write a crash cut short. */

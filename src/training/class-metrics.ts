@@ -9,19 +9,37 @@ import type { ClassMetrics, MacroMetrics } from '../contract/job.ts';
  * the labels scikit-learn averages over when it is given none: a class the test images never
  * show and the model never predicts says nothing about the model.
  */
-export function classMetrics(confusionMatrix: readonly (readonly number[])[], classNames: readonly string[]): { perClass: ClassMetrics[]; macro: MacroMetrics } {
-  const predictedAs = confusionMatrix.map((_, column) => confusionMatrix.reduce((sum, row) => sum + (row[column] ?? 0), 0));
+export function classMetrics(
+  confusionMatrix: readonly (readonly number[])[],
+  classNames: readonly string[],
+): { perClass: ClassMetrics[]; macro: MacroMetrics } {
+  const predictedAs = confusionMatrix.map((_, column) =>
+    confusionMatrix.reduce((sum, row) => sum + (row[column] ?? 0), 0),
+  );
   const perClass = confusionMatrix.map((row, label): ClassMetrics => {
     const truePositives = row[label] ?? 0;
     const support = row.reduce((sum, count) => sum + count, 0);
     const predicted = predictedAs[label] ?? 0;
     const precision = ratio(truePositives, predicted);
     const recall = ratio(truePositives, support);
-    return { className: classNames[label] ?? String(label), precision, recall, f1: ratio(2 * precision * recall, precision + recall), support };
+    return {
+      className: classNames[label] ?? String(label),
+      precision,
+      recall,
+      f1: ratio(2 * precision * recall, precision + recall),
+      support,
+    };
   });
   const occurring = perClass.filter((metrics, label) => metrics.support > 0 || (predictedAs[label] ?? 0) > 0);
-  const mean = (pick: (metrics: ClassMetrics) => number) => ratio(occurring.reduce((sum, metrics) => sum + pick(metrics), 0), occurring.length);
-  return { perClass, macro: { precision: mean((m) => m.precision), recall: mean((m) => m.recall), f1: mean((m) => m.f1) } };
+  const mean = (pick: (metrics: ClassMetrics) => number) =>
+    ratio(
+      occurring.reduce((sum, metrics) => sum + pick(metrics), 0),
+      occurring.length,
+    );
+  return {
+    perClass,
+    macro: { precision: mean((m) => m.precision), recall: mean((m) => m.recall), f1: mean((m) => m.f1) },
+  };
 }
 
 function ratio(numerator: number, denominator: number): number {

@@ -42,7 +42,9 @@ export class TrainingClock {
 
   enforceTimeLimit(where: string): void {
     if (this.activeSeconds() > this.timeoutSeconds) {
-      throw new TrainingTimeoutError(`the job ran past its time limit of ${this.timeoutSeconds} s (timeoutSeconds) ${where}`);
+      throw new TrainingTimeoutError(
+        `the job ran past its time limit of ${this.timeoutSeconds} s (timeoutSeconds) ${where}`,
+      );
     }
   }
 
@@ -82,6 +84,10 @@ export class TrainingClock {
 
   /** Its part of a checkpoint's position. */
   position(): Pick<TrainingPosition, 'trainSeconds' | 'epochSeconds' | 'activeSeconds'> {
-    return { trainSeconds: this.trainedSeconds, epochSeconds: this.epochSeconds(), activeSeconds: this.activeSeconds() };
+    return {
+      trainSeconds: this.trainedSeconds,
+      epochSeconds: this.epochSeconds(),
+      activeSeconds: this.activeSeconds(),
+    };
   }
 }

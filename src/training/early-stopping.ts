@@ -17,9 +17,18 @@ type Rule = NonNullable<JobSettings['earlyStopping']>;
  * whether to stop now (patience epochs in a row without improving on the best by more than minDelta,
  * as Keras's EarlyStopping counts them).
  */
-export function afterEpoch(rule: Rule, state: EarlyStoppingState, epoch: number, value: number): { state: EarlyStoppingState; best: boolean; stop: boolean } {
+export function afterEpoch(
+  rule: Rule,
+  state: EarlyStoppingState,
+  epoch: number,
+  value: number,
+): { state: EarlyStoppingState; best: boolean; stop: boolean } {
   const lower = rule.metric === 'validationLoss';
-  const improved = state.bestValue === null || (lower ? value < state.bestValue - rule.minDelta : value > state.bestValue + rule.minDelta);
-  const next = improved ? { bestEpoch: epoch, bestValue: value, epochsWithoutImprovement: 0 } : { ...state, epochsWithoutImprovement: state.epochsWithoutImprovement + 1 };
+  const improved =
+    state.bestValue === null ||
+    (lower ? value < state.bestValue - rule.minDelta : value > state.bestValue + rule.minDelta);
+  const next = improved
+    ? { bestEpoch: epoch, bestValue: value, epochsWithoutImprovement: 0 }
+    : { ...state, epochsWithoutImprovement: state.epochsWithoutImprovement + 1 };
   return { state: next, best: improved, stop: next.epochsWithoutImprovement >= rule.patience };
 }

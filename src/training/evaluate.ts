@@ -17,7 +17,12 @@ export interface Evaluation {
 const evaluationBatch = 500;
 
 /** Accuracy, mean cross-entropy and confusion matrix of `model` on `split`, never augmented. */
-export async function evaluate(model: tfl.LayersModel, split: ImageSplit, shape: ImageShape, classes: number): Promise<Evaluation> {
+export async function evaluate(
+  model: tfl.LayersModel,
+  split: ImageSplit,
+  shape: ImageShape,
+  classes: number,
+): Promise<Evaluation> {
   const imageSize = shape.height * shape.width * shape.channels;
   const confusionMatrix = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
   let lossSum = 0;
@@ -25,10 +30,17 @@ export async function evaluate(model: tfl.LayersModel, split: ImageSplit, shape:
     const count = Math.min(evaluationBatch, split.count - start);
     const labels = split.labels.subarray(start, start + count);
     const [predicted, losses] = tf.tidy(() => {
-      const images = normalisedImages(split.images.subarray(start * imageSize, (start + count) * imageSize), count, shape);
+      const images = normalisedImages(
+        split.images.subarray(start * imageSize, (start + count) * imageSize),
+        count,
+        shape,
+      );
       const logits = model.predict(images) as tf.Tensor2D;
       const targets = tf.oneHot(tf.tensor1d(labels, 'int32'), classes);
-      return [tf.argMax(logits, 1), tf.losses.softmaxCrossEntropy(targets, logits, undefined, undefined, tf.Reduction.NONE)];
+      return [
+        tf.argMax(logits, 1),
+        tf.losses.softmaxCrossEntropy(targets, logits, undefined, undefined, tf.Reduction.NONE),
+      ];
     });
     const [predictedValues, lossValues] = await Promise.all([predicted.data(), losses.data()]);
     tf.dispose([predicted, losses]);

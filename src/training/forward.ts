@@ -12,13 +12,15 @@ import * as tfl from '@tensorflow/tfjs-layers';
  */
 export function trainingForward(model: tfl.LayersModel): (x: tf.Tensor) => tf.Tensor {
   const kwargs = { training: true };
-  const layers = model instanceof tfl.Sequential ? model.layers.filter((layer) => layer.getClassName() !== 'InputLayer') : [];
+  const layers =
+    model instanceof tfl.Sequential ? model.layers.filter((layer) => layer.getClassName() !== 'InputLayer') : [];
   if (layers.length === 0 || !layers.every((layer) => layer.built)) return (x) => model.apply(x, kwargs) as tf.Tensor;
   return (x) => {
     let y = x;
     for (const layer of layers) {
       const out = layer.call(y, kwargs);
-      if (Array.isArray(out)) throw new Error(`layer ${layer.name} of a Sequential model returned ${out.length} tensors`);
+      if (Array.isArray(out))
+        throw new Error(`layer ${layer.name} of a Sequential model returned ${out.length} tensors`);
       y = out;
     }
     return y;

@@ -55,7 +55,12 @@ export class LossLog {
 
   /** Its part of a checkpoint's position. */
   async position(): Promise<Pick<TrainingPosition, 'epochLoss' | 'windowLoss' | 'windowBatches' | 'logLines'>> {
-    return { epochLoss: this.epochSum, windowLoss: (await this.window.data())[0] as number, windowBatches: this.windowBatches, logLines: this.lines };
+    return {
+      epochLoss: this.epochSum,
+      windowLoss: (await this.window.data())[0] as number,
+      windowBatches: this.windowBatches,
+      logLines: this.lines,
+    };
   }
 
   dispose(): void {

@@ -6,7 +6,10 @@ import type { JobSettings } from '../contract/job-request.ts';
  * (LinearLR from 1/(warmupEpochs+1)) followed by CosineAnnealingLR over the remaining epochs,
  * reaching minLearningRate in the last one.
  */
-export function learningRateOf(settings: Pick<JobSettings, 'learningRate' | 'learningRateSchedule' | 'epochs'>, epoch: number): number {
+export function learningRateOf(
+  settings: Pick<JobSettings, 'learningRate' | 'learningRateSchedule' | 'epochs'>,
+  epoch: number,
+): number {
   const { learningRate, learningRateSchedule: schedule, epochs } = settings;
   if (schedule === null) return learningRate;
   const done = epoch - 1;
@@ -15,5 +18,7 @@ export function learningRateOf(settings: Pick<JobSettings, 'learningRate' | 'lea
   if (done < warmupEpochs) return (learningRate * (done + 1)) / (warmupEpochs + 1);
   const span = epochs - warmupEpochs - 1;
   if (span <= 0) return learningRate;
-  return minLearningRate + ((learningRate - minLearningRate) * (1 + Math.cos((Math.PI * (done - warmupEpochs)) / span))) / 2;
+  return (
+    minLearningRate + ((learningRate - minLearningRate) * (1 + Math.cos((Math.PI * (done - warmupEpochs)) / span))) / 2
+  );
 }

@@ -49,7 +49,8 @@ export interface TrainingOptions {
    * Data-parallel training: `replicas` in all, this thread and `replicas - 1` worker threads on
    * `backend` (one replicasOn allows), each training a slice of every batch. Absent or 1: this thread alone.
    */
-  readonly parallel?: { readonly replicas: number; readonly backend: ConcreteBackend; readonly fault?: ReplicaFault | null } | undefined;
+  readonly parallel?:
+    { readonly replicas: number; readonly backend: ConcreteBackend; readonly fault?: ReplicaFault | null } | undefined;
 }
 
 export type TrainingOutcome =
@@ -104,7 +105,11 @@ export async function train(
   options: TrainingOptions = {},
 ): Promise<TrainingOutcome> {
   const classes = dataset.classNames.length;
-  const { train: trainSplit, validation } = splitForValidation(firstImages(dataset.train, dataset.shape, settings.trainLimit), dataset, settings);
+  const { train: trainSplit, validation } = splitForValidation(
+    firstImages(dataset.train, dataset.shape, settings.trainLimit),
+    dataset,
+    settings,
+  );
   const testSplit = firstImages(dataset.test, dataset.shape, settings.testLimit);
   const perEpoch = batchesPerEpoch(trainSplit.count, settings.batchSize);
   const progress = (epoch: number, batch: number): JobProgress => progressAt(settings.epochs, perEpoch, epoch, batch);
@@ -116,7 +121,10 @@ export async function train(
   const resumed = options.resumeFrom?.position;
   if (options.resumeFrom) await restore(options.resumeFrom, model, step, dropouts);
   // Before the clock starts: threads starting up are not training time.
-  const group = options.parallel && options.parallel.replicas > 1 ? await startReplicas(options.parallel, model, step, dropouts, dataset, settings) : null;
+  const group =
+    options.parallel && options.parallel.replicas > 1
+      ? await startReplicas(options.parallel, model, step, dropouts, dataset, settings)
+      : null;
   const random = resumed ? SeededRandom.fromPosition(resumed.random) : new SeededRandom(settings.seed);
   const clock = new TrainingClock(resumed, settings.timeoutSeconds, options.checkpointSeconds ?? 0);
   const log = new LossLog(resumed?.logLines ?? 0);
@@ -129,7 +137,11 @@ export async function train(
   const checkpoint = async (position: TrainingPosition): Promise<void> => {
     const momentum = await optimiser.momentum();
     try {
-      await listener.onCheckpoint({ position: { ...position, earlyStopping: stoppingState }, tensors: [...model.getWeights(), ...momentum], bestWeights: bestWeights ?? undefined });
+      await listener.onCheckpoint({
+        position: { ...position, earlyStopping: stoppingState },
+        tensors: [...model.getWeights(), ...momentum],
+        bestWeights: bestWeights ?? undefined,
+      });
     } finally {
       tf.dispose(momentum);
     }
@@ -153,7 +165,11 @@ export async function train(
       const positionAfter = (batchesDone: number): Promise<TrainingPosition> => positionOf(where, batchesDone);
 
       for (let batch = (continued?.batchesDone ?? 0) + 1; batch <= perEpoch; batch++) {
-        const { images, labels } = gatherBatch(trainSplit, dataset.shape, order.subarray((batch - 1) * settings.batchSize, batch * settings.batchSize));
+        const { images, labels } = gatherBatch(
+          trainSplit,
+          dataset.shape,
+          order.subarray((batch - 1) * settings.batchSize, batch * settings.batchSize),
+        );
         const batchImages = settings.augment ? augmentBatch(images, labels.length, dataset.shape, random) : images;
         log.add(group ? await group.run(batchImages, labels, learningRate) : step.run(batchImages, labels));
         if (batch % settings.logEvery === 0 || batch === perEpoch) {
@@ -161,7 +177,9 @@ export async function train(
           // The read waited for the batches' kernels: any the GPU rejected has been reported by now.
           assertDeviceHealthy();
           if (!Number.isFinite(mean) || mean > divergenceFactor * Math.log(classes)) {
-            throw new TrainingDivergedError(`training diverged: the loss became ${mean.toPrecision(3)} in epoch ${epoch}, batch ${batch}; try a smaller learningRate (it was ${settings.learningRate})`);
+            throw new TrainingDivergedError(
+              `training diverged: the loss became ${mean.toPrecision(3)} in epoch ${epoch}, batch ${batch}; try a smaller learningRate (it was ${settings.learningRate})`,
+            );
           }
           if (batch % settings.logEvery === 0) {
             await listener.onLog({ epoch, batch, loss: mean }, progress(epoch, batch));
@@ -187,7 +205,12 @@ export async function train(
       clock.enforceTimeLimit(`while evaluating epoch ${epoch}`);
       let stop = false;
       if (stopping && validated) {
-        const judged = afterEpoch(stopping, stoppingState, epoch, stopping.metric === 'validationLoss' ? validated.loss : validated.accuracy);
+        const judged = afterEpoch(
+          stopping,
+          stoppingState,
+          epoch,
+          stopping.metric === 'validationLoss' ? validated.loss : validated.accuracy,
+        );
         stoppingState = judged.state;
         // Patience running out in the last epoch stops nothing: training ends there anyway.
         stop = judged.stop && epoch < settings.epochs;
@@ -219,7 +242,14 @@ export async function train(
       // None after the last: the finished model is saved as the job's artifact instead.
       if (epoch < settings.epochs) {
         // The start of the next epoch: nothing of it trained yet.
-        await checkpoint({ ...(await positionAfter(0)), epochsDone: epoch, epochLoss: 0, windowLoss: 0, windowBatches: 0, epochSeconds: 0 });
+        await checkpoint({
+          ...(await positionAfter(0)),
+          epochsDone: epoch,
+          epochLoss: 0,
+          windowLoss: 0,
+          windowBatches: 0,
+          epochSeconds: 0,
+        });
       }
     }
   } finally {
@@ -236,8 +266,23 @@ export async function train(
     evaluation = await evaluate(model, testSplit, dataset.shape, classes);
   }
   if (bestWeights) tf.dispose(bestWeights);
-  const earlyStopping = stopping ? { metric: stopping.metric, bestEpoch: stoppingState.bestEpoch, bestValue: stoppingState.bestValue, stoppedAfterEpoch: stoppedAfter, keptEpoch } : null;
-  return { kind: 'completed', evaluation, trainSeconds: round(clock.trainSeconds, 3), replicaTimes: group?.times ?? null, earlyStopping, terminatedAfterEpoch: terminatedAfter };
+  const earlyStopping = stopping
+    ? {
+        metric: stopping.metric,
+        bestEpoch: stoppingState.bestEpoch,
+        bestValue: stoppingState.bestValue,
+        stoppedAfterEpoch: stoppedAfter,
+        keptEpoch,
+      }
+    : null;
+  return {
+    kind: 'completed',
+    evaluation,
+    trainSeconds: round(clock.trainSeconds, 3),
+    replicaTimes: group?.times ?? null,
+    earlyStopping,
+    terminatedAfterEpoch: terminatedAfter,
+  };
 }
 
 /** The replicas that train beside this thread, from where `step` stands; `step` is disposed when they can't start. */
@@ -250,7 +295,15 @@ async function startReplicas(
   settings: JobSettings,
 ): Promise<ReplicaGroup> {
   try {
-    return await ReplicaGroup.start({ ...parallel, step, dropouts, frozen: frozenWeightValues(model), shape: dataset.shape, classes: dataset.classNames.length, settings });
+    return await ReplicaGroup.start({
+      ...parallel,
+      step,
+      dropouts,
+      frozen: frozenWeightValues(model),
+      shape: dataset.shape,
+      classes: dataset.classNames.length,
+      settings,
+    });
   } catch (error) {
     step.dispose();
     throw error;
@@ -296,18 +349,27 @@ interface OptimiserState {
   momentum(): Promise<tf.Tensor[]>;
 }
 
-async function restore(checkpoint: TrainingCheckpoint, model: tfl.LayersModel, step: TrainingStep, dropouts: SeededDropout[]): Promise<void> {
+async function restore(
+  checkpoint: TrainingCheckpoint,
+  model: tfl.LayersModel,
+  step: TrainingStep,
+  dropouts: SeededDropout[],
+): Promise<void> {
   const weights = model.getWeights();
   const { position, tensors } = checkpoint;
   const mismatch = (problem: string) => new CheckpointError(`the checkpoint doesn't fit this model: ${problem}`);
   if (tensors.length !== weights.length + model.trainableWeights.length) {
-    throw mismatch(`${tensors.length} tensors for ${weights.length} weights and ${model.trainableWeights.length} momentum buffers`);
+    throw mismatch(
+      `${tensors.length} tensors for ${weights.length} weights and ${model.trainableWeights.length} momentum buffers`,
+    );
   }
-  if (position.dropoutRandom.length !== dropouts.length) throw mismatch(`${position.dropoutRandom.length} dropout generators for ${dropouts.length} layers`);
+  if (position.dropoutRandom.length !== dropouts.length)
+    throw mismatch(`${position.dropoutRandom.length} dropout generators for ${dropouts.length} layers`);
   const reference = [...weights, ...model.trainableWeights.map((weight) => weight.read())];
   reference.forEach((tensor, index) => {
     const stored = tensors[index] as tf.Tensor;
-    if (!tf.util.arraysEqual(stored.shape, tensor.shape)) throw mismatch(`tensor ${index} has shape [${stored.shape}], the model's [${tensor.shape}]`);
+    if (!tf.util.arraysEqual(stored.shape, tensor.shape))
+      throw mismatch(`tensor ${index} has shape [${stored.shape}], the model's [${tensor.shape}]`);
   });
   model.setWeights(tensors.slice(0, weights.length));
   await step.setMomentum(position.optimizerIterations, tensors.slice(weights.length));

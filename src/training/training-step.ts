@@ -70,7 +70,10 @@ export class TrainingStep {
       this.optimizer.applyGradients(
         this.variables.map((variable, index) => {
           const gradient = grads[index] as tf.Tensor;
-          return { name: variable.name, tensor: weightDecay > 0 ? tf.add(gradient, tf.mul(variable, weightDecay)) : gradient };
+          return {
+            name: variable.name,
+            tensor: weightDecay > 0 ? tf.add(gradient, tf.mul(variable, weightDecay)) : gradient,
+          };
         }),
       ),
     );
@@ -106,7 +109,10 @@ export class TrainingStep {
   /** Goes on from another run's optimiser: its step count and momentum buffers (which stay the caller's). */
   async setMomentum(iterations: number, buffers: readonly tf.Tensor[]): Promise<void> {
     const count = tf.scalar(iterations, 'int32');
-    await this.optimizer.setWeights([{ name: 'iter', tensor: count }, ...buffers.map((tensor, index) => ({ name: `momentum_${index}`, tensor }))]);
+    await this.optimizer.setWeights([
+      { name: 'iter', tensor: count },
+      ...buffers.map((tensor, index) => ({ name: `momentum_${index}`, tensor })),
+    ]);
     count.dispose();
   }
 

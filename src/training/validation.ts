@@ -12,11 +12,16 @@ const validationSeedSalt = 0x5eed_0a1d;
  * out (heldOutImages in all, shared among the classes by their sizes with the largest remainders,
  * each class's chosen by the job's seed), or the data set's own validation split, or none.
  */
-export function splitForValidation(train: ImageSplit, dataset: Pick<Dataset, 'shape' | 'val'>, settings: Pick<JobSettings, 'validationSplit' | 'seed'>): { train: ImageSplit; validation: ImageSplit | null } {
+export function splitForValidation(
+  train: ImageSplit,
+  dataset: Pick<Dataset, 'shape' | 'val'>,
+  settings: Pick<JobSettings, 'validationSplit' | 'seed'>,
+): { train: ImageSplit; validation: ImageSplit | null } {
   const { validationSplit } = settings;
   if (validationSplit === null) return { train, validation: null };
   if (validationSplit === 'dataset') {
-    if (!dataset.val || dataset.val.count === 0) throw new Error("validationSplit is 'dataset', but this data set has no validation split");
+    if (!dataset.val || dataset.val.count === 0)
+      throw new Error("validationSplit is 'dataset', but this data set has no validation split");
     return { train, validation: dataset.val };
   }
   const byClass = new Map<number, number[]>();
@@ -30,7 +35,11 @@ export function splitForValidation(train: ImageSplit, dataset: Pick<Dataset, 'sh
   const total = heldOutImages(train.count, validationSplit);
   const exact = classes.map((label) => ((byClass.get(label) as number[]).length * total) / train.count);
   const shares = exact.map(Math.floor);
-  const byRemainder = classes.map((_, index) => index).sort((a, b) => (exact[b] as number) - (shares[b] as number) - ((exact[a] as number) - (shares[a] as number)) || a - b);
+  const byRemainder = classes
+    .map((_, index) => index)
+    .sort(
+      (a, b) => (exact[b] as number) - (shares[b] as number) - ((exact[a] as number) - (shares[a] as number)) || a - b,
+    );
   const left = total - shares.reduce((sum, share) => sum + share, 0);
   for (const index of byRemainder.slice(0, left)) shares[index] = (shares[index] as number) + 1;
   const random = new SeededRandom(settings.seed ^ validationSeedSalt);

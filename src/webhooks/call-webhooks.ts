@@ -11,7 +11,13 @@ import { ExperimentStore } from '../store/experiment-store.ts';
 import { JobStore } from '../store/job-store.ts';
 import type { WebhookRecords } from '../store/webhook-record.ts';
 import { queueKeyPrefix } from '../queue/training-queue.ts';
-import { createWebhookQueue, enqueueWebhook, webhookQueueName, type RetrySchedule, type WebhookJobData } from '../queue/webhook-queue.ts';
+import {
+  createWebhookQueue,
+  enqueueWebhook,
+  webhookQueueName,
+  type RetrySchedule,
+  type WebhookJobData,
+} from '../queue/webhook-queue.ts';
 import { deliverWebhook } from './deliver.ts';
 import { webhookUrlPolicy, type WebhookUrlPolicy } from './url-policy.ts';
 
@@ -23,7 +29,15 @@ const staleMs = 60_000;
 const concurrency = 16;
 
 export interface WebhooksOptions {
-  readonly config: Pick<Config, 'KEY_PREFIX' | 'WEBHOOK_ALLOWED_HOSTS' | 'WEBHOOK_ALLOW_PRIVATE_ADDRESSES' | 'WEBHOOK_TIMEOUT_MS' | 'WEBHOOK_FIRST_RETRY_MS' | 'WEBHOOK_RETRY_FOR_SECONDS'>;
+  readonly config: Pick<
+    Config,
+    | 'KEY_PREFIX'
+    | 'WEBHOOK_ALLOWED_HOSTS'
+    | 'WEBHOOK_ALLOW_PRIVATE_ADDRESSES'
+    | 'WEBHOOK_TIMEOUT_MS'
+    | 'WEBHOOK_FIRST_RETRY_MS'
+    | 'WEBHOOK_RETRY_FOR_SECONDS'
+  >;
   readonly redisTarget: RedisTarget;
   readonly logger: Logger;
 }
@@ -58,22 +72,38 @@ export function startWebhooks(options: WebhooksOptions): { close(): Promise<void
   const redis = connectRedis(options.redisTarget, 'blocking');
   const reading = connectRedis(options.redisTarget, 'blocking');
   const workerConnection = connectRedis(options.redisTarget, 'blocking');
-  for (const connection of [redis, reading, workerConnection]) connection.on('error', (error) => log.debug({ err: error }, 'webhook Redis connection error'));
+  for (const connection of [redis, reading, workerConnection])
+    connection.on('error', (error) => log.debug({ err: error }, 'webhook Redis connection error'));
   const store = new JobStore(redis, config.KEY_PREFIX);
   const experiments = new ExperimentStore(redis, config.KEY_PREFIX);
   const queue = createWebhookQueue(redis, config.KEY_PREFIX);
   queue.on('error', (error) => log.debug({ err: error }, 'webhook queue Redis connection error'));
-  const schedule: RetrySchedule = { firstRetryMs: config.WEBHOOK_FIRST_RETRY_MS, retryForSeconds: config.WEBHOOK_RETRY_FOR_SECONDS };
+  const schedule: RetrySchedule = {
+    firstRetryMs: config.WEBHOOK_FIRST_RETRY_MS,
+    retryForSeconds: config.WEBHOOK_RETRY_FOR_SECONDS,
+  };
   const policy = webhookUrlPolicy(config);
 
-  const worker = new Worker<WebhookJobData>(webhookQueueName, (queued) => attemptDelivery(queued, { jobs: store, experiments }, policy, config.WEBHOOK_TIMEOUT_MS, log), {
-    connection: workerConnection,
-    prefix: queueKeyPrefix(config.KEY_PREFIX),
-    concurrency,
-  });
+  const worker = new Worker<WebhookJobData>(
+    webhookQueueName,
+    (queued) => attemptDelivery(queued, { jobs: store, experiments }, policy, config.WEBHOOK_TIMEOUT_MS, log),
+    {
+      connection: workerConnection,
+      prefix: queueKeyPrefix(config.KEY_PREFIX),
+      concurrency,
+    },
+  );
   worker.on('failed', (queued, error) => {
     if (queued && (queued.attemptsMade >= (queued.opts.attempts ?? 1) || error instanceof UnrecoverableError)) {
-      log.warn({ ...subjectOf(queued.data), webhookId: queued.data.deliveryId, attempts: queued.attemptsMade, reason: error.message }, 'webhook delivery given up');
+      log.warn(
+        {
+          ...subjectOf(queued.data),
+          webhookId: queued.data.deliveryId,
+          attempts: queued.attemptsMade,
+          reason: error.message,
+        },
+        'webhook delivery given up',
+      );
     }
   });
   worker.on('error', (error) => log.error({ err: error }, 'webhook worker error'));
@@ -84,12 +114,30 @@ export function startWebhooks(options: WebhooksOptions): { close(): Promise<void
     if (await store.webhookTarget(ended.id)) {
       const found = await store.get(ended.id);
       // The job as GET /jobs/:id serialises it: the same schema, so the same fields (and never the secret).
-      if (found) await enqueueWebhook(queue, { deliveryId: `job-${ended.id}-${ended.state}`, jobId: ended.id, body: JSON.stringify(jobSchema.encode(found)) }, schedule);
+      if (found)
+        await enqueueWebhook(
+          queue,
+          {
+            deliveryId: `job-${ended.id}-${ended.state}`,
+            jobId: ended.id,
+            body: JSON.stringify(jobSchema.encode(found)),
+          },
+          schedule,
+        );
     }
     const experimentId = await store.experimentOf(ended.id);
     if (experimentId && (await experiments.webhookTarget(experimentId))) {
       const whole = await experiments.get(experimentId);
-      if (whole?.ended) await enqueueWebhook(queue, { deliveryId: `experiment-${whole.id}-ended`, experimentId: whole.id, body: JSON.stringify(experimentSchema.encode(whole)) }, schedule);
+      if (whole?.ended)
+        await enqueueWebhook(
+          queue,
+          {
+            deliveryId: `experiment-${whole.id}-ended`,
+            experimentId: whole.id,
+            body: JSON.stringify(experimentSchema.encode(whole)),
+          },
+          schedule,
+        );
     }
     await store.events.acknowledgeEnded(endedGroup, ended.position);
   };
@@ -101,7 +149,11 @@ export function startWebhooks(options: WebhooksOptions): { close(): Promise<void
         if (!grouped) await store.events.createEndedGroup(endedGroup);
         grouped = true;
         const stale = await store.events.claimStaleEnded(endedGroup, consumer, staleMs, 100);
-        const fresh = await store.events.readEndedAs(endedGroup, consumer, { count: 100, blockMs: 5000, connection: reading });
+        const fresh = await store.events.readEndedAs(endedGroup, consumer, {
+          count: 100,
+          blockMs: 5000,
+          connection: reading,
+        });
         for (const ended of [...stale, ...fresh]) await queueDelivery(ended);
       } catch (error) {
         if (closing) return;
@@ -120,7 +172,9 @@ export function startWebhooks(options: WebhooksOptions): { close(): Promise<void
       reading.disconnect();
       await consuming;
       await worker.close();
-      await store.events.removeEndedConsumer(endedGroup, consumer).catch((error: unknown) => log.debug({ err: error }, 'could not remove the webhook consumer'));
+      await store.events
+        .removeEndedConsumer(endedGroup, consumer)
+        .catch((error: unknown) => log.debug({ err: error }, 'could not remove the webhook consumer'));
       await queue.close();
       workerConnection.disconnect();
       redis.disconnect();
@@ -129,7 +183,8 @@ export function startWebhooks(options: WebhooksOptions): { close(): Promise<void
 }
 
 /** The record a delivery reports, as its log lines name it. */
-const subjectOf = (data: WebhookJobData): { experimentId: string } | { jobId: string } => ('experimentId' in data ? { experimentId: data.experimentId } : { jobId: data.jobId });
+const subjectOf = (data: WebhookJobData): { experimentId: string } | { jobId: string } =>
+  'experimentId' in data ? { experimentId: data.experimentId } : { jobId: data.jobId };
 
 /** One attempt of a queued delivery, recorded on its job or experiment; throws when BullMQ should retry it (or, UnrecoverableError, give up). */
 async function attemptDelivery(
@@ -141,14 +196,36 @@ async function attemptDelivery(
 ): Promise<void> {
   const { deliveryId, body } = queued.data;
   const subject = subjectOf(queued.data);
-  const { owner, id } = 'experimentId' in subject ? { owner: records.experiments, id: subject.experimentId } : { owner: records.jobs, id: subject.jobId };
+  const { owner, id } =
+    'experimentId' in subject
+      ? { owner: records.experiments, id: subject.experimentId }
+      : { owner: records.jobs, id: subject.jobId };
   const target = await owner.webhookTarget(id);
   // Deleted meanwhile, or already delivered by an earlier copy of this delivery (queued again after its job had left the queue).
   if (!target || target.deliveries.some((delivery) => delivery.webhookId === deliveryId && delivery.ok)) return;
   const at = new Date().toISOString();
-  const outcome = await deliverWebhook({ url: target.url, secret: target.secret, body, id: deliveryId }, { timeoutMs, policy });
-  const delivery = { webhookId: deliveryId, attempt: queued.attemptsStarted, at, ok: outcome.ok, statusCode: outcome.statusCode, error: outcome.ok ? null : outcome.error };
-  log.info({ ...subject, webhookId: deliveryId, attempt: delivery.attempt, statusCode: delivery.statusCode, error: delivery.error }, outcome.ok ? 'webhook delivered' : 'webhook delivery failed');
+  const outcome = await deliverWebhook(
+    { url: target.url, secret: target.secret, body, id: deliveryId },
+    { timeoutMs, policy },
+  );
+  const delivery = {
+    webhookId: deliveryId,
+    attempt: queued.attemptsStarted,
+    at,
+    ok: outcome.ok,
+    statusCode: outcome.statusCode,
+    error: outcome.ok ? null : outcome.error,
+  };
+  log.info(
+    {
+      ...subject,
+      webhookId: deliveryId,
+      attempt: delivery.attempt,
+      statusCode: delivery.statusCode,
+      error: delivery.error,
+    },
+    outcome.ok ? 'webhook delivered' : 'webhook delivery failed',
+  );
   try {
     await owner.recordWebhookDelivery(id, delivery);
   } catch (error) {

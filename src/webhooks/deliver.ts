@@ -14,7 +14,8 @@ export interface WebhookMessage {
 }
 
 /** `retry`: whether another attempt may succeed (not for a URL the policy refuses). */
-export type DeliveryOutcome = { ok: true; statusCode: number } | { ok: false; statusCode: number | null; error: string; retry: boolean };
+export type DeliveryOutcome =
+  { ok: true; statusCode: number } | { ok: false; statusCode: number | null; error: string; retry: boolean };
 
 /**
  * The Webhook-Signature header, Stripe's scheme: `t=<unix seconds>,v1=<hex HMAC-SHA256 of
@@ -30,7 +31,10 @@ export function webhookSignature(secret: string, body: string, unixSeconds: numb
  * success; redirects are not followed (they would lead the request past the URL rules). The
  * attempt ends after `timeoutMs` whatever the receiver does, and never throws.
  */
-export async function deliverWebhook(message: WebhookMessage, options: { readonly timeoutMs: number; readonly policy: WebhookUrlPolicy }): Promise<DeliveryOutcome> {
+export async function deliverWebhook(
+  message: WebhookMessage,
+  options: { readonly timeoutMs: number; readonly policy: WebhookUrlPolicy },
+): Promise<DeliveryOutcome> {
   const refusal = await urlRefusal(message.url, options.policy);
   if (refusal) return { ok: false, statusCode: null, error: `the URL is refused: ${refusal}`, retry: false };
   const url = new URL(message.url);
@@ -57,7 +61,11 @@ export async function deliverWebhook(message: WebhookMessage, options: { readonl
         // Only the status counts; the rest of the answer is read and dropped (the timeout bounds it).
         response.on('error', () => undefined);
         response.resume();
-        resolve(statusCode >= 200 && statusCode < 300 ? { ok: true, statusCode } : { ok: false, statusCode, error: `the receiver answered ${statusCode}`, retry: true });
+        resolve(
+          statusCode >= 200 && statusCode < 300
+            ? { ok: true, statusCode }
+            : { ok: false, statusCode, error: `the receiver answered ${statusCode}`, retry: true },
+        );
       },
     );
     request.on('error', (error: NodeJS.ErrnoException) => {

@@ -10,8 +10,13 @@ export interface WebhookUrlPolicy {
   readonly allowPrivateAddresses: boolean;
 }
 
-export function webhookUrlPolicy(config: Pick<Config, 'WEBHOOK_ALLOWED_HOSTS' | 'WEBHOOK_ALLOW_PRIVATE_ADDRESSES'>): WebhookUrlPolicy {
-  return { allowedHosts: config.WEBHOOK_ALLOWED_HOSTS ?? null, allowPrivateAddresses: config.WEBHOOK_ALLOW_PRIVATE_ADDRESSES };
+export function webhookUrlPolicy(
+  config: Pick<Config, 'WEBHOOK_ALLOWED_HOSTS' | 'WEBHOOK_ALLOW_PRIVATE_ADDRESSES'>,
+): WebhookUrlPolicy {
+  return {
+    allowedHosts: config.WEBHOOK_ALLOWED_HOSTS ?? null,
+    allowPrivateAddresses: config.WEBHOOK_ALLOW_PRIVATE_ADDRESSES,
+  };
 }
 
 /**
@@ -58,13 +63,16 @@ for (const [network, prefix] of [
 export function addressRefusal(address: string, policy: WebhookUrlPolicy): string | null {
   if (policy.allowPrivateAddresses) return null;
   const family = isIP(address) === 6 ? 'ipv6' : 'ipv4';
-  return nonPublic.check(address, family) ? `${address} is a loopback, private, link-local or otherwise non-public address, which this server does not call` : null;
+  return nonPublic.check(address, family)
+    ? `${address} is a loopback, private, link-local or otherwise non-public address, which this server does not call`
+    : null;
 }
 
 /** Every address `host` resolves to, IPv4 and IPv6, as the connection would look them up. */
 export type Resolver = (host: string) => Promise<readonly string[]>;
 
-const resolveAll: Resolver = async (host) => (await lookupAll(host, { all: true, verbatim: true })).map((entry) => entry.address);
+const resolveAll: Resolver = async (host) =>
+  (await lookupAll(host, { all: true, verbatim: true })).map((entry) => entry.address);
 
 /**
  * Why `url` may not be a webhook's, or null when it may: http(s) only, its host on the allow-list
@@ -73,17 +81,24 @@ const resolveAll: Resolver = async (host) => (await lookupAll(host, { all: true,
  * through). Checked when a job is submitted, for a clear 400, and again at each delivery, since
  * the settings and the name's addresses may have changed since.
  */
-export async function urlRefusal(url: string, policy: WebhookUrlPolicy, resolve: Resolver = resolveAll): Promise<string | null> {
+export async function urlRefusal(
+  url: string,
+  policy: WebhookUrlPolicy,
+  resolve: Resolver = resolveAll,
+): Promise<string | null> {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
     return 'it is not a URL';
   }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return `its scheme is ${parsed.protocol.slice(0, -1)}; only http and https are allowed`;
-  if (parsed.username !== '' || parsed.password !== '') return 'it carries a user name or password; sign with the secret instead';
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+    return `its scheme is ${parsed.protocol.slice(0, -1)}; only http and https are allowed`;
+  if (parsed.username !== '' || parsed.password !== '')
+    return 'it carries a user name or password; sign with the secret instead';
   const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
-  if (policy.allowedHosts && !policy.allowedHosts.includes(host)) return `its host ${host} is not on this server's list of allowed webhook hosts (WEBHOOK_ALLOWED_HOSTS)`;
+  if (policy.allowedHosts && !policy.allowedHosts.includes(host))
+    return `its host ${host} is not on this server's list of allowed webhook hosts (WEBHOOK_ALLOWED_HOSTS)`;
   if (isIP(host) !== 0) return addressRefusal(host, policy);
   let addresses: readonly string[];
   try {
@@ -112,7 +127,11 @@ export function guardedLookup(policy: WebhookUrlPolicy): LookupFunction {
     lookup(hostname, { ...options, all: true }, (error, addresses: LookupAddress[]) => {
       if (error) return callback(error, []);
       const refusal = addresses.map((entry) => addressRefusal(entry.address, policy)).find((reason) => reason !== null);
-      if (refusal) return callback(Object.assign(new Error(`${hostname} resolves to ${refusal}`), { code: refusedAddressCode }), []);
+      if (refusal)
+        return callback(
+          Object.assign(new Error(`${hostname} resolves to ${refusal}`), { code: refusedAddressCode }),
+          [],
+        );
       if (options.all) return callback(null, addresses);
       const [first] = addresses;
       if (!first) return callback(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }), []);

@@ -41,7 +41,12 @@ interface Slot {
 
 export function startWorkerPool(config: Config, size: number, logger: Logger): WorkerPool {
   const environment = { ...process.env, ...environmentOf(config), ROLE: 'worker', WORKER_CONCURRENCY: '1' };
-  const slots: Slot[] = Array.from({ length: size }, () => ({ child: null, startedAt: 0, crashesInARow: 0, restartTimer: null }));
+  const slots: Slot[] = Array.from({ length: size }, () => ({
+    child: null,
+    startedAt: 0,
+    crashesInARow: 0,
+    restartTimer: null,
+  }));
   const exits = new Map<ChildProcess, Promise<void>>();
   let stopping = false;
 
@@ -49,7 +54,11 @@ export function startWorkerPool(config: Config, size: number, logger: Logger): W
     slot.restartTimer = null;
     // A process group of its own: Ctrl-C in a terminal reaches only this process, which passes the
     // signal on once, instead of each child getting it twice.
-    const child = spawn(process.execPath, ['--import', typeScriptLoader, entryPoint], { env: environment, stdio: 'inherit', detached: true });
+    const child = spawn(process.execPath, ['--import', typeScriptLoader, entryPoint], {
+      env: environment,
+      stdio: 'inherit',
+      detached: true,
+    });
     slot.child = child;
     slot.startedAt = Date.now();
     exits.set(
@@ -65,14 +74,20 @@ export function startWorkerPool(config: Config, size: number, logger: Logger): W
           // more slowly instead of in a tight loop.
           slot.crashesInARow = Date.now() - slot.startedAt >= healthyRunMs ? 1 : slot.crashesInARow + 1;
           const delayMs = Math.min(maxRestartDelayMs, 1000 * 2 ** (slot.crashesInARow - 1));
-          logger.error({ worker: index, workerPid: child.pid, code, signal, restartInMs: delayMs }, 'worker process ended unexpectedly; restarting it');
+          logger.error(
+            { worker: index, workerPid: child.pid, code, signal, restartInMs: delayMs },
+            'worker process ended unexpectedly; restarting it',
+          );
           slot.restartTimer = setTimeout(() => start(slot, index), delayMs);
         });
       }),
     );
   };
 
-  const running = () => slots.flatMap((slot) => (slot.child && slot.child.exitCode === null && slot.child.signalCode === null ? [slot.child] : []));
+  const running = () =>
+    slots.flatMap((slot) =>
+      slot.child && slot.child.exitCode === null && slot.child.signalCode === null ? [slot.child] : [],
+    );
   const signalled = new WeakSet<ChildProcess>();
   const send = (child: ChildProcess, signal: NodeJS.Signals) => {
     signalled.add(child);
@@ -99,7 +114,10 @@ export function startWorkerPool(config: Config, size: number, logger: Logger): W
   process.on('exit', stopAll);
 
   slots.forEach(start);
-  logger.info({ processes: size, workerPids: slots.map((slot) => slot.child?.pid) }, 'worker pool started: one training process per job');
+  logger.info(
+    { processes: size, workerPids: slots.map((slot) => slot.child?.pid) },
+    'worker pool started: one training process per job',
+  );
 
   return {
     async close() {

@@ -55,11 +55,22 @@ export async function processDatasetJob(id: string, dependencies: DatasetJobDepe
     });
     const state = await store.markReady(id, report, dependencies.storage);
     if (state !== 'ready') await rm(datasetFolder(root, id), { recursive: true, force: true });
-    log.info({ state, classes: report.classNames.length, train: report.splits.train.images, test: report.splits.test.images, skipped: report.skipped.count }, 'data set processed');
+    log.info(
+      {
+        state,
+        classes: report.classNames.length,
+        train: report.splits.train.images,
+        test: report.splits.test.images,
+        skipped: report.skipped.count,
+      },
+      'data set processed',
+    );
   } catch (error) {
     const known = error instanceof ArchiveError || error instanceof DatasetBuildError;
     if (!known) log.error({ err: error }, 'data set processing failed');
-    const message = known ? error.message : `processing failed: ${error instanceof Error ? error.message : String(error)}`;
+    const message = known
+      ? error.message
+      : `processing failed: ${error instanceof Error ? error.message : String(error)}`;
     await store.markFailed(id, message);
     log.info({ reason: message }, 'data set failed');
   }

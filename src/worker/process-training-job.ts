@@ -13,7 +13,12 @@ import { JobAttempt, type AttemptStatus } from '../store/job-attempt.ts';
 import type { ExperimentStore } from '../store/experiment-store.ts';
 import type { JobStore } from '../store/job-store.ts';
 import { goesOn, isRung, rungScore } from '../training/successive-halving.ts';
-import { CheckpointError, type CheckpointStore, type TrainingCheckpoint, type TrainingPosition } from '../training/checkpoint.ts';
+import {
+  CheckpointError,
+  type CheckpointStore,
+  type TrainingCheckpoint,
+  type TrainingPosition,
+} from '../training/checkpoint.ts';
 import { replicasOn, type ReplicaFault } from '../training/replicas/replica-group.ts';
 import { classMetrics } from '../training/class-metrics.ts';
 import { train, type TrainingListener } from '../training/trainer.ts';
@@ -50,7 +55,10 @@ export type TrainingJobOutcome = 'ended' | 'handedBack' | 'superseded' | 'skippe
  * trained part of it. Every failure ends in the job's record with a readable message: a job never
  * stays `running` because its worker hit an error.
  */
-export async function processTrainingJob(jobId: string, dependencies: TrainingJobDependencies): Promise<TrainingJobOutcome> {
+export async function processTrainingJob(
+  jobId: string,
+  dependencies: TrainingJobDependencies,
+): Promise<TrainingJobOutcome> {
   const { store, logger, checkpoints } = dependencies;
   const log = logger.child({ jobId });
   const job = await store.get(jobId);
@@ -69,7 +77,14 @@ export async function processTrainingJob(jobId: string, dependencies: TrainingJo
   const attempt = new JobAttempt(store, jobId, started.attempt);
   let outcome: TrainingJobOutcome;
   try {
-    outcome = await trainAndRecord(attempt, job.request, job.experimentId ?? null, job.startedAt !== null, dependencies, log);
+    outcome = await trainAndRecord(
+      attempt,
+      job.request,
+      job.experimentId ?? null,
+      job.startedAt !== null,
+      dependencies,
+      log,
+    );
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     log.error({ err: error }, 'job failed');
@@ -94,13 +109,20 @@ async function trainAndRecord(
   const resumeFrom = startedBefore ? await usableCheckpoint(jobId, dependencies.checkpoints, log) : null;
   try {
     // A checkpoint holds every weight; without one, a fine-tuning job starts from its source's.
-    if (settings.initFrom !== null && !resumeFrom) await startFrom(model, settings.initFrom, dependencies.artifactsDir, log);
+    if (settings.initFrom !== null && !resumeFrom)
+      await startFrom(model, settings.initFrom, dependencies.artifactsDir, log);
     setTrainableLayers(model, settings.trainLayers);
     if (startedBefore) {
       const position = resumeFrom?.position;
       const perEpoch = batchesPerEpoch(trainingImages(settings), settings.batchSize);
-      await attempt.rewind({ logLines: position?.logLines ?? 0, epochs: position?.epochsDone ?? 0 }, progressOf(position, settings, perEpoch));
-      log.info({ from: position ? { epochsDone: position.epochsDone, batchesDone: position.batchesDone } : 'start' }, 'taking the job over');
+      await attempt.rewind(
+        { logLines: position?.logLines ?? 0, epochs: position?.epochsDone ?? 0 },
+        progressOf(position, settings, perEpoch),
+      );
+      log.info(
+        { from: position ? { epochsDone: position.epochsDone, batchesDone: position.batchesDone } : 'start' },
+        'taking the job over',
+      );
     }
     // What the trainer was last told, to say why it stopped.
     let status = 'current' as AttemptStatus;
@@ -111,7 +133,11 @@ async function trainAndRecord(
         log.info(summary, 'epoch done');
         return attempt.appendEpoch(summary, progress);
       },
-      ...(experimentId === null ? {} : { endAfterEpoch: (summary: EpochSummary) => weakAtRung(dependencies.experiments, experimentId, summary, log) }),
+      ...(experimentId === null
+        ? {}
+        : {
+            endAfterEpoch: (summary: EpochSummary) => weakAtRung(dependencies.experiments, experimentId, summary, log),
+          }),
       nextStep: async () => {
         status = await attempt.status();
         if (status !== 'current') return 'stop';
@@ -134,7 +160,9 @@ async function trainAndRecord(
     });
     if (outcome.kind === 'stopped') {
       if (status === 'superseded') {
-        log.warn('training stopped: another worker took the job over (this one stopped answering for longer than JOB_LOCK_SECONDS)');
+        log.warn(
+          'training stopped: another worker took the job over (this one stopped answering for longer than JOB_LOCK_SECONDS)',
+        );
         return 'superseded';
       }
       log.info('training stopped: the job was cancelled');
@@ -184,25 +212,47 @@ async function trainAndRecord(
  * rung, when its score by the experiment's metric is not among the best of the runs that reached
  * the rung (its own summary is already in the store, so it is among them).
  */
-async function weakAtRung(experiments: ExperimentStore, experimentId: string, summary: EpochSummary, log: Logger): Promise<boolean> {
+async function weakAtRung(
+  experiments: ExperimentStore,
+  experimentId: string,
+  summary: EpochSummary,
+  log: Logger,
+): Promise<boolean> {
   // Every run's epochs are read only at a rung: most epochs cost one read of the experiment.
   const judged = await experiments.earlyTermination(experimentId);
   if (!judged || !isRung(judged.rule, summary.epoch)) return false;
-  const scores = (await experiments.rungSummaries(experimentId, summary.epoch)).map((reached) => rungScore(judged.metric, reached));
+  const scores = (await experiments.rungSummaries(experimentId, summary.epoch)).map((reached) =>
+    rungScore(judged.metric, reached),
+  );
   const score = rungScore(judged.metric, summary);
   if (goesOn(judged.rule, score, scores)) return false;
-  log.info({ experimentId, epoch: summary.epoch, metric: judged.metric, score, reached: scores.length }, 'successive halving ends this run: below the best runs at its rung');
+  log.info(
+    { experimentId, epoch: summary.epoch, metric: judged.metric, score, reached: scores.length },
+    'successive halving ends this run: below the best runs at its rung',
+  );
   return true;
 }
 
 /** Sets the weights of `model` from the model job `sourceJobId` trained (fine-tuning). */
-async function startFrom(model: tfl.LayersModel, sourceJobId: string, artifactsDir: string, log: Logger): Promise<void> {
+async function startFrom(
+  model: tfl.LayersModel,
+  sourceJobId: string,
+  artifactsDir: string,
+  log: Logger,
+): Promise<void> {
   const source = await loadArtifact(artifactsDir, sourceJobId).catch((error: unknown) => {
-    throw new Error(`the model of job ${sourceJobId} to start from can't be loaded: ${error instanceof Error ? error.message : String(error)}`);
+    throw new Error(
+      `the model of job ${sourceJobId} to start from can't be loaded: ${error instanceof Error ? error.message : String(error)}`,
+    );
   });
   try {
     const { newHead } = initialiseFrom(model, source.model);
-    log.info({ initFrom: sourceJobId, newHead }, newHead ? 'starting from the weights of another job, with a new last layer' : 'starting from the weights of another job');
+    log.info(
+      { initFrom: sourceJobId, newHead },
+      newHead
+        ? 'starting from the weights of another job, with a new last layer'
+        : 'starting from the weights of another job',
+    );
   } finally {
     source.model.dispose();
   }
@@ -217,7 +267,11 @@ async function endedUnlessSuperseded(attempt: JobAttempt): Promise<'ended' | 'su
 }
 
 /** The job's checkpoint; none (train from the start) when it has none or it is unusable, which is logged. */
-async function usableCheckpoint(jobId: string, checkpoints: CheckpointStore, log: Logger): Promise<TrainingCheckpoint | null> {
+async function usableCheckpoint(
+  jobId: string,
+  checkpoints: CheckpointStore,
+  log: Logger,
+): Promise<TrainingCheckpoint | null> {
   try {
     return await checkpoints.load(jobId);
   } catch (error) {

@@ -53,7 +53,9 @@ export function startTrainingWorker(options: TrainingWorkerOptions): TrainingWor
     },
   );
   worker.on('failed', (job, error) => void recordQueueFailure(options.store, options.logger, job?.data.jobId, error));
-  void removeStaleCheckpoints(options).catch((error: unknown) => options.logger.warn({ err: error }, 'could not look for stale checkpoints'));
+  void removeStaleCheckpoints(options).catch((error: unknown) =>
+    options.logger.warn({ err: error }, 'could not look for stale checkpoints'),
+  );
   worker.on('error', (error) => options.logger.error({ err: error }, 'worker error'));
   return {
     worker,
@@ -66,9 +68,16 @@ export function startTrainingWorker(options: TrainingWorkerOptions): TrainingWor
 }
 
 /** A job that BullMQ itself gave up on (its worker died once too often) ends failed, not running. */
-async function recordQueueFailure(store: JobStore, logger: Logger, jobId: string | undefined, error: Error): Promise<void> {
+async function recordQueueFailure(
+  store: JobStore,
+  logger: Logger,
+  jobId: string | undefined,
+  error: Error,
+): Promise<void> {
   if (!jobId) return;
-  await store.lifecycle.giveUp(jobId, error.message).catch((storeError: unknown) => logger.error({ err: storeError, jobId }, 'could not record failure'));
+  await store.lifecycle
+    .giveUp(jobId, error.message)
+    .catch((storeError: unknown) => logger.error({ err: storeError, jobId }, 'could not record failure'));
 }
 
 /**

@@ -34,7 +34,6 @@ async function useBackend(backend: (typeof BACKENDS)[number]): Promise<void> {
   assert.equal(tf.getBackend(), backend);
 }
 
-
 /**
  * The values of the tensor `compute` returns, its intermediates disposed. (Not tf.tidy(() => …dataSync()):
  * tidy walks a returned typed array element by element, ~0.4 s per 600k values.)
@@ -53,7 +52,8 @@ function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol
   for (let i = 0; i < expected.length; i++) {
     const a = actual[i] as number;
     const e = expected[i] as number;
-    if (!(Math.abs(a - e) <= tolerance * Math.max(1, Math.abs(e)))) assert.fail(`${what}: value ${i} is ${a}, expected ${e}`);
+    if (!(Math.abs(a - e) <= tolerance * Math.max(1, Math.abs(e))))
+      assert.fail(`${what}: value ${i} is ${a}, expected ${e}`);
   }
 }
 
@@ -100,7 +100,11 @@ function window(i: number, n: number, m: number): [number, number] {
  * Visits every output cell of PyTorch's adaptive average pooling on NHWC: its offset in the output
  * and the offsets of the input cells its window covers, row by row.
  */
-function forEachWindow([batch, height, width, channels]: Shape4, [outH, outW]: [number, number], visit: (outAt: number, inputAts: number[]) => void): void {
+function forEachWindow(
+  [batch, height, width, channels]: Shape4,
+  [outH, outW]: [number, number],
+  visit: (outAt: number, inputAts: number[]) => void,
+): void {
   for (let b = 0; b < batch; b++) {
     for (let i = 0; i < outH; i++) {
       const [h0, h1] = window(i, height, outH);
@@ -108,7 +112,8 @@ function forEachWindow([batch, height, width, channels]: Shape4, [outH, outW]: [
         const [w0, w1] = window(j, width, outW);
         for (let c = 0; c < channels; c++) {
           const inputAts: number[] = [];
-          for (let h = h0; h < h1; h++) for (let w = w0; w < w1; w++) inputAts.push(((b * height + h) * width + w) * channels + c);
+          for (let h = h0; h < h1; h++)
+            for (let w = w0; w < w1; w++) inputAts.push(((b * height + h) * width + w) * channels + c);
           visit(((b * outH + i) * outW + j) * channels + c, inputAts);
         }
       }
@@ -177,15 +182,29 @@ describe('AdaptiveAveragePooling2D', () => {
     it(`batch 2, 3 channels, unequal axes (5x7 → 3x4, 3x7 → 5x2) on ${backend}`, async () => {
       await useBackend(backend);
       for (const [shape, size] of [
-        [[2, 5, 7, 3], [3, 4]],
-        [[2, 3, 7, 3], [5, 2]],
+        [
+          [2, 5, 7, 3],
+          [3, 4],
+        ],
+        [
+          [2, 3, 7, 3],
+          [5, 2],
+        ],
       ] as [Shape4, [number, number]][]) {
-        const values = randomValues(shape.reduce((a, b) => a * b), 11);
+        const values = randomValues(
+          shape.reduce((a, b) => a * b),
+          11,
+        );
         const layer = adaptiveAveragePooling2d({ outputSize: size });
         const x = tf.tensor4d(values, shape);
         const y = tf.tidy(() => layer.apply(x) as tf.Tensor);
         assert.deepEqual(y.shape, [shape[0], size[0], size[1], shape[3]]);
-        assert.deepEqual(layer.computeOutputShape([null, shape[1], shape[2], shape[3]]), [null, size[0], size[1], shape[3]]);
+        assert.deepEqual(layer.computeOutputShape([null, shape[1], shape[2], shape[3]]), [
+          null,
+          size[0],
+          size[1],
+          shape[3],
+        ]);
         assertClose(y.dataSync(), referencePool(values, shape, size), 1e-5, `${shape} → ${size}`);
         tf.dispose([x, y]);
       }
@@ -194,14 +213,32 @@ describe('AdaptiveAveragePooling2D', () => {
     it(`gradient of Σ pool(x)·w on ${backend} equals w/count summed over covering windows`, async () => {
       await useBackend(backend);
       for (const [shape, size] of [
-        [[1, 4, 4, 1], [6, 6]],
-        [[1, 3, 3, 1], [6, 6]],
-        [[2, 8, 8, 3], [6, 6]],
-        [[2, 5, 7, 2], [3, 4]],
+        [
+          [1, 4, 4, 1],
+          [6, 6],
+        ],
+        [
+          [1, 3, 3, 1],
+          [6, 6],
+        ],
+        [
+          [2, 8, 8, 3],
+          [6, 6],
+        ],
+        [
+          [2, 5, 7, 2],
+          [3, 4],
+        ],
       ] as [Shape4, [number, number]][]) {
         const layer = adaptiveAveragePooling2d({ outputSize: size });
         const wValues = randomValues(shape[0] * size[0] * size[1] * shape[3], 5);
-        const x = tf.tensor4d(randomValues(shape.reduce((a, b) => a * b), 6), shape);
+        const x = tf.tensor4d(
+          randomValues(
+            shape.reduce((a, b) => a * b),
+            6,
+          ),
+          shape,
+        );
         const w = tf.tensor4d(wValues, [shape[0], size[0], size[1], shape[3]]);
         const before = tf.memory().numTensors;
         const dx = tf.grad((input: tf.Tensor) => tf.sum(tf.mul(layer.apply(input) as tf.Tensor, w)))(x);
@@ -261,7 +298,10 @@ describe('SeededDropout', () => {
     const fresh = trainingOutput(seededDropout({ rate: 0.5, seed: 7 }), x);
     x.dispose();
     assertSameValues(actual, expected, 'the mask after the checkpoint');
-    assert.ok(fresh.some((value, i) => value !== expected[i]), 'a layer without the position would draw the first mask again');
+    assert.ok(
+      fresh.some((value, i) => value !== expected[i]),
+      'a layer without the position would draw the first mask again',
+    );
   });
 
   it('scales kept values by 1/(1 − rate) and drops about `rate` of them', async () => {
@@ -277,24 +317,40 @@ describe('SeededDropout', () => {
       else assertClose([y[i] as number], [(values[i] as number) / (1 - rate)], 1e-6, `kept value ${i}`);
     }
     // σ of the fraction is √(0.3·0.7/200000) ≈ 0.001.
-    assert.ok(Math.abs(dropped / values.length - rate) < 0.006, `dropped ${dropped / values.length}, expected ≈ ${rate}`);
+    assert.ok(
+      Math.abs(dropped / values.length - rate) < 0.006,
+      `dropped ${dropped / values.length}, expected ≈ ${rate}`,
+    );
   });
 
   it('is the identity when not training, and sees `training` through model.apply', async () => {
     await useBackend('wasm');
-    const model = tfl.sequential({ layers: [tfl.layers.dense({ inputShape: [50], units: 400 }), seededDropout({ rate: 0.5, seed: 2 })] });
+    const model = tfl.sequential({
+      layers: [tfl.layers.dense({ inputShape: [50], units: 400 }), seededDropout({ rate: 0.5, seed: 2 })],
+    });
     const layer = model.layers[1] as SeededDropout;
     const x = tf.tensor2d(randomValues(4 * 50, 3), [4, 50]);
     try {
       const values = x.dataSync();
-      assertSameValues(valuesOf(() => layer.apply(x) as tf.Tensor), values, 'layer.apply without kwargs');
-      assertSameValues(valuesOf(() => layer.apply(x, { training: false }) as tf.Tensor), values, 'training: false');
+      assertSameValues(
+        valuesOf(() => layer.apply(x) as tf.Tensor),
+        values,
+        'layer.apply without kwargs',
+      );
+      assertSameValues(
+        valuesOf(() => layer.apply(x, { training: false }) as tf.Tensor),
+        values,
+        'training: false',
+      );
       const plain = valuesOf(() => model.predict(x) as tf.Tensor);
       const inferred = valuesOf(() => model.apply(x) as tf.Tensor);
       assertSameValues(inferred, plain, 'model.apply without training = predict');
       const trained = valuesOf(() => model.apply(x, { training: true }) as tf.Tensor);
       const zeroed = trained.filter((value, i) => value === 0 && plain[i] !== 0).length;
-      assert.ok(zeroed > 0.3 * trained.length, `model.apply(x, {training: true}) drops units (${zeroed} of ${trained.length})`);
+      assert.ok(
+        zeroed > 0.3 * trained.length,
+        `model.apply(x, {training: true}) drops units (${zeroed} of ${trained.length})`,
+      );
       trained.forEach((value, i) => {
         if (value !== 0) assertClose([value], [(plain[i] as number) * 2], 1e-5, `kept unit ${i}`);
       });
@@ -329,7 +385,13 @@ describe('saving and loading the custom layers', () => {
     });
     const root = await mkdtemp(path.join(tmpdir(), 'alexnet-test-'));
     folders.push(root);
-    await saveArtifact(root, model, { jobId: 'custom-layers', dataset: 'tiny', shape, classNames: ['a', 'b', 'c', 'd', 'e'], imageKind: 'natural' });
+    await saveArtifact(root, model, {
+      jobId: 'custom-layers',
+      dataset: 'tiny',
+      shape,
+      classNames: ['a', 'b', 'c', 'd', 'e'],
+      imageKind: 'natural',
+    });
     const loaded = (await loadArtifact(root, 'custom-layers')).model;
     const x = tf.tensor4d(randomValues(6 * 8 * 8 * 3, 4), [6, 8, 8, 3]);
     try {
@@ -342,12 +404,19 @@ describe('saving and loading the custom layers', () => {
       assert.equal(dropout.seed, 77);
       const expected = valuesOf(() => model.predict(x) as tf.Tensor);
       assert.ok(expected.some((value) => value !== 0));
-      assertSameValues(valuesOf(() => loaded.predict(x) as tf.Tensor), expected, 'predictions');
+      assertSameValues(
+        valuesOf(() => loaded.predict(x) as tf.Tensor),
+        expected,
+        'predictions',
+      );
       // The seed travels too: the first training pass of each draws the same mask.
       const trainedOriginal = valuesOf(() => model.apply(x, { training: true }) as tf.Tensor);
       const trainedLoaded = valuesOf(() => loaded.apply(x, { training: true }) as tf.Tensor);
       assertSameValues(trainedLoaded, trainedOriginal, 'first training pass');
-      assert.ok(trainedOriginal.some((value, i) => value !== expected[i]), 'training differs from inference');
+      assert.ok(
+        trainedOriginal.some((value, i) => value !== expected[i]),
+        'training differs from inference',
+      );
     } finally {
       x.dispose();
       model.dispose();
@@ -427,13 +496,17 @@ describe('AlexNet', () => {
     assert.deepEqual(checksum(b), checksum(a), 'Σ|w| of every weight');
     // The last dense kernel has the same shape on MNIST; another seed gives other values.
     const otherDense3 = layerValues(other, dense3);
-    assert.ok(layerValues(a, dense3).some((value, i) => value !== otherDense3[i]), 'another seed, other weights');
+    assert.ok(
+      layerValues(a, dense3).some((value, i) => value !== otherDense3[i]),
+      'another seed, other weights',
+    );
     // PyTorch's bound for dense1 is 1/√9216 = 1/96 (tfjs's Glorot would reach ±0.021).
     const dense1 = layerValues(a, 11);
     assert.equal(dense1.length, 9216 * 4096);
     const largest = dense1.reduce((max, value) => Math.max(max, Math.abs(value)), 0);
     assert.ok(largest <= Math.fround(1 / 96) && largest > 0.999 / 96, `dense1 spans ±1/√fanIn (largest ${largest})`);
-    const dropoutSeeds = (model: tfl.LayersModel) => model.layers.filter((l) => l instanceof SeededDropout).map((l) => (l as SeededDropout).seed);
+    const dropoutSeeds = (model: tfl.LayersModel) =>
+      model.layers.filter((l) => l instanceof SeededDropout).map((l) => (l as SeededDropout).seed);
     assert.equal(dropoutSeeds(a).length, 2);
     assert.deepEqual(dropoutSeeds(b), dropoutSeeds(a));
     assert.notEqual(dropoutSeeds(a)[0], dropoutSeeds(a)[1]);
@@ -441,7 +514,9 @@ describe('AlexNet', () => {
   });
 
   it('round-trips its topology (no weights) through tfl.models.modelFromJSON', async () => {
-    const fromJson = await tfl.models.modelFromJSON({ modelTopology: a.toJSON(null, false) as tfl.ModelAndWeightsConfig['modelTopology'] });
+    const fromJson = await tfl.models.modelFromJSON({
+      modelTopology: a.toJSON(null, false) as tfl.ModelAndWeightsConfig['modelTopology'],
+    });
     live.add(fromJson);
     try {
       assert.equal(fromJson.countParams(), 56_826_698);
@@ -476,15 +551,23 @@ describe('AlexNet', () => {
             () => tf.losses.softmaxCrossEntropy(ys, a.apply(xs, { training: true }) as tf.Tensor) as tf.Scalar,
             variables,
           );
-          optimizer.applyGradients(variables.map((v) => ({ name: v.name, tensor: tf.add(grads[v.name] as tf.Tensor, tf.mul(v, 1e-4)) })));
+          optimizer.applyGradients(
+            variables.map((v) => ({ name: v.name, tensor: tf.add(grads[v.name] as tf.Tensor, tf.mul(v, 1e-4)) })),
+          );
           return value;
         });
         const value = loss.dataSync()[0] as number;
         loss.dispose();
         assert.ok(Number.isFinite(value) && value > 0, `loss ${value}`);
       }
-      assert.ok(layerValues(a, conv1).some((value, i) => value !== conv1Before[i]), 'conv1 kernel changed');
-      assert.ok(layerValues(a, dense3).some((value, i) => value !== dense3Before[i]), 'last dense kernel changed');
+      assert.ok(
+        layerValues(a, conv1).some((value, i) => value !== conv1Before[i]),
+        'conv1 kernel changed',
+      );
+      assert.ok(
+        layerValues(a, dense3).some((value, i) => value !== dense3Before[i]),
+        'last dense kernel changed',
+      );
     } finally {
       optimizer.dispose();
       tf.dispose([xs, ys]);

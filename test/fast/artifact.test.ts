@@ -91,7 +91,10 @@ describe('saveArtifact / loadArtifact', () => {
       const actual = predictions(loaded.model, batch);
       batch.dispose();
       assert.equal(actual.length, 8 * 10);
-      assert.ok(expected.some((value) => value !== 0), 'the original model predicts something other than zeros');
+      assert.ok(
+        expected.some((value) => value !== 0),
+        'the original model predicts something other than zeros',
+      );
       assertSameValues(actual, expected, 'predictions');
       // Weights themselves, not just their effect on one batch.
       assertSameWeights(loaded.model, model);
@@ -104,7 +107,13 @@ describe('saveArtifact / loadArtifact', () => {
   it('round-trips a 3-channel model and its metadata', async () => {
     const root = await tempRoot();
     const model = lenet5.build(CIFAR_SHAPE, 10, 7);
-    const metadata: ArtifactMetadata = { jobId: 'job-cifar', dataset: 'cifar10', shape: CIFAR_SHAPE, classNames: CIFAR_CLASSES, imageKind: 'natural' };
+    const metadata: ArtifactMetadata = {
+      jobId: 'job-cifar',
+      dataset: 'cifar10',
+      shape: CIFAR_SHAPE,
+      classNames: CIFAR_CLASSES,
+      imageKind: 'natural',
+    };
     await saveArtifact(root, model, metadata);
     const loaded = await loadArtifact(root, 'job-cifar');
     try {
@@ -121,7 +130,11 @@ describe('saveArtifact / loadArtifact', () => {
   it('gives a model saved before artifacts recorded their kind the kind of its built-in data set, else natural', async () => {
     const root = await tempRoot();
     const model = lenet5.build(MNIST_SHAPE, 10, 3);
-    for (const [dataset, kind] of [['mnist', 'strokes'], ['cifar10', 'natural'], ['uploaded-someday', 'natural']] as const) {
+    for (const [dataset, kind] of [
+      ['mnist', 'strokes'],
+      ['cifar10', 'natural'],
+      ['uploaded-someday', 'natural'],
+    ] as const) {
       const jobId = `job-old-${dataset}`;
       await saveArtifact(root, model, { ...metadataFor(jobId), dataset });
       const file = path.join(root, jobId, 'model.json');
@@ -140,7 +153,10 @@ describe('saveArtifact / loadArtifact', () => {
     const first = lenet5.build(MNIST_SHAPE, 10, 1);
     const second = lenet5.build(MNIST_SHAPE, 10, 2);
     await saveArtifact(root, first, metadataFor('job-overwrite'));
-    const newMetadata: ArtifactMetadata = { ...metadataFor('job-overwrite'), classNames: DIGITS.map((d) => `digit ${d}`) };
+    const newMetadata: ArtifactMetadata = {
+      ...metadataFor('job-overwrite'),
+      classNames: DIGITS.map((d) => `digit ${d}`),
+    };
     await saveArtifact(root, second, newMetadata);
 
     assert.deepEqual(await strayEntries(root, ['job-overwrite']), []);
@@ -152,7 +168,10 @@ describe('saveArtifact / loadArtifact', () => {
       const fromSecond = predictions(second, batch);
       const fromLoaded = predictions(loaded.model, batch);
       batch.dispose();
-      assert.ok(fromFirst.some((value, i) => value !== fromSecond[i]), 'two seeds give two different models');
+      assert.ok(
+        fromFirst.some((value, i) => value !== fromSecond[i]),
+        'two seeds give two different models',
+      );
       assertSameValues(fromLoaded, fromSecond, 'predictions');
     } finally {
       loaded.model.dispose();
@@ -265,7 +284,9 @@ describe('saveArtifact / loadArtifact', () => {
       const { root, folder } = await saved('job-altered-specs');
       await alterModelJson(folder, (stored) => ({
         ...stored,
-        weightSpecs: (stored.weightSpecs as { shape: number[] }[]).map((spec, i) => (i === 0 ? { ...spec, shape: [5, 5, 1, 7] } : spec)),
+        weightSpecs: (stored.weightSpecs as { shape: number[] }[]).map((spec, i) =>
+          i === 0 ? { ...spec, shape: [5, 5, 1, 7] } : spec,
+        ),
       }));
       await assertRefused(root, 'job-altered-specs', /truncated|not in this service's format|corrupt/);
     });
@@ -309,7 +330,10 @@ describe('LeNet-5 parameters and initialisation', () => {
       assertSameWeights(b, a);
       // Every single tensor differs, not just one of them.
       weightsA.forEach((weight, i) =>
-        assert.ok(weight.some((value, j) => value !== weightsC[i]?.[j]), `weight ${i} differs between seeds`),
+        assert.ok(
+          weight.some((value, j) => value !== weightsC[i]?.[j]),
+          `weight ${i} differs between seeds`,
+        ),
       );
     } finally {
       for (const model of [a, b, c]) model.dispose();
@@ -327,7 +351,10 @@ describe('LeNet-5 parameters and initialisation', () => {
         const bound = 1 / Math.sqrt(expectedFanIns[i] as number);
         const [kernel, bias] = layer.getWeights();
         assert.ok(kernel && bias, `${layer.name} has a kernel and a bias`);
-        for (const [what, tensor] of [['kernel', kernel], ['bias', bias]] as const) {
+        for (const [what, tensor] of [
+          ['kernel', kernel],
+          ['bias', bias],
+        ] as const) {
           const values = tensor.dataSync();
           let max = -Infinity;
           let min = Infinity;
@@ -339,9 +366,15 @@ describe('LeNet-5 parameters and initialisation', () => {
           // Spread over the whole range, not a narrower default (Glorot for a 256→120 layer is ±0.118,
           // PyTorch's bound is 0.0625; zeros for biases would fail too).
           if (values.length >= 100) {
-            assert.ok(max > 0.8 * bound && min < -0.8 * bound, `${layer.name} ${what} spans [${min}, ${max}] of ±${bound}`);
+            assert.ok(
+              max > 0.8 * bound && min < -0.8 * bound,
+              `${layer.name} ${what} spans [${min}, ${max}] of ±${bound}`,
+            );
           } else {
-            assert.ok(values.some((value) => value !== 0), `${layer.name} ${what} is not all zeros`);
+            assert.ok(
+              values.some((value) => value !== 0),
+              `${layer.name} ${what} is not all zeros`,
+            );
           }
         }
       });

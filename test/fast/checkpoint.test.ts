@@ -50,8 +50,14 @@ describe('checkpoint files', () => {
     const loaded = await store.load('job-a');
     assert.ok(loaded);
     assert.deepEqual(loaded.position, position);
-    assert.deepEqual(loaded.tensors.map((tensor) => tensor.shape), [[2, 3], [2], []]);
-    assert.deepEqual(loaded.tensors.map((tensor) => [...tensor.dataSync()]), [[1, 2, 3, 4, 5, 6], [0.5, -0.25], [7]]);
+    assert.deepEqual(
+      loaded.tensors.map((tensor) => tensor.shape),
+      [[2, 3], [2], []],
+    );
+    assert.deepEqual(
+      loaded.tensors.map((tensor) => [...tensor.dataSync()]),
+      [[1, 2, 3, 4, 5, 6], [0.5, -0.25], [7]],
+    );
     tf.dispose([...loaded.tensors]);
   });
 
@@ -75,7 +81,11 @@ describe('checkpoint files', () => {
   });
 
   const refusals: [string, (folder: string) => Promise<void>, RegExp][] = [
-    ['a truncated tensor file', (folder) => truncate(path.join(folder, 'tensors.bin'), 20), /tensors.bin has 20 bytes, 36 expected \(truncated\?\)/],
+    [
+      'a truncated tensor file',
+      (folder) => truncate(path.join(folder, 'tensors.bin'), 20),
+      /tensors.bin has 20 bytes, 36 expected \(truncated\?\)/,
+    ],
     [
       'an altered tensor byte',
       async (folder) => {
@@ -85,11 +95,18 @@ describe('checkpoint files', () => {
       },
       /tensors.bin doesn't match its checksum/,
     ],
-    ['a description cut short', (folder) => truncate(path.join(folder, 'checkpoint.json'), 30), /checkpoint.json is not a checkpoint description of this service/],
+    [
+      'a description cut short',
+      (folder) => truncate(path.join(folder, 'checkpoint.json'), 30),
+      /checkpoint.json is not a checkpoint description of this service/,
+    ],
     [
       'another job’s checkpoint',
       async (folder) => {
-        const description = JSON.parse(await readFile(path.join(folder, 'checkpoint.json'), 'utf8')) as Record<string, unknown>;
+        const description = JSON.parse(await readFile(path.join(folder, 'checkpoint.json'), 'utf8')) as Record<
+          string,
+          unknown
+        >;
         await writeFile(path.join(folder, 'checkpoint.json'), JSON.stringify({ ...description, jobId: 'job-other' }));
       },
       /it belongs to job job-other/,

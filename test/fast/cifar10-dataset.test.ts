@@ -14,7 +14,13 @@ import { serveFiles, testScratch } from '../support/scratch.ts';
 const RECORDS = 20;
 const RECORD_BYTES = 3073;
 const BATCH_BYTES = RECORDS * RECORD_BYTES;
-const TRAIN_FILES = ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin'];
+const TRAIN_FILES = [
+  'data_batch_1.bin',
+  'data_batch_2.bin',
+  'data_batch_3.bin',
+  'data_batch_4.bin',
+  'data_batch_5.bin',
+];
 const BATCH_FILES = [...TRAIN_FILES, 'test_batch.bin'];
 const FOLDER = 'cifar-10-batches-bin';
 const ARCHIVE = 'cifar-10-binary.tar.gz';
@@ -48,7 +54,10 @@ function makeBatch(fileIndex: number): Buffer {
     }
   }
   if (fileIndex === 0) {
-    batch.fill(10, 1, 1 + 1024).fill(20, 1 + 1024, 1 + 2048).fill(30, 1 + 2048, RECORD_BYTES);
+    batch
+      .fill(10, 1, 1 + 1024)
+      .fill(20, 1 + 1024, 1 + 2048)
+      .fill(30, 1 + 2048, RECORD_BYTES);
     for (let y = 0; y < 32; y++) {
       for (let x = 0; x < 32; x++) {
         const p = RECORD_BYTES + 1 + y * 32 + x;
@@ -260,8 +269,14 @@ describe('cifar10 data set', () => {
       const lines: string[] = [];
       const dataset = await source.load({ ...options, mirrorUrl: NO_MIRROR, onStatus: (line) => lines.push(line) });
       assert.doesNotThrow(() => assertIsFixture(dataset), what);
-      assert.ok(lines.length > 0 && lines.every((line) => line.startsWith('cifar10: ')), `${what}: ${lines.join(' | ')}`);
-      assert.ok(lines.some((line) => /images checked and converted in/.test(line)), `${what}: ${lines.join(' | ')}`);
+      assert.ok(
+        lines.length > 0 && lines.every((line) => line.startsWith('cifar10: ')),
+        `${what}: ${lines.join(' | ')}`,
+      );
+      assert.ok(
+        lines.some((line) => /images checked and converted in/.test(line)),
+        `${what}: ${lines.join(' | ')}`,
+      );
     }
     assert.deepEqual(await readdir(emptyDataDir).catch(() => []), []);
   });
@@ -287,7 +302,9 @@ describe('cifar10 data set', () => {
     );
 
     // The real format's size: a fixture-sized file is short by 9 950 records.
-    const official = await expectDatasetError(cifar10.load({ dataDir: join(root, 'none'), userPath: folder, mirrorUrl: NO_MIRROR }));
+    const official = await expectDatasetError(
+      cifar10.load({ dataDir: join(root, 'none'), userPath: folder, mirrorUrl: NO_MIRROR }),
+    );
     assert.match(official, new RegExp(`data_batch_1\\.bin is truncated: ${BATCH_BYTES} bytes, 30730000 expected`));
   });
 
@@ -319,13 +336,19 @@ describe('cifar10 data set', () => {
 
   test('bad class names in batches.meta.txt are a DatasetError naming the file', async () => {
     const root = await tempDir();
-    const nine = await writeFolder(join(root, 'nine'), withFile('batches.meta.txt', Buffer.from(FIXTURE_NAMES.slice(1).join('\n'))));
+    const nine = await writeFolder(
+      join(root, 'nine'),
+      withFile('batches.meta.txt', Buffer.from(FIXTURE_NAMES.slice(1).join('\n'))),
+    );
     await expectDatasetError(
       source.load({ dataDir: root, userPath: nine, mirrorUrl: NO_MIRROR }),
       join(nine, 'batches.meta.txt'),
       /lists 9 class names, 10 expected/,
     );
-    const twice = await writeFolder(join(root, 'twice'), withFile('batches.meta.txt', Buffer.from([...FIXTURE_NAMES.slice(1), 'cat'].join('\r\n'))));
+    const twice = await writeFolder(
+      join(root, 'twice'),
+      withFile('batches.meta.txt', Buffer.from([...FIXTURE_NAMES.slice(1), 'cat'].join('\r\n'))),
+    );
     await expectDatasetError(source.load({ dataDir: root, userPath: twice, mirrorUrl: NO_MIRROR }), /"cat" twice/);
   });
 
@@ -366,7 +389,10 @@ describe('cifar10 data set', () => {
     // A tar cut inside an entry, and one cut at a block boundary (no end-of-archive marker).
     const cutTar = join(root, 'cut.tar');
     await writeFile(cutTar, tarBytes.subarray(0, 512 * 40 + 100));
-    await expectDatasetError(source.load({ dataDir: root, userPath: cutTar, mirrorUrl: NO_MIRROR }), `${cutTar} is truncated`);
+    await expectDatasetError(
+      source.load({ dataDir: root, userPath: cutTar, mirrorUrl: NO_MIRROR }),
+      `${cutTar} is truncated`,
+    );
     await writeFile(cutTar, tarBytes.subarray(0, tarBytes.length - 1024));
     await expectDatasetError(
       source.load({ dataDir: root, userPath: cutTar, mirrorUrl: NO_MIRROR }),
@@ -387,11 +413,16 @@ describe('cifar10 data set', () => {
     const lines: string[] = [];
 
     // A mirror's folder URL: the archive's name is appended.
-    assertIsFixture(await downloading.load({ dataDir, mirrorUrl: `${mirror.url}/kriz/`, onStatus: (line) => lines.push(line) }));
+    assertIsFixture(
+      await downloading.load({ dataDir, mirrorUrl: `${mirror.url}/kriz/`, onStatus: (line) => lines.push(line) }),
+    );
     assert.deepEqual(mirror.requests, ['/kriz/cifar-10-binary.tar.gz']);
     assert.deepEqual(await readdir(join(dataDir, 'cifar10')), [ARCHIVE]);
     assert.ok(lines.includes(`cifar10: downloading ${mirror.url}/kriz/cifar-10-binary.tar.gz`), lines.join(' | '));
-    assert.ok(lines.some((line) => line.includes('MD5 verified')), lines.join(' | '));
+    assert.ok(
+      lines.some((line) => line.includes('MD5 verified')),
+      lines.join(' | '),
+    );
     assert.equal(await downloading.isAvailableLocally({ dataDir: dataDir }), true);
 
     assertIsFixture(await downloading.load({ dataDir, mirrorUrl: NO_MIRROR }));
@@ -399,7 +430,9 @@ describe('cifar10 data set', () => {
 
     // The archive's own URL works as well.
     const second = await tempDir();
-    assertIsFixture(await downloading.load({ dataDir: second, mirrorUrl: `${mirror.url}/kriz/cifar-10-binary.tar.gz` }));
+    assertIsFixture(
+      await downloading.load({ dataDir: second, mirrorUrl: `${mirror.url}/kriz/cifar-10-binary.tar.gz` }),
+    );
     assert.equal(mirror.requests.length, 2);
   });
 
@@ -411,7 +444,10 @@ describe('cifar10 data set', () => {
     const dataDir = await tempDir();
 
     await expectDatasetError(
-      createCifar10Source({ recordsPerBatch: RECORDS, downloadMd5: md5(good) }).load({ dataDir, mirrorUrl: mirror.url }),
+      createCifar10Source({ recordsPerBatch: RECORDS, downloadMd5: md5(good) }).load({
+        dataDir,
+        mirrorUrl: mirror.url,
+      }),
       /Checksum mismatch/,
       `${mirror.url}/cifar-10-binary.tar.gz`,
       md5(good),
@@ -469,9 +505,15 @@ describe('cifar10 data set', () => {
     }
     const means = [red, green, blue].map((sum) => sum / (50_000 * 1024));
     [125.3, 123.0, 113.9].forEach((official, c) => {
-      assert.ok(Math.abs((means[c] as number) - official) < 5, `channel ${c} mean ${means[c]}, about ${official} expected`);
+      assert.ok(
+        Math.abs((means[c] as number) - official) < 5,
+        `channel ${c} mean ${means[c]}, about ${official} expected`,
+      );
     });
-    assert.ok(lines.some((line) => line.startsWith(`cifar10: read ${REAL_ARCHIVE}`)), lines.join(' | '));
+    assert.ok(
+      lines.some((line) => line.startsWith(`cifar10: read ${REAL_ARCHIVE}`)),
+      lines.join(' | '),
+    );
   });
 });
 
@@ -509,10 +551,16 @@ describe('tar reader', () => {
     const read = (bytes: Uint8Array) => () => readTar(bytes, { file: 'x.tar', remedy: 'Fix it.' });
     assert.throws(read(tar.subarray(0, 1000)), (err: unknown) => {
       assert.ok(err instanceof DatasetError);
-      assert.match(err.message, /^x\.tar is truncated: its entry a\.bin needs 2000 bytes from byte 512, but the archive ends after 1000\. Fix it\.$/);
+      assert.match(
+        err.message,
+        /^x\.tar is truncated: its entry a\.bin needs 2000 bytes from byte 512, but the archive ends after 1000\. Fix it\.$/,
+      );
       return true;
     });
-    assert.throws(read(tar.subarray(0, 512 * 5)), /x\.tar is truncated: it ends after 2560 bytes without the end-of-archive marker/);
+    assert.throws(
+      read(tar.subarray(0, 512 * 5)),
+      /x\.tar is truncated: it ends after 2560 bytes without the end-of-archive marker/,
+    );
     assert.throws(read(tar.subarray(0, 512 * 5 + 10)), /x\.tar is truncated: it ends inside a tar header/);
     assert.throws(read(new Uint8Array(0)), /x\.tar is too short \(0 bytes\) to be a tar archive/);
     assert.throws(read(Buffer.alloc(1024, 7)), /x\.tar is not a tar archive/);

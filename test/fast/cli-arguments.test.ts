@@ -9,7 +9,10 @@ const noEnv = {};
 
 describe('trainer command line', () => {
   it('submit takes every training option and switch, and the server from --url, TRAINER_URL or the default', () => {
-    const parsed = parseCommandLine(['submit', '--model', 'alexnet', '--batch-size', '32', '--no-augment', '--json', '--url', 'http://h:1'], noEnv);
+    const parsed = parseCommandLine(
+      ['submit', '--model', 'alexnet', '--batch-size', '32', '--no-augment', '--json', '--url', 'http://h:1'],
+      noEnv,
+    );
     assert.notEqual(parsed, 'help');
     if (parsed === 'help') return;
     assert.equal(parsed.command, 'submit');
@@ -31,7 +34,10 @@ describe('trainer command line', () => {
   });
 
   it('model takes one job id and -o or --output for the file', () => {
-    for (const args of [['model', 'job-1', '-o', 'm.zip'], ['model', '--output', 'm.zip', 'job-1']]) {
+    for (const args of [
+      ['model', 'job-1', '-o', 'm.zip'],
+      ['model', '--output', 'm.zip', 'job-1'],
+    ]) {
       const parsed = parseCommandLine(args, noEnv);
       assert.ok(parsed !== 'help');
       assert.equal(parsed.command, 'model');
@@ -44,19 +50,66 @@ describe('trainer command line', () => {
   });
 
   it('datasets upload takes the upload options and --wait', () => {
-    const invocation = parseCommandLine(['datasets', 'upload', 'digits.zip', '--name', 'mine', '--image-size', '32', '--colour', 'rgb', '--test-fraction', '0.1', '--split-seed', '4', '--image-kind', 'strokes', '--wait'], noEnv);
+    const invocation = parseCommandLine(
+      [
+        'datasets',
+        'upload',
+        'digits.zip',
+        '--name',
+        'mine',
+        '--image-size',
+        '32',
+        '--colour',
+        'rgb',
+        '--test-fraction',
+        '0.1',
+        '--split-seed',
+        '4',
+        '--image-kind',
+        'strokes',
+        '--wait',
+      ],
+      noEnv,
+    );
     assert.ok(invocation !== 'help');
     assert.deepEqual(invocation.operands, ['upload', 'digits.zip']);
-    assert.deepEqual(invocation.options, { name: 'mine', 'image-size': '32', colour: 'rgb', 'test-fraction': '0.1', 'split-seed': '4', 'image-kind': 'strokes' });
+    assert.deepEqual(invocation.options, {
+      name: 'mine',
+      'image-size': '32',
+      colour: 'rgb',
+      'test-fraction': '0.1',
+      'split-seed': '4',
+      'image-kind': 'strokes',
+    });
     assert.deepEqual([...invocation.flags], ['wait']);
   });
 
   it('experiment takes submit with --base, --grid, --name, --metric and --follow, and watch, show, cancel or delete with an id', () => {
-    const submit = parseCommandLine(['experiment', 'submit', '--base', '{"epochs":2}', '--grid', '{"model":["lenet5"]}', '--name', 'n', '--metric', 'testLoss', '--follow'], noEnv);
+    const submit = parseCommandLine(
+      [
+        'experiment',
+        'submit',
+        '--base',
+        '{"epochs":2}',
+        '--grid',
+        '{"model":["lenet5"]}',
+        '--name',
+        'n',
+        '--metric',
+        'testLoss',
+        '--follow',
+      ],
+      noEnv,
+    );
     assert.ok(submit !== 'help');
     assert.equal(submit.command, 'experiment');
     assert.deepEqual(submit.operands, ['submit']);
-    assert.deepEqual(submit.options, { base: '{"epochs":2}', grid: '{"model":["lenet5"]}', name: 'n', metric: 'testLoss' });
+    assert.deepEqual(submit.options, {
+      base: '{"epochs":2}',
+      grid: '{"model":["lenet5"]}',
+      name: 'n',
+      metric: 'testLoss',
+    });
     assert.deepEqual([...submit.flags], ['follow']);
     for (const action of ['watch', 'show', 'cancel', 'delete']) {
       const parsed = parseCommandLine(['experiment', action, 'exp-1', '--json'], noEnv);
@@ -96,8 +149,15 @@ describe('trainer command line', () => {
       [['list', '--url', 'ftp://h'], /--url must be an http\(s\) URL/],
     ];
     for (const [args, message] of refused) {
-      assert.throws(() => parseCommandLine(args, noEnv), (error: unknown) => error instanceof UsageError && message.test(error.message), args.join(' '));
+      assert.throws(
+        () => parseCommandLine(args, noEnv),
+        (error: unknown) => error instanceof UsageError && message.test(error.message),
+        args.join(' '),
+      );
     }
-    assert.throws(() => parseCommandLine(['list'], { TRAINER_URL: 'not a url' }), /TRAINER_URL must be an http\(s\) URL/);
+    assert.throws(
+      () => parseCommandLine(['list'], { TRAINER_URL: 'not a url' }),
+      /TRAINER_URL must be an http\(s\) URL/,
+    );
   });
 });

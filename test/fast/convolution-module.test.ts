@@ -43,10 +43,38 @@ const CASES: readonly Case[] = [
   { name: 'stride 2, odd sizes', x: [2, 11, 13, 5], filter: [3, 3, 5, 7], strides: [2, 2], pad: 'same' },
   { name: 'unequal strides, non-square filter', x: [2, 11, 9, 3], filter: [3, 2, 3, 9], strides: [2, 3], pad: 'same' },
   { name: '11x11 stride 4', x: [1, 35, 35, 3], filter: [11, 11, 3, 8], strides: [4, 4], pad: 'same' },
-  { name: 'explicit, uneven padding', x: [2, 8, 7, 3], filter: [3, 3, 3, 4], strides: [2, 2], pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
-  { name: 'a filter wider than the padded image reach', x: [1, 4, 3, 2], filter: [5, 5, 2, 3], strides: [1, 1], pad: 'same' },
+  {
+    name: 'explicit, uneven padding',
+    x: [2, 8, 7, 3],
+    filter: [3, 3, 3, 4],
+    strides: [2, 2],
+    pad: [
+      [0, 0],
+      [1, 2],
+      [0, 1],
+      [0, 0],
+    ],
+  },
+  {
+    name: 'a filter wider than the padded image reach',
+    x: [1, 4, 3, 2],
+    filter: [5, 5, 2, 3],
+    strides: [1, 1],
+    pad: 'same',
+  },
   // An input gradient recast as a convolution: 'full' padding, most tiles at an edge, some columns seen by one pixel of a tile.
-  { name: "LeNet-5 conv2's input gradient, full padding", x: [2, 8, 8, 16], filter: [5, 5, 16, 6], strides: [1, 1], pad: [[0, 0], [4, 4], [4, 4], [0, 0]] },
+  {
+    name: "LeNet-5 conv2's input gradient, full padding",
+    x: [2, 8, 8, 16],
+    filter: [5, 5, 16, 6],
+    strides: [1, 1],
+    pad: [
+      [0, 0],
+      [4, 4],
+      [4, 4],
+      [0, 0],
+    ],
+  },
 ];
 
 const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
@@ -112,12 +140,25 @@ describe('the SIMD convolution kernels on the wasm heap match cpu and write noth
     const filterValues = randomValues(size(c.filter), 100 * i + 1);
     const dyValues = randomValues(size(info.outShape), 100 * i + 2);
     const shapeArgs = [
-      info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, info.outChannels,
-      info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left,
+      info.batchSize,
+      info.inHeight,
+      info.inWidth,
+      info.inChannels,
+      info.outHeight,
+      info.outWidth,
+      info.outChannels,
+      info.filterHeight,
+      info.filterWidth,
+      info.strideHeight,
+      info.strideWidth,
+      info.padInfo.top,
+      info.padInfo.left,
     ] as const;
 
     test(`conv2d: ${c.name}`, async () => {
-      const expected = await onCpu(() => tf.conv2d(tf.tensor4d(xValues, c.x), tf.tensor4d(filterValues, c.filter), c.strides, c.pad));
+      const expected = await onCpu(() =>
+        tf.conv2d(tf.tensor4d(xValues, c.x), tf.tensor4d(filterValues, c.filter), c.strides, c.pad),
+      );
       await tf.setBackend('wasm');
       const x = tf.tensor4d(xValues, c.x);
       const filter = tf.tensor4d(filterValues, c.filter);
@@ -137,19 +178,38 @@ describe('the SIMD convolution kernels on the wasm heap match cpu and write noth
       const expected = await onCpu((): tf.Tensor => {
         const x = tf.tensor4d(xValues, c.x);
         const dy = tf.tensor4d(dyValues, info.outShape);
-        return tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', filterShape: c.filter });
+        return tf
+          .engine()
+          .runKernel(
+            'Conv2DBackpropFilter',
+            { x, dy },
+            { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', filterShape: c.filter },
+          );
       });
       await tf.setBackend('wasm');
       const x = tf.tensor4d(xValues, c.x);
       const dy = tf.tensor4d(dyValues, info.outShape);
       // Panels for 7 pixels at a time: every case runs over several blocks, most with a short last one.
-      const scratchFloats = 7 * kernels.filter_gradient_pixel_floats(info.inChannels, info.filterWidth, info.outChannels);
+      const scratchFloats =
+        7 * kernels.filter_gradient_pixel_floats(info.inChannels, info.filterWidth, info.outChannels);
       const scratch = tf.zeros([scratchFloats]);
       const actual = withGuardedOutput(backend, size(c.filter), (at) =>
-        kernels.conv2d_backprop_filter(heapOffset(backend, x, 'test'), heapOffset(backend, dy, 'test'), at, heapOffset(backend, scratch, 'test'), scratchFloats, ...shapeArgs),
+        kernels.conv2d_backprop_filter(
+          heapOffset(backend, x, 'test'),
+          heapOffset(backend, dy, 'test'),
+          at,
+          heapOffset(backend, scratch, 'test'),
+          scratchFloats,
+          ...shapeArgs,
+        ),
       );
       const direct = withGuardedOutput(backend, size(c.filter), (at) =>
-        kernels.conv2d_backprop_filter_direct(heapOffset(backend, x, 'test'), heapOffset(backend, dy, 'test'), at, ...shapeArgs),
+        kernels.conv2d_backprop_filter_direct(
+          heapOffset(backend, x, 'test'),
+          heapOffset(backend, dy, 'test'),
+          at,
+          ...shapeArgs,
+        ),
       );
       tf.dispose([x, dy, scratch]);
       assertClose(actual, expected, 'conv2d_backprop_filter');
@@ -171,10 +231,15 @@ describe('the bias kernels on the wasm heap', () => {
       const added = withGuardedOutput(backend, rows * channels, (at) =>
         kernels.add_bias(heapOffset(backend, xs, 'test'), heapOffset(backend, biasTensor, 'test'), at, rows, channels),
       );
-      const sums = withGuardedOutput(backend, channels, (at) => kernels.sum_rows(heapOffset(backend, xs, 'test'), at, rows, channels));
+      const sums = withGuardedOutput(backend, channels, (at) =>
+        kernels.sum_rows(heapOffset(backend, xs, 'test'), at, rows, channels),
+      );
       tf.dispose([xs, biasTensor]);
       // float32 addition is exact to compare; the sums against float64, in the same row order.
-      assert.deepEqual(added, Float32Array.from(x, (value, i) => value + (bias[i % channels] ?? NaN)));
+      assert.deepEqual(
+        added,
+        Float32Array.from(x, (value, i) => value + (bias[i % channels] ?? NaN)),
+      );
       const expected = new Float32Array(channels);
       for (let c = 0; c < channels; c++) {
         let sum = 0;
@@ -185,13 +250,18 @@ describe('the bias kernels on the wasm heap', () => {
     });
   }
 
-  test('tf.add of a bias and tf.sum over all axes but the last give the built-in kernels\' values', async () => {
+  test("tf.add of a bias and tf.sum over all axes but the last give the built-in kernels' values", async () => {
     const shape = [3, 5, 7, 6];
     const xValues = randomValues(size(shape), 7);
     const biasValues = randomValues(6, 8);
     const compute = (): tf.Tensor[] => {
       const xs = tf.tensor(xValues, shape);
-      return [tf.add(xs, tf.tensor1d(biasValues)), tf.sum(xs, [0, 1, 2]), tf.sum(xs, [0, 1, 2], true), tf.sum(xs, [1, 2])];
+      return [
+        tf.add(xs, tf.tensor1d(biasValues)),
+        tf.sum(xs, [0, 1, 2]),
+        tf.sum(xs, [0, 1, 2], true),
+        tf.sum(xs, [1, 2]),
+      ];
     };
     await tf.setBackend('cpu');
     const expected = tf.tidy(compute).map((t) => ({ shape: t.shape, values: t.dataSync() as Float32Array }));
@@ -206,7 +276,15 @@ describe('the bias kernels on the wasm heap', () => {
 
 describe('the dense product on the wasm heap', () => {
   // Row counts around the 4-row tile, columns around the 8- and 16-column panels, depths past one 256-deep pass.
-  const shapes: [number, number, number][] = [[1, 1, 1], [3, 5, 7], [4, 8, 8], [5, 256, 16], [7, 257, 17], [9, 600, 33], [64, 300, 120]];
+  const shapes: [number, number, number][] = [
+    [1, 1, 1],
+    [3, 5, 7],
+    [4, 8, 8],
+    [5, 256, 16],
+    [7, 257, 17],
+    [9, 600, 33],
+    [64, 300, 120],
+  ];
   for (const [m, k, n] of shapes) {
     test(`matmul ${m}×${k} · ${k}×${n}`, async () => {
       const aValues = randomValues(m * k, m + k);
@@ -217,7 +295,15 @@ describe('the dense product on the wasm heap', () => {
       const b = tf.tensor2d(bValues, [k, n]);
       const panel = tf.zeros([256 * 16]);
       const actual = withGuardedOutput(backend, m * n, (at) =>
-        kernels.matmul(heapOffset(backend, a, 'test'), heapOffset(backend, b, 'test'), at, heapOffset(backend, panel, 'test'), m, k, n),
+        kernels.matmul(
+          heapOffset(backend, a, 'test'),
+          heapOffset(backend, b, 'test'),
+          at,
+          heapOffset(backend, panel, 'test'),
+          m,
+          k,
+          n,
+        ),
       );
       tf.dispose([a, b, panel]);
       assertClose(actual, expected, 'matmul');
@@ -234,7 +320,10 @@ describe('simd/convolutions.wasm', () => {
     try {
       const output = path.join(folder, 'convolutions.wasm');
       execFileSync('sh', [path.join(simdFolder, 'build.sh'), output], { stdio: 'pipe' });
-      assert.ok(readFileSync(output).equals(committed), 'convolutions.wasm is not the build of convolutions.c: run src/backends/wasm/simd/build.sh');
+      assert.ok(
+        readFileSync(output).equals(committed),
+        'convolutions.wasm is not the build of convolutions.c: run src/backends/wasm/simd/build.sh',
+      );
     } finally {
       rmSync(folder, { recursive: true, force: true });
     }

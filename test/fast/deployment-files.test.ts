@@ -34,17 +34,26 @@ describe('Dockerfile and docker-compose.yml', () => {
       assert.equal(npm, 'npm');
       assert.ok(script && scripts[script], `${name} runs npm ${script}, which package.json lacks`);
       assert.equal(service.environment?.ROLE, name === 'gpu-worker' ? 'worker' : name);
-      assert.doesNotThrow(() => loadConfig(service.environment ?? {}), `${name}'s environment is rejected by the service`);
+      assert.doesNotThrow(
+        () => loadConfig(service.environment ?? {}),
+        `${name}'s environment is rejected by the service`,
+      );
       assert.equal(service.depends_on?.redis?.condition, 'service_healthy');
     }
     assert.match(compose.services.redis?.image ?? '', /^redis:/);
   });
 
   it('the GPU worker asks for WebGPU and the driver capability Vulkan needs', async () => {
-    const compose = parse(await read('docker-compose.yml')) as { services: Record<string, ComposeService & { deploy?: GpuDeploy }> };
+    const compose = parse(await read('docker-compose.yml')) as {
+      services: Record<string, ComposeService & { deploy?: GpuDeploy }>;
+    };
     const gpuWorker = compose.services['gpu-worker'];
     assert.equal(gpuWorker?.environment?.TRAINER_BACKEND, 'webgpu');
-    assert.match(gpuWorker?.environment?.NVIDIA_DRIVER_CAPABILITIES ?? '', /\bgraphics\b/, 'Vulkan needs the graphics capability');
+    assert.match(
+      gpuWorker?.environment?.NVIDIA_DRIVER_CAPABILITIES ?? '',
+      /\bgraphics\b/,
+      'Vulkan needs the graphics capability',
+    );
     const [device] = gpuWorker?.deploy?.resources.reservations.devices ?? [];
     assert.equal(device?.driver, 'nvidia');
     assert.ok(device?.capabilities.includes('graphics'));
@@ -60,7 +69,9 @@ describe('Dockerfile and docker-compose.yml', () => {
     const command = /^CMD \["npm", "(\w+)"\]/m.exec(dockerfile)?.[1];
     assert.ok(command && scripts[command], `CMD runs npm ${command}, which package.json lacks`);
     const environment = Object.fromEntries(
-      [...dockerfile.matchAll(/(\w+)=(\S+)/g)].filter(([, name]) => /^[A-Z_]+$/.test(name ?? '')).map(([, name, value]) => [name, value]),
+      [...dockerfile.matchAll(/(\w+)=(\S+)/g)]
+        .filter(([, name]) => /^[A-Z_]+$/.test(name ?? ''))
+        .map(([, name, value]) => [name, value]),
     );
     assert.doesNotThrow(() => loadConfig(environment));
     assert.equal(environment.HOST, '0.0.0.0', 'a container must listen beyond its loopback');

@@ -7,7 +7,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { startBackend } from '../../src/backends/select.ts';
 import { loadArtifact, saveArtifact } from '../../src/models/artifact.ts';
-import { frozenWeightValues, initialiseFrom, setFrozenWeights, setTrainableLayers } from '../../src/models/fine-tune.ts';
+import {
+  frozenWeightValues,
+  initialiseFrom,
+  setFrozenWeights,
+  setTrainableLayers,
+} from '../../src/models/fine-tune.ts';
 import { lenet5 } from '../../src/models/lenet5.ts';
 import { createLogger } from '../../src/logger.ts';
 import { loadConfig } from '../../src/config.ts';
@@ -26,7 +31,13 @@ const values = (model: tfl.LayersModel) => model.getWeights().map((weight) => Ar
 describe('starting a model from another job’s', () => {
   test('through the saved model: every weight when the class counts agree, all but the last layer (a new head) when not', async () => {
     const source = lenet5.build(shape, 10, 1);
-    await saveArtifact(folder, source, { jobId: 'source', dataset: 'mnist', shape, classNames: [...'0123456789'], imageKind: 'strokes' });
+    await saveArtifact(folder, source, {
+      jobId: 'source',
+      dataset: 'mnist',
+      shape,
+      classNames: [...'0123456789'],
+      imageKind: 'strokes',
+    });
     const saved = await loadArtifact(folder, 'source');
 
     const same = lenet5.build(shape, 10, 2);
@@ -56,7 +67,8 @@ describe('starting a model from another job’s', () => {
     const copy = lenet5.build(shape, 10, 5);
     setTrainableLayers(copy, 'dense');
     setFrozenWeights(copy, frozenWeightValues(model));
-    const frozen = (m: tfl.LayersModel) => m.weights.filter((weight) => !weight.trainable).map((weight) => Array.from(weight.read().dataSync()));
+    const frozen = (m: tfl.LayersModel) =>
+      m.weights.filter((weight) => !weight.trainable).map((weight) => Array.from(weight.read().dataSync()));
     assert.deepEqual(frozen(copy), frozen(model));
     tf.dispose([]);
     model.dispose();

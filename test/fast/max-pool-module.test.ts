@@ -27,14 +27,27 @@ const types: Record<string, number> = { i32: 0x7f, v128: 0x7b };
 
 /** Opcodes without immediates; SIMD ones as [0xfd, opcode]. */
 const plain: Record<string, number[]> = {
-  end: [0x0b], 'i32.eqz': [0x45], 'i32.lt_u': [0x49], 'i32.ge_u': [0x4f], 'i32.add': [0x6a], 'i32.sub': [0x6b], 'i32.shl': [0x74],
-  'f32x4.gt': [0xfd, 0x44], 'v128.and': [0xfd, 0x4e], 'v128.andnot': [0xfd, 0x4f], 'v128.bitselect': [0xfd, 0x52],
+  end: [0x0b],
+  'i32.eqz': [0x45],
+  'i32.lt_u': [0x49],
+  'i32.ge_u': [0x4f],
+  'i32.add': [0x6a],
+  'i32.sub': [0x6b],
+  'i32.shl': [0x74],
+  'f32x4.gt': [0xfd, 0x44],
+  'v128.and': [0xfd, 0x4e],
+  'v128.andnot': [0xfd, 0x4f],
+  'v128.bitselect': [0xfd, 0x52],
 };
 const blocks: Record<string, number> = { block: 0x02, loop: 0x03, if: 0x04 };
 /** Memory instructions: opcode and natural alignment in bytes. */
 const memory: Record<string, [number, number]> = {
-  'v128.load': [0x00, 16], 'v128.store': [0x0b, 16], 'v128.load32_zero': [0x5c, 4], 'v128.load64_zero': [0x5d, 8],
-  'v128.store32_lane': [0x5a, 4], 'v128.store64_lane': [0x5b, 8],
+  'v128.load': [0x00, 16],
+  'v128.store': [0x0b, 16],
+  'v128.load32_zero': [0x5c, 4],
+  'v128.load64_zero': [0x5d, 8],
+  'v128.store32_lane': [0x5a, 4],
+  'v128.store64_lane': [0x5b, 8],
 };
 
 function f32Bytes(value: string): number[] {
@@ -44,7 +57,10 @@ function f32Bytes(value: string): number[] {
 
 /** Assembles the flat-instruction text form this module uses (one func, one imported memory). */
 function assemble(wat: string): Uint8Array {
-  const lines = wat.split('\n').map((line) => line.trim()).filter((line) => line !== '');
+  const lines = wat
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
   assert.equal(lines.shift(), '(module');
   assert.equal(lines.shift(), '(import "env" "memory" (memory 0))');
   const exported = /^\(func \(export "(\w+)"\)$/.exec(lines.shift() ?? '')?.[1];
@@ -71,7 +87,8 @@ function assemble(wat: string): Uint8Array {
     const [mnemonic = '', ...args] = line.split(/\s+/);
     if (plain[mnemonic]) body.push(...plain[mnemonic]);
     else if (blocks[mnemonic] !== undefined) body.push(blocks[mnemonic], 0x40);
-    else if (mnemonic === 'br' || mnemonic === 'br_if') body.push(mnemonic === 'br' ? 0x0c : 0x0d, ...u(Number(args[0])));
+    else if (mnemonic === 'br' || mnemonic === 'br_if')
+      body.push(mnemonic === 'br' ? 0x0c : 0x0d, ...u(Number(args[0])));
     else if (mnemonic === 'local.get' || mnemonic === 'local.set') {
       const index = locals.get((args[0] ?? '').replace(/^\$/, ''));
       assert.ok(index !== undefined, `unknown local in "${line}"`);
@@ -90,7 +107,14 @@ function assemble(wat: string): Uint8Array {
   }
   body.push(0x0b); // the function's end
   return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
     ...section(1, vector([[0x60, ...vector(params.map((code) => [code])), ...vector([])]])),
     ...section(2, vector([[...text('env'), ...text('memory'), 0x02, 0x00, 0x00]])),
     ...section(3, vector([[0x00]])),

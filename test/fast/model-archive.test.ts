@@ -43,12 +43,21 @@ describe('modelArchive', () => {
     });
     const root = await mkdtemp(path.join(tmpdir(), 'model-archive-test-'));
     folders.push(root);
-    const metadata: ArtifactMetadata = { jobId: 'job-archive', dataset: 'tiny', shape, classNames: ['cat', 'dog', 'fox'], imageKind: 'natural' };
+    const metadata: ArtifactMetadata = {
+      jobId: 'job-archive',
+      dataset: 'tiny',
+      shape,
+      classNames: ['cat', 'dog', 'fox'],
+      imageKind: 'natural',
+    };
     await saveArtifact(root, model, metadata);
 
     const { folder, files } = await extractArchive(await modelArchive(root, 'job-archive', 'alexnet'), root);
     assert.deepEqual(files, Object.values(archiveFiles).sort());
-    const described = JSON.parse(await readFile(path.join(folder, archiveFiles.metadata), 'utf8')) as Record<string, unknown>;
+    const described = JSON.parse(await readFile(path.join(folder, archiveFiles.metadata), 'utf8')) as Record<
+      string,
+      unknown
+    >;
     assert.deepEqual(described, {
       jobId: 'job-archive',
       model: 'alexnet',
@@ -59,21 +68,44 @@ describe('modelArchive', () => {
         layout: 'NHWC, channels grey (1) or RGB (3)',
         normalisation: { formula: '(x / 255 - 0.5) / 0.5', from: [0, 255], to: [-1, 1] },
         preprocess: 'natural',
-        preprocessSteps: "A photograph: take the largest centred part with the model's aspect ratio, then resize it to the model's size.",
+        preprocessSteps:
+          "A photograph: take the largest centred part with the model's aspect ratio, then resize it to the model's size.",
       },
       output: 'one logit per class, in the order of classNames: apply softmax for probabilities',
     });
-    const modelJson = JSON.parse(await readFile(path.join(folder, archiveFiles.model), 'utf8')) as { format: string; weightsManifest: { paths: string[] }[] };
+    const modelJson = JSON.parse(await readFile(path.join(folder, archiveFiles.model), 'utf8')) as {
+      format: string;
+      weightsManifest: { paths: string[] }[];
+    };
     assert.equal(modelJson.format, 'layers-model');
-    assert.deepEqual(modelJson.weightsManifest.map((group) => group.paths), [[archiveFiles.weights]]);
+    assert.deepEqual(
+      modelJson.weightsManifest.map((group) => group.paths),
+      [[archiveFiles.weights]],
+    );
 
     const images = [imageBytes(270, 1), imageBytes(270, 2), imageBytes(270, 3)];
     const joined = new Uint8Array(images.flatMap((image) => [...image]));
-    const expected = tf.tidy(() => tf.softmax(model.predict(normalisedImages(joined, images.length, shape)) as tf.Tensor2D).arraySync() as number[][]);
+    const expected = tf.tidy(
+      () =>
+        tf
+          .softmax(model.predict(normalisedImages(joined, images.length, shape)) as tf.Tensor2D)
+          .arraySync() as number[][],
+    );
     const actual = await stockTfjsProbabilities(folder, images);
     assert.equal(actual.length, 3);
-    actual.forEach((row, i) => row.forEach((probability, j) => assert.ok(Math.abs(probability - (expected[i]?.[j] ?? NaN)) < 1e-6, `image ${i} class ${j}: ${probability} against ${expected[i]?.[j]}`)));
-    assert.notDeepEqual(expected[0], expected[1], 'different images answer differently, so the comparison means something');
+    actual.forEach((row, i) =>
+      row.forEach((probability, j) =>
+        assert.ok(
+          Math.abs(probability - (expected[i]?.[j] ?? NaN)) < 1e-6,
+          `image ${i} class ${j}: ${probability} against ${expected[i]?.[j]}`,
+        ),
+      ),
+    );
+    assert.notDeepEqual(
+      expected[0],
+      expected[1],
+      'different images answer differently, so the comparison means something',
+    );
     model.dispose();
   });
 });

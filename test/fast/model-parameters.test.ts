@@ -42,7 +42,8 @@ describe('static parameter counts', () => {
   it('the buildable models carry the catalog facts', () => {
     for (const name of modelNames) {
       const facts = modelFacts[name];
-      for (const key of Object.keys(facts) as (keyof typeof facts)[]) assert.equal(models[name][key], facts[key], `${name}.${key}`);
+      for (const key of Object.keys(facts) as (keyof typeof facts)[])
+        assert.equal(models[name][key], facts[key], `${name}.${key}`);
     }
   });
 });
@@ -55,7 +56,9 @@ function runtimeImports(file: string): string[] {
     ...text.matchAll(/^\s*import\s+'([^']+)'/gm),
     ...text.matchAll(/\bimport\(\s*'([^']+)'\s*\)/g),
   ].map((match) => match[1] as string);
-  return specifiers.map((specifier) => (specifier.startsWith('.') ? path.resolve(path.dirname(file), specifier) : specifier));
+  return specifiers.map((specifier) =>
+    specifier.startsWith('.') ? path.resolve(path.dirname(file), specifier) : specifier,
+  );
 }
 
 describe('the catalog route', () => {

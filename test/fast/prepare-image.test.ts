@@ -40,7 +40,10 @@ function pattern(length: number, seed: number): Buffer {
 
 /** A true 1-channel, 8-bit greyscale PNG of the given bytes. */
 function greyPng(bytes: Uint8Array, width: number, height: number): Promise<Buffer> {
-  return sharp(bytes, { raw: { width, height, channels: 1 } }).toColourspace('b-w').png().toBuffer();
+  return sharp(bytes, { raw: { width, height, channels: 1 } })
+    .toColourspace('b-w')
+    .png()
+    .toBuffer();
 }
 
 type Colour = { r: number; g: number; b: number; alpha?: number };
@@ -54,7 +57,11 @@ function distinct(bytes: Uint8Array): number[] {
   return [...new Set(bytes)].sort((a, b) => a - b);
 }
 
-async function assertImageError(promise: Promise<unknown>, reason: ImageError['reason'], message: RegExp): Promise<void> {
+async function assertImageError(
+  promise: Promise<unknown>,
+  reason: ImageError['reason'],
+  message: RegExp,
+): Promise<void> {
   await assert.rejects(promise, (error: unknown) => {
     assert.ok(error instanceof ImageError, `expected an ImageError, got ${String(error)}`);
     assert.equal(error.reason, reason, `reason of "${error.message}"`);
@@ -84,10 +91,20 @@ describe('prepareUpload with preprocessing none', () => {
       { name: 'RGB PNG', image: () => solid(20, 20, WHITE).png().toBuffer(), expected: 255 },
       {
         name: 'RGBA PNG, fully transparent white (composed onto black)',
-        image: () => solid(20, 20, { ...WHITE, alpha: 0 }, 4).png().toBuffer(),
+        image: () =>
+          solid(20, 20, { ...WHITE, alpha: 0 }, 4)
+            .png()
+            .toBuffer(),
         expected: 0,
       },
-      { name: 'RGBA PNG, opaque white', image: () => solid(20, 20, { ...WHITE, alpha: 1 }, 4).png().toBuffer(), expected: 255 },
+      {
+        name: 'RGBA PNG, opaque white',
+        image: () =>
+          solid(20, 20, { ...WHITE, alpha: 1 }, 4)
+            .png()
+            .toBuffer(),
+        expected: 255,
+      },
       {
         name: '16-bit RGB PNG',
         image: async () => {
@@ -112,10 +129,24 @@ describe('prepareUpload with preprocessing none', () => {
       },
       { name: 'palette PNG', image: () => solid(20, 20, WHITE).png({ palette: true }).toBuffer(), expected: 255 },
       { name: 'palette GIF', image: () => solid(20, 20, WHITE).gif().toBuffer(), expected: 255 },
-      { name: 'transparent GIF', image: () => solid(20, 20, { ...WHITE, alpha: 0 }, 4).gif().toBuffer(), expected: 0 },
+      {
+        name: 'transparent GIF',
+        image: () =>
+          solid(20, 20, { ...WHITE, alpha: 0 }, 4)
+            .gif()
+            .toBuffer(),
+        expected: 0,
+      },
       { name: 'JPEG', image: () => solid(20, 20, WHITE).jpeg().toBuffer(), expected: 255 },
       { name: 'WebP', image: () => solid(20, 20, WHITE).webp().toBuffer(), expected: 255 },
-      { name: 'transparent WebP', image: () => solid(20, 20, { ...WHITE, alpha: 0 }, 4).webp({ lossless: true }).toBuffer(), expected: 0 },
+      {
+        name: 'transparent WebP',
+        image: () =>
+          solid(20, 20, { ...WHITE, alpha: 0 }, 4)
+            .webp({ lossless: true })
+            .toBuffer(),
+        expected: 0,
+      },
       { name: 'TIFF', image: () => solid(20, 20, WHITE).tiff().toBuffer(), expected: 255 },
       { name: 'a 2000x1500 PNG', image: () => solid(2000, 1500, WHITE).png().toBuffer(), expected: 255 },
       { name: 'a 1x1 PNG', image: () => solid(1, 1, WHITE).png().toBuffer(), expected: 255 },
@@ -194,7 +225,9 @@ describe('prepareUpload with preprocessing none', () => {
   it('composes partly transparent pixels onto black', async () => {
     // 4x1 RGBA: opaque white, transparent white, half-transparent white, transparent red.
     const rgba = Buffer.from([255, 255, 255, 255, 255, 255, 255, 0, 255, 255, 255, 128, 255, 0, 0, 0]);
-    const upload = await sharp(rgba, { raw: { width: 4, height: 1, channels: 4 } }).png().toBuffer();
+    const upload = await sharp(rgba, { raw: { width: 4, height: 1, channels: 4 } })
+      .png()
+      .toBuffer();
     const grey = await toModelInput(upload, { height: 1, width: 4, channels: 1 }, MAX_PIXELS, 'transparent');
     assert.equal(grey[0], 255);
     assert.equal(grey[1], 0);
@@ -274,23 +307,37 @@ describe('prepareUpload with preprocessing none', () => {
 
   it('passes a random 32x32 RGB pattern through byte for byte', async () => {
     const bytes = pattern(32 * 32 * 3, 99);
-    const upload = await sharp(bytes, { raw: { width: 32, height: 32, channels: 3 } }).png().toBuffer();
+    const upload = await sharp(bytes, { raw: { width: 32, height: 32, channels: 3 } })
+      .png()
+      .toBuffer();
     const input = await toModelInput(upload, RGB, MAX_PIXELS, 'pattern');
     assert.deepEqual(Buffer.from(input), bytes);
   });
 
   describe('refuses what it can not use', () => {
     it('an empty upload: 400 naming the upload', async () => {
-      await assertImageError(toModelInput(Buffer.alloc(0), GREY, MAX_PIXELS, 'file 3'), 'unreadable', /^file 3 .*empty/);
+      await assertImageError(
+        toModelInput(Buffer.alloc(0), GREY, MAX_PIXELS, 'file 3'),
+        'unreadable',
+        /^file 3 .*empty/,
+      );
     });
 
     it('random bytes: 400 not a decodable image', async () => {
-      await assertImageError(toModelInput(pattern(4096, 5), GREY, MAX_PIXELS, 'file 2'), 'unreadable', /file 2 is not a decodable image/);
+      await assertImageError(
+        toModelInput(pattern(4096, 5), GREY, MAX_PIXELS, 'file 2'),
+        'unreadable',
+        /file 2 is not a decodable image/,
+      );
     });
 
     it('a PNG cut short: 400 not a decodable image', async () => {
       const png = await greyPng(pattern(28 * 28, 3), 28, 28);
-      await assertImageError(toModelInput(png.subarray(0, 100), GREY, MAX_PIXELS, 'the upload'), 'unreadable', /the upload is not a decodable image/);
+      await assertImageError(
+        toModelInput(png.subarray(0, 100), GREY, MAX_PIXELS, 'the upload'),
+        'unreadable',
+        /the upload is not a decodable image/,
+      );
     });
 
     it('an SVG: 400, never rendered', async () => {
@@ -298,7 +345,11 @@ describe('prepareUpload with preprocessing none', () => {
         '<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28"><rect width="28" height="28" fill="white"/></svg>',
       );
       assert.equal((await sharp(svg).metadata()).format, 'svg', 'sharp itself could render it');
-      await assertImageError(toModelInput(svg, GREY, MAX_PIXELS, 'the upload'), 'unreadable', /the upload is not a decodable image.*svg/);
+      await assertImageError(
+        toModelInput(svg, GREY, MAX_PIXELS, 'the upload'),
+        'unreadable',
+        /the upload is not a decodable image.*svg/,
+      );
     });
 
     it('a 5000x5000 PNG over a 1,000,000-pixel limit: 413', async () => {
@@ -320,7 +371,9 @@ describe('prepareUpload with preprocessing natural', () => {
     for (let y = 0; y < 1000; y++) {
       for (let x = 0; x < 2000; x++) raw[(y * 2000 + x) * 3 + (x < 500 ? 0 : x < 1500 ? 1 : 2)] = 255;
     }
-    const upload = await sharp(raw, { raw: { width: 2000, height: 1000, channels: 3 } }).png().toBuffer();
+    const upload = await sharp(raw, { raw: { width: 2000, height: 1000, channels: 3 } })
+      .png()
+      .toBuffer();
     const prepared = await prepareUpload(upload, RGB, MAX_PIXELS, 'wide', 'natural');
     assert.deepEqual(prepared.crop, { left: 500, top: 0, width: 1000, height: 1000 });
     // Green throughout: the resampling kernel lets a trace of red and blue into the edge columns only.
@@ -338,9 +391,17 @@ describe('prepareUpload with preprocessing natural', () => {
   });
 
   it('calls an image of one colour blank, and a square one uncropped', async () => {
-    const prepared = await prepareUpload(await solid(64, 64, { r: 90, g: 120, b: 200 }).jpeg().toBuffer(), RGB, MAX_PIXELS, 'sky', 'natural');
+    const prepared = await prepareUpload(
+      await solid(64, 64, { r: 90, g: 120, b: 200 }).jpeg().toBuffer(),
+      RGB,
+      MAX_PIXELS,
+      'sky',
+      'natural',
+    );
     assert.deepEqual([prepared.blank, prepared.crop], [true, null]);
-    const pattern32 = await sharp(pattern(32 * 32 * 3, 5), { raw: { width: 32, height: 32, channels: 3 } }).png().toBuffer();
+    const pattern32 = await sharp(pattern(32 * 32 * 3, 5), { raw: { width: 32, height: 32, channels: 3 } })
+      .png()
+      .toBuffer();
     assert.equal((await prepareUpload(pattern32, RGB, MAX_PIXELS, 'pattern', 'none')).blank, false);
   });
 });
@@ -363,7 +424,10 @@ describe('prepareUpload with preprocessing strokes', () => {
     assert.equal(rows.size, 20, 'the bar is 20 high, the box');
     assert.ok(columns.size >= 6 && columns.size <= 8, `a third as wide: ${columns.size}`);
     const mean = (values: Set<number>) => [...values].reduce((a, b) => a + b, 0) / values.size;
-    assert.ok(Math.abs(mean(rows) - 14) <= 1 && Math.abs(mean(columns) - 14) <= 1, `centred: rows ${mean(rows)}, columns ${mean(columns)}`);
+    assert.ok(
+      Math.abs(mean(rows) - 14) <= 1 && Math.abs(mean(columns) - 14) <= 1,
+      `centred: rows ${mean(rows)}, columns ${mean(columns)}`,
+    );
     assert.equal(prepared.pixels[0], 0, 'paper is black');
   });
 
@@ -378,7 +442,11 @@ describe('prepareUpload with preprocessing strokes', () => {
 
   it('calls empty paper and a black square blank, with an input of black', async () => {
     const paper = Buffer.from(pattern(300 * 200, 11).map((value) => 200 + (value % 20)));
-    for (const upload of [await greyPng(paper, 300, 200), await solid(28, 28, BLACK).png().toBuffer(), await solid(50, 50, WHITE).png().toBuffer()]) {
+    for (const upload of [
+      await greyPng(paper, 300, 200),
+      await solid(28, 28, BLACK).png().toBuffer(),
+      await solid(50, 50, WHITE).png().toBuffer(),
+    ]) {
       const prepared = await prepareUpload(upload, GREY, MAX_PIXELS, 'empty', 'strokes');
       assert.deepEqual([prepared.blank, prepared.crop], [true, null]);
       assert.ok(prepared.pixels.every((value) => value === 0));
@@ -412,7 +480,10 @@ describe('normalisedImages', () => {
       }
       assert.equal(values[0], -1);
       assert.equal(values[255], 1);
-      assert.ok(Math.abs(values[127] as number) < 0.005 && Math.abs(values[128] as number) < 0.005, 'the middle is about 0');
+      assert.ok(
+        Math.abs(values[127] as number) < 0.005 && Math.abs(values[128] as number) < 0.005,
+        'the middle is about 0',
+      );
       assert.ok((values[127] as number) < 0 && (values[128] as number) > 0);
       for (let x = 1; x < 256; x++) assert.ok((values[x] as number) > (values[x - 1] as number), `increasing at ${x}`);
     } finally {

@@ -26,7 +26,17 @@ import { sliceOf } from '../../src/training/replicas/replica.ts';
 import { train, type TrainingListener, type TrainingOutcome } from '../../src/training/trainer.ts';
 import { cifarPathForTests } from '../support/cifar10-source.ts';
 
-const lenetJob: JobSettings = { ...storedJobSettings, epochs: 2, batchSize: 32, weightDecay: 1e-4, augment: true, seed: 21, trainLimit: 650 /* 20 full batches and one of 10 an epoch */, testLimit: 300, logEvery: 4 };
+const lenetJob: JobSettings = {
+  ...storedJobSettings,
+  epochs: 2,
+  batchSize: 32,
+  weightDecay: 1e-4,
+  augment: true,
+  seed: 21,
+  trainLimit: 650 /* 20 full batches and one of 10 an epoch */,
+  testLimit: 300,
+  logEvery: 4,
+};
 
 /** What the issue asks: losses equal within 1e-4 relative, whatever the number of replicas. */
 const lossTolerance = 1e-4;
@@ -41,7 +51,12 @@ async function trainWith(
   dataset: Dataset,
   job: JobSettings,
   replicas: number,
-  options: { listener?: Partial<TrainingListener>; resumeFrom?: TrainingCheckpoint; fault?: ReplicaFault; prepare?: (model: tfl.LayersModel) => void } = {},
+  options: {
+    listener?: Partial<TrainingListener>;
+    resumeFrom?: TrainingCheckpoint;
+    fault?: ReplicaFault;
+    prepare?: (model: tfl.LayersModel) => void;
+  } = {},
 ): Promise<Run> {
   const model = models[job.model].build(dataset.shape, dataset.classNames.length, job.seed);
   options.prepare?.(model);
@@ -67,27 +82,46 @@ async function trainWith(
 }
 
 function assertSameTraining(actual: Run, expected: Run, what: string): void {
-  assert.deepEqual(actual.logs.map((line) => `${line.epoch}/${line.batch}`), expected.logs.map((line) => `${line.epoch}/${line.batch}`), `${what}: the same log lines`);
+  assert.deepEqual(
+    actual.logs.map((line) => `${line.epoch}/${line.batch}`),
+    expected.logs.map((line) => `${line.epoch}/${line.batch}`),
+    `${what}: the same log lines`,
+  );
   actual.logs.forEach((line, i) => {
     const reference = (expected.logs[i] as LossLogLine).loss;
-    assert.ok(Math.abs(line.loss - reference) <= lossTolerance * Math.abs(reference), `${what}: line ${line.epoch}/${line.batch} loss ${line.loss}, one replica's ${reference}`);
+    assert.ok(
+      Math.abs(line.loss - reference) <= lossTolerance * Math.abs(reference),
+      `${what}: line ${line.epoch}/${line.batch} loss ${line.loss}, one replica's ${reference}`,
+    );
   });
   actual.epochLosses.forEach((loss, i) => {
     const reference = expected.epochLosses[i] as number;
-    assert.ok(Math.abs(loss - reference) <= lossTolerance * reference, `${what}: epoch ${i + 1} loss ${loss}, one replica's ${reference}`);
+    assert.ok(
+      Math.abs(loss - reference) <= lossTolerance * reference,
+      `${what}: epoch ${i + 1} loss ${loss}, one replica's ${reference}`,
+    );
   });
   assert.equal(actual.outcome.kind, 'completed');
   assert.equal(expected.outcome.kind, 'completed');
   if (actual.outcome.kind === 'completed' && expected.outcome.kind === 'completed') {
     // Float rounding may tip an image whose two best classes score alike: one image of the test set at most.
     const { total } = expected.outcome.evaluation;
-    assert.ok(Math.abs(actual.outcome.evaluation.accuracy - expected.outcome.evaluation.accuracy) <= 1 / total + 1e-9, `${what}: accuracy ${actual.outcome.evaluation.accuracy}, one replica's ${expected.outcome.evaluation.accuracy}`);
+    assert.ok(
+      Math.abs(actual.outcome.evaluation.accuracy - expected.outcome.evaluation.accuracy) <= 1 / total + 1e-9,
+      `${what}: accuracy ${actual.outcome.evaluation.accuracy}, one replica's ${expected.outcome.evaluation.accuracy}`,
+    );
   }
 }
 
 describe('slices and shards', () => {
   it('cuts a batch into contiguous slices that differ by one image at most and cover it once', () => {
-    for (const [count, replicas] of [[64, 2], [10, 3], [1, 2], [2, 3], [44426, 2]] as const) {
+    for (const [count, replicas] of [
+      [64, 2],
+      [10, 3],
+      [1, 2],
+      [2, 3],
+      [44426, 2],
+    ] as const) {
       const slices = Array.from({ length: replicas }, (_, replica) => sliceOf(count, replicas, replica));
       assert.equal(slices[0]?.start, 0);
       slices.forEach((slice, i) => assert.equal(slice.start, i === 0 ? 0 : slices[i - 1]?.end));
@@ -131,7 +165,10 @@ describe('data-parallel training', () => {
     assert.ok(times, 'replica times');
     assert.equal(times.batches, 21);
     assert.equal(times.waitedMs.length, 2);
-    assert.ok(times.waitedMs.every((ms) => ms >= 0 && Number.isFinite(ms)), `waited ${times.waitedMs.join(', ')} ms`);
+    assert.ok(
+      times.waitedMs.every((ms) => ms >= 0 && Number.isFinite(ms)),
+      `waited ${times.waitedMs.join(', ')} ms`,
+    );
     const oneReplica = single.outcome.kind === 'completed' ? single.outcome.replicaTimes : undefined;
     assert.equal(oneReplica, null, 'one replica has no replica times');
   });
@@ -145,20 +182,33 @@ describe('data-parallel training', () => {
     };
     const job: JobSettings = { ...lenetJob, epochs: 1, trainLayers: 'dense' };
     try {
-      assertSameTraining(await trainWith(digits, job, 2, { prepare }), await trainWith(digits, job, 1, { prepare }), '2 replicas, dense layers only');
+      assertSameTraining(
+        await trainWith(digits, job, 2, { prepare }),
+        await trainWith(digits, job, 1, { prepare }),
+        '2 replicas, dense layers only',
+      );
     } finally {
       source.dispose();
     }
   });
 
   it('a learning-rate schedule reaches every replica: 2 replicas train like one', async () => {
-    const job: JobSettings = { ...lenetJob, epochs: 2, trainLimit: 320, learningRateSchedule: { type: 'step', stepEpochs: 1, factor: 0.1 } };
+    const job: JobSettings = {
+      ...lenetJob,
+      epochs: 2,
+      trainLimit: 320,
+      learningRateSchedule: { type: 'step', stepEpochs: 1, factor: 0.1 },
+    };
     assertSameTraining(await trainWith(digits, job, 2), await trainWith(digits, job, 1), '2 replicas, a step schedule');
   });
 
   it('trains a batch smaller than the number of replicas (some get no images)', async () => {
     const tiny = { ...lenetJob, epochs: 1, batchSize: 2, trainLimit: 9, logEvery: 1 };
-    assertSameTraining(await trainWith(digits, tiny, 3), await trainWith(digits, tiny, 1), 'batches of 2 (and 1) on 3 replicas');
+    assertSameTraining(
+      await trainWith(digits, tiny, 3),
+      await trainWith(digits, tiny, 1),
+      'batches of 2 (and 1) on 3 replicas',
+    );
   });
 
   it('pauses mid-epoch with 2 replicas and, resumed from that checkpoint on 2 replicas, ends like the uninterrupted run', async () => {
@@ -177,17 +227,29 @@ describe('data-parallel training', () => {
     assert.equal(first.outcome.kind, 'paused');
     const checkpoint = saved as TrainingCheckpoint | null;
     assert.ok(checkpoint, 'it checkpointed before pausing');
-    assert.deepEqual({ epochsDone: checkpoint.position.epochsDone, batchesDone: checkpoint.position.batchesDone, optimizerIterations: checkpoint.position.optimizerIterations }, { epochsDone: 1, batchesDone: 6, optimizerIterations: 27 });
+    assert.deepEqual(
+      {
+        epochsDone: checkpoint.position.epochsDone,
+        batchesDone: checkpoint.position.batchesDone,
+        optimizerIterations: checkpoint.position.optimizerIterations,
+      },
+      { epochsDone: 1, batchesDone: 6, optimizerIterations: 27 },
+    );
     assert.equal(checkpoint.tensors.length, 2 * 10, 'weights and a momentum buffer per variable');
     try {
       const second = await trainWith(digits, lenetJob, 2, { resumeFrom: checkpoint });
       assert.deepEqual([...first.logs, ...second.logs], whole.logs, 'the same loss log, no line twice');
       assert.equal(second.outcome.kind, 'completed');
       assert.equal(whole.outcome.kind, 'completed');
-      if (second.outcome.kind === 'completed' && whole.outcome.kind === 'completed') assert.deepEqual(second.outcome.evaluation, whole.outcome.evaluation);
+      if (second.outcome.kind === 'completed' && whole.outcome.kind === 'completed')
+        assert.deepEqual(second.outcome.evaluation, whole.outcome.evaluation);
       // The checkpoint is one replica count's as much as another's.
       const onOne = await trainWith(digits, lenetJob, 1, { resumeFrom: checkpoint });
-      assertSameTraining({ ...onOne, logs: [...first.logs, ...onOne.logs], epochLosses: [...first.epochLosses, ...onOne.epochLosses] }, single, 'resumed on one replica');
+      assertSameTraining(
+        { ...onOne, logs: [...first.logs, ...onOne.logs], epochLosses: [...first.epochLosses, ...onOne.epochLosses] },
+        single,
+        'resumed on one replica',
+      );
     } finally {
       tf.dispose([...checkpoint.tensors]);
     }
@@ -195,14 +257,25 @@ describe('data-parallel training', () => {
 
   it('stops after the batch it was told to stop in', async () => {
     let asked = 0;
-    const run = await trainWith(digits, { ...lenetJob, logEvery: 1 }, 2, { listener: { nextStep: async () => (++asked >= 3 ? 'stop' : 'continue') } });
+    const run = await trainWith(digits, { ...lenetJob, logEvery: 1 }, 2, {
+      listener: { nextStep: async () => (++asked >= 3 ? 'stop' : 'continue') },
+    });
     assert.equal(run.outcome.kind, 'stopped');
-    assert.deepEqual(run.logs.map((line) => line.batch), [1, 2, 3]);
+    assert.deepEqual(
+      run.logs.map((line) => line.batch),
+      [1, 2, 3],
+    );
   });
 
   it('fails with the replica’s message when one throws mid-epoch, and when its thread ends', async () => {
-    await assert.rejects(trainWith(digits, lenetJob, 2, { fault: { kind: 'throw', batch: 5 } }), /^ReplicaError: replica 1 failed: injected fault \(TEST_REPLICA_FAULT\) at batch 5$/);
-    await assert.rejects(trainWith(digits, lenetJob, 3, { fault: { kind: 'exit', batch: 3 } }), /^ReplicaError: replica 1 ended \(exit code 3\)$/);
+    await assert.rejects(
+      trainWith(digits, lenetJob, 2, { fault: { kind: 'throw', batch: 5 } }),
+      /^ReplicaError: replica 1 failed: injected fault \(TEST_REPLICA_FAULT\) at batch 5$/,
+    );
+    await assert.rejects(
+      trainWith(digits, lenetJob, 3, { fault: { kind: 'exit', batch: 3 } }),
+      /^ReplicaError: replica 1 ended \(exit code 3\)$/,
+    );
     // And the next job trains as if nothing had happened.
     assertSameTraining(await trainWith(digits, lenetJob, 2), single, 'after the failures');
   });
@@ -218,7 +291,16 @@ describe('data-parallel training', () => {
     after(() => rm(folder, { recursive: true, force: true }));
 
     it('draws the dropout masks and augmentation per sample: 2 replicas train to one replica’s losses', async () => {
-      const job: JobSettings = { ...lenetJob, model: 'alexnet', dataset: 'cifar10', epochs: 1, batchSize: 5, trainLimit: 10, testLimit: 4, logEvery: 1 };
+      const job: JobSettings = {
+        ...lenetJob,
+        model: 'alexnet',
+        dataset: 'cifar10',
+        epochs: 1,
+        batchSize: 5,
+        trainLimit: 10,
+        testLimit: 4,
+        logEvery: 1,
+      };
       const one = await trainWith(images, job, 1);
       assert.equal(one.logs.length, 2);
       assertSameTraining(await trainWith(images, job, 2), one, 'AlexNet on 2 replicas');

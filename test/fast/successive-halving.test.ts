@@ -18,7 +18,10 @@ describe('successive halving', () => {
     assert.equal(goesOn(rule, 0.9, [0.9, 0.5, 0.1]), true);
     // Six reached: the best two go on.
     const six = [0.2, 0.8, 0.5, 0.7, 0.1, 0.6];
-    assert.deepEqual(six.map((value) => goesOn(rule, value, six)), [false, true, false, true, false, false]);
+    assert.deepEqual(
+      six.map((value) => goesOn(rule, value, six)),
+      [false, true, false, true, false, false],
+    );
   });
 
   it("scores a run by the experiment's metric, higher better: validation figures when it validates, else the test ones, a loss negated", () => {
@@ -29,9 +32,16 @@ describe('successive halving', () => {
     assert.equal(rungScore('testAccuracy', validated), 0.6);
     assert.equal(rungScore('testLoss', tested), -0.8);
     assert.equal(rungScore('testLoss', validated), -1.1);
-    assert.equal(rungScore('testLoss', older), Number.NEGATIVE_INFINITY, 'a summary without its test loss is judged worst');
+    assert.equal(
+      rungScore('testLoss', older),
+      Number.NEGATIVE_INFINITY,
+      'a summary without its test loss is judged worst',
+    );
     // The lower loss goes on: of three runs, the best third.
     const scores = [0.5, 2.3, 0.7].map((testLoss) => rungScore('testLoss', { ...tested, testLoss }));
-    assert.deepEqual(scores.map((score) => goesOn(rule, score, scores)), [true, false, false]);
+    assert.deepEqual(
+      scores.map((score) => goesOn(rule, score, scores)),
+      [true, false, false],
+    );
   });
 });

@@ -12,7 +12,12 @@ import { SeededRandom } from '../../src/random.ts';
 import { startBackend } from '../../src/backends/select.ts';
 import { augmentBatch, cropPadding } from '../../src/training/augment.ts';
 import type { TrainingCheckpoint } from '../../src/training/checkpoint.ts';
-import { train, TrainingTimeoutError, type TrainingListener, type TrainingOptions } from '../../src/training/trainer.ts';
+import {
+  train,
+  TrainingTimeoutError,
+  type TrainingListener,
+  type TrainingOptions,
+} from '../../src/training/trainer.ts';
 
 const settings: JobSettings = { ...storedJobSettings, batchSize: 32, seed: 11, testLimit: 200, logEvery: 5 };
 
@@ -30,7 +35,12 @@ function recorder(overrides: Partial<TrainingListener> = {}) {
   return { logs, tensorsAfterEpoch, listener };
 }
 
-async function run(dataset: Dataset, overrides: Partial<JobSettings>, listenerOverrides: Partial<TrainingListener> = {}, options: TrainingOptions = {}) {
+async function run(
+  dataset: Dataset,
+  overrides: Partial<JobSettings>,
+  listenerOverrides: Partial<TrainingListener> = {},
+  options: TrainingOptions = {},
+) {
   const job = { ...settings, ...overrides };
   const model = lenet5.build(dataset.shape, 10, job.seed);
   const record = recorder(listenerOverrides);
@@ -43,7 +53,10 @@ async function run(dataset: Dataset, overrides: Partial<JobSettings>, listenerOv
 }
 
 /** The trainer's checkpoint tensors are its live ones: a test keeps copies. */
-const copy = (checkpoint: TrainingCheckpoint): TrainingCheckpoint => ({ position: checkpoint.position, tensors: checkpoint.tensors.map((tensor) => tensor.clone()) });
+const copy = (checkpoint: TrainingCheckpoint): TrainingCheckpoint => ({
+  position: checkpoint.position,
+  tensors: checkpoint.tensors.map((tensor) => tensor.clone()),
+});
 
 describe('the training loop', () => {
   let dataset: Dataset;
@@ -65,15 +78,25 @@ describe('the training loop', () => {
     const { tensorsAfterEpoch, outcome } = await run(dataset, { epochs: 4, augment: true, weightDecay: 1e-4 });
     assert.equal(outcome.kind, 'completed');
     assert.equal(tensorsAfterEpoch.length, 4);
-    assert.ok(tensorsAfterEpoch.every((count) => count === tensorsAfterEpoch[0]), `live tensors per epoch: ${tensorsAfterEpoch.join(', ')}`);
+    assert.ok(
+      tensorsAfterEpoch.every((count) => count === tensorsAfterEpoch[0]),
+      `live tensors per epoch: ${tensorsAfterEpoch.join(', ')}`,
+    );
   });
 
   it('stops after the batch during which it was told to stop', async () => {
     let batchesAsked = 0;
-    const { logs, outcome } = await run(dataset, { logEvery: 1, epochs: 3 }, { nextStep: async () => (++batchesAsked >= 3 ? 'stop' : 'continue') });
+    const { logs, outcome } = await run(
+      dataset,
+      { logEvery: 1, epochs: 3 },
+      { nextStep: async () => (++batchesAsked >= 3 ? 'stop' : 'continue') },
+    );
     assert.equal(outcome.kind, 'stopped');
     assert.equal(batchesAsked, 3);
-    assert.deepEqual(logs.map((line) => line.batch), [1, 2, 3]);
+    assert.deepEqual(
+      logs.map((line) => line.batch),
+      [1, 2, 3],
+    );
   });
 
   describe('checkpoints', () => {
@@ -105,7 +128,10 @@ describe('the training loop', () => {
     it('a run paused mid-epoch and resumed from its checkpoint logs and ends exactly like an uninterrupted one', async () => {
       const whole = await run(dataset, job);
       const { first, second, position } = await interrupted(27);
-      assert.deepEqual({ epochsDone: position.epochsDone, batchesDone: position.batchesDone }, { epochsDone: 1, batchesDone: 7 });
+      assert.deepEqual(
+        { epochsDone: position.epochsDone, batchesDone: position.batchesDone },
+        { epochsDone: 1, batchesDone: 7 },
+      );
       assert.equal(position.logLines, first.logs.length);
       assert.deepEqual([...first.logs, ...second.logs], whole.logs, 'the same loss log, no line twice');
       assert.equal(second.outcome.kind, 'completed');
@@ -119,10 +145,15 @@ describe('the training loop', () => {
     it('resumes from the checkpoint at an epoch end (epoch 2 of 3) to the same result', async () => {
       const whole = await run(dataset, job);
       const checkpoints: TrainingCheckpoint[] = [];
-      const first = await run(dataset, job, { onCheckpoint: async (checkpoint) => void checkpoints.push(copy(checkpoint)) });
+      const first = await run(dataset, job, {
+        onCheckpoint: async (checkpoint) => void checkpoints.push(copy(checkpoint)),
+      });
       assert.deepEqual(
         checkpoints.map(({ position }) => [position.epochsDone, position.batchesDone]),
-        [[1, 0], [2, 0]],
+        [
+          [1, 0],
+          [2, 0],
+        ],
         'one checkpoint after every epoch but the last',
       );
       const afterEpoch2 = checkpoints[1] as TrainingCheckpoint;
@@ -135,9 +166,18 @@ describe('the training loop', () => {
 
     it('also checkpoints within an epoch when checkpointSeconds have passed', async () => {
       const positions: [number, number][] = [];
-      await run(dataset, { epochs: 2 }, { onCheckpoint: async ({ position }) => void positions.push([position.epochsDone, position.batchesDone]) }, { checkpointSeconds: 1e-9 });
+      await run(
+        dataset,
+        { epochs: 2 },
+        { onCheckpoint: async ({ position }) => void positions.push([position.epochsDone, position.batchesDone]) },
+        { checkpointSeconds: 1e-9 },
+      );
       // Every batch but an epoch's last (the epoch's own checkpoint follows its evaluation).
-      const expected = [...Array.from({ length: 19 }, (_, i): [number, number] => [0, i + 1]), [1, 0], ...Array.from({ length: 19 }, (_, i): [number, number] => [1, i + 1])];
+      const expected = [
+        ...Array.from({ length: 19 }, (_, i): [number, number] => [0, i + 1]),
+        [1, 0],
+        ...Array.from({ length: 19 }, (_, i): [number, number] => [1, i + 1]),
+      ];
       assert.deepEqual(positions, expected);
     });
 
@@ -163,8 +203,14 @@ describe('the training loop', () => {
     const checkpoint = saved as TrainingCheckpoint | null;
     assert.ok(checkpoint);
     // An hour allowed, an hour and a second spent by the runs before.
-    const spent: TrainingCheckpoint = { position: { ...checkpoint.position, activeSeconds: 3601 }, tensors: checkpoint.tensors };
-    await assert.rejects(run(dataset, { epochs: 2, timeoutSeconds: 3600 }, {}, { resumeFrom: spent }), /time limit of 3600 s \(timeoutSeconds\) in epoch 2, batch 1$/);
+    const spent: TrainingCheckpoint = {
+      position: { ...checkpoint.position, activeSeconds: 3601 },
+      tensors: checkpoint.tensors,
+    };
+    await assert.rejects(
+      run(dataset, { epochs: 2, timeoutSeconds: 3600 }, {}, { resumeFrom: spent }),
+      /time limit of 3600 s \(timeoutSeconds\) in epoch 2, batch 1$/,
+    );
     tf.dispose([...checkpoint.tensors]);
   });
 

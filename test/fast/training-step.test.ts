@@ -19,14 +19,18 @@ const classes = 10;
 const labels = Int32Array.from({ length: batch }, (_, i) => (i * 7) % classes);
 
 /** Loss and gradient with respect to the logits. */
-function lossAndGradient(logitValues: Float32Array, loss: (logits: tf.Tensor) => tf.Scalar): { value: number; gradient: Float32Array } {
+function lossAndGradient(
+  logitValues: Float32Array,
+  loss: (logits: tf.Tensor) => tf.Scalar,
+): { value: number; gradient: Float32Array } {
   return tf.tidy(() => {
     const { value, grad } = tf.valueAndGrad(loss)(tf.tensor2d(logitValues, [batch, classes]));
     return { value: value.dataSync()[0] as number, gradient: grad.dataSync() as Float32Array };
   });
 }
 
-const tfLoss = (logits: tf.Tensor): tf.Scalar => tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(labels, 'int32'), classes), logits) as tf.Scalar;
+const tfLoss = (logits: tf.Tensor): tf.Scalar =>
+  tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(labels, 'int32'), classes), logits) as tf.Scalar;
 
 describe('the training step’s loss', () => {
   before(async () => {
@@ -38,15 +42,26 @@ describe('the training step’s loss', () => {
       const logits = randomValues(batch * classes, 7 + scale).map((value) => value * scale);
       const ours = lossAndGradient(logits, (l) => meanSoftmaxCrossEntropy(l, labels, classes));
       const reference = lossAndGradient(logits, tfLoss);
-      assert.ok(Math.abs(ours.value - reference.value) <= 1e-6 * Math.max(1, reference.value), `${ours.value} vs ${reference.value}`);
-      const worst = ours.gradient.reduce((most, value, i) => Math.max(most, Math.abs(value - (reference.gradient[i] as number))), 0);
+      assert.ok(
+        Math.abs(ours.value - reference.value) <= 1e-6 * Math.max(1, reference.value),
+        `${ours.value} vs ${reference.value}`,
+      );
+      const worst = ours.gradient.reduce(
+        (most, value, i) => Math.max(most, Math.abs(value - (reference.gradient[i] as number))),
+        0,
+      );
       assert.ok(worst <= 1e-6, `largest gradient difference ${worst}`);
-      assert.ok(Math.abs(ours.gradient.reduce((sum, value) => sum + value, 0)) < 1e-5, 'each row of softmax − one-hot sums to 0');
+      assert.ok(
+        Math.abs(ours.gradient.reduce((sum, value) => sum + value, 0)) < 1e-5,
+        'each row of softmax − one-hot sums to 0',
+      );
     });
   }
 
   it('is NaN for a label outside the classes, which the trainer reports as divergence', () => {
-    const value = tf.tidy(() => meanSoftmaxCrossEntropy(tf.zeros([2, classes]), Int32Array.of(0, classes), classes).dataSync()[0]);
+    const value = tf.tidy(
+      () => meanSoftmaxCrossEntropy(tf.zeros([2, classes]), Int32Array.of(0, classes), classes).dataSync()[0],
+    );
     assert.ok(Number.isNaN(value));
   });
 
@@ -69,7 +84,12 @@ describe('the training forward pass', () => {
   ];
   for (const { name, model: definition, shape } of cases) {
     it(`${name}: layer by layer gives exactly model.apply(x, { training: true })`, () => {
-      const x = tf.tensor4d(randomValues(2 * shape.height * shape.width * shape.channels, 11), [2, shape.height, shape.width, shape.channels]);
+      const x = tf.tensor4d(randomValues(2 * shape.height * shape.width * shape.channels, 11), [
+        2,
+        shape.height,
+        shape.width,
+        shape.channels,
+      ]);
       const viaApply = definition.build(shape, classes, 5);
       const viaLayers = definition.build(shape, classes, 5);
       try {

@@ -17,7 +17,12 @@ import { buildUploadedDataset, DatasetBuildError, type BuildLimits } from '../..
 import { loadUploadedDataset } from '../../src/datasets/uploaded/stored.ts';
 import { imageFolderEntries, tarArchive, tarGzArchive, zipOf } from '../support/archives.ts';
 
-const limits: BuildLimits = { maxEntries: 1000, maxUnpackedBytes: 20 * 1024 * 1024, maxFileBytes: 1024 * 1024, maxImagePixels: 1_000_000 };
+const limits: BuildLimits = {
+  maxEntries: 1000,
+  maxUnpackedBytes: 20 * 1024 * 1024,
+  maxFileBytes: 1024 * 1024,
+  maxImagePixels: 1_000_000,
+};
 const digitName = (label: number) => `digit-${label}`;
 
 let folder: string;
@@ -31,7 +36,11 @@ before(async () => {
 after(async () => rm(folder, { recursive: true, force: true }));
 
 /** Builds a data set from the archive's bytes; its id, report and progress reports. */
-async function build(archive: Buffer, options: Record<string, unknown> = {}, buildLimits: BuildLimits = limits): Promise<{ id: string; report: DatasetReport; progress: DatasetProgress[] }> {
+async function build(
+  archive: Buffer,
+  options: Record<string, unknown> = {},
+  buildLimits: BuildLimits = limits,
+): Promise<{ id: string; report: DatasetReport; progress: DatasetProgress[] }> {
   const id = `set-${++sequence}`;
   const file = path.join(folder, `${id}.archive`);
   await writeFile(file, archive);
@@ -55,9 +64,17 @@ async function digitEntries(classes: readonly number[], perClass: number, prefix
   return imageFolderEntries(digits, mnist.shape, { classes, perClass, className: digitName, prefix, from });
 }
 
-async function assertRefused(archive: Buffer, message: RegExp, options: Record<string, unknown> = {}, buildLimits: BuildLimits = limits): Promise<void> {
+async function assertRefused(
+  archive: Buffer,
+  message: RegExp,
+  options: Record<string, unknown> = {},
+  buildLimits: BuildLimits = limits,
+): Promise<void> {
   await assert.rejects(build(archive, options, buildLimits), (error: unknown) => {
-    assert.ok(error instanceof ArchiveError || error instanceof DatasetBuildError, `a reason for the user, got ${String(error)}`);
+    assert.ok(
+      error instanceof ArchiveError || error instanceof DatasetBuildError,
+      `a reason for the user, got ${String(error)}`,
+    );
     assert.match(error.message, message);
     return true;
   });
@@ -98,7 +115,10 @@ describe('an archive of class folders becomes a data set', () => {
       ...(await digitEntries([0, 1], 3, 'my-digits/test/', 5000)),
       ...(await digitEntries([0, 1], 2, 'my-digits/val/', 8000)),
     ];
-    const { report } = await build(tarGzArchive([{ name: 'my-digits/', type: 'directory' }, ...entries]), { imageSize: '32', colour: 'rgb' });
+    const { report } = await build(tarGzArchive([{ name: 'my-digits/', type: 'directory' }, ...entries]), {
+      imageSize: '32',
+      colour: 'rgb',
+    });
     assert.deepEqual(report.classNames, ['digit-0', 'digit-1']);
     assert.equal(report.testSplit, 'folder');
     assert.deepEqual(report.shape, { height: 32, width: 32, channels: 3 });
@@ -108,7 +128,12 @@ describe('an archive of class folders becomes a data set', () => {
   test('CIFAR-10 test photos as JPEG: colour and 32×32 from the images, natural kind, each image as predict prepares it', async () => {
     const source = await cifarPathForTests(path.join(folder, 'cifar'));
     const photos = (await cifar10.load({ dataDir: path.join(folder, 'cifar-data'), userPath: source.path })).test;
-    const entries = await imageFolderEntries(photos, cifar10.shape, { classes: [0, 3, 8], perClass: 10, className: (label) => cifar10.classNames[label] as string, format: 'jpeg' });
+    const entries = await imageFolderEntries(photos, cifar10.shape, {
+      classes: [0, 3, 8],
+      perClass: 10,
+      className: (label) => cifar10.classNames[label] as string,
+      format: 'jpeg',
+    });
     const { id, report } = await build(await zipOf(entries));
     assert.deepEqual(report.classNames, ['airplane', 'cat', 'ship']);
     assert.deepEqual(report.shape, { height: 32, width: 32, channels: 3 });
@@ -116,15 +141,25 @@ describe('an archive of class folders becomes a data set', () => {
     const dataset = await loadUploadedDataset(path.join(folder, 'sets'), id);
     const [first] = entries;
     assert.ok(first);
-    const expected = (await prepareUpload(first.data, cifar10.shape, limits.maxImagePixels, first.name, 'natural')).pixels;
-    const stored = [dataset.train, dataset.test].flatMap((split) => Array.from({ length: split.count }, (_, i) => Buffer.from(split.images.subarray(i * 3072, (i + 1) * 3072))));
-    assert.ok(stored.some((pixels) => pixels.equals(Buffer.from(expected))), 'the stored image is what predict makes of the upload');
+    const expected = (await prepareUpload(first.data, cifar10.shape, limits.maxImagePixels, first.name, 'natural'))
+      .pixels;
+    const stored = [dataset.train, dataset.test].flatMap((split) =>
+      Array.from({ length: split.count }, (_, i) => Buffer.from(split.images.subarray(i * 3072, (i + 1) * 3072))),
+    );
+    assert.ok(
+      stored.some((pixels) => pixels.equals(Buffer.from(expected))),
+      'the stored image is what predict makes of the upload',
+    );
   });
 
   test('non-image files, hidden files, files outside class folders, links, tiny and huge images are skipped and reported; odd Unicode names are one class', async () => {
     const [a, b] = await digitEntries([4], 2);
-    const tiny = await sharp({ create: { width: 4, height: 4, channels: 3, background: '#fff' } }).png().toBuffer();
-    const huge = await sharp({ create: { width: 1200, height: 1000, channels: 3, background: '#000' } }).png().toBuffer();
+    const tiny = await sharp({ create: { width: 4, height: 4, channels: 3, background: '#fff' } })
+      .png()
+      .toBuffer();
+    const huge = await sharp({ create: { width: 1200, height: 1000, channels: 3, background: '#000' } })
+      .png()
+      .toBuffer();
     const decomposed = 'cafe\u0301';
     const composed = 'caf\u00e9';
     const tar = tarArchive([
@@ -144,7 +179,15 @@ describe('an archive of class folders becomes a data set', () => {
     ]);
     const { report } = await build(tar);
     assert.deepEqual(report.classNames, [composed, 'dog'], 'NFD and NFC spellings of café are one class');
-    assert.deepEqual(report.skipped.byReason, { notAnImage: 1, unreadable: 1, tooSmall: 1, tooLarge: 1, link: 1, hidden: 1, outsideClassFolder: 3 });
+    assert.deepEqual(report.skipped.byReason, {
+      notAnImage: 1,
+      unreadable: 1,
+      tooSmall: 1,
+      tooLarge: 1,
+      link: 1,
+      hidden: 1,
+      outsideClassFolder: 3,
+    });
     const reasons = new Map(report.skipped.files.map((file) => [file.path, file.reason]));
     assert.equal(reasons.get('dog/notes.txt'), 'notAnImage');
     assert.equal(reasons.get('dog/link.png'), 'link');
@@ -154,8 +197,12 @@ describe('an archive of class folders becomes a data set', () => {
 
   test('a symbolic link in a zip (Unix mode in its attributes) is skipped, never followed', async () => {
     const entries = await digitEntries([1, 2], 3);
-    const { report } = await build(await zipOf([...entries, { name: 'digit-1/passwd.png', data: Buffer.from('/etc/passwd'), unixMode: 0o120777 }]));
-    assert.deepEqual(report.skipped.files, [{ path: 'digit-1/passwd.png', reason: 'link', detail: 'a link; links are never followed' }]);
+    const { report } = await build(
+      await zipOf([...entries, { name: 'digit-1/passwd.png', data: Buffer.from('/etc/passwd'), unixMode: 0o120777 }]),
+    );
+    assert.deepEqual(report.skipped.files, [
+      { path: 'digit-1/passwd.png', reason: 'link', detail: 'a link; links are never followed' },
+    ]);
     assert.equal(report.splits.train.images + report.splits.test.images, 6);
   });
 
@@ -179,7 +226,10 @@ describe('archives that make no data set fail with the reason', () => {
   });
 
   test('one class only', async () => {
-    await assertRefused(await zipOf(await digitEntries([8], 5)), /one class only \(digit-8\).*at least 2 class folders/);
+    await assertRefused(
+      await zipOf(await digitEntries([8], 5)),
+      /one class only \(digit-8\).*at least 2 class folders/,
+    );
   });
 
   test('truncated zip, tar and tar.gz archives', async () => {
@@ -195,7 +245,13 @@ describe('archives that make no data set fail with the reason', () => {
   test('paths that climb out of the archive or start at the root', async () => {
     const [digit] = await digitEntries([0], 1);
     const data = (digit as { data: Buffer }).data;
-    await assertRefused(await zipOf([{ name: 'a/../../etc/x.png', data }, { name: 'b/1.png', data }]), /climbs out of the archive/);
+    await assertRefused(
+      await zipOf([
+        { name: 'a/../../etc/x.png', data },
+        { name: 'b/1.png', data },
+      ]),
+      /climbs out of the archive/,
+    );
     await assertRefused(tarArchive([{ name: '/etc/cron.d/x.png', data }]), /absolute path/);
     const written = await readdir(folder);
     assert.ok(!written.includes('etc'), 'nothing written outside the data set folder');
@@ -219,12 +275,23 @@ describe('archives that make no data set fail with the reason', () => {
   });
 
   test('more entries than the limit', async () => {
-    await assertRefused(await zipOf(await digitEntries([0, 1], 3)), /more than 5 entries/, {}, { ...limits, maxEntries: 5 });
+    await assertRefused(
+      await zipOf(await digitEntries([0, 1], 3)),
+      /more than 5 entries/,
+      {},
+      { ...limits, maxEntries: 5 },
+    );
   });
 
   test('only blank or deceptive class folder names', async () => {
     const [a, b] = await digitEntries([6], 2);
-    await assertRefused(tarArchive([{ name: '  /a.png', data: (a as { data: Buffer }).data }, { name: 'x\u0007/b.png', data: (b as { data: Buffer }).data }]), /no usable images \(2 files skipped: 2 outsideClassFolder\)/);
+    await assertRefused(
+      tarArchive([
+        { name: '  /a.png', data: (a as { data: Buffer }).data },
+        { name: 'x\u0007/b.png', data: (b as { data: Buffer }).data },
+      ]),
+      /no usable images \(2 files skipped: 2 outsideClassFolder\)/,
+    );
   });
 });
 

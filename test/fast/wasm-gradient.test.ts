@@ -7,7 +7,11 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { lenet5 } from '../../src/models/lenet5.ts';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { maxPool2x2GradOn, maxPool2x2GradOnBackend, moduleBytes } from '../../src/backends/wasm/max-pool-grad-module.ts';
+import {
+  maxPool2x2GradOn,
+  maxPool2x2GradOnBackend,
+  moduleBytes,
+} from '../../src/backends/wasm/max-pool-grad-module.ts';
 import { registerTrainingGradients } from '../../src/backends/gradients/register.ts';
 import { registerWasmKernels } from '../../src/backends/wasm/register.ts';
 import { randomValues } from '../support/random-values.ts';
@@ -40,10 +44,27 @@ const CASES: readonly ConvCase[] = [
   { name: 'unequal strides, non-square', x: [2, 11, 9, 3], filter: [3, 2, 3, 4], strides: [2, 3], pad: 'same' },
   { name: 'numeric pad 1', x: [2, 10, 10, 3], filter: [3, 3, 3, 4], strides: 1, pad: 1 },
   // The gradient loses 'ceil', so dy comes one row/column larger than the kernel's attrs say.
-  { name: 'numeric pad, stride 2, ceil (via tf.grad)', x: [1, 10, 10, 2], filter: [3, 3, 2, 3], strides: 2, pad: 1, dimRoundingMode: 'ceil' },
-  { name: 'explicit pad', x: [2, 8, 7, 3], filter: [3, 3, 3, 4], strides: 2, pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
+  {
+    name: 'numeric pad, stride 2, ceil (via tf.grad)',
+    x: [1, 10, 10, 2],
+    filter: [3, 3, 2, 3],
+    strides: 2,
+    pad: 1,
+    dimRoundingMode: 'ceil',
+  },
+  {
+    name: 'explicit pad',
+    x: [2, 8, 7, 3],
+    filter: [3, 3, 3, 4],
+    strides: 2,
+    pad: [
+      [0, 0],
+      [1, 2],
+      [0, 1],
+      [0, 0],
+    ],
+  },
 ];
-
 
 const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
@@ -101,7 +122,10 @@ describe('Conv2DBackpropFilter on wasm matches cpu', () => {
  * with the offsets of the input pixel's channels in NHWC x, the output pixel's in NHWC dy and the
  * filter position's [ci, co] block in a [kh, kw, ci, co] filter; `ci` and `co` are the channel counts.
  */
-function forEachTap(c: ConvCase, visit: (xAt: number, dyAt: number, filterAt: number, ci: number, co: number) => void): void {
+function forEachTap(
+  c: ConvCase,
+  visit: (xAt: number, dyAt: number, filterAt: number, ci: number, co: number) => void,
+): void {
   const info = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad, c.dimRoundingMode);
   const { batchSize, inHeight, inWidth, inChannels: ci, outHeight, outWidth, outChannels: co } = info;
   const [kh, kw] = c.filter;
@@ -147,7 +171,11 @@ describe('Conv2DBackpropFilter on wasm at full AlexNet sizes matches a float64 r
       const seed = 50_000 + 1000 * i;
       const actual = await filterGradient('wasm', c, seed);
       const outShape = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad).outShape;
-      const expected = referenceFilterGradient(c, randomValues(size(c.x), seed), randomValues(size(outShape), seed + 2));
+      const expected = referenceFilterGradient(
+        c,
+        randomValues(size(c.x), seed),
+        randomValues(size(outShape), seed + 2),
+      );
       const scale = maxAbs(expected);
       assert.ok(scale > 0.1, `reference gradient is degenerate (max |dW| = ${scale})`);
       const diff = maxAbsDiff(actual, expected);
@@ -193,29 +221,103 @@ const INPUT_CASES: readonly InputGradientCase[] = [
   { name: 'AlexNet conv1', x: [2, 32, 32, 3], filter: [3, 3, 3, 64], strides: 1, pad: 'same', recast: true },
   // AlexNet conv2-5 channels on smaller images, as above; full sizes against float64 further down.
   { name: 'AlexNet conv2 channels', x: [2, 6, 6, 64], filter: [3, 3, 64, 192], strides: 1, pad: 'same', recast: true },
-  { name: 'AlexNet conv3 channels', x: [2, 3, 3, 192], filter: [3, 3, 192, 384], strides: 1, pad: 'same', recast: true },
-  { name: 'AlexNet conv4 channels', x: [2, 3, 3, 384], filter: [3, 3, 384, 256], strides: 1, pad: 'same', recast: true },
-  { name: 'AlexNet conv5 channels', x: [2, 3, 3, 256], filter: [3, 3, 256, 256], strides: 1, pad: 'same', recast: true },
+  {
+    name: 'AlexNet conv3 channels',
+    x: [2, 3, 3, 192],
+    filter: [3, 3, 192, 384],
+    strides: 1,
+    pad: 'same',
+    recast: true,
+  },
+  {
+    name: 'AlexNet conv4 channels',
+    x: [2, 3, 3, 384],
+    filter: [3, 3, 384, 256],
+    strides: 1,
+    pad: 'same',
+    recast: true,
+  },
+  {
+    name: 'AlexNet conv5 channels',
+    x: [2, 3, 3, 256],
+    filter: [3, 3, 256, 256],
+    strides: 1,
+    pad: 'same',
+    recast: true,
+  },
   { name: '1x1', x: [2, 5, 5, 8], filter: [1, 1, 8, 4], strides: 1, pad: 'valid', recast: true },
-  { name: 'even kernel, same (padding only after)', x: [2, 7, 6, 3], filter: [2, 4, 3, 5], strides: 1, pad: 'same', recast: true },
+  {
+    name: 'even kernel, same (padding only after)',
+    x: [2, 7, 6, 3],
+    filter: [2, 4, 3, 5],
+    strides: 1,
+    pad: 'same',
+    recast: true,
+  },
   { name: 'numeric pad 1', x: [2, 10, 10, 3], filter: [3, 3, 3, 4], strides: 1, pad: 1, recast: true },
-  { name: 'explicit pad, stride 1', x: [2, 8, 7, 3], filter: [3, 3, 3, 4], strides: 1, pad: [[0, 0], [2, 0], [0, 1], [0, 0]], recast: true },
+  {
+    name: 'explicit pad, stride 1',
+    x: [2, 8, 7, 3],
+    filter: [3, 3, 3, 4],
+    strides: 1,
+    pad: [
+      [0, 0],
+      [2, 0],
+      [0, 1],
+      [0, 0],
+    ],
+    recast: true,
+  },
   // Stride 2 inserts zeros into dy, worth it from 8 input channels.
   { name: 'stride 2 same, odd size', x: [2, 9, 9, 8], filter: [3, 3, 8, 4], strides: 2, pad: 'same', recast: true },
   { name: 'stride 2 same, even size', x: [2, 10, 10, 8], filter: [3, 3, 8, 4], strides: 2, pad: 'same', recast: true },
-  { name: 'stride 2 valid, leftover rows', x: [2, 10, 10, 16], filter: [3, 3, 16, 5], strides: 2, pad: 'valid', recast: true },
+  {
+    name: 'stride 2 valid, leftover rows',
+    x: [2, 10, 10, 16],
+    filter: [3, 3, 16, 5],
+    strides: 2,
+    pad: 'valid',
+    recast: true,
+  },
   { name: 'stride 2 valid 5x5', x: [2, 15, 15, 16], filter: [5, 5, 16, 8], strides: 2, pad: 'valid', recast: true },
   { name: 'strides [2, 1]', x: [2, 9, 8, 8], filter: [3, 3, 8, 4], strides: [2, 1], pad: 'same', recast: true },
-  { name: 'explicit pad, stride 2', x: [2, 8, 7, 8], filter: [3, 3, 8, 4], strides: 2, pad: [[0, 0], [1, 2], [0, 1], [0, 0]], recast: true },
+  {
+    name: 'explicit pad, stride 2',
+    x: [2, 8, 7, 8],
+    filter: [3, 3, 8, 4],
+    strides: 2,
+    pad: [
+      [0, 0],
+      [1, 2],
+      [0, 1],
+      [0, 0],
+    ],
+    recast: true,
+  },
   // Left to the built-in kernel: too few channels or too large a stride for zeros to pay, or a
   // padding wider than the filter (negative 'full' padding).
   { name: 'stride 2 same, 3 channels', x: [2, 9, 9, 3], filter: [3, 3, 3, 4], strides: 2, pad: 'same', recast: false },
   { name: '11x11 stride 4 valid', x: [1, 35, 35, 3], filter: [11, 11, 3, 8], strides: 4, pad: 'valid', recast: false },
   { name: 'stride 3', x: [2, 11, 11, 8], filter: [3, 3, 8, 4], strides: 3, pad: 'valid', recast: false },
-  { name: 'unequal strides [2, 3]', x: [2, 11, 9, 8], filter: [3, 2, 8, 4], strides: [2, 3], pad: 'same', recast: false },
+  {
+    name: 'unequal strides [2, 3]',
+    x: [2, 11, 9, 8],
+    filter: [3, 2, 8, 4],
+    strides: [2, 3],
+    pad: 'same',
+    recast: false,
+  },
   { name: 'pad wider than the filter', x: [2, 6, 6, 3], filter: [3, 3, 3, 4], strides: 1, pad: 3, recast: false },
   // The gradient loses 'ceil', so dy is larger than the attrs say: built-in kernel.
-  { name: 'numeric pad, stride 2, ceil (via tf.grad)', x: [1, 10, 10, 8], filter: [3, 3, 8, 3], strides: 2, pad: 1, dimRoundingMode: 'ceil', recast: false },
+  {
+    name: 'numeric pad, stride 2, ceil (via tf.grad)',
+    x: [1, 10, 10, 8],
+    filter: [3, 3, 8, 3],
+    strides: 2,
+    pad: 1,
+    dimRoundingMode: 'ceil',
+    recast: false,
+  },
 ];
 
 /** dL/dx for L = Σ conv2d(x, filter) · dy, so the gradient is exactly Conv2DBackpropInput(dy, filter). */
@@ -229,7 +331,8 @@ function inputGradientHere(c: ConvCase, seed: number): Float32Array {
   return tf.tidy(() => {
     const x = tf.tensor4d(randomValues(size(c.x), seed), c.x);
     const filter = tf.tensor4d(randomValues(size(c.filter), seed + 1), c.filter);
-    const conv = (input: tf.Tensor4D): tf.Tensor4D => tf.conv2d(input, filter, c.strides, c.pad, 'NHWC', 1, c.dimRoundingMode);
+    const conv = (input: tf.Tensor4D): tf.Tensor4D =>
+      tf.conv2d(input, filter, c.strides, c.pad, 'NHWC', 1, c.dimRoundingMode);
     const outShape = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad, c.dimRoundingMode).outShape;
     const dy = tf.tensor(randomValues(size(outShape), seed + 2), outShape);
     const grad = tf.grad((input) => tf.sum(tf.mul(conv(input as tf.Tensor4D), dy)))(x);
@@ -282,7 +385,11 @@ describe('Conv2DBackpropInput on wasm at full AlexNet sizes matches a float64 re
       const seed = 150_000 + 1000 * i;
       const actual = await inputGradient('wasm', c, seed);
       const outShape = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad).outShape;
-      const expected = referenceInputGradient(c, randomValues(size(outShape), seed + 2), randomValues(size(c.filter), seed + 1));
+      const expected = referenceInputGradient(
+        c,
+        randomValues(size(outShape), seed + 2),
+        randomValues(size(c.filter), seed + 1),
+      );
       const scale = maxAbs(expected);
       assert.ok(scale > 0.1, `reference gradient is degenerate (max |dx| = ${scale})`);
       const diff = maxAbsDiff(actual, expected);
@@ -305,14 +412,56 @@ const MATMUL_CASES: readonly MatMulCase[] = [
   // A dense layer's backward pass: dX = dY·Wᵀ, dW = Xᵀ·dY.
   { name: 'LeNet fc1 dX = dY·Wᵀ', a: [8, 120], b: [256, 120], transposeA: false, transposeB: true, recast: true },
   { name: 'LeNet fc1 dW = Xᵀ·dY', a: [8, 256], b: [8, 120], transposeA: true, transposeB: false, recast: true },
-  { name: 'LeNet fc3 dX, rank 3 with batch 1', a: [1, 8, 10], b: [1, 84, 10], transposeA: false, transposeB: true, recast: true },
-  { name: 'AlexNet-like dX, large W (computed as (W·dYᵀ)ᵀ)', a: [4, 1024], b: [512, 1024], transposeA: false, transposeB: true, recast: true },
-  { name: 'AlexNet-like dW, large output', a: [4, 1024], b: [4, 512], transposeA: true, transposeB: false, recast: true },
+  {
+    name: 'LeNet fc3 dX, rank 3 with batch 1',
+    a: [1, 8, 10],
+    b: [1, 84, 10],
+    transposeA: false,
+    transposeB: true,
+    recast: true,
+  },
+  {
+    name: 'AlexNet-like dX, large W (computed as (W·dYᵀ)ᵀ)',
+    a: [4, 1024],
+    b: [512, 1024],
+    transposeA: false,
+    transposeB: true,
+    recast: true,
+  },
+  {
+    name: 'AlexNet-like dW, large output',
+    a: [4, 1024],
+    b: [4, 512],
+    transposeA: true,
+    transposeB: false,
+    recast: true,
+  },
   { name: 'both transposed', a: [30, 8], b: [20, 30], transposeA: true, transposeB: true, recast: true },
   { name: 'a vector', a: [1, 50], b: [7, 50], transposeA: false, transposeB: true, recast: true },
-  { name: 'neither transposed, n ≥ m (matmul of simd/convolutions.c)', a: [8, 30], b: [30, 20], transposeA: false, transposeB: false, recast: false },
-  { name: 'neither transposed, rank 3 with batch 1 against rank 2', a: [1, 7, 300], b: [300, 37], transposeA: false, transposeB: false, recast: false },
-  { name: 'neither transposed, n < m (XNNPACK)', a: [40, 30], b: [30, 20], transposeA: false, transposeB: false, recast: false },
+  {
+    name: 'neither transposed, n ≥ m (matmul of simd/convolutions.c)',
+    a: [8, 30],
+    b: [30, 20],
+    transposeA: false,
+    transposeB: false,
+    recast: false,
+  },
+  {
+    name: 'neither transposed, rank 3 with batch 1 against rank 2',
+    a: [1, 7, 300],
+    b: [300, 37],
+    transposeA: false,
+    transposeB: false,
+    recast: false,
+  },
+  {
+    name: 'neither transposed, n < m (XNNPACK)',
+    a: [40, 30],
+    b: [30, 20],
+    transposeA: false,
+    transposeB: false,
+    recast: false,
+  },
   { name: 'batched', a: [2, 8, 10], b: [2, 12, 10], transposeA: false, transposeB: true, recast: false },
   { name: 'broadcast batch', a: [1, 8, 10], b: [3, 12, 10], transposeA: false, transposeB: true, recast: false },
 ];
@@ -357,7 +506,14 @@ interface PoolCase {
 const POOL_CASES: readonly PoolCase[] = [
   { name: 'LeNet pool1 (MNIST)', x: [4, 24, 24, 6], filterSize: 2, strides: 2, pad: 'valid', values: 'relu' },
   { name: 'LeNet pool2 (MNIST)', x: [4, 8, 8, 16], filterSize: 2, strides: 2, pad: 'valid', values: 'relu' },
-  { name: 'LeNet pool2 (CIFAR), odd size drops the last row', x: [4, 10, 10, 16], filterSize: 2, strides: 2, pad: 'valid', values: 'relu' },
+  {
+    name: 'LeNet pool2 (CIFAR), odd size drops the last row',
+    x: [4, 10, 10, 16],
+    filterSize: 2,
+    strides: 2,
+    pad: 'valid',
+    values: 'relu',
+  },
   { name: 'LeNet pool1 (CIFAR)', x: [4, 28, 28, 6], filterSize: 2, strides: 2, pad: 'valid', values: 'relu' },
   { name: 'AlexNet pool1', x: [2, 32, 32, 64], filterSize: 2, strides: 2, pad: 'valid', values: 'relu' },
   { name: 'AlexNet pool2', x: [2, 16, 16, 192], filterSize: 2, strides: 2, pad: 'valid', values: 'relu' },
@@ -368,26 +524,145 @@ const POOL_CASES: readonly PoolCase[] = [
   { name: 'ties', x: [2, 8, 8, 4], filterSize: 2, strides: 2, pad: 'valid', values: 'integers' },
   // 2x2 stride 2 takes an unrolled path when every window lies inside the input.
   // NaN never wins a window (nor does −∞): all-NaN and all-−∞ windows pass no gradient, as on cpu.
-  { name: 'LeNet pool1 (MNIST), NaN, −∞, +∞ and ties', x: [4, 24, 24, 6], filterSize: 2, strides: 2, pad: 'valid', values: 'special' },
-  { name: 'LeNet pool2 (MNIST), NaN, −∞, +∞ and ties', x: [4, 8, 8, 16], filterSize: 2, strides: 2, pad: 'valid', values: 'special' },
-  { name: 'LeNet pool1 (CIFAR), NaN, −∞, +∞ and ties', x: [4, 28, 28, 6], filterSize: 2, strides: 2, pad: 'valid', values: 'special' },
-  { name: 'LeNet pool2 (CIFAR), NaN, −∞, +∞ and ties', x: [4, 10, 10, 16], filterSize: 2, strides: 2, pad: 'valid', values: 'special' },
-  { name: 'LeNet pool1 (MNIST), negative values', x: [4, 24, 24, 6], filterSize: 2, strides: 2, pad: 'valid', values: 'signed' },
-  { name: 'LeNet pool2 (CIFAR), negative values', x: [4, 10, 10, 16], filterSize: 2, strides: 2, pad: 'valid', values: 'signed' },
+  {
+    name: 'LeNet pool1 (MNIST), NaN, −∞, +∞ and ties',
+    x: [4, 24, 24, 6],
+    filterSize: 2,
+    strides: 2,
+    pad: 'valid',
+    values: 'special',
+  },
+  {
+    name: 'LeNet pool2 (MNIST), NaN, −∞, +∞ and ties',
+    x: [4, 8, 8, 16],
+    filterSize: 2,
+    strides: 2,
+    pad: 'valid',
+    values: 'special',
+  },
+  {
+    name: 'LeNet pool1 (CIFAR), NaN, −∞, +∞ and ties',
+    x: [4, 28, 28, 6],
+    filterSize: 2,
+    strides: 2,
+    pad: 'valid',
+    values: 'special',
+  },
+  {
+    name: 'LeNet pool2 (CIFAR), NaN, −∞, +∞ and ties',
+    x: [4, 10, 10, 16],
+    filterSize: 2,
+    strides: 2,
+    pad: 'valid',
+    values: 'special',
+  },
+  {
+    name: 'LeNet pool1 (MNIST), negative values',
+    x: [4, 24, 24, 6],
+    filterSize: 2,
+    strides: 2,
+    pad: 'valid',
+    values: 'signed',
+  },
+  {
+    name: 'LeNet pool2 (CIFAR), negative values',
+    x: [4, 10, 10, 16],
+    filterSize: 2,
+    strides: 2,
+    pad: 'valid',
+    values: 'signed',
+  },
   // The WebAssembly pass does 4 channels at a time, then 2, then 1: every remainder.
-  { name: '2x2 stride 2, 1 channel, NaN and ties', x: [2, 6, 6, 1], filterSize: 2, strides: 2, pad: 'valid', values: 'special' },
-  { name: '2x2 stride 2, 2 channels, NaN and ties', x: [2, 6, 6, 2], filterSize: 2, strides: 2, pad: 'valid', values: 'special' },
-  { name: '2x2 stride 2, 7 channels, NaN and ties', x: [2, 6, 6, 7], filterSize: 2, strides: 2, pad: 'valid', values: 'special' },
-  { name: '2x2 stride 2, odd sizes, 5 channels, NaN and ties', x: [3, 9, 7, 5], filterSize: 2, strides: 2, pad: 'valid', values: 'special' },
-  { name: '2x2 stride 2, odd sizes, ties', x: [2, 9, 7, 3], filterSize: 2, strides: 2, pad: 'valid', values: 'integers' },
-  { name: '2x2 stride 2, odd sizes, negative values', x: [3, 7, 9, 5], filterSize: 2, strides: 2, pad: 'valid', values: 'signed' },
-  { name: '2x2 stride 2 same, even size, ties', x: [2, 8, 6, 3], filterSize: 2, strides: 2, pad: 'same', values: 'integers' },
-  { name: '2x2 stride 2 same, odd size (windows past the edge: general loop)', x: [2, 9, 7, 3], filterSize: 2, strides: 2, pad: 'same', values: 'signed' },
-  { name: 'overlapping 3x3 stride 2 same', x: [2, 13, 13, 8], filterSize: 3, strides: 2, pad: 'same', values: 'signed' },
-  { name: 'overlapping 3x3 stride 1 same, ties', x: [2, 7, 7, 3], filterSize: 3, strides: 1, pad: 'same', values: 'integers' },
+  {
+    name: '2x2 stride 2, 1 channel, NaN and ties',
+    x: [2, 6, 6, 1],
+    filterSize: 2,
+    strides: 2,
+    pad: 'valid',
+    values: 'special',
+  },
+  {
+    name: '2x2 stride 2, 2 channels, NaN and ties',
+    x: [2, 6, 6, 2],
+    filterSize: 2,
+    strides: 2,
+    pad: 'valid',
+    values: 'special',
+  },
+  {
+    name: '2x2 stride 2, 7 channels, NaN and ties',
+    x: [2, 6, 6, 7],
+    filterSize: 2,
+    strides: 2,
+    pad: 'valid',
+    values: 'special',
+  },
+  {
+    name: '2x2 stride 2, odd sizes, 5 channels, NaN and ties',
+    x: [3, 9, 7, 5],
+    filterSize: 2,
+    strides: 2,
+    pad: 'valid',
+    values: 'special',
+  },
+  {
+    name: '2x2 stride 2, odd sizes, ties',
+    x: [2, 9, 7, 3],
+    filterSize: 2,
+    strides: 2,
+    pad: 'valid',
+    values: 'integers',
+  },
+  {
+    name: '2x2 stride 2, odd sizes, negative values',
+    x: [3, 7, 9, 5],
+    filterSize: 2,
+    strides: 2,
+    pad: 'valid',
+    values: 'signed',
+  },
+  {
+    name: '2x2 stride 2 same, even size, ties',
+    x: [2, 8, 6, 3],
+    filterSize: 2,
+    strides: 2,
+    pad: 'same',
+    values: 'integers',
+  },
+  {
+    name: '2x2 stride 2 same, odd size (windows past the edge: general loop)',
+    x: [2, 9, 7, 3],
+    filterSize: 2,
+    strides: 2,
+    pad: 'same',
+    values: 'signed',
+  },
+  {
+    name: 'overlapping 3x3 stride 2 same',
+    x: [2, 13, 13, 8],
+    filterSize: 3,
+    strides: 2,
+    pad: 'same',
+    values: 'signed',
+  },
+  {
+    name: 'overlapping 3x3 stride 1 same, ties',
+    x: [2, 7, 7, 3],
+    filterSize: 3,
+    strides: 1,
+    pad: 'same',
+    values: 'integers',
+  },
   // (wasm's forward MaxPool itself fails with a numeric pad and unequal strides.)
   { name: 'numeric pad 1, 3x3 window, stride 2', x: [2, 9, 8, 5], filterSize: 3, strides: 2, pad: 1, values: 'signed' },
-  { name: '3x2 window, strides [2, 1], same', x: [2, 9, 8, 5], filterSize: [3, 2], strides: [2, 1], pad: 'same', values: 'integers' },
+  {
+    name: '3x2 window, strides [2, 1], same',
+    x: [2, 9, 8, 5],
+    filterSize: [3, 2],
+    strides: [2, 1],
+    pad: 'same',
+    values: 'integers',
+  },
 ];
 
 /** Small integers, a fifth of them replaced by NaN, −∞ or +∞, and some whole NaN, −∞ or 0 rows. */
@@ -437,7 +712,7 @@ async function poolGradient(backend: 'cpu' | 'wasm', c: PoolCase, seed: number):
 const is2x2Stride2 = (c: PoolCase): boolean => c.filterSize === 2 && c.strides === 2;
 
 describe('MaxPoolGrad on wasm matches cpu', () => {
-  test('2x2 stride-2 pools run the WebAssembly pass on the backend\'s own memory', async () => {
+  test("2x2 stride-2 pools run the WebAssembly pass on the backend's own memory", async () => {
     await tf.setBackend('wasm');
     assert.equal(typeof maxPool2x2GradOnBackend(tf.backend() as BackendWasm), 'function');
   });
@@ -460,13 +735,19 @@ describe('MaxPoolGrad on wasm matches cpu', () => {
     const attrs = { filterSize: 2, strides: 2, pad: 'valid' };
     const xShape = [64, 24, 24, 6];
     const dyShape = [64, 12, 12, 6];
-    const onBackend = async (backend: string, seed: number, grow: boolean): Promise<{ dx: Float32Array; heapBytes: number }> => {
+    const onBackend = async (
+      backend: string,
+      seed: number,
+      grow: boolean,
+    ): Promise<{ dx: Float32Array; heapBytes: number }> => {
       await tf.setBackend(backend);
       const x = tf.tensor(specialValues(xShape, seed), xShape);
       const dy = tf.tensor(randomValues(size(dyShape), seed + 1), dyShape);
       const output = tf.zeros(dyShape); // MaxPoolGrad's third input, unused by every backend here
       const heap = (): number =>
-        backend === 'wasm' ? ((tf.backend() as BackendWasm).wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8.buffer.byteLength : 0;
+        backend === 'wasm'
+          ? ((tf.backend() as BackendWasm).wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8.buffer.byteLength
+          : 0;
       let heapBytes = heap();
       let big: tf.Tensor | undefined;
       if (grow) {
@@ -483,7 +764,11 @@ describe('MaxPoolGrad on wasm matches cpu', () => {
     const grown = await onBackend('wasm', 62, true);
     assert.ok(grown.heapBytes > before.heapBytes, `the heap grew (${before.heapBytes} to ${grown.heapBytes} bytes)`);
     const after = await onBackend('wasm', 63, false);
-    for (const [seed, actual] of [[61, before.dx], [62, grown.dx], [63, after.dx]] as const) {
+    for (const [seed, actual] of [
+      [61, before.dx],
+      [62, grown.dx],
+      [63, after.dx],
+    ] as const) {
       const expected = (await onBackend('cpu', seed, false)).dx;
       assert.equal(maxAbsDiff(actual, expected), 0, `seed ${seed}`);
     }
@@ -492,7 +777,11 @@ describe('MaxPoolGrad on wasm matches cpu', () => {
 
 describe('the WebAssembly 2x2 max-pool gradient module', () => {
   /** The JavaScript pass's rule, written out plainly: the first strictly greater value wins. */
-  function reference(x: Float32Array, dy: Float32Array, [batch, height, width, channels]: readonly number[]): Float32Array {
+  function reference(
+    x: Float32Array,
+    dy: Float32Array,
+    [batch, height, width, channels]: readonly number[],
+  ): Float32Array {
     const [h = 0, w = 0, c = 0] = [height, width, channels];
     const outHeight = Math.floor(h / 2);
     const outWidth = Math.floor(w / 2);
@@ -503,7 +792,12 @@ describe('the WebAssembly 2x2 max-pool gradient module', () => {
           for (let ch = 0; ch < c; ch++) {
             let best = -Infinity;
             let where = -1;
-            for (const [i, j] of [[0, 0], [0, 1], [1, 0], [1, 1]] as const) {
+            for (const [i, j] of [
+              [0, 0],
+              [0, 1],
+              [1, 0],
+              [1, 1],
+            ] as const) {
               const at = ((b * h + 2 * oh + i) * w + 2 * ow + j) * c + ch;
               if ((x[at] as number) > best) {
                 best = x[at] as number;
@@ -528,7 +822,10 @@ describe('the WebAssembly 2x2 max-pool gradient module', () => {
     const memory = new WebAssembly.Memory({ initial: 16 });
     const pass = maxPool2x2GradOn(memory);
     assert.ok(pass !== undefined);
-    const shapes = [1, 2, 3, 4, 5, 6, 7, 8, 9, 16].flatMap((channels) => [[2, 8, 8, channels], [2, 9, 7, channels]]);
+    const shapes = [1, 2, 3, 4, 5, 6, 7, 8, 9, 16].flatMap((channels) => [
+      [2, 8, 8, channels],
+      [2, 9, 7, channels],
+    ]);
     shapes.forEach((shape, i) => {
       const [batch = 0, height = 0, width = 0, channels = 0] = shape;
       const [outHeight, outWidth] = [Math.floor(height / 2), Math.floor(width / 2)];
@@ -548,13 +845,25 @@ describe('the WebAssembly 2x2 max-pool gradient module', () => {
       for (let b = 0; b < batch; b++) {
         // One call per image, as the kernel does for an odd height (even: one call for all).
         const imageBytes = height * rowBytes;
-        pass(xAt + b * imageBytes, dyAt + 4 * b * outHeight * outWidth * channels, dxAt + b * imageBytes, outHeight, outWidth, 4 * channels, rowBytes, 2 * rowBytes);
+        pass(
+          xAt + b * imageBytes,
+          dyAt + 4 * b * outHeight * outWidth * channels,
+          dxAt + b * imageBytes,
+          outHeight,
+          outWidth,
+          4 * channels,
+          rowBytes,
+          2 * rowBytes,
+        );
       }
       const expected = reference(x, dy, shape);
       for (let k = 0; k < xSize; k++) {
-        const skipped = Math.floor(k / (width * channels)) % height >= 2 * outHeight || Math.floor(k / channels) % width >= 2 * outWidth;
+        const skipped =
+          Math.floor(k / (width * channels)) % height >= 2 * outHeight ||
+          Math.floor(k / channels) % width >= 2 * outWidth;
         // Unvisited dx (the last odd row or column) keep their bytes: the kernel zeroes dx first there.
-        if (!skipped) assert.ok(Object.is(dx[k], expected[k]), `shape [${shape}] dx[${k}] = ${dx[k]}, expected ${expected[k]}`);
+        if (!skipped)
+          assert.ok(Object.is(dx[k], expected[k]), `shape [${shape}] dx[${k}] = ${dx[k]}, expected ${expected[k]}`);
       }
       const after = new Uint8Array(memory.buffer);
       for (let k = 0; k < after.length; k++) {
@@ -570,38 +879,39 @@ describe('LeNet-5 gradients on wasm match cpu', () => {
     { data: 'MNIST', height: 28, width: 28, channels: 1 },
     { data: 'CIFAR-10', height: 32, width: 32, channels: 3 },
   ] as const;
-  for (const { data, ...shape } of IMAGES) test(`every weight gradient of one training batch (${data})`, async () => {
-    const pixels = shape.height * shape.width * shape.channels;
-    // In the model's weight order: variable names carry a per-build counter.
-    const gradients = async (backend: 'cpu' | 'wasm'): Promise<Float32Array[]> => {
-      await tf.setBackend(backend);
-      const model = lenet5.build(shape, 10, 7);
-      const tensors = tf.tidy(() => {
-        const xs = tf.tensor4d(randomValues(8 * pixels, 400_000), [8, shape.height, shape.width, shape.channels]);
-        const ys = tf.oneHot(tf.tensor1d([0, 1, 2, 3, 4, 5, 6, 7], 'int32'), 10);
-        const variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
-        const { grads } = tf.variableGrads(
-          () => tf.losses.softmaxCrossEntropy(ys, model.apply(xs, { training: true }) as tf.Tensor) as tf.Scalar,
-          variables,
-        );
-        return variables.map((variable) => grads[variable.name] as tf.Tensor);
-      });
-      const values = tensors.map((t) => t.dataSync() as Float32Array);
-      tf.dispose(tensors);
-      model.dispose();
-      return values;
-    };
-    const expected = await gradients('cpu');
-    const actual = await gradients('wasm');
-    assert.equal(actual.length, 10, 'five layers with kernel and bias');
-    assert.equal(actual.length, expected.length);
-    for (const [name, values] of expected.entries()) {
-      const scale = maxAbs(values);
-      assert.ok(scale > 1e-4, `gradient ${name} is degenerate`);
-      const diff = maxAbsDiff(actual[name] ?? new Float32Array(0), values);
-      assert.ok(diff <= 1e-4 * scale, `weight ${name}: max |wasm - cpu| = ${diff}, max |cpu| = ${scale}`);
-    }
-  });
+  for (const { data, ...shape } of IMAGES)
+    test(`every weight gradient of one training batch (${data})`, async () => {
+      const pixels = shape.height * shape.width * shape.channels;
+      // In the model's weight order: variable names carry a per-build counter.
+      const gradients = async (backend: 'cpu' | 'wasm'): Promise<Float32Array[]> => {
+        await tf.setBackend(backend);
+        const model = lenet5.build(shape, 10, 7);
+        const tensors = tf.tidy(() => {
+          const xs = tf.tensor4d(randomValues(8 * pixels, 400_000), [8, shape.height, shape.width, shape.channels]);
+          const ys = tf.oneHot(tf.tensor1d([0, 1, 2, 3, 4, 5, 6, 7], 'int32'), 10);
+          const variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
+          const { grads } = tf.variableGrads(
+            () => tf.losses.softmaxCrossEntropy(ys, model.apply(xs, { training: true }) as tf.Tensor) as tf.Scalar,
+            variables,
+          );
+          return variables.map((variable) => grads[variable.name] as tf.Tensor);
+        });
+        const values = tensors.map((t) => t.dataSync() as Float32Array);
+        tf.dispose(tensors);
+        model.dispose();
+        return values;
+      };
+      const expected = await gradients('cpu');
+      const actual = await gradients('wasm');
+      assert.equal(actual.length, 10, 'five layers with kernel and bias');
+      assert.equal(actual.length, expected.length);
+      for (const [name, values] of expected.entries()) {
+        const scale = maxAbs(values);
+        assert.ok(scale > 1e-4, `gradient ${name} is degenerate`);
+        const diff = maxAbsDiff(actual[name] ?? new Float32Array(0), values);
+        assert.ok(diff <= 1e-4 * scale, `weight ${name}: max |wasm - cpu| = ${diff}, max |cpu| = ${scale}`);
+      }
+    });
 });
 
 describe('registered wasm kernel', () => {
@@ -610,7 +920,10 @@ describe('registered wasm kernel', () => {
     const names = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'MaxPoolGrad', 'Identity'];
     const before = names.map((name) => tf.getKernel(name, 'wasm'));
     registerWasmKernels();
-    assert.deepEqual(names.map((name) => tf.getKernel(name, 'wasm')), before);
+    assert.deepEqual(
+      names.map((name) => tf.getKernel(name, 'wasm')),
+      before,
+    );
     assert.equal(warn.mock.callCount(), 0);
   });
 
@@ -642,20 +955,58 @@ describe('registered wasm kernel', () => {
   });
 
   const LEAK_CASES: ReadonlyArray<{ name: string; kernel: string; inputs: Record<string, number[]>; attrs: object }> = [
-    { name: 'Conv2DBackpropFilter', kernel: 'Conv2DBackpropFilter', inputs: { x: [2, 9, 9, 3], dy: [2, 5, 5, 4] }, attrs: { strides: 2, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 3, 4] } },
-    { name: 'Conv2DBackpropInput, stride 1', kernel: 'Conv2DBackpropInput', inputs: { dy: [2, 5, 5, 4], filter: [3, 3, 3, 4] }, attrs: { strides: 1, pad: 'same', dataFormat: 'NHWC', inputShape: [2, 5, 5, 3] } },
-    { name: 'Conv2DBackpropInput, stride 2', kernel: 'Conv2DBackpropInput', inputs: { dy: [2, 5, 5, 4], filter: [3, 3, 8, 4] }, attrs: { strides: 2, pad: 'same', dataFormat: 'NHWC', inputShape: [2, 9, 9, 8] } },
-    { name: 'BatchMatMul dY·Wᵀ', kernel: 'BatchMatMul', inputs: { a: [4, 30], b: [50, 30] }, attrs: { transposeA: false, transposeB: true } },
-    { name: 'BatchMatMul Xᵀ·dY', kernel: 'BatchMatMul', inputs: { a: [4, 50], b: [4, 30] }, attrs: { transposeA: true, transposeB: false } },
-    { name: 'MaxPoolGrad', kernel: 'MaxPoolGrad', inputs: { dy: [2, 4, 4, 3], input: [2, 8, 8, 3], output: [2, 4, 4, 3] }, attrs: { filterSize: 2, strides: 2, pad: 'valid' } },
-    { name: 'MaxPoolGrad, general loop', kernel: 'MaxPoolGrad', inputs: { dy: [2, 4, 4, 3], input: [2, 8, 8, 3], output: [2, 4, 4, 3] }, attrs: { filterSize: 3, strides: 2, pad: 'same' } },
+    {
+      name: 'Conv2DBackpropFilter',
+      kernel: 'Conv2DBackpropFilter',
+      inputs: { x: [2, 9, 9, 3], dy: [2, 5, 5, 4] },
+      attrs: { strides: 2, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 3, 4] },
+    },
+    {
+      name: 'Conv2DBackpropInput, stride 1',
+      kernel: 'Conv2DBackpropInput',
+      inputs: { dy: [2, 5, 5, 4], filter: [3, 3, 3, 4] },
+      attrs: { strides: 1, pad: 'same', dataFormat: 'NHWC', inputShape: [2, 5, 5, 3] },
+    },
+    {
+      name: 'Conv2DBackpropInput, stride 2',
+      kernel: 'Conv2DBackpropInput',
+      inputs: { dy: [2, 5, 5, 4], filter: [3, 3, 8, 4] },
+      attrs: { strides: 2, pad: 'same', dataFormat: 'NHWC', inputShape: [2, 9, 9, 8] },
+    },
+    {
+      name: 'BatchMatMul dY·Wᵀ',
+      kernel: 'BatchMatMul',
+      inputs: { a: [4, 30], b: [50, 30] },
+      attrs: { transposeA: false, transposeB: true },
+    },
+    {
+      name: 'BatchMatMul Xᵀ·dY',
+      kernel: 'BatchMatMul',
+      inputs: { a: [4, 50], b: [4, 30] },
+      attrs: { transposeA: true, transposeB: false },
+    },
+    {
+      name: 'MaxPoolGrad',
+      kernel: 'MaxPoolGrad',
+      inputs: { dy: [2, 4, 4, 3], input: [2, 8, 8, 3], output: [2, 4, 4, 3] },
+      attrs: { filterSize: 2, strides: 2, pad: 'valid' },
+    },
+    {
+      name: 'MaxPoolGrad, general loop',
+      kernel: 'MaxPoolGrad',
+      inputs: { dy: [2, 4, 4, 3], input: [2, 8, 8, 3], output: [2, 4, 4, 3] },
+      attrs: { filterSize: 3, strides: 2, pad: 'same' },
+    },
     { name: 'Identity', kernel: 'Identity', inputs: { x: [2, 5, 5, 3] }, attrs: {} },
   ];
   LEAK_CASES.forEach((c, i) => {
     test(`${c.name} frees its intermediate buffers`, async () => {
       await tf.setBackend('wasm');
       const inputs = Object.fromEntries(
-        Object.entries(c.inputs).map(([key, shape], j) => [key, tf.tensor(randomValues(size(shape), 500 * i + j), shape)]),
+        Object.entries(c.inputs).map(([key, shape], j) => [
+          key,
+          tf.tensor(randomValues(size(shape), 500 * i + j), shape),
+        ]),
       );
       const run = (): tf.Tensor => tf.engine().runKernel(c.kernel, inputs, c.attrs as tf.NamedAttrMap);
       run().dispose(); // warm-up: lets the backend settle any one-time allocations
@@ -666,7 +1017,7 @@ describe('registered wasm kernel', () => {
     });
   });
 
-  test('Identity shares its input\'s buffer, which outlives the input', async () => {
+  test("Identity shares its input's buffer, which outlives the input", async () => {
     await tf.setBackend('wasm');
     const values = randomValues(24, 77);
     for (const dtype of ['float32', 'int32', 'bool'] as const) {
@@ -689,7 +1040,10 @@ describe('registered wasm kernel', () => {
     const x = tf.zeros([1, 3, 8, 8]);
     const dy = tf.zeros([1, 4, 6, 6]);
     const attrs = { strides: 1, pad: 'valid', dataFormat: 'NCHW', filterShape: [3, 3, 3, 4] };
-    assert.throws(() => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, attrs), /supports dataFormat 'NHWC' only/);
+    assert.throws(
+      () => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, attrs),
+      /supports dataFormat 'NHWC' only/,
+    );
     tf.dispose([x, dy]);
   });
 });

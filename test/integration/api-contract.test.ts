@@ -19,7 +19,14 @@ import sharp from 'sharp';
 import type { ErrorBody } from '../../src/contract/errors.ts';
 import type { Job, JobList, JobSummary } from '../../src/contract/job.ts';
 import type { Prediction, PredictResponse } from '../../src/contract/predict.ts';
-import { request, startTestService, testRedisUrl, waitFor, type JsonResponse, type TestService } from '../support/service.ts';
+import {
+  request,
+  startTestService,
+  testRedisUrl,
+  waitFor,
+  type JsonResponse,
+  type TestService,
+} from '../support/service.ts';
 
 const MAX_UPLOAD_BYTES = 200_000;
 const MAX_UPLOAD_FILES = 4;
@@ -32,7 +39,16 @@ const limits = {
 };
 
 /** The job that predictions use: small enough to train in about a second. */
-const smallJob = { model: 'lenet5', dataset: 'mnist', trainLimit: 256, testLimit: 100, epochs: 1, batchSize: 32, logEvery: 2, seed: 7 };
+const smallJob = {
+  model: 'lenet5',
+  dataset: 'mnist',
+  trainLimit: 256,
+  testLimit: 100,
+  epochs: 1,
+  batchSize: 32,
+  logEvery: 2,
+  seed: 7,
+};
 
 /** Tolerances between two answers: same pixels (batching aside), pixels within a grey level or two, resampled pixels. */
 const SAME_PIXELS = 1e-5;
@@ -41,7 +57,27 @@ const RESAMPLED = 1e-3;
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 /** The contract's fields, and timeoutSeconds, which this server adds. */
-const FIELDS = ['model', 'dataset', 'epochs', 'batchSize', 'learningRate', 'momentum', 'weightDecay', 'augment', 'seed', 'trainLimit', 'testLimit', 'logEvery', 'timeoutSeconds', 'initFrom', 'trainLayers', 'validationSplit', 'earlyStopping', 'learningRateSchedule', 'webhook'];
+const FIELDS = [
+  'model',
+  'dataset',
+  'epochs',
+  'batchSize',
+  'learningRate',
+  'momentum',
+  'weightDecay',
+  'augment',
+  'seed',
+  'trainLimit',
+  'testLimit',
+  'logEvery',
+  'timeoutSeconds',
+  'initFrom',
+  'trainLayers',
+  'validationSplit',
+  'earlyStopping',
+  'learningRateSchedule',
+  'webhook',
+];
 
 /**
  * Every Redis client created in this process from here on, so that the last test can check that
@@ -109,11 +145,15 @@ async function getJob(on: TestService, id: string): Promise<Job> {
 }
 
 async function waitForState(on: TestService, id: string, state: Job['state'], timeoutMs: number): Promise<Job> {
-  return waitFor(`job ${id} to be ${state}`, async () => {
-    const job = await getJob(on, id);
-    if (job.state === 'failed') throw new Error(`job ${id} failed: ${job.error?.message}`);
-    return job.state === state ? job : null;
-  }, timeoutMs);
+  return waitFor(
+    `job ${id} to be ${state}`,
+    async () => {
+      const job = await getJob(on, id);
+      if (job.state === 'failed') throw new Error(`job ${id} failed: ${job.error?.message}`);
+      return job.state === state ? job : null;
+    },
+    timeoutMs,
+  );
 }
 
 /** The contract's error body, exactly: `{ error, details? }`, details as `{ path, message }`. */
@@ -122,7 +162,8 @@ function assertError(answer: JsonResponse<unknown>, status: number): ErrorBody {
   const body = answer.body as ErrorBody;
   assert.equal(typeof body, 'object');
   assert.notEqual(body, null);
-  for (const key of Object.keys(body)) assert.ok(key === 'error' || key === 'details', `unexpected key ${key} in ${JSON.stringify(body)}`);
+  for (const key of Object.keys(body))
+    assert.ok(key === 'error' || key === 'details', `unexpected key ${key} in ${JSON.stringify(body)}`);
   assert.equal(typeof body.error, 'string');
   assert.ok(body.error.trim().length > 0, 'error is an empty sentence');
   if (body.details !== undefined) {
@@ -142,7 +183,8 @@ function assertValidationError(answer: JsonResponse<unknown>, paths: string[]): 
   const body = assertError(answer, 400);
   assert.ok(body.details, `no details in ${JSON.stringify(body)}`);
   assert.deepEqual(body.details.map((detail) => detail.path).sort(), [...paths].sort(), JSON.stringify(body));
-  for (const path of paths) if (path) assert.match(body.error, new RegExp(`\\b${path}\\b`), 'the sentence names the field');
+  for (const path of paths)
+    if (path) assert.match(body.error, new RegExp(`\\b${path}\\b`), 'the sentence names the field');
   return body;
 }
 
@@ -167,14 +209,22 @@ async function digit(index: number): Promise<Buffer> {
 const grey = (pixels: Buffer, width = 28, height = 28) => sharp(pixels, { raw: { width, height, channels: 1 } });
 
 async function digitPng(index: number): Promise<Buffer> {
-  return grey(await digit(index)).png().toBuffer();
+  return grey(await digit(index))
+    .png()
+    .toBuffer();
 }
 
 async function channelsOf(image: Buffer): Promise<number | undefined> {
   return (await sharp(image).metadata()).channels;
 }
 
-function predict(id: string, body: Buffer | FormData, contentType?: string, on: TestService = service, query = ''): Promise<JsonResponse<PredictResponse>> {
+function predict(
+  id: string,
+  body: Buffer | FormData,
+  contentType?: string,
+  on: TestService = service,
+  query = '',
+): Promise<JsonResponse<PredictResponse>> {
   return request<PredictResponse>(`${on.url}/jobs/${id}/predict${query}`, {
     method: 'POST',
     body: body instanceof FormData ? body : new Uint8Array(body),
@@ -184,7 +234,12 @@ function predict(id: string, body: Buffer | FormData, contentType?: string, on: 
 
 function form(files: { field: string; bytes: Buffer | string; type: string; name: string }[]): FormData {
   const data = new FormData();
-  for (const file of files) data.append(file.field, new Blob([typeof file.bytes === 'string' ? file.bytes : new Uint8Array(file.bytes)], { type: file.type }), file.name);
+  for (const file of files)
+    data.append(
+      file.field,
+      new Blob([typeof file.bytes === 'string' ? file.bytes : new Uint8Array(file.bytes)], { type: file.type }),
+      file.name,
+    );
   return data;
 }
 
@@ -192,7 +247,10 @@ function form(files: { field: string; bytes: Buffer | string; type: string; name
 function assertPrediction(prediction: Prediction): void {
   assert.deepEqual(Object.keys(prediction).sort(), ['blank', 'className', 'label', 'probability', 'top']);
   assert.equal(prediction.blank, false, 'every test image here shows a digit');
-  assert.ok(Number.isInteger(prediction.label) && prediction.label >= 0 && prediction.label <= 9, `label ${prediction.label}`);
+  assert.ok(
+    Number.isInteger(prediction.label) && prediction.label >= 0 && prediction.label <= 9,
+    `label ${prediction.label}`,
+  );
   assert.equal(prediction.className, String(prediction.label));
   assert.ok(prediction.probability >= 0 && prediction.probability <= 1, `probability ${prediction.probability}`);
   assert.equal(prediction.top.length, 5);
@@ -202,10 +260,17 @@ function assertPrediction(prediction: Prediction): void {
     assert.ok(entry.probability >= 0 && entry.probability <= 1);
   }
   for (let i = 1; i < prediction.top.length; i++) {
-    assert.ok((prediction.top[i - 1]?.probability ?? 0) >= (prediction.top[i]?.probability ?? 0), 'top is sorted by probability, descending');
+    assert.ok(
+      (prediction.top[i - 1]?.probability ?? 0) >= (prediction.top[i]?.probability ?? 0),
+      'top is sorted by probability, descending',
+    );
   }
   assert.equal(new Set(prediction.top.map((entry) => entry.label)).size, 5, 'top has five different classes');
-  assert.deepEqual(prediction.top[0], { label: prediction.label, className: prediction.className, probability: prediction.probability });
+  assert.deepEqual(prediction.top[0], {
+    label: prediction.label,
+    className: prediction.className,
+    probability: prediction.probability,
+  });
   const sum = prediction.top.reduce((total, entry) => total + entry.probability, 0);
   assert.ok(sum <= 1 + 1e-6, `the five best probabilities sum to ${sum}`);
 }
@@ -307,9 +372,20 @@ describe('POST /jobs', () => {
   });
 
   it('takes validation, early stopping and a learning-rate schedule, filling their defaults; progress counts the images left to train on', async () => {
-    const job = await queuedJob({ trainLimit: 1000, batchSize: 100, validationSplit: 0.2, earlyStopping: { patience: 2 }, learningRateSchedule: { type: 'cosine', warmupEpochs: 1 } });
+    const job = await queuedJob({
+      trainLimit: 1000,
+      batchSize: 100,
+      validationSplit: 0.2,
+      earlyStopping: { patience: 2 },
+      learningRateSchedule: { type: 'cosine', warmupEpochs: 1 },
+    });
     assert.equal(job.request.validationSplit, 0.2);
-    assert.deepEqual(job.request.earlyStopping, { metric: 'validationLoss', patience: 2, minDelta: 0, restoreBest: true });
+    assert.deepEqual(job.request.earlyStopping, {
+      metric: 'validationLoss',
+      patience: 2,
+      minDelta: 0,
+      restoreBest: true,
+    });
     assert.deepEqual(job.request.learningRateSchedule, { type: 'cosine', warmupEpochs: 1, minLearningRate: 0 });
     assert.equal(job.progress.batchesPerEpoch, 8, '800 images left to train on, in batches of 100');
     const refusals: [Record<string, unknown>, string][] = [
@@ -331,10 +407,39 @@ describe('POST /jobs', () => {
   });
 
   it('accepts the range limits themselves', async () => {
-    const job = await queuedJob({ epochs: 1000, batchSize: 4096, learningRate: 10, momentum: 0, weightDecay: 1, trainLimit: 1, testLimit: 1, logEvery: 1, timeoutSeconds: 604800 });
+    const job = await queuedJob({
+      epochs: 1000,
+      batchSize: 4096,
+      learningRate: 10,
+      momentum: 0,
+      weightDecay: 1,
+      trainLimit: 1,
+      testLimit: 1,
+      logEvery: 1,
+      timeoutSeconds: 604800,
+    });
     assert.deepEqual(
       { ...job.request, seed: 0 },
-      { model: 'lenet5', dataset: 'mnist', epochs: 1000, batchSize: 4096, learningRate: 10, momentum: 0, weightDecay: 1, augment: false, seed: 0, trainLimit: 1, testLimit: 1, logEvery: 1, timeoutSeconds: 604800, initFrom: null, trainLayers: 'all', validationSplit: null, earlyStopping: null, learningRateSchedule: null },
+      {
+        model: 'lenet5',
+        dataset: 'mnist',
+        epochs: 1000,
+        batchSize: 4096,
+        learningRate: 10,
+        momentum: 0,
+        weightDecay: 1,
+        augment: false,
+        seed: 0,
+        trainLimit: 1,
+        testLimit: 1,
+        logEvery: 1,
+        timeoutSeconds: 604800,
+        initFrom: null,
+        trainLayers: 'all',
+        validationSplit: null,
+        earlyStopping: null,
+        learningRateSchedule: null,
+      },
     );
     assert.equal(job.progress.batchesPerEpoch, 1);
     const smallest = await queuedJob({ epochs: 1, batchSize: 1 });
@@ -344,12 +449,26 @@ describe('POST /jobs', () => {
   it('fills the defaults that depend on model and data set: alexnet decays weights, cifar10 augments', async () => {
     const job = await queuedJob({ model: 'alexnet', dataset: 'cifar10' });
     assert.deepEqual(
-      { weightDecay: job.request.weightDecay, augment: job.request.augment, trainLimit: job.request.trainLimit, testLimit: job.request.testLimit },
+      {
+        weightDecay: job.request.weightDecay,
+        augment: job.request.augment,
+        trainLimit: job.request.trainLimit,
+        testLimit: job.request.testLimit,
+      },
       { weightDecay: 1e-4, augment: true, trainLimit: 50000, testLimit: 10000 },
     );
     assert.equal(job.progress.batchesPerEpoch, 782);
-    const chosen = await queuedJob({ model: 'alexnet', dataset: 'cifar10', weightDecay: 0, augment: false, trainLimit: 70000 });
-    assert.deepEqual([chosen.request.weightDecay, chosen.request.augment, chosen.request.trainLimit], [0, false, 50000]);
+    const chosen = await queuedJob({
+      model: 'alexnet',
+      dataset: 'cifar10',
+      weightDecay: 0,
+      augment: false,
+      trainLimit: 70000,
+    });
+    assert.deepEqual(
+      [chosen.request.weightDecay, chosen.request.augment, chosen.request.trainLimit],
+      [0, false, 50000],
+    );
   });
 
   it('answers 400 for a model this server does not implement, naming the ones it does', async () => {
@@ -373,21 +492,41 @@ describe('POST /jobs', () => {
   });
 
   it('answers 400 for an unknown field, with the field name as path', async () => {
-    const body = assertValidationError(await postJob(apiOnly, { model: 'lenet5', dataset: 'mnist', epoch: 3 }), ['epoch']);
+    const body = assertValidationError(await postJob(apiOnly, { model: 'lenet5', dataset: 'mnist', epoch: 3 }), [
+      'epoch',
+    ]);
     assert.match(body.details?.[0]?.message ?? '', /unknown/i);
   });
 
   it('answers 400 for a webhook it would not call (loopback, private, link-local, not http or https) an over-long URL or a short secret, naming the field', async () => {
     const secret = 'a-secret-of-more-than-16-characters';
     const webhookJob = (webhook: unknown) => postJob(apiOnly, { model: 'lenet5', dataset: 'mnist', webhook });
-    for (const url of ['http://127.0.0.1:9/hook', 'http://localhost/hook', 'http://[::1]/', 'http://10.1.2.3/', 'https://169.254.169.254/latest/meta-data', 'http://192.168.1.1/', 'http://[::ffff:192.168.0.1]/', 'http://[fe80::1]/', 'http://[fd00::1]/']) {
+    for (const url of [
+      'http://127.0.0.1:9/hook',
+      'http://localhost/hook',
+      'http://[::1]/',
+      'http://10.1.2.3/',
+      'https://169.254.169.254/latest/meta-data',
+      'http://192.168.1.1/',
+      'http://[::ffff:192.168.0.1]/',
+      'http://[fe80::1]/',
+      'http://[fd00::1]/',
+    ]) {
       const body = assertValidationError(await webhookJob({ url, secret }), ['webhook.url']);
       assert.match(body.details?.[0]?.message ?? '', /non-public address/, url);
     }
     assertValidationError(await webhookJob({ url: 'ftp://example.com/hook', secret }), ['webhook.url']);
-    const long = assertValidationError(await webhookJob({ url: `https://example.com/${'a'.repeat(2100)}`, secret }), ['webhook.url']);
-    assert.equal(long.details?.[0]?.message, 'webhook.url must be at most 2048 characters', 'an over-long URL is told so, not called malformed');
-    assertValidationError(await webhookJob({ url: 'https://example.com/hook', secret: 'too-short' }), ['webhook.secret']);
+    const long = assertValidationError(await webhookJob({ url: `https://example.com/${'a'.repeat(2100)}`, secret }), [
+      'webhook.url',
+    ]);
+    assert.equal(
+      long.details?.[0]?.message,
+      'webhook.url must be at most 2048 characters',
+      'an over-long URL is told so, not called malformed',
+    );
+    assertValidationError(await webhookJob({ url: 'https://example.com/hook', secret: 'too-short' }), [
+      'webhook.secret',
+    ]);
     assertValidationError(await webhookJob({ url: 'https://example.com/hook' }), ['webhook.secret']);
   });
 
@@ -434,12 +573,23 @@ describe('POST /jobs', () => {
   });
 
   it('lists every problem of a request, one detail each', async () => {
-    const answer = await postJob(apiOnly, { model: 'vgg16', dataset: 'imagenet', epochs: '5', batchSize: 0, momentum: 1, colour: 'red' });
+    const answer = await postJob(apiOnly, {
+      model: 'vgg16',
+      dataset: 'imagenet',
+      epochs: '5',
+      batchSize: 0,
+      momentum: 1,
+      colour: 'red',
+    });
     assertValidationError(answer, ['model', 'dataset', 'epochs', 'batchSize', 'momentum', 'colour']);
   });
 
   it('answers 400 for a body that is not valid JSON', async () => {
-    const answer = await request(`${apiOnly.url}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model": "lenet5",' });
+    const answer = await request(`${apiOnly.url}/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"model": "lenet5",',
+    });
     assertError(answer, 400);
   });
 
@@ -458,15 +608,43 @@ describe('POST /jobs', () => {
 describe('GET /jobs/:id', () => {
   it('answers 200 with a completed job: state, request, progress, logs, epochs, result, times', async () => {
     const job = await getJob(service, completed.id);
-    assert.deepEqual(Object.keys(job).sort(), ['createdAt', 'epochs', 'error', 'finishedAt', 'id', 'logs', 'progress', 'request', 'result', 'startedAt', 'state']);
+    assert.deepEqual(Object.keys(job).sort(), [
+      'createdAt',
+      'epochs',
+      'error',
+      'finishedAt',
+      'id',
+      'logs',
+      'progress',
+      'request',
+      'result',
+      'startedAt',
+      'state',
+    ]);
     assert.equal(job.id, completed.id);
     assert.equal(job.state, 'completed');
-    assert.deepEqual(job.request, { ...smallJob, learningRate: 0.01, momentum: 0.9, weightDecay: 0, augment: false, timeoutSeconds: 604800, initFrom: null, trainLayers: 'all', validationSplit: null, earlyStopping: null, learningRateSchedule: null });
+    assert.deepEqual(job.request, {
+      ...smallJob,
+      learningRate: 0.01,
+      momentum: 0.9,
+      weightDecay: 0,
+      augment: false,
+      timeoutSeconds: 604800,
+      initFrom: null,
+      trainLayers: 'all',
+      validationSplit: null,
+      earlyStopping: null,
+      learningRateSchedule: null,
+    });
     assert.deepEqual(job.progress, { epoch: 1, epochs: 1, batch: 8, batchesPerEpoch: 8, fraction: 1 });
 
     // 8 batches, a line every 2: the mean loss of batches 1-2, 3-4, 5-6, 7-8.
-    assert.deepEqual(job.logs.map(({ epoch, batch }) => ({ epoch, batch })), [2, 4, 6, 8].map((batch) => ({ epoch: 1, batch })));
-    for (const line of job.logs) assert.ok(Number.isFinite(line.loss) && line.loss > 0 && line.loss < 10, `loss ${line.loss}`);
+    assert.deepEqual(
+      job.logs.map(({ epoch, batch }) => ({ epoch, batch })),
+      [2, 4, 6, 8].map((batch) => ({ epoch: 1, batch })),
+    );
+    for (const line of job.logs)
+      assert.ok(Number.isFinite(line.loss) && line.loss > 0 && line.loss < 10, `loss ${line.loss}`);
 
     assert.equal(job.epochs.length, 1);
     const [epoch] = job.epochs;
@@ -495,7 +673,11 @@ describe('GET /jobs/:id', () => {
     const cells = result.confusionMatrix.flat().reduce((total, count) => total + count, 0);
     assert.equal(cells, result.total, 'the confusion matrix counts every test image once');
     const diagonal = result.confusionMatrix.reduce((total, row, i) => total + (row[i] ?? 0), 0);
-    assert.equal(diagonal, result.correct, 'rows are true classes, columns predicted: the diagonal is the correct ones');
+    assert.equal(
+      diagonal,
+      result.correct,
+      'rows are true classes, columns predicted: the diagonal is the correct ones',
+    );
     assert.equal(result.perClassAccuracy.length, 10);
     result.perClassAccuracy.forEach((accuracy, i) => {
       const row = result.confusionMatrix[i] ?? [];
@@ -574,10 +756,15 @@ describe('POST /jobs/:id/cancel', () => {
     assert.equal(created.status, 201);
     let cancelled: JsonResponse<Job> | null = null;
     try {
-      const running = await waitFor('the long job to log its first batches', async () => {
-        const job = await getJob(service, created.body.id);
-        return job.state === 'running' && job.logs.length >= 2 ? job : null;
-      }, 30_000, 20);
+      const running = await waitFor(
+        'the long job to log its first batches',
+        async () => {
+          const job = await getJob(service, created.body.id);
+          return job.state === 'running' && job.logs.length >= 2 ? job : null;
+        },
+        30_000,
+        20,
+      );
       assertIso(running.startedAt, 'startedAt');
       assertError(await predict(created.body.id, await digitPng(0), 'image/png'), 409);
       cancelled = await cancel(service, created.body.id);
@@ -603,7 +790,8 @@ describe('GET /jobs', () => {
   before(async () => {
     // More than one default page (20), some cancelled.
     for (let i = 0; i < 22; i++) await queuedJob({ seed: 1000 + i });
-    for (const job of apiOnlyJobs.slice(-22).filter((_, i) => i % 5 === 0)) assert.equal((await cancel(apiOnly, job.id)).status, 200);
+    for (const job of apiOnlyJobs.slice(-22).filter((_, i) => i % 5 === 0))
+      assert.equal((await cancel(apiOnly, job.id)).status, 200);
   });
 
   const list = (query: string, on: TestService = apiOnly) => request<JobList>(`${on.url}/jobs${query}`);
@@ -614,7 +802,9 @@ describe('GET /jobs', () => {
     let cursor: string | null = null;
     for (let pages = 0; ; pages++) {
       assert.ok(pages < 200, 'paging does not end');
-      const answer: JsonResponse<JobList> = await list(`?limit=${limit}${query}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+      const answer: JsonResponse<JobList> = await list(
+        `?limit=${limit}${query}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+      );
       assert.equal(answer.status, 200, JSON.stringify(answer.body));
       assert.deepEqual(Object.keys(answer.body).sort(), ['jobs', 'next']);
       assert.ok(answer.body.jobs.length <= limit);
@@ -632,10 +822,17 @@ describe('GET /jobs', () => {
     assert.equal(answer.body.jobs.length, 20);
     assert.equal(typeof answer.body.next, 'string');
     const newest = apiOnlyJobs.slice(-20).reverse();
-    assert.deepEqual(answer.body.jobs.map((job) => job.id), newest.map((job) => job.id));
-    assert.deepEqual(answer.body.jobs.map((job) => job.state), newest.map((job) => job.state));
+    assert.deepEqual(
+      answer.body.jobs.map((job) => job.id),
+      newest.map((job) => job.id),
+    );
+    assert.deepEqual(
+      answer.body.jobs.map((job) => job.state),
+      newest.map((job) => job.state),
+    );
     for (const job of answer.body.jobs) {
-      for (const key of ['id', 'state', 'request', 'progress', 'result', 'createdAt']) assert.ok(key in job, `${key} missing from a listed job`);
+      for (const key of ['id', 'state', 'request', 'progress', 'result', 'createdAt'])
+        assert.ok(key in job, `${key} missing from a listed job`);
       assert.equal(job.request.model, 'lenet5');
       assert.equal(job.progress.batchesPerEpoch, Math.ceil(job.request.trainLimit / job.request.batchSize));
       assert.equal(job.result, null);
@@ -658,14 +855,26 @@ describe('GET /jobs', () => {
   });
 
   it('filters by state', async () => {
-    const expectedCancelled = apiOnlyJobs.filter((job) => job.state === 'cancelled').reverse().map((job) => job.id);
-    const expectedQueued = apiOnlyJobs.filter((job) => job.state === 'queued').reverse().map((job) => job.id);
+    const expectedCancelled = apiOnlyJobs
+      .filter((job) => job.state === 'cancelled')
+      .reverse()
+      .map((job) => job.id);
+    const expectedQueued = apiOnlyJobs
+      .filter((job) => job.state === 'queued')
+      .reverse()
+      .map((job) => job.id);
     assert.ok(expectedCancelled.length >= 5 && expectedQueued.length >= 5);
     const cancelled = await walk('&state=cancelled', 3);
-    assert.deepEqual(cancelled.map((job) => job.id), expectedCancelled);
+    assert.deepEqual(
+      cancelled.map((job) => job.id),
+      expectedCancelled,
+    );
     for (const job of cancelled) assert.equal(job.state, 'cancelled');
     const queued = await walk('&state=queued', 100);
-    assert.deepEqual(queued.map((job) => job.id), expectedQueued);
+    assert.deepEqual(
+      queued.map((job) => job.id),
+      expectedQueued,
+    );
     for (const job of queued) assert.equal(job.state, 'queued');
     const none = await list('?state=completed');
     assert.deepEqual(none.body, { jobs: [], next: null });
@@ -675,7 +884,8 @@ describe('GET /jobs', () => {
   });
 
   it('answers 400 for a bad limit, state, cursor or an unknown parameter', async () => {
-    for (const limit of ['0', '101', 'abc', '2.5', '-1']) assertValidationError(await list(`?limit=${limit}`), ['limit']);
+    for (const limit of ['0', '101', 'abc', '2.5', '-1'])
+      assertValidationError(await list(`?limit=${limit}`), ['limit']);
     assert.equal((await list('?limit=100')).status, 200);
     assertValidationError(await list('?state=paused'), ['state']);
     assertValidationError(await list('?cursor=not-a-cursor'), ['cursor']);
@@ -711,7 +921,9 @@ describe('POST /jobs/:id/predict', () => {
     const distances = reference.map((other) => distance(prediction, other));
     const own = distances[index] ?? Infinity;
     assert.ok(own < tolerance, `${what}: differs from digit ${index}'s answer by ${own} (tolerance ${tolerance})`);
-    distances.forEach((other, i) => assert.ok(i === index || other > own, `${what}: nearer to digit ${i}'s answer than to digit ${index}'s`));
+    distances.forEach((other, i) =>
+      assert.ok(i === index || other > own, `${what}: nearer to digit ${i}'s answer than to digit ${index}'s`),
+    );
   }
 
   it('classifies a raw PNG, the same image the same way each time', async () => {
@@ -736,10 +948,17 @@ describe('POST /jobs/:id/predict', () => {
     const order = [2, 0, 3, 1];
     const fields = ['image', 'file', 'x', 'image'];
     const files = await Promise.all(
-      order.map(async (index, position) => ({ field: fields[position] ?? 'f', bytes: await digitPng(index), type: 'image/png', name: `digit-${index}.png` })),
+      order.map(async (index, position) => ({
+        field: fields[position] ?? 'f',
+        bytes: await digitPng(index),
+        type: 'image/png',
+        name: `digit-${index}.png`,
+      })),
     );
     const predictions = assertPredictions(await predict(completed.id, form(files)), order.length);
-    order.forEach((index, position) => assertAnswerFor(predictions[position], index, SAME_PIXELS, `file ${position + 1}`));
+    order.forEach((index, position) =>
+      assertAnswerFor(predictions[position], index, SAME_PIXELS, `file ${position + 1}`),
+    );
   });
 
   it('classifies a multipart upload of mixed formats, one of them sent as application/octet-stream', async () => {
@@ -750,14 +969,18 @@ describe('POST /jobs/:id/predict', () => {
       { field: 'c', bytes: await grey(pixels).png().toBuffer(), type: 'application/octet-stream', name: 'c' },
     ];
     const predictions = assertPredictions(await predict(completed.id, form(files)), 3);
-    predictions.forEach((prediction, position) => assertAnswerFor(prediction, 1, NEARLY_SAME_PIXELS, `file ${position + 1}`));
+    predictions.forEach((prediction, position) =>
+      assertAnswerFor(prediction, 1, NEARLY_SAME_PIXELS, `file ${position + 1}`),
+    );
   });
 
-  it('converts an RGB image to the model\'s grey input', async () => {
+  it("converts an RGB image to the model's grey input", async () => {
     const pixels = await digit(2);
     const rgb = Buffer.alloc(28 * 28 * 3);
     for (let i = 0; i < 28 * 28; i++) rgb.fill(pixels[i] ?? 0, i * 3, i * 3 + 3);
-    const image = await sharp(rgb, { raw: { width: 28, height: 28, channels: 3 } }).png().toBuffer();
+    const image = await sharp(rgb, { raw: { width: 28, height: 28, channels: 3 } })
+      .png()
+      .toBuffer();
     assert.equal(await channelsOf(image), 3, 'the test image is RGB');
     const [prediction] = assertPredictions(await predict(completed.id, image, 'image/png'), 1);
     assertAnswerFor(prediction, 2, NEARLY_SAME_PIXELS, 'the RGB image');
@@ -768,21 +991,35 @@ describe('POST /jobs/:id/predict', () => {
     // Opaque: whatever a converter does with transparency, these are the grey digit's pixels.
     const rgba = Buffer.alloc(28 * 28 * 4, 255);
     for (let i = 0; i < 28 * 28; i++) rgba.fill(pixels[i] ?? 0, i * 4, i * 4 + 3);
-    const image = await sharp(rgba, { raw: { width: 28, height: 28, channels: 4 } }).png().toBuffer();
+    const image = await sharp(rgba, { raw: { width: 28, height: 28, channels: 4 } })
+      .png()
+      .toBuffer();
     assert.equal(await channelsOf(image), 4, 'the test image has alpha');
     const [prediction] = assertPredictions(await predict(completed.id, image, 'image/png'), 1);
     assertAnswerFor(prediction, 3, NEARLY_SAME_PIXELS, 'the RGBA image');
   });
 
-  it('stretches a large image (1000×800) onto the model\'s input with preprocess=none', async () => {
-    const image = await grey(await digit(3)).resize(1000, 800, { fit: 'fill', kernel: 'nearest' }).png().toBuffer();
+  it("stretches a large image (1000×800) onto the model's input with preprocess=none", async () => {
+    const image = await grey(await digit(3))
+      .resize(1000, 800, { fit: 'fill', kernel: 'nearest' })
+      .png()
+      .toBuffer();
     const { width, height } = await sharp(image).metadata();
     assert.deepEqual([width, height], [1000, 800]);
     assert.ok(image.length < MAX_UPLOAD_BYTES, `the large test image is ${image.length} bytes`);
-    const [stretched] = assertPredictions(await predict(completed.id, image, 'image/png', service, '?preprocess=none'), 1);
-    const [original] = assertPredictions(await predict(completed.id, await digitPng(3), 'image/png', service, '?preprocess=none'), 1);
+    const [stretched] = assertPredictions(
+      await predict(completed.id, image, 'image/png', service, '?preprocess=none'),
+      1,
+    );
+    const [original] = assertPredictions(
+      await predict(completed.id, await digitPng(3), 'image/png', service, '?preprocess=none'),
+      1,
+    );
     assert.ok(stretched && original);
-    assert.ok(distance(stretched, original) < RESAMPLED, `the 1000×800 image answers ${distance(stretched, original)} away from the 28×28 one`);
+    assert.ok(
+      distance(stretched, original) < RESAMPLED,
+      `the 1000×800 image answers ${distance(stretched, original)} away from the 28×28 one`,
+    );
   });
 
   it('answers 409 for a queued or a cancelled job', async () => {
@@ -797,7 +1034,9 @@ describe('POST /jobs/:id/predict', () => {
 
   it('answers 400 naming the parameter for an unknown preprocess mode or explain value', async () => {
     const png = await digitPng(0);
-    assertValidationError(await predict(completed.id, png, 'image/png', service, '?preprocess=sharpen'), ['preprocess']);
+    assertValidationError(await predict(completed.id, png, 'image/png', service, '?preprocess=sharpen'), [
+      'preprocess',
+    ]);
     assertValidationError(await predict(completed.id, png, 'image/png', service, '?explain=maybe'), ['explain']);
   });
 
@@ -808,8 +1047,17 @@ describe('POST /jobs/:id/predict', () => {
   it('answers 400 for bytes that are not an image', async () => {
     const text = Buffer.from('this is not an image, just some text bytes\n'.repeat(10));
     assertError(await predict(completed.id, text, 'image/png'), 400);
-    assertError(await predict(completed.id, form([{ field: 'f', bytes: text, type: 'application/octet-stream', name: 'notes.bin' }])), 400);
-    assertError(await predict(completed.id, form([{ field: 'f', bytes: text, type: 'image/jpeg', name: 'fake.jpg' }])), 400);
+    assertError(
+      await predict(
+        completed.id,
+        form([{ field: 'f', bytes: text, type: 'application/octet-stream', name: 'notes.bin' }]),
+      ),
+      400,
+    );
+    assertError(
+      await predict(completed.id, form([{ field: 'f', bytes: text, type: 'image/jpeg', name: 'fake.jpg' }])),
+      400,
+    );
     // One bad file among good ones fails the request.
     const mixed = form([
       { field: 'f', bytes: await digitPng(0), type: 'image/png', name: 'a.png' },
@@ -820,14 +1068,20 @@ describe('POST /jobs/:id/predict', () => {
 
   it('answers 400 for an empty upload and for a multipart body without files', async () => {
     assertError(await predict(completed.id, Buffer.alloc(0), 'image/png'), 400);
-    assertError(await predict(completed.id, form([{ field: 'f', bytes: Buffer.alloc(0), type: 'image/png', name: 'empty.png' }])), 400);
+    assertError(
+      await predict(completed.id, form([{ field: 'f', bytes: Buffer.alloc(0), type: 'image/png', name: 'empty.png' }])),
+      400,
+    );
     const noFiles = new FormData();
     noFiles.append('comment', 'no image here');
     assertError(await predict(completed.id, noFiles), 400);
   });
 
   it('answers 415 for a multipart file part that is not an image', async () => {
-    const body = assertError(await predict(completed.id, form([{ field: 'f', bytes: 'hello', type: 'text/plain', name: 'a.txt' }])), 415);
+    const body = assertError(
+      await predict(completed.id, form([{ field: 'f', bytes: 'hello', type: 'text/plain', name: 'a.txt' }])),
+      415,
+    );
     assert.match(body.error, /text\/plain/);
   });
 
@@ -843,7 +1097,10 @@ describe('POST /jobs/:id/predict', () => {
 
   it('answers 413 for a multipart file over MAX_UPLOAD_BYTES', async () => {
     const noise = await noiseImage();
-    assertError(await predict(completed.id, form([{ field: 'f', bytes: noise, type: 'image/png', name: 'big.png' }])), 413);
+    assertError(
+      await predict(completed.id, form([{ field: 'f', bytes: noise, type: 'image/png', name: 'big.png' }])),
+      413,
+    );
   });
 
   it('answers 413 for a raw image over MAX_UPLOAD_BYTES', async () => {
@@ -852,17 +1109,27 @@ describe('POST /jobs/:id/predict', () => {
 
   it('answers 413 for more files than MAX_UPLOAD_FILES', async () => {
     const png = await digitPng(0);
-    const files = Array.from({ length: MAX_UPLOAD_FILES + 1 }, (_, i) => ({ field: `f${i}`, bytes: png, type: 'image/png', name: `${i}.png` }));
+    const files = Array.from({ length: MAX_UPLOAD_FILES + 1 }, (_, i) => ({
+      field: `f${i}`,
+      bytes: png,
+      type: 'image/png',
+      name: `${i}.png`,
+    }));
     const refused = assertError(await predict(completed.id, form(files)), 413);
     assert.equal(refused.error, `too many files: send at most ${MAX_UPLOAD_FILES} files in one request`);
     assertPredictions(await predict(completed.id, form(files.slice(0, MAX_UPLOAD_FILES))), MAX_UPLOAD_FILES);
   });
 
   it('answers 413 for an image with more pixels than MAX_IMAGE_PIXELS, however small its file', async () => {
-    const bomb = await sharp({ create: { width: 5000, height: 5000, channels: 3, background: '#ffffff' } }).png({ compressionLevel: 9 }).toBuffer();
+    const bomb = await sharp({ create: { width: 5000, height: 5000, channels: 3, background: '#ffffff' } })
+      .png({ compressionLevel: 9 })
+      .toBuffer();
     assert.ok(bomb.length < MAX_UPLOAD_BYTES, `the bomb is ${bomb.length} bytes`);
     assertError(await predict(completed.id, bomb, 'image/png'), 413);
-    assertError(await predict(completed.id, form([{ field: 'f', bytes: bomb, type: 'image/png', name: 'bomb.png' }])), 413);
+    assertError(
+      await predict(completed.id, form([{ field: 'f', bytes: bomb, type: 'image/png', name: 'bomb.png' }])),
+      413,
+    );
   });
 });
 
@@ -874,8 +1141,13 @@ async function noiseImage(): Promise<Buffer> {
     state = (Math.imul(state, 1103515245) + 12345) >>> 0;
     pixels[i] = state >>> 24;
   }
-  const image = await sharp(pixels, { raw: { width: 320, height: 320, channels: 3 } }).png().toBuffer();
-  assert.ok(image.length > MAX_UPLOAD_BYTES && 320 * 320 < MAX_IMAGE_PIXELS, `the noise image is ${image.length} bytes`);
+  const image = await sharp(pixels, { raw: { width: 320, height: 320, channels: 3 } })
+    .png()
+    .toBuffer();
+  assert.ok(
+    image.length > MAX_UPLOAD_BYTES && 320 * 320 < MAX_IMAGE_PIXELS,
+    `the noise image is ${image.length} bytes`,
+  );
   return image;
 }
 
@@ -884,13 +1156,24 @@ describe('GET /jobs/:id/model', () => {
     const response = await fetch(`${service.url}/jobs/${completed.id}/model`);
     assert.equal(response.status, 200);
     assert.equal(response.headers.get('content-type'), 'application/zip');
-    assert.equal(response.headers.get('content-disposition'), `attachment; filename="lenet5-mnist-${completed.id}.zip"`);
-    assert.equal(Buffer.from(await response.arrayBuffer()).subarray(0, 4).toString('latin1'), 'PK\x03\x04');
+    assert.equal(
+      response.headers.get('content-disposition'),
+      `attachment; filename="lenet5-mnist-${completed.id}.zip"`,
+    );
+    assert.equal(
+      Buffer.from(await response.arrayBuffer())
+        .subarray(0, 4)
+        .toString('latin1'),
+      'PK\x03\x04',
+    );
   });
 
   it('answers 409 for a queued or cancelled job and 404 for an unknown one', async () => {
     const queued = await queuedJob();
-    assert.match(assertError(await request(`${apiOnly.url}/jobs/${queued.id}/model`), 409).error, /queued.*completed job/);
+    assert.match(
+      assertError(await request(`${apiOnly.url}/jobs/${queued.id}/model`), 409).error,
+      /queued.*completed job/,
+    );
     assert.equal((await cancel(apiOnly, queued.id)).status, 200);
     assertError(await request(`${apiOnly.url}/jobs/${queued.id}/model`), 409);
     assertError(await request(`${service.url}/jobs/no-such-job/model`), 404);
@@ -898,7 +1181,11 @@ describe('GET /jobs/:id/model', () => {
 });
 
 describe('DELETE /jobs/:id', () => {
-  const exists = (folder: string) => stat(folder).then(() => true, () => false);
+  const exists = (folder: string) =>
+    stat(folder).then(
+      () => true,
+      () => false,
+    );
 
   it('answers 204 for an ended job and removes its record, event stream, model and checkpoint', async () => {
     const created = await postJob(service, smallJob);
@@ -918,27 +1205,38 @@ describe('DELETE /jobs/:id', () => {
       assert.equal(await answer.text(), '');
       assert.deepEqual(await jobKeys(), []);
       for (const index of await redis.keys(`${KEY_PREFIX}:jobs:*`)) {
-        if ((await redis.type(index)) === 'zset') assert.equal(await redis.zscore(index, ended.id), null, `${index} still names the job`);
+        if ((await redis.type(index)) === 'zset')
+          assert.equal(await redis.zscore(index, ended.id), null, `${index} still names the job`);
       }
     } finally {
       redis.disconnect();
     }
     assert.equal(await exists(join(ARTIFACTS_DIR, ended.id)), false, 'the model is gone');
     assert.equal(await exists(join(CHECKPOINTS_DIR, ended.id)), false, 'the checkpoint is gone');
-    for (const path of ['', '/events', '/model']) assertError(await request(`${service.url}/jobs/${ended.id}${path}`), 404);
+    for (const path of ['', '/events', '/model'])
+      assertError(await request(`${service.url}/jobs/${ended.id}${path}`), 404);
     assertError(await predict(ended.id, await digitPng(0), 'image/png'), 404);
     const listed = await request<JobList>(`${service.url}/jobs?limit=100`);
-    assert.equal(listed.body.jobs.some((job) => job.id === ended.id), false);
+    assert.equal(
+      listed.body.jobs.some((job) => job.id === ended.id),
+      false,
+    );
     assertError(await request(`${service.url}/jobs/${ended.id}`, { method: 'DELETE' }), 404);
   });
 
   it('answers 409 for a queued job and leaves it; once cancelled it can be deleted', async () => {
     const queued = await queuedJob();
-    assert.match(assertError(await request(`${apiOnly.url}/jobs/${queued.id}`, { method: 'DELETE' }), 409).error, /queued.*cancel/);
+    assert.match(
+      assertError(await request(`${apiOnly.url}/jobs/${queued.id}`, { method: 'DELETE' }), 409).error,
+      /queued.*cancel/,
+    );
     assert.equal((await getJob(apiOnly, queued.id)).state, 'queued');
     assert.equal((await cancel(apiOnly, queued.id)).status, 200);
     assert.equal((await fetch(`${apiOnly.url}/jobs/${queued.id}`, { method: 'DELETE' })).status, 204);
-    apiOnlyJobs.splice(apiOnlyJobs.findIndex((job) => job.id === queued.id), 1);
+    apiOnlyJobs.splice(
+      apiOnlyJobs.findIndex((job) => job.id === queued.id),
+      1,
+    );
     assertError(await request(`${apiOnly.url}/jobs/${queued.id}`), 404);
   });
 
@@ -949,15 +1247,22 @@ describe('DELETE /jobs/:id', () => {
 
 describe('catalog and health', () => {
   it('GET /models lists lenet5 and alexnet with their parameter counts on each data set', async () => {
-    const answer = await request<{ models: { name: string; params: Record<string, number> }[] }>(`${service.url}/models`);
+    const answer = await request<{ models: { name: string; params: Record<string, number> }[] }>(
+      `${service.url}/models`,
+    );
     assert.equal(answer.status, 200);
-    assert.deepEqual(answer.body.models.map((model) => model.name), ['lenet5', 'alexnet']);
+    assert.deepEqual(
+      answer.body.models.map((model) => model.name),
+      ['lenet5', 'alexnet'],
+    );
     assert.deepEqual(answer.body.models[0]?.params, { mnist: 44426, cifar10: 62006 });
     assert.deepEqual(answer.body.models[1]?.params, { mnist: 56825546, cifar10: 56826698 });
   });
 
   it('GET /datasets describes mnist and cifar10, and no uploads yet', async () => {
-    const answer = await request<{ datasets: Record<string, unknown>[]; uploads: unknown[] }>(`${service.url}/datasets`);
+    const answer = await request<{ datasets: Record<string, unknown>[]; uploads: unknown[] }>(
+      `${service.url}/datasets`,
+    );
     assert.equal(answer.status, 200);
     assert.equal(answer.body.datasets.length, 2);
     assert.deepEqual(answer.body.uploads, []);
@@ -989,7 +1294,12 @@ describe('catalog and health', () => {
     const answer = await request<{ device: { name: string } }>(`${service.url}/health`);
     assert.equal(answer.status, 200);
     const cpu = os.cpus()[0]?.model.trim() || os.arch();
-    assert.deepEqual(answer.body, { status: 'ok', redis: 'up', backend: 'wasm', device: { kind: 'cpu', name: cpu, vendor: null, architecture: os.arch(), fallback: false } });
+    assert.deepEqual(answer.body, {
+      status: 'ok',
+      redis: 'up',
+      backend: 'wasm',
+      device: { kind: 'cpu', name: cpu, vendor: null, architecture: os.arch(), fallback: false },
+    });
   });
 });
 
@@ -1048,7 +1358,11 @@ describe('GET /openapi.json', () => {
       for (const [method, statuses] of Object.entries(methods)) {
         const operation = item[method];
         assert.ok(operation, `${method.toUpperCase()} ${path} is missing`);
-        for (const status of statuses) assert.ok(operation.responses && status in operation.responses, `${method.toUpperCase()} ${path} does not list ${status}`);
+        for (const status of statuses)
+          assert.ok(
+            operation.responses && status in operation.responses,
+            `${method.toUpperCase()} ${path} does not list ${status}`,
+          );
       }
     }
   });
@@ -1059,22 +1373,37 @@ describe('GET /openapi.json', () => {
     assert.deepEqual(Object.keys(schema.properties).sort(), [...FIELDS].sort());
     const catalog = await request<{ models: { name: string }[] }>(`${service.url}/models`);
     const datasets = await request<{ datasets: { name: string }[] }>(`${service.url}/datasets`);
-    assert.deepEqual(resolve(schema.properties.model)?.enum, catalog.body.models.map((model) => model.name));
+    assert.deepEqual(
+      resolve(schema.properties.model)?.enum,
+      catalog.body.models.map((model) => model.name),
+    );
     // A built-in data set by name, or an uploaded one by its id.
     const [builtIn, uploaded] = resolve(schema.properties.dataset)?.anyOf?.map(resolve) ?? [];
-    assert.deepEqual(builtIn?.enum, datasets.body.datasets.map((dataset) => dataset.name));
+    assert.deepEqual(
+      builtIn?.enum,
+      datasets.body.datasets.map((dataset) => dataset.name),
+    );
     assert.equal(uploaded?.format, 'uuid');
     assert.deepEqual([...(schema.required ?? [])].sort(), ['dataset', 'model']);
     const epochs = resolve(schema.properties.epochs);
-    assert.deepEqual({ type: epochs?.type, minimum: epochs?.minimum, maximum: epochs?.maximum, default: epochs?.default }, { type: 'integer', minimum: 1, maximum: 1000, default: 10 });
+    assert.deepEqual(
+      { type: epochs?.type, minimum: epochs?.minimum, maximum: epochs?.maximum, default: epochs?.default },
+      { type: 'integer', minimum: 1, maximum: 1000, default: 10 },
+    );
     const batchSize = resolve(schema.properties.batchSize);
-    assert.deepEqual({ type: batchSize?.type, minimum: batchSize?.minimum, maximum: batchSize?.maximum, default: batchSize?.default }, { type: 'integer', minimum: 1, maximum: 4096, default: 64 });
+    assert.deepEqual(
+      { type: batchSize?.type, minimum: batchSize?.minimum, maximum: batchSize?.maximum, default: batchSize?.default },
+      { type: 'integer', minimum: 1, maximum: 4096, default: 64 },
+    );
     assert.equal(resolve(schema.properties.augment)?.type, 'boolean');
     assert.equal(resolve(schema.properties.seed)?.type, 'integer');
     const timeout = resolve(schema.properties.timeoutSeconds);
     assert.deepEqual({ type: timeout?.type, minimum: timeout?.minimum }, { type: 'integer', minimum: 1 });
     assert.match(String(timeout?.description), /MAX_JOB_SECONDS/);
-    assert.ok('401' in (document.paths['/jobs']?.post?.responses ?? {}), 'the 401 answer of authenticated routes is documented');
+    assert.ok(
+      '401' in (document.paths['/jobs']?.post?.responses ?? {}),
+      'the 401 answer of authenticated routes is documented',
+    );
   });
 
   it('describes the data set upload (multipart or a raw archive, options as query parameters) and its 202 with Location', () => {
@@ -1088,18 +1417,29 @@ describe('GET /openapi.json', () => {
       'application/zip',
       'multipart/form-data',
     ]);
-    const query = (upload?.parameters ?? []).filter((parameter) => parameter.in === 'query').map((parameter) => parameter.name).sort();
+    const query = (upload?.parameters ?? [])
+      .filter((parameter) => parameter.in === 'query')
+      .map((parameter) => parameter.name)
+      .sort();
     assert.deepEqual(query, ['colour', 'imageKind', 'imageSize', 'name', 'seed', 'testFraction']);
     const accepted = upload?.responses?.['202'] as { headers?: Record<string, unknown> } | undefined;
     assert.ok(accepted?.headers?.Location);
-    for (const route of ['/datasets/{id}']) assert.ok(document.paths[route]?.get && document.paths[route]?.delete, `${route} is documented`);
+    for (const route of ['/datasets/{id}'])
+      assert.ok(document.paths[route]?.get && document.paths[route]?.delete, `${route} is documented`);
   });
 
   it('describes the predict uploads (multipart or a raw image) and the Location header of 201', () => {
     const content = document.paths['/jobs/{id}/predict']?.post?.requestBody?.content ?? {};
-    assert.deepEqual(Object.keys(content).sort(), ['image/gif', 'image/jpeg', 'image/png', 'image/webp', 'multipart/form-data']);
+    assert.deepEqual(Object.keys(content).sort(), [
+      'image/gif',
+      'image/jpeg',
+      'image/png',
+      'image/webp',
+      'multipart/form-data',
+    ]);
     assert.equal(content['image/png']?.schema?.type, 'string');
-    const created = document.paths['/jobs']?.post?.responses?.['201'] as { headers?: Record<string, unknown> } | undefined;
+    const created = document.paths['/jobs']?.post?.responses?.['201'] as
+      { headers?: Record<string, unknown> } | undefined;
     assert.ok(created?.headers?.Location, 'the 201 answer does not describe its Location header');
     assert.ok('413' in (document.paths['/jobs']?.post?.responses ?? {}));
   });
@@ -1114,19 +1454,40 @@ describe('GET /openapi.json', () => {
       for (const [method, statuses] of Object.entries(methods)) {
         const operation = document.paths[path]?.[method];
         assert.ok(operation, `${method.toUpperCase()} ${path} is missing`);
-        for (const status of statuses) assert.ok(operation.responses && status in operation.responses, `${method.toUpperCase()} ${path} does not list ${status}`);
+        for (const status of statuses)
+          assert.ok(
+            operation.responses && status in operation.responses,
+            `${method.toUpperCase()} ${path} does not list ${status}`,
+          );
       }
     }
     const body = resolve(document.paths['/experiments']?.post?.requestBody?.content?.['application/json']?.schema);
-    assert.deepEqual(Object.keys(body?.properties ?? {}).sort(), ['base', 'earlyTermination', 'grid', 'metric', 'name', 'webhook']);
-    assert.deepEqual(body?.properties?.webhook?.allOf, [{ $ref: '#/components/schemas/WebhookRequestInput' }], 'an experiment takes a webhook as a job does');
-    assert.deepEqual(document.components?.schemas?.Experiment?.properties?.webhook?.allOf, [{ $ref: '#/components/schemas/JobWebhook' }]);
+    assert.deepEqual(Object.keys(body?.properties ?? {}).sort(), [
+      'base',
+      'earlyTermination',
+      'grid',
+      'metric',
+      'name',
+      'webhook',
+    ]);
+    assert.deepEqual(
+      body?.properties?.webhook?.allOf,
+      [{ $ref: '#/components/schemas/WebhookRequestInput' }],
+      'an experiment takes a webhook as a job does',
+    );
+    assert.deepEqual(document.components?.schemas?.Experiment?.properties?.webhook?.allOf, [
+      { $ref: '#/components/schemas/JobWebhook' },
+    ]);
     assert.deepEqual(body?.required, ['grid']);
     assert.deepEqual(resolve(body?.properties?.metric)?.enum, ['testAccuracy', 'testLoss']);
-    const created = document.paths['/experiments']?.post?.responses?.['201'] as { headers?: Record<string, unknown> } | undefined;
+    const created = document.paths['/experiments']?.post?.responses?.['201'] as
+      { headers?: Record<string, unknown> } | undefined;
     assert.ok(created?.headers?.Location, 'the 201 answer of POST /experiments does not describe its Location header');
     const job = document.components?.schemas?.Job;
-    assert.ok(job?.properties?.experimentId && !job.required?.includes('experimentId'), 'a job says which experiment it is a run of, optionally');
+    assert.ok(
+      job?.properties?.experimentId && !job.required?.includes('experimentId'),
+      'a job says which experiment it is a run of, optionally',
+    );
   });
 });
 
@@ -1142,8 +1503,12 @@ describe('shutdown', () => {
   it('closing the services releases every Redis connection they opened', async () => {
     await closeServices();
     const open = () => [...redisClients].filter((client) => client.status !== 'end');
-    await waitFor('Redis clients to close', async () => (open().length === 0 ? true : null), 2000, 50).catch(() => undefined);
-    const left = open().map((client) => `${client.status} (maxRetriesPerRequest ${String(client.options.maxRetriesPerRequest)})`);
+    await waitFor('Redis clients to close', async () => (open().length === 0 ? true : null), 2000, 50).catch(
+      () => undefined,
+    );
+    const left = open().map(
+      (client) => `${client.status} (maxRetriesPerRequest ${String(client.options.maxRetriesPerRequest)})`,
+    );
     // Disconnect them anyway: a client left connected would keep this test file from ever exiting.
     for (const client of open()) client.disconnect();
     assert.deepEqual(left, [], `${left.length} Redis connection(s) left open after close()`);

@@ -38,7 +38,11 @@ async function nativeImportable(): Promise<boolean> {
   try {
     await run(
       process.execPath,
-      ['--input-type=module', '-e', "await import('@tensorflow/tfjs-node-gpu').catch(() => import('@tensorflow/tfjs-node'));"],
+      [
+        '--input-type=module',
+        '-e',
+        "await import('@tensorflow/tfjs-node-gpu').catch(() => import('@tensorflow/tfjs-node'));",
+      ],
       { cwd: projectRoot, timeout: 60_000 },
     );
     return true;
@@ -193,10 +197,16 @@ describe('startBackend, in a fresh process', () => {
   });
 
   it("'webgpu' without any Vulkan driver is a BackendError saying what a GPU host needs", async () => {
-    const report = await startInChild('webgpu', { VK_ICD_FILENAMES: '/nonexistent/icd.json', VK_DRIVER_FILES: '/nonexistent/icd.json' });
+    const report = await startInChild('webgpu', {
+      VK_ICD_FILENAMES: '/nonexistent/icd.json',
+      VK_DRIVER_FILES: '/nonexistent/icd.json',
+    });
     assert.equal(report.backend, undefined);
     assert.equal(report.error?.name, 'BackendError');
-    assert.match(report.error?.message ?? '', /TRAINER_BACKEND=webgpu\): webgpu: no WebGPU adapter found: .*Vulkan.*libvulkan1/);
+    assert.match(
+      report.error?.message ?? '',
+      /TRAINER_BACKEND=webgpu\): webgpu: no WebGPU adapter found: .*Vulkan.*libvulkan1/,
+    );
   });
 
   it("'webgpu' with WEBGPU_ADAPTER naming no adapter lists the ones there are", async () => {

@@ -22,7 +22,15 @@ describe('chaos, in short', () => {
       maxKills: 1,
       timeLimitSeconds: 90,
       // 20 batches an epoch, a log line every 2: about a second a job.
-      job: { model: 'lenet5', dataset: 'mnist', epochs: 3, batchSize: 32, trainLimit: 640, testLimit: 100, logEvery: 2 },
+      job: {
+        model: 'lenet5',
+        dataset: 'mnist',
+        epochs: 3,
+        batchSize: 32,
+        trainLimit: 640,
+        testLimit: 100,
+        logEvery: 2,
+      },
       redis: { url: testRedisUrl, prefix },
       seed: 1,
     });

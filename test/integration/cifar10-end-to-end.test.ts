@@ -47,12 +47,27 @@ describe('CIFAR-10 end to end over HTTP', () => {
   });
 
   it('trains LeNet-5 above chance, with augmentation on by default, and predicts real CIFAR images sent as PNG', async () => {
-    const job = await trainToEnd(service, { model: 'lenet5', dataset: 'cifar10', epochs: 1, trainLimit: 6000, testLimit: 1000, batchSize: 16, seed: 3 }, 120_000);
+    const job = await trainToEnd(
+      service,
+      { model: 'lenet5', dataset: 'cifar10', epochs: 1, trainLimit: 6000, testLimit: 1000, batchSize: 16, seed: 3 },
+      120_000,
+    );
     assert.equal(job.state, 'completed', job.error?.message);
     assert.equal(job.request.augment, true);
     assert.equal(job.request.weightDecay, 0);
     assert.equal(job.result?.params, 62006);
-    assert.deepEqual(job.result?.classNames, ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']);
+    assert.deepEqual(job.result?.classNames, [
+      'airplane',
+      'automobile',
+      'bird',
+      'cat',
+      'deer',
+      'dog',
+      'frog',
+      'horse',
+      'ship',
+      'truck',
+    ]);
     const accuracy = job.result?.testAccuracy ?? 0;
     assert.ok(accuracy > 0.2, `test accuracy ${accuracy} is not clearly above chance (0.1)`);
 
@@ -64,12 +79,19 @@ describe('CIFAR-10 end to end over HTTP', () => {
       const form = new FormData();
       for (let i = start; i < start + 64; i++) {
         const pixels = Buffer.from(dataset.test.images.subarray(i * 3072, (i + 1) * 3072));
-        const png = await sharp(pixels, { raw: { width: 32, height: 32, channels: 3 } }).png().toBuffer();
+        const png = await sharp(pixels, { raw: { width: 32, height: 32, channels: 3 } })
+          .png()
+          .toBuffer();
         form.append('images', new Blob([png], { type: 'image/png' }), `test-${i}.png`);
       }
-      const predicted = await request<PredictResponse>(`${service.url}/jobs/${job.id}/predict`, { method: 'POST', body: form });
+      const predicted = await request<PredictResponse>(`${service.url}/jobs/${job.id}/predict`, {
+        method: 'POST',
+        body: form,
+      });
       assert.equal(predicted.status, 200, JSON.stringify(predicted.body));
-      assert.ok(predicted.body.predictions.every((prediction) => prediction.className === dataset.classNames[prediction.label]));
+      assert.ok(
+        predicted.body.predictions.every((prediction) => prediction.className === dataset.classNames[prediction.label]),
+      );
       labels.push(...predicted.body.predictions.map((prediction) => prediction.label));
     }
     const right = labels.filter((label, i) => label === dataset.test.labels[i]).length;
@@ -78,7 +100,14 @@ describe('CIFAR-10 end to end over HTTP', () => {
     // so the PNG round trip, the colour order and the normalisation match training's.
     await startBackend('wasm', pino({ level: 'silent' }));
     const { model } = await loadArtifact(service.config.ARTIFACTS_DIR, job.id);
-    const direct = tf.tidy(() => tf.argMax(model.predict(normalisedImages(dataset.test.images.subarray(0, count * 3072), count, dataset.shape)) as tf.Tensor2D, 1));
+    const direct = tf.tidy(() =>
+      tf.argMax(
+        model.predict(
+          normalisedImages(dataset.test.images.subarray(0, count * 3072), count, dataset.shape),
+        ) as tf.Tensor2D,
+        1,
+      ),
+    );
     const directLabels = Array.from(await direct.data());
     direct.dispose();
     model.dispose();
@@ -88,25 +117,41 @@ describe('CIFAR-10 end to end over HTTP', () => {
     // A wider picture, the test image (doubled) in the middle of noise: the natural preprocessing
     // takes the centred square, so the answer is the test image's, not a squeezed whole's.
     const pixels = Buffer.from(dataset.test.images.subarray(0, 3072));
-    const square = await sharp(pixels, { raw: { width: 32, height: 32, channels: 3 } }).resize(64, 64, { kernel: 'nearest' }).raw().toBuffer();
+    const square = await sharp(pixels, { raw: { width: 32, height: 32, channels: 3 } })
+      .resize(64, 64, { kernel: 'nearest' })
+      .raw()
+      .toBuffer();
     const wide = Buffer.from(Array.from({ length: 128 * 64 * 3 }, (_, i) => (i * 7919) % 251));
     for (let y = 0; y < 64; y++) square.copy(wide, (y * 128 + 32) * 3, y * 64 * 3, (y + 1) * 64 * 3);
-    const widePng = await sharp(wide, { raw: { width: 128, height: 64, channels: 3 } }).png().toBuffer();
-    const explained = await request<PredictResponse>(`${service.url}/jobs/${job.id}/predict?explain=1`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: new Uint8Array(widePng) });
+    const widePng = await sharp(wide, { raw: { width: 128, height: 64, channels: 3 } })
+      .png()
+      .toBuffer();
+    const explained = await request<PredictResponse>(`${service.url}/jobs/${job.id}/predict?explain=1`, {
+      method: 'POST',
+      headers: { 'content-type': 'image/png' },
+      body: new Uint8Array(widePng),
+    });
     assert.equal(explained.status, 200, JSON.stringify(explained.body));
     const [centred] = explained.body.predictions;
-    assert.deepEqual(centred?.explanation && { ...centred.explanation, input: centred.explanation.input.slice(0, 22) }, {
-      preprocess: 'natural',
-      inverted: false,
-      crop: { left: 32, top: 0, width: 64, height: 64 },
-      input: 'data:image/png;base64,',
-    });
+    assert.deepEqual(
+      centred?.explanation && { ...centred.explanation, input: centred.explanation.input.slice(0, 22) },
+      {
+        preprocess: 'natural',
+        inverted: false,
+        crop: { left: 32, top: 0, width: 64, height: 64 },
+        input: 'data:image/png;base64,',
+      },
+    );
     assert.equal(centred?.label, labels[0], 'the centred square answers as the test image does');
   });
 
   it('trains AlexNet (56,826,698 parameters) through the same API and predicts a real CIFAR image file', async () => {
     // AlexNet learns about 5 images/s on two cores: a few steps prove the pipeline, not the accuracy.
-    const job = await trainToEnd(service, { model: 'alexnet', dataset: 'cifar10', epochs: 1, trainLimit: 48, testLimit: 100, batchSize: 16, seed: 3 }, 240_000);
+    const job = await trainToEnd(
+      service,
+      { model: 'alexnet', dataset: 'cifar10', epochs: 1, trainLimit: 48, testLimit: 100, batchSize: 16, seed: 3 },
+      240_000,
+    );
     assert.equal(job.state, 'completed', job.error?.message);
     assert.equal(job.result?.params, 56826698);
     assert.equal(job.request.weightDecay, 1e-4);
@@ -116,7 +161,10 @@ describe('CIFAR-10 end to end over HTTP', () => {
 
     const index = 42;
     const pixels = Buffer.from(dataset.test.images.subarray(index * 3072, (index + 1) * 3072));
-    const jpeg = await sharp(pixels, { raw: { width: 32, height: 32, channels: 3 } }).resize(96, 96).jpeg().toBuffer();
+    const jpeg = await sharp(pixels, { raw: { width: 32, height: 32, channels: 3 } })
+      .resize(96, 96)
+      .jpeg()
+      .toBuffer();
     const predicted = await request<PredictResponse>(`${service.url}/jobs/${job.id}/predict`, {
       method: 'POST',
       headers: { 'content-type': 'image/jpeg' },
@@ -134,11 +182,20 @@ describe('CIFAR-10 end to end over HTTP', () => {
     const download = await fetch(`${service.url}/jobs/${job.id}/model`);
     assert.equal(download.status, 200);
     const { folder: extracted } = await extractArchive(Buffer.from(await download.arrayBuffer()), folder);
-    const explained = await request<PredictResponse>(`${service.url}/jobs/${job.id}/predict?explain=1`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: new Uint8Array(jpeg) });
+    const explained = await request<PredictResponse>(`${service.url}/jobs/${job.id}/predict?explain=1`, {
+      method: 'POST',
+      headers: { 'content-type': 'image/jpeg' },
+      body: new Uint8Array(jpeg),
+    });
     const input = explained.body.predictions[0]?.explanation?.input.replace(/^data:image\/png;base64,/, '') ?? '';
-    const [stock] = await stockTfjsProbabilities(extracted, [new Uint8Array(await sharp(Buffer.from(input, 'base64')).raw().toBuffer())]);
+    const [stock] = await stockTfjsProbabilities(extracted, [
+      new Uint8Array(await sharp(Buffer.from(input, 'base64')).raw().toBuffer()),
+    ]);
     for (const { label, probability } of prediction.top) {
-      assert.ok(Math.abs((stock?.[label] ?? NaN) - probability) < 1e-4, `class ${label}: stock TensorFlow.js ${stock?.[label]}, the service ${probability}`);
+      assert.ok(
+        Math.abs((stock?.[label] ?? NaN) - probability) < 1e-4,
+        `class ${label}: stock TensorFlow.js ${stock?.[label]}, the service ${probability}`,
+      );
     }
   });
 });

@@ -20,7 +20,9 @@ import { freePort } from '../support/ports.ts';
 import { request, startTestService, type TestService } from '../support/service.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
-const packageJson = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as { bin?: Record<string, string> };
+const packageJson = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as {
+  bin?: Record<string, string>;
+};
 const bin = path.join(root, packageJson.bin?.trainer ?? 'missing-bin-entry');
 
 interface Run {
@@ -30,7 +32,12 @@ interface Run {
 }
 
 /** Runs `trainer …` with a clean environment (plus `env`) in `cwd`, collecting its output. */
-function trainer(args: string[], env: Record<string, string> = {}, command: string[] = [process.execPath, bin], cwd = root): Promise<Run> {
+function trainer(
+  args: string[],
+  env: Record<string, string> = {},
+  command: string[] = [process.execPath, bin],
+  cwd = root,
+): Promise<Run> {
   return new Promise((resolve, reject) => {
     const [program, ...before] = command as [string, ...string[]];
     const child = spawn(program, [...before, ...args], {
@@ -77,7 +84,14 @@ describe('the trainer command', () => {
     images = [];
     for (const index of [0, 1]) {
       const file = path.join(folder, `digit-${index}.png`);
-      await writeFile(file, await sharp(digits.subarray(16 + index * 784, 16 + (index + 1) * 784), { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer());
+      await writeFile(
+        file,
+        await sharp(digits.subarray(16 + index * 784, 16 + (index + 1) * 784), {
+          raw: { width: 28, height: 28, channels: 1 },
+        })
+          .png()
+          .toBuffer(),
+      );
       images.push(file);
     }
   });
@@ -88,7 +102,27 @@ describe('the trainer command', () => {
   });
 
   it('submit --follow shows the job to its end and prints the final accuracy', async () => {
-    const run = await trainer(['submit', ...url(), '--model', 'lenet5', '--dataset', 'mnist', '--epochs', '2', '--batch-size', '64', '--train-limit', '640', '--test-limit', '100', '--log-every', '2', '--seed', '5', '--follow']);
+    const run = await trainer([
+      'submit',
+      ...url(),
+      '--model',
+      'lenet5',
+      '--dataset',
+      'mnist',
+      '--epochs',
+      '2',
+      '--batch-size',
+      '64',
+      '--train-limit',
+      '640',
+      '--test-limit',
+      '100',
+      '--log-every',
+      '2',
+      '--seed',
+      '5',
+      '--follow',
+    ]);
     assert.equal(run.code, 0, run.stderr);
     const out = lines(run.stdout);
     const id = /^job (\S+) submitted: lenet5 on mnist, 2 epochs$/.exec(out[0] ?? '')?.[1];
@@ -101,16 +135,39 @@ describe('the trainer command', () => {
     );
     const result = completed.result;
     assert.ok(result);
-    assert.equal(out.at(-1), `completed: test accuracy ${result.testAccuracy.toFixed(4)} (${result.correct}/100 correct), macro F1 ${result.macro?.f1.toFixed(4)}, trained in ${result.trainSeconds.toFixed(1)} s on wasm`);
+    assert.equal(
+      out.at(-1),
+      `completed: test accuracy ${result.testAccuracy.toFixed(4)} (${result.correct}/100 correct), macro F1 ${result.macro?.f1.toFixed(4)}, trained in ${result.trainSeconds.toFixed(1)} s on wasm`,
+    );
     // Not a terminal: the progress is a line per log line on stderr, with epoch, batch, loss and ETA.
     const progress = lines(run.stderr);
     assert.equal(progress.length, completed.logs.length, run.stderr);
-    assert.match(progress[0] ?? '', /^\[#*·*\] +\d+% {2}epoch 1\/2 {2}batch 2\/10 {2}loss \d+\.\d{4} {2}ETA (\d+:\d\d|--:--)$/);
-    assert.match(progress.at(-1) ?? '', /^\[#{24}\] 100% {2}epoch 2\/2 {2}batch 10\/10 {2}loss \d+\.\d{4} {2}ETA 0:00$/);
+    assert.match(
+      progress[0] ?? '',
+      /^\[#*·*\] +\d+% {2}epoch 1\/2 {2}batch 2\/10 {2}loss \d+\.\d{4} {2}ETA (\d+:\d\d|--:--)$/,
+    );
+    assert.match(
+      progress.at(-1) ?? '',
+      /^\[#{24}\] 100% {2}epoch 2\/2 {2}batch 10\/10 {2}loss \d+\.\d{4} {2}ETA 0:00$/,
+    );
   });
 
   it('--json prints only JSON: the job, its events one per line, the list, the predictions', async () => {
-    const submitted = await trainer(['submit', ...url(), '--json', '--model', 'lenet5', '--dataset', 'mnist', '--epochs', '1', '--train-limit', '64', '--test-limit', '10']);
+    const submitted = await trainer([
+      'submit',
+      ...url(),
+      '--json',
+      '--model',
+      'lenet5',
+      '--dataset',
+      'mnist',
+      '--epochs',
+      '1',
+      '--train-limit',
+      '64',
+      '--test-limit',
+      '10',
+    ]);
     assert.equal(submitted.code, 0, submitted.stderr);
     const job = JSON.parse(submitted.stdout) as Job;
     assert.equal(job.request.trainLimit, 64);
@@ -141,20 +198,34 @@ describe('the trainer command', () => {
     const run = await trainer(['predict', ...url(), completed.id, ...images]);
     assert.equal(run.code, 0, run.stderr);
     const form = new FormData();
-    for (const file of images) form.append('file', new Blob([new Uint8Array(await readFile(file))], { type: 'image/png' }), path.basename(file));
-    const api = await request<PredictResponse>(`${service.url}/jobs/${completed.id}/predict`, { method: 'POST', body: form });
+    for (const file of images)
+      form.append('file', new Blob([new Uint8Array(await readFile(file))], { type: 'image/png' }), path.basename(file));
+    const api = await request<PredictResponse>(`${service.url}/jobs/${completed.id}/predict`, {
+      method: 'POST',
+      body: form,
+    });
     assert.deepEqual(
       lines(run.stdout),
-      api.body.predictions.map((prediction, index) => `${images[index]}: label ${prediction.label}, class "${prediction.className}", probability ${prediction.probability.toFixed(4)}`),
+      api.body.predictions.map(
+        (prediction, index) =>
+          `${images[index]}: label ${prediction.label}, class "${prediction.className}", probability ${prediction.probability.toFixed(4)}`,
+      ),
     );
     const json = await trainer(['predict', ...url(), '--json', completed.id, images[0] as string]);
-    const parsed = JSON.parse(json.stdout) as { predictions: { file: string; label: number; className: string; probability: number }[] };
+    const parsed = JSON.parse(json.stdout) as {
+      predictions: { file: string; label: number; className: string; probability: number }[];
+    };
     assert.equal(parsed.predictions.length, 1);
     assert.equal(parsed.predictions[0]?.file, images[0]);
     assert.equal(parsed.predictions[0]?.label, api.body.predictions[0]?.label);
 
     const blankFile = path.join(folder, 'blank.png');
-    await writeFile(blankFile, await sharp({ create: { width: 28, height: 28, channels: 3, background: '#ffffff' } }).png().toBuffer());
+    await writeFile(
+      blankFile,
+      await sharp({ create: { width: 28, height: 28, channels: 3, background: '#ffffff' } })
+        .png()
+        .toBuffer(),
+    );
     const blank = await trainer(['predict', ...url(), completed.id, blankFile]);
     assert.match(blank.stdout, /^.*blank\.png: label \d, class "\d", probability [\d.]+ \(blank image: a guess\)\n$/);
 
@@ -187,8 +258,27 @@ describe('the trainer command', () => {
   it('datasets upload --wait, list, show, submit on it fine-tuning a job, and delete', async () => {
     const digits = (await mnistSource.load({ dataDir: service.config.DATA_DIR })).test;
     const archive = path.join(folder, 'two-digits.tar.gz');
-    await writeFile(archive, tarGzArchive(await imageFolderEntries(digits, mnistSource.shape, { classes: [3, 8], perClass: 15, className: (label) => `digit-${label}` })));
-    const uploaded = await trainer(['datasets', 'upload', archive, '--test-fraction', '0.2', '--image-kind', 'strokes', '--wait', ...url()]);
+    await writeFile(
+      archive,
+      tarGzArchive(
+        await imageFolderEntries(digits, mnistSource.shape, {
+          classes: [3, 8],
+          perClass: 15,
+          className: (label) => `digit-${label}`,
+        }),
+      ),
+    );
+    const uploaded = await trainer([
+      'datasets',
+      'upload',
+      archive,
+      '--test-fraction',
+      '0.2',
+      '--image-kind',
+      'strokes',
+      '--wait',
+      ...url(),
+    ]);
     assert.equal(uploaded.code, 0, uploaded.stderr);
     const id = /data set ([0-9a-f-]{36}) "two-digits": ready, 28×28×1 strokes images/.exec(uploaded.stdout)?.[1];
     assert.ok(id, uploaded.stdout);
@@ -200,10 +290,28 @@ describe('the trainer command', () => {
     assert.equal(list.code, 0, list.stderr);
     assert.match(list.stdout, new RegExp(`^${id}  two-digits  ready +28×28×1  2 +24/6$`, 'm'));
     assert.match(list.stdout, /^mnist +mnist +built-in/m);
-    const shown = JSON.parse((await trainer(['datasets', 'show', id, '--json', ...url()])).stdout) as { report: { classNames: string[] } };
+    const shown = JSON.parse((await trainer(['datasets', 'show', id, '--json', ...url()])).stdout) as {
+      report: { classNames: string[] };
+    };
     assert.deepEqual(shown.report.classNames, ['digit-3', 'digit-8']);
 
-    const submitted = await trainer(['submit', '--model', 'lenet5', '--dataset', id, '--init-from', completed.id, '--train-layers', 'dense', '--epochs', '1', '--batch-size', '8', '--follow', ...url()]);
+    const submitted = await trainer([
+      'submit',
+      '--model',
+      'lenet5',
+      '--dataset',
+      id,
+      '--init-from',
+      completed.id,
+      '--train-layers',
+      'dense',
+      '--epochs',
+      '1',
+      '--batch-size',
+      '8',
+      '--follow',
+      ...url(),
+    ]);
     assert.equal(submitted.code, 0, submitted.stderr);
     assert.match(submitted.stdout, /completed: test accuracy [\d.]+ \(\d+\/6 correct\)/);
 
@@ -217,13 +325,42 @@ describe('the trainer command', () => {
 
   it('submit takes validation, early stopping, a schedule, a time limit and a webhook whose secret comes from TRAINER_WEBHOOK_SECRET', async () => {
     const secret = 'cli-webhook-secret-0123456789';
-    const training = ['--model', 'lenet5', '--dataset', 'mnist', '--epochs', '2', '--train-limit', '200', '--test-limit', '50'];
-    const options = ['--validation-split', '0.2', '--early-stopping', '{"patience":1}', '--schedule', '{"type":"step","stepEpochs":1,"factor":0.5}', '--timeout-seconds', '120', '--webhook', 'http://127.0.0.1:9/hook'];
-    const run = await trainer(['submit', ...url(), '--json', ...training, ...options], { TRAINER_WEBHOOK_SECRET: secret });
+    const training = [
+      '--model',
+      'lenet5',
+      '--dataset',
+      'mnist',
+      '--epochs',
+      '2',
+      '--train-limit',
+      '200',
+      '--test-limit',
+      '50',
+    ];
+    const options = [
+      '--validation-split',
+      '0.2',
+      '--early-stopping',
+      '{"patience":1}',
+      '--schedule',
+      '{"type":"step","stepEpochs":1,"factor":0.5}',
+      '--timeout-seconds',
+      '120',
+      '--webhook',
+      'http://127.0.0.1:9/hook',
+    ];
+    const run = await trainer(['submit', ...url(), '--json', ...training, ...options], {
+      TRAINER_WEBHOOK_SECRET: secret,
+    });
     assert.equal(run.code, 0, run.stderr);
     const job = JSON.parse(run.stdout) as Job;
     assert.equal(job.request.validationSplit, 0.2);
-    assert.deepEqual(job.request.earlyStopping, { metric: 'validationLoss', patience: 1, minDelta: 0, restoreBest: true });
+    assert.deepEqual(job.request.earlyStopping, {
+      metric: 'validationLoss',
+      patience: 1,
+      minDelta: 0,
+      restoreBest: true,
+    });
     assert.deepEqual(job.request.learningRateSchedule, { type: 'step', stepEpochs: 1, factor: 0.5 });
     assert.equal(job.request.timeoutSeconds, 120);
     assert.deepEqual(job.webhook, { url: 'http://127.0.0.1:9/hook', secretSet: true, deliveries: [] });
@@ -233,12 +370,32 @@ describe('the trainer command', () => {
     const ownSplit = await trainer(['submit', ...url(), ...training, '--validation-split', 'dataset']);
     assert.equal(ownSplit.code, 1);
     assert.match(ownSplit.stderr, /validationSplit.*\(HTTP 400\)/);
-    assertUsage(await trainer(['submit', ...url(), ...training, '--webhook', 'http://127.0.0.1:9/hook']), /--webhook needs the secret .* in \$TRAINER_WEBHOOK_SECRET/);
-    assertUsage(await trainer(['submit', ...url(), ...training, '--early-stopping', 'patience=1']), /--early-stopping must be a JSON object/);
+    assertUsage(
+      await trainer(['submit', ...url(), ...training, '--webhook', 'http://127.0.0.1:9/hook']),
+      /--webhook needs the secret .* in \$TRAINER_WEBHOOK_SECRET/,
+    );
+    assertUsage(
+      await trainer(['submit', ...url(), ...training, '--early-stopping', 'patience=1']),
+      /--early-stopping must be a JSON object/,
+    );
   });
 
   it('cancel stops a job, and watch then exits 1 saying so', async () => {
-    const submitted = await trainer(['submit', ...url(), '--json', '--model', 'lenet5', '--dataset', 'mnist', '--epochs', '100', '--train-limit', '640', '--test-limit', '10']);
+    const submitted = await trainer([
+      'submit',
+      ...url(),
+      '--json',
+      '--model',
+      'lenet5',
+      '--dataset',
+      'mnist',
+      '--epochs',
+      '100',
+      '--train-limit',
+      '640',
+      '--test-limit',
+      '10',
+    ]);
     const { id } = JSON.parse(submitted.stdout) as Job;
     const cancelled = await trainer(['cancel', ...url(), id]);
     assert.equal(cancelled.code, 0, cancelled.stderr);
@@ -255,8 +412,27 @@ describe('the trainer command', () => {
   });
 
   it('experiment submit --follow shows its runs to their end as a table, show --json answers the experiment, and refusals exit 1 or 2', async () => {
-    const base = JSON.stringify({ model: 'lenet5', dataset: 'mnist', epochs: 1, batchSize: 32, trainLimit: 64, testLimit: 64, seed: 2 });
-    const run = await trainer(['experiment', 'submit', ...url(), '--name', 'rates', '--base', base, '--grid', '{"learningRate":[0.05,0.01]}', '--follow']);
+    const base = JSON.stringify({
+      model: 'lenet5',
+      dataset: 'mnist',
+      epochs: 1,
+      batchSize: 32,
+      trainLimit: 64,
+      testLimit: 64,
+      seed: 2,
+    });
+    const run = await trainer([
+      'experiment',
+      'submit',
+      ...url(),
+      '--name',
+      'rates',
+      '--base',
+      base,
+      '--grid',
+      '{"learningRate":[0.05,0.01]}',
+      '--follow',
+    ]);
     assert.equal(run.code, 0, run.stderr);
     const id = /^experiment (\S+) submitted: 2 runs$/m.exec(run.stderr)?.[1];
     assert.ok(id, run.stderr);
@@ -273,24 +449,53 @@ describe('the trainer command', () => {
     assert.match(out[1] ?? '', /^RUN +JOB +LEARNINGRATE +STATE +PROGRESS +ACCURACY +LOSS$/);
     experiment.runs.forEach((each, index) => {
       const mark = each.id === experiment.best?.id ? '*' : '';
-      const row = new RegExp(`^${index + 1}\\*? +${each.id.slice(0, 8)} +${each.values.learningRate} +completed +100% +${each.result?.testAccuracy.toFixed(4)} +${each.result?.testLoss.toFixed(4)}$`);
+      const row = new RegExp(
+        `^${index + 1}\\*? +${each.id.slice(0, 8)} +${each.values.learningRate} +completed +100% +${each.result?.testAccuracy.toFixed(4)} +${each.result?.testLoss.toFixed(4)}$`,
+      );
       assert.match(out[2 + index] ?? '', row);
       assert.equal((out[2 + index] ?? '').startsWith(`${index + 1}${mark} `), true, 'the best run is marked');
     });
     const bestIndex = experiment.runs.findIndex((each) => each.id === experiment.best?.id);
-    assert.equal(out.at(-1), `best by testAccuracy: run ${bestIndex + 1} (learningRate=${experiment.best?.values.learningRate})`);
+    assert.equal(
+      out.at(-1),
+      `best by testAccuracy: run ${bestIndex + 1} (learningRate=${experiment.best?.values.learningRate})`,
+    );
 
     const deleted = await trainer(['experiment', 'delete', id, ...url()]);
     assert.equal(deleted.code, 0, deleted.stderr);
     assert.equal(deleted.stdout, `experiment ${id} deleted\n`);
     assert.equal((await trainer(['experiment', 'show', id, ...url()])).code, 1, 'it is gone');
 
-    const refused = await trainer(['experiment', 'submit', ...url(), '--base', base, '--grid', '{"dataset":["mnist","imagenet"]}']);
+    const refused = await trainer([
+      'experiment',
+      'submit',
+      ...url(),
+      '--base',
+      base,
+      '--grid',
+      '{"dataset":["mnist","imagenet"]}',
+    ]);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /run 2 of 2 \(dataset=imagenet\).*\(HTTP 400\)/);
-    assertUsage(await trainer(['experiment', 'submit', ...url(), '--grid', '{"seed":[1]']), /--grid must be a JSON object/);
+    assertUsage(
+      await trainer(['experiment', 'submit', ...url(), '--grid', '{"seed":[1]']),
+      /--grid must be a JSON object/,
+    );
     assertUsage(await trainer(['experiment', 'submit', ...url(), '--base', base]), /experiment submit needs --grid/);
-    assertUsage(await trainer(['experiment', 'submit', ...url(), '--base', base, '--grid', '{"seed":[1]}', '--webhook', 'http://127.0.0.1:9/hook']), /--webhook needs the secret/);
+    assertUsage(
+      await trainer([
+        'experiment',
+        'submit',
+        ...url(),
+        '--base',
+        base,
+        '--grid',
+        '{"seed":[1]}',
+        '--webhook',
+        'http://127.0.0.1:9/hook',
+      ]),
+      /--webhook needs the secret/,
+    );
   });
 
   it('bad flags, unknown commands and missing operands print the usage on stderr and exit 2', async () => {
@@ -303,22 +508,36 @@ describe('the trainer command', () => {
       trainer(['submit', '--model', 'lenet5', '--dataset', 'mnist', '--epochs', 'ten']),
       trainer(['list', '--url', 'ftp://example.com']),
     ]);
-    const reasons = [/unknown option --bogus/, /list takes no option --follow/, /unknown command "frobnicate"/, /no command given/, /watch takes one job id/, /--epochs must be a whole number/, /--url must be an http\(s\) URL/];
+    const reasons = [
+      /unknown option --bogus/,
+      /list takes no option --follow/,
+      /unknown command "frobnicate"/,
+      /no command given/,
+      /watch takes one job id/,
+      /--epochs must be a whole number/,
+      /--url must be an http\(s\) URL/,
+    ];
     runs.forEach((run, index) => assertUsage(run, reasons[index] as RegExp));
 
     const help = await trainer(['--help']);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /^Usage: trainer <command>/);
-    for (const command of ['submit', 'watch', 'predict', 'list', 'cancel', 'delete', 'model', 'datasets', 'experiment']) assert.match(help.stdout, new RegExp(`^  ${command}\\b`, 'm'));
+    for (const command of ['submit', 'watch', 'predict', 'list', 'cancel', 'delete', 'model', 'datasets', 'experiment'])
+      assert.match(help.stdout, new RegExp(`^  ${command}\\b`, 'm'));
   });
 
   it('an unreachable server is one clear line and exit 1, from --url or TRAINER_URL', async () => {
     const port = await freePort();
-    const [flag, environment] = await Promise.all([trainer(['list', '--url', `http://127.0.0.1:${port}`]), trainer(['watch', 'some-id'], { TRAINER_URL: `http://127.0.0.1:${port}` })]);
+    const [flag, environment] = await Promise.all([
+      trainer(['list', '--url', `http://127.0.0.1:${port}`]),
+      trainer(['watch', 'some-id'], { TRAINER_URL: `http://127.0.0.1:${port}` }),
+    ]);
     for (const run of [flag, environment]) {
       assert.equal(run.code, 1);
       assert.equal(run.stdout, '');
-      assert.deepEqual(lines(run.stderr), [`trainer: cannot reach the server at http://127.0.0.1:${port} (connection refused); is it running? (--url or TRAINER_URL say where)`]);
+      assert.deepEqual(lines(run.stderr), [
+        `trainer: cannot reach the server at http://127.0.0.1:${port} (connection refused); is it running? (--url or TRAINER_URL say where)`,
+      ]);
     }
   });
 

@@ -27,7 +27,16 @@ import { digitPhoto } from '../support/digit-photos.ts';
 import { request, startTestService, testRedisUrl, waitFor, type TestService } from '../support/service.ts';
 
 const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const browserArgs = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const browserArgs = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 let service: TestService;
 let browser: Browser;
@@ -77,8 +86,12 @@ describe('dashboard', () => {
   });
 
   it('fills the selects from GET /models and GET /datasets', async () => {
-    const models = await byTestId('field-model').locator('option').evaluateAll((options) => options.map((option) => option.getAttribute('value')));
-    const datasets = await byTestId('field-dataset').locator('option').evaluateAll((options) => options.map((option) => option.getAttribute('value')));
+    const models = await byTestId('field-model')
+      .locator('option')
+      .evaluateAll((options) => options.map((option) => option.getAttribute('value')));
+    const datasets = await byTestId('field-dataset')
+      .locator('option')
+      .evaluateAll((options) => options.map((option) => option.getAttribute('value')));
     assert.deepEqual(models, ['lenet5', 'alexnet']);
     assert.deepEqual(datasets, ['mnist', 'cifar10']);
   });
@@ -87,7 +100,11 @@ describe('dashboard', () => {
     await byTestId('field-epochs').fill('0');
     await byTestId('field-batchSize').fill('99999');
     await byTestId('submit').click();
-    await page.waitForFunction(() => document.querySelector('[data-testid="error-epochs"]')?.textContent !== '', undefined, { timeout: 5000 });
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="error-epochs"]')?.textContent !== '',
+      undefined,
+      { timeout: 5000 },
+    );
     assert.match(await byTestId('error-epochs').innerText(), /1|small|>=/i);
     assert.notEqual(await byTestId('error-batchSize').innerText(), '');
     assert.equal(await byTestId('error-learningRate').innerText(), '', 'fields without problems show none');
@@ -104,34 +121,76 @@ describe('dashboard', () => {
     const fields = { epochs: '1', batchSize: '16', trainLimit: '2000', testLimit: '500', logEvery: '5', seed: '1' };
     for (const [name, value] of Object.entries(fields)) await byTestId(`field-${name}`).fill(value);
     await byTestId('submit').click();
-    await page.waitForFunction(() => document.querySelector('[data-testid="job-panel"]')?.getAttribute('data-job-id'), undefined, { timeout: 5000 });
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="job-panel"]')?.getAttribute('data-job-id'),
+      undefined,
+      { timeout: 5000 },
+    );
     assert.equal(await byTestId('error-epochs').innerText(), '', 'the earlier errors are cleared');
 
     const id = (await byTestId('job-panel').getAttribute('data-job-id')) ?? '';
     const created = await request<Job>(`${service.url}/jobs/${id}`);
     assert.equal(created.status, 200);
     assert.deepEqual(
-      { model: created.body.request.model, dataset: created.body.request.dataset, epochs: created.body.request.epochs, batchSize: created.body.request.batchSize, trainLimit: created.body.request.trainLimit, testLimit: created.body.request.testLimit, logEvery: created.body.request.logEvery, seed: created.body.request.seed },
-      { model: 'lenet5', dataset: 'mnist', epochs: 1, batchSize: 16, trainLimit: 2000, testLimit: 500, logEvery: 5, seed: 1 },
+      {
+        model: created.body.request.model,
+        dataset: created.body.request.dataset,
+        epochs: created.body.request.epochs,
+        batchSize: created.body.request.batchSize,
+        trainLimit: created.body.request.trainLimit,
+        testLimit: created.body.request.testLimit,
+        logEvery: created.body.request.logEvery,
+        seed: created.body.request.seed,
+      },
+      {
+        model: 'lenet5',
+        dataset: 'mnist',
+        epochs: 1,
+        batchSize: 16,
+        trainLimit: 2000,
+        testLimit: 500,
+        logEvery: 5,
+        seed: 1,
+      },
     );
     assert.equal(created.body.request.learningRate, 0.01, 'empty fields take the defaults');
 
     // The chart gets points from the event stream while the job runs.
-    await page.waitForFunction(() => Number(document.querySelector('[data-testid="loss-chart"]')?.getAttribute('data-points')) > 0, undefined, { timeout: 30_000 });
-    await page.waitForFunction(() => document.querySelector('[data-testid="job-panel"]')?.getAttribute('data-state') === 'completed', undefined, { timeout: 45_000 });
+    await page.waitForFunction(
+      () => Number(document.querySelector('[data-testid="loss-chart"]')?.getAttribute('data-points')) > 0,
+      undefined,
+      { timeout: 30_000 },
+    );
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="job-panel"]')?.getAttribute('data-state') === 'completed',
+      undefined,
+      { timeout: 45_000 },
+    );
     job = (await request<Job>(`${service.url}/jobs/${id}`)).body;
     assert.equal(job.state, 'completed');
     assert.ok(job.result);
 
-    assert.equal(Number(await byTestId('loss-chart').getAttribute('data-points')), job.logs.length, 'one point per loss log line');
+    assert.equal(
+      Number(await byTestId('loss-chart').getAttribute('data-points')),
+      job.logs.length,
+      'one point per loss log line',
+    );
     assert.equal(job.logs.length, 25);
     assert.equal(await byTestId('job-state').innerText(), 'completed');
     assert.equal(await byTestId('epoch-row').count(), 1);
-    assert.match(await byTestId('epoch-row').innerText(), new RegExp(percent(job.epochs[0]?.testAccuracy ?? -1).replace('.', '\\.')));
+    assert.match(
+      await byTestId('epoch-row').innerText(),
+      new RegExp(percent(job.epochs[0]?.testAccuracy ?? -1).replace('.', '\\.')),
+    );
     assert.equal(await byTestId('epoch-test-loss').innerText(), job.epochs[0]?.testLoss?.toFixed(4));
     assert.equal(await byTestId('test-accuracy').innerText(), percent(job.result.testAccuracy));
     assert.equal(await byTestId('confusion-cell').count(), 100);
-    const diagonal = await byTestId('confusion-matrix').locator('tbody tr').nth(3).getByTestId('confusion-cell').nth(3).innerText();
+    const diagonal = await byTestId('confusion-matrix')
+      .locator('tbody tr')
+      .nth(3)
+      .getByTestId('confusion-cell')
+      .nth(3)
+      .innerText();
     assert.equal(Number(diagonal), job.result.confusionMatrix[3]?.[3]);
     const columnHeads = await byTestId('confusion-matrix').locator('thead th').allInnerTexts();
     assert.deepEqual(columnHeads.slice(1), job.result.classNames);
@@ -139,16 +198,34 @@ describe('dashboard', () => {
     // Precision, F1 and support beside each class's accuracy (its recall), and their macro averages under them.
     const { perClass, macro } = job.result;
     assert.ok(perClass && macro, 'the result has precision, recall and F1');
-    assert.deepEqual(perClass.map((metrics) => [metrics.className, metrics.recall, metrics.support]), job.result.classNames.map((name, label) => [name, job.result?.perClassAccuracy[label], job.result?.confusionMatrix[label]?.reduce((sum, count) => sum + count, 0)]));
+    assert.deepEqual(
+      perClass.map((metrics) => [metrics.className, metrics.recall, metrics.support]),
+      job.result.classNames.map((name, label) => [
+        name,
+        job.result?.perClassAccuracy[label],
+        job.result?.confusionMatrix[label]?.reduce((sum, count) => sum + count, 0),
+      ]),
+    );
     const firstRow = (await byTestId('per-class-row').first().locator('td').allInnerTexts()).map((text) => text.trim());
-    assert.deepEqual(firstRow, [percent(job.result.perClassAccuracy[0] ?? -1), percent(perClass[0]?.precision ?? -1), percent(perClass[0]?.f1 ?? -1), String(perClass[0]?.support)]);
+    assert.deepEqual(firstRow, [
+      percent(job.result.perClassAccuracy[0] ?? -1),
+      percent(perClass[0]?.precision ?? -1),
+      percent(perClass[0]?.f1 ?? -1),
+      String(perClass[0]?.support),
+    ]);
     const macroRow = (await byTestId('per-class-macro').locator('td').allInnerTexts()).map((text) => text.trim());
     assert.deepEqual(macroRow, [percent(macro.recall), percent(macro.precision), percent(macro.f1), '']);
     assert.equal(await byTestId('cancel').isVisible(), false, 'no cancel button once the job ended');
 
     // The list (polled every 2 s) shows it too.
     const row = page.locator(`[data-testid="job-row"][data-job-id="${id}"]`);
-    await page.waitForFunction((jobId) => document.querySelector(`[data-testid="job-row"][data-job-id="${jobId}"]`)?.getAttribute('data-state') === 'completed', id, { timeout: 5000 });
+    await page.waitForFunction(
+      (jobId) =>
+        document.querySelector(`[data-testid="job-row"][data-job-id="${jobId}"]`)?.getAttribute('data-state') ===
+        'completed',
+      id,
+      { timeout: 5000 },
+    );
     assert.equal(await row.getByTestId('job-row-state').innerText(), 'completed');
   });
 
@@ -161,7 +238,11 @@ describe('dashboard', () => {
     for (let index = 0; index < 30 && !chosen; index += 1) {
       const label = data.test.labels[index] ?? -1;
       const photo = await digitPhoto(data.test.images.subarray(index * size, (index + 1) * size), 'photo', index);
-      const answer = await request<PredictResponse>(`${service.url}/jobs/${job.id}/predict`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: new Uint8Array(photo) });
+      const answer = await request<PredictResponse>(`${service.url}/jobs/${job.id}/predict`, {
+        method: 'POST',
+        headers: { 'content-type': 'image/jpeg' },
+        body: new Uint8Array(photo),
+      });
       assert.equal(answer.status, 200);
       if (answer.body.predictions[0]?.label === label) {
         const file = path.join(folder, `digit-${label}.jpg`);
@@ -175,7 +256,10 @@ describe('dashboard', () => {
     await byTestId('predict-input').setInputFiles(chosen.file);
     await byTestId('prediction').first().waitFor({ timeout: 10_000 });
     assert.equal(await byTestId('prediction').first().getAttribute('data-label'), String(chosen.label));
-    assert.match(await byTestId('prediction-top').first().innerText(), new RegExp(`^${chosen.label} \\(\\d+\\.\\d%\\)$`));
+    assert.match(
+      await byTestId('prediction-top').first().innerText(),
+      new RegExp(`^${chosen.label} \\(\\d+\\.\\d%\\)$`),
+    );
     assert.equal(await byTestId('prediction').first().locator('ol li').count(), 5, 'the top 5');
     assert.match((await byTestId('model-input').first().getAttribute('src')) ?? '', /^data:image\/png;base64,/);
     // Dark ink on light paper, somewhere in the photo: inverted and cropped to the digit.
@@ -186,7 +270,7 @@ describe('dashboard', () => {
     await page.screenshot({ path: 'test-results/dashboard.png', fullPage: true });
   });
 
-  it('downloads the job\'s model zip with its button, as GET /jobs/:id/model serves it', async () => {
+  it("downloads the job's model zip with its button, as GET /jobs/:id/model serves it", async () => {
     assert.ok(job, 'needs the job of the earlier test');
     const [download] = await Promise.all([page.waitForEvent('download'), byTestId('download-model').click()]);
     assert.equal(download.suggestedFilename(), `lenet5-mnist-${job.id}.zip`);
@@ -198,13 +282,21 @@ describe('dashboard', () => {
   it('uploads an archive of class folders with its progress, shows the report, trains on it and deletes it', async () => {
     const digits = (await mnist.load({ dataDir: service.config.DATA_DIR })).test;
     const names = ['zero', 'one', 'two'];
-    const entries = await imageFolderEntries(digits, mnist.shape, { classes: [0, 1, 2], perClass: 20, className: (label) => names[label] as string });
+    const entries = await imageFolderEntries(digits, mnist.shape, {
+      classes: [0, 1, 2],
+      perClass: 20,
+      className: (label) => names[label] as string,
+    });
     const archive = path.join(folder, 'three-digits.zip');
     await writeFile(archive, await zipOf([...entries, { name: 'zero/notes.txt', data: Buffer.from('my notes') }]));
     await byTestId('dataset-input').setInputFiles(archive);
     await byTestId('dataset-imageKind').selectOption('strokes');
     await byTestId('upload').click();
-    await page.waitForFunction(() => document.querySelectorAll('[data-testid="dataset-class"]').length === 3, undefined, { timeout: 30_000 });
+    await page.waitForFunction(
+      () => document.querySelectorAll('[data-testid="dataset-class"]').length === 3,
+      undefined,
+      { timeout: 30_000 },
+    );
     assert.equal(await byTestId('upload-status').innerText(), 'three-digits is ready');
     assert.deepEqual(await byTestId('dataset-class').locator('th').allInnerTexts(), ['one', 'two', 'zero']);
     assert.match(await byTestId('dataset-skipped').innerText(), /Skipped 1 file: 1 notAnImage/);
@@ -215,11 +307,34 @@ describe('dashboard', () => {
 
     await byTestId('dataset-use').click();
     assert.equal(await byTestId('field-dataset').inputValue(), id, 'the job form trains on it');
-    for (const [name, value] of Object.entries({ epochs: '3', batchSize: '16', trainLimit: '', testLimit: '', logEvery: '1', seed: '2', validationSplit: '0.25' })) await byTestId(`field-${name}`).fill(value);
+    for (const [name, value] of Object.entries({
+      epochs: '3',
+      batchSize: '16',
+      trainLimit: '',
+      testLimit: '',
+      logEvery: '1',
+      seed: '2',
+      validationSplit: '0.25',
+    }))
+      await byTestId(`field-${name}`).fill(value);
     await byTestId('submit').click();
-    await page.waitForFunction((datasetId) => document.querySelector('[data-testid="job-settings"]')?.textContent?.startsWith('lenet5 on three-digits') && datasetId !== '', id, { timeout: 10_000 });
-    await page.waitForFunction(() => document.querySelector('[data-testid="job-panel"]')?.getAttribute('data-state') === 'completed', undefined, { timeout: 30_000 });
-    assert.deepEqual((await byTestId('confusion-matrix').locator('thead th').allInnerTexts()).slice(1), ['one', 'two', 'zero'], 'the folder names as class names');
+    await page.waitForFunction(
+      (datasetId) =>
+        document.querySelector('[data-testid="job-settings"]')?.textContent?.startsWith('lenet5 on three-digits') &&
+        datasetId !== '',
+      id,
+      { timeout: 10_000 },
+    );
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="job-panel"]')?.getAttribute('data-state') === 'completed',
+      undefined,
+      { timeout: 30_000 },
+    );
+    assert.deepEqual(
+      (await byTestId('confusion-matrix').locator('thead th').allInnerTexts()).slice(1),
+      ['one', 'two', 'zero'],
+      'the folder names as class names',
+    );
     // Validated after every epoch: its figures in the epoch table and its curve beside the training loss.
     assert.equal(await byTestId('epoch-validation-accuracy').count(), 3);
     assert.match(await byTestId('epoch-validation-accuracy').first().innerText(), /^\d+\.\d%$/);
@@ -228,7 +343,11 @@ describe('dashboard', () => {
     await byTestId('field-validationSplit').fill('');
 
     await row.getByTestId('dataset-delete').click();
-    await page.waitForFunction((datasetId) => !document.querySelector(`[data-testid="dataset-row"][data-dataset-id="${datasetId}"]`), id, { timeout: 5000 });
+    await page.waitForFunction(
+      (datasetId) => !document.querySelector(`[data-testid="dataset-row"][data-dataset-id="${datasetId}"]`),
+      id,
+      { timeout: 5000 },
+    );
     assert.equal((await request(`${service.url}/datasets/${id}`)).status, 404);
   });
 
@@ -237,24 +356,43 @@ describe('dashboard', () => {
     await byTestId('field-trainLimit').fill('');
     await byTestId('field-testLimit').fill('');
     await byTestId('submit').click();
-    await page.waitForFunction((previous) => {
-      const panel = document.querySelector('[data-testid="job-panel"]');
-      return panel?.getAttribute('data-job-id') !== previous && ['queued', 'running'].includes(panel?.getAttribute('data-state') ?? '');
-    }, job.id, { timeout: 10_000 });
+    await page.waitForFunction(
+      (previous) => {
+        const panel = document.querySelector('[data-testid="job-panel"]');
+        return (
+          panel?.getAttribute('data-job-id') !== previous &&
+          ['queued', 'running'].includes(panel?.getAttribute('data-state') ?? '')
+        );
+      },
+      job.id,
+      { timeout: 10_000 },
+    );
     const id = (await byTestId('job-panel').getAttribute('data-job-id')) ?? '';
     await byTestId('cancel').click();
-    await page.waitForFunction(() => document.querySelector('[data-testid="job-panel"]')?.getAttribute('data-state') === 'cancelled', undefined, { timeout: 15_000 });
-    const cancelled = await waitFor('the job to be cancelled', async () => {
-      const answer = await request<Job>(`${service.url}/jobs/${id}`);
-      return answer.body.state === 'cancelled' ? answer.body : null;
-    }, 5000);
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="job-panel"]')?.getAttribute('data-state') === 'cancelled',
+      undefined,
+      { timeout: 15_000 },
+    );
+    const cancelled = await waitFor(
+      'the job to be cancelled',
+      async () => {
+        const answer = await request<Job>(`${service.url}/jobs/${id}`);
+        return answer.body.state === 'cancelled' ? answer.body : null;
+      },
+      5000,
+    );
     assert.equal(cancelled.state, 'cancelled');
     assert.equal(await byTestId('cancel').isVisible(), false);
 
     // An ended job can be deleted, once the browser's confirmation is accepted.
     page.once('dialog', (dialog) => void dialog.accept());
     await byTestId('delete').click();
-    await page.waitForFunction((gone) => !document.querySelector(`[data-testid="job-row"][data-job-id="${gone}"]`), id, { timeout: 10_000 });
+    await page.waitForFunction(
+      (gone) => !document.querySelector(`[data-testid="job-row"][data-job-id="${gone}"]`),
+      id,
+      { timeout: 10_000 },
+    );
     assert.equal(await byTestId('job-panel').isHidden(), true);
     assert.equal((await request(`${service.url}/jobs/${id}`)).status, 404);
     assert.deepEqual(pageErrors, [], 'the page logged no errors');
@@ -270,8 +408,13 @@ describe('dashboard', () => {
       const settings = { ...job.request, epochs: 2, batchSize: 500, trainLimit: 2000, logEvery: 1 };
       assert.equal(await store.create(id, settings, at(0, 0), new Date()), 'created');
       await store.lifecycle.start(id, new Date());
-      for (let batch = 1; batch <= 4; batch++) await store.appendLog(id, { epoch: 1, batch, loss: 2 - batch / 4 }, at(1, batch));
-      await store.appendEpoch(id, { epoch: 1, loss: 1.4, testAccuracy: 0.5, seconds: 1, imagesPerSecond: 2000 }, at(1, 4));
+      for (let batch = 1; batch <= 4; batch++)
+        await store.appendLog(id, { epoch: 1, batch, loss: 2 - batch / 4 }, at(1, batch));
+      await store.appendEpoch(
+        id,
+        { epoch: 1, loss: 1.4, testAccuracy: 0.5, seconds: 1, imagesPerSecond: 2000 },
+        at(1, 4),
+      );
       await store.appendLog(id, { epoch: 2, batch: 1, loss: 0.9 }, at(2, 1));
       await store.lifecycle.start(id);
       await store.rewind(id, { logLines: 2, epochs: 0 }, at(1, 2));
@@ -281,42 +424,85 @@ describe('dashboard', () => {
     }
     await page.waitForSelector(`[data-testid="job-row"][data-job-id="${id}"]`, { timeout: 10_000 });
     await page.locator(`[data-testid="job-row"][data-job-id="${id}"]`).click();
-    await page.waitForFunction((jobId) => document.querySelector('[data-testid="job-panel"]')?.getAttribute('data-job-id') === jobId, id, { timeout: 5000 });
+    await page.waitForFunction(
+      (jobId) => document.querySelector('[data-testid="job-panel"]')?.getAttribute('data-job-id') === jobId,
+      id,
+      { timeout: 5000 },
+    );
     // 5 log lines and an epoch before the rewind, which keeps 2 lines and no epoch, then 1 line more.
-    await page.waitForFunction(() => document.querySelector('[data-testid="loss-chart"]')?.getAttribute('data-points') === '3', undefined, { timeout: 5000 });
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="loss-chart"]')?.getAttribute('data-points') === '3',
+      undefined,
+      { timeout: 5000 },
+    );
     assert.equal(await byTestId('epoch-row').count(), 0);
     assert.deepEqual(pageErrors, [], 'the page logged no errors');
   });
 
-  it('shows an experiment\'s runs in a table with one loss and one accuracy curve per run, compares jobs ticked in the list, and deletes the experiment', async () => {
-    const base = { model: 'lenet5', dataset: 'mnist', epochs: 2, batchSize: 16, trainLimit: 128, testLimit: 64, logEvery: 1, seed: 4 };
-    const created = await request<Experiment>(`${service.url}/experiments`, { method: 'POST', json: { name: 'rates', base, grid: { learningRate: [0.2, 0.05, 0.005] } } });
+  it("shows an experiment's runs in a table with one loss and one accuracy curve per run, compares jobs ticked in the list, and deletes the experiment", async () => {
+    const base = {
+      model: 'lenet5',
+      dataset: 'mnist',
+      epochs: 2,
+      batchSize: 16,
+      trainLimit: 128,
+      testLimit: 64,
+      logEvery: 1,
+      seed: 4,
+    };
+    const created = await request<Experiment>(`${service.url}/experiments`, {
+      method: 'POST',
+      json: { name: 'rates', base, grid: { learningRate: [0.2, 0.05, 0.005] } },
+    });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     const { id, runs } = created.body;
     await page.locator(`[data-testid="experiment-row"][data-experiment-id="${id}"]`).click({ timeout: 10_000 });
     await page.waitForFunction(
-      () => [...document.querySelectorAll('[data-testid="compare-run"]')].filter((row) => row.getAttribute('data-state') === 'completed').length === 3,
+      () =>
+        [...document.querySelectorAll('[data-testid="compare-run"]')].filter(
+          (row) => row.getAttribute('data-state') === 'completed',
+        ).length === 3,
       undefined,
       { timeout: 30_000 },
     );
     assert.equal(await byTestId('job-panel').isHidden(), true);
     assert.equal(await byTestId('compare-title').innerText(), 'Experiment “rates”');
-    assert.deepEqual(await byTestId('legend-item').allInnerTexts(), ['learningRate=0.2', 'learningRate=0.05', 'learningRate=0.005']);
+    assert.deepEqual(await byTestId('legend-item').allInnerTexts(), [
+      'learningRate=0.2',
+      'learningRate=0.05',
+      'learningRate=0.005',
+    ]);
     const chart = byTestId('compare-chart');
-    await page.waitForFunction(() => document.querySelector('[data-testid="compare-chart"]')?.getAttribute('data-points') === '48', undefined, { timeout: 5000 });
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="compare-chart"]')?.getAttribute('data-points') === '48',
+      undefined,
+      { timeout: 5000 },
+    );
     assert.equal(await chart.getAttribute('data-series'), '3', 'one curve per run');
     const accuracy = byTestId('compare-accuracy-chart');
-    assert.deepEqual([await accuracy.getAttribute('data-points'), await accuracy.getAttribute('data-series')], ['6', '3'], "one accuracy point per run's epoch");
+    assert.deepEqual(
+      [await accuracy.getAttribute('data-points'), await accuracy.getAttribute('data-series')],
+      ['6', '3'],
+      "one accuracy point per run's epoch",
+    );
     const ended = (await request<Experiment>(`${service.url}/experiments/${id}`)).body;
     const best = page.locator('[data-testid="compare-run"].best');
     assert.equal(await best.getAttribute('data-job-id'), ended.best?.id);
-    assert.match(await byTestId('compare-summary').innerText(), /^3 runs: 3 completed · best by testAccuracy: learningRate=/);
+    assert.match(
+      await byTestId('compare-summary').innerText(),
+      /^3 runs: 3 completed · best by testAccuracy: learningRate=/,
+    );
     await page.screenshot({ path: 'test-results/dashboard-experiment.png', fullPage: true });
 
     // Two runs ticked in the job list, compared the same way: the field they differ in names them.
-    for (const run of runs.slice(0, 2)) await page.locator(`[data-testid="job-row"][data-job-id="${run.id}"] [data-testid="job-select"]`).check();
+    for (const run of runs.slice(0, 2))
+      await page.locator(`[data-testid="job-row"][data-job-id="${run.id}"] [data-testid="job-select"]`).check();
     await byTestId('compare').click();
-    await page.waitForFunction(() => document.querySelector('[data-testid="compare-chart"]')?.getAttribute('data-series') === '2', undefined, { timeout: 5000 });
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="compare-chart"]')?.getAttribute('data-series') === '2',
+      undefined,
+      { timeout: 5000 },
+    );
     assert.equal(await byTestId('compare-title').innerText(), 'Comparing 2 jobs');
     assert.deepEqual(await byTestId('legend-item').allInnerTexts(), ['learningRate=0.2', 'learningRate=0.05']);
     assert.equal(await byTestId('compare-run').count(), 2);
@@ -326,7 +512,11 @@ describe('dashboard', () => {
     await byTestId('experiment-delete').waitFor({ state: 'visible', timeout: 5000 });
     page.once('dialog', (dialog) => void dialog.accept());
     await byTestId('experiment-delete').click();
-    await page.waitForFunction((gone) => !document.querySelector(`[data-testid="experiment-row"][data-experiment-id="${gone}"]`), id, { timeout: 10_000 });
+    await page.waitForFunction(
+      (gone) => !document.querySelector(`[data-testid="experiment-row"][data-experiment-id="${gone}"]`),
+      id,
+      { timeout: 10_000 },
+    );
     assert.equal(await byTestId('compare-panel').isHidden(), true);
     assert.equal((await request(`${service.url}/experiments/${id}`)).status, 404);
     for (const run of runs) assert.equal((await request(`${service.url}/jobs/${run.id}`)).status, 404);

@@ -16,7 +16,12 @@ interface Operation {
 interface Document {
   openapi: string;
   paths: Record<string, Record<string, Operation>>;
-  components?: { schemas?: Record<string, { anyOf?: { $ref?: string }[]; oneOf?: { $ref?: string }[]; properties?: Record<string, unknown> }> };
+  components?: {
+    schemas?: Record<
+      string,
+      { anyOf?: { $ref?: string }[]; oneOf?: { $ref?: string }[]; properties?: Record<string, unknown> }
+    >;
+  };
 }
 
 describe('API documentation', () => {
@@ -52,7 +57,18 @@ describe('API documentation', () => {
 
   it('/openapi.json still lists every route, now with /jobs/{id}/events and /metrics, and not the page itself', () => {
     assert.match(document.openapi, /^3\.\d+\.\d+$/);
-    for (const path of ['/jobs', '/jobs/{id}', '/jobs/{id}/cancel', '/jobs/{id}/predict', '/jobs/{id}/model', '/jobs/{id}/events', '/metrics', '/models', '/datasets', '/health']) {
+    for (const path of [
+      '/jobs',
+      '/jobs/{id}',
+      '/jobs/{id}/cancel',
+      '/jobs/{id}/predict',
+      '/jobs/{id}/model',
+      '/jobs/{id}/events',
+      '/metrics',
+      '/models',
+      '/datasets',
+      '/health',
+    ]) {
       assert.ok(document.paths[path], `${path} is missing`);
     }
     assert.equal(
@@ -68,14 +84,23 @@ describe('API documentation', () => {
     const stream = events.responses?.['200']?.content?.['text/event-stream']?.schema;
     assert.equal(stream?.$ref, '#/components/schemas/JobEventData');
     const union = document.components?.schemas?.JobEventData;
-    const members = (union?.anyOf ?? union?.oneOf ?? []).map((member) => member.$ref?.replace('#/components/schemas/', ''));
-    assert.deepEqual(members.sort(), ['EndEvent', 'EpochEvent', 'LogEvent', 'ProgressEvent', 'RewindEvent', 'StateEvent']);
+    const members = (union?.anyOf ?? union?.oneOf ?? []).map((member) =>
+      member.$ref?.replace('#/components/schemas/', ''),
+    );
+    assert.deepEqual(members.sort(), [
+      'EndEvent',
+      'EpochEvent',
+      'LogEvent',
+      'ProgressEvent',
+      'RewindEvent',
+      'StateEvent',
+    ]);
     for (const status of ['204', '400', '404', '503']) assert.ok(events.responses?.[status], `it lists ${status}`);
     const parameters = (events.parameters ?? []).map((parameter) => `${parameter.in}:${parameter.name}`).sort();
     assert.deepEqual(parameters, ['header:last-event-id', 'path:id', 'query:lastEventId']);
   });
 
-  it('describes the model download as a zip, and predict\'s preprocess and explain with what a prediction adds', () => {
+  it("describes the model download as a zip, and predict's preprocess and explain with what a prediction adds", () => {
     const download = document.paths['/jobs/{id}/model']?.get;
     assert.ok(download, 'GET /jobs/{id}/model is missing');
     assert.equal(download.responses?.['200']?.content?.['application/zip']?.schema?.type, 'string');
@@ -85,18 +110,35 @@ describe('API documentation', () => {
     assert.deepEqual(parameters, ['path:id', 'query:explain', 'query:preprocess']);
     const prediction = document.components?.schemas?.Prediction?.properties ?? {};
     assert.ok('blank' in prediction && 'explanation' in prediction, JSON.stringify(Object.keys(prediction)));
-    assert.ok(document.components?.schemas?.PredictionExplanation?.properties?.crop, 'the explanation has its crop box');
+    assert.ok(
+      document.components?.schemas?.PredictionExplanation?.properties?.crop,
+      'the explanation has its crop box',
+    );
   });
 
-  it('describes a job\'s webhook (asked for, shown without its secret, its deliveries) and the result\'s precision, recall and F1', () => {
+  it("describes a job's webhook (asked for, shown without its secret, its deliveries) and the result's precision, recall and F1", () => {
     const schemas = document.components?.schemas ?? {};
     assert.deepEqual(Object.keys(schemas.WebhookRequest?.properties ?? {}), ['url', 'secret']);
     assert.ok(schemas.JobRequest?.properties?.webhook, 'POST /jobs takes a webhook');
     assert.deepEqual(Object.keys(schemas.JobWebhook?.properties ?? {}), ['url', 'secretSet', 'deliveries']);
     assert.ok(schemas.Job?.properties?.webhook && schemas.JobSummary?.properties?.webhook, 'a job shows its webhook');
-    assert.deepEqual(Object.keys(schemas.WebhookDelivery?.properties ?? {}), ['webhookId', 'attempt', 'at', 'ok', 'statusCode', 'error']);
-    assert.ok(schemas.JobResult?.properties?.perClass && schemas.JobResult.properties.macro, 'the result has perClass and macro');
-    assert.match(JSON.stringify(schemas.ClassMetrics), /zero_division=0/, 'it says what a ratio without a denominator is');
+    assert.deepEqual(Object.keys(schemas.WebhookDelivery?.properties ?? {}), [
+      'webhookId',
+      'attempt',
+      'at',
+      'ok',
+      'statusCode',
+      'error',
+    ]);
+    assert.ok(
+      schemas.JobResult?.properties?.perClass && schemas.JobResult.properties.macro,
+      'the result has perClass and macro',
+    );
+    assert.match(
+      JSON.stringify(schemas.ClassMetrics),
+      /zero_division=0/,
+      'it says what a ratio without a denominator is',
+    );
   });
 
   it('describes /metrics as Prometheus text', () => {

@@ -17,7 +17,16 @@ describe('LeNet-5 on real MNIST, end to end over HTTP', () => {
   it('trains through the queue, shows its progress while it runs, and predicts PNG digits', async () => {
     const created = await request<Job>(`${service.url}/jobs`, {
       method: 'POST',
-      json: { model: 'lenet5', dataset: 'mnist', epochs: 1, trainLimit: 10000, testLimit: 2000, batchSize: 16, logEvery: 25, seed: 7 },
+      json: {
+        model: 'lenet5',
+        dataset: 'mnist',
+        epochs: 1,
+        trainLimit: 10000,
+        testLimit: 2000,
+        batchSize: 16,
+        logEvery: 25,
+        seed: 7,
+      },
     });
     assert.equal(created.status, 201);
     const id = created.body.id;
@@ -48,9 +57,18 @@ describe('LeNet-5 on real MNIST, end to end over HTTP', () => {
     assert.equal(result.params, 44426);
     assert.equal(result.replicas, 2);
     assert.equal(result.backend, 'wasm');
-    assert.equal(result.confusionMatrix.flat().reduce((a, b) => a + b, 0), 2000);
-    assert.equal(result.confusionMatrix.reduce((sum, row, label) => sum + (row[label] as number), 0), result.correct);
-    assert.deepEqual(done.logs.map((line) => line.batch), Array.from({ length: 25 }, (_, i) => (i + 1) * 25));
+    assert.equal(
+      result.confusionMatrix.flat().reduce((a, b) => a + b, 0),
+      2000,
+    );
+    assert.equal(
+      result.confusionMatrix.reduce((sum, row, label) => sum + (row[label] as number), 0),
+      result.correct,
+    );
+    assert.deepEqual(
+      done.logs.map((line) => line.batch),
+      Array.from({ length: 25 }, (_, i) => (i + 1) * 25),
+    );
     assert.ok(done.logs.every((line) => line.epoch === 1 && Number.isFinite(line.loss)));
     assert.ok((done.logs.at(-1)?.loss ?? Infinity) < (done.logs[0]?.loss ?? 0), 'the loss did not fall');
     assert.equal(done.epochs.length, 1);
@@ -65,11 +83,17 @@ describe('LeNet-5 on real MNIST, end to end over HTTP', () => {
       // Test digits from beyond the evaluated ones, upscaled: the service resizes them back.
       const index = 5000 + i;
       const pixels = Buffer.from(digits.test.images.subarray(index * 784, (index + 1) * 784));
-      const png = await sharp(pixels, { raw: { width: 28, height: 28, channels: 1 } }).resize(56, 56).png().toBuffer();
+      const png = await sharp(pixels, { raw: { width: 28, height: 28, channels: 1 } })
+        .resize(56, 56)
+        .png()
+        .toBuffer();
       form.append(`digit${i}`, new Blob([png], { type: 'image/png' }), `digit${i}.png`);
       labels.push(digits.test.labels[index] as number);
     }
-    const predicted = await request<PredictResponse>(`${service.url}/jobs/${id}/predict`, { method: 'POST', body: form });
+    const predicted = await request<PredictResponse>(`${service.url}/jobs/${id}/predict`, {
+      method: 'POST',
+      body: form,
+    });
     assert.equal(predicted.status, 200);
     assert.equal(predicted.body.predictions.length, 20);
     const right = predicted.body.predictions.filter((prediction, i) => prediction.label === labels[i]).length;

@@ -31,7 +31,15 @@ import type { Job, JobProgress, LossLogLine } from '../../src/contract/job.ts';
 import { JobStore } from '../../src/store/job-store.ts';
 import { startServiceProcess, type ServiceProcess } from '../support/processes.ts';
 import { storedJobSettings } from '../support/job-settings.ts';
-import { deleteKeys, request, sharedEnvironment, startTestService, testRedisUrl, waitFor, type TestService } from '../support/service.ts';
+import {
+  deleteKeys,
+  request,
+  sharedEnvironment,
+  startTestService,
+  testRedisUrl,
+  waitFor,
+  type TestService,
+} from '../support/service.ts';
 
 const finalStates = ['completed', 'failed', 'cancelled'];
 
@@ -54,7 +62,10 @@ async function readStream(
   options: { headers?: Record<string, string>; stopAfter?: (events: JobEvent[]) => boolean; timeoutMs?: number } = {},
 ): Promise<Read> {
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new Error(`no end of ${url} within ${options.timeoutMs ?? 30_000} ms`)), options.timeoutMs ?? 30_000);
+  const timer = setTimeout(
+    () => controller.abort(new Error(`no end of ${url} within ${options.timeoutMs ?? 30_000} ms`)),
+    options.timeoutMs ?? 30_000,
+  );
   const response = await fetch(url, { headers: options.headers ?? {}, signal: controller.signal });
   const messages: SseMessage[] = [];
   const events: JobEvent[] = [];
@@ -78,23 +89,38 @@ async function readStream(
   } finally {
     clearTimeout(timer);
   }
-  return { status: response.status, contentType: response.headers.get('content-type'), messages, events, comments, closedByServer };
+  return {
+    status: response.status,
+    contentType: response.headers.get('content-type'),
+    messages,
+    events,
+    comments,
+    closedByServer,
+  };
 }
 
-const logsOf = (events: JobEvent[]): LossLogLine[] => events.flatMap((event) => (event.type === 'log' ? [event.data.line] : []));
+const logsOf = (events: JobEvent[]): LossLogLine[] =>
+  events.flatMap((event) => (event.type === 'log' ? [event.data.line] : []));
 
 /** Event ids as Redis stream ids, strictly increasing: no event twice, none out of order. */
 function assertIncreasingIds(events: JobEvent[]): void {
   for (let i = 1; i < events.length; i++) {
-    const [a, b] = [events[i - 1]?.id ?? '', events[i]?.id ?? ''].map((id) => id.split('-').map(BigInt) as [bigint, bigint]);
-    assert.ok(a && b && (a[0] < b[0] || (a[0] === b[0] && a[1] < b[1])), `event ids out of order: ${events[i - 1]?.id} then ${events[i]?.id}`);
+    const [a, b] = [events[i - 1]?.id ?? '', events[i]?.id ?? ''].map(
+      (id) => id.split('-').map(BigInt) as [bigint, bigint],
+    );
+    assert.ok(
+      a && b && (a[0] < b[0] || (a[0] === b[0] && a[1] < b[1])),
+      `event ids out of order: ${events[i - 1]?.id} then ${events[i]?.id}`,
+    );
   }
 }
 
 /** A whole job's stream: created, started, its logs, its epochs, completed, and end with the result. */
 function assertWholeStream(events: JobEvent[], job: Job): void {
   assertIncreasingIds(events);
-  const states = events.flatMap((event) => (event.type === 'state' ? [`${event.data.previous}→${event.data.state}`] : []));
+  const states = events.flatMap((event) =>
+    event.type === 'state' ? [`${event.data.previous}→${event.data.state}`] : [],
+  );
   assert.deepEqual(states, ['null→queued', 'queued→running', 'running→completed']);
   assert.deepEqual(logsOf(events), job.logs, 'every log line once, in order');
   assert.deepEqual(
@@ -143,7 +169,16 @@ describe('GET /jobs/:id/events, API and worker in separate processes', () => {
   it('a client that joins mid-job and one that resumes with Last-Event-ID both see every log line once, in order, then the end', async () => {
     const created = await request<Job>(`${api.url}/jobs`, {
       method: 'POST',
-      json: { model: 'lenet5', dataset: 'mnist', epochs: 4, batchSize: 32, trainLimit: 640, testLimit: 100, logEvery: 1, seed: 3 },
+      json: {
+        model: 'lenet5',
+        dataset: 'mnist',
+        epochs: 4,
+        batchSize: 32,
+        trainLimit: 640,
+        testLimit: 100,
+        logEvery: 1,
+        seed: 3,
+      },
     });
     assert.equal(created.status, 201);
     jobId = created.body.id;
@@ -156,7 +191,10 @@ describe('GET /jobs/:id/events, API and worker in separate processes', () => {
       assert.equal(first.status, 200);
       assert.equal(first.contentType, 'text/event-stream; charset=utf-8');
       assert.equal(first.closedByServer, false);
-      const second = await readStream(url, { headers: { 'last-event-id': first.events.at(-1)?.id ?? '' }, stopAfter: (events) => logsOf(events).length >= 5 });
+      const second = await readStream(url, {
+        headers: { 'last-event-id': first.events.at(-1)?.id ?? '' },
+        stopAfter: (events) => logsOf(events).length >= 5,
+      });
       const third = await readStream(`${url}?lastEventId=${second.events.at(-1)?.id ?? first.events.at(-1)?.id ?? ''}`);
       assert.equal(third.closedByServer, true, 'the server closes the stream after the end');
       return [...first.events, ...second.events, ...third.events];
@@ -172,7 +210,11 @@ describe('GET /jobs/:id/events, API and worker in separate processes', () => {
       60_000,
       10,
     );
-    assert.equal(joinedWhile.state, 'running', 'the job ended before the client could join it mid-way (make it longer)');
+    assert.equal(
+      joinedWhile.state,
+      'running',
+      'the job ended before the client could join it mid-way (make it longer)',
+    );
     const joinedAt = Date.now();
     midJob = await readStream(url);
     resumed = await resuming;
@@ -199,12 +241,20 @@ describe('GET /jobs/:id/events, API and worker in separate processes', () => {
     assert.equal(late.status, 200);
     assert.ok(late.closedByServer);
     assertWholeStream(late.events, finished);
-    assert.deepEqual(late.messages, midJob.messages, 'the replay is the same events, ids and data as when they were live');
-    const afterEnd = await fetch(`${api.url}/jobs/${jobId}/events`, { headers: { 'last-event-id': late.events.at(-1)?.id ?? '' } });
+    assert.deepEqual(
+      late.messages,
+      midJob.messages,
+      'the replay is the same events, ids and data as when they were live',
+    );
+    const afterEnd = await fetch(`${api.url}/jobs/${jobId}/events`, {
+      headers: { 'last-event-id': late.events.at(-1)?.id ?? '' },
+    });
     assert.equal(afterEnd.status, 204, 'an EventSource that reconnects after the end is told to stop');
     assert.equal(await afterEnd.text(), '');
     // Resuming just before the end gives exactly the end.
-    const lastTwo = await readStream(`${api.url}/jobs/${jobId}/events`, { headers: { 'last-event-id': late.events.at(-2)?.id ?? '' } });
+    const lastTwo = await readStream(`${api.url}/jobs/${jobId}/events`, {
+      headers: { 'last-event-id': late.events.at(-2)?.id ?? '' },
+    });
     assert.deepEqual(
       lastTwo.events.map((event) => event.type),
       ['end'],
@@ -216,7 +266,9 @@ describe('GET /jobs/:id/events, API and worker in separate processes', () => {
     assert.equal(missing.status, 404);
     assert.match(missing.headers.get('content-type') ?? '', /^application\/json/);
     assert.deepEqual(missing.body, { error: 'no job with id no-such-job' });
-    const malformed = await request<ErrorBody>(`${api.url}/jobs/${jobId}/events`, { headers: { 'last-event-id': 'yesterday' } });
+    const malformed = await request<ErrorBody>(`${api.url}/jobs/${jobId}/events`, {
+      headers: { 'last-event-id': 'yesterday' },
+    });
     assert.equal(malformed.status, 400);
     assert.match(malformed.body.error, /last-event-id/);
     const badQuery = await request<ErrorBody>(`${api.url}/jobs/${jobId}/events?lastEventId=1-2-3`);
@@ -240,7 +292,13 @@ describe('the events route on its own (100 ms heartbeats, or none)', () => {
   /** A client's bound of unsent bytes, small so a test can pass it quickly. */
   const bufferBytes = 16 * 1024;
 
-  const progress = (batch: number): JobProgress => ({ epoch: 1, epochs: 1, batch, batchesPerEpoch: 10, fraction: batch / 10 });
+  const progress = (batch: number): JobProgress => ({
+    epoch: 1,
+    epochs: 1,
+    batch,
+    batchesPerEpoch: 10,
+    fraction: batch / 10,
+  });
 
   async function newJob(): Promise<string> {
     const id = `job-${++counter}`;
@@ -263,8 +321,19 @@ describe('the events route on its own (100 ms heartbeats, or none)', () => {
     await waitFor('Redis', async () => (requestRedis.status === 'ready' ? true : null), 5000, 20);
     store = new JobStore(requestRedis, prefix);
     const start = async (heartbeatMs: number, name: string) => {
-      const eventFanout = new EventFanout({ store, redis: requestRedis, connectionName: name, heartbeatMs, log: pino({ level: 'silent' }) });
-      const dependencies = { redis: requestRedis, store, eventFanout, config: { KEY_PREFIX: prefix, EVENT_STREAM_BUFFER_BYTES: bufferBytes } } as unknown as ApiDependencies;
+      const eventFanout = new EventFanout({
+        store,
+        redis: requestRedis,
+        connectionName: name,
+        heartbeatMs,
+        log: pino({ level: 'silent' }),
+      });
+      const dependencies = {
+        redis: requestRedis,
+        store,
+        eventFanout,
+        config: { KEY_PREFIX: prefix, EVENT_STREAM_BUFFER_BYTES: bufferBytes },
+      } as unknown as ApiDependencies;
       const app = Fastify();
       app.setValidatorCompiler(validatorCompiler);
       app.setSerializerCompiler(serializerCompiler);
@@ -295,14 +364,23 @@ describe('the events route on its own (100 ms heartbeats, or none)', () => {
     // After the end, a late batch of the worker adds nothing: the stream is over.
     await store.appendLog(id, { epoch: 1, batch: 2, loss: 2.4 }, progress(2));
     const read = await reading;
-    assert.ok(read.comments.filter((text) => text === 'heartbeat').length >= 2, `heartbeats: ${JSON.stringify(read.comments)}`);
+    assert.ok(
+      read.comments.filter((text) => text === 'heartbeat').length >= 2,
+      `heartbeats: ${JSON.stringify(read.comments)}`,
+    );
     assert.deepEqual(
       read.events.map((event) => event.type),
       ['state', 'state', 'log', 'progress', 'state', 'end'],
     );
     const end = read.events.at(-1);
-    assert.ok(end?.type === 'end' && end.data.state === 'cancelled' && end.data.result === null && end.data.error === null);
-    assert.deepEqual((await store.get(id))?.logs, [{ epoch: 1, batch: 1, loss: 2.5 }], 'the late log line was not recorded either');
+    assert.ok(
+      end?.type === 'end' && end.data.state === 'cancelled' && end.data.result === null && end.data.error === null,
+    );
+    assert.deepEqual(
+      (await store.get(id))?.logs,
+      [{ epoch: 1, batch: 1, loss: 2.5 }],
+      'the late log line was not recorded either',
+    );
     await waitFor('the fan-out to forget the client', async () => (fanout.clients === 0 ? true : null), 2000, 20);
   });
 
@@ -311,7 +389,9 @@ describe('the events route on its own (100 ms heartbeats, or none)', () => {
     const clients = 40;
     // Plain node:http clients, a socket each: fetch's pool opens spare sockets that would hold the server's close up.
     const readers = Array.from({ length: clients }, async (_, index) => {
-      const response = await new Promise<IncomingMessage>((resolve, reject) => get(`${quietUrl}/jobs/${jobs[index % 2]}/events`, { agent: false }, resolve).on('error', reject));
+      const response = await new Promise<IncomingMessage>((resolve, reject) =>
+        get(`${quietUrl}/jobs/${jobs[index % 2]}/events`, { agent: false }, resolve).on('error', reject),
+      );
       const events: JobEvent[] = [];
       for await (const message of parseSse(response)) {
         assert.ok(isJobEventType(message.event), `unknown event type ${message.event}`);
@@ -334,7 +414,12 @@ describe('the events route on its own (100 ms heartbeats, or none)', () => {
       ]);
       assertIncreasingIds(events);
     }
-    await waitFor('the fan-out to forget every client', async () => (quietFanout.clients === 0 ? true : null), 2000, 20);
+    await waitFor(
+      'the fan-out to forget every client',
+      async () => (quietFanout.clients === 0 ? true : null),
+      2000,
+      20,
+    );
     assert.equal(await connectionsNamed(`${prefix}:quiet-events`), 1);
   });
 
@@ -348,7 +433,12 @@ describe('the events route on its own (100 ms heartbeats, or none)', () => {
     const received: Buffer[] = [];
     socket.on('data', (chunk: Buffer) => received.push(chunk));
     const closed = new Promise((resolve) => socket.once('close', resolve));
-    await waitFor('the first events', async () => (Buffer.concat(received).includes('event: state') ? true : null), 2000, 10);
+    await waitFor(
+      'the first events',
+      async () => (Buffer.concat(received).includes('event: state') ? true : null),
+      2000,
+      10,
+    );
     // It reads nothing from here on: the socket's buffers fill, then the server's.
     socket.pause();
     const padding = 'x'.repeat(2048);
@@ -357,7 +447,8 @@ describe('the events route on its own (100 ms heartbeats, or none)', () => {
       assert.ok(written < 32_768, 'a client that reads nothing was never cut off');
       // A few events at a time, fewer bytes than the bound: what cuts the client off is what piles up, not one burst.
       const batch = redis.pipeline();
-      for (let i = 0; i < 4; i++) batch.xadd(store.keys.events(id), '*', 'type', 'progress', 'data', JSON.stringify({ n: written++, padding }));
+      for (let i = 0; i < 4; i++)
+        batch.xadd(store.keys.events(id), '*', 'type', 'progress', 'data', JSON.stringify({ n: written++, padding }));
       await batch.exec();
     }
     await store.lifecycle.cancel(id);
@@ -365,8 +456,12 @@ describe('the events route on its own (100 ms heartbeats, or none)', () => {
     await closed;
     const body = Buffer.concat(received).toString();
     const ids: string[] = [];
-    for await (const message of parseSse(Readable.from([Buffer.from(body.slice(body.indexOf('\r\n\r\n') + 4))]))) ids.push(message.id ?? '');
-    assert.ok(ids.length > 2 && ids.length < written, `the cut-off client got ${ids.length} of ${written + 2} events before the cut`);
+    for await (const message of parseSse(Readable.from([Buffer.from(body.slice(body.indexOf('\r\n\r\n') + 4))])))
+      ids.push(message.id ?? '');
+    assert.ok(
+      ids.length > 2 && ids.length < written,
+      `the cut-off client got ${ids.length} of ${written + 2} events before the cut`,
+    );
     // Resumed (the padding events are no job events, so read as bare SSE), to the end.
     const resumed = await fetch(`${quietUrl}/jobs/${id}/events`, { headers: { 'last-event-id': ids.at(-1) ?? '' } });
     let last = '';
@@ -385,7 +480,12 @@ describe('the events route on its own (100 ms heartbeats, or none)', () => {
     const first = readStream(`${url}/jobs/${id}/events`, { timeoutMs: 10_000 });
     await waitFor('the client to follow', async () => (fanout.clients === 1 ? true : null), 2000, 20);
     await store.appendLog(id, { epoch: 1, batch: 1, loss: 1 }, progress(1));
-    await waitFor('the log line to arrive', async () => ((await store.events.read(id, '0-0', 10)).length === 3 ? true : null), 2000, 20);
+    await waitFor(
+      'the log line to arrive',
+      async () => ((await store.events.read(id, '0-0', 10)).length === 3 ? true : null),
+      2000,
+      20,
+    );
     // What a Redis restart or a network cut does to the fan-out's connection.
     const list = (await redis.client('LIST')) as string;
     const shared = list.split('\n').find((line) => line.includes(` name=${prefix}:events `));
@@ -397,9 +497,15 @@ describe('the events route on its own (100 ms heartbeats, or none)', () => {
     assert.notEqual(cut.events.at(-1)?.type, 'end', 'the stream ended early, without an end');
     await store.appendLog(id, { epoch: 1, batch: 2, loss: 0.5 }, progress(2));
     await store.lifecycle.cancel(id);
-    const resumed = await readStream(`${url}/jobs/${id}/events`, { headers: { 'last-event-id': cut.events.at(-1)?.id ?? '' }, timeoutMs: 10_000 });
+    const resumed = await readStream(`${url}/jobs/${id}/events`, {
+      headers: { 'last-event-id': cut.events.at(-1)?.id ?? '' },
+      timeoutMs: 10_000,
+    });
     const stored = (await redis.xrange(store.keys.events(id), '-', '+')).map(([entry]) => entry);
-    assert.deepEqual([...cut.events, ...resumed.events].map((event) => event.id), stored);
+    assert.deepEqual(
+      [...cut.events, ...resumed.events].map((event) => event.id),
+      stored,
+    );
     assert.equal(resumed.events.at(-1)?.type, 'end');
   });
 
@@ -441,7 +547,10 @@ describe('the events route on its own (100 ms heartbeats, or none)', () => {
     assert.deepEqual(await store.remove(id), { ok: false, current: null });
     assert.equal(await redis.exists(...store.keys.ofJob(id)), 0);
     assert.equal(await store.get(id), null);
-    assert.equal((await store.list({ limit: 100 })).jobs.some((job) => job.id === id), false);
+    assert.equal(
+      (await store.list({ limit: 100 })).jobs.some((job) => job.id === id),
+      false,
+    );
     const gone = await fetch(`${url}/jobs/${id}/events`);
     assert.equal(gone.status, 404);
     await gone.text();
@@ -457,6 +566,11 @@ describe('the events route on its own (100 ms heartbeats, or none)', () => {
     assert.ok(Date.now() - started < 2000, 'close() waited for the client');
     assert.ok(read.closedByServer);
     await quietFanout.close();
-    await waitFor('the fan-out to close its connection', async () => ((await connectionsNamed(`${prefix}:quiet-events`)) === 0 ? true : null), 2000, 20);
+    await waitFor(
+      'the fan-out to close its connection',
+      async () => ((await connectionsNamed(`${prefix}:quiet-events`)) === 0 ? true : null),
+      2000,
+      20,
+    );
   });
 });

@@ -16,7 +16,16 @@ import type { Job } from '../../src/contract/job.ts';
 import { jobRequest } from '../../src/contract/job-request.ts';
 import { request, startTestService, waitFor, type JsonResponse, type TestService } from '../support/service.ts';
 
-const smallJob = { model: 'lenet5', dataset: 'mnist', trainLimit: 256, testLimit: 100, epochs: 1, batchSize: 32, logEvery: 2, seed: 7 };
+const smallJob = {
+  model: 'lenet5',
+  dataset: 'mnist',
+  trainLimit: 256,
+  testLimit: 100,
+  epochs: 1,
+  batchSize: 32,
+  logEvery: 2,
+  seed: 7,
+};
 /** Every field the server takes: the contract's and its own, straight from the schema. */
 const FIELDS = Object.keys(jobRequest.shape);
 /** Seeded, so that a failure is repeatable; FUZZ_SEED=<n> to explore further. */
@@ -28,7 +37,13 @@ let completed: Job;
 let png: Buffer;
 let jpeg: Buffer;
 
-const settings = { RATE_LIMIT_PER_MINUTE: '0', MAX_QUEUED_JOBS: '100000', MAX_UPLOAD_BYTES: '200000', MAX_UPLOAD_FILES: '4', MAX_IMAGE_PIXELS: '1000000' };
+const settings = {
+  RATE_LIMIT_PER_MINUTE: '0',
+  MAX_QUEUED_JOBS: '100000',
+  MAX_UPLOAD_BYTES: '200000',
+  MAX_UPLOAD_FILES: '4',
+  MAX_IMAGE_PIXELS: '1000000',
+};
 
 before(async () => {
   // One after the other: the TensorFlow.js backend of the process is set up by the first.
@@ -47,8 +62,12 @@ before(async () => {
   );
   const pixels = Buffer.alloc(28 * 28, 0);
   for (let y = 4; y < 24; y++) pixels[y * 28 + 14] = 255;
-  png = await sharp(pixels, { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();
-  jpeg = await sharp(pixels, { raw: { width: 28, height: 28, channels: 1 } }).jpeg().toBuffer();
+  png = await sharp(pixels, { raw: { width: 28, height: 28, channels: 1 } })
+    .png()
+    .toBuffer();
+  jpeg = await sharp(pixels, { raw: { width: 28, height: 28, channels: 1 } })
+    .jpeg()
+    .toBuffer();
 });
 
 after(async () => {
@@ -58,10 +77,14 @@ after(async () => {
 /** A 4xx in the contract's shape exactly, or one of the `ok` statuses; never a 5xx. */
 function assertAnswer(answer: JsonResponse<unknown>, ok: number[], what: string): void {
   if (ok.includes(answer.status)) return;
-  assert.ok(answer.status >= 400 && answer.status < 500, `${what}: status ${answer.status} ${JSON.stringify(answer.body)}`);
+  assert.ok(
+    answer.status >= 400 && answer.status < 500,
+    `${what}: status ${answer.status} ${JSON.stringify(answer.body)}`,
+  );
   const body = answer.body as ErrorBody;
   assert.ok(body !== null && typeof body === 'object' && !Array.isArray(body), `${what}: body ${JSON.stringify(body)}`);
-  for (const key of Object.keys(body)) assert.ok(key === 'error' || key === 'details', `${what}: unexpected key ${key}`);
+  for (const key of Object.keys(body))
+    assert.ok(key === 'error' || key === 'details', `${what}: unexpected key ${key}`);
   assert.equal(typeof body.error, 'string', what);
   assert.ok(body.error.length > 0, what);
   if (body.details !== undefined) {
@@ -75,8 +98,16 @@ function assertAnswer(answer: JsonResponse<unknown>, ok: number[], what: string)
 }
 
 /** Posts a body as given (text, or bytes), with a content type. */
-async function postRaw(url: string, body: string | Uint8Array, contentType: string | null): Promise<JsonResponse<unknown>> {
-  const response = await fetch(url, { method: 'POST', body: typeof body === 'string' ? body : new Uint8Array(body), headers: contentType === null ? {} : { 'content-type': contentType } });
+async function postRaw(
+  url: string,
+  body: string | Uint8Array,
+  contentType: string | null,
+): Promise<JsonResponse<unknown>> {
+  const response = await fetch(url, {
+    method: 'POST',
+    body: typeof body === 'string' ? body : new Uint8Array(body),
+    headers: contentType === null ? {} : { 'content-type': contentType },
+  });
   const text = await response.text();
   let parsed: unknown = text;
   try {
@@ -105,7 +136,26 @@ async function postJobText(text: string, contentType = 'application/json'): Prom
 const wild = fc.oneof(
   fc.integer(),
   fc.double(),
-  fc.constantFrom(0, -0, -1, 1, 1000, 1001, 4096, 4097, 10, 10.000001, 0.999999, 1e21, 1e308, -1e308, 2 ** 53, 2 ** 53 + 2, Number.MIN_VALUE, 0.5),
+  fc.constantFrom(
+    0,
+    -0,
+    -1,
+    1,
+    1000,
+    1001,
+    4096,
+    4097,
+    10,
+    10.000001,
+    0.999999,
+    1e21,
+    1e308,
+    -1e308,
+    2 ** 53,
+    2 ** 53 + 2,
+    Number.MIN_VALUE,
+    0.5,
+  ),
   fc.string(),
   fc.string({ unit: 'grapheme' }),
   fc.boolean(),
@@ -115,10 +165,7 @@ const wild = fc.oneof(
   fc.dictionary(fc.string(), fc.jsonValue(), { maxKeys: 4 }),
 );
 
-const contractRecord = fc.record(
-  Object.fromEntries(FIELDS.map((field) => [field, wild])),
-  { requiredKeys: [] },
-);
+const contractRecord = fc.record(Object.fromEntries(FIELDS.map((field) => [field, wild])), { requiredKeys: [] });
 
 /** Mostly valid bodies with one or two fields off. */
 const nearlyValid = fc
@@ -143,46 +190,92 @@ const validBody = fc.record(
 );
 
 /** Keys that prototype pollution tries, and keys in any script, written into the JSON text as own keys. */
-const oddKey = fc.oneof(fc.constantFrom('__proto__', 'constructor', 'prototype', 'hasOwnProperty', 'toString', ''), fc.string({ unit: 'grapheme', minLength: 1, maxLength: 8 }));
-const oddKeyBody = fc.tuple(fc.array(fc.tuple(oddKey, fc.jsonValue({ maxDepth: 2 })), { minLength: 1, maxLength: 4 }), fc.boolean()).map(([pairs, withBase]) => {
-  const members = pairs.map(([key, value]) => `${JSON.stringify(key)}:${JSON.stringify(value) ?? 'null'}`);
-  if (withBase) members.unshift('"model":"lenet5"', '"dataset":"mnist"');
-  return `{${members.join(',')}}`;
-});
+const oddKey = fc.oneof(
+  fc.constantFrom('__proto__', 'constructor', 'prototype', 'hasOwnProperty', 'toString', ''),
+  fc.string({ unit: 'grapheme', minLength: 1, maxLength: 8 }),
+);
+const oddKeyBody = fc
+  .tuple(fc.array(fc.tuple(oddKey, fc.jsonValue({ maxDepth: 2 })), { minLength: 1, maxLength: 4 }), fc.boolean())
+  .map(([pairs, withBase]) => {
+    const members = pairs.map(([key, value]) => `${JSON.stringify(key)}:${JSON.stringify(value) ?? 'null'}`);
+    if (withBase) members.unshift('"model":"lenet5"', '"dataset":"mnist"');
+    return `{${members.join(',')}}`;
+  });
 
 /** Numbers no double holds, and deep nesting, as JSON text. */
 const hugeText = fc.oneof(
   fc.constantFrom(...FIELDS).map((field) => `{"model":"lenet5","dataset":"mnist","${field}":1e999}`),
   fc.constantFrom(...FIELDS).map((field) => `{"model":"lenet5","dataset":"mnist","${field}":-1e999}`),
-  fc.constantFrom(...FIELDS).map((field) => `{"model":"lenet5","dataset":"mnist","${field}":123456789012345678901234567890123456789}`),
-  fc.integer({ min: 1, max: 3000 }).map((depth) => `{"model":"lenet5","dataset":"mnist","epochs":${'['.repeat(depth)}${']'.repeat(depth)}}`),
+  fc
+    .constantFrom(...FIELDS)
+    .map((field) => `{"model":"lenet5","dataset":"mnist","${field}":123456789012345678901234567890123456789}`),
+  fc
+    .integer({ min: 1, max: 3000 })
+    .map((depth) => `{"model":"lenet5","dataset":"mnist","epochs":${'['.repeat(depth)}${']'.repeat(depth)}}`),
   fc.integer({ min: 1, max: 3000 }).map((depth) => `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`),
 );
 
 /** Not JSON at all, or JSON under other content types. */
 const garbageText = fc.tuple(
-  fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.jsonValue().map((value) => JSON.stringify(value) ?? '').map((text) => text.slice(0, Math.max(0, text.length - 1)))),
-  fc.constantFrom('application/json', 'application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded', 'application/octet-stream', 'multipart/form-data', 'image/png', 'application/json; charset=latin1'),
+  fc.oneof(
+    fc.string(),
+    fc.string({ unit: 'binary' }),
+    fc
+      .jsonValue()
+      .map((value) => JSON.stringify(value) ?? '')
+      .map((text) => text.slice(0, Math.max(0, text.length - 1))),
+  ),
+  fc.constantFrom(
+    'application/json',
+    'application/json; charset=utf-8',
+    'text/plain',
+    'application/x-www-form-urlencoded',
+    'application/octet-stream',
+    'multipart/form-data',
+    'image/png',
+    'application/json; charset=latin1',
+  ),
 );
 
 describe('fuzzing POST /jobs', () => {
   it('answers arbitrary JSON values with 4xx in the contract shape (or 201), never 5xx', async () => {
-    await fc.assert(fc.asyncProperty(fc.jsonValue(), async (value) => postJobText(JSON.stringify(value) ?? 'null')), { numRuns: 350, seed, includeErrorInReport: true });
+    await fc.assert(
+      fc.asyncProperty(fc.jsonValue(), async (value) => postJobText(JSON.stringify(value) ?? 'null')),
+      { numRuns: 350, seed, includeErrorInReport: true },
+    );
   });
 
   it('answers records of the contract fields with wrong types and out-of-range values', async () => {
-    await fc.assert(fc.asyncProperty(contractRecord, async (body) => postJobText(JSON.stringify(body))), { numRuns: 400, seed, includeErrorInReport: true });
-    await fc.assert(fc.asyncProperty(nearlyValid, async (body) => postJobText(JSON.stringify(body))), { numRuns: 300, seed, includeErrorInReport: true });
+    await fc.assert(
+      fc.asyncProperty(contractRecord, async (body) => postJobText(JSON.stringify(body))),
+      { numRuns: 400, seed, includeErrorInReport: true },
+    );
+    await fc.assert(
+      fc.asyncProperty(nearlyValid, async (body) => postJobText(JSON.stringify(body))),
+      { numRuns: 300, seed, includeErrorInReport: true },
+    );
   });
 
   it('creates jobs from valid bodies (201) or refuses them by the per-job limit (400)', async () => {
-    await fc.assert(fc.asyncProperty(validBody, async (body) => postJobText(JSON.stringify(body))), { numRuns: 150, seed, includeErrorInReport: true });
+    await fc.assert(
+      fc.asyncProperty(validBody, async (body) => postJobText(JSON.stringify(body))),
+      { numRuns: 150, seed, includeErrorInReport: true },
+    );
   });
 
   it('answers __proto__, constructor and unicode keys, huge numbers, deep nesting and garbage', async () => {
-    await fc.assert(fc.asyncProperty(oddKeyBody, async (text) => postJobText(text)), { numRuns: 250, seed, includeErrorInReport: true });
-    await fc.assert(fc.asyncProperty(hugeText, async (text) => postJobText(text)), { numRuns: 150, seed, includeErrorInReport: true });
-    await fc.assert(fc.asyncProperty(garbageText, async ([text, type]) => postJobText(text, type)), { numRuns: 250, seed, includeErrorInReport: true });
+    await fc.assert(
+      fc.asyncProperty(oddKeyBody, async (text) => postJobText(text)),
+      { numRuns: 250, seed, includeErrorInReport: true },
+    );
+    await fc.assert(
+      fc.asyncProperty(hugeText, async (text) => postJobText(text)),
+      { numRuns: 150, seed, includeErrorInReport: true },
+    );
+    await fc.assert(
+      fc.asyncProperty(garbageText, async ([text, type]) => postJobText(text, type)),
+      { numRuns: 250, seed, includeErrorInReport: true },
+    );
     // Prototype pollution would show on every object of the process.
     assert.equal(({} as Record<string, unknown>).model, undefined);
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
@@ -198,7 +291,19 @@ describe('fuzzing POST /jobs', () => {
 });
 
 describe('fuzzing POST /jobs/:id/predict', () => {
-  const imageTypes = ['image/png', 'image/jpeg', 'image/webp', 'image/gif', 'application/octet-stream', 'text/plain', 'application/json', 'multipart/form-data', 'multipart/form-data; boundary=xyz', 'image/svg+xml', 'IMAGE/PNG'];
+  const imageTypes = [
+    'image/png',
+    'image/jpeg',
+    'image/webp',
+    'image/gif',
+    'application/octet-stream',
+    'text/plain',
+    'application/json',
+    'multipart/form-data',
+    'multipart/form-data; boundary=xyz',
+    'image/svg+xml',
+    'IMAGE/PNG',
+  ];
 
   /** A real image, truncated, with bytes flipped, or both; or plain random bytes. */
   const damaged = fc.oneof(
@@ -207,11 +312,16 @@ describe('fuzzing POST /jobs/:id/predict', () => {
       const source = usePng ? png : jpeg;
       return source.subarray(0, Math.floor(source.length * fraction));
     }),
-    fc.tuple(fc.boolean(), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 20 })).map(([usePng, flips]) => {
-      const copy = Buffer.from(usePng ? png : jpeg);
-      for (const [position, value] of flips) copy[position % copy.length] = value;
-      return copy;
-    }),
+    fc
+      .tuple(
+        fc.boolean(),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 20 }),
+      )
+      .map(([usePng, flips]) => {
+        const copy = Buffer.from(usePng ? png : jpeg);
+        for (const [position, value] of flips) copy[position % copy.length] = value;
+        return copy;
+      }),
   );
 
   const predictUrl = () => `${service.url}/jobs/${completed.id}/predict`;
@@ -227,13 +337,25 @@ describe('fuzzing POST /jobs/:id/predict', () => {
 
   it('answers garbage multipart uploads the same way', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.tuple(damaged, fc.constantFrom('image/png', 'image/jpeg', 'application/octet-stream', 'text/plain', '')), { minLength: 0, maxLength: 3 }), async (files) => {
-        const form = new FormData();
-        files.forEach(([bytes, type], index) => form.append(`file${index}`, new Blob([new Uint8Array(bytes)], type ? { type } : {}), `f${index}`));
-        const response = await fetch(predictUrl(), { method: 'POST', body: form });
-        const text = await response.text();
-        assertAnswer({ status: response.status, headers: response.headers, body: text ? (JSON.parse(text) as unknown) : null }, [200], 'predict multipart');
-      }),
+      fc.asyncProperty(
+        fc.array(
+          fc.tuple(damaged, fc.constantFrom('image/png', 'image/jpeg', 'application/octet-stream', 'text/plain', '')),
+          { minLength: 0, maxLength: 3 },
+        ),
+        async (files) => {
+          const form = new FormData();
+          files.forEach(([bytes, type], index) =>
+            form.append(`file${index}`, new Blob([new Uint8Array(bytes)], type ? { type } : {}), `f${index}`),
+          );
+          const response = await fetch(predictUrl(), { method: 'POST', body: form });
+          const text = await response.text();
+          assertAnswer(
+            { status: response.status, headers: response.headers, body: text ? (JSON.parse(text) as unknown) : null },
+            [200],
+            'predict multipart',
+          );
+        },
+      ),
       { numRuns: 150, seed, includeErrorInReport: true },
     );
   });

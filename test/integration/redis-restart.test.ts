@@ -24,9 +24,21 @@ import { startServiceProcess, type ServiceProcess } from '../support/processes.t
 import { request, waitFor, type JsonResponse } from '../support/service.ts';
 
 /** 50 batches of 64 per epoch and a log line every 5: a few seconds a job, ten log lines an epoch. */
-const settings = { model: 'lenet5', dataset: 'mnist', epochs: 2, batchSize: 64, trainLimit: 3200, testLimit: 200, logEvery: 5, seed: 1 } as const;
+const settings = {
+  model: 'lenet5',
+  dataset: 'mnist',
+  epochs: 2,
+  batchSize: 64,
+  trainLimit: 3200,
+  testLimit: 200,
+  logEvery: 5,
+  seed: 1,
+} as const;
 const expectedLogs = Array.from({ length: settings.epochs }, (_, e) =>
-  Array.from({ length: settings.trainLimit / settings.batchSize / settings.logEvery }, (_, l) => `${e + 1}:${(l + 1) * settings.logEvery}`),
+  Array.from(
+    { length: settings.trainLimit / settings.batchSize / settings.logEvery },
+    (_, l) => `${e + 1}:${(l + 1) * settings.logEvery}`,
+  ),
 ).flat();
 
 /** A redis-server of the test's own: the shared one keeps nothing on disk, so it can't be restarted. */
@@ -46,7 +58,20 @@ class PrivateRedis {
   async start(): Promise<void> {
     const server = spawn(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.folder, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''],
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        this.folder,
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--save',
+        '',
+      ],
       { stdio: 'ignore' },
     );
     this.server = server;
@@ -55,7 +80,12 @@ class PrivateRedis {
     try {
       await waitFor(`redis-server on port ${this.port}`, async () => {
         assert.equal(server.exitCode, null, 'redis-server exited while starting');
-        return (await probe.connect().then(() => probe.ping(), () => null)) === 'PONG' || null;
+        return (
+          (await probe.connect().then(
+            () => probe.ping(),
+            () => null,
+          )) === 'PONG' || null
+        );
       });
     } finally {
       probe.disconnect();
@@ -116,7 +146,10 @@ describe('Redis restarted while a job trains and a client polls', () => {
       const line = api.logs.find((entry) => String(entry.msg).startsWith('API listening on '));
       return line ? String(line.msg).slice('API listening on '.length) : null;
     });
-    await waitFor('the worker to wait for jobs', async () => worker.logs.some((entry) => entry.msg === 'worker waiting for training jobs') || null);
+    await waitFor(
+      'the worker to wait for jobs',
+      async () => worker.logs.some((entry) => entry.msg === 'worker waiting for training jobs') || null,
+    );
   });
 
   after(async () => {
@@ -165,7 +198,10 @@ describe('Redis restarted while a job trains and a client polls', () => {
     // What a POST /jobs leaves when Redis goes away between recording its job and queueing it.
     const stranded = randomUUID();
     const notStarted = progressAt(settings.epochs, midJob.progress.batchesPerEpoch, 0, 0);
-    assert.equal(await new JobStore(inspector, prefix).create(stranded, midJob.request, notStarted, new Date()), 'created');
+    assert.equal(
+      await new JobStore(inspector, prefix).create(stranded, midJob.request, notStarted, new Date()),
+      'created',
+    );
     ids.push(stranded);
 
     phase = 'stopping';
@@ -194,7 +230,12 @@ describe('Redis restarted while a job trains and a client polls', () => {
     phase = 'starting';
     await redis.start();
     phase = 'back';
-    await waitFor('the API to serve again by itself', async () => (await request(`${url}/jobs/${running}`)).status === 200 || null, 30_000, 100);
+    await waitFor(
+      'the API to serve again by itself',
+      async () => (await request(`${url}/jobs/${running}`)).status === 200 || null,
+      30_000,
+      100,
+    );
     const late = await submit();
     assert.equal(late.status, 201, 'a job is accepted again once Redis is back');
     ids.push(late.body.id);
@@ -246,7 +287,9 @@ describe('Redis restarted while a job trains and a client polls', () => {
     }
     const trained = worker.logs.filter((entry) => entry.msg === 'training').map((entry) => String(entry.jobId));
     assert.deepEqual(trained.sort(), [...ids].sort(), 'each job trained exactly once');
-    const requeued = api.logs.filter((entry) => entry.msg === 'queued jobs that were recorded but never queued').flatMap((entry) => entry.jobIds);
+    const requeued = api.logs
+      .filter((entry) => entry.msg === 'queued jobs that were recorded but never queued')
+      .flatMap((entry) => entry.jobIds);
     assert.deepEqual(requeued, [stranded], 'the API queued the stranded job when Redis came back');
 
     const listed = await request<{ jobs: Job[] }>(`${url}/jobs?limit=100`);

@@ -49,8 +49,22 @@ describe('the retention sweep', () => {
   function sweeper(retentionDays: number): RetentionSweep {
     const queue = createTrainingQueue(redis, prefix);
     closers.push(() => queue.close());
-    const removal = new JobRemoval(store, queue, new Predictor(path.join(folder, 'artifacts'), 1, 1), path.join(folder, 'artifacts'), path.join(folder, 'checkpoints'));
-    return new RetentionSweep({ redis, store, experiments, removal, retentionDays, intervalMs: 60_000, log: pino({ level: 'silent' }) });
+    const removal = new JobRemoval(
+      store,
+      queue,
+      new Predictor(path.join(folder, 'artifacts'), 1, 1),
+      path.join(folder, 'artifacts'),
+      path.join(folder, 'checkpoints'),
+    );
+    return new RetentionSweep({
+      redis,
+      store,
+      experiments,
+      removal,
+      retentionDays,
+      intervalMs: 60_000,
+      log: pino({ level: 'silent' }),
+    });
   }
 
   /** A job that ended (cancelled) `daysAgo` days ago, with a model folder; or one still running. */
@@ -71,11 +85,22 @@ describe('the retention sweep', () => {
     const running = await job('running');
     const [first, second] = [sweeper(30), sweeper(30)];
     const swept = await Promise.all([first.sweep(), second.sweep()]);
-    assert.deepEqual(swept.map((outcome) => outcome?.jobs ?? null).sort(), [3, null], 'one sweeper removed the three old jobs, the other found the lock taken');
+    assert.deepEqual(
+      swept.map((outcome) => outcome?.jobs ?? null).sort(),
+      [3, null],
+      'one sweeper removed the three old jobs, the other found the lock taken',
+    );
     for (const id of old) assert.equal(await store.state(id), null);
     for (const id of [...kept, running]) assert.notEqual(await store.state(id), null);
-    assert.deepEqual((await readdir(path.join(folder, 'artifacts'))).sort(), [...kept].sort(), 'the old models are gone, the recent ones kept');
-    assert.deepEqual((await store.list({ limit: 10 })).jobs.map((listed) => listed.id).sort(), [...kept, running].sort());
+    assert.deepEqual(
+      (await readdir(path.join(folder, 'artifacts'))).sort(),
+      [...kept].sort(),
+      'the old models are gone, the recent ones kept',
+    );
+    assert.deepEqual(
+      (await store.list({ limit: 10 })).jobs.map((listed) => listed.id).sort(),
+      [...kept, running].sort(),
+    );
     // The lock holds for the interval: a sweep a moment later, in either process, does nothing.
     assert.equal(await first.sweep(), null);
     // A day later (the lock gone), the job that was 29 days old goes too; the running one stays.
@@ -89,7 +114,15 @@ describe('the retention sweep', () => {
     const experiment = async (daysAgo: number, runDays: (number | 'running')[]) => {
       const id = randomUUID();
       const runs = await Promise.all(runDays.map((days) => job(days, id)));
-      await experiments.create(id, { name: null, base: {}, grid: { seed: runs.map((_, seed) => seed) }, metric: 'testAccuracy', earlyTermination: null, runs: runs.map((run, seed) => ({ id: run, values: { seed } })), createdAt: new Date(Date.now() - daysAgo * day) });
+      await experiments.create(id, {
+        name: null,
+        base: {},
+        grid: { seed: runs.map((_, seed) => seed) },
+        metric: 'testAccuracy',
+        earlyTermination: null,
+        runs: runs.map((run, seed) => ({ id: run, values: { seed } })),
+        createdAt: new Date(Date.now() - daysAgo * day),
+      });
       return id;
     };
     const swept = await experiment(40, [35, 32]);

@@ -97,8 +97,15 @@ describe('API keys', () => {
           ...(route.method === 'POST' && route.path === '/jobs' ? { json: { model: 'lenet5', dataset: 'mnist' } } : {}),
         });
         const body = assertError(answer, 401);
-        assert.ok(!JSON.stringify(body).includes(wrongKey) && !JSON.stringify(body).includes(aliceKey), `${route.path}: the answer quotes a key`);
-        assert.match(answer.headers.get('www-authenticate') ?? '', /^Bearer/, `${route.method} ${route.path} (${variant.name})`);
+        assert.ok(
+          !JSON.stringify(body).includes(wrongKey) && !JSON.stringify(body).includes(aliceKey),
+          `${route.path}: the answer quotes a key`,
+        );
+        assert.match(
+          answer.headers.get('www-authenticate') ?? '',
+          /^Bearer/,
+          `${route.method} ${route.path} (${variant.name})`,
+        );
       }
     }
     // The right key opens them.
@@ -145,9 +152,23 @@ describe('one client, its own jobs', () => {
     ] as const) {
       assert.equal((await request<Job>(`${secured.url}/jobs/${job.id}`, { headers: bearer(owner) })).status, 200);
       assertError(await request(`${secured.url}/jobs/${job.id}`, { headers: bearer(other) }), 404);
-      assertError(await request(`${secured.url}/jobs/${job.id}/predict`, { method: 'POST', headers: { ...bearer(other), 'content-type': 'image/png' }, body: Buffer.from([1]) }), 404);
+      assertError(
+        await request(`${secured.url}/jobs/${job.id}/predict`, {
+          method: 'POST',
+          headers: { ...bearer(other), 'content-type': 'image/png' },
+          body: Buffer.from([1]),
+        }),
+        404,
+      );
       // The owner gets the state's answer: the job hasn't completed.
-      assertError(await request(`${secured.url}/jobs/${job.id}/predict`, { method: 'POST', headers: { ...bearer(owner), 'content-type': 'image/png' }, body: Buffer.from([1]) }), 409);
+      assertError(
+        await request(`${secured.url}/jobs/${job.id}/predict`, {
+          method: 'POST',
+          headers: { ...bearer(owner), 'content-type': 'image/png' },
+          body: Buffer.from([1]),
+        }),
+        409,
+      );
       assertError(await request(`${secured.url}/jobs/${job.id}/events`, { headers: bearer(other) }), 404);
       assertError(await request(`${secured.url}/jobs/${job.id}/events?access_token=${encodeURIComponent(other)}`), 404);
       assert.equal((await peek(`${secured.url}/jobs/${job.id}/events`, { headers: bearer(owner) })).status, 200);
@@ -167,13 +188,25 @@ describe('one client, its own jobs', () => {
     }
 
     // Bob can't cancel Alice's job; it stays queued; Alice can.
-    assertError(await request(`${secured.url}/jobs/${alices.id}/cancel`, { method: 'POST', headers: bearer(bobKey) }), 404);
-    assert.equal((await request<Job>(`${secured.url}/jobs/${alices.id}`, { headers: bearer(aliceKey) })).body.state, 'queued');
-    const cancelled = await request<Job>(`${secured.url}/jobs/${alices.id}/cancel`, { method: 'POST', headers: bearer(aliceKey) });
+    assertError(
+      await request(`${secured.url}/jobs/${alices.id}/cancel`, { method: 'POST', headers: bearer(bobKey) }),
+      404,
+    );
+    assert.equal(
+      (await request<Job>(`${secured.url}/jobs/${alices.id}`, { headers: bearer(aliceKey) })).body.state,
+      'queued',
+    );
+    const cancelled = await request<Job>(`${secured.url}/jobs/${alices.id}/cancel`, {
+      method: 'POST',
+      headers: bearer(aliceKey),
+    });
     assert.equal(cancelled.status, 200);
     assert.equal(cancelled.body.state, 'cancelled');
     const listed = await request<JobList>(`${secured.url}/jobs?state=cancelled`, { headers: bearer(aliceKey) });
-    assert.ok(listed.body.jobs.some((job) => job.id === alices.id), 'the cancelled job moved to the owner’s cancelled list');
+    assert.ok(
+      listed.body.jobs.some((job) => job.id === alices.id),
+      'the cancelled job moved to the owner’s cancelled list',
+    );
     const bobsCancelled = await request<JobList>(`${secured.url}/jobs?state=cancelled`, { headers: bearer(bobKey) });
     assert.ok(!bobsCancelled.body.jobs.some((job) => job.id === alices.id));
     // An ended job's stream is the owner's too, and ends.
@@ -193,15 +226,25 @@ describe('logs', () => {
     const text = secured.lines.join('\n');
     assert.ok(text.length > 0, 'the service logged nothing');
     for (const key of [aliceKey, bobKey, wrongKey]) assert.ok(!text.includes(key), 'a key is in the log');
-    const requestLines = secured.lines.map((line) => JSON.parse(line) as { req?: { url?: string } }).filter((line) => line.req?.url?.includes('/events'));
+    const requestLines = secured.lines
+      .map((line) => JSON.parse(line) as { req?: { url?: string } })
+      .filter((line) => line.req?.url?.includes('/events'));
     assert.ok(requestLines.length > 0, 'no request line for the event stream');
-    assert.ok(requestLines.some((line) => line.req?.url?.includes('access_token=[redacted]')), JSON.stringify(requestLines[0]));
+    assert.ok(
+      requestLines.some((line) => line.req?.url?.includes('access_token=[redacted]')),
+      JSON.stringify(requestLines[0]),
+    );
   });
 
   it('warn at start-up when no keys are configured, and not when some are', async () => {
     const open = await start({ RATE_LIMIT_PER_MINUTE: '0' });
-    const warnings = open.lines.map((line) => JSON.parse(line) as { level: number; msg: string }).filter((line) => line.level === 40);
-    assert.ok(warnings.some((line) => /open to anyone/.test(line.msg)), JSON.stringify(warnings));
+    const warnings = open.lines
+      .map((line) => JSON.parse(line) as { level: number; msg: string })
+      .filter((line) => line.level === 40);
+    assert.ok(
+      warnings.some((line) => /open to anyone/.test(line.msg)),
+      JSON.stringify(warnings),
+    );
     assert.ok(!secured.lines.some((line) => /open to anyone/.test(line)));
     // And without keys, everything is open, as before.
     assert.equal((await request(`${open.url}/jobs`)).status, 200);
@@ -210,13 +253,21 @@ describe('logs', () => {
 
 describe('limits', () => {
   it('answers 429 past the queued-or-running jobs one client may have, and past the total', async () => {
-    const limited = await start({ API_KEYS: keys.join(','), MAX_QUEUED_PER_CLIENT: '2', MAX_QUEUED_JOBS: '3', RATE_LIMIT_PER_MINUTE: '0' });
+    const limited = await start({
+      API_KEYS: keys.join(','),
+      MAX_QUEUED_PER_CLIENT: '2',
+      MAX_QUEUED_JOBS: '3',
+      RATE_LIMIT_PER_MINUTE: '0',
+    });
     const first = await createJob(limited, aliceKey);
     await createJob(limited, aliceKey);
     const third = assertError(await postJob(limited, aliceKey, { model: 'lenet5', dataset: 'mnist' }), 429);
     assert.match(third.error, /2 jobs queued or running/);
     // Cancelling one frees its place.
-    assert.equal((await request(`${limited.url}/jobs/${first.id}/cancel`, { method: 'POST', headers: bearer(aliceKey) })).status, 200);
+    assert.equal(
+      (await request(`${limited.url}/jobs/${first.id}/cancel`, { method: 'POST', headers: bearer(aliceKey) })).status,
+      200,
+    );
     await createJob(limited, aliceKey);
     // Bob has none, but the queue holds 3 in all.
     await createJob(limited, bobKey);
@@ -225,22 +276,41 @@ describe('limits', () => {
   });
 
   it('counts and creates in one step: requests arriving together never overshoot a limit', async () => {
-    const limited = await start({ API_KEYS: keys.join(','), MAX_QUEUED_PER_CLIENT: '3', MAX_QUEUED_JOBS: '5', RATE_LIMIT_PER_MINUTE: '0' });
-    const burst = (key: string) => Promise.all(Array.from({ length: 12 }, () => postJob(limited, key, { model: 'lenet5', dataset: 'mnist' })));
+    const limited = await start({
+      API_KEYS: keys.join(','),
+      MAX_QUEUED_PER_CLIENT: '3',
+      MAX_QUEUED_JOBS: '5',
+      RATE_LIMIT_PER_MINUTE: '0',
+    });
+    const burst = (key: string) =>
+      Promise.all(Array.from({ length: 12 }, () => postJob(limited, key, { model: 'lenet5', dataset: 'mnist' })));
     const statuses = (answers: JsonResponse<Job>[]) => answers.map((answer) => answer.status).sort();
     assert.deepEqual(statuses(await burst(aliceKey)), [...Array<number>(3).fill(201), ...Array<number>(9).fill(429)]);
-    assert.deepEqual(statuses(await burst(bobKey)), [...Array<number>(2).fill(201), ...Array<number>(10).fill(429)], 'the total of 5 holds');
+    assert.deepEqual(
+      statuses(await burst(bobKey)),
+      [...Array<number>(2).fill(201), ...Array<number>(10).fill(429)],
+      'the total of 5 holds',
+    );
     const listed = await request<{ jobs: Job[] }>(`${limited.url}/jobs?state=queued`, { headers: bearer(aliceKey) });
     assert.equal(listed.body.jobs.length, 3);
   });
 
   it('answers 400 with a detail on epochs when epochs × trainLimit is over the per-job limit', async () => {
     const limited = await start({ MAX_TRAINING_IMAGES_PER_JOB: '1000', RATE_LIMIT_PER_MINUTE: '0' });
-    const over = assertError(await postJob(limited, null, { model: 'lenet5', dataset: 'mnist', epochs: 2, trainLimit: 501 }), 400);
-    assert.deepEqual(over.details?.map((detail) => detail.path), ['epochs']);
+    const over = assertError(
+      await postJob(limited, null, { model: 'lenet5', dataset: 'mnist', epochs: 2, trainLimit: 501 }),
+      400,
+    );
+    assert.deepEqual(
+      over.details?.map((detail) => detail.path),
+      ['epochs'],
+    );
     // The whole set (trainLimit's default) counts too.
     assertError(await postJob(limited, null, { model: 'lenet5', dataset: 'mnist', epochs: 1 }), 400);
-    assert.equal((await postJob(limited, null, { model: 'lenet5', dataset: 'mnist', epochs: 2, trainLimit: 500 })).status, 201);
+    assert.equal(
+      (await postJob(limited, null, { model: 'lenet5', dataset: 'mnist', epochs: 2, trainLimit: 500 })).status,
+      201,
+    );
   });
 
   it('answers 429 with Retry-After past the requests per minute, across two API processes sharing Redis; /health is exempt', async () => {
@@ -251,13 +321,17 @@ describe('limits', () => {
     const environment = { API_KEYS: keys.join(','), RATE_LIMIT_PER_MINUTE: '5', KEY_PREFIX: prefix };
     const one = await start(environment);
     const two = await start(environment);
-    for (const on of [one, two, one, two, one]) assert.equal((await request(`${on.url}/models`, { headers: bearer(aliceKey) })).status, 200);
+    for (const on of [one, two, one, two, one])
+      assert.equal((await request(`${on.url}/models`, { headers: bearer(aliceKey) })).status, 200);
     for (const on of [two, one]) {
       const limited = await request(`${on.url}/models`, { headers: bearer(aliceKey) });
       const body = assertError(limited, 429);
       assert.match(body.error, /too many requests/);
       const retryAfter = Number(limited.headers.get('retry-after'));
-      assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60, `Retry-After ${limited.headers.get('retry-after')}`);
+      assert.ok(
+        Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60,
+        `Retry-After ${limited.headers.get('retry-after')}`,
+      );
     }
     // Another client has its own budget; /health is not counted.
     assert.equal((await request(`${two.url}/models`, { headers: bearer(bobKey) })).status, 200);

@@ -25,11 +25,18 @@ describe('start-up', () => {
   });
 
   it('says in one line that Redis is unreachable, and exits 1', async () => {
-    const service = startServiceProcess({ REDIS_URL: 'redis://127.0.0.1:1', PORT: '0', DATA_DIR: path.join(folder, 'unreachable') });
+    const service = startServiceProcess({
+      REDIS_URL: 'redis://127.0.0.1:1',
+      PORT: '0',
+      DATA_DIR: path.join(folder, 'unreachable'),
+    });
     assert.equal(await service.exited, 1);
     const fatal = service.logs.filter((line) => line.level === 60);
     assert.equal(fatal.length, 1);
-    assert.match(String(fatal[0]?.msg), /^Redis is not reachable at redis:\/\/127\.0\.0\.1:1\/? .*start Redis or set REDIS_URL$/);
+    assert.match(
+      String(fatal[0]?.msg),
+      /^Redis is not reachable at redis:\/\/127\.0\.0\.1:1\/? .*start Redis or set REDIS_URL$/,
+    );
   });
 
   it('TRAINER_BACKEND=webgpu on a host without a GPU driver says why in one line, and exits 1', async () => {
@@ -43,20 +50,36 @@ describe('start-up', () => {
     assert.equal(await service.exited, 1);
     const fatal = service.logs.filter((line) => line.level === 60);
     assert.equal(fatal.length, 1);
-    assert.match(String(fatal[0]?.msg), /^no TensorFlow\.js backend could start \(TRAINER_BACKEND=webgpu\): webgpu: no WebGPU adapter found: .*libvulkan1/);
+    assert.match(
+      String(fatal[0]?.msg),
+      /^no TensorFlow\.js backend could start \(TRAINER_BACKEND=webgpu\): webgpu: no WebGPU adapter found: .*libvulkan1/,
+    );
   });
 
   it('without REDIS_URL starts a private Redis in DATA_DIR, serves, and stops it on SIGTERM', async () => {
     const dataDir = path.join(folder, 'embedded');
     const port = String(20000 + Math.floor(Math.random() * 20000));
-    const service = startServiceProcess({ PORT: port, DATA_DIR: dataDir, ARTIFACTS_DIR: path.join(folder, 'artifacts'), TRAINER_BACKEND: 'cpu' });
+    const service = startServiceProcess({
+      PORT: port,
+      DATA_DIR: dataDir,
+      ARTIFACTS_DIR: path.join(folder, 'artifacts'),
+      TRAINER_BACKEND: 'cpu',
+    });
     try {
       const health = await waitFor(
         'the service to answer',
-        async () => (await request<{ status: string; redis: string; backend: string; device: { kind: string } }>(`http://127.0.0.1:${port}/health`).catch(() => null))?.body,
+        async () =>
+          (
+            await request<{ status: string; redis: string; backend: string; device: { kind: string } }>(
+              `http://127.0.0.1:${port}/health`,
+            ).catch(() => null)
+          )?.body,
         30_000,
       );
-      assert.deepEqual({ ...health, device: health.device.kind }, { status: 'ok', redis: 'up', backend: 'cpu', device: 'cpu' });
+      assert.deepEqual(
+        { ...health, device: health.device.kind },
+        { status: 'ok', redis: 'up', backend: 'cpu', device: 'cpu' },
+      );
       assert.ok(service.logs.some((line) => String(line.msg).startsWith('started an embedded Redis')));
       assert.ok(existsSync(path.join(dataDir, 'redis', 'redis.sock')));
     } finally {

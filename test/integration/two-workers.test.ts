@@ -49,9 +49,14 @@ describe('two worker processes on one Redis', () => {
     );
     for (const job of finished) assert.equal(job.state, 'completed', job.error?.message);
 
-    const trainedBy = (worker: ServiceProcess) => worker.logs.filter((line) => line.msg === 'training').map((line) => line.jobId as string);
+    const trainedBy = (worker: ServiceProcess) =>
+      worker.logs.filter((line) => line.msg === 'training').map((line) => line.jobId as string);
     const [first, second] = workers.map(trainedBy) as [string[], string[]];
-    assert.deepEqual([...first, ...second].sort(), [...ids].sort(), 'each job trained exactly once across both workers');
+    assert.deepEqual(
+      [...first, ...second].sort(),
+      [...ids].sort(),
+      'each job trained exactly once across both workers',
+    );
     assert.ok(first.length > 0 && second.length > 0, `work was not shared: ${first.length} and ${second.length} jobs`);
     for (const job of finished) {
       assert.equal(job.epochs.length, 1);

@@ -42,11 +42,16 @@ async function lenetSteps(backend: string, steps: number): Promise<StepsRecord> 
       const images = step.images(bytes, labels.length);
       const { loss, grads } = step.gradients(images, labels);
       record.losses.push(((await loss.data()) as Float32Array)[0] as number);
-      if (index === 0) record.firstGradients = await Promise.all(grads.map(async (gradient) => (await gradient.data()) as Float32Array));
+      if (index === 0)
+        record.firstGradients = await Promise.all(
+          grads.map(async (gradient) => (await gradient.data()) as Float32Array),
+        );
       step.apply(grads);
       tf.dispose([images, loss, ...grads]);
     }
-    record.weightsAfter = await Promise.all(step.variables.map(async (variable) => (await variable.data()) as Float32Array));
+    record.weightsAfter = await Promise.all(
+      step.variables.map(async (variable) => (await variable.data()) as Float32Array),
+    );
   } finally {
     step.dispose();
     model.dispose();
@@ -87,7 +92,12 @@ describe('webgpu backend on a software adapter', () => {
   it('LeNet-5: three steps give the cpu backend’s losses, gradients and weights', async () => {
     const cpu = await lenetSteps('cpu', 3);
     const gpu = await lenetSteps('webgpu', 3);
-    gpu.losses.forEach((loss, index) => assert.ok(Math.abs(loss - (cpu.losses[index] as number)) < 1e-5, `loss ${index}: ${loss} vs ${cpu.losses[index]}`));
+    gpu.losses.forEach((loss, index) =>
+      assert.ok(
+        Math.abs(loss - (cpu.losses[index] as number)) < 1e-5,
+        `loss ${index}: ${loss} vs ${cpu.losses[index]}`,
+      ),
+    );
     assert.equal(gpu.firstGradients.length, 10);
     gpu.firstGradients.forEach((gradient, index) => {
       const error = relativeError(gradient, cpu.firstGradients[index] as Float32Array);
@@ -103,8 +113,14 @@ describe('webgpu backend on a software adapter', () => {
 
   it('AlexNet: the forward pass and one gradient match the stored cpu reference', async () => {
     await tf.setBackend('webgpu');
-    const stored = JSON.parse(await readFile(new URL('../fixtures/alexnet-cpu-reference.json', import.meta.url), 'utf8')) as AlexnetReference;
-    assert.deepEqual(stored.inputs, alexnetReferenceInputs, 'the stored reference was made for other inputs: regenerate it (test/support/alexnet-reference.ts)');
+    const stored = JSON.parse(
+      await readFile(new URL('../fixtures/alexnet-cpu-reference.json', import.meta.url), 'utf8'),
+    ) as AlexnetReference;
+    assert.deepEqual(
+      stored.inputs,
+      alexnetReferenceInputs,
+      'the stored reference was made for other inputs: regenerate it (test/support/alexnet-reference.ts)',
+    );
     const actual = await alexnetReference();
     assert.ok(Math.abs(actual.loss - stored.loss) < 1e-4, `loss ${actual.loss} vs ${stored.loss}`);
     assert.equal(actual.gradients.length, stored.gradients.length);
@@ -113,9 +129,20 @@ describe('webgpu backend on a software adapter', () => {
       assert.ok(expected);
       assert.deepEqual(gradient.shape, expected.shape);
       const scale = Math.max(expected.sumAbs, 1e-12);
-      assert.ok(Math.abs(gradient.sumAbs - expected.sumAbs) / scale < 1e-4, `variable ${index}: Σ|g| ${gradient.sumAbs} vs ${expected.sumAbs}`);
-      assert.ok(Math.abs(gradient.sum - expected.sum) / scale < 1e-4, `variable ${index}: Σg ${gradient.sum} vs ${expected.sum}`);
-      gradient.head.forEach((value, at) => assert.ok(Math.abs(value - (expected.head[at] as number)) <= 1e-4 * expected.maxAbs + 1e-9, `variable ${index}[${at}]`));
+      assert.ok(
+        Math.abs(gradient.sumAbs - expected.sumAbs) / scale < 1e-4,
+        `variable ${index}: Σ|g| ${gradient.sumAbs} vs ${expected.sumAbs}`,
+      );
+      assert.ok(
+        Math.abs(gradient.sum - expected.sum) / scale < 1e-4,
+        `variable ${index}: Σg ${gradient.sum} vs ${expected.sum}`,
+      );
+      gradient.head.forEach((value, at) =>
+        assert.ok(
+          Math.abs(value - (expected.head[at] as number)) <= 1e-4 * expected.maxAbs + 1e-9,
+          `variable ${index}[${at}]`,
+        ),
+      );
     });
   });
 

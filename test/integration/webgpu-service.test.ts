@@ -35,7 +35,9 @@ describe('the service on the webgpu backend', () => {
   after(async () => service?.close());
 
   it('/health names the backend and the adapter', async () => {
-    const { body } = await request<{ backend: string; device: { kind: string; name: string; fallback: boolean } }>(`${service.url}/health`);
+    const { body } = await request<{ backend: string; device: { kind: string; name: string; fallback: boolean } }>(
+      `${service.url}/health`,
+    );
     assert.equal(body.backend, 'webgpu');
     assert.equal(body.device.kind, 'gpu');
     assert.match(body.device.name, /SwiftShader/);
@@ -45,7 +47,17 @@ describe('the service on the webgpu backend', () => {
   it('trains LeNet-5 on MNIST, records the adapter, and predicts uploaded digits', async () => {
     const created = await request<Job>(`${service.url}/jobs`, {
       method: 'POST',
-      json: { model: 'lenet5', dataset: 'mnist', epochs: 1, trainLimit: 640, testLimit: 200, batchSize: 16, learningRate: 0.05, logEvery: 5, seed: 3 },
+      json: {
+        model: 'lenet5',
+        dataset: 'mnist',
+        epochs: 1,
+        trainLimit: 640,
+        testLimit: 200,
+        batchSize: 16,
+        learningRate: 0.05,
+        logEvery: 5,
+        seed: 3,
+      },
     });
     assert.equal(created.status, 201);
     const done = await ended(service, created.body.id, 240_000);
@@ -65,19 +77,26 @@ describe('the service on the webgpu backend', () => {
     const form = new FormData();
     for (let i = 0; i < 8; i++) {
       const index = 5000 + i;
-      const png = await sharp(Buffer.from(digits.test.images.subarray(index * 784, (index + 1) * 784)), { raw: { width: 28, height: 28, channels: 1 } })
+      const png = await sharp(Buffer.from(digits.test.images.subarray(index * 784, (index + 1) * 784)), {
+        raw: { width: 28, height: 28, channels: 1 },
+      })
         .png()
         .toBuffer();
       form.append(`digit${i}`, new Blob([png], { type: 'image/png' }), `digit${i}.png`);
     }
-    const predicted = await request<PredictResponse>(`${service.url}/jobs/${created.body.id}/predict`, { method: 'POST', body: form });
+    const predicted = await request<PredictResponse>(`${service.url}/jobs/${created.body.id}/predict`, {
+      method: 'POST',
+      body: form,
+    });
     assert.equal(predicted.status, 200);
     assert.equal(predicted.body.predictions.length, 8);
     for (const prediction of predicted.body.predictions) {
       const total = prediction.top.reduce((sum, entry) => sum + entry.probability, 0);
       assert.ok(total > 0 && total <= 1 + 1e-6, `top-5 probabilities sum to ${total}`);
     }
-    const right = predicted.body.predictions.filter((prediction, i) => prediction.label === digits.test.labels[5000 + i]).length;
+    const right = predicted.body.predictions.filter(
+      (prediction, i) => prediction.label === digits.test.labels[5000 + i],
+    ).length;
     assert.ok(right >= 3, `only ${right} of 8 digits were recognised`);
   });
 
@@ -89,7 +108,10 @@ describe('the service on the webgpu backend', () => {
     assert.equal(created.status, 201);
     const done = await ended(service, created.body.id, 120_000);
     assert.equal(done.state, 'failed');
-    assert.match(done.error?.message ?? '', /kernel \[9216×4096\] needs 144 MiB in one buffer, more than this GPU binds \(128 MiB on SwiftShader/);
+    assert.match(
+      done.error?.message ?? '',
+      /kernel \[9216×4096\] needs 144 MiB in one buffer, more than this GPU binds \(128 MiB on SwiftShader/,
+    );
     assert.deepEqual(done.logs, [], 'it failed before the first batch');
   });
 });

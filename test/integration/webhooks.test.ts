@@ -23,7 +23,16 @@ interface Received {
 }
 
 const secret = 'whsec-test-3f9a1c0e7b5d4a2f';
-const smallJob = { model: 'lenet5', dataset: 'mnist', epochs: 1, trainLimit: 64, testLimit: 64, batchSize: 32, logEvery: 1, seed: 1 };
+const smallJob = {
+  model: 'lenet5',
+  dataset: 'mnist',
+  epochs: 1,
+  trainLimit: 64,
+  testLimit: 64,
+  batchSize: 32,
+  logEvery: 1,
+  seed: 1,
+};
 
 let service: LoggedTestService;
 let receiver: Server;
@@ -89,15 +98,27 @@ function assertSigned(delivery: Received): void {
   const [, timestamp = '', signature = ''] = match;
   assert.ok(Math.abs(Date.now() / 1000 - Number(timestamp)) < 60, 'the timestamp is now');
   const expected = createHmac('sha256', secret).update(`${timestamp}.${delivery.body}`).digest();
-  assert.ok(timingSafeEqual(Buffer.from(signature, 'hex'), expected), 'the signature is the HMAC of the timestamp and the raw body');
-  assert.notDeepEqual(createHmac('sha256', 'another secret of some length').update(`${timestamp}.${delivery.body}`).digest(), expected);
+  assert.ok(
+    timingSafeEqual(Buffer.from(signature, 'hex'), expected),
+    'the signature is the HMAC of the timestamp and the raw body',
+  );
+  assert.notDeepEqual(
+    createHmac('sha256', 'another secret of some length').update(`${timestamp}.${delivery.body}`).digest(),
+    expected,
+  );
 }
 
 describe('webhooks', () => {
   it('answers 400 for a URL whose host is not on the allow-list, and shows the URL but never the secret', async () => {
-    const refused = await request<ErrorBody>(`${service.url}/jobs`, { method: 'POST', json: { ...smallJob, webhook: { url: receiverUrl.replace('127.0.0.1', 'localhost'), secret } } });
+    const refused = await request<ErrorBody>(`${service.url}/jobs`, {
+      method: 'POST',
+      json: { ...smallJob, webhook: { url: receiverUrl.replace('127.0.0.1', 'localhost'), secret } },
+    });
     assert.equal(refused.status, 400);
-    assert.deepEqual(refused.body.details?.map((detail) => detail.path), ['webhook.url']);
+    assert.deepEqual(
+      refused.body.details?.map((detail) => detail.path),
+      ['webhook.url'],
+    );
     assert.match(refused.body.error, /host localhost is not on this server's list of allowed webhook hosts/);
     const listed = await request<{ jobs: Job[] }>(`${service.url}/jobs`);
     assert.equal(listed.body.jobs.length, 0, 'no job was created');
@@ -106,10 +127,15 @@ describe('webhooks', () => {
   it('retries a delivery that got a 500, signed the same way with the same Webhook-Id, records both attempts and delivers nothing after the success', async () => {
     const job = await submit('/flaky');
     assert.deepEqual(job.webhook, { url: `${receiverUrl}/flaky`, secretSet: true, deliveries: [] });
-    const ended = await waitFor('two recorded attempts', async () => {
-      const current = await getJob(job.id);
-      return (current.webhook?.deliveries.length ?? 0) >= 2 ? current : null;
-    }, 30_000, 50);
+    const ended = await waitFor(
+      'two recorded attempts',
+      async () => {
+        const current = await getJob(job.id);
+        return (current.webhook?.deliveries.length ?? 0) >= 2 ? current : null;
+      },
+      30_000,
+      50,
+    );
     assert.equal(ended.state, 'completed');
 
     const deliveries = received.filter((each) => each.path === '/flaky');
@@ -139,7 +165,10 @@ describe('webhooks', () => {
         { id: webhookId, attempt: 2, ok: true, statusCode: 200, error: null },
       ],
     );
-    assert.ok(Date.parse(attempts[1]?.at ?? '') - Date.parse(attempts[0]?.at ?? '') >= 100, 'the retry waited WEBHOOK_FIRST_RETRY_MS');
+    assert.ok(
+      Date.parse(attempts[1]?.at ?? '') - Date.parse(attempts[0]?.at ?? '') >= 100,
+      'the retry waited WEBHOOK_FIRST_RETRY_MS',
+    );
     assert.ok(Date.parse(attempts[0]?.at ?? '') >= Date.parse(ended.finishedAt ?? ''), 'delivered once the job ended');
 
     // Longer than every retry the schedule has left (0.2 + 0.4 s): none comes after the success.
@@ -147,15 +176,28 @@ describe('webhooks', () => {
     assert.equal(received.filter((each) => each.path === '/flaky').length, 2);
     assert.equal((await getJob(job.id)).webhook?.deliveries.length, 2);
 
-    const everything = [JSON.stringify(await getJob(job.id)), JSON.stringify((await request(`${service.url}/jobs`)).body), ...received.map((each) => each.body), ...service.lines];
-    assert.ok(everything.every((text) => !text.includes(secret)), 'the secret is in no answer, delivery or log line');
+    const everything = [
+      JSON.stringify(await getJob(job.id)),
+      JSON.stringify((await request(`${service.url}/jobs`)).body),
+      ...received.map((each) => each.body),
+      ...service.lines,
+    ];
+    assert.ok(
+      everything.every((text) => !text.includes(secret)),
+      'the secret is in no answer, delivery or log line',
+    );
   });
 
   it('calls the webhook of a job the API cancelled, with the cancelled job', async () => {
     const job = await submit('/cancelled', { epochs: 50 });
     const cancelled = await request<Job>(`${service.url}/jobs/${job.id}/cancel`, { method: 'POST' });
     assert.equal(cancelled.status, 200);
-    const delivery = await waitFor('the delivery', async () => received.find((each) => each.path === '/cancelled'), 30_000, 20);
+    const delivery = await waitFor(
+      'the delivery',
+      async () => received.find((each) => each.path === '/cancelled'),
+      30_000,
+      20,
+    );
     assertSigned(delivery);
     assert.equal(delivery.headers['webhook-id'], `job-${job.id}-cancelled`);
     const sent = JSON.parse(delivery.body) as Job;
@@ -169,34 +211,72 @@ describe('webhooks', () => {
     const whileHanging = await getJob(silent.id);
     assert.equal(whileHanging.state, 'completed', 'the job ended before its receiver answered');
     assert.deepEqual(whileHanging.webhook?.deliveries, [], 'the attempt is still waiting for its answer');
-    const attempt = await waitFor('the attempt to time out', async () => (await getJob(silent.id)).webhook?.deliveries[0], 10_000, 50);
-    assert.deepEqual({ ok: attempt.ok, statusCode: attempt.statusCode, error: attempt.error }, { ok: false, statusCode: null, error: 'no answer within 500 ms' });
+    const attempt = await waitFor(
+      'the attempt to time out',
+      async () => (await getJob(silent.id)).webhook?.deliveries[0],
+      10_000,
+      50,
+    );
+    assert.deepEqual(
+      { ok: attempt.ok, statusCode: attempt.statusCode, error: attempt.error },
+      { ok: false, statusCode: null, error: 'no answer within 500 ms' },
+    );
   });
   it("calls an experiment's webhook once, when its last run has ended, with the experiment as GET /experiments/:id shows it", async () => {
     const webhook = { url: `${receiverUrl}/experiment`, secret };
-    const refused = await request<ErrorBody>(`${service.url}/experiments`, { method: 'POST', json: { base: smallJob, grid: { seed: [1, 2] }, webhook: { ...webhook, url: webhook.url.replace('127.0.0.1', 'localhost') } } });
+    const refused = await request<ErrorBody>(`${service.url}/experiments`, {
+      method: 'POST',
+      json: {
+        base: smallJob,
+        grid: { seed: [1, 2] },
+        webhook: { ...webhook, url: webhook.url.replace('127.0.0.1', 'localhost') },
+      },
+    });
     assert.equal(refused.status, 400);
-    assert.deepEqual(refused.body.details?.map((detail) => detail.path), ['webhook.url']);
-    assert.equal((await request<ExperimentList>(`${service.url}/experiments`)).body.experiments.length, 0, 'no experiment was created');
+    assert.deepEqual(
+      refused.body.details?.map((detail) => detail.path),
+      ['webhook.url'],
+    );
+    assert.equal(
+      (await request<ExperimentList>(`${service.url}/experiments`)).body.experiments.length,
+      0,
+      'no experiment was created',
+    );
 
-    const created = await request<Experiment>(`${service.url}/experiments`, { method: 'POST', json: { base: smallJob, grid: { seed: [1, 2] }, webhook } });
+    const created = await request<Experiment>(`${service.url}/experiments`, {
+      method: 'POST',
+      json: { base: smallJob, grid: { seed: [1, 2] }, webhook },
+    });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     assert.deepEqual(created.body.webhook, { url: webhook.url, secretSet: true, deliveries: [] });
-    const delivery = await waitFor('the delivery', async () => received.find((each) => each.path === '/experiment'), 30_000, 20);
+    const delivery = await waitFor(
+      'the delivery',
+      async () => received.find((each) => each.path === '/experiment'),
+      30_000,
+      20,
+    );
     assertSigned(delivery);
     assert.equal(delivery.headers['webhook-id'], `experiment-${created.body.id}-ended`);
 
     const sent = JSON.parse(delivery.body) as Experiment;
-    const shown = await waitFor('the delivery to be recorded', async () => {
-      const current = (await request<Experiment>(`${service.url}/experiments/${created.body.id}`)).body;
-      return current.webhook?.deliveries.length ? current : null;
-    }, 10_000, 20);
+    const shown = await waitFor(
+      'the delivery to be recorded',
+      async () => {
+        const current = (await request<Experiment>(`${service.url}/experiments/${created.body.id}`)).body;
+        return current.webhook?.deliveries.length ? current : null;
+      },
+      10_000,
+      20,
+    );
     assert.deepEqual({ ...sent, webhook: undefined }, { ...shown, webhook: undefined });
     assert.equal(sent.ended, true);
-    assert.deepEqual(sent.runs.map((run) => run.state), ['completed', 'completed']);
+    assert.deepEqual(
+      sent.runs.map((run) => run.state),
+      ['completed', 'completed'],
+    );
     assert.ok(sent.best?.result, 'with the best run and its result');
     const runs = await Promise.all(sent.runs.map(async (run) => getJob(run.id)));
-    for (const run of runs) assert.equal(run.webhook, undefined, "the runs have no webhook of their own");
+    for (const run of runs) assert.equal(run.webhook, undefined, 'the runs have no webhook of their own');
     const lastEnd = Math.max(...runs.map((run) => Date.parse(run.finishedAt ?? '')));
     assert.ok(Date.parse(shown.webhook?.deliveries[0]?.at ?? '') >= lastEnd, 'delivered once the last run ended');
 
@@ -204,8 +284,14 @@ describe('webhooks', () => {
     await new Promise((resolve) => setTimeout(resolve, 700));
     assert.equal(received.filter((each) => each.path === '/experiment').length, 1);
     const after = (await request<Experiment>(`${service.url}/experiments/${created.body.id}`)).body;
-    assert.deepEqual(after.webhook?.deliveries.map(({ attempt, ok, statusCode }) => ({ attempt, ok, statusCode })), [{ attempt: 1, ok: true, statusCode: 200 }]);
+    assert.deepEqual(
+      after.webhook?.deliveries.map(({ attempt, ok, statusCode }) => ({ attempt, ok, statusCode })),
+      [{ attempt: 1, ok: true, statusCode: 200 }],
+    );
     const listed = JSON.stringify((await request(`${service.url}/experiments`)).body);
-    assert.ok(![JSON.stringify(after), listed, delivery.body].some((text) => text.includes(secret)), 'the secret is in no answer or delivery');
+    assert.ok(
+      ![JSON.stringify(after), listed, delivery.body].some((text) => text.includes(secret)),
+      'the secret is in no answer or delivery',
+    );
   });
 });

@@ -16,10 +16,26 @@ import { isJobEventType, parseJobEvent, type JobEvent } from '../../src/contract
 import type { Job, LossLogLine } from '../../src/contract/job.ts';
 import { JobStore } from '../../src/store/job-store.ts';
 import { startServiceProcess, type ServiceProcess } from '../support/processes.ts';
-import { request, sharedEnvironment, startTestService, testRedisUrl, waitFor, type TestService } from '../support/service.ts';
+import {
+  request,
+  sharedEnvironment,
+  startTestService,
+  testRedisUrl,
+  waitFor,
+  type TestService,
+} from '../support/service.ts';
 
 /** 100 batches an epoch (16 images a replica), a log line every 5: about a second an epoch, long enough to hit mid-epoch. */
-const jobBody = { model: 'lenet5', dataset: 'mnist', epochs: 5, batchSize: 32, trainLimit: 3200, testLimit: 500, logEvery: 5, seed: 5 };
+const jobBody = {
+  model: 'lenet5',
+  dataset: 'mnist',
+  epochs: 5,
+  batchSize: 32,
+  trainLimit: 3200,
+  testLimit: 500,
+  logEvery: 5,
+  seed: 5,
+};
 const linesPerEpoch = 20;
 
 describe('worker faults', () => {
@@ -42,21 +58,40 @@ describe('worker faults', () => {
   };
   const getJob = async (id: string): Promise<Job> => (await request<Job>(`${api.url}/jobs/${id}`)).body;
   const ended = (id: string) =>
-    waitFor(`job ${id} to end`, async () => {
-      const job = await getJob(id);
-      return ['completed', 'failed', 'cancelled'].includes(job.state) ? job : null;
-    }, 90_000, 100);
+    waitFor(
+      `job ${id} to end`,
+      async () => {
+        const job = await getJob(id);
+        return ['completed', 'failed', 'cancelled'].includes(job.state) ? job : null;
+      },
+      90_000,
+      100,
+    );
   const reached = (id: string, epoch: number, batch: number) =>
-    waitFor(`job ${id} to reach epoch ${epoch}, batch ${batch}`, async () => {
-      const job = await getJob(id);
-      assert.ok(!['completed', 'failed', 'cancelled'].includes(job.state), `job ended (${job.state}) before the fault was injected`);
-      const { progress } = job;
-      return progress.epoch > epoch || (progress.epoch === epoch && progress.batch >= batch) ? job : null;
-    }, 60_000, 20);
+    waitFor(
+      `job ${id} to reach epoch ${epoch}, batch ${batch}`,
+      async () => {
+        const job = await getJob(id);
+        assert.ok(
+          !['completed', 'failed', 'cancelled'].includes(job.state),
+          `job ended (${job.state}) before the fault was injected`,
+        );
+        const { progress } = job;
+        return progress.epoch > epoch || (progress.epoch === epoch && progress.batch >= batch) ? job : null;
+      },
+      60_000,
+      20,
+    );
   // A job's checkpoint goes just after the job has ended, so a moment after its state says so.
   const noCheckpointsLeft = (why: string) =>
-    waitFor(`no checkpoints left (${why})`, async () => ((await readdir(shared.CHECKPOINTS_DIR as string)).length === 0 ? true : null), 5000, 50);
-  const logsOf = (worker: ServiceProcess, message: string, id: string) => worker.logs.filter((line) => line.msg === message && line.jobId === id);
+    waitFor(
+      `no checkpoints left (${why})`,
+      async () => ((await readdir(shared.CHECKPOINTS_DIR as string)).length === 0 ? true : null),
+      5000,
+      50,
+    );
+  const logsOf = (worker: ServiceProcess, message: string, id: string) =>
+    worker.logs.filter((line) => line.msg === message && line.jobId === id);
 
   /**
    * What a client of the job's event stream sees: its state changes, rewinds, and the loss log it
@@ -86,7 +121,10 @@ describe('worker faults', () => {
   /** A finished job's history: each epoch once, in order, and the loss log without a line twice. */
   function assertWholeHistory(job: Job): void {
     assert.equal(job.state, 'completed', job.error?.message);
-    assert.deepEqual(job.epochs.map((epoch) => epoch.epoch), [1, 2, 3, 4, 5]);
+    assert.deepEqual(
+      job.epochs.map((epoch) => epoch.epoch),
+      [1, 2, 3, 4, 5],
+    );
     assert.deepEqual(
       job.logs.map((line) => `${line.epoch}/${line.batch}`),
       reference.logs.map((line) => `${line.epoch}/${line.batch}`),
@@ -98,7 +136,10 @@ describe('worker faults', () => {
   /** The same seed, data and backend: the same losses and accuracies as the run that was never interrupted. */
   function assertLikeUninterrupted(job: Job): void {
     assert.deepEqual(job.logs, reference.logs);
-    assert.deepEqual(job.epochs.map((epoch) => epoch.testAccuracy), reference.epochs.map((epoch) => epoch.testAccuracy));
+    assert.deepEqual(
+      job.epochs.map((epoch) => epoch.testAccuracy),
+      reference.epochs.map((epoch) => epoch.testAccuracy),
+    );
     assert.equal(job.result?.testAccuracy, reference.result?.testAccuracy);
   }
 
@@ -125,7 +166,10 @@ describe('worker faults', () => {
     reference = await ended(await submit());
     assert.equal(reference.state, 'completed', reference.error?.message);
     assert.equal(reference.result?.replicas, 2);
-    assert.deepEqual(logsOf(first, 'training', reference.id).map((line) => line.replicas), [2]);
+    assert.deepEqual(
+      logsOf(first, 'training', reference.id).map((line) => line.replicas),
+      [2],
+    );
 
     const id = await submit();
     const beforeKill = await reached(id, 3, 30);
@@ -135,16 +179,27 @@ describe('worker faults', () => {
 
     assertWholeHistory(job);
     assertLikeUninterrupted(job);
-    assert.deepEqual(job.epochs.slice(0, 2), beforeKill.epochs.slice(0, 2), 'epochs 1 and 2 are the killed worker’s, kept');
+    assert.deepEqual(
+      job.epochs.slice(0, 2),
+      beforeKill.epochs.slice(0, 2),
+      'epochs 1 and 2 are the killed worker’s, kept',
+    );
     assert.deepEqual(
       logsOf(second, 'taking the job over', id).map((line) => line.from),
       [{ epochsDone: 2, batchesDone: 0 }],
       'resumed at the end of epoch 2',
     );
-    assert.deepEqual(logsOf(second, 'epoch done', id).map((line) => line.epoch), [3, 4, 5], 'epochs 1 and 2 were not trained again');
+    assert.deepEqual(
+      logsOf(second, 'epoch done', id).map((line) => line.epoch),
+      [3, 4, 5],
+      'epochs 1 and 2 were not trained again',
+    );
     const stream = await watched(id);
     assert.deepEqual(stream.states, ['null→queued', 'queued→running', 'running→running', 'running→completed']);
-    assert.deepEqual(stream.rewinds.map((event) => event.type === 'rewind' && [event.data.logLines, event.data.epochs]), [[2 * linesPerEpoch, 2]]);
+    assert.deepEqual(
+      stream.rewinds.map((event) => event.type === 'rewind' && [event.data.logLines, event.data.epochs]),
+      [[2 * linesPerEpoch, 2]],
+    );
     assert.deepEqual(stream.logs, job.logs, 'a watcher that applies the rewind sees the job’s log');
     await noCheckpointsLeft('a finished job leaves no checkpoint');
     assert.equal(await second.stop('SIGTERM'), 0);
@@ -157,7 +212,10 @@ describe('worker faults', () => {
     const exitCode = await worker.stop('SIGTERM');
     assert.equal(exitCode, 0);
     const paused = logsOf(worker, 'training paused at a checkpoint: the worker is shutting down', id);
-    assert.deepEqual(paused.map((line) => line.handedBack), [true]);
+    assert.deepEqual(
+      paused.map((line) => line.handedBack),
+      [true],
+    );
     const handedBack = await getJob(id);
     assert.equal(handedBack.state, 'queued', 'back in the queue for another worker');
     assert.equal(handedBack.progress.epoch, 2);
@@ -168,13 +226,30 @@ describe('worker faults', () => {
     const from = takeover?.from as { epochsDone: number; batchesDone: number } | undefined;
     assert.equal(from?.epochsDone, 1);
     // Mid-epoch: it stopped after the batch it was training, not at the end of the epoch.
-    assert.ok(from && from.batchesDone >= 25 && from.batchesDone < 100, `resumed at batch ${from?.batchesDone} of epoch 2`);
-    assert.deepEqual(job.logs.slice(0, handedBack.logs.length), handedBack.logs, 'the log written before the hand-back is kept');
+    assert.ok(
+      from && from.batchesDone >= 25 && from.batchesDone < 100,
+      `resumed at batch ${from?.batchesDone} of epoch 2`,
+    );
+    assert.deepEqual(
+      job.logs.slice(0, handedBack.logs.length),
+      handedBack.logs,
+      'the log written before the hand-back is kept',
+    );
     assertWholeHistory(job);
     assertLikeUninterrupted(job);
     const stream = await watched(id);
-    assert.deepEqual(stream.states, ['null→queued', 'queued→running', 'running→queued', 'queued→running', 'running→completed']);
-    assert.deepEqual(stream.rewinds.map((event) => event.type === 'rewind' && event.data.logLines), [handedBack.logs.length], 'nothing logged was lost');
+    assert.deepEqual(stream.states, [
+      'null→queued',
+      'queued→running',
+      'running→queued',
+      'queued→running',
+      'running→completed',
+    ]);
+    assert.deepEqual(
+      stream.rewinds.map((event) => event.type === 'rewind' && event.data.logLines),
+      [handedBack.logs.length],
+      'nothing logged was lost',
+    );
     assert.deepEqual(stream.logs, job.logs);
   });
 
@@ -184,7 +259,11 @@ describe('worker faults', () => {
     await reached(id, 1, 50);
     const cancelled = await request<Job>(`${api.url}/jobs/${id}/cancel`, { method: 'POST' });
     assert.equal(cancelled.status, 200);
-    await waitFor('the worker to stop training', async () => (logsOf(worker, 'training stopped: the job was cancelled', id).length > 0 ? true : null), 10_000);
+    await waitFor(
+      'the worker to stop training',
+      async () => (logsOf(worker, 'training stopped: the job was cancelled', id).length > 0 ? true : null),
+      10_000,
+    );
     const job = await getJob(id);
     assert.equal(job.state, 'cancelled');
     assert.ok(job.logs.length >= 10, `its loss log is kept (${job.logs.length} lines)`);
@@ -205,14 +284,30 @@ describe('worker faults', () => {
     } finally {
       redis.disconnect();
     }
-    await waitFor('the superseded run to stop', async () => (logsOf(worker, 'training stopped: another worker took the job over (this one stopped answering for longer than JOB_LOCK_SECONDS)', id).length > 0 ? true : null), 10_000, 50);
+    await waitFor(
+      'the superseded run to stop',
+      async () =>
+        logsOf(
+          worker,
+          'training stopped: another worker took the job over (this one stopped answering for longer than JOB_LOCK_SECONDS)',
+          id,
+        ).length > 0
+          ? true
+          : null,
+      10_000,
+      50,
+    );
     const frozen = await getJob(id);
     await new Promise((resolve) => setTimeout(resolve, 500));
     const later = await getJob(id);
     assert.equal(later.logs.length, frozen.logs.length, 'no log line after it stopped');
     assert.deepEqual(later.progress, frozen.progress);
     assert.equal(later.state, 'running', 'the job is the new run’s now; the old one neither ended nor failed it');
-    assert.deepEqual(await readdir(path.join(shared.CHECKPOINTS_DIR as string, id)), ['checkpoint.json', 'tensors.bin'], 'the checkpoint is left to the new run');
+    assert.deepEqual(
+      await readdir(path.join(shared.CHECKPOINTS_DIR as string, id)),
+      ['checkpoint.json', 'tensors.bin'],
+      'the checkpoint is left to the new run',
+    );
     assert.equal((await request(`${api.url}/jobs/${id}/cancel`, { method: 'POST' })).status, 200);
   });
 
@@ -254,15 +349,24 @@ describe('worker faults', () => {
     await mkdir(damaged, { recursive: true });
     await writeFile(path.join(damaged, 'checkpoint.json'), '{"format":"trainer-checkpoint/1","jobId":');
     // Left behind by jobs that have ended, or are gone: a starting worker deletes them.
-    for (const stale of [reference.id, 'no-such-job']) await mkdir(path.join(shared.CHECKPOINTS_DIR as string, stale), { recursive: true });
+    for (const stale of [reference.id, 'no-such-job'])
+      await mkdir(path.join(shared.CHECKPOINTS_DIR as string, stale), { recursive: true });
 
     const next = startWorker();
     const job = await ended(id);
     assert.equal(job.state, 'completed', job.error?.message);
-    assert.deepEqual(job.logs, reference.logs.slice(0, linesPerEpoch), 'trained from the start, the stale line dropped');
+    assert.deepEqual(
+      job.logs,
+      reference.logs.slice(0, linesPerEpoch),
+      'trained from the start, the stale line dropped',
+    );
     const warnings = next.logs.filter((line) => line.jobId === id && line.level === 40).map((line) => String(line.msg));
     assert.ok(
-      warnings.some((message) => /checkpoint of job .* is unusable: checkpoint.json is not a checkpoint description of this service; the job trains again from the start/.test(message)),
+      warnings.some((message) =>
+        /checkpoint of job .* is unusable: checkpoint.json is not a checkpoint description of this service; the job trains again from the start/.test(
+          message,
+        ),
+      ),
       `warnings: ${warnings.join(' | ')}`,
     );
     await noCheckpointsLeft('only live jobs keep checkpoints');
@@ -280,10 +384,17 @@ describe('worker faults', () => {
       const failed = await ended(await submit({ ...jobBody, epochs: 1 }));
       assert.equal(failed.state, 'failed');
       assert.match(failed.error?.message ?? '', message);
-      assert.deepEqual(failed.logs.map((line) => line.batch), [5, 10], 'the lines before the fault are kept');
+      assert.deepEqual(
+        failed.logs.map((line) => line.batch),
+        [5, 10],
+        'the lines before the fault are kept',
+      );
       const next = await ended(await submit(short));
       assert.equal(next.state, 'completed', next.error?.message);
-      assert.deepEqual(next.logs.map((line) => line.batch), [5, 10]);
+      assert.deepEqual(
+        next.logs.map((line) => line.batch),
+        [5, 10],
+      );
       assert.equal(await worker.stop('SIGTERM'), 0);
     }
     await noCheckpointsLeft('failed jobs keep no checkpoint');

@@ -13,7 +13,9 @@ const longJob = { model: 'lenet5', dataset: 'mnist', epochs: 20 };
 
 /** Pids of the pool's children that said they are waiting for jobs (the pool's own process never does). */
 function readyWorkers(pool: ServiceProcess): number[] {
-  const pids = pool.logs.filter((line) => line.msg === 'worker waiting for training jobs').map((line) => line.pid as number);
+  const pids = pool.logs
+    .filter((line) => line.msg === 'worker waiting for training jobs')
+    .map((line) => line.pid as number);
   return [...new Set(pids)].filter((pid) => pid !== pool.child.pid);
 }
 
@@ -53,7 +55,10 @@ async function waitUntilBothRunning(url: string, ids: string[]): Promise<void> {
     'both jobs running at once',
     async () => {
       const states = await Promise.all(ids.map(async (id) => (await request<Job>(`${url}/jobs/${id}`)).body.state));
-      assert.ok(states.every((state) => state === 'queued' || state === 'running'), `a job ended early: ${states.join(', ')}`);
+      assert.ok(
+        states.every((state) => state === 'queued' || state === 'running'),
+        `a job ended early: ${states.join(', ')}`,
+      );
       return states.every((state) => state === 'running') ? true : null;
     },
     120_000,
@@ -93,12 +98,21 @@ describe('WORKER_CONCURRENCY=2: a pool of two worker processes', () => {
       assert.ok(first !== undefined && second !== undefined);
       const backendLines = pool.logs.filter((line) => /^TensorFlow\.js runs on/.test(String(line.msg)));
       assert.ok(backendLines.length >= 2, 'each child starts a backend');
-      assert.ok(!backendLines.some((line) => line.pid === pool.child.pid), "the pool's parent, which trains nothing, starts no backend");
+      assert.ok(
+        !backendLines.some((line) => line.pid === pool.child.pid),
+        "the pool's parent, which trains nothing, starts no backend",
+      );
 
       process.kill(first, 'SIGKILL');
-      const replacement = await waitFor('a replacement worker process', async () => readyWorkers(pool).find((pid) => pid !== first && pid !== second));
+      const replacement = await waitFor('a replacement worker process', async () =>
+        readyWorkers(pool).find((pid) => pid !== first && pid !== second),
+      );
       assert.ok(!isAlive(first));
-      assert.ok(pool.logs.some((line) => line.msg === 'worker process ended unexpectedly; restarting it' && line.workerPid === first));
+      assert.ok(
+        pool.logs.some(
+          (line) => line.msg === 'worker process ended unexpectedly; restarting it' && line.workerPid === first,
+        ),
+      );
 
       const ids = [await submit(api.url, 1), await submit(api.url, 2)];
       await waitUntilBothRunning(api.url, ids);
@@ -140,7 +154,9 @@ describe('WORKER_CONCURRENCY=2: a pool of two worker processes', () => {
 
     it('children share the private Redis on its unix socket and train two jobs at once', async () => {
       const url = await waitFor('the API', async () => {
-        const line = service.logs.find((entry) => typeof entry.msg === 'string' && entry.msg.startsWith('API listening on '));
+        const line = service.logs.find(
+          (entry) => typeof entry.msg === 'string' && entry.msg.startsWith('API listening on '),
+        );
         return typeof line?.msg === 'string' ? line.msg.slice('API listening on '.length) : null;
       });
       const children = await waitFor('two worker processes', async () => {
@@ -159,7 +175,8 @@ describe('WORKER_CONCURRENCY=2: a pool of two worker processes', () => {
         return pids.every((pid) => pid !== undefined) ? (pids as number[]) : null;
       });
       assert.notEqual(trainers[0], trainers[1], 'the two jobs trained in one process');
-      for (const pid of trainers) assert.ok(children.includes(pid), `job trained outside the pool's children (pid ${pid})`);
+      for (const pid of trainers)
+        assert.ok(children.includes(pid), `job trained outside the pool's children (pid ${pid})`);
 
       await cancelAll(url, ids);
       assert.equal(await service.stop('SIGTERM'), 0);

@@ -10,7 +10,13 @@ import '@tensorflow/tfjs-backend-cpu';
 import { models } from '../../src/models/index.ts';
 import { TrainingStep } from '../../src/training/training-step.ts';
 
-export const alexnetReferenceInputs = { model: 'alexnet', shape: { height: 32, width: 32, channels: 3 }, batch: 1, seed: 5, labels: [3] };
+export const alexnetReferenceInputs = {
+  model: 'alexnet',
+  shape: { height: 32, width: 32, channels: 3 },
+  batch: 1,
+  seed: 5,
+  labels: [3],
+};
 
 export interface GradientSummary {
   readonly shape: number[];
@@ -37,7 +43,9 @@ export async function alexnetReference(): Promise<AlexnetReference> {
   const images = step.images(bytes, batch);
   const { loss, grads } = step.gradients(images, Int32Array.from(labels));
   try {
-    const gradients = await Promise.all(grads.map(async (gradient) => summarise(gradient.shape, (await gradient.data()) as Float32Array)));
+    const gradients = await Promise.all(
+      grads.map(async (gradient) => summarise(gradient.shape, (await gradient.data()) as Float32Array)),
+    );
     return { inputs: alexnetReferenceInputs, loss: ((await loss.data()) as Float32Array)[0] as number, gradients };
   } finally {
     tf.dispose([images, loss, ...grads]);

@@ -44,7 +44,12 @@ export async function zipOf(entries: readonly ZipEntry[]): Promise<Buffer> {
 }
 
 /** Image `index` of a split as a PNG (or JPEG), from its raw HWC bytes. */
-export async function imageFile(split: ImageSplit, shape: ImageShape, index: number, format: 'png' | 'jpeg' = 'png'): Promise<Buffer> {
+export async function imageFile(
+  split: ImageSplit,
+  shape: ImageShape,
+  index: number,
+  format: 'png' | 'jpeg' = 'png',
+): Promise<Buffer> {
   const size = shape.height * shape.width * shape.channels;
   const pixels = Buffer.from(split.images.subarray(index * size, (index + 1) * size));
   const raw = sharp(pixels, { raw: { width: shape.width, height: shape.height, channels: shape.channels as 1 | 3 } });
@@ -59,7 +64,14 @@ export async function imageFile(split: ImageSplit, shape: ImageShape, index: num
 export async function imageFolderEntries(
   split: ImageSplit,
   shape: ImageShape,
-  options: { classes: readonly number[]; perClass: number; className: (label: number) => string; prefix?: string; from?: number; format?: 'png' | 'jpeg' },
+  options: {
+    classes: readonly number[];
+    perClass: number;
+    className: (label: number) => string;
+    prefix?: string;
+    from?: number;
+    format?: 'png' | 'jpeg';
+  },
 ): Promise<{ name: string; data: Buffer; label: number }[]> {
   const taken = new Map<number, number>();
   const entries: { name: string; data: Buffer; label: number }[] = [];
@@ -69,7 +81,11 @@ export async function imageFolderEntries(
     if (!options.classes.includes(label) || count >= options.perClass) continue;
     taken.set(label, count + 1);
     const format = options.format ?? 'png';
-    entries.push({ name: `${options.prefix ?? ''}${options.className(label)}/${index}.${format === 'png' ? 'png' : 'jpg'}`, data: await imageFile(split, shape, index, format), label });
+    entries.push({
+      name: `${options.prefix ?? ''}${options.className(label)}/${index}.${format === 'png' ? 'png' : 'jpg'}`,
+      data: await imageFile(split, shape, index, format),
+      label,
+    });
     if (entries.length === options.classes.length * options.perClass) break;
   }
   return entries;

@@ -3,7 +3,10 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 /** The real CIFAR-10 archive that every developer's and CI's ../shared/ holds. */
-export const sharedCifarArchive = path.resolve(import.meta.dirname, '../../../shared/datasets/cifar10/cifar-10-binary.tar.gz');
+export const sharedCifarArchive = path.resolve(
+  import.meta.dirname,
+  '../../../shared/datasets/cifar10/cifar-10-binary.tar.gz',
+);
 
 const classNames = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
 
@@ -17,8 +20,15 @@ export async function cifarPathForTests(folder: string): Promise<{ path: string;
   const batches = path.join(folder, 'cifar-10-batches-bin');
   await mkdir(batches, { recursive: true });
   let state = 1;
-  const noise = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) >>> 27);
-  for (const [index, name] of ['data_batch_1', 'data_batch_2', 'data_batch_3', 'data_batch_4', 'data_batch_5', 'test_batch'].entries()) {
+  const noise = () => (state = (Math.imul(state, 1103515245) + 12345) >>> 0) >>> 27;
+  for (const [index, name] of [
+    'data_batch_1',
+    'data_batch_2',
+    'data_batch_3',
+    'data_batch_4',
+    'data_batch_5',
+    'test_batch',
+  ].entries()) {
     const records = Buffer.alloc(10000 * 3073);
     for (let record = 0; record < 10000; record++) {
       const label = (record * 7 + index) % 10;

@@ -20,7 +20,10 @@ export const photoKindDescriptions: Readonly<Record<PhotoKind, string>> = {
 
 /** A picture of the 28×28 MNIST digit `pixels` (white on black), of the given kind. */
 export async function digitPhoto(pixels: Uint8Array, kind: PhotoKind, seed: number): Promise<Buffer> {
-  if (kind === 'mnist-png') return sharp(pixels, { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();
+  if (kind === 'mnist-png')
+    return sharp(pixels, { raw: { width: 28, height: 28, channels: 1 } })
+      .png()
+      .toBuffer();
   const random = new SeededRandom(seed);
   const between = (low: number, high: number) => low + (high - low) * random.next();
   const width = Math.round(kind === 'small-in-photo' ? between(640, 1200) : between(240, 900));

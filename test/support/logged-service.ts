@@ -11,7 +11,11 @@ export async function startLoggedTestService(environment: Record<string, string>
   const lines: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer | string, _encoding, callback) {
-      lines.push(...String(chunk).split('\n').filter((line) => line !== ''));
+      lines.push(
+        ...String(chunk)
+          .split('\n')
+          .filter((line) => line !== ''),
+      );
       callback();
     },
   });

@@ -20,7 +20,10 @@ export interface TestService {
 }
 
 /** A real service (API and worker unless ROLE says otherwise) on a free loopback port. */
-export async function startTestService(environment: Record<string, string> = {}, logDestination?: Writable): Promise<TestService> {
+export async function startTestService(
+  environment: Record<string, string> = {},
+  logDestination?: Writable,
+): Promise<TestService> {
   const folder = await mkdtemp(path.join(tmpdir(), 'trainer-test-'));
   const config = loadConfig({
     REDIS_URL: testRedisUrl,
@@ -93,18 +96,28 @@ export interface JsonResponse<T> {
 }
 
 /** fetch that parses the JSON answer, for assertions on status and body together. */
-export async function request<T = unknown>(url: string, init: RequestInit & { json?: unknown } = {}): Promise<JsonResponse<T>> {
+export async function request<T = unknown>(
+  url: string,
+  init: RequestInit & { json?: unknown } = {},
+): Promise<JsonResponse<T>> {
   const { json, ...rest } = init;
   const response = await fetch(url, {
     ...rest,
-    ...(json === undefined ? {} : { body: JSON.stringify(json), headers: { 'content-type': 'application/json', ...rest.headers } }),
+    ...(json === undefined
+      ? {}
+      : { body: JSON.stringify(json), headers: { 'content-type': 'application/json', ...rest.headers } }),
   });
   const text = await response.text();
   return { status: response.status, headers: response.headers, body: (text ? JSON.parse(text) : null) as T };
 }
 
 /** Polls until `check` returns a value, or fails after `timeoutMs`. */
-export async function waitFor<T>(what: string, check: () => Promise<T | null | undefined>, timeoutMs = 60_000, intervalMs = 100): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | null | undefined>,
+  timeoutMs = 60_000,
+  intervalMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

@@ -9,7 +9,8 @@ export const swiftShaderIcd = '/usr/lib/chromium/vk_swiftshader_icd.json';
  * saying what to install rather than passing by skipping.
  */
 export function softwareGpuEnvironment(): Record<string, string> {
-  if (!existsSync(swiftShaderIcd)) throw new Error(`${swiftShaderIcd} is missing: apt-get install -y chromium libvulkan1`);
+  if (!existsSync(swiftShaderIcd))
+    throw new Error(`${swiftShaderIcd} is missing: apt-get install -y chromium libvulkan1`);
   // The Vulkan loader reads VK_DRIVER_FILES first, VK_ICD_FILENAMES on older loaders.
   return { VK_ICD_FILENAMES: swiftShaderIcd, VK_DRIVER_FILES: swiftShaderIcd };
 }

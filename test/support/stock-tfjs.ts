@@ -30,7 +30,9 @@ export async function stockTfjsProbabilities(folder: string, inputs: readonly Ui
     child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk));
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`stock TensorFlow.js exited ${code}: ${stderr}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve(stdout) : reject(new Error(`stock TensorFlow.js exited ${code}: ${stderr}`)),
+    );
   });
   child.stdin?.end(JSON.stringify({ inputs: inputs.map((input) => [...input]) }));
   return (JSON.parse(await output) as { probabilities: number[][] }).probabilities;

@@ -12,30 +12,50 @@ import type { ApiDependencies } from '../dependencies.ts';
 const guarded = { 401: errorBody, 429: errorBody };
 
 export const catalogRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { redis, backend, device }) => {
-  app.get('/models', { schema: { summary: 'The models and their parameter counts per data set', response: { 200: modelCatalog, ...guarded } } }, async () => ({
-    models: modelNames.map((name) => {
-      const model = modelFacts[name];
-      return {
-        name,
-        description: model.description,
-        defaultWeightDecay: model.defaultWeightDecay,
-        params: Object.fromEntries(
-          datasetNames.map((dataset) => [dataset, parameterCount(model, datasets[dataset])]),
-        ) as Record<DatasetName, number>,
-      };
+  app.get(
+    '/models',
+    {
+      schema: {
+        summary: 'The models and their parameter counts per data set',
+        response: { 200: modelCatalog, ...guarded },
+      },
+    },
+    async () => ({
+      models: modelNames.map((name) => {
+        const model = modelFacts[name];
+        return {
+          name,
+          description: model.description,
+          defaultWeightDecay: model.defaultWeightDecay,
+          params: Object.fromEntries(
+            datasetNames.map((dataset) => [dataset, parameterCount(model, datasets[dataset])]),
+          ) as Record<DatasetName, number>,
+        };
+      }),
     }),
-  }));
+  );
 
   app.get(
     '/health',
-    { schema: { summary: 'Whether the service and Redis are up', response: { 200: health, 503: health.extend({ error: errorBody.shape.error }) } } },
+    {
+      schema: {
+        summary: 'Whether the service and Redis are up',
+        response: { 200: health, 503: health.extend({ error: errorBody.shape.error }) },
+      },
+    },
     async (_request, reply) => {
       const redisUp = await redis.ping().then(
         (answer) => answer === 'PONG',
         () => false,
       );
       if (redisUp) return { status: 'ok' as const, redis: 'up' as const, backend, device };
-      return reply.code(503).send({ status: 'unavailable' as const, redis: 'down' as const, backend, device, error: 'Redis is unreachable' });
+      return reply.code(503).send({
+        status: 'unavailable' as const,
+        redis: 'down' as const,
+        backend,
+        device,
+        error: 'Redis is unreachable',
+      });
     },
   );
 };

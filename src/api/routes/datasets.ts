@@ -8,7 +8,15 @@ import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { archiveFormatOfFile } from '../../archives/archive.ts';
 import { datasetCatalog } from '../../contract/catalog.ts';
-import { archiveBaseName, archiveMediaTypes, datasetIdParams, datasetUploadOptions, uploadedDataset, type DatasetUploadOptions, type UploadedDataset } from '../../contract/datasets.ts';
+import {
+  archiveBaseName,
+  archiveMediaTypes,
+  datasetIdParams,
+  datasetUploadOptions,
+  uploadedDataset,
+  type DatasetUploadOptions,
+  type UploadedDataset,
+} from '../../contract/datasets.ts';
 import { errorBody } from '../../contract/errors.ts';
 import { datasetNames } from '../../contract/names.ts';
 import { deleted } from '../../contract/no-content.ts';
@@ -27,13 +35,19 @@ const uploadDescription = `Uploads a data set: an archive (zip, tar or tar.gz) l
 Body: multipart/form-data with the archive as a file (any field name) and the options as form fields, or the raw archive with Content-Type ${archiveMediaTypes.join(' | ')} (or application/octet-stream) and the options as query parameters.
 Answers 202 at once: a worker processes it (state \`processing\`, with progress), then it is \`ready\` (with its report) or \`failed\` (with error.message). Train on it with POST /jobs {"dataset": "<id>"}.`;
 
-const datasetNotFound = (id: string) => new HttpError(404, `no uploaded data set with id ${id} (GET /datasets lists yours and the built-in ones)`);
+const datasetNotFound = (id: string) =>
+  new HttpError(404, `no uploaded data set with id ${id} (GET /datasets lists yours and the built-in ones)`);
 
 /** POST /datasets, GET /datasets, GET and DELETE /datasets/:id: the API stores uploads and records; workers process them. */
-export const datasetRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { datasetStore, datasetQueue, config }) => {
+export const datasetRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (
+  app,
+  { datasetStore, datasetQueue, config },
+) => {
   // In this plugin's scope only: a raw archive arrives as the request stream; JSON or text bodies are refused with 415.
   app.removeContentTypeParser(['application/json', 'text/plain']);
-  app.addContentTypeParser([...archiveMediaTypes, 'application/octet-stream'], (_request, payload, done) => done(null, payload));
+  app.addContentTypeParser([...archiveMediaTypes, 'application/octet-stream'], (_request, payload, done) =>
+    done(null, payload),
+  );
   const uploads = path.join(config.DATASETS_DIR, uploadsFolder);
 
   const ownDataset = async (request: FastifyRequest, id: string): Promise<UploadedDataset> => {
@@ -55,7 +69,10 @@ export const datasetRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app,
     async (request, reply) => {
       const owner = datasetOwnerOf(request);
       const busy = () =>
-        new HttpError(429, `you have ${config.MAX_DATASETS_PROCESSING_PER_CLIENT} data set upload(s) processing, the most one client may have; wait until it is ready or failed`);
+        new HttpError(
+          429,
+          `you have ${config.MAX_DATASETS_PROCESSING_PER_CLIENT} data set upload(s) processing, the most one client may have; wait until it is ready or failed`,
+        );
       // Checked again, atomically, when it is recorded: this only spares a refused upload its transfer.
       if ((await datasetStore.processingCount(owner)) >= config.MAX_DATASETS_PROCESSING_PER_CLIENT) throw busy();
       const id = randomUUID();
@@ -66,9 +83,14 @@ export const datasetRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app,
         const options = parseOptions(received.fields);
         const { size } = await stat(partial);
         if (size === 0) throw new HttpError(400, 'the upload is empty: send a zip, tar or tar.gz archive');
-        if ((await archiveFormatOfFile(partial)) === null) throw new HttpError(415, 'the upload is not a zip, tar or tar.gz archive');
+        if ((await archiveFormatOfFile(partial)) === null)
+          throw new HttpError(415, 'the upload is not a zip, tar or tar.gz archive');
         const name = options.name ?? received.fileName ?? 'dataset';
-        const created = await datasetStore.create(id, { name, options, archiveBytes: size, createdAt: new Date(), owner }, config.MAX_DATASETS_PROCESSING_PER_CLIENT);
+        const created = await datasetStore.create(
+          id,
+          { name, options, archiveBytes: size, createdAt: new Date(), owner },
+          config.MAX_DATASETS_PROCESSING_PER_CLIENT,
+        );
         if (created === 'busy') throw busy();
         await rename(partial, path.join(uploads, id));
       } catch (error) {
@@ -77,14 +99,17 @@ export const datasetRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app,
       }
       await enqueueDataset(datasetQueue, id);
       request.log.info({ datasetId: id }, 'data set uploaded; queued for processing');
-      return reply.code(202).header('location', `/datasets/${id}`).send(await ownDataset(request, id));
+      return reply
+        .code(202)
+        .header('location', `/datasets/${id}`)
+        .send(await ownDataset(request, id));
     },
   );
 
   const loadOptions = datasetOptions(config, () => undefined);
   app.get(
     '/datasets',
-    { schema: { summary: "The data sets: built-in ones and your own", response: { 200: datasetCatalog, ...guarded } } },
+    { schema: { summary: 'The data sets: built-in ones and your own', response: { 200: datasetCatalog, ...guarded } } },
     async (request) => {
       const own = await datasetStore.list(datasetOwnerOf(request));
       const builtIn = await Promise.all(
@@ -131,7 +156,8 @@ export const datasetRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app,
     '/datasets/:id',
     {
       schema: {
-        summary: 'An uploaded data set: its state, progress and, once ready, its report (classes, counts, skipped files, warnings)',
+        summary:
+          'An uploaded data set: its state, progress and, once ready, its report (classes, counts, skipped files, warnings)',
         params: datasetIdParams,
         response: { 200: uploadedDataset, 404: errorBody, ...guarded },
       },
@@ -143,7 +169,8 @@ export const datasetRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app,
     '/datasets/:id',
     {
       schema: {
-        summary: 'Delete an uploaded data set and its files (409 while it processes or a queued or running job trains on it)',
+        summary:
+          'Delete an uploaded data set and its files (409 while it processes or a queued or running job trains on it)',
         params: datasetIdParams,
         response: { 204: deleted, 404: errorBody, 409: errorBody, ...guarded },
       },
@@ -153,8 +180,13 @@ export const datasetRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app,
       await ownDataset(request, id);
       const outcome = await datasetStore.remove(id);
       if (outcome.kind === 'missing') throw datasetNotFound(id);
-      if (outcome.kind === 'processing') throw new HttpError(409, `data set ${id} is still processing; delete it once it is ready or failed`);
-      if (outcome.kind === 'inUse') throw new HttpError(409, `data set ${id} is used by job ${outcome.jobId}, which is queued or running; cancel it or wait for it to end`);
+      if (outcome.kind === 'processing')
+        throw new HttpError(409, `data set ${id} is still processing; delete it once it is ready or failed`);
+      if (outcome.kind === 'inUse')
+        throw new HttpError(
+          409,
+          `data set ${id} is used by job ${outcome.jobId}, which is queued or running; cancel it or wait for it to end`,
+        );
       await rm(datasetFolder(config.DATASETS_DIR, id), { recursive: true, force: true });
       request.log.info({ datasetId: id }, 'data set deleted');
       return reply.code(204).send(null);
@@ -163,12 +195,23 @@ export const datasetRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app,
 };
 
 /** The archive written to `file`, with the options that came as form fields (multipart) or the query string. */
-async function receiveArchive(request: FastifyRequest, file: string, maxBytes: number): Promise<{ fields: Record<string, unknown>; fileName: string | null }> {
-  const tooLarge = () => new HttpError(413, `the archive is over ${maxBytes} bytes, the most one upload may have (MAX_DATASET_UPLOAD_BYTES)`);
+async function receiveArchive(
+  request: FastifyRequest,
+  file: string,
+  maxBytes: number,
+): Promise<{ fields: Record<string, unknown>; fileName: string | null }> {
+  const tooLarge = () =>
+    new HttpError(
+      413,
+      `the archive is over ${maxBytes} bytes, the most one upload may have (MAX_DATASET_UPLOAD_BYTES)`,
+    );
   if (!request.isMultipart()) {
     const body = request.body as Readable | undefined;
     if (!body || typeof body.pipe !== 'function') {
-      throw new HttpError(415, `send the archive as multipart/form-data or as a raw body with Content-Type ${archiveMediaTypes.join(', ')}`);
+      throw new HttpError(
+        415,
+        `send the archive as multipart/form-data or as a raw body with Content-Type ${archiveMediaTypes.join(', ')}`,
+      );
     }
     await writeBounded(body, file, maxBytes, tooLarge);
     return { fields: request.query as Record<string, unknown>, fileName: null };
@@ -220,6 +263,13 @@ async function writeBounded(source: Readable, file: string, maxBytes: number, to
 function parseOptions(fields: Record<string, unknown>): DatasetUploadOptions {
   const parsed = datasetUploadOptions.safeParse(fields);
   if (parsed.success) return parsed.data;
-  const details = parsed.error.issues.map((issue) => ({ path: issue.path.join('.') || '(options)', message: issue.message }));
-  throw new HttpError(400, `the options are invalid: ${details.map((detail) => `${detail.path}: ${detail.message}`).join('; ')}`, details);
+  const details = parsed.error.issues.map((issue) => ({
+    path: issue.path.join('.') || '(options)',
+    message: issue.message,
+  }));
+  throw new HttpError(
+    400,
+    `the options are invalid: ${details.map((detail) => `${detail.path}: ${detail.message}`).join('; ')}`,
+    details,
+  );
 }

@@ -41,7 +41,10 @@ export const eventRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, {
         response: {
           200: { description: 'the event stream', content: { 'text/event-stream': { schema: jobEventData } } },
           // type null: no body, so the OpenAPI document lists no content for it.
-          204: z.null().meta({ description: 'the job has ended and the client already has every event: nothing more will come', type: 'null' }),
+          204: z.null().meta({
+            description: 'the job has ended and the client already has every event: nothing more will come',
+            type: 'null',
+          }),
           400: errorBody,
           401: errorBody,
           404: errorBody,
@@ -81,9 +84,12 @@ export const eventRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, {
         open.delete(stream);
         stream.end();
       }
-      if (stream.cutOff) request.log.info({ jobId: id, maxBufferedBytes: config.EVENT_STREAM_BUFFER_BYTES }, 'event stream client cut off: it read too slowly (it resumes with Last-Event-ID)');
+      if (stream.cutOff)
+        request.log.info(
+          { jobId: id, maxBufferedBytes: config.EVENT_STREAM_BUFFER_BYTES },
+          'event stream client cut off: it read too slowly (it resumes with Last-Event-ID)',
+        );
       return reply;
     },
   );
 };
-

@@ -2,7 +2,14 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { errorBody, type ErrorDetail } from '../../contract/errors.ts';
-import { experiment, experimentList, experimentListQuery, experimentRequest, type Experiment, type GridValue } from '../../contract/experiment.ts';
+import {
+  experiment,
+  experimentList,
+  experimentListQuery,
+  experimentRequest,
+  type Experiment,
+  type GridValue,
+} from '../../contract/experiment.ts';
 import { finalStates, jobIdParams } from '../../contract/job.ts';
 import { jobRequest } from '../../contract/job-request.ts';
 import { deleted } from '../../contract/no-content.ts';
@@ -46,7 +53,11 @@ export const experimentRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (a
    * the first one refused refuses the experiment, naming its combination, with its problems'
    * paths in the experiment's body (`grid.<field>` for a varied field, else `base.<field>`).
    */
-  const prepareRuns = async (request: FastifyRequest, base: Record<string, unknown>, runs: readonly Combination[]): Promise<PreparedJob[]> => {
+  const prepareRuns = async (
+    request: FastifyRequest,
+    base: Record<string, unknown>,
+    runs: readonly Combination[],
+  ): Promise<PreparedJob[]> => {
     const prepared: PreparedJob[] = [];
     for (const [index, values] of runs.entries()) {
       const refuse = (problems: ErrorDetail[]) => {
@@ -55,14 +66,20 @@ export const experimentRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (a
           return { path: `${field in values ? 'grid' : 'base'}${path ? `.${path}` : ''}`, message };
         });
         const sentence = details.map(({ path, message }) => `${path}: ${message}`).join('; ');
-        return new HttpError(400, `the experiment is invalid: run ${index + 1} of ${runs.length} (${describeCombination(values)}): ${sentence}`, details);
+        return new HttpError(
+          400,
+          `the experiment is invalid: run ${index + 1} of ${runs.length} (${describeCombination(values)}): ${sentence}`,
+          details,
+        );
       };
       const parsed = jobRequest.safeParse({ ...base, ...values });
-      if (!parsed.success) throw refuse(parsed.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message })));
+      if (!parsed.success)
+        throw refuse(parsed.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message })));
       try {
         prepared.push(await prepareJob(dependencies, request, parsed.data));
       } catch (error) {
-        if (error instanceof HttpError && error.statusCode === 400) throw refuse(error.details ?? [{ path: '', message: error.message }]);
+        if (error instanceof HttpError && error.statusCode === 400)
+          throw refuse(error.details ?? [{ path: '', message: error.message }]);
         throw error;
       }
     }
@@ -82,7 +99,10 @@ export const experimentRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (a
       const { name, base, grid, metric, earlyTermination, webhook } = request.body;
       const runs = combinations(grid);
       if (runs.length > config.MAX_EXPERIMENT_RUNS) {
-        throw invalidBody('grid', `the grid makes ${runs.length} runs, over this server's limit of ${config.MAX_EXPERIMENT_RUNS} per experiment`);
+        throw invalidBody(
+          'grid',
+          `the grid makes ${runs.length} runs, over this server's limit of ${config.MAX_EXPERIMENT_RUNS} per experiment`,
+        );
       }
       if (webhook) await assertWebhookAllowed(webhook, config);
       const prepared = await prepareRuns(request, base, runs);
@@ -104,13 +124,22 @@ export const experimentRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (a
       });
       await queueJobs(dependencies, jobIds);
       request.log.info({ experimentId: id, runs: jobIds.length }, 'experiment queued');
-      return reply.code(201).header('location', `/experiments/${id}`).send(await existing(id, request));
+      return reply
+        .code(201)
+        .header('location', `/experiments/${id}`)
+        .send(await existing(id, request));
     },
   );
 
   app.get(
     '/experiments',
-    { schema: { summary: 'List experiments, newest first', querystring: experimentListQuery, response: { 200: experimentList, ...errors } } },
+    {
+      schema: {
+        summary: 'List experiments, newest first',
+        querystring: experimentListQuery,
+        response: { 200: experimentList, ...errors },
+      },
+    },
     async (request) => {
       const owner = ownerOf(request);
       return experimentStore.list(owner === null ? request.query : { ...request.query, owner });
@@ -119,7 +148,13 @@ export const experimentRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (a
 
   app.get(
     '/experiments/:id',
-    { schema: { summary: "An experiment: its runs' states, values and results, and the best run", params: jobIdParams, response: { 200: experiment, ...errors } } },
+    {
+      schema: {
+        summary: "An experiment: its runs' states, values and results, and the best run",
+        params: jobIdParams,
+        response: { 200: experiment, ...errors },
+      },
+    },
     async (request) => existing(request.params.id, request),
   );
 
@@ -127,7 +162,8 @@ export const experimentRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (a
     '/experiments/:id',
     {
       schema: {
-        summary: "Delete an experiment whose runs have all ended, and its runs' jobs (records, models, checkpoints), as DELETE /jobs/:id deletes one",
+        summary:
+          "Delete an experiment whose runs have all ended, and its runs' jobs (records, models, checkpoints), as DELETE /jobs/:id deletes one",
         params: jobIdParams,
         response: {
           204: deleted,
@@ -141,12 +177,19 @@ export const experimentRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (a
       const found = await existing(id, request);
       const unfinished = found.runs.filter((run) => !finalStates.includes(run.state));
       if (unfinished.length > 0) {
-        throw new HttpError(409, `experiment ${id} has ${unfinished.length} run${unfinished.length === 1 ? '' : 's'} queued or running; cancel it first (POST /experiments/${id}/cancel), then delete it`);
+        throw new HttpError(
+          409,
+          `experiment ${id} has ${unfinished.length} run${unfinished.length === 1 ? '' : 's'} queued or running; cancel it first (POST /experiments/${id}/cancel), then delete it`,
+        );
       }
       // The runs first: a removal cut short leaves an experiment that a second DELETE finishes, never runs that no experiment names.
       for (const run of found.runs) {
         const outcome = await removal.remove(run.id);
-        if (!outcome.ok && outcome.current !== null) throw new HttpError(409, `run ${run.id} of experiment ${id} is ${outcome.current}; cancel the experiment first`);
+        if (!outcome.ok && outcome.current !== null)
+          throw new HttpError(
+            409,
+            `run ${run.id} of experiment ${id} is ${outcome.current}; cancel the experiment first`,
+          );
       }
       if (!(await experimentStore.remove(id))) throw experimentNotFound(id);
       request.log.info({ experimentId: id, runs: found.runs.length }, 'experiment deleted');

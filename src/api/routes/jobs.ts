@@ -36,13 +36,18 @@ export const jobRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, dep
       const id = (await recordJobs(dependencies, request, [prepared]))[0] as string;
       await queueJobs(dependencies, [id]);
       request.log.info({ jobId: id, model: prepared.settings.model, dataset: prepared.settings.dataset }, 'job queued');
-      return reply.code(201).header('location', `/jobs/${id}`).send(await existing(id, request));
+      return reply
+        .code(201)
+        .header('location', `/jobs/${id}`)
+        .send(await existing(id, request));
     },
   );
 
   app.get(
     '/jobs',
-    { schema: { summary: 'List jobs, newest first', querystring: jobListQuery, response: { 200: jobList, ...errors } } },
+    {
+      schema: { summary: 'List jobs, newest first', querystring: jobListQuery, response: { 200: jobList, ...errors } },
+    },
     async (request) => {
       const owner = ownerOf(request);
       return store.list(owner === null ? request.query : { ...request.query, owner });
@@ -51,7 +56,13 @@ export const jobRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, dep
 
   app.get(
     '/jobs/:id',
-    { schema: { summary: 'A job: state, progress, loss log and result', params: jobIdParams, response: { 200: job, ...errors } } },
+    {
+      schema: {
+        summary: 'A job: state, progress, loss log and result',
+        params: jobIdParams,
+        response: { 200: job, ...errors },
+      },
+    },
     async (request) => existing(request.params.id, request),
   );
 
@@ -96,7 +107,10 @@ export const jobRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, dep
       const outcome = await removal.remove(id);
       if (!outcome.ok) {
         if (outcome.current === null) throw jobNotFound(id);
-        throw new HttpError(409, `job ${id} is ${outcome.current}; cancel it first (POST /jobs/${id}/cancel), then delete it`);
+        throw new HttpError(
+          409,
+          `job ${id} is ${outcome.current}; cancel it first (POST /jobs/${id}/cancel), then delete it`,
+        );
       }
       request.log.info({ jobId: id }, 'job deleted');
       return reply.code(204).send(null);

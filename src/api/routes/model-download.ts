@@ -18,7 +18,14 @@ export const modelDownloadRoutes: FastifyPluginAsyncZod<ApiDependencies> = async
           'custom-layers.mjs (registers the layers TensorFlow.js lacks) and a README.',
         params: jobIdParams,
         // A zip: sent as bytes, never serialised; the OpenAPI document describes it (openapi.ts).
-        response: { 200: z.custom<Buffer>((value) => Buffer.isBuffer(value)), 401: errorBody, 404: errorBody, 409: errorBody, 429: errorBody, 503: errorBody },
+        response: {
+          200: z.custom<Buffer>((value) => Buffer.isBuffer(value)),
+          401: errorBody,
+          404: errorBody,
+          409: errorBody,
+          429: errorBody,
+          503: errorBody,
+        },
       },
     },
     async (request, reply) => {

@@ -24,16 +24,29 @@ export const predictRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app,
         description: `Body: multipart/form-data with one or more image files (any field name), or one raw image with Content-Type ${imageMediaTypes.join(' | ')}.`,
         params: jobIdParams,
         querystring: predictQuery,
-        response: { 200: predictResponse, 400: errorBody, 401: errorBody, 404: errorBody, 429: errorBody, 409: errorBody, 413: errorBody, 415: errorBody, 503: errorBody },
+        response: {
+          200: predictResponse,
+          400: errorBody,
+          401: errorBody,
+          404: errorBody,
+          429: errorBody,
+          409: errorBody,
+          413: errorBody,
+          415: errorBody,
+          503: errorBody,
+        },
       },
     },
     async (request) => {
       const { id } = request.params;
       await assertCompletedJob(store, request, id, 'predictions need');
       const uploads = await readUploads(request, config.MAX_UPLOAD_FILES);
-      if (uploads.length === 0) throw new HttpError(400, 'send one or more image files (multipart/form-data) or one raw image body');
+      if (uploads.length === 0)
+        throw new HttpError(400, 'send one or more image files (multipart/form-data) or one raw image body');
       const { preprocess, explain } = request.query;
-      const predictions = await usingArtifact(request, id, () => predictor.predict(id, uploads, { preprocess, explain: explain === '1' || explain === 'true' }));
+      const predictions = await usingArtifact(request, id, () =>
+        predictor.predict(id, uploads, { preprocess, explain: explain === '1' || explain === 'true' }),
+      );
       return { predictions };
     },
   );
@@ -58,5 +71,8 @@ async function readUploads(request: FastifyRequest, maxFiles: number): Promise<B
 function assertImageType(part: MultipartFile, position: number): void {
   const type = part.mimetype.toLowerCase();
   if (type.startsWith('image/') || type === 'application/octet-stream') return;
-  throw new HttpError(415, `file ${position} (${part.filename || part.fieldname}) has media type ${type}, not an image`);
+  throw new HttpError(
+    415,
+    `file ${position} (${part.filename || part.fieldname}) has media type ${type}, not an image`,
+  );
 }

@@ -10,8 +10,11 @@ export const sparseSoftmaxCrossEntropyMeanGradient: tf.GradConfig = {
   inputsToSave: ['logits', 'labels'],
   gradFunc: (dy, saved) => {
     const [logits, labels] = saved;
-    if (logits === undefined || labels === undefined || Array.isArray(dy)) throw new Error(`${SparseSoftmaxCrossEntropyMean}'s gradient lacks its inputs`);
+    if (logits === undefined || labels === undefined || Array.isArray(dy))
+      throw new Error(`${SparseSoftmaxCrossEntropyMean}'s gradient lacks its inputs`);
     // No gradient for the labels: they are data, never on a path from the variables.
-    return { logits: () => tf.engine().runKernel(SparseSoftmaxCrossEntropyMeanGrad, { dy, logits, labels }, {}) as tf.Tensor };
+    return {
+      logits: () => tf.engine().runKernel(SparseSoftmaxCrossEntropyMeanGrad, { dy, logits, labels }, {}) as tf.Tensor,
+    };
   },
 };

@@ -34,7 +34,10 @@ export interface HeapModule<T> {
  * they are not all there). Nothing can be had where the runtime can't compile the module (no
  * SIMD128) or the memory is shared (the modules import an unshared one).
  */
-export function heapModule<T>(bytes: () => BufferSource, bind: (exports: WebAssembly.Exports) => T | undefined): HeapModule<T> {
+export function heapModule<T>(
+  bytes: () => BufferSource,
+  bind: (exports: WebAssembly.Exports) => T | undefined,
+): HeapModule<T> {
   let compiled: WebAssembly.Module | null | undefined;
   const instances = new WeakMap<WebAssembly.Memory, T>();
   const backends = new WeakMap<BackendWasm, T | null>();

@@ -94,7 +94,8 @@ const i32Sub = op('i32.sub', [0x6b]);
 const i32Shl = op('i32.shl', [0x74]);
 
 // SIMD instructions: prefix 0xfd, then the opcode as unsigned LEB128, then immediates.
-const simd = (text: string, opcode: number, ...immediates: number[]): Code => op(text, [0xfd, ...u32(opcode), ...immediates]);
+const simd = (text: string, opcode: number, ...immediates: number[]): Code =>
+  op(text, [0xfd, ...u32(opcode), ...immediates]);
 /** Memory argument: log2 of the alignment (float32 data: 4 bytes, so 2), then the offset (0). */
 const memarg = [2, 0];
 const v128Load = simd('v128.load align=4', 0x00, ...memarg);
@@ -114,7 +115,11 @@ const v128And = simd('v128.and', 0x4e);
 const v128AndNot = simd('v128.andnot', 0x4f);
 /** (a & c) | (b & ~c). */
 const v128Bitselect = simd('v128.bitselect', 0x52);
-const negativeInfinity = simd('v128.const f32x4 -inf -inf -inf -inf', 0x0c, ...Array.from({ length: 4 }, () => [0x00, 0x00, 0x80, 0xff]).flat());
+const negativeInfinity = simd(
+  'v128.const f32x4 -inf -inf -inf -inf',
+  0x0c,
+  ...Array.from({ length: 4 }, () => [0x00, 0x00, 0x80, 0xff]).flat(),
+);
 
 // The function's locals: its parameters first, then the declared locals.
 const X = 0;
@@ -165,69 +170,137 @@ function windowLanes(load: Code, store: Code): Code {
   const bottomLeft = [...addLocals(A, ROW_BYTES)];
   const bottomRight = [...addLocals(A, ROW_BYTES), ...get(PIXEL_BYTES), ...i32Add];
   const step = (address: Code, winner: number): Code => [
-    ...address, ...load, ...set(V),
+    ...address,
+    ...load,
+    ...set(V),
     // winner = v > best
-    ...get(V), ...get(BEST), ...f32x4Gt, ...set(winner),
+    ...get(V),
+    ...get(BEST),
+    ...f32x4Gt,
+    ...set(winner),
     // best = winner ? v : best
-    ...get(V), ...get(BEST), ...get(winner), ...v128Bitselect, ...set(BEST),
+    ...get(V),
+    ...get(BEST),
+    ...get(winner),
+    ...v128Bitselect,
+    ...set(BEST),
   ];
   /** dx at (x address + DELTA) = g & winner, then g = g & ~winner. */
   const route = (address: Code, winner: number): Code => [
-    ...address, ...get(DELTA), ...i32Add, ...get(G), ...get(winner), ...v128And, ...store,
-    ...get(G), ...get(winner), ...v128AndNot, ...set(G),
+    ...address,
+    ...get(DELTA),
+    ...i32Add,
+    ...get(G),
+    ...get(winner),
+    ...v128And,
+    ...store,
+    ...get(G),
+    ...get(winner),
+    ...v128AndNot,
+    ...set(G),
   ];
   return [
-    ...negativeInfinity, ...set(BEST),
+    ...negativeInfinity,
+    ...set(BEST),
     ...step(get(A), W0),
     ...step(topRight, W1),
     ...step(bottomLeft, W2),
     // w3 = v11 > best (best is not needed after it)
-    ...bottomRight, ...load, ...get(BEST), ...f32x4Gt, ...set(W3),
-    ...get(DY), ...load, ...set(G),
+    ...bottomRight,
+    ...load,
+    ...get(BEST),
+    ...f32x4Gt,
+    ...set(W3),
+    ...get(DY),
+    ...load,
+    ...set(G),
     ...route(bottomRight, W3),
     ...route(bottomLeft, W2),
     ...route(topRight, W1),
     // the last one: dx00 = g & w0
-    ...get(A), ...get(DELTA), ...i32Add, ...get(G), ...get(W0), ...v128And, ...store,
+    ...get(A),
+    ...get(DELTA),
+    ...i32Add,
+    ...get(G),
+    ...get(W0),
+    ...v128And,
+    ...store,
   ];
 }
 
 /** The function's instructions (branch depths count enclosing blocks outwards). */
 function functionCode(): Code {
   return [
-    ...get(DX), ...get(X), ...i32Sub, ...set(DELTA),
-    ...get(X), ...set(ROW),
-    ...block, ...loop, // $rowsDone, $rows
-    ...get(WINDOW_ROWS), ...i32Eqz, ...brIf(1),
-    ...get(ROW), ...set(PIXEL),
-    ...get(OUT_WIDTH), ...set(N),
-    ...block, ...loop, // $pixelsDone, $pixels
-    ...get(N), ...i32Eqz, ...brIf(1),
-    ...get(PIXEL), ...set(A),
-    ...get(PIXEL_BYTES), ...set(LEFT),
-    ...block, ...loop, // $quadsDone, $quads: 4 channels at a time
-    ...get(LEFT), ...i32Const(16), ...i32LtU, ...brIf(1),
+    ...get(DX),
+    ...get(X),
+    ...i32Sub,
+    ...set(DELTA),
+    ...get(X),
+    ...set(ROW),
+    ...block,
+    ...loop, // $rowsDone, $rows
+    ...get(WINDOW_ROWS),
+    ...i32Eqz,
+    ...brIf(1),
+    ...get(ROW),
+    ...set(PIXEL),
+    ...get(OUT_WIDTH),
+    ...set(N),
+    ...block,
+    ...loop, // $pixelsDone, $pixels
+    ...get(N),
+    ...i32Eqz,
+    ...brIf(1),
+    ...get(PIXEL),
+    ...set(A),
+    ...get(PIXEL_BYTES),
+    ...set(LEFT),
+    ...block,
+    ...loop, // $quadsDone, $quads: 4 channels at a time
+    ...get(LEFT),
+    ...i32Const(16),
+    ...i32LtU,
+    ...brIf(1),
     ...windowLanes(v128Load, v128Store),
-    ...bump(A, 16), ...bump(DY, 16), ...shrink(LEFT, 16),
+    ...bump(A, 16),
+    ...bump(DY, 16),
+    ...shrink(LEFT, 16),
     ...br(0),
-    ...end, ...end,
-    ...get(LEFT), ...i32Const(8), ...i32GeU, ...ifThen, // 2 channels left
-    ...windowLanes(v128Load64Zero, v128Store64Lane0),
-    ...bump(A, 8), ...bump(DY, 8), ...shrink(LEFT, 8),
     ...end,
-    ...get(LEFT), ...ifThen, // 1 channel left
+    ...end,
+    ...get(LEFT),
+    ...i32Const(8),
+    ...i32GeU,
+    ...ifThen, // 2 channels left
+    ...windowLanes(v128Load64Zero, v128Store64Lane0),
+    ...bump(A, 8),
+    ...bump(DY, 8),
+    ...shrink(LEFT, 8),
+    ...end,
+    ...get(LEFT),
+    ...ifThen, // 1 channel left
     ...windowLanes(v128Load32Zero, v128Store32Lane0),
     ...bump(DY, 4),
     ...end,
     // next window: two pixels on
-    ...get(PIXEL), ...get(PIXEL_BYTES), ...i32Const(1), ...i32Shl, ...i32Add, ...set(PIXEL),
+    ...get(PIXEL),
+    ...get(PIXEL_BYTES),
+    ...i32Const(1),
+    ...i32Shl,
+    ...i32Add,
+    ...set(PIXEL),
     ...shrink(N, 1),
     ...br(0),
-    ...end, ...end,
-    ...get(ROW), ...get(ROW_GAP_BYTES), ...i32Add, ...set(ROW),
+    ...end,
+    ...end,
+    ...get(ROW),
+    ...get(ROW_GAP_BYTES),
+    ...i32Add,
+    ...set(ROW),
     ...shrink(WINDOW_ROWS, 1),
     ...br(0),
-    ...end, ...end,
+    ...end,
+    ...end,
     ...end, // the function's end
   ];
 }

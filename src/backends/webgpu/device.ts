@@ -75,7 +75,9 @@ export async function openDevice(request: DeviceRequest): Promise<OpenedDevice> 
     },
   });
   const errors: string[] = [];
-  device.addEventListener('uncapturederror', (event) => errors.push(firstLine((event as GPUUncapturedErrorEvent).error.message)));
+  device.addEventListener('uncapturederror', (event) =>
+    errors.push(firstLine((event as GPUUncapturedErrorEvent).error.message)),
+  );
   void device.lost.then((lost) => {
     if (lost.reason !== 'destroyed') errors.push(`the GPU device was lost: ${lost.message}`);
   });

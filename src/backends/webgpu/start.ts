@@ -17,7 +17,8 @@ export async function startWebGpu(request: DeviceRequest): Promise<OpenedDevice>
   const opened = await openDevice(request);
   const { WebGPUBackend } = await import('@tensorflow/tfjs-backend-webgpu');
   // Node 20 has no navigator; from Node 21 on it has one whose properties are read-only.
-  if (typeof globalThis.navigator === 'undefined') Object.defineProperty(globalThis, 'navigator', { value: {}, configurable: true, writable: true });
+  if (typeof globalThis.navigator === 'undefined')
+    Object.defineProperty(globalThis, 'navigator', { value: {}, configurable: true, writable: true });
   Object.defineProperty(globalThis.navigator, 'gpu', { value: opened.gpu, configurable: true });
   tf.registerBackend(WEBGPU_BACKEND, () => new WebGPUBackend(opened.device, opened.adapter.info));
   // Small tensors would otherwise be computed on the CPU and copied over: every op on the GPU is faster

@@ -2,7 +2,14 @@ import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp, { type Metadata } from 'sharp';
-import { skipReasons, type DatasetProgress, type DatasetReport, type DatasetUploadOptions, type SkippedFile, type SkipReason } from '../../contract/datasets.ts';
+import {
+  skipReasons,
+  type DatasetProgress,
+  type DatasetReport,
+  type DatasetUploadOptions,
+  type SkippedFile,
+  type SkipReason,
+} from '../../contract/datasets.ts';
 import { archiveEntries, type ArchiveFormat, type ArchiveLimits } from '../../archives/archive.ts';
 import { acceptedImageFormats, ImageError, prepareUpload } from '../../images/prepare-image.ts';
 import { SeededRandom } from '../../random.ts';
@@ -79,7 +86,8 @@ export async function buildUploadedDataset(request: BuildRequest): Promise<Datas
         ? { reason: 'tooLarge', detail: `${entry.size} bytes, over the ${limits.maxFileBytes} one file may have` }
         : await lookAt(await entry.read(), limits.maxImagePixels);
     looks.push({ path: entry.path, look });
-    if (looks.length % progressEvery === 0) await request.onProgress({ phase: 'reading', done: looks.length, total: 0 });
+    if (looks.length % progressEvery === 0)
+      await request.onProgress({ phase: 'reading', done: looks.length, total: 0 });
   }
   const placements = placeFiles(looks.map(({ path }) => path));
   const candidates: Candidate[] = [];
@@ -92,22 +100,34 @@ export async function buildUploadedDataset(request: BuildRequest): Promise<Datas
   }
 
   const classNames = [...new Set(candidates.map((candidate) => candidate.className))].sort();
-  if (candidates.length === 0) throw new DatasetBuildError(`the archive holds no usable images${describeSkips(skipped)}; lay it out as <class>/<image> (PNG, JPEG, WebP, GIF, TIFF or AVIF)`);
-  if (classNames.length < 2) throw new DatasetBuildError(`the archive has one class only (${classNames[0]}); a classifier needs images in at least 2 class folders`);
-  if (classNames.length > 256) throw new DatasetBuildError(`the archive has ${classNames.length} classes; at most 256 are supported`);
+  if (candidates.length === 0)
+    throw new DatasetBuildError(
+      `the archive holds no usable images${describeSkips(skipped)}; lay it out as <class>/<image> (PNG, JPEG, WebP, GIF, TIFF or AVIF)`,
+    );
+  if (classNames.length < 2)
+    throw new DatasetBuildError(
+      `the archive has one class only (${classNames[0]}); a classifier needs images in at least 2 class folders`,
+    );
+  if (classNames.length > 256)
+    throw new DatasetBuildError(`the archive has ${classNames.length} classes; at most 256 are supported`);
 
   const side = options.imageSize ?? defaultSide(candidates);
-  const channels = (options.colour ?? (candidates.every((candidate) => candidate.grey) ? 'grey' : 'rgb')) === 'grey' ? 1 : 3;
+  const channels =
+    (options.colour ?? (candidates.every((candidate) => candidate.grey) ? 'grey' : 'rgb')) === 'grey' ? 1 : 3;
   const shape: ImageShape = { height: side, width: side, channels };
   const assigned = assignSplits(candidates, options);
   const label = new Map(classNames.map((name, index) => [name, index]));
   for (const split of ['train', 'test'] as const) {
-    if (assigned[split].length === 0) throw new DatasetBuildError(`the data set would have no ${split} images: ${split === 'test' ? 'add a test/ folder or more images per class' : 'add images to train/'}`);
+    if (assigned[split].length === 0)
+      throw new DatasetBuildError(
+        `the data set would have no ${split} images: ${split === 'test' ? 'add a test/ folder or more images per class' : 'add images to train/'}`,
+      );
   }
 
   // Pass 2: decode and lay out every image kept, in archive order within each split.
   const splitOf = new Map<string, SplitName>();
-  for (const split of ['train', 'test', 'val'] as const) for (const candidate of assigned[split]) splitOf.set(candidate.path, split);
+  for (const split of ['train', 'test', 'val'] as const)
+    for (const candidate of assigned[split]) splitOf.set(candidate.path, split);
   const size = recordBytes(shape);
   const buffers = {
     train: new Uint8Array(assigned.train.length * size),
@@ -130,16 +150,22 @@ export async function buildUploadedDataset(request: BuildRequest): Promise<Datas
       pixels = (await prepareUpload(bytes, shape, limits.maxImagePixels, entry.path, options.imageKind)).pixels;
     } catch (error) {
       if (!(error instanceof ImageError)) throw error;
-      throw new DatasetBuildError(`${entry.path} could be read once but not decoded the second time (${error.message}): the archive changed while it was processed`);
+      throw new DatasetBuildError(
+        `${entry.path} could be read once but not decoded the second time (${error.message}): the archive changed while it was processed`,
+      );
     }
     const classIndex = label.get(candidate.className) as number;
     encodeRecord(pixels, classIndex, shape, buffers[split], written[split] * size);
     written[split] += 1;
     perClass[split][classIndex] = (perClass[split][classIndex] as number) + 1;
-    if (++converted % progressEvery === 0) await request.onProgress({ phase: 'converting', done: converted, total: candidates.length });
+    if (++converted % progressEvery === 0)
+      await request.onProgress({ phase: 'converting', done: converted, total: candidates.length });
   }
   for (const split of ['train', 'test', 'val'] as const) {
-    if (written[split] !== assigned[split].length) throw new DatasetBuildError(`the archive changed while it was processed: ${assigned[split].length - written[split]} ${split} images went missing`);
+    if (written[split] !== assigned[split].length)
+      throw new DatasetBuildError(
+        `the archive changed while it was processed: ${assigned[split].length - written[split]} ${split} images went missing`,
+      );
   }
 
   await request.onProgress({ phase: 'writing', done: 0, total: 1 });
@@ -164,7 +190,11 @@ export async function buildUploadedDataset(request: BuildRequest): Promise<Datas
     classNames,
     shape,
     imageKind: options.imageKind,
-    splits: { train: splitCounts('train'), test: splitCounts('test'), val: written.val > 0 ? splitCounts('val') : null },
+    splits: {
+      train: splitCounts('train'),
+      test: splitCounts('test'),
+      val: written.val > 0 ? splitCounts('val') : null,
+    },
     testSplit: candidates.some((candidate) => candidate.split === 'test') ? 'folder' : 'heldOut',
     skipped: summarise(skipped),
     bytes: buffers.train.byteLength + buffers.test.byteLength + buffers.val.byteLength,
@@ -182,12 +212,20 @@ async function lookAt(bytes: Buffer, maxPixels: number): Promise<Look> {
     metadata = await sharp(bytes).metadata();
   } catch (error) {
     const message = (error as Error).message;
-    return /unsupported image format/i.test(message) ? { reason: 'notAnImage', detail: 'not an image' } : { reason: 'unreadable', detail: `an image that can't be decoded (${message})` };
+    return /unsupported image format/i.test(message)
+      ? { reason: 'notAnImage', detail: 'not an image' }
+      : { reason: 'unreadable', detail: `an image that can't be decoded (${message})` };
   }
-  if (!metadata.format || !acceptedImageFormats.has(metadata.format)) return { reason: 'notAnImage', detail: `${metadata.format ?? 'an unknown'} file, not a raster image` };
+  if (!metadata.format || !acceptedImageFormats.has(metadata.format))
+    return { reason: 'notAnImage', detail: `${metadata.format ?? 'an unknown'} file, not a raster image` };
   const { width, height } = metadata;
-  if (width * height > maxPixels) return { reason: 'tooLarge', detail: `${width}×${height} pixels, over the ${maxPixels} one image may have (MAX_IMAGE_PIXELS)` };
-  if (Math.min(width, height) < minimumSide) return { reason: 'tooSmall', detail: `${width}×${height} pixels; at least ${minimumSide} a side` };
+  if (width * height > maxPixels)
+    return {
+      reason: 'tooLarge',
+      detail: `${width}×${height} pixels, over the ${maxPixels} one image may have (MAX_IMAGE_PIXELS)`,
+    };
+  if (Math.min(width, height) < minimumSide)
+    return { reason: 'tooSmall', detail: `${width}×${height} pixels; at least ${minimumSide} a side` };
   const grey = (metadata.channels ?? 3) - (metadata.hasAlpha ? 1 : 0) === 1 || (await looksGrey(bytes));
   return { width, height, grey, digest: createHash('sha1').update(bytes).digest('hex') };
 }
@@ -195,7 +233,12 @@ async function lookAt(bytes: Buffer, maxPixels: number): Promise<Look> {
 /** Whether a colour image holds only greys (a scan or a JPEG saved as RGB), from a thumbnail: cheap next to decoding it whole. */
 async function looksGrey(bytes: Buffer): Promise<boolean> {
   const side = 16;
-  const { data } = await sharp(bytes).resize(side, side, { fit: 'fill' }).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  const { data } = await sharp(bytes)
+    .resize(side, side, { fit: 'fill' })
+    .removeAlpha()
+    .toColourspace('srgb')
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   for (let i = 0; i + 2 < data.length; i += 3) {
     const [r, g, b] = [data[i] as number, data[i + 1] as number, data[i + 2] as number];
     if (Math.max(r, g, b) - Math.min(r, g, b) > greyTolerance) return false;
@@ -222,7 +265,8 @@ function defaultSide(candidates: readonly Candidate[]): number {
 function assignSplits(candidates: readonly Candidate[], options: DatasetUploadOptions): Record<SplitName, Candidate[]> {
   const splits: Record<SplitName, Candidate[]> = { train: [], test: [], val: [] };
   const hasTest = candidates.some((candidate) => candidate.split === 'test');
-  for (const candidate of candidates) if (candidate.split !== null && (hasTest || candidate.split !== 'train')) splits[candidate.split].push(candidate);
+  for (const candidate of candidates)
+    if (candidate.split !== null && (hasTest || candidate.split !== 'train')) splits[candidate.split].push(candidate);
   if (hasTest) return splits;
   const byClass = new Map<string, Candidate[]>();
   for (const candidate of candidates) {
@@ -242,25 +286,34 @@ function assignSplits(candidates: readonly Candidate[], options: DatasetUploadOp
   return splits;
 }
 
-function warningsFor(classNames: readonly string[], perClass: Record<SplitName, number[]>, assigned: Record<SplitName, Candidate[]>): string[] {
+function warningsFor(
+  classNames: readonly string[],
+  perClass: Record<SplitName, number[]>,
+  assigned: Record<SplitName, Candidate[]>,
+): string[] {
   const warnings: string[] = [];
   const train = perClass.train;
   classNames.forEach((name, index) => {
     const count = train[index] as number;
     if (count === 0) warnings.push(`class ${name} has no training images`);
     else if (count < fewImages) warnings.push(`class ${name} has only ${count} training images`);
-    if ((perClass.test[index] as number) === 0) warnings.push(`class ${name} has no test images: its accuracy can't be measured`);
+    if ((perClass.test[index] as number) === 0)
+      warnings.push(`class ${name} has no test images: its accuracy can't be measured`);
   });
   const counts = train.filter((count) => count > 0);
   const most = Math.max(...counts);
   const least = Math.min(...counts);
   if (counts.length > 1 && most >= unbalancedRatio * least) {
-    warnings.push(`the classes are strongly unbalanced: ${most} training images in the largest, ${least} in the smallest`);
+    warnings.push(
+      `the classes are strongly unbalanced: ${most} training images in the largest, ${least} in the smallest`,
+    );
   }
   const trainDigests = new Set(assigned.train.map((candidate) => candidate.digest));
   const copies = [...assigned.test, ...assigned.val].filter((candidate) => trainDigests.has(candidate.digest));
   if (copies.length > 0) {
-    warnings.push(`${copies.length} test or validation files are byte-for-byte copies of training files (e.g. ${copies[0]?.path}): accuracy on them will look better than it is`);
+    warnings.push(
+      `${copies.length} test or validation files are byte-for-byte copies of training files (e.g. ${copies[0]?.path}): accuracy on them will look better than it is`,
+    );
   }
   return warnings;
 }

@@ -4,9 +4,16 @@ import { ArchiveError } from '../../archives/archive.ts';
 export type SplitName = 'train' | 'test' | 'val';
 
 /** Where an archive's file belongs: a split (null: the archive has no split folders) and a class, or why it is skipped. */
-export type Placement = { readonly split: SplitName | null; readonly className: string } | { readonly skip: SkipReason; readonly detail: string };
+export type Placement =
+  | { readonly split: SplitName | null; readonly className: string }
+  | { readonly skip: SkipReason; readonly detail: string };
 
-const splitFolders: Readonly<Record<string, SplitName>> = { train: 'train', test: 'test', val: 'val', validation: 'val' };
+const splitFolders: Readonly<Record<string, SplitName>> = {
+  train: 'train',
+  test: 'test',
+  val: 'val',
+  validation: 'val',
+};
 /** Characters that make a name lie about itself: controls, and bidirectional overrides that reorder what is shown. */
 const deceptive = /[\p{Cc}\u202a-\u202e\u2066-\u2069]/u;
 const maxClassNameLength = 100;
@@ -31,12 +38,22 @@ export function placeFiles(paths: readonly string[]): Map<string, Placement> {
   // Folders that wrap every file, as zipping a folder makes: not classes.
   const all = [...parts.values()];
   let depth = 0;
-  while (all.length > 0 && all.every((segments) => segments.length > depth + 2 && segments[depth] === all[0]?.[depth]) && !isSplitFolder(all[0]?.[depth])) depth++;
-  const split = all.some((segments) => splitFolders[(segments[depth] ?? '').toLowerCase()] === 'train') && all.every((segments) => isSplitFolder(segments[depth]));
+  while (
+    all.length > 0 &&
+    all.every((segments) => segments.length > depth + 2 && segments[depth] === all[0]?.[depth]) &&
+    !isSplitFolder(all[0]?.[depth])
+  )
+    depth++;
+  const split =
+    all.some((segments) => splitFolders[(segments[depth] ?? '').toLowerCase()] === 'train') &&
+    all.every((segments) => isSplitFolder(segments[depth]));
   for (const [path, segments] of parts) {
     const inside = segments.slice(depth + (split ? 1 : 0));
     if (inside.length < 2) {
-      placements.set(path, { skip: 'outsideClassFolder', detail: split ? 'not inside a class folder of its split' : 'not inside a class folder' });
+      placements.set(path, {
+        skip: 'outsideClassFolder',
+        detail: split ? 'not inside a class folder of its split' : 'not inside a class folder',
+      });
       continue;
     }
     const className = inside[0] as string;
@@ -45,7 +62,10 @@ export function placeFiles(paths: readonly string[]): Map<string, Placement> {
       placements.set(path, { skip: 'outsideClassFolder', detail: `its class folder's name ${problem}` });
       continue;
     }
-    placements.set(path, { split: split ? (splitFolders[(segments[depth] as string).toLowerCase()] as SplitName) : null, className });
+    placements.set(path, {
+      split: split ? (splitFolders[(segments[depth] as string).toLowerCase()] as SplitName) : null,
+      className,
+    });
   }
   return placements;
 }
@@ -57,7 +77,9 @@ function isSplitFolder(segment: string | undefined): boolean {
 function segmentsOf(path: string): string[] {
   const normalised = path.normalize('NFC').replaceAll('\\', '/');
   if (normalised.startsWith('/') || /^[A-Za-z]:/.test(normalised)) {
-    throw new ArchiveError(`the archive's entry ${JSON.stringify(path)} has an absolute path; refused (paths must stay inside the archive)`);
+    throw new ArchiveError(
+      `the archive's entry ${JSON.stringify(path)} has an absolute path; refused (paths must stay inside the archive)`,
+    );
   }
   const segments = normalised.split('/').filter((segment) => segment !== '' && segment !== '.');
   if (segments.includes('..')) {

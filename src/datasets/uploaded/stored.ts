@@ -16,10 +16,18 @@ export const storedDataset = z.object({
   format: z.literal('trainer-dataset/1'),
   id: z.string(),
   name: z.string(),
-  shape: z.object({ height: z.number().int().positive(), width: z.number().int().positive(), channels: z.union([z.literal(1), z.literal(3)]) }),
+  shape: z.object({
+    height: z.number().int().positive(),
+    width: z.number().int().positive(),
+    channels: z.union([z.literal(1), z.literal(3)]),
+  }),
   classNames: z.array(z.string()).min(2).max(256),
   imageKind: z.enum(imageKinds),
-  counts: z.object({ train: z.number().int().positive(), test: z.number().int().positive(), val: z.number().int().nonnegative() }),
+  counts: z.object({
+    train: z.number().int().positive(),
+    test: z.number().int().positive(),
+    val: z.number().int().nonnegative(),
+  }),
 });
 export type StoredDataset = z.infer<typeof storedDataset>;
 
@@ -37,9 +45,12 @@ export async function loadUploadedDataset(root: string, id: string): Promise<Dat
   try {
     description = storedDataset.parse(JSON.parse(await readFile(path.join(folder, descriptionFile), 'utf8')));
   } catch (error) {
-    throw new DatasetError(`the uploaded data set ${id} can't be read from ${folder} (${(error as Error).message}); it may have been deleted: upload it again`);
+    throw new DatasetError(
+      `the uploaded data set ${id} can't be read from ${folder} (${(error as Error).message}); it may have been deleted: upload it again`,
+    );
   }
-  const split = async (name: 'train' | 'test' | 'val', count: number): Promise<ImageSplit> => readSplit(path.join(folder, splitFile(name)), count, description.shape, description.classNames.length);
+  const split = async (name: 'train' | 'test' | 'val', count: number): Promise<ImageSplit> =>
+    readSplit(path.join(folder, splitFile(name)), count, description.shape, description.classNames.length);
   return {
     name: description.name,
     shape: description.shape,
@@ -55,11 +66,17 @@ async function readSplit(file: string, count: number, shape: ImageShape, classes
   const size = recordBytes(shape);
   const expected = count * size;
   const actual = (await stat(file).catch(() => null))?.size;
-  if (actual !== expected) throw new DatasetError(`${file} has ${actual ?? 'no'} bytes, ${expected} expected (${count} records of ${size}): the data set is damaged; upload it again`);
+  if (actual !== expected)
+    throw new DatasetError(
+      `${file} has ${actual ?? 'no'} bytes, ${expected} expected (${count} records of ${size}): the data set is damaged; upload it again`,
+    );
   const bytes = await readFile(file);
   const images = new Uint8Array(count * (size - 1));
   const labels = new Uint8Array(count);
   const bad = decodeRecords(bytes, count, shape, classes, images, labels, 0);
-  if (bad !== -1) throw new DatasetError(`${file} has label ${bytes[bad * size]} in record ${bad}, but the data set has ${classes} classes: it is damaged; upload it again`);
+  if (bad !== -1)
+    throw new DatasetError(
+      `${file} has label ${bytes[bad * size]} in record ${bad}, but the data set has ${classes} classes: it is damaged; upload it again`,
+    );
   return { images, labels, count };
 }

@@ -15,7 +15,10 @@ const threadBackends: readonly ConcreteBackend[] = ['wasm', 'cpu'];
 /** How many replicas a job trains with on `backend` when `requested` are asked for, and why fewer when fewer. */
 export function replicasOn(backend: ConcreteBackend, requested: number): { replicas: number; reason?: string } {
   if (requested <= 1 || threadBackends.includes(backend)) return { replicas: Math.max(1, requested) };
-  return { replicas: 1, reason: `the ${backend} backend doesn't run in worker threads, so the job trains on one replica (TRAIN_THREADS=${requested} asked for more)` };
+  return {
+    replicas: 1,
+    reason: `the ${backend} backend doesn't run in worker threads, so the job trains on one replica (TRAIN_THREADS=${requested} asked for more)`,
+  };
 }
 
 /** A fault a replica thread injects into itself, for the tests: it throws, or its thread exits, at that batch. */
@@ -35,7 +38,10 @@ export function replicaFaultOf(setting: string | undefined): ReplicaFault | null
  * What a replica needs of the job's settings. `learningRate` only builds each thread's
  * TrainingStep, whose optimiser never steps: updates take the batch's rate.
  */
-export type ReplicaSettings = Pick<JobSettings, 'model' | 'seed' | 'learningRate' | 'momentum' | 'weightDecay' | 'trainLayers'>;
+export type ReplicaSettings = Pick<
+  JobSettings,
+  'model' | 'seed' | 'learningRate' | 'momentum' | 'weightDecay' | 'trainLayers'
+>;
 
 /** A replica thread's workerData. */
 export interface ReplicaThreadData {
@@ -168,7 +174,12 @@ export class ReplicaGroup {
   /** Trains one batch on all replicas at `learningRate`; its mean loss. */
   async run(images: Uint8Array, labels: Int32Array, learningRate: number): Promise<tf.Scalar> {
     if (this.failure) throw this.failure;
-    this.memory.publish(images, labels, this.dropouts.map((dropout) => dropout.randomPosition), learningRate);
+    this.memory.publish(
+      images,
+      labels,
+      this.dropouts.map((dropout) => dropout.randomPosition),
+      learningRate,
+    );
     this.batches++;
     this.replica.computeGradients();
     await this.barrier.wait(this.failed, () => this.failure);

@@ -45,7 +45,10 @@ export class Replica {
       offset += variable.size;
       return start;
     });
-    if (offset !== memory.layout.parameters) throw new Error(`replica ${index}: the model has ${offset} parameters, the shared memory ${memory.layout.parameters}`);
+    if (offset !== memory.layout.parameters)
+      throw new Error(
+        `replica ${index}: the model has ${offset} parameters, the shared memory ${memory.layout.parameters}`,
+      );
   }
 
   computeGradients(): void {
@@ -84,7 +87,10 @@ export class Replica {
       // Two replicas, the usual case, without the inner loop: the same sums, in half the time (AlexNet's 57 million parameters make it count).
       for (let i = shard.start; i < shard.end; i++) {
         const weight = weights[i] as number;
-        const velocity = decay * (momentum[i] as number) + (firstShare * (first[i] as number) + secondShare * (second[i] as number)) + weightDecay * weight;
+        const velocity =
+          decay * (momentum[i] as number) +
+          (firstShare * (first[i] as number) + secondShare * (second[i] as number)) +
+          weightDecay * weight;
         momentum[i] = velocity;
         weights[i] = weight - learningRate * velocity;
       }
@@ -93,7 +99,8 @@ export class Replica {
     for (let i = shard.start; i < shard.end; i++) {
       // In replica order, the same on every run: the sum doesn't depend on who arrived first.
       let gradient = 0;
-      for (let r = 0; r < regions.length; r++) gradient += (shares[r] as number) * ((regions[r] as Float32Array)[i] as number);
+      for (let r = 0; r < regions.length; r++)
+        gradient += (shares[r] as number) * ((regions[r] as Float32Array)[i] as number);
       const weight = weights[i] as number;
       const velocity = decay * (momentum[i] as number) + gradient + weightDecay * weight;
       momentum[i] = velocity;
@@ -119,7 +126,10 @@ export class Replica {
 
   /** The batch's mean loss: the slices' losses weighted by their share of it. */
   batchLoss(): number {
-    return this.trainedSlices().reduce((loss, { replica, share }) => loss + share * (this.memory.losses[replica] as number), 0);
+    return this.trainedSlices().reduce(
+      (loss, { replica, share }) => loss + share * (this.memory.losses[replica] as number),
+      0,
+    );
   }
 
   /** The replicas that trained images of the batch, in replica order, and the share of the batch each trained. */

@@ -113,7 +113,9 @@ export class StepMemory {
     this.rate[0] = learningRate;
     this.labels.set(labels);
     Atomics.store(this.control, Control.batchImages, labels.length);
-    dropoutPositions.forEach((position, index) => Atomics.store(this.control, Control.dropoutPositions + index, position));
+    dropoutPositions.forEach((position, index) =>
+      Atomics.store(this.control, Control.dropoutPositions + index, position),
+    );
     Atomics.add(this.control, Control.batches, 1);
     Atomics.notify(this.control, Control.batches);
   }

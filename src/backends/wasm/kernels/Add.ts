@@ -15,7 +15,8 @@ export const addOverride: KernelOverride = {
     const backend = args.backend as BackendWasm;
     if (a === undefined || b === undefined || a.dtype !== 'float32' || b.dtype !== 'float32') return builtIn(args);
     const channels = a.shape[a.shape.length - 1];
-    if (a.shape.length < 2 || b.shape.length !== 1 || b.shape[0] !== channels || channels === undefined) return builtIn(args);
+    if (a.shape.length < 2 || b.shape.length !== 1 || b.shape[0] !== channels || channels === undefined)
+      return builtIn(args);
     const kernels = convolutionKernels(backend);
     if (kernels === undefined) return builtIn(args);
     const y = backend.makeOutput(a.shape, 'float32');

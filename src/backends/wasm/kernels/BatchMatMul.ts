@@ -15,7 +15,14 @@ import {
 } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { convolutionKernels, type ConvolutionKernels } from '../convolution-module.ts';
-import { callKernel, heapOffset, runWasmKernel, withScratch, withTemporaries, type KernelOverride } from '../kernel-calls.ts';
+import {
+  callKernel,
+  heapOffset,
+  runWasmKernel,
+  withScratch,
+  withTemporaries,
+  type KernelOverride,
+} from '../kernel-calls.ts';
 
 /** The permutation that swaps a tensor's last two axes. */
 function swapLastTwo(rank: number): number[] {
@@ -34,7 +41,15 @@ const PANEL_FLOATS = 256 * 16;
  * most of the product's time (figures: README, "Our own SIMD kernels"). Only where W is the larger
  * operand (n ≥ m): matmul reads the left operand once per 16 columns.
  */
-function denseProduct(kernels: ConvolutionKernels, backend: BackendWasm, a: TensorInfo, b: TensorInfo, m: number, k: number, n: number): TensorInfo {
+function denseProduct(
+  kernels: ConvolutionKernels,
+  backend: BackendWasm,
+  a: TensorInfo,
+  b: TensorInfo,
+  m: number,
+  k: number,
+  n: number,
+): TensorInfo {
   // Leading axes are all 1 here; the output has as many as the operand with more.
   const leading = Math.max(a.shape.length, b.shape.length) - 2;
   const c = backend.makeOutput([...Array<number>(leading).fill(1), m, n], 'float32');
@@ -56,9 +71,11 @@ export const batchMatMulOverride: KernelOverride = {
     const { a, b } = args.inputs as BatchMatMulInputs;
     const { transposeA, transposeB } = args.attrs as unknown as BatchMatMulAttrs;
     if (a === undefined || b === undefined) return builtIn(args);
-    if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return builtIn(args);
+    if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2)
+      return builtIn(args);
     // XNNPACK's path and ours take one matrix pair; batched products stay with the built-in kernel.
-    if (util.sizeFromShape(a.shape.slice(0, -2)) !== 1 || util.sizeFromShape(b.shape.slice(0, -2)) !== 1) return builtIn(args);
+    if (util.sizeFromShape(a.shape.slice(0, -2)) !== 1 || util.sizeFromShape(b.shape.slice(0, -2)) !== 1)
+      return builtIn(args);
     const [aRows = 0, aCols = 0] = a.shape.slice(-2);
     const [bRows = 0, bCols = 0] = b.shape.slice(-2);
     const m = transposeA ? aCols : aRows;
@@ -67,7 +84,9 @@ export const batchMatMulOverride: KernelOverride = {
     if ((transposeB ? bCols : bRows) !== k) return builtIn(args); // it reports the shape mismatch
     if (!transposeA && !transposeB) {
       const kernels = convolutionKernels(args.backend as BackendWasm);
-      return kernels !== undefined && n >= m ? denseProduct(kernels, args.backend as BackendWasm, a, b, m, k, n) : builtIn(args);
+      return kernels !== undefined && n >= m
+        ? denseProduct(kernels, args.backend as BackendWasm, a, b, m, k, n)
+        : builtIn(args);
     }
     const backend = args.backend as KernelBackend;
     const plain = { transposeA: false, transposeB: false };

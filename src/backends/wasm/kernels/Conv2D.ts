@@ -5,12 +5,7 @@
  * one path takes them all (figures: README, "Our own SIMD kernels"). Also what
  * Conv2DBackpropInput runs, as it recasts the input gradient as a forward convolution.
  */
-import {
-  backend_util,
-  Conv2D,
-  type Conv2DAttrs,
-  type Conv2DInputs,
-} from '@tensorflow/tfjs-core';
+import { backend_util, Conv2D, type Conv2DAttrs, type Conv2DInputs } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { convolutionKernels } from '../convolution-module.ts';
 import { heapOffset, withScratch, type KernelOverride } from '../kernel-calls.ts';
@@ -41,8 +36,24 @@ export const conv2DOverride: KernelOverride = {
     const at = (t: typeof y) => heapOffset(backend, t, Conv2D);
     withScratch(backend, panels * rows * 8, (packed) => {
       kernels.pack_filter(at(filter), packed, rows, outChannels);
-      kernels.conv2d(at(x), packed, at(y), batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels,
-        filterHeight, filterWidth, strideHeight, strideWidth, info.padInfo.top, info.padInfo.left);
+      kernels.conv2d(
+        at(x),
+        packed,
+        at(y),
+        batchSize,
+        inHeight,
+        inWidth,
+        inChannels,
+        outHeight,
+        outWidth,
+        outChannels,
+        filterHeight,
+        filterWidth,
+        strideHeight,
+        strideWidth,
+        info.padInfo.top,
+        info.padInfo.left,
+      );
     });
     return y;
   },

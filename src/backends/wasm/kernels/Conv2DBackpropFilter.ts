@@ -40,8 +40,7 @@ const SCRATCH_FLOATS = 48 * 1024;
  */
 const conv2DBackpropFilter: KernelFunc = ({ inputs, backend, attrs }) => {
   const { x, dy } = inputs as Conv2DBackpropFilterInputs;
-  const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
-    attrs as unknown as Conv2DBackpropFilterAttrs;
+  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as Conv2DBackpropFilterAttrs;
   const wasm = backend as KernelBackend;
   if (x === undefined || dy === undefined) {
     throw new Error(`${Conv2DBackpropFilter} needs inputs x and dy`);
@@ -79,7 +78,21 @@ const conv2DBackpropFilter: KernelFunc = ({ inputs, backend, attrs }) => {
     const simd = wasm as BackendWasm;
     const dw = simd.makeOutput(filterShape, 'float32');
     const at = (t: TensorInfo) => heapOffset(simd, t, Conv2DBackpropFilter);
-    const shapes = [batch, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels, filterHeight, filterWidth, strideHeight, strideWidth, top, left] as const;
+    const shapes = [
+      batch,
+      inHeight,
+      inWidth,
+      inChannels,
+      outHeight,
+      outWidth,
+      outChannels,
+      filterHeight,
+      filterWidth,
+      strideHeight,
+      strideWidth,
+      top,
+      left,
+    ] as const;
     if (inChannels * filterWidth < FEW_FILTER_ROW_VALUES) {
       kernels.conv2d_backprop_filter_direct(at(x), at(dy), at(dw), ...shapes);
       return dw;
@@ -87,32 +100,45 @@ const conv2DBackpropFilter: KernelFunc = ({ inputs, backend, attrs }) => {
     // Panels for as many pixels as fit in SCRATCH_FLOATS, and for one at least.
     const pixelFloats = kernels.filter_gradient_pixel_floats(inChannels, filterWidth, outChannels);
     const scratchFloats = Math.max(pixelFloats, Math.min(SCRATCH_FLOATS, batch * outHeight * outWidth * pixelFloats));
-    withScratch(simd, scratchFloats, (scratch) => kernels.conv2d_backprop_filter(at(x), at(dy), at(dw), scratch, scratchFloats, ...shapes));
+    withScratch(simd, scratchFloats, (scratch) =>
+      kernels.conv2d_backprop_filter(at(x), at(dy), at(dw), scratch, scratchFloats, ...shapes),
+    );
     return dw;
   }
 
   return withTemporaries(wasm, (run) => {
     // tfjs-core's conv2d gradient drops dimRoundingMode, so with 'ceil' dy can be a row/column
     // larger than these attrs say; the cpu kernel then reads only the top-left part, as here.
-    const dyUsed = exact
-        ? dy
-        : run(Slice, { x: dy }, { begin: [0, 0, 0, 0], size: info.outShape });
+    const dyUsed = exact ? dy : run(Slice, { x: dy }, { begin: [0, 0, 0, 0], size: info.outShape });
     const xT = run(Transpose, { x }, { perm: [3, 1, 2, 0] }); // [ci,H,W,b]
     const dyT = run(Transpose, { x: dyUsed }, { perm: [1, 2, 0, 3] }); // [oh,ow,b,co]
-    const corr = run(Conv2D, { x: xT, filter: dyT }, {
-      strides: 1,
-      pad: [[0, 0], [top, bottom], [left, right], [0, 0]],
-      dataFormat: 'NHWC',
-      dilations: [strideHeight, strideWidth],
-    }); // [ci, ≥kh, ≥kw, co]
+    const corr = run(
+      Conv2D,
+      { x: xT, filter: dyT },
+      {
+        strides: 1,
+        pad: [
+          [0, 0],
+          [top, bottom],
+          [left, right],
+          [0, 0],
+        ],
+        dataFormat: 'NHWC',
+        dilations: [strideHeight, strideWidth],
+      },
+    ); // [ci, ≥kh, ≥kw, co]
     // Leftover rows/columns (stride not dividing the padded extent) are taps past the kernel.
     const taps =
       corr.shape[1] === filterHeight && corr.shape[2] === filterWidth
         ? corr
-        : run(Slice, { x: corr }, {
-            begin: [0, 0, 0, 0],
-            size: [inChannels, filterHeight, filterWidth, outChannels],
-          });
+        : run(
+            Slice,
+            { x: corr },
+            {
+              begin: [0, 0, 0, 0],
+              size: [inChannels, filterHeight, filterWidth, outChannels],
+            },
+          );
     // The result is handed to the engine, so it is no temporary.
     return runWasmKernel(Transpose, wasm, { x: taps }, { perm: [1, 2, 0, 3] }); // [kh,kw,ci,co]
   });

@@ -55,7 +55,14 @@ export const conv2DBackpropInputOverride: KernelOverride = {
     const { strides, pad, dataFormat, dimRoundingMode, inputShape } = args.attrs as unknown as Conv2DBackpropInputAttrs;
     if (dy === undefined || filter === undefined || dataFormat !== 'NHWC') return builtIn(args);
     if (dy.dtype !== 'float32' || filter.dtype !== 'float32') return builtIn(args);
-    const info = backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode);
+    const info = backend_util.computeConv2DInfo(
+      inputShape,
+      filter.shape as [number, number, number, number],
+      strides,
+      1,
+      pad,
+      dimRoundingMode,
+    );
     const { filterHeight, filterWidth, strideHeight, strideWidth, inHeight, inWidth, outHeight, outWidth } = info;
     // tfjs-core's conv2d gradient drops dimRoundingMode, so dy can be larger than the attrs say;
     // the built-in kernel then reads only part of it.
@@ -81,18 +88,31 @@ export const conv2DBackpropInputOverride: KernelOverride = {
       if (strideHeight > 1 || strideWidth > 1) {
         const [batch = 0, , , channels = 0] = dy.shape;
         const spread = run(Reshape, { x: dy }, { shape: [batch, outHeight, 1, outWidth, 1, channels] });
-        const padded = run(PadV2, { x: spread }, {
-          paddings: [[0, 0], [0, 0], rows.zeros, [0, 0], columns.zeros, [0, 0]],
-          constantValue: 0,
-        });
-        input = run(Reshape, { x: padded }, { shape: [batch, outHeight * strideHeight, outWidth * strideWidth, channels] });
+        const padded = run(
+          PadV2,
+          { x: spread },
+          {
+            paddings: [[0, 0], [0, 0], rows.zeros, [0, 0], columns.zeros, [0, 0]],
+            constantValue: 0,
+          },
+        );
+        input = run(
+          Reshape,
+          { x: padded },
+          { shape: [batch, outHeight * strideHeight, outWidth * strideWidth, channels] },
+        );
       }
-      return runWasmKernel(Conv2D, backend, { x: input, filter: rotated }, {
-        strides: 1,
-        pad: [[0, 0], rows.pad, columns.pad, [0, 0]],
-        dataFormat: 'NHWC',
-        dilations: 1,
-      });
+      return runWasmKernel(
+        Conv2D,
+        backend,
+        { x: input, filter: rotated },
+        {
+          strides: 1,
+          pad: [[0, 0], rows.pad, columns.pad, [0, 0]],
+          dataFormat: 'NHWC',
+          dilations: 1,
+        },
+      );
     });
   },
 };

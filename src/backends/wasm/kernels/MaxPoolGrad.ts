@@ -31,8 +31,16 @@ export const maxPoolGradOverride: KernelOverride = {
   wrap: (builtIn) => (args) => {
     const { dy, input } = args.inputs as MaxPoolGradInputs;
     const { filterSize, strides, pad, dimRoundingMode } = args.attrs as unknown as MaxPoolGradAttrs;
-    if (dy === undefined || input === undefined || dy.dtype !== 'float32' || input.dtype !== 'float32') return builtIn(args);
-    const info = backend_util.computePool2DInfo(input.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
+    if (dy === undefined || input === undefined || dy.dtype !== 'float32' || input.dtype !== 'float32')
+      return builtIn(args);
+    const info = backend_util.computePool2DInfo(
+      input.shape as [number, number, number, number],
+      filterSize,
+      strides,
+      1,
+      pad,
+      dimRoundingMode,
+    );
     if (!util.arraysEqual(dy.shape, info.outShape)) return builtIn(args);
     const backend = args.backend as BackendWasm;
     const dx = backend.makeOutput(input.shape, 'float32');
@@ -89,7 +97,16 @@ function runMaxPool2x2Grad(
   const imageBytes = inHeight * rowBytes;
   const dyImageBytes = outHeight * outWidth * pixelBytes;
   for (let b = 0; b < batchSize; b++) {
-    pass(xAt + b * imageBytes, dyAt + b * dyImageBytes, dxAt + b * imageBytes, outHeight, outWidth, pixelBytes, rowBytes, 2 * rowBytes);
+    pass(
+      xAt + b * imageBytes,
+      dyAt + b * dyImageBytes,
+      dxAt + b * imageBytes,
+      outHeight,
+      outWidth,
+      pixelBytes,
+      rowBytes,
+      2 * rowBytes,
+    );
   }
 }
 

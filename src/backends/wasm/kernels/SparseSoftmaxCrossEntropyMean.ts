@@ -11,7 +11,12 @@ import { WASM_BACKEND } from '../kernel-calls.ts';
  * Row by row over [rows, cols] logits: the row's maximum and log Σ exp(logit − maximum), in double
  * precision (the classes are few: a LeNet-5 batch is 640 values, so JavaScript is quick enough).
  */
-export function forEachRow(logits: Float32Array, rows: number, cols: number, each: (row: number, max: number, logSum: number) => void): void {
+export function forEachRow(
+  logits: Float32Array,
+  rows: number,
+  cols: number,
+  each: (row: number, max: number, logSum: number) => void,
+): void {
   for (let r = 0; r < rows; r++) {
     const at = r * cols;
     let max = -Infinity;
@@ -24,10 +29,19 @@ export function forEachRow(logits: Float32Array, rows: number, cols: number, eac
 
 export function checkedShapes(logits: TensorInfo, labels: TensorInfo): [number, number] {
   const [rows, cols] = logits.shape;
-  if (logits.shape.length !== 2 || rows === undefined || cols === undefined || labels.shape.length !== 1 || labels.shape[0] !== rows) {
-    throw new Error(`${SparseSoftmaxCrossEntropyMean} needs logits [batch, classes] and labels [batch], got [${logits.shape}] and [${labels.shape}]`);
+  if (
+    logits.shape.length !== 2 ||
+    rows === undefined ||
+    cols === undefined ||
+    labels.shape.length !== 1 ||
+    labels.shape[0] !== rows
+  ) {
+    throw new Error(
+      `${SparseSoftmaxCrossEntropyMean} needs logits [batch, classes] and labels [batch], got [${logits.shape}] and [${labels.shape}]`,
+    );
   }
-  if (logits.dtype !== 'float32' || labels.dtype !== 'int32') throw new Error(`${SparseSoftmaxCrossEntropyMean} needs float32 logits and int32 labels`);
+  if (logits.dtype !== 'float32' || labels.dtype !== 'int32')
+    throw new Error(`${SparseSoftmaxCrossEntropyMean} needs float32 logits and int32 labels`);
   return [rows, cols];
 }
 

@@ -18,7 +18,8 @@ const lossGradKernel: KernelFunc = ({ inputs, backend }) => {
   forEachRow(x, rows, cols, (r, max, logSum) => {
     const at = r * cols;
     const label = y[r] as number;
-    for (let j = 0; j < cols; j++) dx[at + j] = (Math.exp((x[at + j] as number) - max - logSum) - (j === label ? 1 : 0)) * scale;
+    for (let j = 0; j < cols; j++)
+      dx[at + j] = (Math.exp((x[at + j] as number) - max - logSum) - (j === label ? 1 : 0)) * scale;
   });
   return out;
 };

@@ -24,7 +24,12 @@ export const sumOverride: KernelOverride = {
     const channels = x.shape[rank - 1] ?? 0;
     if (kernels === undefined || channels === 0) return builtIn(args);
     const out = backend.makeOutput(keepDims ? [...Array<number>(rank - 1).fill(1), channels] : [channels], 'float32');
-    kernels.sum_rows(heapOffset(backend, x, Sum), heapOffset(backend, out, Sum), util.sizeFromShape(x.shape) / channels, channels);
+    kernels.sum_rows(
+      heapOffset(backend, x, Sum),
+      heapOffset(backend, out, Sum),
+      util.sizeFromShape(x.shape) / channels,
+      channels,
+    );
     return out;
   },
 };
