@@ -154,6 +154,9 @@ const environment = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
+/** Every setting's name, read from the schema itself, so the configuration reference can be checked against it. */
+export const settingNames = Object.keys(environment.shape);
+
 /** The settings as the service uses them: TRAIN_THREADS always decided. */
 export type Config = Omit<z.infer<typeof environment>, 'TRAIN_THREADS'> & { readonly TRAIN_THREADS: number };
 
