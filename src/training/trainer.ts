@@ -132,10 +132,10 @@ export async function train(
   let stoppingState: EarlyStoppingState = resumed?.earlyStopping ?? noEarlyStoppingYet;
   // The best epoch's weights, kept to end with (restoreBest): in memory, and in every checkpoint after it.
   let bestWeights: tf.Tensor[] | null = options.resumeFrom?.bestWeights?.map((tensor) => tensor.clone()) ?? null;
-  // With replicas, the optimiser's state is theirs; this thread's optimiser never steps.
-  const optimiser: OptimiserState = group ?? step;
+  // With replicas, the optimizer's state is theirs; this thread's optimizer never steps.
+  const optimizer: OptimizerState = group ?? step;
   const checkpoint = async (position: TrainingPosition): Promise<void> => {
-    const momentum = await optimiser.momentum();
+    const momentum = await optimizer.momentum();
     try {
       await listener.onCheckpoint({
         position: { ...position, earlyStopping: stoppingState },
@@ -161,7 +161,7 @@ export async function train(
       const order = (continued ? SeededRandom.fromPosition(orderRandom) : random).permutation(trainSplit.count);
       clock.startEpoch(continued?.epochSeconds ?? 0);
       log.startEpoch(continued);
-      const where = { epochsDone: epoch - 1, orderRandom, random, dropouts, optimiser, log, clock };
+      const where = { epochsDone: epoch - 1, orderRandom, random, dropouts, optimizer, log, clock };
       const positionAfter = (batchesDone: number): Promise<TrainingPosition> => positionOf(where, batchesDone);
 
       for (let batch = (continued?.batchesDone ?? 0) + 1; batch <= perEpoch; batch++) {
@@ -316,7 +316,7 @@ interface PositionParts {
   readonly orderRandom: number;
   readonly random: SeededRandom;
   readonly dropouts: readonly SeededDropout[];
-  readonly optimiser: OptimiserState;
+  readonly optimizer: OptimizerState;
   readonly log: LossLog;
   readonly clock: TrainingClock;
 }
@@ -331,7 +331,7 @@ async function positionOf(parts: PositionParts, batchesDone: number): Promise<Tr
     orderRandom: parts.orderRandom,
     random: parts.random.position,
     dropoutRandom: parts.dropouts.map((dropout) => dropout.randomPosition),
-    optimizerIterations: parts.optimiser.iterations,
+    optimizerIterations: parts.optimizer.iterations,
     epochLoss: losses.epochLoss,
     windowLoss: losses.windowLoss,
     windowBatches: losses.windowBatches,
@@ -342,8 +342,8 @@ async function positionOf(parts: PositionParts, batchesDone: number): Promise<Tr
   };
 }
 
-/** Where the optimiser stands: this thread's TrainingStep's, or the replicas' between them. */
-interface OptimiserState {
+/** Where the optimizer stands: this thread's TrainingStep's, or the replicas' between them. */
+interface OptimizerState {
   readonly iterations: number;
   /** One momentum buffer per trainable variable (none before the first step), the caller's to dispose. */
   momentum(): Promise<tf.Tensor[]>;
