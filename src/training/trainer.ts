@@ -21,8 +21,11 @@ import { learningRateOf } from './schedule.ts';
 import { TrainingStep } from './training-step.ts';
 import { splitForValidation } from './validation.ts';
 
-/** What the trainer is told after each batch: go on, stop now (cancelled), or checkpoint and stop (the worker shuts down). */
-export type TrainingInstruction = 'continue' | 'stop' | 'pause';
+/**
+ * What the trainer is told after each batch: go on; checkpoint and stop (the worker shuts down); or
+ * stop now, for the reason given (the job was cancelled, or another worker took it over).
+ */
+export type TrainingInstruction = 'continue' | 'pause' | 'cancelled' | 'superseded';
 
 /** How the trainer reports to whoever runs it; every call is awaited, so it also yields the event loop. */
 export interface TrainingListener {
@@ -53,20 +56,38 @@ export interface TrainingOptions {
     { readonly replicas: number; readonly backend: ConcreteBackend; readonly fault?: ReplicaFault | null } | undefined;
 }
 
-export type TrainingOutcome =
-  | {
-      readonly kind: 'completed';
-      readonly evaluation: Evaluation;
-      readonly trainSeconds: number;
-      /** How the replicas spent the run, when there were several. */
-      readonly replicaTimes: ReplicaTimes | null;
-      /** Where early stopping left the run, when the job asked for it. */
-      readonly earlyStopping: EarlyStoppingOutcome | null;
-      /** The epoch after which endAfterEpoch ended training; null when it didn't. */
-      readonly terminatedAfterEpoch: number | null;
-    }
-  | { readonly kind: 'stopped' }
-  | { readonly kind: 'paused' };
+/**
+ * Why training stopped, with what the caller needs to act on it:
+ *
+ * | reason | when | with |
+ * | --- | --- | --- |
+ * | completed | after the last epoch | the result |
+ * | earlyStopped | after an epoch but the last, the validation metric having stopped improving | the epoch, the result |
+ * | terminated | after an epoch but the last, when the listener's endAfterEpoch said so (successive halving) | the epoch, the result |
+ * | cancelled | after a batch, when nextStep said so | nothing: the job is over |
+ * | superseded | after a batch, when nextStep said so | nothing: another worker's attempt has the job |
+ * | paused | after a batch, when nextStep said so, the checkpoint handed to onCheckpoint | nothing: the checkpoint goes on |
+ * | timeLimit | after a batch or an evaluation, the job's timeoutSeconds spent | the message to fail the job with |
+ */
+export type TrainingStop =
+  | { readonly reason: 'completed'; readonly result: TrainingResult }
+  | { readonly reason: 'earlyStopped' | 'terminated'; readonly afterEpoch: number; readonly result: TrainingResult }
+  | { readonly reason: 'cancelled' | 'superseded' | 'paused' }
+  | { readonly reason: 'timeLimit'; readonly message: string };
+
+/** A stop after training to its end, or to the end of an epoch: the model is trained, its result ready. */
+export type TrainedStop = Extract<TrainingStop, { readonly result: TrainingResult }>;
+
+/** What a run that trained to its end (every epoch, or stopped after one) leaves. */
+export interface TrainingResult {
+  /** On the test set, with the weights the model ends with. */
+  readonly evaluation: Evaluation;
+  readonly trainSeconds: number;
+  /** How the replicas spent the run, when there were several. */
+  readonly replicaTimes: ReplicaTimes | null;
+  /** Where early stopping left the run, when the job asked for it. */
+  readonly earlyStopping: EarlyStoppingOutcome | null;
+}
 
 export interface EarlyStoppingOutcome {
   readonly metric: NonNullable<JobSettings['earlyStopping']>['metric'];
@@ -81,8 +102,6 @@ export interface EarlyStoppingOutcome {
 export class TrainingDivergedError extends Error {
   override readonly name = 'TrainingDivergedError';
 }
-
-export { TrainingTimeoutError } from './clock.ts';
 
 /**
  * A mean loss this many times that of guessing (ln of the class count) means the weights have blown
@@ -103,7 +122,7 @@ export async function train(
   settings: JobSettings,
   listener: TrainingListener,
   options: TrainingOptions = {},
-): Promise<TrainingOutcome> {
+): Promise<TrainingStop> {
   const classes = dataset.classNames.length;
   const { train: trainSplit, validation } = splitForValidation(
     firstImages(dataset.train, dataset.shape, settings.trainLimit),
@@ -134,6 +153,10 @@ export async function train(
   let bestWeights: tf.Tensor[] | null = options.resumeFrom?.bestWeights?.map((tensor) => tensor.clone()) ?? null;
   // With replicas, the optimizer's state is theirs; this thread's optimizer never steps.
   const optimizer: OptimizerState = group ?? step;
+  const timeLimit = (where: string): TrainingStop => ({
+    reason: 'timeLimit',
+    message: `the job ran past its time limit of ${settings.timeoutSeconds} s (timeoutSeconds) ${where}`,
+  });
   const checkpoint = async (position: TrainingPosition): Promise<void> => {
     const momentum = await optimizer.momentum();
     try {
@@ -191,18 +214,18 @@ export async function train(
           clock.progressWritten();
         }
         const instruction = await listener.nextStep();
-        if (instruction === 'stop') return { kind: 'stopped' };
-        clock.enforceTimeLimit(`in epoch ${epoch}, batch ${batch}`);
+        if (instruction === 'cancelled' || instruction === 'superseded') return { reason: instruction };
+        if (clock.pastTimeLimit()) return timeLimit(`in epoch ${epoch}, batch ${batch}`);
         if (instruction === 'pause' || (clock.checkpointDue() && batch < perEpoch)) {
           await checkpoint(await positionAfter(batch));
-          if (instruction === 'pause') return { kind: 'paused' };
+          if (instruction === 'pause') return { reason: 'paused' };
         }
       }
       const seconds = clock.finishEpoch();
       evaluation = await evaluate(model, testSplit, dataset.shape, classes);
       const validated = validation ? await evaluate(model, validation, dataset.shape, classes) : null;
       assertDeviceHealthy();
-      clock.enforceTimeLimit(`while evaluating epoch ${epoch}`);
+      if (clock.pastTimeLimit()) return timeLimit(`while evaluating epoch ${epoch}`);
       let stop = false;
       if (stopping && validated) {
         const judged = afterEpoch(
@@ -266,23 +289,23 @@ export async function train(
     evaluation = await evaluate(model, testSplit, dataset.shape, classes);
   }
   if (bestWeights) tf.dispose(bestWeights);
-  const earlyStopping = stopping
-    ? {
-        metric: stopping.metric,
-        bestEpoch: stoppingState.bestEpoch,
-        bestValue: stoppingState.bestValue,
-        stoppedAfterEpoch: stoppedAfter,
-        keptEpoch,
-      }
-    : null;
-  return {
-    kind: 'completed',
+  const result: TrainingResult = {
     evaluation,
     trainSeconds: round(clock.trainSeconds, 3),
     replicaTimes: group?.times ?? null,
-    earlyStopping,
-    terminatedAfterEpoch: terminatedAfter,
+    earlyStopping: stopping
+      ? {
+          metric: stopping.metric,
+          bestEpoch: stoppingState.bestEpoch,
+          bestValue: stoppingState.bestValue,
+          stoppedAfterEpoch: stoppedAfter,
+          keptEpoch,
+        }
+      : null,
   };
+  if (stoppedAfter !== null) return { reason: 'earlyStopped', afterEpoch: stoppedAfter, result };
+  if (terminatedAfter !== null) return { reason: 'terminated', afterEpoch: terminatedAfter, result };
+  return { reason: 'completed', result };
 }
 
 /** The replicas that train beside this thread, from where `step` stands; `step` is disposed when they can't start. */
