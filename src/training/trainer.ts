@@ -5,7 +5,7 @@ import type { ConcreteBackend } from '../backends/select.ts';
 import type { EpochSummary, JobProgress, LossLogLine } from '../contract/job.ts';
 import type { JobSettings } from '../contract/job-request.ts';
 import { batchesPerEpoch, progressAt } from '../contract/progress.ts';
-import type { Dataset } from '../datasets/dataset.ts';
+import type { Dataset, ImageSplit } from '../datasets/dataset.ts';
 import { frozenWeightValues } from '../models/fine-tune.ts';
 import { SeededDropout } from '../models/seeded-dropout.ts';
 import { SeededRandom } from '../random.ts';
@@ -123,189 +123,262 @@ export async function train(
   listener: TrainingListener,
   options: TrainingOptions = {},
 ): Promise<TrainingStop> {
-  const classes = dataset.classNames.length;
-  const { train: trainSplit, validation } = splitForValidation(
-    firstImages(dataset.train, dataset.shape, settings.trainLimit),
-    dataset,
-    settings,
-  );
-  const testSplit = firstImages(dataset.test, dataset.shape, settings.testLimit);
-  const perEpoch = batchesPerEpoch(trainSplit.count, settings.batchSize);
-  const progress = (epoch: number, batch: number): JobProgress => progressAt(settings.epochs, perEpoch, epoch, batch);
+  const run = await TrainingRun.start(model, dataset, settings, listener, options);
+  try {
+    return await run.toTheEnd();
+  } finally {
+    run.dispose();
+  }
+}
 
-  const dropouts = model.layers.filter((layer): layer is SeededDropout => layer instanceof SeededDropout);
-  assertModelFitsDevice(model, settings.batchSize);
-  const step = new TrainingStep(model, dataset.shape, classes, settings);
+/** How an epoch ended the run after training to its end: the run's result is taken from there. */
+interface TrainedEnd {
+  readonly reason: TrainedStop['reason'];
+  readonly epoch: number;
+  /** On the test set, with the epoch's weights. */
+  readonly evaluation: Evaluation;
+}
 
-  const resumed = options.resumeFrom?.position;
-  if (options.resumeFrom) await restore(options.resumeFrom, model, step, dropouts);
-  // Before the clock starts: threads starting up are not training time.
-  const group =
-    options.parallel && options.parallel.replicas > 1
-      ? await startReplicas(options.parallel, model, step, dropouts, dataset, settings)
-      : null;
-  const random = resumed ? SeededRandom.fromPosition(resumed.random) : new SeededRandom(settings.seed);
-  const clock = new TrainingClock(resumed, settings.timeoutSeconds, options.checkpointSeconds ?? 0);
-  const log = new LossLog(resumed?.logLines ?? 0);
-  const stopping = settings.earlyStopping;
-  let stoppingState: EarlyStoppingState = resumed?.earlyStopping ?? noEarlyStoppingYet;
-  // The best epoch's weights, kept to end with (restoreBest): in memory, and in every checkpoint after it.
-  let bestWeights: tf.Tensor[] | null = options.resumeFrom?.bestWeights?.map((tensor) => tensor.clone()) ?? null;
-  // With replicas, the optimizer's state is theirs; this thread's optimizer never steps.
-  const optimizer: OptimizerState = group ?? step;
-  const timeLimit = (where: string): TrainingStop => ({
-    reason: 'timeLimit',
-    message: `the job ran past its time limit of ${settings.timeoutSeconds} s (timeoutSeconds) ${where}`,
-  });
-  const checkpoint = async (position: TrainingPosition): Promise<void> => {
-    const momentum = await optimizer.momentum();
+/** One run of `train`, from where it starts (or resumes) to why it stopped. */
+class TrainingRun {
+  private readonly classes: number;
+  private readonly perEpoch: number;
+  private readonly resumed: TrainingPosition | undefined;
+  private readonly random: SeededRandom;
+  private readonly clock: TrainingClock;
+  private readonly log: LossLog;
+  private readonly stopping: JobSettings['earlyStopping'];
+  private stoppingState: EarlyStoppingState;
+  /** The best epoch's weights, kept to end with (restoreBest): in memory, and in every checkpoint after it. */
+  private bestWeights: tf.Tensor[] | null;
+  /** With replicas, the optimizer's state is theirs; this thread's optimizer never steps. */
+  private readonly optimizer: OptimizerState;
+
+  private constructor(
+    private readonly model: tfl.LayersModel,
+    private readonly dataset: Dataset,
+    private readonly settings: JobSettings,
+    private readonly listener: TrainingListener,
+    private readonly splits: { train: ImageSplit; validation: ImageSplit | null; test: ImageSplit },
+    private readonly step: TrainingStep,
+    private readonly dropouts: readonly SeededDropout[],
+    private readonly group: ReplicaGroup | null,
+    options: TrainingOptions,
+  ) {
+    this.classes = dataset.classNames.length;
+    this.perEpoch = batchesPerEpoch(splits.train.count, settings.batchSize);
+    const resumed = options.resumeFrom?.position;
+    this.resumed = resumed;
+    this.random = resumed ? SeededRandom.fromPosition(resumed.random) : new SeededRandom(settings.seed);
+    this.clock = new TrainingClock(resumed, settings.timeoutSeconds, options.checkpointSeconds ?? 0);
+    this.log = new LossLog(resumed?.logLines ?? 0);
+    this.stopping = settings.earlyStopping;
+    this.stoppingState = resumed?.earlyStopping ?? noEarlyStoppingYet;
+    this.bestWeights = options.resumeFrom?.bestWeights?.map((tensor) => tensor.clone()) ?? null;
+    this.optimizer = group ?? step;
+  }
+
+  /** Splits the data set, builds the step, restores the checkpoint to resume from and starts the replicas. */
+  static async start(
+    model: tfl.LayersModel,
+    dataset: Dataset,
+    settings: JobSettings,
+    listener: TrainingListener,
+    options: TrainingOptions,
+  ): Promise<TrainingRun> {
+    const { train: trainSplit, validation } = splitForValidation(
+      firstImages(dataset.train, dataset.shape, settings.trainLimit),
+      dataset,
+      settings,
+    );
+    const test = firstImages(dataset.test, dataset.shape, settings.testLimit);
+    const dropouts = model.layers.filter((layer): layer is SeededDropout => layer instanceof SeededDropout);
+    assertModelFitsDevice(model, settings.batchSize);
+    const step = new TrainingStep(model, dataset.shape, dataset.classNames.length, settings);
+    if (options.resumeFrom) await restore(options.resumeFrom, model, step, dropouts);
+    // Before the clock starts: threads starting up are not training time.
+    const group =
+      options.parallel && options.parallel.replicas > 1
+        ? await startReplicas(options.parallel, model, step, dropouts, dataset, settings)
+        : null;
+    const splits = { train: trainSplit, validation, test };
+    return new TrainingRun(model, dataset, settings, listener, splits, step, dropouts, group, options);
+  }
+
+  /** Trains epoch after epoch until one ends the run, then releases the step and the replicas. */
+  async toTheEnd(): Promise<TrainingStop> {
+    let end: TrainingStop | TrainedEnd | null = null;
     try {
-      await listener.onCheckpoint({
-        position: { ...position, earlyStopping: stoppingState },
-        tensors: [...model.getWeights(), ...momentum],
-        bestWeights: bestWeights ?? undefined,
+      for (let epoch = (this.resumed?.epochsDone ?? 0) + 1; epoch <= this.settings.epochs && !end; epoch++)
+        end = await this.trainEpoch(epoch);
+    } finally {
+      await this.group?.close();
+      this.log.dispose();
+      this.step.dispose();
+    }
+    if (!end) throw new Error('a job has at least one epoch');
+    return 'evaluation' in end ? await this.finish(end) : end;
+  }
+
+  dispose(): void {
+    if (this.bestWeights) tf.dispose(this.bestWeights);
+  }
+
+  private progress(epoch: number, batch: number): JobProgress {
+    return progressAt(this.settings.epochs, this.perEpoch, epoch, batch);
+  }
+
+  private timeLimit(where: string): TrainingStop {
+    return {
+      reason: 'timeLimit',
+      message: `the job ran past its time limit of ${this.settings.timeoutSeconds} s (timeoutSeconds) ${where}`,
+    };
+  }
+
+  private async checkpoint(position: TrainingPosition): Promise<void> {
+    const momentum = await this.optimizer.momentum();
+    try {
+      await this.listener.onCheckpoint({
+        position: { ...position, earlyStopping: this.stoppingState },
+        tensors: [...this.model.getWeights(), ...momentum],
+        bestWeights: this.bestWeights ?? undefined,
       });
     } finally {
       tf.dispose(momentum);
     }
-    clock.checkpointed();
-  };
+    this.clock.checkpointed();
+  }
 
-  let evaluation: Evaluation | null = null;
-  let stoppedAfter: number | null = null;
-  let terminatedAfter: number | null = null;
-  try {
-    for (let epoch = (resumed?.epochsDone ?? 0) + 1; epoch <= settings.epochs; epoch++) {
-      const learningRate = learningRateOf(settings, epoch);
-      step.setLearningRate(learningRate);
-      // The epoch a checkpoint was taken in goes on where it stopped, in the order it was drawn in.
-      const continued = resumed && epoch === resumed.epochsDone + 1 && resumed.batchesDone > 0 ? resumed : null;
-      const orderRandom = continued ? continued.orderRandom : random.position;
-      const order = (continued ? SeededRandom.fromPosition(orderRandom) : random).permutation(trainSplit.count);
-      clock.startEpoch(continued?.epochSeconds ?? 0);
-      log.startEpoch(continued);
-      const where = { epochsDone: epoch - 1, orderRandom, random, dropouts, optimizer, log, clock };
-      const positionAfter = (batchesDone: number): Promise<TrainingPosition> => positionOf(where, batchesDone);
+  /** One epoch: null when the run goes on to the next. */
+  private async trainEpoch(epoch: number): Promise<TrainingStop | TrainedEnd | null> {
+    const { model, dataset, settings, listener, step, group, random, clock, log, stopping, perEpoch, classes } = this;
+    const { resumed, dropouts, optimizer } = this;
+    const { train: trainSplit, validation, test: testSplit } = this.splits;
+    const learningRate = learningRateOf(settings, epoch);
+    step.setLearningRate(learningRate);
+    // The epoch a checkpoint was taken in goes on where it stopped, in the order it was drawn in.
+    const continued = resumed && epoch === resumed.epochsDone + 1 && resumed.batchesDone > 0 ? resumed : null;
+    const orderRandom = continued ? continued.orderRandom : random.position;
+    const order = (continued ? SeededRandom.fromPosition(orderRandom) : random).permutation(trainSplit.count);
+    clock.startEpoch(continued?.epochSeconds ?? 0);
+    log.startEpoch(continued);
+    const where = { epochsDone: epoch - 1, orderRandom, random, dropouts, optimizer, log, clock };
+    const positionAfter = (batchesDone: number): Promise<TrainingPosition> => positionOf(where, batchesDone);
 
-      for (let batch = (continued?.batchesDone ?? 0) + 1; batch <= perEpoch; batch++) {
-        const { images, labels } = gatherBatch(
-          trainSplit,
-          dataset.shape,
-          order.subarray((batch - 1) * settings.batchSize, batch * settings.batchSize),
-        );
-        const batchImages = settings.augment ? augmentBatch(images, labels.length, dataset.shape, random) : images;
-        log.add(group ? await group.run(batchImages, labels, learningRate) : step.run(batchImages, labels));
-        if (batch % settings.logEvery === 0 || batch === perEpoch) {
-          const mean = await log.closeWindow();
-          // The read waited for the batches' kernels: any the GPU rejected has been reported by now.
-          assertDeviceHealthy();
-          if (!Number.isFinite(mean) || mean > divergenceFactor * Math.log(classes)) {
-            throw new TrainingDivergedError(
-              `training diverged: the loss became ${mean.toPrecision(3)} in epoch ${epoch}, batch ${batch}; try a smaller learningRate (it was ${settings.learningRate})`,
-            );
-          }
-          if (batch % settings.logEvery === 0) {
-            await listener.onLog({ epoch, batch, loss: mean }, progress(epoch, batch));
-            log.lineWritten();
-            clock.progressWritten();
-          }
-        } else if (clock.progressDue()) {
-          await listener.onProgress(progress(epoch, batch));
+    for (let batch = (continued?.batchesDone ?? 0) + 1; batch <= perEpoch; batch++) {
+      const { images, labels } = gatherBatch(
+        trainSplit,
+        dataset.shape,
+        order.subarray((batch - 1) * settings.batchSize, batch * settings.batchSize),
+      );
+      const batchImages = settings.augment ? augmentBatch(images, labels.length, dataset.shape, random) : images;
+      log.add(group ? await group.run(batchImages, labels, learningRate) : step.run(batchImages, labels));
+      if (batch % settings.logEvery === 0 || batch === perEpoch) {
+        const mean = await log.closeWindow();
+        // The read waited for the batches' kernels: any the GPU rejected has been reported by now.
+        assertDeviceHealthy();
+        if (!Number.isFinite(mean) || mean > divergenceFactor * Math.log(classes)) {
+          throw new TrainingDivergedError(
+            `training diverged: the loss became ${mean.toPrecision(3)} in epoch ${epoch}, batch ${batch}; try a smaller learningRate (it was ${settings.learningRate})`,
+          );
+        }
+        if (batch % settings.logEvery === 0) {
+          await listener.onLog({ epoch, batch, loss: mean }, this.progress(epoch, batch));
+          log.lineWritten();
           clock.progressWritten();
         }
-        const instruction = await listener.nextStep();
-        if (instruction === 'cancelled' || instruction === 'superseded') return { reason: instruction };
-        if (clock.pastTimeLimit()) return timeLimit(`in epoch ${epoch}, batch ${batch}`);
-        if (instruction === 'pause' || (clock.checkpointDue() && batch < perEpoch)) {
-          await checkpoint(await positionAfter(batch));
-          if (instruction === 'pause') return { reason: 'paused' };
-        }
+      } else if (clock.progressDue()) {
+        await listener.onProgress(this.progress(epoch, batch));
+        clock.progressWritten();
       }
-      const seconds = clock.finishEpoch();
-      evaluation = await evaluate(model, testSplit, dataset.shape, classes);
-      const validated = validation ? await evaluate(model, validation, dataset.shape, classes) : null;
-      assertDeviceHealthy();
-      if (clock.pastTimeLimit()) return timeLimit(`while evaluating epoch ${epoch}`);
-      let stop = false;
-      if (stopping && validated) {
-        const judged = afterEpoch(
-          stopping,
-          stoppingState,
-          epoch,
-          stopping.metric === 'validationLoss' ? validated.loss : validated.accuracy,
-        );
-        stoppingState = judged.state;
-        // Patience running out in the last epoch stops nothing: training ends there anyway.
-        stop = judged.stop && epoch < settings.epochs;
-        if (judged.best && stopping.restoreBest) {
-          if (bestWeights) tf.dispose(bestWeights);
-          bestWeights = model.getWeights().map((weight) => weight.clone());
-        }
-      }
-      const summary: EpochSummary = {
-        epoch,
-        loss: log.epochLoss / perEpoch,
-        testAccuracy: evaluation.accuracy,
-        testLoss: evaluation.loss,
-        seconds: round(seconds, 3),
-        imagesPerSecond: round(trainSplit.count / seconds, 1),
-        learningRate,
-        ...(validated ? { validationLoss: validated.loss, validationAccuracy: validated.accuracy } : {}),
-      };
-      // Stopping early: the job is done.
-      await listener.onEpoch(summary, stop ? progressAt(epoch, perEpoch, epoch, perEpoch) : progress(epoch, perEpoch));
-      if (stop) {
-        stoppedAfter = epoch;
-        break;
-      }
-      if (epoch < settings.epochs && (await listener.endAfterEpoch?.(summary))) {
-        terminatedAfter = epoch;
-        break;
-      }
-      // None after the last: the finished model is saved as the job's artifact instead.
-      if (epoch < settings.epochs) {
-        // The start of the next epoch: nothing of it trained yet.
-        await checkpoint({
-          ...(await positionAfter(0)),
-          epochsDone: epoch,
-          epochLoss: 0,
-          windowLoss: 0,
-          windowBatches: 0,
-          epochSeconds: 0,
-        });
+      const instruction = await listener.nextStep();
+      if (instruction === 'cancelled' || instruction === 'superseded') return { reason: instruction };
+      if (clock.pastTimeLimit()) return this.timeLimit(`in epoch ${epoch}, batch ${batch}`);
+      if (instruction === 'pause' || (clock.checkpointDue() && batch < perEpoch)) {
+        await this.checkpoint(await positionAfter(batch));
+        if (instruction === 'pause') return { reason: 'paused' };
       }
     }
-  } finally {
-    await group?.close();
-    log.dispose();
-    step.dispose();
+    const seconds = clock.finishEpoch();
+    const evaluation = await evaluate(model, testSplit, dataset.shape, classes);
+    const validated = validation ? await evaluate(model, validation, dataset.shape, classes) : null;
+    assertDeviceHealthy();
+    if (clock.pastTimeLimit()) return this.timeLimit(`while evaluating epoch ${epoch}`);
+    let stop = false;
+    if (stopping && validated) {
+      const judged = afterEpoch(
+        stopping,
+        this.stoppingState,
+        epoch,
+        stopping.metric === 'validationLoss' ? validated.loss : validated.accuracy,
+      );
+      this.stoppingState = judged.state;
+      // Patience running out in the last epoch stops nothing: training ends there anyway.
+      stop = judged.stop && epoch < settings.epochs;
+      if (judged.best && stopping.restoreBest) {
+        if (this.bestWeights) tf.dispose(this.bestWeights);
+        this.bestWeights = model.getWeights().map((weight) => weight.clone());
+      }
+    }
+    const summary: EpochSummary = {
+      epoch,
+      loss: log.epochLoss / perEpoch,
+      testAccuracy: evaluation.accuracy,
+      testLoss: evaluation.loss,
+      seconds: round(seconds, 3),
+      imagesPerSecond: round(trainSplit.count / seconds, 1),
+      learningRate,
+      ...(validated ? { validationLoss: validated.loss, validationAccuracy: validated.accuracy } : {}),
+    };
+    // Stopping early: the job is done.
+    await listener.onEpoch(
+      summary,
+      stop ? progressAt(epoch, perEpoch, epoch, perEpoch) : this.progress(epoch, perEpoch),
+    );
+    if (stop) return { reason: 'earlyStopped', epoch, evaluation };
+    if (epoch === settings.epochs) return { reason: 'completed', epoch, evaluation };
+    if (await listener.endAfterEpoch?.(summary)) return { reason: 'terminated', epoch, evaluation };
+    // None after the last: the finished model is saved as the job's artifact instead.
+    // The start of the next epoch: nothing of it trained yet.
+    await this.checkpoint({
+      ...(await positionAfter(0)),
+      epochsDone: epoch,
+      epochLoss: 0,
+      windowLoss: 0,
+      windowBatches: 0,
+      epochSeconds: 0,
+    });
+    return null;
   }
-  if (!evaluation) throw new Error('a job has at least one epoch');
-  const lastEpoch = stoppedAfter ?? terminatedAfter ?? settings.epochs;
-  const keptEpoch = stopping?.restoreBest && bestWeights ? stoppingState.bestEpoch : lastEpoch;
-  if (bestWeights && keptEpoch !== lastEpoch) {
-    // The result is the kept weights': the test set is evaluated on them again.
-    model.setWeights(bestWeights);
-    evaluation = await evaluate(model, testSplit, dataset.shape, classes);
+
+  /** The run's result from the epoch that ended it, with the best epoch's weights when the job keeps those. */
+  private async finish(end: TrainedEnd): Promise<TrainingStop> {
+    const { stopping, stoppingState, bestWeights } = this;
+    let { evaluation } = end;
+    const keptEpoch = stopping?.restoreBest && bestWeights ? stoppingState.bestEpoch : end.epoch;
+    if (bestWeights && keptEpoch !== end.epoch) {
+      // The result is the kept weights': the test set is evaluated on them again.
+      this.model.setWeights(bestWeights);
+      evaluation = await evaluate(this.model, this.splits.test, this.dataset.shape, this.classes);
+    }
+    const result: TrainingResult = {
+      evaluation,
+      trainSeconds: round(this.clock.trainSeconds, 3),
+      replicaTimes: this.group?.times ?? null,
+      earlyStopping: stopping
+        ? {
+            metric: stopping.metric,
+            bestEpoch: stoppingState.bestEpoch,
+            bestValue: stoppingState.bestValue,
+            stoppedAfterEpoch: end.reason === 'earlyStopped' ? end.epoch : null,
+            keptEpoch,
+          }
+        : null,
+    };
+    return end.reason === 'completed'
+      ? { reason: 'completed', result }
+      : { reason: end.reason, afterEpoch: end.epoch, result };
   }
-  if (bestWeights) tf.dispose(bestWeights);
-  const result: TrainingResult = {
-    evaluation,
-    trainSeconds: round(clock.trainSeconds, 3),
-    replicaTimes: group?.times ?? null,
-    earlyStopping: stopping
-      ? {
-          metric: stopping.metric,
-          bestEpoch: stoppingState.bestEpoch,
-          bestValue: stoppingState.bestValue,
-          stoppedAfterEpoch: stoppedAfter,
-          keptEpoch,
-        }
-      : null,
-  };
-  if (stoppedAfter !== null) return { reason: 'earlyStopped', afterEpoch: stoppedAfter, result };
-  if (terminatedAfter !== null) return { reason: 'terminated', afterEpoch: terminatedAfter, result };
-  return { reason: 'completed', result };
 }
 
 /** The replicas that train beside this thread, from where `step` stands; `step` is disposed when they can't start. */
