@@ -153,6 +153,8 @@ class TrainingRun {
   private bestWeights: tf.Tensor[] | null;
   /** With replicas, the optimizer's state is theirs; this thread's optimizer never steps. */
   private readonly optimizer: OptimizerState;
+  /** Where the random generator stood when the epoch in progress drew its order of images. */
+  private orderRandom = 0;
 
   private constructor(
     private readonly model: tfl.LayersModel,
@@ -251,54 +253,11 @@ class TrainingRun {
 
   /** One epoch: null when the run goes on to the next. */
   private async trainEpoch(epoch: number): Promise<TrainingStop | TrainedEnd | null> {
-    const { model, dataset, settings, listener, step, group, random, clock, log, stopping, perEpoch, classes } = this;
-    const { resumed, dropouts, optimizer } = this;
+    const { model, dataset, settings, listener, clock, log, stopping, perEpoch, classes } = this;
     const { train: trainSplit, validation, test: testSplit } = this.splits;
     const learningRate = learningRateOf(settings, epoch);
-    step.setLearningRate(learningRate);
-    // The epoch a checkpoint was taken in goes on where it stopped, in the order it was drawn in.
-    const continued = resumed && epoch === resumed.epochsDone + 1 && resumed.batchesDone > 0 ? resumed : null;
-    const orderRandom = continued ? continued.orderRandom : random.position;
-    const order = (continued ? SeededRandom.fromPosition(orderRandom) : random).permutation(trainSplit.count);
-    clock.startEpoch(continued?.epochSeconds ?? 0);
-    log.startEpoch(continued);
-    const where = { epochsDone: epoch - 1, orderRandom, random, dropouts, optimizer, log, clock };
-    const positionAfter = (batchesDone: number): Promise<TrainingPosition> => positionOf(where, batchesDone);
-
-    for (let batch = (continued?.batchesDone ?? 0) + 1; batch <= perEpoch; batch++) {
-      const { images, labels } = gatherBatch(
-        trainSplit,
-        dataset.shape,
-        order.subarray((batch - 1) * settings.batchSize, batch * settings.batchSize),
-      );
-      const batchImages = settings.augment ? augmentBatch(images, labels.length, dataset.shape, random) : images;
-      log.add(group ? await group.run(batchImages, labels, learningRate) : step.run(batchImages, labels));
-      if (batch % settings.logEvery === 0 || batch === perEpoch) {
-        const mean = await log.closeWindow();
-        // The read waited for the batches' kernels: any the GPU rejected has been reported by now.
-        assertDeviceHealthy();
-        if (!Number.isFinite(mean) || mean > divergenceFactor * Math.log(classes)) {
-          throw new TrainingDivergedError(
-            `training diverged: the loss became ${mean.toPrecision(3)} in epoch ${epoch}, batch ${batch}; try a smaller learningRate (it was ${settings.learningRate})`,
-          );
-        }
-        if (batch % settings.logEvery === 0) {
-          await listener.onLog({ epoch, batch, loss: mean }, this.progress(epoch, batch));
-          log.lineWritten();
-          clock.progressWritten();
-        }
-      } else if (clock.progressDue()) {
-        await listener.onProgress(this.progress(epoch, batch));
-        clock.progressWritten();
-      }
-      const instruction = await listener.nextStep();
-      if (instruction === 'cancelled' || instruction === 'superseded') return { reason: instruction };
-      if (clock.pastTimeLimit()) return this.timeLimit(`in epoch ${epoch}, batch ${batch}`);
-      if (instruction === 'pause' || (clock.checkpointDue() && batch < perEpoch)) {
-        await this.checkpoint(await positionAfter(batch));
-        if (instruction === 'pause') return { reason: 'paused' };
-      }
-    }
+    const interrupted = await this.trainBatches(epoch, learningRate);
+    if (interrupted) return interrupted;
     const seconds = clock.finishEpoch();
     const evaluation = await evaluate(model, testSplit, dataset.shape, classes);
     const validated = validation ? await evaluate(model, validation, dataset.shape, classes) : null;
@@ -341,7 +300,7 @@ class TrainingRun {
     // None after the last: the finished model is saved as the job's artifact instead.
     // The start of the next epoch: nothing of it trained yet.
     await this.checkpoint({
-      ...(await positionAfter(0)),
+      ...(await this.position(epoch - 1, 0)),
       epochsDone: epoch,
       epochLoss: 0,
       windowLoss: 0,
@@ -349,6 +308,99 @@ class TrainingRun {
       epochSeconds: 0,
     });
     return null;
+  }
+
+  /** The epoch's batches, from the first a resumed run has not trained: a stop when told to stop or past the time limit. */
+  private async trainBatches(epoch: number, learningRate: number): Promise<TrainingStop | null> {
+    this.step.setLearningRate(learningRate);
+    // The epoch a checkpoint was taken in goes on where it stopped, in the order it was drawn in.
+    const { resumed } = this;
+    const continued = resumed && epoch === resumed.epochsDone + 1 && resumed.batchesDone > 0 ? resumed : null;
+    this.orderRandom = continued ? continued.orderRandom : this.random.position;
+    const order = (continued ? SeededRandom.fromPosition(this.orderRandom) : this.random).permutation(
+      this.splits.train.count,
+    );
+    this.clock.startEpoch(continued?.epochSeconds ?? 0);
+    this.log.startEpoch(continued);
+    for (let batch = (continued?.batchesDone ?? 0) + 1; batch <= this.perEpoch; batch++) {
+      await this.trainBatch(
+        order.subarray((batch - 1) * this.settings.batchSize, batch * this.settings.batchSize),
+        learningRate,
+      );
+      await this.reportLoss(epoch, batch);
+      const stop = await this.betweenBatches(epoch, batch);
+      if (stop) return stop;
+    }
+    return null;
+  }
+
+  /** One step on the images at `indices`, augmented when the job asks; its loss goes to the log's window. */
+  private async trainBatch(indices: Uint32Array, learningRate: number): Promise<void> {
+    const { shape } = this.dataset;
+    const { images, labels } = gatherBatch(this.splits.train, shape, indices);
+    const batchImages = this.settings.augment ? augmentBatch(images, labels.length, shape, this.random) : images;
+    this.log.add(
+      this.group ? await this.group.run(batchImages, labels, learningRate) : this.step.run(batchImages, labels),
+    );
+  }
+
+  /**
+   * A log line every logEvery batches, the loss read back also at the epoch's end (for its summary)
+   * and checked for divergence; between log lines, the progress now and then.
+   */
+  private async reportLoss(epoch: number, batch: number): Promise<void> {
+    const { settings, clock } = this;
+    if (batch % settings.logEvery === 0 || batch === this.perEpoch) {
+      const mean = await this.log.closeWindow();
+      // The read waited for the batches' kernels: any the GPU rejected has been reported by now.
+      assertDeviceHealthy();
+      if (!Number.isFinite(mean) || mean > divergenceFactor * Math.log(this.classes)) {
+        throw new TrainingDivergedError(
+          `training diverged: the loss became ${mean.toPrecision(3)} in epoch ${epoch}, batch ${batch}; try a smaller learningRate (it was ${settings.learningRate})`,
+        );
+      }
+      if (batch % settings.logEvery === 0) {
+        await this.listener.onLog({ epoch, batch, loss: mean }, this.progress(epoch, batch));
+        this.log.lineWritten();
+        clock.progressWritten();
+      }
+    } else if (clock.progressDue()) {
+      await this.listener.onProgress(this.progress(epoch, batch));
+      clock.progressWritten();
+    }
+  }
+
+  /** Asks the listener what next and checks the time limit; checkpoints when pausing or when one is due within the epoch. */
+  private async betweenBatches(epoch: number, batch: number): Promise<TrainingStop | null> {
+    const instruction = await this.listener.nextStep();
+    if (instruction === 'cancelled' || instruction === 'superseded') return { reason: instruction };
+    if (this.clock.pastTimeLimit()) return this.timeLimit(`in epoch ${epoch}, batch ${batch}`);
+    if (instruction === 'pause' || (this.clock.checkpointDue() && batch < this.perEpoch)) {
+      await this.checkpoint(await this.position(epoch - 1, batch));
+      if (instruction === 'pause') return { reason: 'paused' };
+    }
+    return null;
+  }
+
+  /** Where the run stands after `batchesDone` batches of the epoch after `epochsDone`. */
+  private async position(epochsDone: number, batchesDone: number): Promise<TrainingPosition> {
+    const losses = await this.log.position();
+    const times = this.clock.position();
+    return {
+      epochsDone,
+      batchesDone,
+      orderRandom: this.orderRandom,
+      random: this.random.position,
+      dropoutRandom: this.dropouts.map((dropout) => dropout.randomPosition),
+      optimizerIterations: this.optimizer.iterations,
+      epochLoss: losses.epochLoss,
+      windowLoss: losses.windowLoss,
+      windowBatches: losses.windowBatches,
+      trainSeconds: times.trainSeconds,
+      epochSeconds: times.epochSeconds,
+      activeSeconds: times.activeSeconds,
+      logLines: losses.logLines,
+    };
   }
 
   /** The run's result from the epoch that ended it, with the best epoch's weights when the job keeps those. */
@@ -404,38 +456,6 @@ async function startReplicas(
     step.dispose();
     throw error;
   }
-}
-
-/** What a checkpoint's position is made of, besides the batches done. */
-interface PositionParts {
-  readonly epochsDone: number;
-  readonly orderRandom: number;
-  readonly random: SeededRandom;
-  readonly dropouts: readonly SeededDropout[];
-  readonly optimizer: OptimizerState;
-  readonly log: LossLog;
-  readonly clock: TrainingClock;
-}
-
-/** Where the run stands after `batchesDone` batches of the epoch in progress. */
-async function positionOf(parts: PositionParts, batchesDone: number): Promise<TrainingPosition> {
-  const losses = await parts.log.position();
-  const times = parts.clock.position();
-  return {
-    epochsDone: parts.epochsDone,
-    batchesDone,
-    orderRandom: parts.orderRandom,
-    random: parts.random.position,
-    dropoutRandom: parts.dropouts.map((dropout) => dropout.randomPosition),
-    optimizerIterations: parts.optimizer.iterations,
-    epochLoss: losses.epochLoss,
-    windowLoss: losses.windowLoss,
-    windowBatches: losses.windowBatches,
-    trainSeconds: times.trainSeconds,
-    epochSeconds: times.epochSeconds,
-    activeSeconds: times.activeSeconds,
-    logLines: losses.logLines,
-  };
 }
 
 /** Where the optimizer stands: this thread's TrainingStep's, or the replicas' between them. */
