@@ -139,7 +139,21 @@ interface TrainedEnd {
   readonly evaluation: Evaluation;
 }
 
-/** One run of `train`, from where it starts (or resumes) to why it stopped. */
+/**
+ * One run of `train`, from where it starts (or resumes) to why it stopped (TrainingStop). An epoch
+ * is these parts, in order, one method each:
+ *
+ * | part | does | may end the run with |
+ * | --- | --- | --- |
+ * | trainBatches | the epoch's batches (trainBatch), a log line every logEvery (reportLoss), then asks the listener what next (betweenBatches) | cancelled, superseded, paused, timeLimit |
+ * | evaluateEpoch | the test set and the validation split | timeLimit |
+ * | judgeEarlyStopping | whether the validation metric stopped improving; keeps the best weights | earlyStopped, once onEpoch has the summary |
+ * | summarise | the epoch's summary, for onEpoch | completed after the last epoch; terminated when endAfterEpoch says so |
+ * | checkpointNextEpoch | the checkpoint to resume from at the next epoch's start | |
+ *
+ * A run that trained to its end (completed, earlyStopped, terminated) finishes with its result,
+ * evaluated on the weights it keeps.
+ */
 class TrainingRun {
   private readonly classes: number;
   private readonly perEpoch: number;
@@ -251,54 +265,82 @@ class TrainingRun {
     this.clock.checkpointed();
   }
 
-  /** One epoch: null when the run goes on to the next. */
+  /** One epoch, part by part (see the class's table): null when the run goes on to the next. */
   private async trainEpoch(epoch: number): Promise<TrainingStop | TrainedEnd | null> {
-    const { model, dataset, settings, listener, clock, log, stopping, perEpoch, classes } = this;
-    const { train: trainSplit, validation, test: testSplit } = this.splits;
-    const learningRate = learningRateOf(settings, epoch);
+    const learningRate = learningRateOf(this.settings, epoch);
     const interrupted = await this.trainBatches(epoch, learningRate);
     if (interrupted) return interrupted;
-    const seconds = clock.finishEpoch();
-    const evaluation = await evaluate(model, testSplit, dataset.shape, classes);
-    const validated = validation ? await evaluate(model, validation, dataset.shape, classes) : null;
-    assertDeviceHealthy();
-    if (clock.pastTimeLimit()) return this.timeLimit(`while evaluating epoch ${epoch}`);
-    let stop = false;
-    if (stopping && validated) {
-      const judged = afterEpoch(
-        stopping,
-        this.stoppingState,
-        epoch,
-        stopping.metric === 'validationLoss' ? validated.loss : validated.accuracy,
-      );
-      this.stoppingState = judged.state;
-      // Patience running out in the last epoch stops nothing: training ends there anyway.
-      stop = judged.stop && epoch < settings.epochs;
-      if (judged.best && stopping.restoreBest) {
-        if (this.bestWeights) tf.dispose(this.bestWeights);
-        this.bestWeights = model.getWeights().map((weight) => weight.clone());
-      }
-    }
-    const summary: EpochSummary = {
-      epoch,
-      loss: log.epochLoss / perEpoch,
-      testAccuracy: evaluation.accuracy,
-      testLoss: evaluation.loss,
-      seconds: round(seconds, 3),
-      imagesPerSecond: round(trainSplit.count / seconds, 1),
-      learningRate,
-      ...(validated ? { validationLoss: validated.loss, validationAccuracy: validated.accuracy } : {}),
-    };
+    const seconds = this.clock.finishEpoch();
+    const { test, validation } = await this.evaluateEpoch();
+    if (this.clock.pastTimeLimit()) return this.timeLimit(`while evaluating epoch ${epoch}`);
+    const stopEarly = validation ? this.judgeEarlyStopping(epoch, validation) : false;
+    const summary = this.summarise(epoch, learningRate, seconds, test, validation);
     // Stopping early: the job is done.
-    await listener.onEpoch(
+    const { perEpoch } = this;
+    await this.listener.onEpoch(
       summary,
-      stop ? progressAt(epoch, perEpoch, epoch, perEpoch) : this.progress(epoch, perEpoch),
+      stopEarly ? progressAt(epoch, perEpoch, epoch, perEpoch) : this.progress(epoch, perEpoch),
     );
-    if (stop) return { reason: 'earlyStopped', epoch, evaluation };
-    if (epoch === settings.epochs) return { reason: 'completed', epoch, evaluation };
-    if (await listener.endAfterEpoch?.(summary)) return { reason: 'terminated', epoch, evaluation };
-    // None after the last: the finished model is saved as the job's artifact instead.
-    // The start of the next epoch: nothing of it trained yet.
+    if (stopEarly) return { reason: 'earlyStopped', epoch, evaluation: test };
+    // No checkpoint after the last: the finished model is saved as the job's artifact instead.
+    if (epoch === this.settings.epochs) return { reason: 'completed', epoch, evaluation: test };
+    if (await this.listener.endAfterEpoch?.(summary)) return { reason: 'terminated', epoch, evaluation: test };
+    await this.checkpointNextEpoch(epoch);
+    return null;
+  }
+
+  /** The test set, and the validation split when the job has one, on the epoch's weights. */
+  private async evaluateEpoch(): Promise<{ test: Evaluation; validation: Evaluation | null }> {
+    const { model, classes } = this;
+    const { shape } = this.dataset;
+    const test = await evaluate(model, this.splits.test, shape, classes);
+    const validation = this.splits.validation ? await evaluate(model, this.splits.validation, shape, classes) : null;
+    assertDeviceHealthy();
+    return { test, validation };
+  }
+
+  /**
+   * Whether early stopping ends the run after this epoch (never after the last: training ends
+   * there anyway), keeping this epoch's weights when they are the best so far and the job keeps the best.
+   */
+  private judgeEarlyStopping(epoch: number, validation: Evaluation): boolean {
+    const { stopping } = this;
+    if (!stopping) return false;
+    const judged = afterEpoch(
+      stopping,
+      this.stoppingState,
+      epoch,
+      stopping.metric === 'validationLoss' ? validation.loss : validation.accuracy,
+    );
+    this.stoppingState = judged.state;
+    if (judged.best && stopping.restoreBest) {
+      if (this.bestWeights) tf.dispose(this.bestWeights);
+      this.bestWeights = this.model.getWeights().map((weight) => weight.clone());
+    }
+    return judged.stop && epoch < this.settings.epochs;
+  }
+
+  private summarise(
+    epoch: number,
+    learningRate: number,
+    seconds: number,
+    test: Evaluation,
+    validation: Evaluation | null,
+  ): EpochSummary {
+    return {
+      epoch,
+      loss: this.log.epochLoss / this.perEpoch,
+      testAccuracy: test.accuracy,
+      testLoss: test.loss,
+      seconds: round(seconds, 3),
+      imagesPerSecond: round(this.splits.train.count / seconds, 1),
+      learningRate,
+      ...(validation ? { validationLoss: validation.loss, validationAccuracy: validation.accuracy } : {}),
+    };
+  }
+
+  /** The checkpoint at the start of the epoch after `epoch`: nothing of it trained yet. */
+  private async checkpointNextEpoch(epoch: number): Promise<void> {
     await this.checkpoint({
       ...(await this.position(epoch - 1, 0)),
       epochsDone: epoch,
@@ -307,7 +349,6 @@ class TrainingRun {
       windowBatches: 0,
       epochSeconds: 0,
     });
-    return null;
   }
 
   /** The epoch's batches, from the first a resumed run has not trained: a stop when told to stop or past the time limit. */
