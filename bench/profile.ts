@@ -16,17 +16,17 @@ import { augmentBatch } from '../src/training/augment.ts';
 import { firstImages, gatherBatch } from '../src/training/batches.ts';
 import { TrainingStep } from '../src/training/training-step.ts';
 
-const phases = ['gather', 'augment', 'normalise', 'forward', 'backward', 'optimiser', 'loss sum', 'loss read'] as const;
+const phases = ['gather', 'augment', 'normalise', 'forward', 'backward', 'optimizer', 'loss sum', 'loss read'] as const;
 type Phase = (typeof phases)[number];
 
-/** The grouping: data, forward, backward, optimiser, logging and host reads. */
+/** The grouping: data, forward, backward, optimizer, logging and host reads. */
 const groupOf: Record<Phase, string> = {
   gather: 'data',
   augment: 'data',
   normalise: 'data',
   forward: 'forward',
   backward: 'backward',
-  optimiser: 'optimiser',
+  optimizer: 'optimizer',
   'loss sum': 'logging',
   'loss read': 'logging',
 };
@@ -37,7 +37,7 @@ const phaseNote: Record<Phase, string> = {
   normalise: 'bytes to float32 tensor',
   forward: 'layers in turn (trainingForward) + softmax cross-entropy, recording the tape',
   backward: 'gradients from the tape',
-  optimiser: 'weight decay + momentum update',
+  optimizer: 'weight decay + momentum update',
   'loss sum': 'add the loss to the log window (stays on the backend)',
   'loss read': 'read the window back to the host, every logEvery batches',
 };
@@ -117,7 +117,7 @@ class ProfiledLoop {
     step.apply(grads);
     tf.dispose(grads);
     await (step.variables[this.smallest] as tf.Variable).data();
-    mark('optimiser');
+    mark('optimizer');
 
     const summed = tf.add<tf.Scalar>(this.windowLoss, loss);
     tf.dispose([this.windowLoss, loss]);

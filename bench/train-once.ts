@@ -53,8 +53,9 @@ const listener: TrainingListener = {
       );
   },
 };
-const outcome = await train(model, dataset, run, listener, { parallel: { replicas, backend } });
-if (outcome.kind !== 'completed') throw new Error('training stopped');
+const stop = await train(model, dataset, run, listener, { parallel: { replicas, backend } });
+if (stop.reason !== 'completed') throw new Error(`training stopped: ${stop.reason}`);
+const outcome = stop.result;
 const trainSeconds = steps ? ((stepEnds.at(-1) as number) - (stepEnds[0] as number)) / 1000 : outcome.trainSeconds;
 const waited = outcome.replicaTimes?.waitedMs ?? [];
 const result: TrainOnceResult = {

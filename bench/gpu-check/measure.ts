@@ -204,7 +204,7 @@ function listener(
     onLog: async () => undefined,
     onProgress: async () => undefined,
     onEpoch,
-    nextStep: async () => (elapsed() > stopAt ? 'stop' : 'continue'),
+    nextStep: async () => (elapsed() > stopAt ? 'cancelled' : 'continue'),
     onCheckpoint: async () => undefined,
   };
 }
@@ -222,11 +222,12 @@ async function timeSteps(model: ModelName, batch: number, timed: number): Promis
       throw new Error(`a step of ${batch} needs more than the subset's ${dataset.train.count} training images`);
     await train(network, dataset, settingsFor(model, batch, 1, warmupSteps * batch, 1), listener());
     const epochs = Math.ceil(timed / perEpoch);
-    const outcome = await train(network, dataset, settingsFor(model, batch, epochs, perEpoch * batch, 1), listener());
+    const stop = await train(network, dataset, settingsFor(model, batch, epochs, perEpoch * batch, 1), listener());
     assertDeviceHealthy();
-    if (outcome.kind !== 'completed') throw new Error('training stopped');
+    if (stop.reason !== 'completed') throw new Error(`training stopped: ${stop.reason}`);
     const images = epochs * perEpoch * batch;
-    return { imagesPerSecond: images / outcome.trainSeconds, seconds: outcome.trainSeconds, images };
+    const seconds = stop.result.trainSeconds;
+    return { imagesPerSecond: images / seconds, seconds, images };
   } catch (error) {
     return { error: (error as Error).message.split('\n')[0] ?? String(error) };
   } finally {
@@ -268,7 +269,7 @@ const epochs = plannedEpochs();
   // A hard stop at 1.5 × the budget (none when --epochs says how many): the epochs done by then are what's compared.
   const stopAt = fixedEpochs === null ? elapsed() + budgetSeconds * 1.5 : Number.POSITIVE_INFINITY;
   try {
-    const outcome = await train(
+    const stop = await train(
       network,
       dataset,
       settingsFor('alexnet', batchSize, epochs, trainImages, testImages),
@@ -281,7 +282,7 @@ const epochs = plannedEpochs();
       }, stopAt),
     );
     assertDeviceHealthy();
-    if (epochSeconds.length === 0) throw new Error(`stopped before the first epoch ended (${outcome.kind})`);
+    if (epochSeconds.length === 0) throw new Error(`stopped before the first epoch ended (${stop.reason})`);
     const seconds = epochSeconds.reduce((sum, value) => sum + value, 0);
     results.epochs = {
       imagesPerSecond: (trainImages * epochSeconds.length) / seconds,

@@ -9,7 +9,7 @@ const count = () => z.number().int().nonnegative();
 const generatorPosition = () => z.number().int();
 
 /**
- * Where a training run stands between two batches. With the weights and the optimiser's momentum,
+ * Where a training run stands between two batches. With the weights and the optimizer's momentum,
  * it is all a run needs to go on exactly as an uninterrupted one would: the same batches in the
  * same order, the same augmentation and dropout masks, the same log lines.
  */
@@ -45,7 +45,7 @@ export type TrainingPosition = z.infer<typeof trainingPosition>;
 
 /**
  * A checkpoint as the trainer hands it out and takes it back: the position and every tensor of
- * the run (the model's weights, then the optimiser's momentum), float32, in a fixed order.
+ * the run (the model's weights, then the optimizer's momentum), float32, in a fixed order.
  */
 export interface TrainingCheckpoint {
   readonly position: TrainingPosition;

@@ -3,10 +3,6 @@ import type { TrainingPosition } from './checkpoint.ts';
 /** Progress writes between log lines, at most this often, so Redis isn't written every batch. */
 const progressIntervalMs = 1000;
 
-export class TrainingTimeoutError extends Error {
-  override readonly name = 'TrainingTimeoutError';
-}
-
 /**
  * A run's times: training seconds (the epochs' own, evaluation aside), all seconds spent (for the
  * job's time limit), both counting the runs it resumes, and when a progress write or an
@@ -40,12 +36,9 @@ export class TrainingClock {
     return (this.resumed?.activeSeconds ?? 0) + (performance.now() - this.attemptStarted) / 1000;
   }
 
-  enforceTimeLimit(where: string): void {
-    if (this.activeSeconds() > this.timeoutSeconds) {
-      throw new TrainingTimeoutError(
-        `the job ran past its time limit of ${this.timeoutSeconds} s (timeoutSeconds) ${where}`,
-      );
-    }
+  /** Whether the run has spent more than the job's timeoutSeconds, counting the runs it resumes. */
+  pastTimeLimit(): boolean {
+    return this.activeSeconds() > this.timeoutSeconds;
   }
 
   /** Starts an epoch's clock, at `secondsBefore` for one a resumed run goes on with. */

@@ -5,7 +5,7 @@ import type { ConcreteBackend } from '../backends/select.ts';
 import type { EpochSummary, JobProgress, LossLogLine } from '../contract/job.ts';
 import type { JobSettings } from '../contract/job-request.ts';
 import { batchesPerEpoch, progressAt } from '../contract/progress.ts';
-import type { Dataset } from '../datasets/dataset.ts';
+import type { Dataset, ImageSplit } from '../datasets/dataset.ts';
 import { frozenWeightValues } from '../models/fine-tune.ts';
 import { SeededDropout } from '../models/seeded-dropout.ts';
 import { SeededRandom } from '../random.ts';
@@ -21,8 +21,11 @@ import { learningRateOf } from './schedule.ts';
 import { TrainingStep } from './training-step.ts';
 import { splitForValidation } from './validation.ts';
 
-/** What the trainer is told after each batch: go on, stop now (cancelled), or checkpoint and stop (the worker shuts down). */
-export type TrainingInstruction = 'continue' | 'stop' | 'pause';
+/**
+ * What the trainer is told after each batch: go on; checkpoint and stop (the worker shuts down); or
+ * stop now, for the reason given (the job was cancelled, or another worker took it over).
+ */
+export type TrainingInstruction = 'continue' | 'pause' | 'cancelled' | 'superseded';
 
 /** How the trainer reports to whoever runs it; every call is awaited, so it also yields the event loop. */
 export interface TrainingListener {
@@ -53,20 +56,38 @@ export interface TrainingOptions {
     { readonly replicas: number; readonly backend: ConcreteBackend; readonly fault?: ReplicaFault | null } | undefined;
 }
 
-export type TrainingOutcome =
-  | {
-      readonly kind: 'completed';
-      readonly evaluation: Evaluation;
-      readonly trainSeconds: number;
-      /** How the replicas spent the run, when there were several. */
-      readonly replicaTimes: ReplicaTimes | null;
-      /** Where early stopping left the run, when the job asked for it. */
-      readonly earlyStopping: EarlyStoppingOutcome | null;
-      /** The epoch after which endAfterEpoch ended training; null when it didn't. */
-      readonly terminatedAfterEpoch: number | null;
-    }
-  | { readonly kind: 'stopped' }
-  | { readonly kind: 'paused' };
+/**
+ * Why training stopped, with what the caller needs to act on it:
+ *
+ * | reason | when | with |
+ * | --- | --- | --- |
+ * | completed | after the last epoch | the result |
+ * | earlyStopped | after an epoch but the last, the validation metric having stopped improving | the epoch, the result |
+ * | terminated | after an epoch but the last, when the listener's endAfterEpoch said so (successive halving) | the epoch, the result |
+ * | cancelled | after a batch, when nextStep said so | nothing: the job is over |
+ * | superseded | after a batch, when nextStep said so | nothing: another worker's attempt has the job |
+ * | paused | after a batch, when nextStep said so, the checkpoint handed to onCheckpoint | nothing: the checkpoint goes on |
+ * | timeLimit | after a batch or an evaluation, the job's timeoutSeconds spent | the message to fail the job with |
+ */
+export type TrainingStop =
+  | { readonly reason: 'completed'; readonly result: TrainingResult }
+  | { readonly reason: 'earlyStopped' | 'terminated'; readonly afterEpoch: number; readonly result: TrainingResult }
+  | { readonly reason: 'cancelled' | 'superseded' | 'paused' }
+  | { readonly reason: 'timeLimit'; readonly message: string };
+
+/** A stop after training to its end, or to the end of an epoch: the model is trained, its result ready. */
+export type TrainedStop = Extract<TrainingStop, { readonly result: TrainingResult }>;
+
+/** What a run that trained to its end (every epoch, or stopped after one) leaves. */
+export interface TrainingResult {
+  /** On the test set, with the weights the model ends with. */
+  readonly evaluation: Evaluation;
+  readonly trainSeconds: number;
+  /** How the replicas spent the run, when there were several. */
+  readonly replicaTimes: ReplicaTimes | null;
+  /** Where early stopping left the run, when the job asked for it. */
+  readonly earlyStopping: EarlyStoppingOutcome | null;
+}
 
 export interface EarlyStoppingOutcome {
   readonly metric: NonNullable<JobSettings['earlyStopping']>['metric'];
@@ -81,8 +102,6 @@ export interface EarlyStoppingOutcome {
 export class TrainingDivergedError extends Error {
   override readonly name = 'TrainingDivergedError';
 }
-
-export { TrainingTimeoutError } from './clock.ts';
 
 /**
  * A mean loss this many times that of guessing (ln of the class count) means the weights have blown
@@ -103,186 +122,356 @@ export async function train(
   settings: JobSettings,
   listener: TrainingListener,
   options: TrainingOptions = {},
-): Promise<TrainingOutcome> {
-  const classes = dataset.classNames.length;
-  const { train: trainSplit, validation } = splitForValidation(
-    firstImages(dataset.train, dataset.shape, settings.trainLimit),
-    dataset,
-    settings,
-  );
-  const testSplit = firstImages(dataset.test, dataset.shape, settings.testLimit);
-  const perEpoch = batchesPerEpoch(trainSplit.count, settings.batchSize);
-  const progress = (epoch: number, batch: number): JobProgress => progressAt(settings.epochs, perEpoch, epoch, batch);
+): Promise<TrainingStop> {
+  const run = await TrainingRun.start(model, dataset, settings, listener, options);
+  try {
+    return await run.toTheEnd();
+  } finally {
+    run.dispose();
+  }
+}
 
-  const dropouts = model.layers.filter((layer): layer is SeededDropout => layer instanceof SeededDropout);
-  assertModelFitsDevice(model, settings.batchSize);
-  const step = new TrainingStep(model, dataset.shape, classes, settings);
+/** How an epoch ended the run after training to its end: the run's result is taken from there. */
+interface TrainedEnd {
+  readonly reason: TrainedStop['reason'];
+  readonly epoch: number;
+  /** On the test set, with the epoch's weights. */
+  readonly evaluation: Evaluation;
+}
 
-  const resumed = options.resumeFrom?.position;
-  if (options.resumeFrom) await restore(options.resumeFrom, model, step, dropouts);
-  // Before the clock starts: threads starting up are not training time.
-  const group =
-    options.parallel && options.parallel.replicas > 1
-      ? await startReplicas(options.parallel, model, step, dropouts, dataset, settings)
-      : null;
-  const random = resumed ? SeededRandom.fromPosition(resumed.random) : new SeededRandom(settings.seed);
-  const clock = new TrainingClock(resumed, settings.timeoutSeconds, options.checkpointSeconds ?? 0);
-  const log = new LossLog(resumed?.logLines ?? 0);
-  const stopping = settings.earlyStopping;
-  let stoppingState: EarlyStoppingState = resumed?.earlyStopping ?? noEarlyStoppingYet;
-  // The best epoch's weights, kept to end with (restoreBest): in memory, and in every checkpoint after it.
-  let bestWeights: tf.Tensor[] | null = options.resumeFrom?.bestWeights?.map((tensor) => tensor.clone()) ?? null;
-  // With replicas, the optimiser's state is theirs; this thread's optimiser never steps.
-  const optimiser: OptimiserState = group ?? step;
-  const checkpoint = async (position: TrainingPosition): Promise<void> => {
-    const momentum = await optimiser.momentum();
+/**
+ * One run of `train`, from where it starts (or resumes) to why it stopped (TrainingStop). An epoch
+ * is these parts, in order, one method each:
+ *
+ * | part | does | may end the run with |
+ * | --- | --- | --- |
+ * | trainBatches | the epoch's batches (trainBatch), a log line every logEvery (reportLoss), then asks the listener what next (betweenBatches) | cancelled, superseded, paused, timeLimit |
+ * | evaluateEpoch | the test set and the validation split | timeLimit |
+ * | judgeEarlyStopping | whether the validation metric stopped improving; keeps the best weights | earlyStopped, once onEpoch has the summary |
+ * | summarise | the epoch's summary, for onEpoch | completed after the last epoch; terminated when endAfterEpoch says so |
+ * | checkpointNextEpoch | the checkpoint to resume from at the next epoch's start | |
+ *
+ * A run that trained to its end (completed, earlyStopped, terminated) finishes with its result,
+ * evaluated on the weights it keeps.
+ */
+class TrainingRun {
+  private readonly classes: number;
+  private readonly perEpoch: number;
+  private readonly resumed: TrainingPosition | undefined;
+  private readonly random: SeededRandom;
+  private readonly clock: TrainingClock;
+  private readonly log: LossLog;
+  private readonly stopping: JobSettings['earlyStopping'];
+  private stoppingState: EarlyStoppingState;
+  /** The best epoch's weights, kept to end with (restoreBest): in memory, and in every checkpoint after it. */
+  private bestWeights: tf.Tensor[] | null;
+  /** With replicas, the optimizer's state is theirs; this thread's optimizer never steps. */
+  private readonly optimizer: OptimizerState;
+  /** Where the random generator stood when the epoch in progress drew its order of images. */
+  private orderRandom = 0;
+
+  private constructor(
+    private readonly model: tfl.LayersModel,
+    private readonly dataset: Dataset,
+    private readonly settings: JobSettings,
+    private readonly listener: TrainingListener,
+    private readonly splits: { train: ImageSplit; validation: ImageSplit | null; test: ImageSplit },
+    private readonly step: TrainingStep,
+    private readonly dropouts: readonly SeededDropout[],
+    private readonly group: ReplicaGroup | null,
+    options: TrainingOptions,
+  ) {
+    this.classes = dataset.classNames.length;
+    this.perEpoch = batchesPerEpoch(splits.train.count, settings.batchSize);
+    const resumed = options.resumeFrom?.position;
+    this.resumed = resumed;
+    this.random = resumed ? SeededRandom.fromPosition(resumed.random) : new SeededRandom(settings.seed);
+    this.clock = new TrainingClock(resumed, settings.timeoutSeconds, options.checkpointSeconds ?? 0);
+    this.log = new LossLog(resumed?.logLines ?? 0);
+    this.stopping = settings.earlyStopping;
+    this.stoppingState = resumed?.earlyStopping ?? noEarlyStoppingYet;
+    this.bestWeights = options.resumeFrom?.bestWeights?.map((tensor) => tensor.clone()) ?? null;
+    this.optimizer = group ?? step;
+  }
+
+  /** Splits the data set, builds the step, restores the checkpoint to resume from and starts the replicas. */
+  static async start(
+    model: tfl.LayersModel,
+    dataset: Dataset,
+    settings: JobSettings,
+    listener: TrainingListener,
+    options: TrainingOptions,
+  ): Promise<TrainingRun> {
+    const { train: trainSplit, validation } = splitForValidation(
+      firstImages(dataset.train, dataset.shape, settings.trainLimit),
+      dataset,
+      settings,
+    );
+    const test = firstImages(dataset.test, dataset.shape, settings.testLimit);
+    const dropouts = model.layers.filter((layer): layer is SeededDropout => layer instanceof SeededDropout);
+    assertModelFitsDevice(model, settings.batchSize);
+    const step = new TrainingStep(model, dataset.shape, dataset.classNames.length, settings);
+    if (options.resumeFrom) await restore(options.resumeFrom, model, step, dropouts);
+    // Before the clock starts: threads starting up are not training time.
+    const group =
+      options.parallel && options.parallel.replicas > 1
+        ? await startReplicas(options.parallel, model, step, dropouts, dataset, settings)
+        : null;
+    const splits = { train: trainSplit, validation, test };
+    return new TrainingRun(model, dataset, settings, listener, splits, step, dropouts, group, options);
+  }
+
+  /** Trains epoch after epoch until one ends the run, then releases the step and the replicas. */
+  async toTheEnd(): Promise<TrainingStop> {
+    let end: TrainingStop | TrainedEnd | null = null;
     try {
-      await listener.onCheckpoint({
-        position: { ...position, earlyStopping: stoppingState },
-        tensors: [...model.getWeights(), ...momentum],
-        bestWeights: bestWeights ?? undefined,
+      for (let epoch = (this.resumed?.epochsDone ?? 0) + 1; epoch <= this.settings.epochs && !end; epoch++)
+        end = await this.trainEpoch(epoch);
+    } finally {
+      await this.group?.close();
+      this.log.dispose();
+      this.step.dispose();
+    }
+    if (!end) throw new Error('a job has at least one epoch');
+    return 'evaluation' in end ? await this.finish(end) : end;
+  }
+
+  dispose(): void {
+    if (this.bestWeights) tf.dispose(this.bestWeights);
+  }
+
+  private progress(epoch: number, batch: number): JobProgress {
+    return progressAt(this.settings.epochs, this.perEpoch, epoch, batch);
+  }
+
+  private timeLimit(where: string): TrainingStop {
+    return {
+      reason: 'timeLimit',
+      message: `the job ran past its time limit of ${this.settings.timeoutSeconds} s (timeoutSeconds) ${where}`,
+    };
+  }
+
+  private async checkpoint(position: TrainingPosition): Promise<void> {
+    const momentum = await this.optimizer.momentum();
+    try {
+      await this.listener.onCheckpoint({
+        position: { ...position, earlyStopping: this.stoppingState },
+        tensors: [...this.model.getWeights(), ...momentum],
+        bestWeights: this.bestWeights ?? undefined,
       });
     } finally {
       tf.dispose(momentum);
     }
-    clock.checkpointed();
-  };
+    this.clock.checkpointed();
+  }
 
-  let evaluation: Evaluation | null = null;
-  let stoppedAfter: number | null = null;
-  let terminatedAfter: number | null = null;
-  try {
-    for (let epoch = (resumed?.epochsDone ?? 0) + 1; epoch <= settings.epochs; epoch++) {
-      const learningRate = learningRateOf(settings, epoch);
-      step.setLearningRate(learningRate);
-      // The epoch a checkpoint was taken in goes on where it stopped, in the order it was drawn in.
-      const continued = resumed && epoch === resumed.epochsDone + 1 && resumed.batchesDone > 0 ? resumed : null;
-      const orderRandom = continued ? continued.orderRandom : random.position;
-      const order = (continued ? SeededRandom.fromPosition(orderRandom) : random).permutation(trainSplit.count);
-      clock.startEpoch(continued?.epochSeconds ?? 0);
-      log.startEpoch(continued);
-      const where = { epochsDone: epoch - 1, orderRandom, random, dropouts, optimiser, log, clock };
-      const positionAfter = (batchesDone: number): Promise<TrainingPosition> => positionOf(where, batchesDone);
+  /** One epoch, part by part (see the class's table): null when the run goes on to the next. */
+  private async trainEpoch(epoch: number): Promise<TrainingStop | TrainedEnd | null> {
+    const learningRate = learningRateOf(this.settings, epoch);
+    const interrupted = await this.trainBatches(epoch, learningRate);
+    if (interrupted) return interrupted;
+    const seconds = this.clock.finishEpoch();
+    const { test, validation } = await this.evaluateEpoch();
+    if (this.clock.pastTimeLimit()) return this.timeLimit(`while evaluating epoch ${epoch}`);
+    const stopEarly = validation ? this.judgeEarlyStopping(epoch, validation) : false;
+    const summary = this.summarise(epoch, learningRate, seconds, test, validation);
+    // Stopping early: the job is done.
+    const { perEpoch } = this;
+    await this.listener.onEpoch(
+      summary,
+      stopEarly ? progressAt(epoch, perEpoch, epoch, perEpoch) : this.progress(epoch, perEpoch),
+    );
+    if (stopEarly) return { reason: 'earlyStopped', epoch, evaluation: test };
+    // No checkpoint after the last: the finished model is saved as the job's artifact instead.
+    if (epoch === this.settings.epochs) return { reason: 'completed', epoch, evaluation: test };
+    if (await this.listener.endAfterEpoch?.(summary)) return { reason: 'terminated', epoch, evaluation: test };
+    await this.checkpointNextEpoch(epoch);
+    return null;
+  }
 
-      for (let batch = (continued?.batchesDone ?? 0) + 1; batch <= perEpoch; batch++) {
-        const { images, labels } = gatherBatch(
-          trainSplit,
-          dataset.shape,
-          order.subarray((batch - 1) * settings.batchSize, batch * settings.batchSize),
-        );
-        const batchImages = settings.augment ? augmentBatch(images, labels.length, dataset.shape, random) : images;
-        log.add(group ? await group.run(batchImages, labels, learningRate) : step.run(batchImages, labels));
-        if (batch % settings.logEvery === 0 || batch === perEpoch) {
-          const mean = await log.closeWindow();
-          // The read waited for the batches' kernels: any the GPU rejected has been reported by now.
-          assertDeviceHealthy();
-          if (!Number.isFinite(mean) || mean > divergenceFactor * Math.log(classes)) {
-            throw new TrainingDivergedError(
-              `training diverged: the loss became ${mean.toPrecision(3)} in epoch ${epoch}, batch ${batch}; try a smaller learningRate (it was ${settings.learningRate})`,
-            );
-          }
-          if (batch % settings.logEvery === 0) {
-            await listener.onLog({ epoch, batch, loss: mean }, progress(epoch, batch));
-            log.lineWritten();
-            clock.progressWritten();
-          }
-        } else if (clock.progressDue()) {
-          await listener.onProgress(progress(epoch, batch));
-          clock.progressWritten();
-        }
-        const instruction = await listener.nextStep();
-        if (instruction === 'stop') return { kind: 'stopped' };
-        clock.enforceTimeLimit(`in epoch ${epoch}, batch ${batch}`);
-        if (instruction === 'pause' || (clock.checkpointDue() && batch < perEpoch)) {
-          await checkpoint(await positionAfter(batch));
-          if (instruction === 'pause') return { kind: 'paused' };
-        }
-      }
-      const seconds = clock.finishEpoch();
-      evaluation = await evaluate(model, testSplit, dataset.shape, classes);
-      const validated = validation ? await evaluate(model, validation, dataset.shape, classes) : null;
-      assertDeviceHealthy();
-      clock.enforceTimeLimit(`while evaluating epoch ${epoch}`);
-      let stop = false;
-      if (stopping && validated) {
-        const judged = afterEpoch(
-          stopping,
-          stoppingState,
-          epoch,
-          stopping.metric === 'validationLoss' ? validated.loss : validated.accuracy,
-        );
-        stoppingState = judged.state;
-        // Patience running out in the last epoch stops nothing: training ends there anyway.
-        stop = judged.stop && epoch < settings.epochs;
-        if (judged.best && stopping.restoreBest) {
-          if (bestWeights) tf.dispose(bestWeights);
-          bestWeights = model.getWeights().map((weight) => weight.clone());
-        }
-      }
-      const summary: EpochSummary = {
-        epoch,
-        loss: log.epochLoss / perEpoch,
-        testAccuracy: evaluation.accuracy,
-        testLoss: evaluation.loss,
-        seconds: round(seconds, 3),
-        imagesPerSecond: round(trainSplit.count / seconds, 1),
-        learningRate,
-        ...(validated ? { validationLoss: validated.loss, validationAccuracy: validated.accuracy } : {}),
-      };
-      // Stopping early: the job is done.
-      await listener.onEpoch(summary, stop ? progressAt(epoch, perEpoch, epoch, perEpoch) : progress(epoch, perEpoch));
-      if (stop) {
-        stoppedAfter = epoch;
-        break;
-      }
-      if (epoch < settings.epochs && (await listener.endAfterEpoch?.(summary))) {
-        terminatedAfter = epoch;
-        break;
-      }
-      // None after the last: the finished model is saved as the job's artifact instead.
-      if (epoch < settings.epochs) {
-        // The start of the next epoch: nothing of it trained yet.
-        await checkpoint({
-          ...(await positionAfter(0)),
-          epochsDone: epoch,
-          epochLoss: 0,
-          windowLoss: 0,
-          windowBatches: 0,
-          epochSeconds: 0,
-        });
-      }
+  /** The test set, and the validation split when the job has one, on the epoch's weights. */
+  private async evaluateEpoch(): Promise<{ test: Evaluation; validation: Evaluation | null }> {
+    const { model, classes } = this;
+    const { shape } = this.dataset;
+    const test = await evaluate(model, this.splits.test, shape, classes);
+    const validation = this.splits.validation ? await evaluate(model, this.splits.validation, shape, classes) : null;
+    assertDeviceHealthy();
+    return { test, validation };
+  }
+
+  /**
+   * Whether early stopping ends the run after this epoch (never after the last: training ends
+   * there anyway), keeping this epoch's weights when they are the best so far and the job keeps the best.
+   */
+  private judgeEarlyStopping(epoch: number, validation: Evaluation): boolean {
+    const { stopping } = this;
+    if (!stopping) return false;
+    const judged = afterEpoch(
+      stopping,
+      this.stoppingState,
+      epoch,
+      stopping.metric === 'validationLoss' ? validation.loss : validation.accuracy,
+    );
+    this.stoppingState = judged.state;
+    if (judged.best && stopping.restoreBest) {
+      if (this.bestWeights) tf.dispose(this.bestWeights);
+      this.bestWeights = this.model.getWeights().map((weight) => weight.clone());
     }
-  } finally {
-    await group?.close();
-    log.dispose();
-    step.dispose();
+    return judged.stop && epoch < this.settings.epochs;
   }
-  if (!evaluation) throw new Error('a job has at least one epoch');
-  const lastEpoch = stoppedAfter ?? terminatedAfter ?? settings.epochs;
-  const keptEpoch = stopping?.restoreBest && bestWeights ? stoppingState.bestEpoch : lastEpoch;
-  if (bestWeights && keptEpoch !== lastEpoch) {
-    // The result is the kept weights': the test set is evaluated on them again.
-    model.setWeights(bestWeights);
-    evaluation = await evaluate(model, testSplit, dataset.shape, classes);
+
+  private summarise(
+    epoch: number,
+    learningRate: number,
+    seconds: number,
+    test: Evaluation,
+    validation: Evaluation | null,
+  ): EpochSummary {
+    return {
+      epoch,
+      loss: this.log.epochLoss / this.perEpoch,
+      testAccuracy: test.accuracy,
+      testLoss: test.loss,
+      seconds: round(seconds, 3),
+      imagesPerSecond: round(this.splits.train.count / seconds, 1),
+      learningRate,
+      ...(validation ? { validationLoss: validation.loss, validationAccuracy: validation.accuracy } : {}),
+    };
   }
-  if (bestWeights) tf.dispose(bestWeights);
-  const earlyStopping = stopping
-    ? {
-        metric: stopping.metric,
-        bestEpoch: stoppingState.bestEpoch,
-        bestValue: stoppingState.bestValue,
-        stoppedAfterEpoch: stoppedAfter,
-        keptEpoch,
+
+  /** The checkpoint at the start of the epoch after `epoch`: nothing of it trained yet. */
+  private async checkpointNextEpoch(epoch: number): Promise<void> {
+    await this.checkpoint({
+      ...(await this.position(epoch - 1, 0)),
+      epochsDone: epoch,
+      epochLoss: 0,
+      windowLoss: 0,
+      windowBatches: 0,
+      epochSeconds: 0,
+    });
+  }
+
+  /** The epoch's batches, from the first a resumed run has not trained: a stop when told to stop or past the time limit. */
+  private async trainBatches(epoch: number, learningRate: number): Promise<TrainingStop | null> {
+    this.step.setLearningRate(learningRate);
+    // The epoch a checkpoint was taken in goes on where it stopped, in the order it was drawn in.
+    const { resumed } = this;
+    const continued = resumed && epoch === resumed.epochsDone + 1 && resumed.batchesDone > 0 ? resumed : null;
+    this.orderRandom = continued ? continued.orderRandom : this.random.position;
+    const order = (continued ? SeededRandom.fromPosition(this.orderRandom) : this.random).permutation(
+      this.splits.train.count,
+    );
+    this.clock.startEpoch(continued?.epochSeconds ?? 0);
+    this.log.startEpoch(continued);
+    for (let batch = (continued?.batchesDone ?? 0) + 1; batch <= this.perEpoch; batch++) {
+      await this.trainBatch(
+        order.subarray((batch - 1) * this.settings.batchSize, batch * this.settings.batchSize),
+        learningRate,
+      );
+      await this.reportLoss(epoch, batch);
+      const stop = await this.betweenBatches(epoch, batch);
+      if (stop) return stop;
+    }
+    return null;
+  }
+
+  /** One step on the images at `indices`, augmented when the job asks; its loss goes to the log's window. */
+  private async trainBatch(indices: Uint32Array, learningRate: number): Promise<void> {
+    const { shape } = this.dataset;
+    const { images, labels } = gatherBatch(this.splits.train, shape, indices);
+    const batchImages = this.settings.augment ? augmentBatch(images, labels.length, shape, this.random) : images;
+    this.log.add(
+      this.group ? await this.group.run(batchImages, labels, learningRate) : this.step.run(batchImages, labels),
+    );
+  }
+
+  /**
+   * A log line every logEvery batches, the loss read back also at the epoch's end (for its summary)
+   * and checked for divergence; between log lines, the progress now and then.
+   */
+  private async reportLoss(epoch: number, batch: number): Promise<void> {
+    const { settings, clock } = this;
+    if (batch % settings.logEvery === 0 || batch === this.perEpoch) {
+      const mean = await this.log.closeWindow();
+      // The read waited for the batches' kernels: any the GPU rejected has been reported by now.
+      assertDeviceHealthy();
+      if (!Number.isFinite(mean) || mean > divergenceFactor * Math.log(this.classes)) {
+        throw new TrainingDivergedError(
+          `training diverged: the loss became ${mean.toPrecision(3)} in epoch ${epoch}, batch ${batch}; try a smaller learningRate (it was ${settings.learningRate})`,
+        );
       }
-    : null;
-  return {
-    kind: 'completed',
-    evaluation,
-    trainSeconds: round(clock.trainSeconds, 3),
-    replicaTimes: group?.times ?? null,
-    earlyStopping,
-    terminatedAfterEpoch: terminatedAfter,
-  };
+      if (batch % settings.logEvery === 0) {
+        await this.listener.onLog({ epoch, batch, loss: mean }, this.progress(epoch, batch));
+        this.log.lineWritten();
+        clock.progressWritten();
+      }
+    } else if (clock.progressDue()) {
+      await this.listener.onProgress(this.progress(epoch, batch));
+      clock.progressWritten();
+    }
+  }
+
+  /** Asks the listener what next and checks the time limit; checkpoints when pausing or when one is due within the epoch. */
+  private async betweenBatches(epoch: number, batch: number): Promise<TrainingStop | null> {
+    const instruction = await this.listener.nextStep();
+    if (instruction === 'cancelled' || instruction === 'superseded') return { reason: instruction };
+    if (this.clock.pastTimeLimit()) return this.timeLimit(`in epoch ${epoch}, batch ${batch}`);
+    if (instruction === 'pause' || (this.clock.checkpointDue() && batch < this.perEpoch)) {
+      await this.checkpoint(await this.position(epoch - 1, batch));
+      if (instruction === 'pause') return { reason: 'paused' };
+    }
+    return null;
+  }
+
+  /** Where the run stands after `batchesDone` batches of the epoch after `epochsDone`. */
+  private async position(epochsDone: number, batchesDone: number): Promise<TrainingPosition> {
+    const losses = await this.log.position();
+    const times = this.clock.position();
+    return {
+      epochsDone,
+      batchesDone,
+      orderRandom: this.orderRandom,
+      random: this.random.position,
+      dropoutRandom: this.dropouts.map((dropout) => dropout.randomPosition),
+      optimizerIterations: this.optimizer.iterations,
+      epochLoss: losses.epochLoss,
+      windowLoss: losses.windowLoss,
+      windowBatches: losses.windowBatches,
+      trainSeconds: times.trainSeconds,
+      epochSeconds: times.epochSeconds,
+      activeSeconds: times.activeSeconds,
+      logLines: losses.logLines,
+    };
+  }
+
+  /** The run's result from the epoch that ended it, with the best epoch's weights when the job keeps those. */
+  private async finish(end: TrainedEnd): Promise<TrainingStop> {
+    const { stopping, stoppingState, bestWeights } = this;
+    let { evaluation } = end;
+    const keptEpoch = stopping?.restoreBest && bestWeights ? stoppingState.bestEpoch : end.epoch;
+    if (bestWeights && keptEpoch !== end.epoch) {
+      // The result is the kept weights': the test set is evaluated on them again.
+      this.model.setWeights(bestWeights);
+      evaluation = await evaluate(this.model, this.splits.test, this.dataset.shape, this.classes);
+    }
+    const result: TrainingResult = {
+      evaluation,
+      trainSeconds: round(this.clock.trainSeconds, 3),
+      replicaTimes: this.group?.times ?? null,
+      earlyStopping: stopping
+        ? {
+            metric: stopping.metric,
+            bestEpoch: stoppingState.bestEpoch,
+            bestValue: stoppingState.bestValue,
+            stoppedAfterEpoch: end.reason === 'earlyStopped' ? end.epoch : null,
+            keptEpoch,
+          }
+        : null,
+    };
+    return end.reason === 'completed'
+      ? { reason: 'completed', result }
+      : { reason: end.reason, afterEpoch: end.epoch, result };
+  }
 }
 
 /** The replicas that train beside this thread, from where `step` stands; `step` is disposed when they can't start. */
@@ -310,40 +499,8 @@ async function startReplicas(
   }
 }
 
-/** What a checkpoint's position is made of, besides the batches done. */
-interface PositionParts {
-  readonly epochsDone: number;
-  readonly orderRandom: number;
-  readonly random: SeededRandom;
-  readonly dropouts: readonly SeededDropout[];
-  readonly optimiser: OptimiserState;
-  readonly log: LossLog;
-  readonly clock: TrainingClock;
-}
-
-/** Where the run stands after `batchesDone` batches of the epoch in progress. */
-async function positionOf(parts: PositionParts, batchesDone: number): Promise<TrainingPosition> {
-  const losses = await parts.log.position();
-  const times = parts.clock.position();
-  return {
-    epochsDone: parts.epochsDone,
-    batchesDone,
-    orderRandom: parts.orderRandom,
-    random: parts.random.position,
-    dropoutRandom: parts.dropouts.map((dropout) => dropout.randomPosition),
-    optimizerIterations: parts.optimiser.iterations,
-    epochLoss: losses.epochLoss,
-    windowLoss: losses.windowLoss,
-    windowBatches: losses.windowBatches,
-    trainSeconds: times.trainSeconds,
-    epochSeconds: times.epochSeconds,
-    activeSeconds: times.activeSeconds,
-    logLines: losses.logLines,
-  };
-}
-
-/** Where the optimiser stands: this thread's TrainingStep's, or the replicas' between them. */
-interface OptimiserState {
+/** Where the optimizer stands: this thread's TrainingStep's, or the replicas' between them. */
+interface OptimizerState {
   readonly iterations: number;
   /** One momentum buffer per trainable variable (none before the first step), the caller's to dispose. */
   momentum(): Promise<tf.Tensor[]>;

@@ -93,12 +93,12 @@ export class TrainingStep {
     });
   }
 
-  /** Steps the optimiser has taken. */
+  /** Steps the optimizer has taken. */
   get iterations(): number {
     return this.optimizer.iterations;
   }
 
-  /** Copies of the optimiser's momentum buffers, the caller's to dispose, one per variable in `variables` order; none before the first step. */
+  /** Copies of the optimizer's momentum buffers, the caller's to dispose, one per variable in `variables` order; none before the first step. */
   async momentum(): Promise<tf.Tensor[]> {
     const [iterations, ...buffers] = await this.optimizer.getWeights();
     // getWeights hands out a fresh scalar for the iteration count (kept in a checkpoint's position instead).
@@ -106,7 +106,7 @@ export class TrainingStep {
     return buffers.map(({ tensor }) => tensor.clone());
   }
 
-  /** Goes on from another run's optimiser: its step count and momentum buffers (which stay the caller's). */
+  /** Goes on from another run's optimizer: its step count and momentum buffers (which stay the caller's). */
   async setMomentum(iterations: number, buffers: readonly tf.Tensor[]): Promise<void> {
     const count = tf.scalar(iterations, 'int32');
     await this.optimizer.setWeights([

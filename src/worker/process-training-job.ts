@@ -9,7 +9,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { loadArtifact, saveArtifact } from '../models/artifact.ts';
 import { initialiseFrom, setTrainableLayers } from '../models/fine-tune.ts';
 import { models } from '../models/index.ts';
-import { JobAttempt, type AttemptStatus } from '../store/job-attempt.ts';
+import { JobAttempt } from '../store/job-attempt.ts';
 import type { ExperimentStore } from '../store/experiment-store.ts';
 import type { JobStore } from '../store/job-store.ts';
 import { goesOn, isRung, rungScore } from '../training/successive-halving.ts';
@@ -21,7 +21,8 @@ import {
 } from '../training/checkpoint.ts';
 import { replicasOn, type ReplicaFault } from '../training/replicas/replica-group.ts';
 import { classMetrics } from '../training/class-metrics.ts';
-import { train, type TrainingListener } from '../training/trainer.ts';
+import { train, type TrainedStop, type TrainingListener, type TrainingStop } from '../training/trainer.ts';
+import type { Dataset } from '../datasets/dataset.ts';
 import type { DatasetCache } from './dataset-cache.ts';
 
 export interface TrainingJobDependencies {
@@ -86,9 +87,8 @@ export async function processTrainingJob(
       log,
     );
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
     log.error({ err: error }, 'job failed');
-    outcome = (await attempt.fail(message)) ? 'ended' : await endedUnlessSuperseded(attempt);
+    outcome = await failAttempt(attempt, error instanceof Error ? error.message : String(error));
   }
   // A superseded attempt leaves the checkpoint to the attempt that took over.
   if (outcome === 'ended') await checkpoints.remove(jobId);
@@ -124,8 +124,6 @@ async function trainAndRecord(
         'taking the job over',
       );
     }
-    // What the trainer was last told, to say why it stopped.
-    let status = 'current' as AttemptStatus;
     const listener: TrainingListener = {
       onLog: (line, progress) => attempt.appendLog(line, progress),
       onProgress: (progress) => attempt.setProgress(progress),
@@ -139,8 +137,9 @@ async function trainAndRecord(
             endAfterEpoch: (summary: EpochSummary) => weakAtRung(dependencies.experiments, experimentId, summary, log),
           }),
       nextStep: async () => {
-        status = await attempt.status();
-        if (status !== 'current') return 'stop';
+        const status = await attempt.status();
+        if (status === 'stopped') return 'cancelled';
+        if (status === 'superseded') return 'superseded';
         return dependencies.shuttingDown() ? 'pause' : 'continue';
       },
       // Never over the checkpoint of an attempt that took over.
@@ -153,58 +152,95 @@ async function trainAndRecord(
     const { replicas, reason } = replicasOn(backend, dependencies.trainThreads);
     if (reason) log.info(reason);
     log.info({ settings, backend, replicas }, 'training');
-    const outcome = await train(model, dataset, settings, listener, {
+    const stop = await train(model, dataset, settings, listener, {
       resumeFrom: resumeFrom ?? undefined,
       checkpointSeconds: dependencies.checkpointSeconds,
       parallel: { replicas, backend, fault: dependencies.replicaFault },
     });
-    if (outcome.kind === 'stopped') {
-      if (status === 'superseded') {
-        log.warn(
-          'training stopped: another worker took the job over (this one stopped answering for longer than JOB_LOCK_SECONDS)',
-        );
-        return 'superseded';
-      }
-      log.info('training stopped: the job was cancelled');
-      return 'ended';
-    }
-    if (outcome.kind === 'paused') {
-      const handedBack = await attempt.handBack();
-      log.info({ handedBack }, 'training paused at a checkpoint: the worker is shutting down');
-      return handedBack ? 'handedBack' : await endedUnlessSuperseded(attempt);
-    }
-    if ((await attempt.status()) === 'superseded') return 'superseded';
-    await saveArtifact(dependencies.artifactsDir, model, {
-      jobId,
-      dataset: settings.dataset,
-      shape: dataset.shape,
-      classNames: dataset.classNames,
-      imageKind: dataset.imageKind,
-    });
-    const { evaluation } = outcome;
-    const completed = await attempt.complete({
-      testAccuracy: evaluation.accuracy,
-      testLoss: evaluation.loss,
-      correct: evaluation.correct,
-      total: evaluation.total,
-      perClassAccuracy: evaluation.perClassAccuracy,
-      confusionMatrix: evaluation.confusionMatrix,
-      classNames: [...dataset.classNames],
-      ...classMetrics(evaluation.confusionMatrix, dataset.classNames),
-      params: model.countParams(),
-      trainSeconds: outcome.trainSeconds,
-      backend,
-      device: backendDevice(),
-      replicas,
-      ...(outcome.earlyStopping ? { earlyStopping: outcome.earlyStopping } : {}),
-      ...(outcome.terminatedAfterEpoch === null ? {} : { terminatedAfterEpoch: outcome.terminatedAfterEpoch }),
-    });
-    log.info({ testAccuracy: evaluation.accuracy, recorded: completed }, 'job completed');
-    return completed ? 'ended' : await endedUnlessSuperseded(attempt);
+    return await recordStop(attempt, stop, { model, dataset, settings, replicas }, dependencies, log);
   } finally {
     model.dispose();
     if (resumeFrom) tf.dispose([...resumeFrom.tensors, ...(resumeFrom.bestWeights ?? [])]);
   }
+}
+
+/** Acts on why training stopped: the job ends, is handed back, or is left to the worker that took it over. */
+async function recordStop(
+  attempt: JobAttempt,
+  stop: TrainingStop,
+  run: TrainedRun,
+  dependencies: TrainingJobDependencies,
+  log: Logger,
+): Promise<TrainingJobOutcome> {
+  switch (stop.reason) {
+    case 'cancelled':
+      log.info('training stopped: the job was cancelled');
+      return 'ended';
+    case 'superseded':
+      log.warn(
+        'training stopped: another worker took the job over (this one stopped answering for longer than JOB_LOCK_SECONDS)',
+      );
+      return 'superseded';
+    case 'paused': {
+      const handedBack = await attempt.handBack();
+      log.info({ handedBack }, 'training paused at a checkpoint: the worker is shutting down');
+      return handedBack ? 'handedBack' : await endedUnlessSuperseded(attempt);
+    }
+    case 'timeLimit':
+      log.error({ reason: stop.message }, 'job failed');
+      return await failAttempt(attempt, stop.message);
+    case 'completed':
+    case 'earlyStopped':
+    case 'terminated':
+      return await complete(attempt, stop, run, dependencies, log);
+  }
+}
+
+/** What a training run was, for its result. */
+interface TrainedRun {
+  readonly model: tfl.LayersModel;
+  readonly dataset: Dataset;
+  readonly settings: JobSettings;
+  readonly replicas: number;
+}
+
+/** Saves the trained model as the job's artifact and completes the job with its result, unless another worker took it over. */
+async function complete(
+  attempt: JobAttempt,
+  stop: TrainedStop,
+  run: TrainedRun,
+  dependencies: TrainingJobDependencies,
+  log: Logger,
+): Promise<TrainingJobOutcome> {
+  const { model, dataset, settings, replicas } = run;
+  if ((await attempt.status()) === 'superseded') return 'superseded';
+  await saveArtifact(dependencies.artifactsDir, model, {
+    jobId: attempt.jobId,
+    dataset: settings.dataset,
+    shape: dataset.shape,
+    classNames: dataset.classNames,
+    imageKind: dataset.imageKind,
+  });
+  const { evaluation, trainSeconds, earlyStopping } = stop.result;
+  const completed = await attempt.complete({
+    testAccuracy: evaluation.accuracy,
+    testLoss: evaluation.loss,
+    correct: evaluation.correct,
+    total: evaluation.total,
+    perClassAccuracy: evaluation.perClassAccuracy,
+    confusionMatrix: evaluation.confusionMatrix,
+    classNames: [...dataset.classNames],
+    ...classMetrics(evaluation.confusionMatrix, dataset.classNames),
+    params: model.countParams(),
+    trainSeconds,
+    backend: dependencies.backend,
+    device: backendDevice(),
+    replicas,
+    ...(earlyStopping ? { earlyStopping } : {}),
+    ...(stop.reason === 'terminated' ? { terminatedAfterEpoch: stop.afterEpoch } : {}),
+  });
+  log.info({ testAccuracy: evaluation.accuracy, recorded: completed }, 'job completed');
+  return completed ? 'ended' : await endedUnlessSuperseded(attempt);
 }
 
 /**
@@ -256,6 +292,11 @@ async function startFrom(
   } finally {
     source.model.dispose();
   }
+}
+
+/** Ends the attempt's job failed with `message`, unless it was cancelled or taken over meanwhile. */
+async function failAttempt(attempt: JobAttempt, message: string): Promise<'ended' | 'superseded'> {
+  return (await attempt.fail(message)) ? 'ended' : await endedUnlessSuperseded(attempt);
 }
 
 /**

@@ -23,7 +23,7 @@ import { models } from '../../src/models/index.ts';
 import type { TrainingCheckpoint } from '../../src/training/checkpoint.ts';
 import { replicasOn, type ReplicaFault } from '../../src/training/replicas/replica-group.ts';
 import { sliceOf } from '../../src/training/replicas/replica.ts';
-import { train, type TrainingListener, type TrainingOutcome } from '../../src/training/trainer.ts';
+import { train, type TrainingListener, type TrainingStop } from '../../src/training/trainer.ts';
 import { cifarPathForTests } from '../support/cifar10-source.ts';
 
 const lenetJob: JobSettings = {
@@ -44,7 +44,7 @@ const lossTolerance = 1e-4;
 interface Run {
   readonly logs: LossLogLine[];
   readonly epochLosses: number[];
-  readonly outcome: TrainingOutcome;
+  readonly outcome: TrainingStop;
 }
 
 async function trainWith(
@@ -101,14 +101,15 @@ function assertSameTraining(actual: Run, expected: Run, what: string): void {
       `${what}: epoch ${i + 1} loss ${loss}, one replica's ${reference}`,
     );
   });
-  assert.equal(actual.outcome.kind, 'completed');
-  assert.equal(expected.outcome.kind, 'completed');
-  if (actual.outcome.kind === 'completed' && expected.outcome.kind === 'completed') {
+  assert.equal(actual.outcome.reason, 'completed');
+  assert.equal(expected.outcome.reason, 'completed');
+  if (actual.outcome.reason === 'completed' && expected.outcome.reason === 'completed') {
     // Float rounding may tip an image whose two best classes score alike: one image of the test set at most.
-    const { total } = expected.outcome.evaluation;
+    const { total } = expected.outcome.result.evaluation;
     assert.ok(
-      Math.abs(actual.outcome.evaluation.accuracy - expected.outcome.evaluation.accuracy) <= 1 / total + 1e-9,
-      `${what}: accuracy ${actual.outcome.evaluation.accuracy}, one replica's ${expected.outcome.evaluation.accuracy}`,
+      Math.abs(actual.outcome.result.evaluation.accuracy - expected.outcome.result.evaluation.accuracy) <=
+        1 / total + 1e-9,
+      `${what}: accuracy ${actual.outcome.result.evaluation.accuracy}, one replica's ${expected.outcome.result.evaluation.accuracy}`,
     );
   }
 }
@@ -160,8 +161,8 @@ describe('data-parallel training', () => {
 
   it('reports how long each replica waited for the others', async () => {
     const run = await trainWith(digits, { ...lenetJob, epochs: 1 }, 2);
-    assert.equal(run.outcome.kind, 'completed');
-    const times = run.outcome.kind === 'completed' ? run.outcome.replicaTimes : null;
+    assert.equal(run.outcome.reason, 'completed');
+    const times = run.outcome.reason === 'completed' ? run.outcome.result.replicaTimes : null;
     assert.ok(times, 'replica times');
     assert.equal(times.batches, 21);
     assert.equal(times.waitedMs.length, 2);
@@ -169,7 +170,7 @@ describe('data-parallel training', () => {
       times.waitedMs.every((ms) => ms >= 0 && Number.isFinite(ms)),
       `waited ${times.waitedMs.join(', ')} ms`,
     );
-    const oneReplica = single.outcome.kind === 'completed' ? single.outcome.replicaTimes : undefined;
+    const oneReplica = single.outcome.reason === 'completed' ? single.outcome.result.replicaTimes : undefined;
     assert.equal(oneReplica, null, 'one replica has no replica times');
   });
 
@@ -224,7 +225,7 @@ describe('data-parallel training', () => {
         },
       },
     });
-    assert.equal(first.outcome.kind, 'paused');
+    assert.equal(first.outcome.reason, 'paused');
     const checkpoint = saved as TrainingCheckpoint | null;
     assert.ok(checkpoint, 'it checkpointed before pausing');
     assert.deepEqual(
@@ -239,10 +240,10 @@ describe('data-parallel training', () => {
     try {
       const second = await trainWith(digits, lenetJob, 2, { resumeFrom: checkpoint });
       assert.deepEqual([...first.logs, ...second.logs], whole.logs, 'the same loss log, no line twice');
-      assert.equal(second.outcome.kind, 'completed');
-      assert.equal(whole.outcome.kind, 'completed');
-      if (second.outcome.kind === 'completed' && whole.outcome.kind === 'completed')
-        assert.deepEqual(second.outcome.evaluation, whole.outcome.evaluation);
+      assert.equal(second.outcome.reason, 'completed');
+      assert.equal(whole.outcome.reason, 'completed');
+      if (second.outcome.reason === 'completed' && whole.outcome.reason === 'completed')
+        assert.deepEqual(second.outcome.result.evaluation, whole.outcome.result.evaluation);
       // The checkpoint is one replica count's as much as another's.
       const onOne = await trainWith(digits, lenetJob, 1, { resumeFrom: checkpoint });
       assertSameTraining(
@@ -258,9 +259,9 @@ describe('data-parallel training', () => {
   it('stops after the batch it was told to stop in', async () => {
     let asked = 0;
     const run = await trainWith(digits, { ...lenetJob, logEvery: 1 }, 2, {
-      listener: { nextStep: async () => (++asked >= 3 ? 'stop' : 'continue') },
+      listener: { nextStep: async () => (++asked >= 3 ? 'cancelled' : 'continue') },
     });
-    assert.equal(run.outcome.kind, 'stopped');
+    assert.equal(run.outcome.reason, 'cancelled');
     assert.deepEqual(
       run.logs.map((line) => line.batch),
       [1, 2, 3],

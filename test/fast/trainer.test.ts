@@ -12,12 +12,7 @@ import { SeededRandom } from '../../src/random.ts';
 import { startBackend } from '../../src/backends/select.ts';
 import { augmentBatch, cropPadding } from '../../src/training/augment.ts';
 import type { TrainingCheckpoint } from '../../src/training/checkpoint.ts';
-import {
-  train,
-  TrainingTimeoutError,
-  type TrainingListener,
-  type TrainingOptions,
-} from '../../src/training/trainer.ts';
+import { train, type TrainingListener, type TrainingOptions } from '../../src/training/trainer.ts';
 
 const settings: JobSettings = { ...storedJobSettings, batchSize: 32, seed: 11, testLimit: 200, logEvery: 5 };
 
@@ -76,7 +71,7 @@ describe('the training loop', () => {
 
   it('keeps the number of live tensors flat from epoch to epoch', async () => {
     const { tensorsAfterEpoch, outcome } = await run(dataset, { epochs: 4, augment: true, weightDecay: 1e-4 });
-    assert.equal(outcome.kind, 'completed');
+    assert.equal(outcome.reason, 'completed');
     assert.equal(tensorsAfterEpoch.length, 4);
     assert.ok(
       tensorsAfterEpoch.every((count) => count === tensorsAfterEpoch[0]),
@@ -84,19 +79,35 @@ describe('the training loop', () => {
     );
   });
 
-  it('stops after the batch during which it was told to stop', async () => {
-    let batchesAsked = 0;
-    const { logs, outcome } = await run(
+  for (const reason of ['cancelled', 'superseded'] as const) {
+    it(`stops after the batch during which it was told to stop, saying why (${reason})`, async () => {
+      let batchesAsked = 0;
+      const { logs, outcome } = await run(
+        dataset,
+        { logEvery: 1, epochs: 3 },
+        { nextStep: async () => (++batchesAsked >= 3 ? reason : 'continue') },
+      );
+      assert.deepEqual(outcome, { reason });
+      assert.equal(batchesAsked, 3);
+      assert.deepEqual(
+        logs.map((line) => line.batch),
+        [1, 2, 3],
+      );
+    });
+  }
+
+  it('ends after the epoch its listener ends it at, with that epoch’s weights (successive halving)', async () => {
+    const asked: number[] = [];
+    const { outcome, tensorsAfterEpoch } = await run(
       dataset,
-      { logEvery: 1, epochs: 3 },
-      { nextStep: async () => (++batchesAsked >= 3 ? 'stop' : 'continue') },
+      { epochs: 3 },
+      { endAfterEpoch: async (summary) => asked.push(summary.epoch) === 2 },
     );
-    assert.equal(outcome.kind, 'stopped');
-    assert.equal(batchesAsked, 3);
-    assert.deepEqual(
-      logs.map((line) => line.batch),
-      [1, 2, 3],
-    );
+    assert.deepEqual(asked, [1, 2], 'asked after each epoch until it ended');
+    assert.equal(tensorsAfterEpoch.length, 2);
+    assert.ok(outcome.reason === 'terminated', `stopped: ${outcome.reason}`);
+    assert.equal(outcome.afterEpoch, 2);
+    assert.equal(outcome.result.earlyStopping, null);
   });
 
   describe('checkpoints', () => {
@@ -114,7 +125,7 @@ describe('the training loop', () => {
           saved = copy(checkpoint);
         },
       });
-      assert.equal(first.outcome.kind, 'paused');
+      assert.deepEqual(first.outcome, { reason: 'paused' });
       const checkpoint = saved as TrainingCheckpoint | null;
       assert.ok(checkpoint, 'it checkpointed before pausing');
       try {
@@ -134,10 +145,10 @@ describe('the training loop', () => {
       );
       assert.equal(position.logLines, first.logs.length);
       assert.deepEqual([...first.logs, ...second.logs], whole.logs, 'the same loss log, no line twice');
-      assert.equal(second.outcome.kind, 'completed');
-      assert.equal(whole.outcome.kind, 'completed');
-      if (second.outcome.kind === 'completed' && whole.outcome.kind === 'completed') {
-        assert.deepEqual(second.outcome.evaluation, whole.outcome.evaluation);
+      assert.equal(second.outcome.reason, 'completed');
+      assert.equal(whole.outcome.reason, 'completed');
+      if (second.outcome.reason === 'completed' && whole.outcome.reason === 'completed') {
+        assert.deepEqual(second.outcome.result.evaluation, whole.outcome.result.evaluation);
       }
       assert.equal(second.tensorsAfterEpoch.length, 2, 'the resumed run trains epochs 2 and 3 only');
     });
@@ -160,8 +171,8 @@ describe('the training loop', () => {
       const second = await run(dataset, job, {}, { resumeFrom: afterEpoch2 });
       tf.dispose(checkpoints.flatMap(({ tensors }) => [...tensors]));
       assert.deepEqual([...first.logs.slice(0, afterEpoch2.position.logLines), ...second.logs], whole.logs);
-      assert.ok(second.outcome.kind === 'completed' && whole.outcome.kind === 'completed');
-      assert.deepEqual(second.outcome.evaluation, whole.outcome.evaluation);
+      assert.ok(second.outcome.reason === 'completed' && whole.outcome.reason === 'completed');
+      assert.deepEqual(second.outcome.result.evaluation, whole.outcome.result.evaluation);
     });
 
     it('also checkpoints within an epoch when checkpointSeconds have passed', async () => {
@@ -192,12 +203,11 @@ describe('the training loop', () => {
     });
   });
 
-  it('fails a run that passes its time limit, counting the time of the runs it resumes', async () => {
-    await assert.rejects(run(dataset, { timeoutSeconds: 1e-6 }), (error: unknown) => {
-      assert.ok(error instanceof TrainingTimeoutError);
-      assert.match(error.message, /ran past its time limit of 0.000001 s \(timeoutSeconds\) in epoch 1, batch 1$/);
-      return true;
-    });
+  it('stops a run that passes its time limit, saying where, counting the time of the runs it resumes', async () => {
+    const { outcome, logs } = await run(dataset, { timeoutSeconds: 1e-6, logEvery: 1 });
+    assert.ok(outcome.reason === 'timeLimit', `stopped: ${outcome.reason}`);
+    assert.match(outcome.message, /ran past its time limit of 0.000001 s \(timeoutSeconds\) in epoch 1, batch 1$/);
+    assert.equal(logs.length, 1, 'it stopped after the first batch');
     let saved: TrainingCheckpoint | null = null;
     await run(dataset, { epochs: 2 }, { onCheckpoint: async (checkpoint) => void (saved = copy(checkpoint)) });
     const checkpoint = saved as TrainingCheckpoint | null;
@@ -207,10 +217,9 @@ describe('the training loop', () => {
       position: { ...checkpoint.position, activeSeconds: 3601 },
       tensors: checkpoint.tensors,
     };
-    await assert.rejects(
-      run(dataset, { epochs: 2, timeoutSeconds: 3600 }, {}, { resumeFrom: spent }),
-      /time limit of 3600 s \(timeoutSeconds\) in epoch 2, batch 1$/,
-    );
+    const resumed = await run(dataset, { epochs: 2, timeoutSeconds: 3600 }, {}, { resumeFrom: spent });
+    assert.ok(resumed.outcome.reason === 'timeLimit');
+    assert.match(resumed.outcome.message, /time limit of 3600 s \(timeoutSeconds\) in epoch 2, batch 1$/);
     tf.dispose([...checkpoint.tensors]);
   });
 

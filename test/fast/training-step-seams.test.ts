@@ -47,7 +47,7 @@ describe('the training step', () => {
         tf.dispose(grads);
         partsLosses.push((await partLoss.data())[0] as number);
         partLoss.dispose();
-        // The optimiser makes its momentum buffers on the first step only.
+        // The optimizer makes its momentum buffers on the first step only.
         if (partsStep.optimizer.iterations > 1) assert.equal(tf.memory().numTensors, tensorsBefore);
       }
       assert.deepEqual(partsLosses, wholeLosses);

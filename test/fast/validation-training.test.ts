@@ -21,12 +21,7 @@ import { lenet5 } from '../../src/models/lenet5.ts';
 import { firstImages } from '../../src/training/batches.ts';
 import { CheckpointStore, type TrainingCheckpoint } from '../../src/training/checkpoint.ts';
 import { learningRateOf } from '../../src/training/schedule.ts';
-import {
-  train,
-  type TrainingListener,
-  type TrainingOptions,
-  type TrainingOutcome,
-} from '../../src/training/trainer.ts';
+import { train, type TrainingListener, type TrainingOptions, type TrainingStop } from '../../src/training/trainer.ts';
 import { splitForValidation } from '../../src/training/validation.ts';
 
 const settings: JobSettings = {
@@ -54,7 +49,7 @@ async function run(
   overrides: Partial<JobSettings>,
   listener: Partial<TrainingListener> = {},
   options: TrainingOptions = {},
-): Promise<{ epochs: EpochSummary[]; outcome: TrainingOutcome }> {
+): Promise<{ epochs: EpochSummary[]; outcome: TrainingStop }> {
   const job = { ...settings, ...overrides };
   const model = lenet5.build(dataset.shape, 10, job.seed);
   const epochs: EpochSummary[] = [];
@@ -163,21 +158,23 @@ describe('validation-driven training', () => {
       earlyStopping: { metric: 'validationLoss', patience: 1, minDelta: 10, restoreBest: true },
     });
     assert.equal(epochs.length, 2, 'trained 2 of 4 epochs');
-    assert.equal(outcome.kind, 'completed');
-    if (outcome.kind !== 'completed') return;
+    assert.equal(outcome.reason, 'earlyStopped');
+    if (outcome.reason !== 'earlyStopped') return;
+    assert.equal(outcome.afterEpoch, 2);
+    const { result } = outcome;
     assert.deepEqual(
-      { ...outcome.earlyStopping, bestValue: undefined },
+      { ...result.earlyStopping, bestValue: undefined },
       { metric: 'validationLoss', bestEpoch: 1, bestValue: undefined, stoppedAfterEpoch: 2, keptEpoch: 1 },
     );
-    assert.equal(outcome.earlyStopping?.bestValue, epochs[0]?.validationLoss);
-    assert.equal(outcome.evaluation.accuracy, epochs[0]?.testAccuracy, "the result is epoch 1's weights'");
+    assert.equal(result.earlyStopping?.bestValue, epochs[0]?.validationLoss);
+    assert.equal(result.evaluation.accuracy, epochs[0]?.testAccuracy, "the result is epoch 1's weights'");
     const kept = await run({
       earlyStopping: { metric: 'validationLoss', patience: 1, minDelta: 10, restoreBest: false },
     });
-    assert.ok(kept.outcome.kind === 'completed');
-    assert.equal(kept.outcome.earlyStopping?.keptEpoch, 2);
+    assert.ok(kept.outcome.reason === 'earlyStopped');
+    assert.equal(kept.outcome.result.earlyStopping?.keptEpoch, 2);
     assert.equal(
-      kept.outcome.evaluation.accuracy,
+      kept.outcome.result.evaluation.accuracy,
       kept.epochs[1]?.testAccuracy,
       'without restoreBest: the last epoch’s weights',
     );
@@ -196,7 +193,7 @@ describe('validation-driven training', () => {
       nextStep: async () => (++batches === 17 ? 'pause' : 'continue'),
       onCheckpoint: async (checkpoint) => store.save('job', checkpoint),
     });
-    assert.equal(first.outcome.kind, 'paused');
+    assert.equal(first.outcome.reason, 'paused');
     const checkpoint = (await store.load('job')) as TrainingCheckpoint;
     assert.equal(
       checkpoint.bestWeights?.length,
@@ -213,8 +210,9 @@ describe('validation-driven training', () => {
         imagesPerSecond: [...first.epochs, ...second.epochs][i]?.imagesPerSecond,
       })),
     );
-    assert.ok(whole.outcome.kind === 'completed' && second.outcome.kind === 'completed');
-    assert.deepEqual(second.outcome.earlyStopping, whole.outcome.earlyStopping);
-    assert.deepEqual(second.outcome.evaluation, whole.outcome.evaluation);
+    assert.ok(whole.outcome.reason === 'earlyStopped' && second.outcome.reason === 'earlyStopped');
+    assert.equal(second.outcome.afterEpoch, whole.outcome.afterEpoch);
+    assert.deepEqual(second.outcome.result.earlyStopping, whole.outcome.result.earlyStopping);
+    assert.deepEqual(second.outcome.result.evaluation, whole.outcome.result.evaluation);
   });
 });

@@ -36,7 +36,7 @@ export function replicaFaultOf(setting: string | undefined): ReplicaFault | null
 
 /**
  * What a replica needs of the job's settings. `learningRate` only builds each thread's
- * TrainingStep, whose optimiser never steps: updates take the batch's rate.
+ * TrainingStep, whose optimizer never steps: updates take the batch's rate.
  */
 export type ReplicaSettings = Pick<
   JobSettings,
@@ -62,7 +62,7 @@ export interface ReplicaGroupOptions {
   /** Replicas in all, the main thread's included: `replicas - 1` threads are started. */
   readonly replicas: number;
   readonly backend: ConcreteBackend;
-  /** The main thread's step (replica 0), its weights and optimiser already where training goes on from. */
+  /** The main thread's step (replica 0), its weights and optimizer already where training goes on from. */
   readonly step: TrainingStep;
   readonly dropouts: readonly SeededDropout[];
   /** frozenWeightValues of the main thread's model. */
@@ -96,8 +96,8 @@ const bootstrap = `import(${JSON.stringify(typeScriptApi)}).then((tsx) => { tsx.
  * backend and copy of the model. Every batch goes into shared memory once; each replica computes
  * the gradient of its slice, each updates a shard of the one shared copy of the weights and
  * momentum with the sum of them all, and each loads the result (see Replica). The weights and the
- * optimiser's state live in the shared memory, so a checkpoint takes the momentum from here, not
- * from the main thread's optimiser, which never steps. A replica that fails fails the run with its
+ * optimizer's state live in the shared memory, so a checkpoint takes the momentum from here, not
+ * from the main thread's optimizer, which never steps. A replica that fails fails the run with its
  * message, and the group ends its threads.
  */
 export class ReplicaGroup {
@@ -125,7 +125,7 @@ export class ReplicaGroup {
     });
   }
 
-  /** Starts the threads from the main thread's current weights and optimiser state; resolves once all can train. */
+  /** Starts the threads from the main thread's current weights and optimizer state; resolves once all can train. */
   static async start(options: ReplicaGroupOptions): Promise<ReplicaGroup> {
     const { replicas, step, dropouts, shape, settings } = options;
     const memory = StepMemory.create({
@@ -136,7 +136,7 @@ export class ReplicaGroup {
       dropoutLayers: dropouts.length,
     });
     await writeFlat(memory.weights, step.variables);
-    // No buffers before the first step: momentum starts at zero, as the optimiser's would.
+    // No buffers before the first step: momentum starts at zero, as the optimizer's would.
     const buffers = await step.momentum();
     await writeFlat(memory.momentum, buffers);
     tf.dispose(buffers);
@@ -189,7 +189,7 @@ export class ReplicaGroup {
     return tf.scalar(this.replica.batchLoss());
   }
 
-  /** Steps the optimiser has taken, as TrainingStep counts them: a checkpoint's `optimizerIterations`. */
+  /** Steps the optimizer has taken, as TrainingStep counts them: a checkpoint's `optimizerIterations`. */
   get iterations(): number {
     return this.startIterations + this.batches;
   }

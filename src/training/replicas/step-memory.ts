@@ -15,7 +15,7 @@
  * | `waited`    | Float64Array         | replicas               | replica r: milliseconds spent at barriers |
  *
  * A batch's images go in once, whatever the number of replicas: each reads its slice in place.
- * The weights and the optimiser's momentum are one copy: replicas update shards of it, then each
+ * The weights and the optimizer's momentum are one copy: replicas update shards of it, then each
  * loads it into its own model's variables. Parameters are flat, in the model's trainableWeights order.
  */
 export const Control = {
