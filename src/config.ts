@@ -108,11 +108,6 @@ const environment = z.object({
    * this machine gives the process divided by WORKER_CONCURRENCY. 1: one thread per job.
    */
   TRAIN_THREADS: z.coerce.number().int().positive().optional(),
-  /** For the tests only: the second replica of every job throws (`throw:<batch>`) or its thread exits (`exit:<batch>`) at that batch. */
-  TEST_REPLICA_FAULT: z
-    .string()
-    .regex(/^(throw|exit):[1-9]\d*$/, 'must be throw:<batch> or exit:<batch>')
-    .optional(),
   MAX_UPLOAD_BYTES: positiveInt(10 * 1024 * 1024),
   MAX_UPLOAD_FILES: positiveInt(64),
   MAX_IMAGE_PIXELS: positiveInt(40_000_000),

@@ -1,12 +1,15 @@
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { startService } from './service.ts';
+import { loadTestHooks } from './test-hooks.ts';
 
 /** Entry point: `npm start` (API and worker), or ROLE=api / ROLE=worker for one of them. */
 async function main(): Promise<void> {
   let config;
+  let hooks;
   try {
     config = loadConfig();
+    hooks = loadTestHooks();
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(error.message);
@@ -17,7 +20,7 @@ async function main(): Promise<void> {
   const logger = createLogger(config);
   let service;
   try {
-    service = await startService(config, logger);
+    service = await startService(config, logger, hooks);
   } catch (error) {
     logger.fatal((error as Error).message);
     process.exit(1);
