@@ -7,8 +7,9 @@ import { loadTestHooks } from './test-hooks.ts';
 async function main(): Promise<void> {
   let config;
   let hooks;
+  const notices: string[] = [];
   try {
-    config = loadConfig();
+    config = loadConfig(process.env, { notice: (line) => notices.push(line) });
     hooks = loadTestHooks();
   } catch (error) {
     if (error instanceof ConfigError) {
@@ -18,6 +19,7 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createLogger(config);
+  for (const line of notices) logger.info(line);
   let service;
   try {
     service = await startService(config, logger, hooks);
