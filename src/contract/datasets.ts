@@ -49,9 +49,9 @@ export const datasetUploadOptions = z.strictObject({
     .max(2 ** 31 - 1)
     .default(0)
     .meta({ description: 'decides which images the test split holds out' }),
-  imageKind: z.enum(imageKinds).default('natural').meta({
+  imageKind: z.enum(imageKinds).optional().meta({
     description:
-      'how images (and later uploads to predict) are brought to the size: natural (photographs: centred crop) or strokes (MNIST-like: ink centred in a box)',
+      'how images (and later uploads to predict) are brought to the size: natural (photographs: centred crop) or strokes (MNIST-like: ink centred in a box); default: guessed from the images, strokes when nearly all are mostly uniform paper with sparse ink (scans of digits or letters), else natural',
   }),
 });
 // No schema id: @fastify/swagger can't resolve a query string given as a reference.
@@ -86,6 +86,10 @@ export const datasetReport = z
     classNames: z.array(z.string()).meta({ description: 'the class folder names, sorted: label i is classNames[i]' }),
     shape: imageShape,
     imageKind: z.enum(imageKinds),
+    imageKindSource: z.enum(['given', 'guessed']).optional().meta({
+      description:
+        "given: the upload's imageKind option; guessed: from the images (absent for data sets processed before guessing)",
+    }),
     splits: z.object({ train: splitCounts, test: splitCounts, val: splitCounts.nullable() }),
     testSplit: z
       .enum(['folder', 'heldOut'])
@@ -120,7 +124,6 @@ export const uploadedDataset = z
     options: datasetUploadOptions.extend({
       testFraction: z.number(),
       seed: z.number().int(),
-      imageKind: z.enum(imageKinds),
     }),
     archiveBytes: z.number().int(),
     progress: datasetProgress.nullable(),

@@ -83,7 +83,11 @@ async function assertRefused(
 describe('an archive of class folders becomes a data set', () => {
   test('a zip of real MNIST digits: classes sorted, stratified held-out test split, the images exactly as predict would prepare them', async () => {
     const entries = await digitEntries([3, 1, 7], 20);
-    const { id, report } = await build(await zipOf(entries), { testFraction: 0.25, seed: 5 });
+    // As photographs, predict's preparation leaves a 28×28 image as it is.
+    const options = { testFraction: 0.25, seed: 5, imageKind: 'natural' };
+    const { id, report } = await build(await zipOf(entries), options);
+    assert.equal(report.imageKind, 'natural');
+    assert.equal(report.imageKindSource, 'given');
     assert.deepEqual(report.classNames, ['digit-1', 'digit-3', 'digit-7']);
     assert.deepEqual(report.shape, { height: 28, width: 28, channels: 1 }, 'size and grey from the images');
     assert.equal(report.testSplit, 'heldOut');
@@ -104,7 +108,7 @@ describe('an archive of class folders becomes a data set', () => {
         assert.equal(dataset.classNames[split.labels[i] as number], digitName(label as number));
       }
     }
-    const again = await build(await zipOf(entries), { testFraction: 0.25, seed: 5 });
+    const again = await build(await zipOf(entries), options);
     const reloaded = await loadUploadedDataset(path.join(folder, 'sets'), again.id);
     assert.deepEqual(reloaded.test.images, dataset.test.images, 'the same seed holds out the same images');
   });
@@ -138,6 +142,7 @@ describe('an archive of class folders becomes a data set', () => {
     assert.deepEqual(report.classNames, ['airplane', 'cat', 'ship']);
     assert.deepEqual(report.shape, { height: 32, width: 32, channels: 3 });
     assert.equal(report.imageKind, 'natural');
+    assert.equal(report.imageKindSource, 'guessed');
     const dataset = await loadUploadedDataset(path.join(folder, 'sets'), id);
     const [first] = entries;
     assert.ok(first);
@@ -150,6 +155,31 @@ describe('an archive of class folders becomes a data set', () => {
       stored.some((pixels) => pixels.equals(Buffer.from(expected))),
       'the stored image is what predict makes of the upload',
     );
+  });
+
+  test('without an imageKind, scanned digits are guessed strokes and prepared as such; the option overrides the guess', async () => {
+    const entries = await digitEntries([2, 5, 9], 12);
+    const archive = await zipOf(entries);
+    const guessed = await build(archive);
+    assert.equal(guessed.report.imageKind, 'strokes');
+    assert.equal(guessed.report.imageKindSource, 'guessed');
+    const dataset = await loadUploadedDataset(path.join(folder, 'sets'), guessed.id);
+    assert.equal(dataset.imageKind, 'strokes', 'training and predict take the guess');
+    const [first] = entries;
+    assert.ok(first);
+    const expected = (await prepareUpload(first.data, mnist.shape, limits.maxImagePixels, first.name, 'strokes'))
+      .pixels;
+    const stored = [dataset.train, dataset.test].flatMap((split) =>
+      Array.from({ length: split.count }, (_, i) => Buffer.from(split.images.subarray(i * 784, (i + 1) * 784))),
+    );
+    assert.ok(
+      stored.some((pixels) => pixels.equals(Buffer.from(expected))),
+      'each image prepared as strokes',
+    );
+
+    const given = await build(archive, { imageKind: 'natural' });
+    assert.equal(given.report.imageKind, 'natural');
+    assert.equal(given.report.imageKindSource, 'given');
   });
 
   test('non-image files, hidden files, files outside class folders, links, tiny and huge images are skipped and reported; odd Unicode names are one class', async () => {
