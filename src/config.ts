@@ -10,7 +10,6 @@ const backendChoice = z.enum(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']);
 export type BackendChoice = z.infer<typeof backendChoice>;
 
 const role = z.enum(['all', 'api', 'worker']);
-export type Role = z.infer<typeof role>;
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 const nonNegativeInt = (fallback: number) => z.coerce.number().int().min(0).default(fallback);

@@ -3,10 +3,10 @@ import { imageKinds } from './names.ts';
 
 /** Where a data set stands: uploaded and being turned into training bytes by a worker, ready to train on, or refused. */
 export const datasetStates = ['processing', 'ready', 'failed'] as const;
-export const datasetState = z.enum(datasetStates);
+const datasetState = z.enum(datasetStates);
 export type DatasetState = z.infer<typeof datasetState>;
 
-export const colourChoices = ['grey', 'rgb'] as const;
+const colourChoices = ['grey', 'rgb'] as const;
 
 /** The archive formats POST /datasets takes, by the media type a raw upload names. */
 export const archiveMediaTypes = [
@@ -70,7 +70,7 @@ export const skipReasons = [
 ] as const;
 export type SkipReason = (typeof skipReasons)[number];
 
-export const skippedFile = z
+const skippedFile = z
   .object({ path: z.string(), reason: z.enum(skipReasons), detail: z.string() })
   .meta({ id: 'SkippedFile' });
 export type SkippedFile = z.infer<typeof skippedFile>;
@@ -81,7 +81,7 @@ const splitCounts = z.object({
 });
 
 /** What processing found: the classes, the images per split, what was skipped and why, and what looks wrong. */
-export const datasetReport = z
+const datasetReport = z
   .object({
     classNames: z.array(z.string()).meta({ description: 'the class folder names, sorted: label i is classNames[i]' }),
     shape: imageShape,
@@ -105,7 +105,7 @@ export const datasetReport = z
   .meta({ id: 'DatasetReport' });
 export type DatasetReport = z.infer<typeof datasetReport>;
 
-export const datasetProgress = z
+const datasetProgress = z
   .object({
     phase: z.enum(['queued', 'reading', 'converting', 'writing']),
     done: z.number().int(),
