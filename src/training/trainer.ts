@@ -22,7 +22,7 @@ import { TrainingStep } from './training-step.ts';
 import { splitForValidation } from './validation.ts';
 
 /** What the trainer is told after each batch: go on, stop now (cancelled), or checkpoint and stop (the worker shuts down). */
-export type TrainingInstruction = 'continue' | 'stop' | 'pause';
+type TrainingInstruction = 'continue' | 'stop' | 'pause';
 
 /** How the trainer reports to whoever runs it; every call is awaited, so it also yields the event loop. */
 export interface TrainingListener {
@@ -68,7 +68,7 @@ export type TrainingOutcome =
   | { readonly kind: 'stopped' }
   | { readonly kind: 'paused' };
 
-export interface EarlyStoppingOutcome {
+interface EarlyStoppingOutcome {
   readonly metric: NonNullable<JobSettings['earlyStopping']>['metric'];
   readonly bestEpoch: number;
   readonly bestValue: number | null;
@@ -78,7 +78,7 @@ export interface EarlyStoppingOutcome {
   readonly keptEpoch: number;
 }
 
-export class TrainingDivergedError extends Error {
+class TrainingDivergedError extends Error {
   override readonly name = 'TrainingDivergedError';
 }
 

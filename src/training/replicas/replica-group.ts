@@ -66,7 +66,7 @@ export interface ReplicaGroupOptions {
   readonly fault?: ReplicaFault | null;
 }
 
-export class ReplicaError extends Error {
+class ReplicaError extends Error {
   override readonly name = 'ReplicaError';
 }
 
