@@ -8,6 +8,7 @@ import sharp from 'sharp';
 import { archiveFormatOf, archiveFormatOfFile, ArchiveError } from '../../src/archives/archive.ts';
 import type { DatasetProgress, DatasetReport } from '../../src/contract/datasets.ts';
 import { datasetUploadOptions } from '../../src/contract/datasets.ts';
+import type { ImageKind } from '../../src/contract/names.ts';
 import type { Dataset } from '../../src/datasets/dataset.ts';
 import { cifar10 } from '../../src/datasets/cifar10.ts';
 import { mnist } from '../../src/datasets/mnist.ts';
@@ -62,6 +63,27 @@ async function build(
 
 async function digitEntries(classes: readonly number[], perClass: number, prefix = '', from = 0) {
   return imageFolderEntries(digits, mnist.shape, { classes, perClass, className: digitName, prefix, from });
+}
+
+/** Asserts that the data set `id` holds `entry`'s image as predict prepares an upload as `kind` for its shape. */
+async function assertStoredAsPredictPrepares(
+  id: string,
+  entry: { data: Buffer; name: string } | undefined,
+  kind: ImageKind,
+): Promise<void> {
+  assert.ok(entry);
+  const dataset = await loadUploadedDataset(path.join(folder, 'sets'), id);
+  const expected = Buffer.from(
+    (await prepareUpload(entry.data, dataset.shape, limits.maxImagePixels, entry.name, kind)).pixels,
+  );
+  const size = dataset.shape.height * dataset.shape.width * dataset.shape.channels;
+  const stored = [dataset.train, dataset.test].flatMap((split) =>
+    Array.from({ length: split.count }, (_, i) => Buffer.from(split.images.subarray(i * size, (i + 1) * size))),
+  );
+  assert.ok(
+    stored.some((pixels) => pixels.equals(expected)),
+    `the stored image is what predict makes of the upload as ${kind}`,
+  );
 }
 
 async function assertRefused(
@@ -143,18 +165,7 @@ describe('an archive of class folders becomes a data set', () => {
     assert.deepEqual(report.shape, { height: 32, width: 32, channels: 3 });
     assert.equal(report.imageKind, 'natural');
     assert.equal(report.imageKindSource, 'guessed');
-    const dataset = await loadUploadedDataset(path.join(folder, 'sets'), id);
-    const [first] = entries;
-    assert.ok(first);
-    const expected = (await prepareUpload(first.data, cifar10.shape, limits.maxImagePixels, first.name, 'natural'))
-      .pixels;
-    const stored = [dataset.train, dataset.test].flatMap((split) =>
-      Array.from({ length: split.count }, (_, i) => Buffer.from(split.images.subarray(i * 3072, (i + 1) * 3072))),
-    );
-    assert.ok(
-      stored.some((pixels) => pixels.equals(Buffer.from(expected))),
-      'the stored image is what predict makes of the upload',
-    );
+    await assertStoredAsPredictPrepares(id, entries[0], 'natural');
   });
 
   test('without an imageKind, scanned digits are guessed strokes and prepared as such; the option overrides the guess', async () => {
@@ -165,17 +176,7 @@ describe('an archive of class folders becomes a data set', () => {
     assert.equal(guessed.report.imageKindSource, 'guessed');
     const dataset = await loadUploadedDataset(path.join(folder, 'sets'), guessed.id);
     assert.equal(dataset.imageKind, 'strokes', 'training and predict take the guess');
-    const [first] = entries;
-    assert.ok(first);
-    const expected = (await prepareUpload(first.data, mnist.shape, limits.maxImagePixels, first.name, 'strokes'))
-      .pixels;
-    const stored = [dataset.train, dataset.test].flatMap((split) =>
-      Array.from({ length: split.count }, (_, i) => Buffer.from(split.images.subarray(i * 784, (i + 1) * 784))),
-    );
-    assert.ok(
-      stored.some((pixels) => pixels.equals(Buffer.from(expected))),
-      'each image prepared as strokes',
-    );
+    await assertStoredAsPredictPrepares(guessed.id, entries[0], 'strokes');
 
     const given = await build(archive, { imageKind: 'natural' });
     assert.equal(given.report.imageKind, 'natural');
