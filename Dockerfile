@@ -13,9 +13,11 @@ ARG NATIVE_BACKEND
 RUN if [ -n "$NATIVE_BACKEND" ]; then npm install --omit=dev --no-save "@tensorflow/$NATIVE_BACKEND@4.22.0" && npm cache clean --force; fi
 COPY tsconfig.json ./
 COPY src ./src
-RUN mkdir -p /data /artifacts /checkpoints /uploaded-datasets && chown node:node /data /artifacts /checkpoints /uploaded-datasets
-ENV HOST=0.0.0.0 PORT=3000 DATA_DIR=/data ARTIFACTS_DIR=/artifacts CHECKPOINTS_DIR=/checkpoints DATASETS_DIR=/uploaded-datasets
-VOLUME ["/data", "/artifacts", "/checkpoints", "/uploaded-datasets"]
+# Models, checkpoints and uploaded data sets default to folders under DATA_DIR; made here, so that
+# a volume mounted on one starts owned by the user the service runs as.
+RUN mkdir -p /data/artifacts /data/checkpoints /data/datasets && chown -R node:node /data
+ENV HOST=0.0.0.0 PORT=3000 DATA_DIR=/data
+VOLUME ["/data"]
 EXPOSE 3000
 USER node
 CMD ["npm", "start"]

@@ -1,5 +1,7 @@
+import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import os from 'node:os';
+import path from 'node:path';
 import { z } from 'zod';
 import { CIFAR10_URL } from './datasets/cifar10.ts';
 import { MNIST_MIRROR_URL } from './datasets/mnist.ts';
@@ -8,7 +10,6 @@ const backendChoice = z.enum(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']);
 export type BackendChoice = z.infer<typeof backendChoice>;
 
 const role = z.enum(['all', 'api', 'worker']);
-export type Role = z.infer<typeof role>;
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 const nonNegativeInt = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
@@ -67,14 +68,16 @@ const environment = z.object({
     .string()
     .regex(/^[\w.-]+$/)
     .default('trainer'),
+  /** The service's own folder: the download caches (`mnist/`, `cifar10/`), the embedded Redis (`redis/`), and the three folders below unless they are set. */
   DATA_DIR: z.string().min(1).default('./data'),
-  ARTIFACTS_DIR: z.string().min(1).default('./artifacts'),
+  /** Trained models, one folder per job; unset: `DATA_DIR/artifacts`. */
+  ARTIFACTS_DIR: z.string().min(1).optional(),
   /** Defaults: the data sets' own download addresses, which they also fall back on without a setting. */
   MNIST_MIRROR: z.url().default(MNIST_MIRROR_URL),
   CIFAR10_URL: z.url().default(CIFAR10_URL),
   CIFAR10_PATH: z.string().min(1).optional(),
-  /** Uploaded data sets, processed (one folder each) and, while they process, their archives (`uploads/`); every worker and API process must reach the same folder. */
-  DATASETS_DIR: z.string().min(1).default('./uploaded-datasets'),
+  /** Uploaded data sets, processed (one folder each) and, while they process, their archives (`uploads/`); every worker and API process must reach the same folder. Unset: `DATA_DIR/datasets`. */
+  DATASETS_DIR: z.string().min(1).optional(),
   /** Largest archive one POST /datasets may upload. */
   MAX_DATASET_UPLOAD_BYTES: positiveInt(1024 * 1024 * 1024),
   /** Most entries (files, folders) an uploaded archive may hold. */
@@ -87,8 +90,8 @@ const environment = z.object({
   MAX_DATASET_BYTES: positiveInt(20 * 1024 * 1024 * 1024),
   /** Uploads of one client that may be processing at once; another answers 429. */
   MAX_DATASETS_PROCESSING_PER_CLIENT: positiveInt(1),
-  /** Training checkpoints, one folder per unfinished job; every worker must reach the same folder to resume another's job. */
-  CHECKPOINTS_DIR: z.string().min(1).default('./checkpoints'),
+  /** Training checkpoints, one folder per unfinished job; every worker must reach the same folder to resume another's job. Unset: `DATA_DIR/checkpoints`. */
+  CHECKPOINTS_DIR: z.string().min(1).optional(),
   /** Seconds of training between checkpoints within an epoch (every epoch ends with one anyway); 0: at epoch ends only. */
   CHECKPOINT_INTERVAL_SECONDS: nonNegativeInt(600),
   /** A worker that stops answering for this long (killed, frozen, cut off) loses its job to another worker, which resumes it. */
@@ -108,11 +111,6 @@ const environment = z.object({
    * this machine gives the process divided by WORKER_CONCURRENCY. 1: one thread per job.
    */
   TRAIN_THREADS: z.coerce.number().int().positive().optional(),
-  /** For the tests only: the second replica of every job throws (`throw:<batch>`) or its thread exits (`exit:<batch>`) at that batch. */
-  TEST_REPLICA_FAULT: z
-    .string()
-    .regex(/^(throw|exit):[1-9]\d*$/, 'must be throw:<batch> or exit:<batch>')
-    .optional(),
   MAX_UPLOAD_BYTES: positiveInt(10 * 1024 * 1024),
   MAX_UPLOAD_FILES: positiveInt(64),
   MAX_IMAGE_PIXELS: positiveInt(40_000_000),
@@ -157,14 +155,38 @@ const environment = z.object({
 /** Every setting's name, read from the schema itself, so the configuration reference can be checked against it. */
 export const settingNames = Object.keys(environment.shape);
 
-/** The settings as the service uses them: TRAIN_THREADS always decided. */
-export type Config = Omit<z.infer<typeof environment>, 'TRAIN_THREADS'> & { readonly TRAIN_THREADS: number };
+/**
+ * The folders that default to a folder under DATA_DIR, with the folder in the working directory
+ * that was their default before: one there is still used, so that an update finds its models,
+ * checkpoints and data sets where it left them.
+ */
+const foldersUnderDataDir = {
+  ARTIFACTS_DIR: { name: 'artifacts', formerDefault: 'artifacts' },
+  CHECKPOINTS_DIR: { name: 'checkpoints', formerDefault: 'checkpoints' },
+  DATASETS_DIR: { name: 'datasets', formerDefault: 'uploaded-datasets' },
+} as const;
+type FolderSetting = keyof typeof foldersUnderDataDir;
+
+/** The settings as the service uses them: TRAIN_THREADS and the folders always decided. */
+export type Config = Omit<z.infer<typeof environment>, 'TRAIN_THREADS' | FolderSetting> & {
+  readonly TRAIN_THREADS: number;
+} & { readonly [Setting in FolderSetting]: string };
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+export interface ConfigContext {
+  /** Where the former default folders are looked for: the process's working directory unless a test says otherwise. */
+  readonly workingDirectory?: string;
+  /** Told, one line each, what the settings decided that an operator should hear once a logger exists. */
+  readonly notice?: (line: string) => void;
+}
+
+export function loadConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  { workingDirectory = process.cwd(), notice = () => {} }: ConfigContext = {},
+): Config {
   // `PORT=` in a shell or compose file means unset, not 0 (which Number('') would make it).
   const given = Object.fromEntries(
     Object.entries(env).filter(([, value]) => value !== undefined && value.trim() !== ''),
@@ -175,8 +197,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
   const { TRAIN_THREADS, ...settings } = parsed.data;
+  const folder = (setting: FolderSetting): string => {
+    const chosen = settings[setting];
+    if (chosen !== undefined) return chosen;
+    const { name, formerDefault } = foldersUnderDataDir[setting];
+    const under = path.join(settings.DATA_DIR, name);
+    const former = path.join(workingDirectory, formerDefault);
+    if (!existsSync(former)) return under;
+    notice(
+      `${setting} is unset and ${former}, its default before ${under}, exists: using it ` +
+        `(move it to ${under}, or set ${setting}=${former}, and this line goes)`,
+    );
+    return former;
+  };
   return {
     ...settings,
+    ARTIFACTS_DIR: folder('ARTIFACTS_DIR'),
+    CHECKPOINTS_DIR: folder('CHECKPOINTS_DIR'),
+    DATASETS_DIR: folder('DATASETS_DIR'),
     TRAIN_THREADS: TRAIN_THREADS ?? Math.max(1, Math.floor(os.availableParallelism() / settings.WORKER_CONCURRENCY)),
   };
 }

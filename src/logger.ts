@@ -11,7 +11,7 @@ interface LoggedRequest {
 }
 
 /** Hides the value of every `access_token` query parameter: a bearer key, for EventSource clients. */
-export function redactAccessTokens(url: string): string {
+function redactAccessTokens(url: string): string {
   return url.replace(/([?&;]access_token=)[^&#;]*/gi, '$1[redacted]');
 }
 

@@ -1,12 +1,16 @@
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { startService } from './service.ts';
+import { loadTestHooks } from './test-hooks.ts';
 
 /** Entry point: `npm start` (API and worker), or ROLE=api / ROLE=worker for one of them. */
 async function main(): Promise<void> {
   let config;
+  let hooks;
+  const notices: string[] = [];
   try {
-    config = loadConfig();
+    config = loadConfig(process.env, { notice: (line) => notices.push(line) });
+    hooks = loadTestHooks();
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(error.message);
@@ -15,9 +19,10 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createLogger(config);
+  for (const line of notices) logger.info(line);
   let service;
   try {
-    service = await startService(config, logger);
+    service = await startService(config, logger, hooks);
   } catch (error) {
     logger.fatal((error as Error).message);
     process.exit(1);

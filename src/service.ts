@@ -7,6 +7,7 @@ import { JobRemoval } from './api/job-removal.ts';
 import { Predictor } from './api/predictor.ts';
 import { RetentionSweep } from './api/retention.ts';
 import type { Config } from './config.ts';
+import { noTestHooks, type TestHooks } from './test-hooks.ts';
 import { connectRedis, describeTarget, waitUntilReachable, type RedisTarget } from './store/connection.ts';
 import { startEmbeddedRedis } from './store/embedded-redis.ts';
 import { DatasetStore } from './store/dataset-store.ts';
@@ -18,7 +19,6 @@ import { backendDevice } from './backends/device.ts';
 import { startBackend, stopBackend } from './backends/select.ts';
 import { datasetOptions } from './datasets/load-options.ts';
 import { CheckpointStore } from './training/checkpoint.ts';
-import { replicaFaultOf } from './training/replicas/replica-group.ts';
 import { DatasetCache } from './worker/dataset-cache.ts';
 import { startWorkerPool } from './worker/pool.ts';
 import { startDatasetWorker } from './worker/dataset-worker.ts';
@@ -39,8 +39,12 @@ export interface RunningService {
   close(): Promise<void>;
 }
 
-/** Starts what `config.ROLE` asks for: the API, a worker, or both in one process. */
-export async function startService(config: Config, logger: Logger): Promise<RunningService> {
+/** Starts what `config.ROLE` asks for: the API, a worker, or both in one process; `hooks` only from the tests. */
+export async function startService(
+  config: Config,
+  logger: Logger,
+  hooks: TestHooks = noTestHooks,
+): Promise<RunningService> {
   const closers: (() => Promise<unknown>)[] = [];
   const close = async () => {
     for (const closeOne of closers.reverse())
@@ -97,7 +101,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         checkpointSeconds: config.CHECKPOINT_INTERVAL_SECONDS,
         backend,
         trainThreads: config.TRAIN_THREADS,
-        replicaFault: replicaFaultOf(config.TEST_REPLICA_FAULT),
+        replicaFault: hooks.replicaFault,
         logger,
         redisTarget: target,
         prefix: config.KEY_PREFIX,

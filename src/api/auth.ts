@@ -8,7 +8,7 @@ import { HttpError } from './http-error.ts';
 import { checkRateLimit } from './rate-limit.ts';
 
 /** Who sent a request: a client of an API key, or (without keys) an address. */
-export interface ApiClient {
+interface ApiClient {
   /** The owner recorded on the client's jobs: a hash of its key; null when authentication is off. */
   readonly owner: string | null;
   /** What the rate limit counts by: the owner, or the remote address without keys. */
@@ -49,7 +49,7 @@ export function loadApiKeys(config: Pick<Config, 'API_KEYS' | 'API_KEYS_FILE'>):
 }
 
 /** A client's id: a hash of its key, so that neither Redis nor a log line ever holds the key. */
-export function clientId(key: string): string {
+function clientId(key: string): string {
   return createHash('sha256').update(`tfjs-trainer api key\0${key}`).digest('hex').slice(0, 32);
 }
 

@@ -28,7 +28,7 @@ const predictRoute = '/jobs/:id/predict';
  *   replicas, aggregate these histograms with max, not sum.
  * HTTP requests and prediction latency are this process's own, measured as it answers them.
  */
-export function createMetrics(store: JobStore, queue: ApiDependencies['queue']) {
+function createMetrics(store: JobStore, queue: ApiDependencies['queue']) {
   const registry = new Registry();
 
   new Gauge({

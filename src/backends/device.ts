@@ -10,7 +10,7 @@ import type { DeviceDescription } from '../contract/device.ts';
 import { WEBGPU_BACKEND, webgpuDevice } from './webgpu/start.ts';
 
 /** A device error: its kernels' results can't be trusted from here on. */
-export class DeviceError extends Error {
+class DeviceError extends Error {
   override readonly name = 'DeviceError';
 }
 

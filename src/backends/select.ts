@@ -44,9 +44,16 @@ const loaders: Record<ConcreteBackend, (options: LoadOptions) => Promise<void>> 
     registerTrainingGradients();
   },
   // A hardware adapter only under `auto`: SwiftShader trains LeNet-5 some 300 times slower than wasm.
-  async webgpu({ explicit, webgpuAdapter, webgpuMaxBufferBytes }) {
+  // `auto` looks in a child process first, so that a host without a GPU doesn't print Dawn's
+  // complaints on stderr; asked for by name, webgpu opens Dawn here and they are the diagnosis.
+  async webgpu({ explicit, webgpuAdapter, webgpuMaxBufferBytes, logger }) {
+    const request = { adapterName: webgpuAdapter, allowFallback: explicit, maxBufferBytes: webgpuMaxBufferBytes };
+    if (!explicit) {
+      const { lookForAdapter } = await import('./webgpu/look-for-adapter.ts');
+      await lookForAdapter(request, logger);
+    }
     const { startWebGpu } = await import('./webgpu/start.ts');
-    await startWebGpu({ adapterName: webgpuAdapter, allowFallback: explicit, maxBufferBytes: webgpuMaxBufferBytes });
+    await startWebGpu(request);
     // ReLU's without its Cast; the loss's goes unused, as webgpu has no fused loss kernel.
     registerTrainingGradients();
   },
@@ -65,6 +72,7 @@ export interface BackendOptions {
 interface LoadOptions extends BackendOptions {
   /** Asked for by name rather than through `auto`. */
   readonly explicit: boolean;
+  readonly logger: Logger;
 }
 
 const autoOrder: readonly ConcreteBackend[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'];
@@ -84,20 +92,22 @@ export async function startBackend(
 ): Promise<ConcreteBackend> {
   const candidates = choice === 'auto' ? autoOrder : [choice];
   const failures: string[] = [];
+  let noGpu = false;
   for (const backend of candidates) {
     try {
-      await loaders[backend]({ ...options, explicit: choice !== 'auto' });
+      await loaders[backend]({ ...options, explicit: choice !== 'auto', logger });
       if (!(await tf.setBackend(backend))) throw new Error('it failed to initialise');
       await tf.ready();
       const device = backendDevice();
       logger.info(
         { backend, device, tried: failures },
-        `TensorFlow.js runs on the ${backend} backend (${device.name})`,
+        `TensorFlow.js runs on the ${backend} backend (${device.name})${noGpu ? ': no usable GPU was found' : ''}`,
       );
       if (device.fallback)
         logger.warn(`${device.name} is a software GPU adapter: correct, but far slower than TRAINER_BACKEND=wasm`);
       return backend;
     } catch (error) {
+      noGpu ||= backend === 'webgpu';
       failures.push(`${backend}: ${firstLine(error)}`);
       logger.debug({ backend, error: firstLine(error) }, 'backend unavailable');
     }

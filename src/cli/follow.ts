@@ -145,7 +145,7 @@ export function completedLine(result: JobResult): string {
 }
 
 /** `m:ss`, or `h:mm:ss` from an hour. */
-export function duration(seconds: number): string {
+function duration(seconds: number): string {
   const total = Math.max(0, Math.round(seconds));
   const hours = Math.floor(total / 3600);
   const minutes = Math.floor((total % 3600) / 60);

@@ -17,7 +17,7 @@ export interface CliIo {
 
 export const defaultUrl = 'http://127.0.0.1:3000';
 
-export const usage = `Usage: trainer <command> [options]
+const usage = `Usage: trainer <command> [options]
 
 Commands:
   submit --model M --dataset D [training options] [--webhook URL] [--follow]
@@ -116,18 +116,8 @@ const listOptions = {
   cursor: { type: 'string' },
 } as const;
 
-export const commands = [
-  'submit',
-  'watch',
-  'predict',
-  'list',
-  'cancel',
-  'delete',
-  'model',
-  'datasets',
-  'experiment',
-] as const;
-export type Command = (typeof commands)[number];
+const commands = ['submit', 'watch', 'predict', 'list', 'cancel', 'delete', 'model', 'datasets', 'experiment'] as const;
+type Command = (typeof commands)[number];
 
 /** A command line, parsed and checked: what commands.ts runs. */
 export interface Invocation {

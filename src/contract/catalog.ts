@@ -3,7 +3,7 @@ import { uploadedDataset } from './datasets.ts';
 import { deviceDescription } from './device.ts';
 import { datasetNames, imageKinds, modelNames } from './names.ts';
 
-export const modelInfo = z
+const modelInfo = z
   .object({
     name: z.enum(modelNames),
     description: z.string(),
@@ -14,9 +14,8 @@ export const modelInfo = z
   })
   .meta({ id: 'ModelInfo' });
 export const modelCatalog = z.object({ models: z.array(modelInfo) }).meta({ id: 'ModelCatalog' });
-export type ModelCatalog = z.infer<typeof modelCatalog>;
 
-export const datasetInfo = z
+const datasetInfo = z
   .object({
     id: z
       .string()
@@ -56,4 +55,3 @@ export const health = z
     }),
   })
   .meta({ id: 'Health' });
-export type Health = z.infer<typeof health>;

@@ -3,10 +3,10 @@ import { imageKinds } from './names.ts';
 
 /** Where a data set stands: uploaded and being turned into training bytes by a worker, ready to train on, or refused. */
 export const datasetStates = ['processing', 'ready', 'failed'] as const;
-export const datasetState = z.enum(datasetStates);
+const datasetState = z.enum(datasetStates);
 export type DatasetState = z.infer<typeof datasetState>;
 
-export const colourChoices = ['grey', 'rgb'] as const;
+const colourChoices = ['grey', 'rgb'] as const;
 
 /** The archive formats POST /datasets takes, by the media type a raw upload names. */
 export const archiveMediaTypes = [
@@ -49,9 +49,9 @@ export const datasetUploadOptions = z.strictObject({
     .max(2 ** 31 - 1)
     .default(0)
     .meta({ description: 'decides which images the test split holds out' }),
-  imageKind: z.enum(imageKinds).default('natural').meta({
+  imageKind: z.enum(imageKinds).optional().meta({
     description:
-      'how images (and later uploads to predict) are brought to the size: natural (photographs: centred crop) or strokes (MNIST-like: ink centred in a box)',
+      'how images (and later uploads to predict) are brought to the size: natural (photographs: centred crop) or strokes (MNIST-like: ink centred in a box); default: guessed from the images, strokes when nearly all are mostly uniform paper with sparse ink (scans of digits or letters), else natural',
   }),
 });
 // No schema id: @fastify/swagger can't resolve a query string given as a reference.
@@ -70,7 +70,7 @@ export const skipReasons = [
 ] as const;
 export type SkipReason = (typeof skipReasons)[number];
 
-export const skippedFile = z
+const skippedFile = z
   .object({ path: z.string(), reason: z.enum(skipReasons), detail: z.string() })
   .meta({ id: 'SkippedFile' });
 export type SkippedFile = z.infer<typeof skippedFile>;
@@ -81,11 +81,15 @@ const splitCounts = z.object({
 });
 
 /** What processing found: the classes, the images per split, what was skipped and why, and what looks wrong. */
-export const datasetReport = z
+const datasetReport = z
   .object({
     classNames: z.array(z.string()).meta({ description: 'the class folder names, sorted: label i is classNames[i]' }),
     shape: imageShape,
     imageKind: z.enum(imageKinds),
+    imageKindSource: z.enum(['given', 'guessed']).optional().meta({
+      description:
+        "given: the upload's imageKind option; guessed: from the images (absent for data sets processed before guessing)",
+    }),
     splits: z.object({ train: splitCounts, test: splitCounts, val: splitCounts.nullable() }),
     testSplit: z
       .enum(['folder', 'heldOut'])
@@ -101,7 +105,7 @@ export const datasetReport = z
   .meta({ id: 'DatasetReport' });
 export type DatasetReport = z.infer<typeof datasetReport>;
 
-export const datasetProgress = z
+const datasetProgress = z
   .object({
     phase: z.enum(['queued', 'reading', 'converting', 'writing']),
     done: z.number().int(),
@@ -120,7 +124,6 @@ export const uploadedDataset = z
     options: datasetUploadOptions.extend({
       testFraction: z.number(),
       seed: z.number().int(),
-      imageKind: z.enum(imageKinds),
     }),
     archiveBytes: z.number().int(),
     progress: datasetProgress.nullable(),

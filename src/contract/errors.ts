@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-export const errorDetail = z.object({
+const errorDetail = z.object({
   path: z.string(),
   message: z.string(),
 });

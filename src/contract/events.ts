@@ -1,19 +1,17 @@
 import { z } from 'zod';
 import { epochSummary, finalJobState, jobError, jobProgress, jobResult, jobState, lossLogLine } from './job.ts';
 
-export { finalJobState, type FinalJobState } from './job.ts';
-
 /**
  * GET /jobs/:id/events: what a job reports while it runs, as Server-Sent Events. Each event's
  * `event:` field is its type, its `data:` one JSON object of the type's schema below, and its `id:`
  * the position in the job's event stream (resume after it with the Last-Event-ID header).
  */
-export const jobEventTypes = ['state', 'progress', 'log', 'epoch', 'rewind', 'end'] as const;
+const jobEventTypes = ['state', 'progress', 'log', 'epoch', 'rewind', 'end'] as const;
 export type JobEventType = (typeof jobEventTypes)[number];
 
 const at = z.iso.datetime().meta({ description: 'when the event happened (the writer’s clock), ISO-8601 UTC' });
 
-export const stateEvent = z
+const stateEvent = z
   .object({
     at,
     state: jobState,
@@ -23,25 +21,25 @@ export const stateEvent = z
     }),
   })
   .meta({ id: 'StateEvent', description: 'the job changed state' });
-export type StateEvent = z.infer<typeof stateEvent>;
+type StateEvent = z.infer<typeof stateEvent>;
 
-export const progressEvent = z
+const progressEvent = z
   .object({ at, progress: jobProgress })
   .meta({ id: 'ProgressEvent', description: 'training progress between log lines, at most about once a second' });
-export type ProgressEvent = z.infer<typeof progressEvent>;
+type ProgressEvent = z.infer<typeof progressEvent>;
 
-export const logEvent = z.object({ at, line: lossLogLine, progress: jobProgress }).meta({
+const logEvent = z.object({ at, line: lossLogLine, progress: jobProgress }).meta({
   id: 'LogEvent',
   description: 'a loss log line, as appended to the job’s logs, and the progress that came with it',
 });
-export type LogEvent = z.infer<typeof logEvent>;
+type LogEvent = z.infer<typeof logEvent>;
 
-export const epochEvent = z
+const epochEvent = z
   .object({ at, summary: epochSummary, progress: jobProgress })
   .meta({ id: 'EpochEvent', description: 'an epoch ended: its summary, as appended to the job’s epochs' });
-export type EpochEvent = z.infer<typeof epochEvent>;
+type EpochEvent = z.infer<typeof epochEvent>;
 
-export const rewindEvent = z
+const rewindEvent = z
   .object({
     at,
     logLines: z
@@ -59,7 +57,7 @@ export const rewindEvent = z
   });
 export type RewindEvent = z.infer<typeof rewindEvent>;
 
-export const endEvent = z
+const endEvent = z
   .object({
     at,
     state: finalJobState,
@@ -69,16 +67,7 @@ export const endEvent = z
   .meta({ id: 'EndEvent', description: 'the last event: the job ended; the server closes the stream after it' });
 export type EndEvent = z.infer<typeof endEvent>;
 
-export const jobEventSchemas = {
-  state: stateEvent,
-  progress: progressEvent,
-  log: logEvent,
-  epoch: epochEvent,
-  rewind: rewindEvent,
-  end: endEvent,
-} as const satisfies Record<JobEventType, z.ZodType>;
-
-export interface JobEventData {
+interface JobEventData {
   state: StateEvent;
   progress: ProgressEvent;
   log: LogEvent;
@@ -99,7 +88,7 @@ export const jobEventData = z.union([stateEvent, progressEvent, logEvent, epochE
 });
 
 /** Redis stream ids: `<milliseconds>-<sequence>`. */
-export const eventIdPattern = /^\d{1,20}-\d{1,20}$/;
+const eventIdPattern = /^\d{1,20}-\d{1,20}$/;
 const eventId = z
   .string()
   .regex(eventIdPattern, { error: 'must be an event id the stream sent (like 1718000000000-0)' });

@@ -7,7 +7,7 @@ import { jobWebhook, webhookRequest } from './webhook.ts';
  * The job request fields a grid may vary: every one but `logEvery` (how often the loss is logged,
  * which changes no outcome) and `timeoutSeconds` (a limit on the run, not a setting of it).
  */
-export const gridFields = [
+const gridFields = [
   'model',
   'dataset',
   'initFrom',
@@ -22,9 +22,8 @@ export const gridFields = [
   'trainLimit',
   'testLimit',
 ] as const satisfies readonly (keyof z.input<typeof jobRequest>)[];
-export type GridField = (typeof gridFields)[number];
 
-export const experimentMetrics = ['testAccuracy', 'testLoss'] as const;
+const experimentMetrics = ['testAccuracy', 'testLoss'] as const;
 export type ExperimentMetric = (typeof experimentMetrics)[number];
 
 const gridValue = z.union([z.string(), z.number(), z.boolean(), z.null()]);
@@ -36,7 +35,7 @@ export type GridValue = z.infer<typeof gridValue>;
  * epoch (training/successive-halving.ts rungScore) is among the best 1/reductionFactor of the runs
  * that have reached the rung so far.
  */
-export const earlyTermination = z
+const earlyTermination = z
   .strictObject({
     type: z.literal('successiveHalving'),
     reductionFactor: z.number().int().min(2).max(10).default(3),
@@ -84,9 +83,8 @@ export const experimentRequest = z
   })
   .meta({ id: 'ExperimentRequest' });
 export type ExperimentRequestInput = z.input<typeof experimentRequest>;
-export type ExperimentRequest = z.output<typeof experimentRequest>;
 
-export const experimentRun = z
+const experimentRun = z
   .object({
     id: z.string().meta({ description: "the run's job: GET /jobs/:id has its logs and epochs" }),
     values: z.record(z.string(), gridValue).meta({ description: 'the values the grid gave this run' }),
@@ -124,7 +122,7 @@ export const experiment = z
 export type Experiment = z.infer<typeof experiment>;
 
 /** An experiment as GET /experiments lists it: all but its runs (the best one stays). */
-export const experimentSummary = experiment.omit({ runs: true }).meta({ id: 'ExperimentSummary' });
+const experimentSummary = experiment.omit({ runs: true }).meta({ id: 'ExperimentSummary' });
 export type ExperimentSummary = z.infer<typeof experimentSummary>;
 
 export const experimentList = z

@@ -12,7 +12,7 @@ const datasetError = `dataset must be one of: ${datasetNames.join(', ')} (the bu
 export const earlyStoppingMetrics = ['validationLoss', 'validationAccuracy'] as const;
 
 /** Which layers a job trains: all of them, or (fine-tuning) only the dense ones. */
-export const trainLayerChoices = ['all', 'dense'] as const;
+const trainLayerChoices = ['all', 'dense'] as const;
 export type TrainLayers = (typeof trainLayerChoices)[number];
 
 /** POST /jobs body. Field names, ranges and defaults are the public contract (API.md). */

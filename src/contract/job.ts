@@ -59,7 +59,7 @@ export type EpochSummary = z.infer<typeof epochSummary>;
 const zeroDivision =
   'a ratio whose denominator is 0 is 0, as scikit-learn computes it with zero_division=0 (so the precision of a class never predicted is 0)';
 
-export const classMetrics = z
+const classMetrics = z
   .object({
     className: z.string(),
     precision: z
@@ -78,7 +78,7 @@ export const classMetrics = z
   .meta({ id: 'ClassMetrics', description: `one class's metrics from the confusion matrix; ${zeroDivision}` });
 export type ClassMetrics = z.infer<typeof classMetrics>;
 
-export const macroMetrics = z
+const macroMetrics = z
   .object({
     precision: z.number().min(0).max(1),
     recall: z.number().min(0).max(1),
@@ -149,7 +149,6 @@ export const jobResult = z
 export type JobResult = z.infer<typeof jobResult>;
 
 export const jobError = z.object({ message: z.string() }).meta({ id: 'JobError' });
-export type JobError = z.infer<typeof jobError>;
 
 const timestamp = z.iso.datetime();
 
@@ -177,7 +176,7 @@ export const job = z
 export type Job = z.infer<typeof job>;
 
 /** A job as GET /jobs lists it: everything but the logs and per-epoch history, which can be long. */
-export const jobSummary = job.omit({ logs: true, epochs: true }).meta({ id: 'JobSummary' });
+const jobSummary = job.omit({ logs: true, epochs: true }).meta({ id: 'JobSummary' });
 export type JobSummary = z.infer<typeof jobSummary>;
 
 export const jobList = z

@@ -8,7 +8,7 @@ const classScore = z.object({
 });
 
 /** `auto`: as the training images' kind says; `none`: stretched onto the model's size; or a kind by name. */
-export const preprocessModes = ['auto', 'none', ...imageKinds] as const;
+const preprocessModes = ['auto', 'none', ...imageKinds] as const;
 export type PreprocessRequest = (typeof preprocessModes)[number];
 
 export const predictQuery = z.strictObject({
@@ -30,7 +30,7 @@ const cropBox = z
   .object({ left: z.number().int(), top: z.number().int(), width: z.number().int(), height: z.number().int() })
   .meta({ id: 'CropBox', description: 'pixels of the upload, upright as its EXIF orientation says' });
 
-export const explanation = z
+const explanation = z
   .object({
     preprocess: z
       .enum(['none', ...imageKinds])
@@ -44,7 +44,7 @@ export const explanation = z
   .meta({ id: 'PredictionExplanation' });
 export type Explanation = z.infer<typeof explanation>;
 
-export const prediction = classScore
+const prediction = classScore
   .extend({
     top: z.array(classScore).meta({ description: 'the five most probable classes, most probable first' }),
     blank: z.boolean().meta({

@@ -22,7 +22,7 @@ export const webhookRequest = z
   .meta({ id: 'WebhookRequest' });
 export type WebhookRequest = z.infer<typeof webhookRequest>;
 
-export const webhookDelivery = z
+const webhookDelivery = z
   .object({
     webhookId: z.string().meta({ description: 'the Webhook-Id header: the same for every attempt of one delivery' }),
     attempt: z.number().int().positive(),

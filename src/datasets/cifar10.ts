@@ -37,10 +37,10 @@ import { isFile, isDirectory } from './files.ts';
 /** The archive on the data set's home page. */
 export const CIFAR10_URL = 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz';
 /** MD5 of the official `cifar-10-binary.tar.gz`, as published on the home page. */
-export const CIFAR10_MD5 = 'c32a1d4ab5d03f1284b67883e8d87530';
-export const CIFAR10_ARCHIVE = 'cifar-10-binary.tar.gz';
+const CIFAR10_MD5 = 'c32a1d4ab5d03f1284b67883e8d87530';
+const CIFAR10_ARCHIVE = 'cifar-10-binary.tar.gz';
 /** The folder the archive extracts to, and the prefix of its entries. */
-export const CIFAR10_FOLDER = 'cifar-10-batches-bin';
+const CIFAR10_FOLDER = 'cifar-10-batches-bin';
 
 const NAME = 'cifar10';
 const SHAPE: ImageShape = { height: 32, width: 32, channels: 3 };

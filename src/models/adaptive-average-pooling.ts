@@ -15,7 +15,7 @@ export interface AdaptiveAveragePooling2DArgs extends LayerArgs {
  * cells floor(i·n/m) up to ceil((i+1)·n/m), exclusive. Windows may overlap, and when n < m
  * input cells repeat (3 → 6 doubles each cell).
  */
-export function adaptiveWindow(i: number, n: number, m: number): { start: number; end: number } {
+function adaptiveWindow(i: number, n: number, m: number): { start: number; end: number } {
   // i·n/m is a quotient of small integers, so floor and ceil of the rounded double are exact.
   return { start: Math.floor((i * n) / m), end: Math.ceil(((i + 1) * n) / m) };
 }

@@ -13,7 +13,7 @@ const generatorPosition = () => z.number().int();
  * it is all a run needs to go on exactly as an uninterrupted one would: the same batches in the
  * same order, the same augmentation and dropout masks, the same log lines.
  */
-export const trainingPosition = z.object({
+const trainingPosition = z.object({
   epochsDone: count(),
   /** Batches of the next epoch already trained (0 at an epoch's end). */
   batchesDone: count(),

@@ -25,7 +25,7 @@ import { splitForValidation } from './validation.ts';
  * What the trainer is told after each batch: go on; checkpoint and stop (the worker shuts down); or
  * stop now, for the reason given (the job was cancelled, or another worker took it over).
  */
-export type TrainingInstruction = 'continue' | 'pause' | 'cancelled' | 'superseded';
+type TrainingInstruction = 'continue' | 'pause' | 'cancelled' | 'superseded';
 
 /** How the trainer reports to whoever runs it; every call is awaited, so it also yields the event loop. */
 export interface TrainingListener {
@@ -89,7 +89,7 @@ export interface TrainingResult {
   readonly earlyStopping: EarlyStoppingOutcome | null;
 }
 
-export interface EarlyStoppingOutcome {
+interface EarlyStoppingOutcome {
   readonly metric: NonNullable<JobSettings['earlyStopping']>['metric'];
   readonly bestEpoch: number;
   readonly bestValue: number | null;
@@ -99,7 +99,7 @@ export interface EarlyStoppingOutcome {
   readonly keptEpoch: number;
 }
 
-export class TrainingDivergedError extends Error {
+class TrainingDivergedError extends Error {
   override readonly name = 'TrainingDivergedError';
 }
 

@@ -22,7 +22,7 @@ export type DeliveryOutcome =
  * "<t>.<body>" with the secret>`. The time is signed with the body, so a receiver that refuses
  * old timestamps can't be fooled by a delivery recorded and replayed later.
  */
-export function webhookSignature(secret: string, body: string, unixSeconds: number): string {
+function webhookSignature(secret: string, body: string, unixSeconds: number): string {
   return `t=${unixSeconds},v1=${createHmac('sha256', secret).update(`${unixSeconds}.${body}`).digest('hex')}`;
 }
 

@@ -1,6 +1,8 @@
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
+import path from 'node:path';
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config.ts';
 
 /** Asserts that `env` is refused with a ConfigError naming `variable`, and returns its message. */
@@ -19,15 +21,23 @@ function refused(env: Record<string, string>, variable: string): string {
 }
 
 describe('loadConfig', () => {
+  // A working directory of its own: one that holds a former default folder changes the defaults.
+  let workingDirectory: string;
+  before(async () => {
+    workingDirectory = await mkdtemp(path.join(os.tmpdir(), 'config-test-'));
+  });
+  after(() => rm(workingDirectory, { recursive: true, force: true }));
+
   it('gives the documented defaults for an empty environment', () => {
-    const config = loadConfig({});
+    const notices: string[] = [];
+    const config = loadConfig({}, { workingDirectory, notice: (line) => notices.push(line) });
     assert.deepEqual(config, {
       ROLE: 'all',
       HOST: '127.0.0.1',
       PORT: 3000,
       KEY_PREFIX: 'trainer',
       DATA_DIR: './data',
-      ARTIFACTS_DIR: './artifacts',
+      ARTIFACTS_DIR: 'data/artifacts',
       MNIST_MIRROR: 'https://ossci-datasets.s3.amazonaws.com/mnist',
       CIFAR10_URL: 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz',
       TRAINER_BACKEND: 'auto',
@@ -44,14 +54,14 @@ describe('loadConfig', () => {
       MAX_TRAINING_IMAGES_PER_JOB: 60_000_000,
       MAX_EXPERIMENT_RUNS: 64,
       RATE_LIMIT_PER_MINUTE: 600,
-      DATASETS_DIR: './uploaded-datasets',
+      DATASETS_DIR: 'data/datasets',
       MAX_DATASET_UPLOAD_BYTES: 1024 ** 3,
       MAX_DATASET_FILES: 100_000,
       MAX_DATASET_UNPACKED_BYTES: 4 * 1024 ** 3,
       MAX_DATASET_BYTES_PER_CLIENT: 2 * 1024 ** 3,
       MAX_DATASET_BYTES: 20 * 1024 ** 3,
       MAX_DATASETS_PROCESSING_PER_CLIENT: 1,
-      CHECKPOINTS_DIR: './checkpoints',
+      CHECKPOINTS_DIR: 'data/checkpoints',
       CHECKPOINT_INTERVAL_SECONDS: 600,
       JOB_LOCK_SECONDS: 120,
       MAX_JOB_SECONDS: 604_800,
@@ -66,6 +76,42 @@ describe('loadConfig', () => {
     assert.equal(config.REDIS_URL, undefined);
     assert.equal(config.WEBHOOK_ALLOWED_HOSTS, undefined, 'any host, when the address rules allow it');
     assert.equal('REDIS_URL' in config, false);
+    assert.deepEqual(notices, []);
+  });
+
+  it('puts models, checkpoints and uploaded data sets under DATA_DIR unless they are set', () => {
+    const config = loadConfig(
+      { DATA_DIR: '/srv/trainer', CHECKPOINTS_DIR: '/fast-disk/checkpoints' },
+      { workingDirectory },
+    );
+    assert.equal(config.ARTIFACTS_DIR, '/srv/trainer/artifacts');
+    assert.equal(config.DATASETS_DIR, '/srv/trainer/datasets');
+    assert.equal(config.CHECKPOINTS_DIR, '/fast-disk/checkpoints');
+  });
+
+  it('still uses a former default folder that exists in the working directory, saying so once each', async () => {
+    const formerly = await mkdtemp(path.join(os.tmpdir(), 'config-test-'));
+    try {
+      for (const folder of ['artifacts', 'checkpoints', 'uploaded-datasets']) await mkdir(path.join(formerly, folder));
+      const notices: string[] = [];
+      const notice = (line: string) => notices.push(line);
+      const config = loadConfig({ DATA_DIR: '/srv/trainer' }, { workingDirectory: formerly, notice });
+      assert.equal(config.ARTIFACTS_DIR, path.join(formerly, 'artifacts'));
+      assert.equal(config.CHECKPOINTS_DIR, path.join(formerly, 'checkpoints'));
+      assert.equal(config.DATASETS_DIR, path.join(formerly, 'uploaded-datasets'));
+      assert.deepEqual(notices, [
+        `ARTIFACTS_DIR is unset and ${formerly}/artifacts, its default before /srv/trainer/artifacts, exists: using it (move it to /srv/trainer/artifacts, or set ARTIFACTS_DIR=${formerly}/artifacts, and this line goes)`,
+        `CHECKPOINTS_DIR is unset and ${formerly}/checkpoints, its default before /srv/trainer/checkpoints, exists: using it (move it to /srv/trainer/checkpoints, or set CHECKPOINTS_DIR=${formerly}/checkpoints, and this line goes)`,
+        `DATASETS_DIR is unset and ${formerly}/uploaded-datasets, its default before /srv/trainer/datasets, exists: using it (move it to /srv/trainer/datasets, or set DATASETS_DIR=${formerly}/uploaded-datasets, and this line goes)`,
+      ]);
+
+      notices.length = 0;
+      const set = loadConfig({ ARTIFACTS_DIR: '/models' }, { workingDirectory: formerly, notice });
+      assert.equal(set.ARTIFACTS_DIR, '/models', 'a setting wins over a former default folder');
+      assert.equal(notices.filter((line) => line.startsWith('ARTIFACTS_DIR')).length, 0);
+    } finally {
+      await rm(formerly, { recursive: true, force: true });
+    }
   });
 
   it('takes valid overrides, coercing numbers', () => {
@@ -83,7 +129,6 @@ describe('loadConfig', () => {
       TRAINER_BACKEND: 'wasm',
       WORKER_CONCURRENCY: '3',
       TRAIN_THREADS: '4',
-      TEST_REPLICA_FAULT: 'exit:7',
       MAX_UPLOAD_BYTES: '2048',
       MAX_UPLOAD_FILES: '5',
       MAX_IMAGE_PIXELS: '1000000',
@@ -124,7 +169,6 @@ describe('loadConfig', () => {
       TRAINER_BACKEND: 'wasm',
       WORKER_CONCURRENCY: 3,
       TRAIN_THREADS: 4,
-      TEST_REPLICA_FAULT: 'exit:7',
       MAX_UPLOAD_BYTES: 2048,
       MAX_UPLOAD_FILES: 5,
       MAX_IMAGE_PIXELS: 1_000_000,
@@ -199,8 +243,6 @@ describe('loadConfig', () => {
       ['WORKER_CONCURRENCY', '-2'],
       ['WORKER_CONCURRENCY', 'two'],
       ['TRAIN_THREADS', '0'],
-      ['TEST_REPLICA_FAULT', 'throw'],
-      ['TEST_REPLICA_FAULT', 'crash:3'],
       ['REDIS_URL', 'http://x'],
       ['REDIS_URL', 'not a url'],
       ['LOG_LEVEL', 'loud'],

@@ -10,6 +10,7 @@ const read = (file: string) => readFile(path.join(root, file), 'utf8');
 
 interface ComposeService {
   image?: string;
+  volumes?: string[];
   build?: string;
   command?: string[];
   environment?: Record<string, string>;
@@ -75,5 +76,25 @@ describe('Dockerfile and docker-compose.yml', () => {
     );
     assert.doesNotThrow(() => loadConfig(environment));
     assert.equal(environment.HOST, '0.0.0.0', 'a container must listen beyond its loopback');
+  });
+
+  it('keeps what the service writes in DATA_DIR, where compose mounts a volume on each default folder', async () => {
+    const dockerfile = await read('Dockerfile');
+    const volumes = JSON.parse(/^VOLUME (\[.*\])$/m.exec(dockerfile)?.[1] ?? '[]') as string[];
+    // As in the image, whose working directory holds none of the former default folders.
+    const config = loadConfig(
+      { DATA_DIR: /\bDATA_DIR=(\S+)/.exec(dockerfile)?.[1] ?? '' },
+      { workingDirectory: path.join(root, 'src/no-such-folder') },
+    );
+    assert.deepEqual(volumes, [config.DATA_DIR]);
+    const compose = parse(await read('docker-compose.yml')) as { services: Record<string, ComposeService> };
+    for (const name of ['api', 'worker', 'gpu-worker'] as const) {
+      const targets = (compose.services[name]?.volumes ?? []).map((volume) => volume.split(':')[1]);
+      assert.deepEqual(
+        targets.sort(),
+        [config.DATA_DIR, config.ARTIFACTS_DIR, config.CHECKPOINTS_DIR, config.DATASETS_DIR].sort(),
+        `${name} mounts a volume on DATA_DIR and on each folder under it`,
+      );
+    }
   });
 });

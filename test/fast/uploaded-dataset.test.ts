@@ -8,6 +8,7 @@ import sharp from 'sharp';
 import { archiveFormatOf, archiveFormatOfFile, ArchiveError } from '../../src/archives/archive.ts';
 import type { DatasetProgress, DatasetReport } from '../../src/contract/datasets.ts';
 import { datasetUploadOptions } from '../../src/contract/datasets.ts';
+import type { ImageKind } from '../../src/contract/names.ts';
 import type { Dataset } from '../../src/datasets/dataset.ts';
 import { cifar10 } from '../../src/datasets/cifar10.ts';
 import { mnist } from '../../src/datasets/mnist.ts';
@@ -64,6 +65,27 @@ async function digitEntries(classes: readonly number[], perClass: number, prefix
   return imageFolderEntries(digits, mnist.shape, { classes, perClass, className: digitName, prefix, from });
 }
 
+/** Asserts that the data set `id` holds `entry`'s image as predict prepares an upload as `kind` for its shape. */
+async function assertStoredAsPredictPrepares(
+  id: string,
+  entry: { data: Buffer; name: string } | undefined,
+  kind: ImageKind,
+): Promise<void> {
+  assert.ok(entry);
+  const dataset = await loadUploadedDataset(path.join(folder, 'sets'), id);
+  const expected = Buffer.from(
+    (await prepareUpload(entry.data, dataset.shape, limits.maxImagePixels, entry.name, kind)).pixels,
+  );
+  const size = dataset.shape.height * dataset.shape.width * dataset.shape.channels;
+  const stored = [dataset.train, dataset.test].flatMap((split) =>
+    Array.from({ length: split.count }, (_, i) => Buffer.from(split.images.subarray(i * size, (i + 1) * size))),
+  );
+  assert.ok(
+    stored.some((pixels) => pixels.equals(expected)),
+    `the stored image is what predict makes of the upload as ${kind}`,
+  );
+}
+
 async function assertRefused(
   archive: Buffer,
   message: RegExp,
@@ -83,7 +105,11 @@ async function assertRefused(
 describe('an archive of class folders becomes a data set', () => {
   test('a zip of real MNIST digits: classes sorted, stratified held-out test split, the images exactly as predict would prepare them', async () => {
     const entries = await digitEntries([3, 1, 7], 20);
-    const { id, report } = await build(await zipOf(entries), { testFraction: 0.25, seed: 5 });
+    // As photographs, predict's preparation leaves a 28×28 image as it is.
+    const options = { testFraction: 0.25, seed: 5, imageKind: 'natural' };
+    const { id, report } = await build(await zipOf(entries), options);
+    assert.equal(report.imageKind, 'natural');
+    assert.equal(report.imageKindSource, 'given');
     assert.deepEqual(report.classNames, ['digit-1', 'digit-3', 'digit-7']);
     assert.deepEqual(report.shape, { height: 28, width: 28, channels: 1 }, 'size and grey from the images');
     assert.equal(report.testSplit, 'heldOut');
@@ -104,7 +130,7 @@ describe('an archive of class folders becomes a data set', () => {
         assert.equal(dataset.classNames[split.labels[i] as number], digitName(label as number));
       }
     }
-    const again = await build(await zipOf(entries), { testFraction: 0.25, seed: 5 });
+    const again = await build(await zipOf(entries), options);
     const reloaded = await loadUploadedDataset(path.join(folder, 'sets'), again.id);
     assert.deepEqual(reloaded.test.images, dataset.test.images, 'the same seed holds out the same images');
   });
@@ -138,18 +164,23 @@ describe('an archive of class folders becomes a data set', () => {
     assert.deepEqual(report.classNames, ['airplane', 'cat', 'ship']);
     assert.deepEqual(report.shape, { height: 32, width: 32, channels: 3 });
     assert.equal(report.imageKind, 'natural');
-    const dataset = await loadUploadedDataset(path.join(folder, 'sets'), id);
-    const [first] = entries;
-    assert.ok(first);
-    const expected = (await prepareUpload(first.data, cifar10.shape, limits.maxImagePixels, first.name, 'natural'))
-      .pixels;
-    const stored = [dataset.train, dataset.test].flatMap((split) =>
-      Array.from({ length: split.count }, (_, i) => Buffer.from(split.images.subarray(i * 3072, (i + 1) * 3072))),
-    );
-    assert.ok(
-      stored.some((pixels) => pixels.equals(Buffer.from(expected))),
-      'the stored image is what predict makes of the upload',
-    );
+    assert.equal(report.imageKindSource, 'guessed');
+    await assertStoredAsPredictPrepares(id, entries[0], 'natural');
+  });
+
+  test('without an imageKind, scanned digits are guessed strokes and prepared as such; the option overrides the guess', async () => {
+    const entries = await digitEntries([2, 5, 9], 12);
+    const archive = await zipOf(entries);
+    const guessed = await build(archive);
+    assert.equal(guessed.report.imageKind, 'strokes');
+    assert.equal(guessed.report.imageKindSource, 'guessed');
+    const dataset = await loadUploadedDataset(path.join(folder, 'sets'), guessed.id);
+    assert.equal(dataset.imageKind, 'strokes', 'training and predict take the guess');
+    await assertStoredAsPredictPrepares(guessed.id, entries[0], 'strokes');
+
+    const given = await build(archive, { imageKind: 'natural' });
+    assert.equal(given.report.imageKind, 'natural');
+    assert.equal(given.report.imageKindSource, 'given');
   });
 
   test('non-image files, hidden files, files outside class folders, links, tiny and huge images are skipped and reported; odd Unicode names are one class', async () => {

@@ -105,6 +105,8 @@ describe('a user uploads an archive of class folders and trains on it', () => {
     assert.deepEqual(report.splits.test.perClass, [12, 12, 12, 12]);
     assert.equal(report.bytes, 240 * 785);
     assert.equal(report.skipped.count, 0);
+    assert.equal(report.imageKind, 'strokes');
+    assert.equal(report.imageKindSource, 'given');
   });
 
   test('GET /datasets lists it beside the built-in ones, as a data set a job can train on', async () => {
@@ -265,6 +267,12 @@ describe('a user uploads an archive of class folders and trains on it', () => {
     const ready = await untilProcessed(service.url, uploaded.body.id);
     assert.equal(ready.name, 'fives-and-sixes');
     assert.deepEqual(ready.report?.shape, { height: 32, width: 32, channels: 3 });
+    // No imageKind asked for: MNIST's digits, ink on uniform paper, are guessed to be strokes.
+    assert.equal(ready.options.imageKind, undefined);
+    assert.equal(ready.report?.imageKind, 'strokes');
+    assert.equal(ready.report?.imageKindSource, 'guessed');
+    const listed = (await request<DatasetCatalog>(`${service.url}/datasets`)).body.datasets;
+    assert.equal(listed.find((entry) => entry.id === ready.id)?.imageKind, 'strokes');
 
     const long = await request<Job>(`${service.url}/jobs`, {
       method: 'POST',

@@ -56,6 +56,47 @@ describe('start-up', () => {
     );
   });
 
+  it('TRAINER_BACKEND=auto on a host without a GPU says so in its one backend line, keeping Dawn off stderr unless asked at debug level', async () => {
+    // No Vulkan driver at all and no XDG_RUNTIME_DIR: Dawn and the Vulkan loader complain on any host.
+    const environment = {
+      ...sharedEnvironment(path.join(folder, 'auto'), `test-${randomUUID()}`),
+      ROLE: 'worker',
+      TRAINER_BACKEND: 'auto',
+      VK_ICD_FILENAMES: '/nonexistent/icd.json',
+      VK_DRIVER_FILES: '/nonexistent/icd.json',
+    };
+    for (const level of ['info', 'debug']) {
+      const service = startServiceProcess({ ...environment, LOG_LEVEL: level });
+      let stderr = '';
+      service.child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      try {
+        const ready = await waitFor(
+          'the worker to start',
+          async () => service.logs.find((line) => line.msg === 'worker waiting for training jobs') ?? null,
+          60_000,
+        );
+        assert.equal(ready.backend, 'wasm');
+        const backendLines = service.logs.filter((line) => /^TensorFlow\.js runs on/.test(String(line.msg)));
+        assert.equal(backendLines.length, 1);
+        assert.equal(backendLines[0]?.level, 30);
+        assert.match(
+          String(backendLines[0]?.msg),
+          /^TensorFlow\.js runs on the wasm backend \(.+\): no usable GPU was found$/,
+        );
+        const dawn = service.logs.filter((line) => line.msg === 'what Dawn said while looking for a GPU adapter');
+        if (level === 'debug') {
+          assert.equal(dawn.length, 1);
+          assert.match(String(dawn[0]?.stderr), /vkCreateInstance/);
+        } else {
+          assert.deepEqual(dawn, []);
+        }
+      } finally {
+        assert.equal(await service.stop('SIGTERM'), 0);
+      }
+      assert.doesNotMatch(stderr, /Vulkan|vkCreateInstance|XDG_RUNTIME_DIR|Warning/, `stderr at ${level}: ${stderr}`);
+    }
+  });
+
   it('without REDIS_URL starts a private Redis in DATA_DIR, serves, and stops it on SIGTERM', async () => {
     const dataDir = path.join(folder, 'embedded');
     const port = String(20000 + Math.floor(Math.random() * 20000));

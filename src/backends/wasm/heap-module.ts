@@ -9,7 +9,7 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
  * 4.22's build; newer Emscripten builds call it `wasmExports.memory` or keep `wasmMemory`), if it is
  * the memory the backend's heap views look at.
  */
-export function backendMemory(backend: BackendWasm): WebAssembly.Memory | undefined {
+function backendMemory(backend: BackendWasm): WebAssembly.Memory | undefined {
   const module = backend.wasm as unknown as {
     asm?: { memory?: unknown };
     wasmExports?: { memory?: unknown };

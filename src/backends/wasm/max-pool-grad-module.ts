@@ -311,7 +311,7 @@ function functionBody(): number[] {
   return [...locals, ...functionCode().flatMap(({ bytes }) => bytes)];
 }
 
-export const EXPORT_NAME = 'maxPool2x2Grad';
+const EXPORT_NAME = 'maxPool2x2Grad';
 
 /** The module's bytes. */
 export function moduleBytes(): Uint8Array<ArrayBuffer> {

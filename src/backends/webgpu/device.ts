@@ -39,7 +39,14 @@ const noAdapterHint =
   'WebGPU needs a GPU driver that speaks Vulkan and the loader libvulkan.so.1 (Debian: libvulkan1); ' +
   'in a container, NVIDIA_DRIVER_CAPABILITIES must include graphics';
 
-export async function openDevice(request: DeviceRequest): Promise<OpenedDevice> {
+interface FoundAdapter {
+  readonly gpu: GPU;
+  readonly adapter: GPUAdapter;
+  readonly description: DeviceDescription;
+}
+
+/** Dawn's instance and the adapter `request` asks for; a NoAdapterError saying why when there is none. */
+export async function findAdapter(request: DeviceRequest): Promise<FoundAdapter> {
   const { create, globals } = await import('webgpu');
   // tfjs-backend-webgpu names GPUBufferUsage and the like as globals, as in a browser.
   Object.assign(globalThis, globals);
@@ -60,6 +67,11 @@ export async function openDevice(request: DeviceRequest): Promise<OpenedDevice> 
         `TRAINER_BACKEND=webgpu uses it anyway. ${noAdapterHint}`,
     );
   }
+  return { gpu, adapter, description };
+}
+
+export async function openDevice(request: DeviceRequest): Promise<OpenedDevice> {
+  const { gpu, adapter, description } = await findAdapter(request);
   const { limits } = adapter;
   const cap = request.maxBufferBytes ?? Number.POSITIVE_INFINITY;
   const device = await adapter.requestDevice({

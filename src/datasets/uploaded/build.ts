@@ -16,6 +16,7 @@ import { SeededRandom } from '../../random.ts';
 import { replaceFolderAtomically } from '../../storage/atomic-folder.ts';
 import type { ImageShape } from '../dataset.ts';
 import { encodeRecord, recordBytes } from '../record-layout.ts';
+import { ImageKindGuess } from './guess-image-kind.ts';
 import { placeFiles, type SplitName } from './layout.ts';
 import { descriptionFile, splitFile, type StoredDataset } from './stored.ts';
 
@@ -66,7 +67,8 @@ const progressEvery = 200;
  * Turns an uploaded archive into a data set on disk, in two passes over the archive: the first
  * looks at every file (whether it is an image, its size and colour) and, once every path is
  * known, where it belongs (layout.ts), which
- * decides the classes, the image shape and the splits; the second decodes each image with
+ * decides the classes, the image shape and the splits (and, unless the upload says, the images'
+ * kind, from a sample: guess-image-kind.ts); the second decodes each image with
  * predict's own preparation (prepareUpload), so uploads to a model trained on it are brought to
  * its form exactly as its images were. Nothing is unpacked to disk; only the finished data set is
  * written, all at once. Throws ArchiveError or DatasetBuildError with the reason it can't be made.
@@ -78,13 +80,18 @@ export async function buildUploadedDataset(request: BuildRequest): Promise<Datas
 
   // Pass 1: what every file is; where each belongs is known once every path has been seen.
   const looks: { path: string; look: Look }[] = [];
+  const guess = new ImageKindGuess();
   for await (const entry of archiveEntries(request.archive, request.format, limits)) {
     if (entry.kind === 'link') skip(entry.path, 'link', 'a link; links are never followed');
     if (entry.kind !== 'file') continue;
-    const look: Look =
-      entry.size > limits.maxFileBytes
-        ? { reason: 'tooLarge', detail: `${entry.size} bytes, over the ${limits.maxFileBytes} one file may have` }
-        : await lookAt(await entry.read(), limits.maxImagePixels);
+    let look: Look;
+    if (entry.size > limits.maxFileBytes) {
+      look = { reason: 'tooLarge', detail: `${entry.size} bytes, over the ${limits.maxFileBytes} one file may have` };
+    } else {
+      const bytes = await entry.read();
+      look = await lookAt(bytes, limits.maxImagePixels);
+      if (options.imageKind === undefined && !('reason' in look) && guess.wantsMore) await guess.lookAt(bytes);
+    }
     looks.push({ path: entry.path, look });
     if (looks.length % progressEvery === 0)
       await request.onProgress({ phase: 'reading', done: looks.length, total: 0 });
@@ -115,6 +122,7 @@ export async function buildUploadedDataset(request: BuildRequest): Promise<Datas
   const channels =
     (options.colour ?? (candidates.every((candidate) => candidate.grey) ? 'grey' : 'rgb')) === 'grey' ? 1 : 3;
   const shape: ImageShape = { height: side, width: side, channels };
+  const imageKind = options.imageKind ?? guess.kind;
   const assigned = assignSplits(candidates, options);
   const label = new Map(classNames.map((name, index) => [name, index]));
   for (const split of ['train', 'test'] as const) {
@@ -147,7 +155,7 @@ export async function buildUploadedDataset(request: BuildRequest): Promise<Datas
     const bytes = await entry.read();
     let pixels: Uint8Array;
     try {
-      pixels = (await prepareUpload(bytes, shape, limits.maxImagePixels, entry.path, options.imageKind)).pixels;
+      pixels = (await prepareUpload(bytes, shape, limits.maxImagePixels, entry.path, imageKind)).pixels;
     } catch (error) {
       if (!(error instanceof ImageError)) throw error;
       throw new DatasetBuildError(
@@ -175,7 +183,7 @@ export async function buildUploadedDataset(request: BuildRequest): Promise<Datas
     name: request.name,
     shape: { ...shape, channels: channels === 1 ? 1 : 3 },
     classNames,
-    imageKind: options.imageKind,
+    imageKind,
     counts: { train: written.train, test: written.test, val: written.val },
   };
   await replaceFolderAtomically(request.root, request.id, async (folder) => {
@@ -189,7 +197,8 @@ export async function buildUploadedDataset(request: BuildRequest): Promise<Datas
   return {
     classNames,
     shape,
-    imageKind: options.imageKind,
+    imageKind,
+    imageKindSource: options.imageKind === undefined ? 'guessed' : 'given',
     splits: {
       train: splitCounts('train'),
       test: splitCounts('test'),

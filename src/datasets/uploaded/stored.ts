@@ -12,7 +12,7 @@ import { decodeRecords, recordBytes } from '../record-layout.ts';
  * when the archive had one, `val.bin`. Written all at once (replaceFolderAtomically), so a folder
  * that exists is complete.
  */
-export const storedDataset = z.object({
+const storedDataset = z.object({
   format: z.literal('trainer-dataset/1'),
   id: z.string(),
   name: z.string(),

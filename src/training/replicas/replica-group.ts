@@ -27,13 +27,6 @@ export interface ReplicaFault {
   readonly batch: number;
 }
 
-/** TEST_REPLICA_FAULT's value (`throw:<batch>` or `exit:<batch>`, as the config checked it) as a fault. */
-export function replicaFaultOf(setting: string | undefined): ReplicaFault | null {
-  if (!setting) return null;
-  const [kind, batch] = setting.split(':');
-  return { kind: kind === 'exit' ? 'exit' : 'throw', batch: Number(batch) };
-}
-
 /**
  * What a replica needs of the job's settings. `learningRate` only builds each thread's
  * TrainingStep, whose optimizer never steps: updates take the batch's rate.
@@ -73,7 +66,7 @@ export interface ReplicaGroupOptions {
   readonly fault?: ReplicaFault | null;
 }
 
-export class ReplicaError extends Error {
+class ReplicaError extends Error {
   override readonly name = 'ReplicaError';
 }
 
