@@ -15,9 +15,9 @@ export const dashboardPlugin: FastifyPluginAsync = async (app) => {
   app.get('/', { schema: { hide: true } }, async (_request, reply) => {
     const [html, css, script] = await Promise.all([read('index.html'), read('style.css'), read('app.js')]);
     const page = html
-      .replace('<link rel="stylesheet" href="style.css">', () => `<style>\n${css}</style>`)
+      .replace(/<link rel="stylesheet" href="style\.css"\s*\/?>/, () => `<style>\n${css}</style>`)
       .replace(
-        '<script type="module" src="app.js"></script>',
+        /<script type="module" src="app\.js"><\/script>/,
         () => `<script type="module">\n${script.replaceAll('</script', '<\\/script')}</script>`,
       );
     return reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(page);

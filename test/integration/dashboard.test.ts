@@ -75,7 +75,7 @@ describe('dashboard', () => {
     assert.match(html.headers.get('content-type') ?? '', /^text\/html/);
     const text = await html.text();
     assert.match(text, /<title>Trainer dashboard<\/title>/);
-    assert.match(text, /<style>[^]*font: 15px\/1\.45 system-ui/, 'the style sheet is inline');
+    assert.match(text, /<style>[^]*font:\s+15px\/1\.45 system-ui/, 'the style sheet is inline');
     assert.match(text, /<script type="module">[^]*new EventSource\(/, 'the script is inline');
     assert.doesNotMatch(text, /(src|href)="https?:/, 'no external resources');
     const missing = await request<ErrorBody>(`${service.url}/dashboard/nope.js`);
