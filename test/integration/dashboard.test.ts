@@ -76,8 +76,26 @@ describe('dashboard', () => {
     const text = await html.text();
     assert.match(text, /<title>Trainer dashboard<\/title>/);
     assert.match(text, /<style>[^]*font:\s+15px\/1\.45 system-ui/, 'the style sheet is inline');
-    assert.match(text, /<script type="module">[^]*new EventSource\(/, 'the script is inline');
+    assert.match(text, /<script type="module" src="\/dashboard\/main\.js"><\/script>/, 'the entry module');
     assert.doesNotMatch(text, /(src|href)="https?:/, 'no external resources');
+    // Every module the entry imports, and theirs, is served as it is, with the page's caching.
+    const served = new Map<string, string>();
+    const pending = ['main.js'];
+    for (let file = pending.pop(); file !== undefined; file = pending.pop()) {
+      if (served.has(file)) continue;
+      const module = await fetch(`${service.url}/dashboard/${file}`);
+      assert.equal(module.status, 200, file);
+      assert.equal(module.headers.get('content-type'), 'text/javascript; charset=utf-8', file);
+      assert.equal(module.headers.get('cache-control'), 'no-cache', file);
+      const source = await module.text();
+      assert.match(source, /^\/\/ @ts-check\n/, `${file} is type-checked`);
+      assert.doesNotMatch(source, /^\s*import\s[^;]*from '(?!\.\/)/m, `${file} imports only its siblings`);
+      served.set(file, source);
+      for (const [, imported] of source.matchAll(/^import [^;]* from '\.\/([\w-]+\.js)';$/gm))
+        pending.push(imported ?? '');
+    }
+    assert.ok(served.size > 10, 'the dashboard is split into modules');
+    assert.match([...served.values()].join('\n'), /new EventSource\(/, 'the modules follow a job live');
     const missing = await request<ErrorBody>(`${service.url}/dashboard/nope.js`);
     assert.equal(missing.status, 404);
     assert.match(missing.body.error, /no route GET \/dashboard\/nope\.js/);
