@@ -23,12 +23,15 @@ export const lossHistory = (job) => ({
 });
 
 /**
- * The training loss by batch: one point per log line.
+ * The training loss by batch: one point per log line. Epochs shorter than logEvery log no line at
+ * all; then the epochs' mean losses are the curve, each at its epoch's last batch.
  * @param {LossHistory} history
  * @returns {Point[]}
  */
-export function trainingLoss({ logs, batchesPerEpoch }) {
-  return logs.map((line) => ({ x: (line.epoch - 1) * batchesPerEpoch + line.batch, y: line.loss }));
+export function trainingLoss({ logs, epochs, batchesPerEpoch }) {
+  if (logs.length > 0)
+    return logs.map((line) => ({ x: (line.epoch - 1) * batchesPerEpoch + line.batch, y: line.loss }));
+  return epochs.map((summary) => ({ x: summary.epoch * batchesPerEpoch, y: summary.loss }));
 }
 
 /**

@@ -32,6 +32,14 @@ describe('trainingLoss', () => {
       { x: 15, y: 1.9 },
     ]);
   });
+  it("draws the epochs' mean losses, at each epoch's last batch, when the epochs were too short to log a line", () => {
+    // 2 epochs × 94 batches with logEvery 100: no log line at all.
+    assert.deepEqual(trainingLoss({ logs: [], epochs: [epoch(1, 2.1), epoch(2, 1.4)], batchesPerEpoch: 94 }), [
+      { x: 94, y: 2.1 },
+      { x: 188, y: 1.4 },
+    ]);
+    assert.deepEqual(trainingLoss({ logs: [], epochs: [], batchesPerEpoch: 94 }), []);
+  });
 });
 
 describe('validationLoss', () => {

@@ -540,4 +540,38 @@ describe('dashboard', () => {
     for (const run of runs) assert.equal((await request(`${service.url}/jobs/${run.id}`)).status, 404);
     assert.deepEqual(pageErrors, [], 'the page logged no errors');
   });
+
+  it("draws a job's training loss from its epochs when they were too short to log a line", async () => {
+    // 10 batches an epoch, a log line every 100: the job logs none.
+    const created = await request<Job>(`${service.url}/jobs`, {
+      method: 'POST',
+      json: {
+        model: 'lenet5',
+        dataset: 'mnist',
+        epochs: 2,
+        batchSize: 16,
+        trainLimit: 160,
+        testLimit: 64,
+        logEvery: 100,
+      },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const id = created.body.id;
+    await page.locator(`[data-testid="job-row"][data-job-id="${id}"]`).click({ timeout: 10_000 });
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="job-panel"]')?.getAttribute('data-state') === 'completed',
+      undefined,
+      { timeout: 30_000 },
+    );
+    const ended = (await request<Job>(`${service.url}/jobs/${id}`)).body;
+    assert.deepEqual([ended.logs.length, ended.epochs.length], [0, 2]);
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="loss-chart"]')?.getAttribute('data-points') === '2',
+      undefined,
+      { timeout: 5000 },
+    );
+    assert.equal(await byTestId('loss-chart').getAttribute('data-series'), '1');
+    assert.equal(await byTestId('epoch-row').count(), 2);
+    assert.deepEqual(pageErrors, [], 'the page logged no errors');
+  });
 });
