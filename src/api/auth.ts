@@ -81,12 +81,14 @@ export class KeyRing {
 }
 
 /**
- * Paths anyone may read: health, the API documentation, and the dashboard (one page at /, which
- * then calls the API with a key). An explicit list: a route added later is protected unless added here.
+ * Paths anyone may read: health, the API documentation, and the dashboard (its page at / and its
+ * modules under /dashboard/, which then call the API with a key). An explicit list: a route added
+ * later is protected unless added here.
  */
 function isPublic(request: FastifyRequest, path: string): boolean {
   if (path === '/health' || path === '/openapi.json' || path === '/docs' || path.startsWith('/docs/')) return true;
-  return path === '/' && (request.method === 'GET' || request.method === 'HEAD');
+  const dashboard = path === '/' || path.startsWith('/dashboard/');
+  return dashboard && (request.method === 'GET' || request.method === 'HEAD');
 }
 
 const eventsPath = /^\/jobs\/[^/]+\/events$/;

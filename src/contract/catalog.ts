@@ -14,6 +14,7 @@ const modelInfo = z
   })
   .meta({ id: 'ModelInfo' });
 export const modelCatalog = z.object({ models: z.array(modelInfo) }).meta({ id: 'ModelCatalog' });
+export type ModelCatalog = z.infer<typeof modelCatalog>;
 
 const datasetInfo = z
   .object({
@@ -55,3 +56,4 @@ export const health = z
     }),
   })
   .meta({ id: 'Health' });
+export type Health = z.infer<typeof health>;

@@ -67,7 +67,7 @@ const endEvent = z
   .meta({ id: 'EndEvent', description: 'the last event: the job ended; the server closes the stream after it' });
 export type EndEvent = z.infer<typeof endEvent>;
 
-interface JobEventData {
+export interface JobEventData {
   state: StateEvent;
   progress: ProgressEvent;
   log: LogEvent;

@@ -83,6 +83,7 @@ export const experimentRequest = z
   })
   .meta({ id: 'ExperimentRequest' });
 export type ExperimentRequestInput = z.input<typeof experimentRequest>;
+export type ExperimentRequest = z.output<typeof experimentRequest>;
 
 const experimentRun = z
   .object({

@@ -79,7 +79,7 @@ export type TrainingStop =
 export type TrainedStop = Extract<TrainingStop, { readonly result: TrainingResult }>;
 
 /** What a run that trained to its end (every epoch, or stopped after one) leaves. */
-export interface TrainingResult {
+interface TrainingResult {
   /** On the test set, with the weights the model ends with. */
   readonly evaluation: Evaluation;
   readonly trainSeconds: number;

@@ -75,9 +75,27 @@ describe('dashboard', () => {
     assert.match(html.headers.get('content-type') ?? '', /^text\/html/);
     const text = await html.text();
     assert.match(text, /<title>Trainer dashboard<\/title>/);
-    assert.match(text, /<style>[^]*font: 15px\/1\.45 system-ui/, 'the style sheet is inline');
-    assert.match(text, /<script type="module">[^]*new EventSource\(/, 'the script is inline');
+    assert.match(text, /<style>[^]*font:\s+15px\/1\.45 system-ui/, 'the style sheet is inline');
+    assert.match(text, /<script type="module" src="\/dashboard\/main\.js"><\/script>/, 'the entry module');
     assert.doesNotMatch(text, /(src|href)="https?:/, 'no external resources');
+    // Every module the entry imports, and theirs, is served as it is, with the page's caching.
+    const served = new Map<string, string>();
+    const pending = ['main.js'];
+    for (let file = pending.pop(); file !== undefined; file = pending.pop()) {
+      if (served.has(file)) continue;
+      const module = await fetch(`${service.url}/dashboard/${file}`);
+      assert.equal(module.status, 200, file);
+      assert.equal(module.headers.get('content-type'), 'text/javascript; charset=utf-8', file);
+      assert.equal(module.headers.get('cache-control'), 'no-cache', file);
+      const source = await module.text();
+      assert.match(source, /^\/\/ @ts-check\n/, `${file} is type-checked`);
+      assert.doesNotMatch(source, /^\s*import\s[^;]*from '(?!\.\/)/m, `${file} imports only its siblings`);
+      served.set(file, source);
+      for (const [, imported] of source.matchAll(/^import [^;]* from '\.\/([\w-]+\.js)';$/gm))
+        pending.push(imported ?? '');
+    }
+    assert.ok(served.size > 10, 'the dashboard is split into modules');
+    assert.match([...served.values()].join('\n'), /new EventSource\(/, 'the modules follow a job live');
     const missing = await request<ErrorBody>(`${service.url}/dashboard/nope.js`);
     assert.equal(missing.status, 404);
     assert.match(missing.body.error, /no route GET \/dashboard\/nope\.js/);
@@ -520,6 +538,40 @@ describe('dashboard', () => {
     assert.equal(await byTestId('compare-panel').isHidden(), true);
     assert.equal((await request(`${service.url}/experiments/${id}`)).status, 404);
     for (const run of runs) assert.equal((await request(`${service.url}/jobs/${run.id}`)).status, 404);
+    assert.deepEqual(pageErrors, [], 'the page logged no errors');
+  });
+
+  it("draws a job's training loss from its epochs when they were too short to log a line", async () => {
+    // 10 batches an epoch, a log line every 100: the job logs none.
+    const created = await request<Job>(`${service.url}/jobs`, {
+      method: 'POST',
+      json: {
+        model: 'lenet5',
+        dataset: 'mnist',
+        epochs: 2,
+        batchSize: 16,
+        trainLimit: 160,
+        testLimit: 64,
+        logEvery: 100,
+      },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const id = created.body.id;
+    await page.locator(`[data-testid="job-row"][data-job-id="${id}"]`).click({ timeout: 10_000 });
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="job-panel"]')?.getAttribute('data-state') === 'completed',
+      undefined,
+      { timeout: 30_000 },
+    );
+    const ended = (await request<Job>(`${service.url}/jobs/${id}`)).body;
+    assert.deepEqual([ended.logs.length, ended.epochs.length], [0, 2]);
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="loss-chart"]')?.getAttribute('data-points') === '2',
+      undefined,
+      { timeout: 5000 },
+    );
+    assert.equal(await byTestId('loss-chart').getAttribute('data-series'), '1');
+    assert.equal(await byTestId('epoch-row').count(), 2);
     assert.deepEqual(pageErrors, [], 'the page logged no errors');
   });
 });

@@ -131,8 +131,9 @@ describe('API keys', () => {
     assert.equal(docs.status, 200);
     assert.match(docs.type, /text\/html/);
     assert.equal((await peek(`${secured.url}/docs/static/index.html`)).status, 200);
-    // The dashboard's page: public, and it calls the API with a key.
+    // The dashboard's page and its modules: public, and they call the API with a key.
     assert.notEqual((await peek(`${secured.url}/`)).status, 401);
+    assert.equal((await peek(`${secured.url}/dashboard/main.js`)).status, 200);
   });
 
   it('keeps unknown paths behind the key', async () => {

@@ -1,0 +1,64 @@
+/** The body of POST /jobs the dashboard's job form sends (src/dashboard/job-request.js, in Node with its FormData). */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { jobRequest } from '../../src/contract/job-request.ts';
+import { requestFromForm } from '../../src/dashboard/job-request.js';
+
+const form = (fields: Record<string, string>) => {
+  const data = new FormData();
+  for (const [name, value] of Object.entries(fields)) data.append(name, value);
+  return data;
+};
+const blank = {
+  model: 'lenet5',
+  dataset: 'mnist',
+  epochs: '',
+  batchSize: '',
+  learningRate: '',
+  augment: '',
+  initFrom: '',
+  trainLayers: 'all',
+};
+
+describe('requestFromForm', () => {
+  it('leaves empty fields out, so that the service fills in their defaults', () => {
+    const request = requestFromForm(form(blank), new Set());
+    assert.deepEqual(request, { model: 'lenet5', dataset: 'mnist' });
+    assert.equal(jobRequest.safeParse(request).success, true);
+  });
+
+  it('sends numbers as numbers, the augment choice as a boolean, and a fine-tune start trimmed', () => {
+    const fields = {
+      ...blank,
+      epochs: ' 3 ',
+      learningRate: '0.05',
+      validationSplit: '0.25',
+      augment: 'false',
+      initFrom: ' 0b7c6c3e-0000-4000-8000-000000000000 ',
+      trainLayers: 'dense',
+    };
+    const request = requestFromForm(form(fields), new Set());
+    assert.deepEqual(request, {
+      model: 'lenet5',
+      dataset: 'mnist',
+      epochs: 3,
+      learningRate: 0.05,
+      validationSplit: 0.25,
+      augment: false,
+      initFrom: '0b7c6c3e-0000-4000-8000-000000000000',
+      trainLayers: 'dense',
+    });
+    assert.equal(jobRequest.safeParse(request).success, true);
+  });
+
+  it('sends a number field holding text it cannot parse as text, so that the service says why', () => {
+    const request = requestFromForm(form(blank), new Set(['batchSize']));
+    assert.equal(request.batchSize, 'not a number');
+    const parsed = jobRequest.safeParse(request);
+    assert.equal(parsed.success, false);
+    assert.deepEqual(
+      parsed.error?.issues.map((issue) => issue.path.join('.')),
+      ['batchSize'],
+    );
+  });
+});
