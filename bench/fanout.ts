@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { parseSse } from '../src/cli/sse-parser.ts';
+import { parseSse } from '../src/client/index.ts';
 import { startEmbeddedRedis } from '../src/store/embedded-redis.ts';
 import { JobStore } from '../src/store/job-store.ts';
 import { storedJobSettings } from '../test/support/job-settings.ts';

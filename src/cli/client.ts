@@ -8,7 +8,7 @@ import { job, jobList, type Job, type JobList, type JobState } from '../contract
 import type { JobRequestInput } from '../contract/job-request.ts';
 import { predictResponse, type PredictResponse } from '../contract/predict.ts';
 import { ApiError, UnreachableError } from './errors.ts';
-import { parseSse } from './sse-parser.ts';
+import { parseSse } from '../client/sse.ts';
 
 export interface UploadFile {
   readonly name: string;

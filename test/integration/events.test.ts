@@ -24,7 +24,7 @@ import type { ApiDependencies } from '../../src/api/dependencies.ts';
 import { installErrorHandler } from '../../src/api/error-handler.ts';
 import { EventFanout } from '../../src/api/event-fanout.ts';
 import { eventRoutes } from '../../src/api/routes/events.ts';
-import { parseSse, type SseMessage } from '../../src/cli/sse-parser.ts';
+import { parseSse, type SseMessage } from '../../src/client/index.ts';
 import type { ErrorBody } from '../../src/contract/errors.ts';
 import { isJobEventType, parseJobEvent, type JobEvent } from '../../src/contract/events.ts';
 import type { Job, JobProgress, LossLogLine } from '../../src/contract/job.ts';

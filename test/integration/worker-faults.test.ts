@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { parseSse } from '../../src/cli/sse-parser.ts';
+import { parseSse } from '../../src/client/index.ts';
 import { isJobEventType, parseJobEvent, type JobEvent } from '../../src/contract/events.ts';
 import type { Job, LossLogLine } from '../../src/contract/job.ts';
 import { JobStore } from '../../src/store/job-store.ts';
