@@ -1,0 +1,59 @@
+/**
+ * Jobs as the integration tests use them: submitted, waited for and followed through the one HTTP
+ * client (src/client), so that each test says what it checks rather than how to poll. Tests whose
+ * point is the raw HTTP exchange (status codes, headers, malformed bodies) send their own requests.
+ */
+import { hasEnded, TrainerClient, type JobCondition } from '../../src/client/index.ts';
+import type { JobEvent } from '../../src/contract/events.ts';
+import type { Job } from '../../src/contract/job.ts';
+import type { JobRequestInput } from '../../src/contract/job-request.ts';
+
+/** A test service, or the URL of one (an API in another process). */
+export type Target = { readonly url: string } | string;
+
+export interface JobOptions {
+  /** For a service with API keys switched on. */
+  readonly apiKey?: string;
+}
+
+export interface WaitOptions extends JobOptions {
+  /** Default 60 s. */
+  readonly timeoutMs?: number;
+  /** Default 100 ms. */
+  readonly intervalMs?: number;
+}
+
+export function clientOf(target: Target, { apiKey }: JobOptions = {}): TrainerClient {
+  return new TrainerClient(typeof target === 'string' ? target : target.url, apiKey);
+}
+
+/** POST /jobs: the job as created; a refusal fails the test with the server's reason. */
+export function submitJob(target: Target, request: JobRequestInput, options: JobOptions = {}): Promise<Job> {
+  return clientOf(target, options).submit(request);
+}
+
+/**
+ * Polls the job until it is in the state, or its record passes the check (which may assert, to
+ * fail early); by default until it ended. Waiting for a state it can no longer reach fails at once.
+ */
+export function waitForJob(
+  target: Target,
+  id: string,
+  until: JobCondition = hasEnded,
+  { timeoutMs = 60_000, intervalMs = 100, ...options }: WaitOptions = {},
+): Promise<Job> {
+  return clientOf(target, options).waitForJob(id, until, { timeoutMs, intervalMs });
+}
+
+/** Submits the job and waits for it to end: completed, failed or cancelled. */
+export async function runJob(target: Target, request: JobRequestInput, options: WaitOptions = {}): Promise<Job> {
+  const created = await submitJob(target, request, options);
+  return waitForJob(target, created.id, hasEnded, options);
+}
+
+/** The job's events, replayed from the start and followed live, until its end. */
+export async function followJob(target: Target, id: string, options: JobOptions = {}): Promise<JobEvent[]> {
+  const events: JobEvent[] = [];
+  for await (const event of clientOf(target, options).events(id)) events.push(event);
+  return events;
+}
