@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import type { PredictResponse } from '../../src/contract/predict.ts';
 import { mnist } from '../../src/datasets/mnist.ts';
-import { submitJob, waitForJob } from '../support/jobs.ts';
+import { submitJob, waitForEnd, waitForJob } from '../support/jobs.ts';
 import { request, startTestService, type TestService } from '../support/service.ts';
 
 describe('LeNet-5 on real MNIST, end to end over HTTP', () => {
@@ -39,7 +39,7 @@ describe('LeNet-5 on real MNIST, end to end over HTTP', () => {
     assert.ok(seenWhileRunning.progress.fraction > 0 && seenWhileRunning.progress.fraction < 1);
     assert.equal(seenWhileRunning.logs[0]?.batch, 25);
 
-    const done = await waitForJob(service, id);
+    const done = await waitForEnd(service, id);
     assert.equal(done.state, 'completed', done.error?.message);
     const result = done.result;
     assert.ok(result);

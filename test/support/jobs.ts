@@ -34,21 +34,25 @@ export function submitJob(target: Target, request: JobRequestInput, options: Job
 
 /**
  * Polls the job until it is in the state, or its record passes the check (which may assert, to
- * fail early); by default until it ended. Waiting for a state it can no longer reach fails at once.
+ * fail early). Waiting for a state it can no longer reach fails at once.
  */
 export function waitForJob(
   target: Target,
   id: string,
-  until: JobCondition = hasEnded,
+  until: JobCondition,
   { timeoutMs = 60_000, intervalMs = 100, ...options }: WaitOptions = {},
 ): Promise<Job> {
   return clientOf(target, options).waitForJob(id, until, { timeoutMs, intervalMs });
 }
 
-/** Submits the job and waits for it to end: completed, failed or cancelled. */
+/** Waits for the job to end: completed, failed or cancelled. */
+export function waitForEnd(target: Target, id: string, options: WaitOptions = {}): Promise<Job> {
+  return waitForJob(target, id, hasEnded, options);
+}
+
+/** Submits the job and waits for it to end. */
 export async function runJob(target: Target, request: JobRequestInput, options: WaitOptions = {}): Promise<Job> {
-  const created = await submitJob(target, request, options);
-  return waitForJob(target, created.id, hasEnded, options);
+  return waitForEnd(target, (await submitJob(target, request, options)).id, options);
 }
 
 /** The job's events, replayed from the start and followed live, until its end. */
