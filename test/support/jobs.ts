@@ -5,8 +5,11 @@
  */
 import { hasEnded, TrainerClient, type JobCondition } from '../../src/client/index.ts';
 import type { JobEvent } from '../../src/contract/events.ts';
+import type { UploadedDataset } from '../../src/contract/datasets.ts';
+import type { Experiment } from '../../src/contract/experiment.ts';
 import type { Job } from '../../src/contract/job.ts';
 import type { JobRequestInput } from '../../src/contract/job-request.ts';
+import { waitFor } from './service.ts';
 
 /** A test service, or the URL of one (an API in another process). */
 export type Target = { readonly url: string } | string;
@@ -60,4 +63,32 @@ export async function followJob(target: Target, id: string, options: JobOptions 
   const events: JobEvent[] = [];
   for await (const event of clientOf(target, options).events(id)) events.push(event);
   return events;
+}
+
+/** Polls an uploaded data set until its processing ended: ready, or failed. */
+export function processedDataset(target: Target, id: string, options: WaitOptions = {}): Promise<UploadedDataset> {
+  const client = clientOf(target, options);
+  return waitFor(
+    `data set ${id} to be processed`,
+    async () => {
+      const dataset = await client.dataset(id);
+      return dataset.state === 'processing' ? null : dataset;
+    },
+    options.timeoutMs,
+    options.intervalMs,
+  );
+}
+
+/** Polls an experiment until every run of it ended. */
+export function endedExperiment(target: Target, id: string, options: WaitOptions = {}): Promise<Experiment> {
+  const client = clientOf(target, options);
+  return waitFor(
+    `experiment ${id} to end`,
+    async () => {
+      const experiment = await client.experiment(id);
+      return experiment.ended ? experiment : null;
+    },
+    options.timeoutMs,
+    options.intervalMs,
+  );
 }
