@@ -18,13 +18,13 @@ export interface UploadFile {
   readonly type: string;
 }
 
-export interface PredictOptions {
+interface PredictOptions {
   readonly preprocess?: PreprocessRequest;
   /** Each prediction also says what the model saw. */
   readonly explain?: boolean;
 }
 
-export type PageQuery = {
+type PageQuery = {
   readonly limit?: number;
   readonly cursor?: string;
 };
