@@ -10,10 +10,10 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { TrainerClient } from '../src/client/index.ts';
+import { hasEnded, TrainerClient } from '../src/client/index.ts';
 import { loadConfig } from '../src/config.ts';
 import { isJobEventType, parseJobEvent } from '../src/contract/events.ts';
-import { finalStates, type Job } from '../src/contract/job.ts';
+import type { Job } from '../src/contract/job.ts';
 import type { JobRequestInput } from '../src/contract/job-request.ts';
 import { createLogger } from '../src/logger.ts';
 import { SeededRandom } from '../src/random.ts';
@@ -109,7 +109,7 @@ export async function runChaos(
     const allEnded = async (ids: readonly string[]): Promise<Job[] | null> => {
       for (;;) {
         const jobs = await jobsOf(ids);
-        if (jobs.every((job) => finalStates.includes(job.state))) return jobs;
+        if (jobs.every(hasEnded)) return jobs;
         if (Date.now() > deadline) return null;
         await sleep(250);
       }
@@ -164,7 +164,7 @@ export async function runChaos(
     let rewinds = 0;
     if (!ended)
       failures.push(
-        `not every job ended within ${request.timeLimitSeconds} s: ${(await jobsOf(ids)).filter((job) => !finalStates.includes(job.state)).length} still queued or running`,
+        `not every job ended within ${request.timeLimitSeconds} s: ${(await jobsOf(ids)).filter((job) => !hasEnded(job)).length} still queued or running`,
       );
     const endedIds = (await store.events.endedSince('0-0', 1_000_000)).map((entry) => entry.id);
     for (const [index, job] of (ended ?? []).entries()) {
