@@ -1,9 +1,14 @@
 import { z } from 'zod';
 import { datasetCatalog, health, type DatasetCatalog, type Health } from '../contract/catalog.ts';
 import { uploadedDataset, type UploadedDataset } from '../contract/datasets.ts';
-import { experiment, experimentList, type Experiment, type ExperimentList } from '../contract/experiment.ts';
-import type { ExperimentRequestInput } from '../contract/experiment.ts';
 import type { JobEvent } from '../contract/events.ts';
+import {
+  experiment,
+  experimentList,
+  type Experiment,
+  type ExperimentList,
+  type ExperimentRequestInput,
+} from '../contract/experiment.ts';
 import { job, jobList, type Job, type JobList, type JobState } from '../contract/job.ts';
 import type { JobRequestInput } from '../contract/job-request.ts';
 import { predictResponse, type PredictResponse, type PreprocessRequest } from '../contract/predict.ts';
@@ -24,6 +29,7 @@ interface PredictOptions {
   readonly explain?: boolean;
 }
 
+/** A type, not an interface: it is passed on as a record of query parameters. */
 type PageQuery = {
   readonly limit?: number;
   readonly cursor?: string;

@@ -3,11 +3,11 @@ import { errorBody } from '../contract/errors.ts';
 import { ApiError, UnreachableError } from './errors.ts';
 
 /** How long an ordinary request may take before it counts as unanswered. */
-export const requestTimeoutMs = 30_000;
+const requestTimeoutMs = 30_000;
 /** Uploads of many images and model downloads of hundreds of MB (AlexNet) take longer. */
 export const uploadTimeoutMs = 300_000;
 
-export interface JsonRequest {
+interface JsonRequest {
   readonly method?: 'GET' | 'POST' | 'DELETE';
   /** Sent as JSON. */
   readonly json?: unknown;
