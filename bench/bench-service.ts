@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { TrainerClient } from '../src/client/index.ts';
 import { loadConfig, type Config } from '../src/config.ts';
 import { createLogger } from '../src/logger.ts';
 import { startService } from '../src/service.ts';
@@ -14,11 +15,11 @@ export interface BenchServiceOptions {
 
 /**
  * Runs `use` against a real service (API and workers, a private Redis) in a fresh folder, fed
- * through HTTP as a user would, and removes the folder afterwards.
+ * through its HTTP client as a user would, and removes the folder afterwards.
  */
 export async function withBenchService<T>(
   options: BenchServiceOptions,
-  use: (url: string, config: Config) => Promise<T>,
+  use: (client: TrainerClient, config: Config) => Promise<T>,
 ): Promise<T> {
   const folder = await mkdtemp(path.join(tmpdir(), 'trainer-bench-'));
   const config = loadConfig({
@@ -37,18 +38,9 @@ export async function withBenchService<T>(
   });
   const service = await startService(config, createLogger(config));
   try {
-    return await use(service.url ?? '', config);
+    return await use(new TrainerClient(service.url ?? ''), config);
   } finally {
     await service.close();
     await rm(folder, { recursive: true, force: true });
   }
-}
-
-/** fetch + JSON, throwing on an error answer: a bench has no use for a failed request. */
-export async function call<T>(url: string, init: RequestInit = {}): Promise<T> {
-  const response = await fetch(url, init);
-  const body = (await response.json()) as T;
-  if (!response.ok)
-    throw new Error(`${init.method ?? 'GET'} ${url} answered ${response.status}: ${JSON.stringify(body)}`);
-  return body;
 }

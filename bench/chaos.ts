@@ -10,9 +10,11 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { hasEnded, TrainerClient } from '../src/client/index.ts';
 import { loadConfig } from '../src/config.ts';
 import { isJobEventType, parseJobEvent } from '../src/contract/events.ts';
-import { finalStates, type Job } from '../src/contract/job.ts';
+import type { Job } from '../src/contract/job.ts';
+import type { JobRequestInput } from '../src/contract/job-request.ts';
 import { createLogger } from '../src/logger.ts';
 import { SeededRandom } from '../src/random.ts';
 import { startService } from '../src/service.ts';
@@ -20,7 +22,6 @@ import { embeddedRedisSocket } from '../src/store/embedded-redis.ts';
 import { JobStore } from '../src/store/job-store.ts';
 import { Redis } from 'ioredis';
 import { startServiceProcess, type ServiceProcess } from '../test/support/processes.ts';
-import { call } from './bench-service.ts';
 import { msSince } from './stats.ts';
 
 export interface ChaosRequest {
@@ -33,7 +34,7 @@ export interface ChaosRequest {
   /** The whole run's bound: past it the soak stops and reports what had not ended. */
   readonly timeLimitSeconds: number;
   /** Each job's settings but its seed (job i has seed i + 1). */
-  readonly job: Readonly<Record<string, unknown>>;
+  readonly job: Omit<JobRequestInput, 'seed'>;
   /** A Redis to share (with its own KEY_PREFIX), or null for a private one in the run's folder. */
   readonly redis: { readonly url: string; readonly prefix: string } | null;
   /** Drives which worker is killed, and when. */
@@ -94,25 +95,21 @@ export async function runChaos(
   const workers: ServiceProcess[] = Array.from({ length: request.workers }, () =>
     startServiceProcess({ ...shared, ROLE: 'worker' }),
   );
-  const url = api.url ?? '';
+  const client = new TrainerClient(api.url ?? '');
   try {
     const submitAll = async () => {
       const ids: string[] = [];
       for (let i = 0; i < request.jobs; i++) {
-        const job = await call<Job>(`${url}/jobs`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ ...request.job, seed: i + 1 }),
-        });
+        const job = await client.submit({ ...request.job, seed: i + 1 });
         ids.push(job.id);
       }
       return ids;
     };
-    const jobsOf = (ids: readonly string[]) => Promise.all(ids.map((id) => call<Job>(`${url}/jobs/${id}`)));
+    const jobsOf = (ids: readonly string[]) => Promise.all(ids.map((id) => client.job(id)));
     const allEnded = async (ids: readonly string[]): Promise<Job[] | null> => {
       for (;;) {
         const jobs = await jobsOf(ids);
-        if (jobs.every((job) => finalStates.includes(job.state))) return jobs;
+        if (jobs.every(hasEnded)) return jobs;
         if (Date.now() > deadline) return null;
         await sleep(250);
       }
@@ -167,7 +164,7 @@ export async function runChaos(
     let rewinds = 0;
     if (!ended)
       failures.push(
-        `not every job ended within ${request.timeLimitSeconds} s: ${(await jobsOf(ids)).filter((job) => !finalStates.includes(job.state)).length} still queued or running`,
+        `not every job ended within ${request.timeLimitSeconds} s: ${(await jobsOf(ids)).filter((job) => !hasEnded(job)).length} still queued or running`,
       );
     const endedIds = (await store.events.endedSince('0-0', 1_000_000)).map((entry) => entry.id);
     for (const [index, job] of (ended ?? []).entries()) {

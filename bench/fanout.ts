@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { parseSse } from '../src/cli/sse-parser.ts';
+import { parseSse, TrainerClient } from '../src/client/index.ts';
 import { startEmbeddedRedis } from '../src/store/embedded-redis.ts';
 import { JobStore } from '../src/store/job-store.ts';
 import { storedJobSettings } from '../test/support/job-settings.ts';
@@ -108,9 +108,10 @@ export async function runFanoutBench(
       await store.lifecycle.start(id, new Date());
     }
     const base = `http://127.0.0.1:${port}`;
+    const client = new TrainerClient(base);
     for (let ready = false; !ready;) {
-      ready = await fetch(`${base}/health`).then(
-        (response) => response.ok,
+      ready = await client.health().then(
+        (health) => health.status === 'ok',
         () => false,
       );
       if (!ready) await new Promise((resolve) => setTimeout(resolve, 200));

@@ -5,11 +5,12 @@
  * through the HTTP API as a user would, so it counts everything a job costs: queueing, data set
  * loading in each process, Redis writes, evaluation.
  */
-import { finalStates, type Job } from '../src/contract/job.ts';
-import { call, withBenchService } from './bench-service.ts';
+import type { Job } from '../src/contract/job.ts';
+import type { ModelName } from '../src/contract/names.ts';
+import { withBenchService } from './bench-service.ts';
 
 export interface ParallelJobsRequest {
-  readonly model: string;
+  readonly model: ModelName;
   readonly dataset: string;
   readonly epochs: number;
   readonly trainLimit: number | null;
@@ -32,30 +33,18 @@ export async function runParallelJobs(
   jobs: number,
   processes: number,
 ): Promise<ParallelJobsRun> {
-  return withBenchService({ ...request, environment: { WORKER_CONCURRENCY: String(processes) } }, async (url) => {
-    const body = JSON.stringify({
+  return withBenchService({ ...request, environment: { WORKER_CONCURRENCY: String(processes) } }, async (client) => {
+    const body = {
       model: request.model,
       dataset: request.dataset,
       epochs: request.epochs,
       seed: 0,
       ...(request.trainLimit ? { trainLimit: request.trainLimit } : {}),
       ...(request.testLimit ? { testLimit: request.testLimit } : {}),
-    });
+    };
     const ids: string[] = [];
-    for (let i = 0; i < jobs; i++) {
-      const job = await call<Job>(`${url}/jobs`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body,
-      });
-      ids.push(job.id);
-    }
-    let ended: Job[];
-    for (;;) {
-      ended = await Promise.all(ids.map((id) => call<Job>(`${url}/jobs/${id}`)));
-      if (ended.every((job) => finalStates.includes(job.state))) break;
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
+    for (let i = 0; i < jobs; i++) ids.push((await client.submit(body)).id);
+    const ended = await Promise.all(ids.map((id) => client.waitForJob(id)));
     const failed = ended.find((job) => job.state !== 'completed');
     if (failed) throw new Error(`job ${failed.id} ended ${failed.state}: ${failed.error?.message ?? ''}`);
     const starts = ended.map((job) => Date.parse(job.startedAt ?? ''));

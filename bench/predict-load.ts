@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import sharp from 'sharp';
+import { TrainerClient } from '../src/client/index.ts';
 import type { Job } from '../src/contract/job.ts';
 import { datasets } from '../src/datasets/index.ts';
 import { startEmbeddedRedis } from '../src/store/embedded-redis.ts';
@@ -57,18 +58,19 @@ function send(agent: Agent, url: string, method: string, body?: Buffer, type?: s
 async function startApi(
   shared: Record<string, string>,
   environment: Record<string, string>,
-): Promise<{ api: ServiceProcess; url: string }> {
+): Promise<{ api: ServiceProcess; client: TrainerClient }> {
   const port = await freePort();
   const api = startServiceProcess({ ...shared, ...environment, PORT: String(port) });
   const url = `http://127.0.0.1:${port}`;
+  const client = new TrainerClient(url);
   for (;;) {
     if (
-      await fetch(`${url}/health`).then(
-        (response) => response.ok,
+      await client.health().then(
+        (health) => health.status === 'ok',
         () => false,
       )
     )
-      return { api, url };
+      return { api, client };
     if (api.child.exitCode !== null) throw new Error(`the service exited: ${JSON.stringify(api.logs.slice(-3))}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
@@ -143,7 +145,7 @@ export async function runPredictLoad(
     let lenet: Job;
     let alexnet: Job;
     try {
-      lenet = await trainedJob(trainer.url, {
+      lenet = await trainedJob(trainer.client, {
         model: 'lenet5',
         dataset: 'mnist',
         epochs: 1,
@@ -151,7 +153,7 @@ export async function runPredictLoad(
         testLimit: 200,
         seed: 0,
       });
-      alexnet = await trainedJob(trainer.url, {
+      alexnet = await trainedJob(trainer.client, {
         model: 'alexnet',
         dataset: 'cifar10',
         epochs: 1,
@@ -190,7 +192,8 @@ export async function runPredictLoad(
       },
     ];
     const rows: PredictLoadRow[] = [];
-    const { api, url } = await startApi(shared, { ROLE: 'api' });
+    const { api, client } = await startApi(shared, { ROLE: 'api' });
+    const url = client.baseUrl;
     try {
       for (const { model, job, type, images } of cases) {
         // The model loaded and the JIT warm before anything is timed.

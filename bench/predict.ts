@@ -5,11 +5,12 @@
  * twice untimed, then times `requests` more one after the other, as one client would: the median.
  */
 import sharp from 'sharp';
-import { finalStates, type Job } from '../src/contract/job.ts';
-import type { PredictResponse } from '../src/contract/predict.ts';
+import type { TrainerClient } from '../src/client/index.ts';
+import type { Job } from '../src/contract/job.ts';
+import type { JobRequestInput } from '../src/contract/job-request.ts';
 import { datasets } from '../src/datasets/index.ts';
 import { digitPhoto } from '../test/support/digit-photos.ts';
-import { call, withBenchService } from './bench-service.ts';
+import { withBenchService } from './bench-service.ts';
 import { percentile } from './stats.ts';
 
 export interface PredictBenchRequest {
@@ -39,35 +40,22 @@ const jobs = {
 } as const;
 
 /** Submits a job through HTTP and waits for it to complete. */
-export async function trainedJob(
-  url: string,
-  body: { model: string; dataset: string } & Record<string, unknown>,
-): Promise<Job> {
-  const created = await call<Job>(`${url}/jobs`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  for (;;) {
-    const job = await call<Job>(`${url}/jobs/${created.id}`);
-    if (finalStates.includes(job.state)) {
-      if (job.state !== 'completed')
-        throw new Error(`${body.model} on ${body.dataset} ended ${job.state}: ${job.error?.message ?? ''}`);
-      return job;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
+export async function trainedJob(client: TrainerClient, request: JobRequestInput): Promise<Job> {
+  const job = await client.waitForJob((await client.submit(request)).id);
+  if (job.state !== 'completed')
+    throw new Error(`${request.model} on ${request.dataset} ended ${job.state}: ${job.error?.message ?? ''}`);
+  return job;
 }
 
 export async function runPredictBench(
   request: PredictBenchRequest,
   onProgress: (line: string) => void,
 ): Promise<PredictBenchRow[]> {
-  return withBenchService(request, async (url, config) => {
+  return withBenchService(request, async (client, config) => {
     const trained = {
-      lenet5Mnist: await trainedJob(url, jobs.lenet5Mnist),
-      lenet5Cifar: await trainedJob(url, jobs.lenet5Cifar),
-      alexnetCifar: await trainedJob(url, jobs.alexnetCifar),
+      lenet5Mnist: await trainedJob(client, jobs.lenet5Mnist),
+      lenet5Cifar: await trainedJob(client, jobs.lenet5Cifar),
+      alexnetCifar: await trainedJob(client, jobs.alexnetCifar),
     };
     onProgress('trained LeNet-5 on MNIST and CIFAR-10, AlexNet on CIFAR-10');
 
@@ -140,14 +128,8 @@ export async function runPredictBench(
     ];
     const rows: PredictBenchRow[] = [];
     for (const { job, uploads, images, type, preprocess } of cases) {
-      const query = preprocess === 'none' ? '?preprocess=none' : '';
-      const send = () => {
-        const form = new FormData();
-        images.forEach((image, i) =>
-          form.append(`image${i}`, new Blob([new Uint8Array(image)], { type }), `image${i}`),
-        );
-        return call<PredictResponse>(`${url}/jobs/${job.id}/predict${query}`, { method: 'POST', body: form });
-      };
+      const files = images.map((image, i) => ({ name: `image${i}`, bytes: new Uint8Array(image), type }));
+      const send = () => client.predict(job.id, files, preprocess === 'none' ? { preprocess: 'none' } : {});
       // Two untimed: the first loads the model; the second lets the collector settle after the set-up's garbage.
       await send();
       await send();

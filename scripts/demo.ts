@@ -11,9 +11,9 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import type { Job } from '../src/contract/job.ts';
+import { TrainerClient, type UploadFile } from '../src/client/index.ts';
+import type { Job, JobProgress, JobState } from '../src/contract/job.ts';
 import type { JobRequestInput } from '../src/contract/job-request.ts';
-import type { PredictResponse } from '../src/contract/predict.ts';
 import { loadConfig } from '../src/config.ts';
 import { mnist } from '../src/datasets/mnist.ts';
 import { createLogger } from '../src/logger.ts';
@@ -31,23 +31,19 @@ const { values: flags } = parseArgs({
 const config = loadConfig({ LOG_LEVEL: 'warn', PORT: '0', ...process.env });
 const service = await startService(config, createLogger(config));
 try {
-  const api = service.url as string;
-  console.log(`service up at ${api} (TensorFlow.js backend: ${service.backend})`);
+  const client = new TrainerClient(service.url as string);
+  console.log(`service up at ${client.baseUrl} (TensorFlow.js backend: ${service.backend})`);
   const request: JobRequestInput = {
     model: 'lenet5',
     dataset: 'mnist',
     epochs: flags.notebook ? 10 : Number(flags.epochs),
     ...(flags['train-limit'] ? { trainLimit: Number(flags['train-limit']) } : {}),
   };
-  const created = await call<Job>(`${api}/jobs`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(request),
-  });
+  const created = await client.submit(request);
   console.log(
     `job ${created.id}: LeNet-5 on MNIST, ${created.request.epochs} epoch(s), batch ${created.request.batchSize}, SGD lr ${created.request.learningRate} momentum ${created.request.momentum}`,
   );
-  const finished = await follow(api, created.id);
+  const finished = await follow(client, created);
   if (finished.state !== 'completed' || !finished.result) {
     console.error(`job ended ${finished.state}: ${finished.error?.message ?? 'no reason given'}`);
     process.exitCode = 1;
@@ -56,40 +52,38 @@ try {
     console.log(
       `test accuracy ${(result.testAccuracy * 100).toFixed(2)}% (${result.correct}/${result.total}), ${result.params} parameters, ${result.trainSeconds.toFixed(1)} s of training on ${result.backend}`,
     );
-    await predictDigits(api, finished.id, Number(flags.digits));
+    await predictDigits(client, finished.id, Number(flags.digits));
   }
 } finally {
   await service.close();
 }
 
-async function follow(api: string, id: string): Promise<Job> {
-  let printedLogs = 0;
-  let printedEpochs = 0;
-  for (;;) {
-    const job = await call<Job>(`${api}/jobs/${id}`);
-    for (const line of job.logs.slice(printedLogs)) {
+/** Prints the job's loss lines and epochs as its events bring them, under a live bar; resolves to the ended job. */
+async function follow(client: TrainerClient, created: Job): Promise<Job> {
+  let { state, progress } = created;
+  for await (const event of client.events(created.id)) {
+    if (event.type === 'state') state = event.data.state;
+    else if (event.type === 'log') {
+      const { line } = event.data;
       clearStatus();
       console.log(`[epoch ${line.epoch}, batch ${String(line.batch).padStart(4)}] loss ${line.loss.toFixed(3)}`);
-    }
-    for (const epoch of job.epochs.slice(printedEpochs)) {
+    } else if (event.type === 'epoch') {
+      const { summary } = event.data;
       clearStatus();
       console.log(
-        `epoch ${epoch.epoch}: loss ${epoch.loss.toFixed(3)}, test accuracy ${(epoch.testAccuracy * 100).toFixed(2)}%, ${epoch.seconds.toFixed(1)} s (${epoch.imagesPerSecond.toFixed(0)} images/s)`,
+        `epoch ${summary.epoch}: loss ${summary.loss.toFixed(3)}, test accuracy ${(summary.testAccuracy * 100).toFixed(2)}%, ${summary.seconds.toFixed(1)} s (${summary.imagesPerSecond.toFixed(0)} images/s)`,
       );
     }
-    printedLogs = job.logs.length;
-    printedEpochs = job.epochs.length;
-    showStatus(job);
-    if (['completed', 'failed', 'cancelled'].includes(job.state)) {
-      clearStatus();
-      return job;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    if ('progress' in event.data) progress = event.data.progress;
+    if (event.type !== 'end') showStatus(state, progress);
   }
+  clearStatus();
+  // The stream ended with the job: its record has the result, or why there is none.
+  return client.waitForJob(created.id);
 }
 
 /** A live progress bar on a terminal; logs alone when the output is a file or a pipe. */
-function showStatus({ state, progress }: Job): void {
+function showStatus(state: JobState, progress: JobProgress): void {
   if (!process.stdout.isTTY) return;
   const width = 30;
   const filled = Math.round(progress.fraction * width);
@@ -103,11 +97,11 @@ function clearStatus(): void {
   if (process.stdout.isTTY) process.stdout.write('\r\x1b[K');
 }
 
-async function predictDigits(api: string, id: string, count: number): Promise<void> {
+async function predictDigits(client: TrainerClient, id: string, count: number): Promise<void> {
   const dataset = await mnist.load({ dataDir: config.DATA_DIR });
   const folder = path.resolve('demo-digits');
   await mkdir(folder, { recursive: true });
-  const form = new FormData();
+  const files: UploadFile[] = [];
   const labels: number[] = [];
   for (let i = 0; i < count; i++) {
     const pixels = dataset.test.images.subarray(i * 784, (i + 1) * 784);
@@ -117,9 +111,9 @@ async function predictDigits(api: string, id: string, count: number): Promise<vo
     const file = path.join(folder, `test-${i}.png`);
     await sharp(png).toFile(file);
     labels.push(dataset.test.labels[i] as number);
-    form.append('images', new Blob([png], { type: 'image/png' }), path.basename(file));
+    files.push({ name: path.basename(file), bytes: new Uint8Array(png), type: 'image/png' });
   }
-  const { predictions } = await call<PredictResponse>(`${api}/jobs/${id}/predict`, { method: 'POST', body: form });
+  const { predictions } = await client.predict(id, files);
   console.log(
     `predictions for ${count} test digits sent as PNG files (saved in ${path.relative(process.cwd(), folder)}/):`,
   );
@@ -129,11 +123,4 @@ async function predictDigits(api: string, id: string, count: number): Promise<vo
       `  test-${i}.png  true ${labels[i]}  predicted ${prediction.className} (p=${prediction.probability.toFixed(3)})  ${mark}`,
     );
   });
-}
-
-async function call<T>(url: string, init?: RequestInit): Promise<T> {
-  const response = await fetch(url, init);
-  const body = (await response.json()) as T & { error?: string };
-  if (!response.ok) throw new Error(`${init?.method ?? 'GET'} ${url} answered ${response.status}: ${body.error ?? ''}`);
-  return body;
 }

@@ -4,7 +4,7 @@ import { jobStates, type Job, type JobState, type JobSummary } from '../contract
 import type { JobRequestInput } from '../contract/job-request.ts';
 import type { DatasetCatalog } from '../contract/catalog.ts';
 import { archiveBaseName, type UploadedDataset } from '../contract/datasets.ts';
-import { TrainerClient, type UploadFile } from './client.ts';
+import { TrainerClient, type UploadFile } from '../client/index.ts';
 import { Failure, UsageError } from './errors.ts';
 import { completedLine, FollowReport } from './follow.ts';
 import { jsonObject, webhookOption } from './request-options.ts';

@@ -7,19 +7,3 @@ export class UsageError extends Error {
 export class Failure extends Error {
   override readonly name = 'Failure';
 }
-
-/** The server answered with an error: its status and the contract's one readable sentence. */
-export class ApiError extends Error {
-  override readonly name = 'ApiError';
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/** No answer at all: nothing listens there, the name doesn't resolve, or it took too long. */
-export class UnreachableError extends Error {
-  override readonly name = 'UnreachableError';
-}

@@ -1,5 +1,5 @@
 import type { Experiment, ExperimentRequestInput, ExperimentRun } from '../contract/experiment.ts';
-import type { TrainerClient } from './client.ts';
+import type { TrainerClient } from '../client/index.ts';
 import { UsageError } from './errors.ts';
 import { jsonObject, webhookOption } from './request-options.ts';
 import type { CliIo, Invocation } from './main.ts';

@@ -1,7 +1,9 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ApiError, Failure, UnreachableError, UsageError } from './errors.ts';
+// The error classes alone: the client and the contract's schemas load with commands.ts, when a command runs.
+import { ApiError, UnreachableError } from '../client/errors.ts';
+import { Failure, UsageError } from './errors.ts';
 import type { Output } from './follow.ts';
 import { trainingOptionLines, trainingOptions, type TrainingOption } from './options.ts';
 

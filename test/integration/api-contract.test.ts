@@ -18,7 +18,9 @@ import { Redis } from 'ioredis';
 import sharp from 'sharp';
 import type { ErrorBody } from '../../src/contract/errors.ts';
 import type { Job, JobList, JobSummary } from '../../src/contract/job.ts';
+import type { JobRequestInput } from '../../src/contract/job-request.ts';
 import type { Prediction, PredictResponse } from '../../src/contract/predict.ts';
+import { submitJob, waitForJob } from '../support/jobs.ts';
 import {
   request,
   startTestService,
@@ -39,7 +41,7 @@ const limits = {
 };
 
 /** The job that predictions use: small enough to train in about a second. */
-const smallJob = {
+const smallJob: JobRequestInput = {
   model: 'lenet5',
   dataset: 'mnist',
   trainLimit: 256,
@@ -99,9 +101,7 @@ const apiOnlyJobs: { id: string; state: 'queued' | 'cancelled' }[] = [];
 before(async () => {
   service = await startTestService(limits);
   apiOnly = await startTestService({ ...limits, ROLE: 'api' });
-  const created = await postJob(service, smallJob);
-  assert.equal(created.status, 201, JSON.stringify(created.body));
-  completed = await waitForState(service, created.body.id, 'completed', 60_000);
+  completed = await waitForJob(service, (await submitJob(service, smallJob)).id, 'completed');
 });
 
 after(async () => {
@@ -142,18 +142,6 @@ async function getJob(on: TestService, id: string): Promise<Job> {
   const answer = await request<Job>(`${on.url}/jobs/${id}`);
   assert.equal(answer.status, 200, JSON.stringify(answer.body));
   return answer.body;
-}
-
-async function waitForState(on: TestService, id: string, state: Job['state'], timeoutMs: number): Promise<Job> {
-  return waitFor(
-    `job ${id} to be ${state}`,
-    async () => {
-      const job = await getJob(on, id);
-      if (job.state === 'failed') throw new Error(`job ${id} failed: ${job.error?.message}`);
-      return job.state === state ? job : null;
-    },
-    timeoutMs,
-  );
 }
 
 /** The contract's error body, exactly: `{ error, details? }`, details as `{ path, message }`. */
@@ -756,14 +744,11 @@ describe('POST /jobs/:id/cancel', () => {
     assert.equal(created.status, 201);
     let cancelled: JsonResponse<Job> | null = null;
     try {
-      const running = await waitFor(
-        'the long job to log its first batches',
-        async () => {
-          const job = await getJob(service, created.body.id);
-          return job.state === 'running' && job.logs.length >= 2 ? job : null;
-        },
-        30_000,
-        20,
+      const running = await waitForJob(
+        service,
+        created.body.id,
+        (job) => job.state === 'running' && job.logs.length >= 2,
+        { timeoutMs: 30_000, intervalMs: 20 },
       );
       assertIso(running.startedAt, 'startedAt');
       assertError(await predict(created.body.id, await digitPng(0), 'image/png'), 409);
@@ -1188,8 +1173,7 @@ describe('DELETE /jobs/:id', () => {
     );
 
   it('answers 204 for an ended job and removes its record, event stream, model and checkpoint', async () => {
-    const created = await postJob(service, smallJob);
-    const ended = await waitForState(service, created.body.id, 'completed', 60_000);
+    const ended = await waitForJob(service, (await submitJob(service, smallJob)).id, 'completed');
     const { ARTIFACTS_DIR, CHECKPOINTS_DIR, KEY_PREFIX } = service.config;
     assert.ok(await exists(join(ARTIFACTS_DIR, ended.id)), 'the model is there to begin with');
     assertPredictions(await predict(ended.id, await digitPng(0), 'image/png'), 1);

@@ -6,7 +6,6 @@ import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { pino } from 'pino';
 import sharp from 'sharp';
-import type { Job } from '../../src/contract/job.ts';
 import type { PredictResponse } from '../../src/contract/predict.ts';
 import { cifar10 } from '../../src/datasets/cifar10.ts';
 import type { Dataset } from '../../src/datasets/dataset.ts';
@@ -15,21 +14,8 @@ import { loadArtifact } from '../../src/models/artifact.ts';
 import { startBackend } from '../../src/backends/select.ts';
 import { cifarPathForTests } from '../support/cifar10-source.ts';
 import { extractArchive, stockTfjsProbabilities } from '../support/stock-tfjs.ts';
-import { request, startTestService, waitFor, type TestService } from '../support/service.ts';
-
-async function trainToEnd(service: TestService, body: Record<string, unknown>, timeoutMs: number): Promise<Job> {
-  const created = await request<Job>(`${service.url}/jobs`, { method: 'POST', json: body });
-  assert.equal(created.status, 201, JSON.stringify(created.body));
-  return waitFor(
-    `the ${String(body.model)} job to end`,
-    async () => {
-      const { body: job } = await request<Job>(`${service.url}/jobs/${created.body.id}`);
-      return ['completed', 'failed', 'cancelled'].includes(job.state) ? job : null;
-    },
-    timeoutMs,
-    250,
-  );
-}
+import { runJob } from '../support/jobs.ts';
+import { request, startTestService, type TestService } from '../support/service.ts';
 
 describe('CIFAR-10 end to end over HTTP', () => {
   let folder: string;
@@ -47,10 +33,10 @@ describe('CIFAR-10 end to end over HTTP', () => {
   });
 
   it('trains LeNet-5 above chance, with augmentation on by default, and predicts real CIFAR images sent as PNG', async () => {
-    const job = await trainToEnd(
+    const job = await runJob(
       service,
       { model: 'lenet5', dataset: 'cifar10', epochs: 1, trainLimit: 6000, testLimit: 1000, batchSize: 16, seed: 3 },
-      120_000,
+      { timeoutMs: 120_000, intervalMs: 250 },
     );
     assert.equal(job.state, 'completed', job.error?.message);
     assert.equal(job.request.augment, true);
@@ -147,10 +133,10 @@ describe('CIFAR-10 end to end over HTTP', () => {
 
   it('trains AlexNet (56,826,698 parameters) through the same API and predicts a real CIFAR image file', async () => {
     // AlexNet learns about 5 images/s on two cores: a few steps prove the pipeline, not the accuracy.
-    const job = await trainToEnd(
+    const job = await runJob(
       service,
       { model: 'alexnet', dataset: 'cifar10', epochs: 1, trainLimit: 48, testLimit: 100, batchSize: 16, seed: 3 },
-      240_000,
+      { timeoutMs: 240_000, intervalMs: 250 },
     );
     assert.equal(job.state, 'completed', job.error?.message);
     assert.equal(job.result?.params, 56826698);

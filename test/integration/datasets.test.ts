@@ -9,10 +9,12 @@ import { after, before, describe, test } from 'node:test';
 import type { DatasetCatalog } from '../../src/contract/catalog.ts';
 import type { UploadedDataset } from '../../src/contract/datasets.ts';
 import type { Job } from '../../src/contract/job.ts';
+import type { JobRequestInput } from '../../src/contract/job-request.ts';
 import type { PredictResponse } from '../../src/contract/predict.ts';
 import type { Dataset } from '../../src/datasets/dataset.ts';
 import { mnist } from '../../src/datasets/mnist.ts';
 import { imageFile, imageFolderEntries, tarGzArchive, zipOf } from '../support/archives.ts';
+import { clientOf, processedDataset, runJob, submitJob } from '../support/jobs.ts';
 import { startServiceProcess } from '../support/processes.ts';
 import {
   deleteKeys,
@@ -67,22 +69,6 @@ async function upload(
   });
 }
 
-async function untilProcessed(url: string, id: string, headers: Record<string, string> = {}): Promise<UploadedDataset> {
-  return waitFor(`data set ${id} to be processed`, async () => {
-    const { body } = await request<UploadedDataset>(`${url}/datasets/${id}`, { headers });
-    return body.state === 'processing' ? null : body;
-  });
-}
-
-async function trained(url: string, job: Record<string, unknown>): Promise<Job> {
-  const created = await request<Job>(`${url}/jobs`, { method: 'POST', json: job });
-  assert.equal(created.status, 201, JSON.stringify(created.body));
-  return waitFor(`job ${created.body.id} to end`, async () => {
-    const { body } = await request<Job>(`${url}/jobs/${created.body.id}`);
-    return body.state === 'queued' || body.state === 'running' ? null : body;
-  });
-}
-
 describe('a user uploads an archive of class folders and trains on it', () => {
   let dataset: UploadedDataset;
 
@@ -92,7 +78,7 @@ describe('a user uploads an archive of class folders and trains on it', () => {
     assert.equal(uploaded.headers.get('location'), `/datasets/${uploaded.body.id}`);
     assert.equal(uploaded.body.state, 'processing');
     assert.equal(uploaded.body.name, 'my-digits', "named after the archive's file");
-    dataset = await untilProcessed(service.url, uploaded.body.id);
+    dataset = await processedDataset(service, uploaded.body.id);
   });
 
   test('processing ends ready, with the report a user checks before training', () => {
@@ -131,7 +117,7 @@ describe('a user uploads an archive of class folders and trains on it', () => {
   });
 
   test('LeNet-5 trains on it well above chance, and predict answers the folder names', async () => {
-    const job = await trained(service.url, {
+    const job = await runJob(service, {
       model: 'lenet5',
       dataset: dataset.id,
       epochs: 12,
@@ -170,7 +156,7 @@ describe('a user uploads an archive of class folders and trains on it', () => {
 
   test('fine-tuning an MNIST-trained LeNet-5 on it beats training from scratch in the same number of steps', async () => {
     // Past LeNet-5's plateau at the start (about 200 steps at the notebook's learning rate), not much further.
-    const base = await trained(service.url, {
+    const base = await runJob(service, {
       model: 'lenet5',
       dataset: 'mnist',
       epochs: 1,
@@ -180,10 +166,10 @@ describe('a user uploads an archive of class folders and trains on it', () => {
       seed: 1,
     });
     assert.equal(base.state, 'completed');
-    const steps = { model: 'lenet5', dataset: dataset.id, epochs: 1, batchSize: 16, seed: 9 };
-    const scratch = await trained(service.url, steps);
-    const tuned = await trained(service.url, { ...steps, initFrom: base.id });
-    const denseOnly = await trained(service.url, { ...steps, initFrom: base.id, trainLayers: 'dense' });
+    const steps: JobRequestInput = { model: 'lenet5', dataset: dataset.id, epochs: 1, batchSize: 16, seed: 9 };
+    const scratch = await runJob(service, steps);
+    const tuned = await runJob(service, { ...steps, initFrom: base.id });
+    const denseOnly = await runJob(service, { ...steps, initFrom: base.id, trainLayers: 'dense' });
     for (const job of [scratch, tuned, denseOnly]) assert.equal(job.state, 'completed', JSON.stringify(job.error));
     assert.deepEqual(tuned.request.initFrom, base.id);
     const accuracy = (job: Job) => job.result?.testAccuracy ?? 0;
@@ -199,7 +185,7 @@ describe('a user uploads an archive of class folders and trains on it', () => {
 
   test('a job that can not start from initFrom is refused with the reason', async () => {
     // Also a worker's run of validation, a schedule and early stopping, end to end.
-    const base = await trained(service.url, {
+    const base = await runJob(service, {
       model: 'lenet5',
       dataset: 'mnist',
       epochs: 3,
@@ -264,7 +250,7 @@ describe('a user uploads an archive of class folders and trains on it', () => {
       contentType: 'application/gzip',
     });
     assert.equal(uploaded.status, 202, JSON.stringify(uploaded.body));
-    const ready = await untilProcessed(service.url, uploaded.body.id);
+    const ready = await processedDataset(service, uploaded.body.id);
     assert.equal(ready.name, 'fives-and-sixes');
     assert.deepEqual(ready.report?.shape, { height: 32, width: 32, channels: 3 });
     // No imageKind asked for: MNIST's digits, ink on uniform paper, are guessed to be strokes.
@@ -274,15 +260,11 @@ describe('a user uploads an archive of class folders and trains on it', () => {
     const listed = (await request<DatasetCatalog>(`${service.url}/datasets`)).body.datasets;
     assert.equal(listed.find((entry) => entry.id === ready.id)?.imageKind, 'strokes');
 
-    const long = await request<Job>(`${service.url}/jobs`, {
-      method: 'POST',
-      json: { model: 'lenet5', dataset: ready.id, epochs: 1000, batchSize: 1 },
-    });
-    assert.equal(long.status, 201);
+    const long = await submitJob(service, { model: 'lenet5', dataset: ready.id, epochs: 1000, batchSize: 1 });
     const inUse = await request<{ error: string }>(`${service.url}/datasets/${ready.id}`, { method: 'DELETE' });
     assert.equal(inUse.status, 409);
-    assert.match(inUse.body.error, new RegExp(`used by job ${long.body.id}`));
-    await request(`${service.url}/jobs/${long.body.id}/cancel`, { method: 'POST' });
+    assert.match(inUse.body.error, new RegExp(`used by job ${long.id}`));
+    await clientOf(service).cancel(long.id);
     const deleted = await fetch(`${service.url}/datasets/${ready.id}`, { method: 'DELETE' });
     assert.equal(deleted.status, 204);
     assert.equal((await request(`${service.url}/datasets/${ready.id}`)).status, 404);
@@ -295,7 +277,7 @@ describe('a user uploads an archive of class folders and trains on it', () => {
       await imageFolderEntries(digits, mnist.shape, { classes: [7], perClass: 5, className: () => 'sevens' }),
     );
     const uploaded = await upload(service.url, uploadForm(oneClass));
-    const failed = await untilProcessed(service.url, uploaded.body.id);
+    const failed = await processedDataset(service, uploaded.body.id);
     assert.equal(failed.state, 'failed');
     assert.match(failed.error?.message ?? '', /one class only \(sevens\)/);
     const { body } = await request<DatasetCatalog>(`${service.url}/datasets`);
@@ -502,7 +484,7 @@ test('a worker killed while processing leaves the data set processing, never rea
     assert.ok(!existsSync(path.join(datasetsDir, id)), 'no data set folder of a processing data set');
 
     worker = startServiceProcess({ ...shared, ROLE: 'worker' });
-    const done = await untilProcessed(api.url, id);
+    const done = await processedDataset(api, id);
     assert.equal(done.state, 'ready', JSON.stringify(done.error));
     assert.equal((done.report?.splits.train.images ?? 0) + (done.report?.splits.test.images ?? 0), 1500);
     const leftovers = (await readdir(datasetsDir)).filter((name) => name.startsWith('.'));

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
-import type { Job } from '../../src/contract/job.ts';
 import type { PredictResponse } from '../../src/contract/predict.ts';
 import { mnist } from '../../src/datasets/mnist.ts';
-import { request, startTestService, waitFor, type TestService } from '../support/service.ts';
+import { submitJob, waitForEnd, waitForJob } from '../support/jobs.ts';
+import { request, startTestService, type TestService } from '../support/service.ts';
 
 describe('LeNet-5 on real MNIST, end to end over HTTP', () => {
   let service: TestService;
@@ -15,40 +15,31 @@ describe('LeNet-5 on real MNIST, end to end over HTTP', () => {
   after(async () => service?.close());
 
   it('trains through the queue, shows its progress while it runs, and predicts PNG digits', async () => {
-    const created = await request<Job>(`${service.url}/jobs`, {
-      method: 'POST',
-      json: {
-        model: 'lenet5',
-        dataset: 'mnist',
-        epochs: 1,
-        trainLimit: 10000,
-        testLimit: 2000,
-        batchSize: 16,
-        logEvery: 25,
-        seed: 7,
-      },
+    const { id } = await submitJob(service, {
+      model: 'lenet5',
+      dataset: 'mnist',
+      epochs: 1,
+      trainLimit: 10000,
+      testLimit: 2000,
+      batchSize: 16,
+      logEvery: 25,
+      seed: 7,
     });
-    assert.equal(created.status, 201);
-    const id = created.body.id;
 
-    const seenWhileRunning = await waitFor(
-      'a running job with logs and progress',
-      async () => {
-        const { body } = await request<Job>(`${service.url}/jobs/${id}`);
-        assert.notEqual(body.state, 'failed', body.error?.message);
-        assert.notEqual(body.state, 'completed', 'the job finished before its progress was ever seen while running');
-        return body.state === 'running' && body.logs.length > 0 && body.progress.batch > 0 ? body : null;
+    const seenWhileRunning = await waitForJob(
+      service,
+      id,
+      (job) => {
+        assert.notEqual(job.state, 'failed', job.error?.message);
+        assert.notEqual(job.state, 'completed', 'the job finished before its progress was ever seen while running');
+        return job.state === 'running' && job.logs.length > 0 && job.progress.batch > 0;
       },
-      60_000,
-      20,
+      { intervalMs: 20 },
     );
     assert.ok(seenWhileRunning.progress.fraction > 0 && seenWhileRunning.progress.fraction < 1);
     assert.equal(seenWhileRunning.logs[0]?.batch, 25);
 
-    const done = await waitFor('the job to end', async () => {
-      const { body } = await request<Job>(`${service.url}/jobs/${id}`);
-      return ['completed', 'failed', 'cancelled'].includes(body.state) ? body : null;
-    });
+    const done = await waitForEnd(service, id);
     assert.equal(done.state, 'completed', done.error?.message);
     const result = done.result;
     assert.ok(result);

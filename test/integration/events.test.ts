@@ -24,11 +24,12 @@ import type { ApiDependencies } from '../../src/api/dependencies.ts';
 import { installErrorHandler } from '../../src/api/error-handler.ts';
 import { EventFanout } from '../../src/api/event-fanout.ts';
 import { eventRoutes } from '../../src/api/routes/events.ts';
-import { parseSse, type SseMessage } from '../../src/cli/sse-parser.ts';
+import { hasEnded, parseSse, type SseMessage } from '../../src/client/index.ts';
 import type { ErrorBody } from '../../src/contract/errors.ts';
 import { isJobEventType, parseJobEvent, type JobEvent } from '../../src/contract/events.ts';
 import type { Job, JobProgress, LossLogLine } from '../../src/contract/job.ts';
 import { JobStore } from '../../src/store/job-store.ts';
+import { clientOf, submitJob, waitForJob } from '../support/jobs.ts';
 import { startServiceProcess, type ServiceProcess } from '../support/processes.ts';
 import { storedJobSettings } from '../support/job-settings.ts';
 import {
@@ -40,8 +41,6 @@ import {
   waitFor,
   type TestService,
 } from '../support/service.ts';
-
-const finalStates = ['completed', 'failed', 'cancelled'];
 
 interface Read {
   readonly status: number;
@@ -167,9 +166,8 @@ describe('GET /jobs/:id/events, API and worker in separate processes', () => {
   });
 
   it('a client that joins mid-job and one that resumes with Last-Event-ID both see every log line once, in order, then the end', async () => {
-    const created = await request<Job>(`${api.url}/jobs`, {
-      method: 'POST',
-      json: {
+    jobId = (
+      await submitJob(api, {
         model: 'lenet5',
         dataset: 'mnist',
         epochs: 4,
@@ -178,10 +176,8 @@ describe('GET /jobs/:id/events, API and worker in separate processes', () => {
         testLimit: 100,
         logEvery: 1,
         seed: 3,
-      },
-    });
-    assert.equal(created.status, 201);
-    jobId = created.body.id;
+      })
+    ).id;
     const url = `${api.url}/jobs/${jobId}/events`;
 
     // The resuming client: from the start, it leaves after 5 log lines; back with the header, it
@@ -201,14 +197,11 @@ describe('GET /jobs/:id/events, API and worker in separate processes', () => {
     })();
 
     // The client that joins mid-job: once the job is running and has logged a little.
-    const joinedWhile = await waitFor(
-      'the job to be running with a few log lines',
-      async () => {
-        const { body } = await request<Job>(`${api.url}/jobs/${jobId}`);
-        return (body.state === 'running' && body.logs.length >= 3) || finalStates.includes(body.state) ? body : null;
-      },
-      60_000,
-      10,
+    const joinedWhile = await waitForJob(
+      api,
+      jobId,
+      (job) => (job.state === 'running' && job.logs.length >= 3) || hasEnded(job),
+      { intervalMs: 10 },
     );
     assert.equal(
       joinedWhile.state,
@@ -219,7 +212,7 @@ describe('GET /jobs/:id/events, API and worker in separate processes', () => {
     midJob = await readStream(url);
     resumed = await resuming;
 
-    finished = (await request<Job>(`${api.url}/jobs/${jobId}`)).body;
+    finished = await clientOf(api).job(jobId);
     assert.equal(finished.state, 'completed', finished.error?.message);
     assert.equal(finished.logs.length, 80);
     assert.ok(midJob.closedByServer);

@@ -8,8 +8,9 @@ import { after, before, describe, it } from 'node:test';
 import type { ErrorBody } from '../../src/contract/errors.ts';
 import type { Experiment, ExperimentList } from '../../src/contract/experiment.ts';
 import type { Job, JobList } from '../../src/contract/job.ts';
+import { clientOf, endedExperiment } from '../support/jobs.ts';
 import { startLoggedTestService } from '../support/logged-service.ts';
-import { request, startTestService, waitFor, type TestService } from '../support/service.ts';
+import { request, startTestService, type TestService } from '../support/service.ts';
 
 const tiny = { model: 'lenet5', dataset: 'mnist', epochs: 1, batchSize: 32, trainLimit: 64, testLimit: 64 };
 
@@ -317,14 +318,9 @@ describe('an experiment that trains', () => {
       });
       assert.equal(created.status, 201, JSON.stringify(created.body));
       assert.deepEqual(created.body.earlyTermination, { type: 'successiveHalving', reductionFactor: 3, minEpochs: 1 });
-      const ended = await waitFor('the experiment to end', async () => {
-        const { body } = await request<Experiment>(`${service.url}/experiments/${created.body.id}`);
-        return body.ended ? body : null;
-      });
+      const ended = await endedExperiment(service, created.body.id);
       assert.deepEqual(ended.counts, { queued: 0, running: 0, completed: 3, failed: 0, cancelled: 0 });
-      const jobs = await Promise.all(
-        ended.runs.map(async (run) => (await request<Job>(`${service.url}/jobs/${run.id}`)).body),
-      );
+      const jobs = await Promise.all(ended.runs.map((run) => clientOf(service).job(run.id)));
       assert.deepEqual(
         jobs.map((job) => job.epochs.length),
         [3, 3, 1],
@@ -357,17 +353,14 @@ describe('an experiment that trains', () => {
         metric: 'testLoss',
       });
       assert.equal(created.status, 201, JSON.stringify(created.body));
-      const ended = await waitFor('the experiment to end', async () => {
-        const { body } = await request<Experiment>(`${service.url}/experiments/${created.body.id}`);
-        return body.ended ? body : null;
-      });
+      const ended = await endedExperiment(service, created.body.id);
       assert.deepEqual(ended.counts, { queued: 0, running: 0, completed: 2, failed: 0, cancelled: 0 });
       const losses = ended.runs.map((run) => run.result?.testLoss ?? Number.NaN);
       assert.ok(losses.every(Number.isFinite), JSON.stringify(losses));
       const best = ended.runs[losses.indexOf(Math.min(...losses))];
       assert.deepEqual(ended.best, best);
       for (const run of ended.runs) {
-        const job = (await request<Job>(`${service.url}/jobs/${run.id}`)).body;
+        const job = await clientOf(service).job(run.id);
         assert.deepEqual(run.result, job.result);
         assert.equal(run.progress.fraction, 1);
       }

@@ -4,16 +4,8 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Job } from '../../src/contract/job.ts';
-import { request, startTestService, waitFor, type TestService } from '../support/service.ts';
-
-async function submitAndWait(service: TestService, body: Record<string, unknown>): Promise<Job> {
-  const created = await request<Job>(`${service.url}/jobs`, { method: 'POST', json: body });
-  assert.equal(created.status, 201);
-  return waitFor('the job to end', async () => {
-    const { body: job } = await request<Job>(`${service.url}/jobs/${created.body.id}`);
-    return ['completed', 'failed', 'cancelled'].includes(job.state) ? job : null;
-  });
-}
+import { runJob } from '../support/jobs.ts';
+import { request, startTestService, type TestService } from '../support/service.ts';
 
 describe('jobs that cannot succeed end failed with a readable reason', () => {
   let service: TestService;
@@ -32,7 +24,7 @@ describe('jobs that cannot succeed end failed with a readable reason', () => {
       't10k-labels-idx1-ubyte',
     );
     await writeFile(path.join(folder, 't10k-labels-idx1-ubyte'), (await readFile(packaged)).subarray(0, 5000));
-    const job = await submitAndWait(service, {
+    const job = await runJob(service, {
       model: 'lenet5',
       dataset: 'mnist',
       epochs: 1,
@@ -47,7 +39,7 @@ describe('jobs that cannot succeed end failed with a readable reason', () => {
   });
 
   it('a diverging job (learningRate 10) fails saying so, without training its remaining epochs', async () => {
-    const job = await submitAndWait(service, {
+    const job = await runJob(service, {
       model: 'lenet5',
       dataset: 'mnist',
       epochs: 20,
@@ -68,7 +60,7 @@ describe('jobs that cannot succeed end failed with a readable reason', () => {
   });
 
   it('a job past its timeoutSeconds ends failed saying so, its work so far kept', async () => {
-    const job = await submitAndWait(service, {
+    const job = await runJob(service, {
       model: 'lenet5',
       dataset: 'mnist',
       epochs: 50,

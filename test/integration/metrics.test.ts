@@ -9,7 +9,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import type { Job } from '../../src/contract/job.ts';
-import { request, startTestService, waitFor, type TestService } from '../support/service.ts';
+import { runJob } from '../support/jobs.ts';
+import { request, startTestService, type TestService } from '../support/service.ts';
 
 interface Sample {
   readonly name: string;
@@ -225,23 +226,15 @@ describe('GET /metrics', () => {
 
   it('moves job counts, durations, training speed and prediction latency when a job runs and predicts, counting each job once', async () => {
     const before = await scrape(service);
-    const created = await request<Job>(`${service.url}/jobs`, {
-      method: 'POST',
-      json: {
-        model: 'lenet5',
-        dataset: 'mnist',
-        epochs: 2,
-        batchSize: 64,
-        trainLimit: 640,
-        testLimit: 100,
-        logEvery: 5,
-        seed: 11,
-      },
-    });
-    assert.equal(created.status, 201);
-    const job = await waitFor('the job to end', async () => {
-      const { body } = await request<Job>(`${service.url}/jobs/${created.body.id}`);
-      return ['completed', 'failed', 'cancelled'].includes(body.state) ? body : null;
+    const job = await runJob(service, {
+      model: 'lenet5',
+      dataset: 'mnist',
+      epochs: 2,
+      batchSize: 64,
+      trainLimit: 640,
+      testLimit: 100,
+      logEvery: 5,
+      seed: 11,
     });
     assert.equal(job.state, 'completed', job.error?.message);
     const predicted = await fetch(`${service.url}/jobs/${job.id}/predict`, {

@@ -13,7 +13,8 @@ import type { Job } from '../../src/contract/job.ts';
 import type { Prediction, PredictResponse } from '../../src/contract/predict.ts';
 import { mnist } from '../../src/datasets/mnist.ts';
 import { digitPhoto, photoKindDescriptions, type PhotoKind } from '../support/digit-photos.ts';
-import { request, startTestService, waitFor, type TestService } from '../support/service.ts';
+import { runJob } from '../support/jobs.ts';
+import { request, startTestService, type TestService } from '../support/service.ts';
 import { extractArchive, stockTfjsProbabilities } from '../support/stock-tfjs.ts';
 
 /** Test digits from here on: beyond those the preprocessing was tuned on (5000 onwards). */
@@ -29,19 +30,10 @@ const extracted: string[] = [];
 before(async () => {
   // The one-epoch LeNet-5 on every core: the longest training of the suite.
   service = await startTestService({ TRAIN_THREADS: '2' });
-  const created = await request<Job>(`${service.url}/jobs`, {
-    method: 'POST',
-    json: { model: 'lenet5', dataset: 'mnist', epochs: 1, testLimit: 1000, seed: 14 },
-  });
-  assert.equal(created.status, 201, JSON.stringify(created.body));
-  job = await waitFor(
-    'the job to end',
-    async () => {
-      const { body } = await request<Job>(`${service.url}/jobs/${created.body.id}`);
-      return ['completed', 'failed', 'cancelled'].includes(body.state) ? body : null;
-    },
-    180_000,
-    250,
+  job = await runJob(
+    service,
+    { model: 'lenet5', dataset: 'mnist', epochs: 1, testLimit: 1000, seed: 14 },
+    { timeoutMs: 180_000, intervalMs: 250 },
   );
   assert.equal(job.state, 'completed', job.error?.message);
   digits = (await mnist.load({ dataDir: service.config.DATA_DIR })).test;

@@ -19,6 +19,7 @@ import { errorBody } from '../../src/contract/errors.ts';
 import type { Job } from '../../src/contract/job.ts';
 import { progressAt } from '../../src/contract/progress.ts';
 import { JobStore } from '../../src/store/job-store.ts';
+import { submitJob, waitForEnd, waitForJob } from '../support/jobs.ts';
 import { freePort } from '../support/ports.ts';
 import { startServiceProcess, type ServiceProcess } from '../support/processes.ts';
 import { request, waitFor, type JsonResponse } from '../support/service.ts';
@@ -163,13 +164,8 @@ describe('Redis restarted while a job trains and a client polls', () => {
   });
 
   it('the API answers 503 while Redis is away and recovers by itself; every job completes, trained once', async () => {
-    const submit = () => request<Job>(`${url}/jobs`, { method: 'POST', json: settings });
     const ids: string[] = [];
-    for (let i = 0; i < 2; i++) {
-      const created = await submit();
-      assert.equal(created.status, 201);
-      ids.push(created.body.id);
-    }
+    for (let i = 0; i < 2; i++) ids.push((await submitJob(url, settings)).id);
     const [running, queued] = ids as [string, string];
 
     let phase: Phase = 'up';
@@ -183,15 +179,7 @@ describe('Redis restarted while a job trains and a client polls', () => {
       }
     })();
 
-    const midJob = await waitFor(
-      'the first job to be a few log lines in',
-      async () => {
-        const { body } = await request<Job>(`${url}/jobs/${running}`);
-        return body.logs.length >= 3 ? body : null;
-      },
-      60_000,
-      50,
-    );
+    const midJob = await waitForJob(url, running, (job) => job.logs.length >= 3, { intervalMs: 50 });
     assert.equal(midJob.state, 'running');
     assert.ok(midJob.logs.length < expectedLogs.length, 'the job ended before Redis could be killed under it');
     assert.equal((await request<Job>(`${url}/jobs/${queued}`)).body.state, 'queued');
@@ -213,6 +201,7 @@ describe('Redis restarted while a job trains and a client polls', () => {
       assert.match(body.error, /Redis/, `${what} says which component is away`);
     };
     // All at once, the moment Redis is gone: some reach the API before its client has noticed.
+    const submit = () => request<Job>(`${url}/jobs`, { method: 'POST', json: settings });
     const [byId, submitted, list, health] = await Promise.all([
       request(`${url}/jobs/${running}`),
       submit(),
@@ -240,15 +229,7 @@ describe('Redis restarted while a job trains and a client polls', () => {
     assert.equal(late.status, 201, 'a job is accepted again once Redis is back');
     ids.push(late.body.id);
 
-    const finished = await waitFor(
-      'every job to end',
-      async () => {
-        const jobs = await Promise.all(ids.map(async (id) => (await request<Job>(`${url}/jobs/${id}`)).body));
-        return jobs.every((job) => !['queued', 'running'].includes(job.state)) ? jobs : null;
-      },
-      120_000,
-      200,
-    );
+    const finished = await Promise.all(ids.map((id) => waitForEnd(url, id, { timeoutMs: 120_000, intervalMs: 200 })));
     polling.abort();
     await poller;
 

@@ -10,6 +10,8 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { ErrorBody } from '../../src/contract/errors.ts';
 import type { Job, JobList } from '../../src/contract/job.ts';
+import type { JobRequestInput } from '../../src/contract/job-request.ts';
+import { submitJob } from '../support/jobs.ts';
 import { startLoggedTestService, type LoggedTestService } from '../support/logged-service.ts';
 import { request, type JsonResponse } from '../support/service.ts';
 
@@ -41,11 +43,8 @@ function postJob(on: LoggedTestService, key: string | null, json: unknown): Prom
   return request<Job>(`${on.url}/jobs`, { method: 'POST', json, headers: key ? bearer(key) : {} });
 }
 
-async function createJob(on: LoggedTestService, key: string, extra: Record<string, unknown> = {}): Promise<Job> {
-  const created = await postJob(on, key, { model: 'lenet5', dataset: 'mnist', ...extra });
-  assert.equal(created.status, 201, JSON.stringify(created.body));
-  return created.body;
-}
+/** The job these tests submit: whose it is matters to them, not what it trains. */
+const anyJob: JobRequestInput = { model: 'lenet5', dataset: 'mnist' };
 
 function assertError(answer: JsonResponse<unknown>, status: number): ErrorBody {
   assert.equal(answer.status, status, `expected ${status}, got ${answer.status}: ${JSON.stringify(answer.body)}`);
@@ -80,7 +79,7 @@ describe('API keys', () => {
   ];
 
   it('answers 401 in the contract shape on every protected route without a key, with a wrong one, or with a malformed header', async () => {
-    const job = await createJob(secured, aliceKey);
+    const job = await submitJob(secured, anyJob, { apiKey: aliceKey });
     const variants: { name: string; headers: Record<string, string> }[] = [
       { name: 'no key', headers: {} },
       { name: 'wrong key', headers: bearer(wrongKey) },
@@ -114,7 +113,7 @@ describe('API keys', () => {
   });
 
   it('accepts access_token only on the event stream', async () => {
-    const job = await createJob(secured, aliceKey);
+    const job = await submitJob(secured, anyJob, { apiKey: aliceKey });
     assertError(await request(`${secured.url}/jobs/${job.id}?access_token=${aliceKey}`), 401);
     assertError(await request(`${secured.url}/jobs?access_token=${aliceKey}`), 401);
     assertError(await request(`${secured.url}/jobs/${job.id}/events?access_token=${wrongKey}`), 401);
@@ -144,8 +143,8 @@ describe('API keys', () => {
 
 describe('one client, its own jobs', () => {
   it("doesn't let a client see, list, cancel, predict or stream another's jobs", async () => {
-    const alices = await createJob(secured, aliceKey);
-    const bobs = await createJob(secured, bobKey);
+    const alices = await submitJob(secured, anyJob, { apiKey: aliceKey });
+    const bobs = await submitJob(secured, anyJob, { apiKey: bobKey });
 
     for (const [owner, other, job] of [
       [aliceKey, bobKey, alices],
@@ -219,7 +218,7 @@ describe('one client, its own jobs', () => {
 
 describe('logs', () => {
   it('never hold a key, from the header or from the query, and the request line shows the URL redacted', async () => {
-    const job = await createJob(secured, aliceKey);
+    const job = await submitJob(secured, anyJob, { apiKey: aliceKey });
     await peek(`${secured.url}/jobs/${job.id}/events?access_token=${encodeURIComponent(aliceKey)}`);
     await request(`${secured.url}/jobs/${job.id}/events?access_token=${encodeURIComponent(wrongKey)}&lastEventId=0-0`);
     await request(`${secured.url}/jobs`, { headers: bearer(wrongKey) });
@@ -260,8 +259,8 @@ describe('limits', () => {
       MAX_QUEUED_JOBS: '3',
       RATE_LIMIT_PER_MINUTE: '0',
     });
-    const first = await createJob(limited, aliceKey);
-    await createJob(limited, aliceKey);
+    const first = await submitJob(limited, anyJob, { apiKey: aliceKey });
+    await submitJob(limited, anyJob, { apiKey: aliceKey });
     const third = assertError(await postJob(limited, aliceKey, { model: 'lenet5', dataset: 'mnist' }), 429);
     assert.match(third.error, /2 jobs queued or running/);
     // Cancelling one frees its place.
@@ -269,9 +268,9 @@ describe('limits', () => {
       (await request(`${limited.url}/jobs/${first.id}/cancel`, { method: 'POST', headers: bearer(aliceKey) })).status,
       200,
     );
-    await createJob(limited, aliceKey);
+    await submitJob(limited, anyJob, { apiKey: aliceKey });
     // Bob has none, but the queue holds 3 in all.
-    await createJob(limited, bobKey);
+    await submitJob(limited, anyJob, { apiKey: bobKey });
     const full = assertError(await postJob(limited, bobKey, { model: 'lenet5', dataset: 'mnist' }), 429);
     assert.match(full.error, /queue is full/);
   });

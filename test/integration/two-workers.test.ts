@@ -4,9 +4,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Job } from '../../src/contract/job.ts';
+import { submitJob, waitForEnd } from '../support/jobs.ts';
 import { startServiceProcess, type ServiceProcess } from '../support/processes.ts';
-import { request, sharedEnvironment, startTestService, waitFor, type TestService } from '../support/service.ts';
+import { sharedEnvironment, startTestService, type TestService } from '../support/service.ts';
 
 describe('two worker processes on one Redis', () => {
   const prefix = `test-${randomUUID()}`;
@@ -31,22 +31,17 @@ describe('two worker processes on one Redis', () => {
   it('share the queue: every job is trained exactly once, and both workers take part', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 6; i++) {
-      const { status, body } = await request<Job>(`${api.url}/jobs`, {
-        method: 'POST',
-        json: { model: 'lenet5', dataset: 'mnist', epochs: 1, trainLimit: 640, testLimit: 200, seed: i },
+      const job = await submitJob(api, {
+        model: 'lenet5',
+        dataset: 'mnist',
+        epochs: 1,
+        trainLimit: 640,
+        testLimit: 200,
+        seed: i,
       });
-      assert.equal(status, 201);
-      ids.push(body.id);
+      ids.push(job.id);
     }
-    const finished = await waitFor(
-      'all jobs to complete',
-      async () => {
-        const jobs = await Promise.all(ids.map(async (id) => (await request<Job>(`${api.url}/jobs/${id}`)).body));
-        return jobs.every((job) => job.state === 'completed' || job.state === 'failed') ? jobs : null;
-      },
-      120_000,
-      200,
-    );
+    const finished = await Promise.all(ids.map((id) => waitForEnd(api, id, { timeoutMs: 120_000, intervalMs: 200 })));
     for (const job of finished) assert.equal(job.state, 'completed', job.error?.message);
 
     const trainedBy = (worker: ServiceProcess) =>

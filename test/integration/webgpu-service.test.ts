@@ -7,23 +7,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
-import type { Job } from '../../src/contract/job.ts';
 import type { PredictResponse } from '../../src/contract/predict.ts';
 import { mnist } from '../../src/datasets/mnist.ts';
-import { request, startTestService, waitFor, type TestService } from '../support/service.ts';
+import { runJob } from '../support/jobs.ts';
+import { request, startTestService, type TestService } from '../support/service.ts';
 import { softwareGpuEnvironment } from '../support/software-gpu.ts';
-
-async function ended(service: TestService, id: string, timeoutMs: number): Promise<Job> {
-  return waitFor(
-    `job ${id} to end`,
-    async () => {
-      const { body } = await request<Job>(`${service.url}/jobs/${id}`);
-      return ['completed', 'failed', 'cancelled'].includes(body.state) ? body : null;
-    },
-    timeoutMs,
-    200,
-  );
-}
 
 describe('the service on the webgpu backend', () => {
   let service: TestService;
@@ -45,9 +33,9 @@ describe('the service on the webgpu backend', () => {
   });
 
   it('trains LeNet-5 on MNIST, records the adapter, and predicts uploaded digits', async () => {
-    const created = await request<Job>(`${service.url}/jobs`, {
-      method: 'POST',
-      json: {
+    const done = await runJob(
+      service,
+      {
         model: 'lenet5',
         dataset: 'mnist',
         epochs: 1,
@@ -58,9 +46,8 @@ describe('the service on the webgpu backend', () => {
         logEvery: 5,
         seed: 3,
       },
-    });
-    assert.equal(created.status, 201);
-    const done = await ended(service, created.body.id, 240_000);
+      { timeoutMs: 240_000, intervalMs: 200 },
+    );
     assert.equal(done.state, 'completed', done.error?.message);
     const result = done.result;
     assert.ok(result);
@@ -84,7 +71,7 @@ describe('the service on the webgpu backend', () => {
         .toBuffer();
       form.append(`digit${i}`, new Blob([png], { type: 'image/png' }), `digit${i}.png`);
     }
-    const predicted = await request<PredictResponse>(`${service.url}/jobs/${created.body.id}/predict`, {
+    const predicted = await request<PredictResponse>(`${service.url}/jobs/${done.id}/predict`, {
       method: 'POST',
       body: form,
     });
@@ -101,12 +88,11 @@ describe('the service on the webgpu backend', () => {
   });
 
   it('fails an AlexNet job whose dense layer the GPU cannot bind, naming it, before training', async () => {
-    const created = await request<Job>(`${service.url}/jobs`, {
-      method: 'POST',
-      json: { model: 'alexnet', dataset: 'mnist', epochs: 1, trainLimit: 64, testLimit: 64, batchSize: 16 },
-    });
-    assert.equal(created.status, 201);
-    const done = await ended(service, created.body.id, 120_000);
+    const done = await runJob(
+      service,
+      { model: 'alexnet', dataset: 'mnist', epochs: 1, trainLimit: 64, testLimit: 64, batchSize: 16 },
+      { timeoutMs: 120_000, intervalMs: 200 },
+    );
     assert.equal(done.state, 'failed');
     assert.match(
       done.error?.message ?? '',

@@ -13,6 +13,8 @@ import { after, before, describe, it } from 'node:test';
 import type { ErrorBody } from '../../src/contract/errors.ts';
 import type { Experiment, ExperimentList } from '../../src/contract/experiment.ts';
 import type { Job } from '../../src/contract/job.ts';
+import type { JobRequestInput } from '../../src/contract/job-request.ts';
+import { clientOf, submitJob, waitForJob } from '../support/jobs.ts';
 import { startLoggedTestService, type LoggedTestService } from '../support/logged-service.ts';
 import { request, waitFor } from '../support/service.ts';
 
@@ -23,7 +25,7 @@ interface Received {
 }
 
 const secret = 'whsec-test-3f9a1c0e7b5d4a2f';
-const smallJob = {
+const smallJob: JobRequestInput = {
   model: 'lenet5',
   dataset: 'mnist',
   epochs: 1,
@@ -81,14 +83,11 @@ after(async () => {
   await new Promise((resolve) => receiver?.close(resolve));
 });
 
-async function submit(webhookPath: string, settings: Record<string, unknown> = {}): Promise<Job> {
-  const json = { ...smallJob, ...settings, webhook: { url: `${receiverUrl}${webhookPath}`, secret } };
-  const created = await request<Job>(`${service.url}/jobs`, { method: 'POST', json });
-  assert.equal(created.status, 201, JSON.stringify(created.body));
-  return created.body;
+function submit(webhookPath: string, settings: Partial<JobRequestInput> = {}): Promise<Job> {
+  return submitJob(service, { ...smallJob, ...settings, webhook: { url: `${receiverUrl}${webhookPath}`, secret } });
 }
 
-const getJob = async (id: string) => (await request<Job>(`${service.url}/jobs/${id}`)).body;
+const getJob = (id: string) => clientOf(service).job(id);
 
 /** Checks Webhook-Signature as a receiver would: `t=<seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, recent. */
 function assertSigned(delivery: Received): void {
@@ -127,15 +126,10 @@ describe('webhooks', () => {
   it('retries a delivery that got a 500, signed the same way with the same Webhook-Id, records both attempts and delivers nothing after the success', async () => {
     const job = await submit('/flaky');
     assert.deepEqual(job.webhook, { url: `${receiverUrl}/flaky`, secretSet: true, deliveries: [] });
-    const ended = await waitFor(
-      'two recorded attempts',
-      async () => {
-        const current = await getJob(job.id);
-        return (current.webhook?.deliveries.length ?? 0) >= 2 ? current : null;
-      },
-      30_000,
-      50,
-    );
+    const ended = await waitForJob(service, job.id, (current) => (current.webhook?.deliveries.length ?? 0) >= 2, {
+      timeoutMs: 30_000,
+      intervalMs: 50,
+    });
     assert.equal(ended.state, 'completed');
 
     const deliveries = received.filter((each) => each.path === '/flaky');
@@ -190,8 +184,7 @@ describe('webhooks', () => {
 
   it('calls the webhook of a job the API cancelled, with the cancelled job', async () => {
     const job = await submit('/cancelled', { epochs: 50 });
-    const cancelled = await request<Job>(`${service.url}/jobs/${job.id}/cancel`, { method: 'POST' });
-    assert.equal(cancelled.status, 200);
+    await clientOf(service).cancel(job.id);
     const delivery = await waitFor(
       'the delivery',
       async () => received.find((each) => each.path === '/cancelled'),

@@ -11,22 +11,17 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { parseSse } from '../../src/cli/sse-parser.ts';
-import { isJobEventType, parseJobEvent, type JobEvent } from '../../src/contract/events.ts';
+import { hasEnded } from '../../src/client/index.ts';
+import type { JobEvent } from '../../src/contract/events.ts';
+import type { JobRequestInput } from '../../src/contract/job-request.ts';
 import type { Job, LossLogLine } from '../../src/contract/job.ts';
 import { JobStore } from '../../src/store/job-store.ts';
+import { clientOf, followJob, submitJob, waitForEnd, waitForJob } from '../support/jobs.ts';
 import { startServiceProcess, type ServiceProcess } from '../support/processes.ts';
-import {
-  request,
-  sharedEnvironment,
-  startTestService,
-  testRedisUrl,
-  waitFor,
-  type TestService,
-} from '../support/service.ts';
+import { sharedEnvironment, startTestService, testRedisUrl, waitFor, type TestService } from '../support/service.ts';
 
 /** 100 batches an epoch (16 images a replica), a log line every 5: about a second an epoch, long enough to hit mid-epoch. */
-const jobBody = {
+const jobBody: JobRequestInput = {
   model: 'lenet5',
   dataset: 'mnist',
   epochs: 5,
@@ -51,36 +46,19 @@ describe('worker faults', () => {
     workers.push(worker);
     return worker;
   };
-  const submit = async (body: Record<string, unknown> = jobBody): Promise<string> => {
-    const { status, body: job } = await request<Job>(`${api.url}/jobs`, { method: 'POST', json: body });
-    assert.equal(status, 201);
-    return job.id;
-  };
-  const getJob = async (id: string): Promise<Job> => (await request<Job>(`${api.url}/jobs/${id}`)).body;
-  const ended = (id: string) =>
-    waitFor(
-      `job ${id} to end`,
-      async () => {
-        const job = await getJob(id);
-        return ['completed', 'failed', 'cancelled'].includes(job.state) ? job : null;
-      },
-      90_000,
-      100,
-    );
+  const submit = async (request: JobRequestInput = jobBody): Promise<string> => (await submitJob(api, request)).id;
+  const getJob = (id: string): Promise<Job> => clientOf(api).job(id);
+  const ended = (id: string) => waitForEnd(api, id, { timeoutMs: 90_000 });
   const reached = (id: string, epoch: number, batch: number) =>
-    waitFor(
-      `job ${id} to reach epoch ${epoch}, batch ${batch}`,
-      async () => {
-        const job = await getJob(id);
-        assert.ok(
-          !['completed', 'failed', 'cancelled'].includes(job.state),
-          `job ended (${job.state}) before the fault was injected`,
-        );
+    waitForJob(
+      api,
+      id,
+      (job) => {
+        assert.ok(!hasEnded(job), `job ended (${job.state}) before the fault was injected`);
         const { progress } = job;
-        return progress.epoch > epoch || (progress.epoch === epoch && progress.batch >= batch) ? job : null;
+        return progress.epoch > epoch || (progress.epoch === epoch && progress.batch >= batch);
       },
-      60_000,
-      20,
+      { intervalMs: 20 },
     );
   // A job's checkpoint goes just after the job has ended, so a moment after its state says so.
   const noCheckpointsLeft = (why: string) =>
@@ -98,14 +76,7 @@ describe('worker faults', () => {
    * ends up with when it drops what each rewind tells it to (as the dashboard and CLI do).
    */
   async function watched(id: string): Promise<{ states: string[]; rewinds: JobEvent[]; logs: LossLogLine[] }> {
-    const response = await fetch(`${api.url}/jobs/${id}/events`);
-    assert.equal(response.status, 200);
-    assert.ok(response.body);
-    const events: JobEvent[] = [];
-    for await (const message of parseSse(response.body)) {
-      assert.ok(isJobEventType(message.event), `unknown event type ${message.event}`);
-      events.push(parseJobEvent(message.id ?? '', message.event, JSON.parse(message.data)));
-    }
+    const events = await followJob(api, id);
     const logs: LossLogLine[] = [];
     for (const event of events) {
       if (event.type === 'log') logs.push(event.data.line);
@@ -257,8 +228,7 @@ describe('worker faults', () => {
     const worker = workers.at(-1) as ServiceProcess;
     const id = await submit();
     await reached(id, 1, 50);
-    const cancelled = await request<Job>(`${api.url}/jobs/${id}/cancel`, { method: 'POST' });
-    assert.equal(cancelled.status, 200);
+    await clientOf(api).cancel(id);
     await waitFor(
       'the worker to stop training',
       async () => (logsOf(worker, 'training stopped: the job was cancelled', id).length > 0 ? true : null),
@@ -308,7 +278,7 @@ describe('worker faults', () => {
       ['checkpoint.json', 'tensors.bin'],
       'the checkpoint is left to the new run',
     );
-    assert.equal((await request(`${api.url}/jobs/${id}/cancel`, { method: 'POST' })).status, 200);
+    await clientOf(api).cancel(id);
   });
 
   it('a job recorded but never queued (its API process died in between) is queued when an API process starts, and trained', async () => {
@@ -316,7 +286,7 @@ describe('worker faults', () => {
     const id = randomUUID();
     try {
       const store = new JobStore(redis, prefix);
-      const { body: template } = await request<Job>(`${api.url}/jobs/${await submit({ ...jobBody, epochs: 1 })}`);
+      const template = await getJob(await submit({ ...jobBody, epochs: 1 }));
       assert.equal(await store.create(id, template.request, template.progress, new Date()), 'created');
     } finally {
       redis.disconnect();

@@ -4,12 +4,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Job } from '../../src/contract/job.ts';
+import type { JobRequestInput } from '../../src/contract/job-request.ts';
+import { clientOf, submitJob } from '../support/jobs.ts';
 import { startServiceProcess, type ServiceProcess } from '../support/processes.ts';
-import { request, sharedEnvironment, startTestService, waitFor, type TestService } from '../support/service.ts';
+import { sharedEnvironment, startTestService, waitFor, type TestService } from '../support/service.ts';
 
 /** Long enough (minutes) that a second job could only start beside it, never after it, within the test. */
-const longJob = { model: 'lenet5', dataset: 'mnist', epochs: 20 };
+const longJob: JobRequestInput = { model: 'lenet5', dataset: 'mnist', epochs: 20 };
 
 /** Pids of the pool's children that said they are waiting for jobs (the pool's own process never does). */
 function readyWorkers(pool: ServiceProcess): number[] {
@@ -40,21 +41,16 @@ async function stopAll(pool: ServiceProcess | undefined): Promise<void> {
   for (const pid of readyWorkers(pool)) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
 }
 
-async function submit(url: string, seed: number): Promise<string> {
-  const { status, body } = await request<Job>(`${url}/jobs`, { method: 'POST', json: { ...longJob, seed } });
-  assert.equal(status, 201);
-  return body.id;
-}
-
 /**
  * Both jobs `running` in the same poll: their running intervals overlap. With the jobs in one
  * process the second would stay queued for the minutes the first trains, and this times out.
  */
 async function waitUntilBothRunning(url: string, ids: string[]): Promise<void> {
+  const client = clientOf(url);
   await waitFor(
     'both jobs running at once',
     async () => {
-      const states = await Promise.all(ids.map(async (id) => (await request<Job>(`${url}/jobs/${id}`)).body.state));
+      const states = await Promise.all(ids.map(async (id) => (await client.job(id)).state));
       assert.ok(
         states.every((state) => state === 'queued' || state === 'running'),
         `a job ended early: ${states.join(', ')}`,
@@ -67,7 +63,8 @@ async function waitUntilBothRunning(url: string, ids: string[]): Promise<void> {
 }
 
 async function cancelAll(url: string, ids: string[]): Promise<void> {
-  for (const id of ids) assert.equal((await request(`${url}/jobs/${id}/cancel`, { method: 'POST' })).status, 200);
+  const client = clientOf(url);
+  for (const id of ids) await client.cancel(id);
 }
 
 describe('WORKER_CONCURRENCY=2: a pool of two worker processes', () => {
@@ -114,7 +111,10 @@ describe('WORKER_CONCURRENCY=2: a pool of two worker processes', () => {
         ),
       );
 
-      const ids = [await submit(api.url, 1), await submit(api.url, 2)];
+      const ids = [
+        (await submitJob(api.url, { ...longJob, seed: 1 })).id,
+        (await submitJob(api.url, { ...longJob, seed: 2 })).id,
+      ];
       await waitUntilBothRunning(api.url, ids);
       const trainers = await waitFor('both training log lines', async () => {
         const pids = ids.map((id) => trainerOf(pool, id));
@@ -168,7 +168,10 @@ describe('WORKER_CONCURRENCY=2: a pool of two worker processes', () => {
         'each child uses the Redis the parent started',
       );
 
-      const ids = [await submit(url, 3), await submit(url, 4)];
+      const ids = [
+        (await submitJob(url, { ...longJob, seed: 3 })).id,
+        (await submitJob(url, { ...longJob, seed: 4 })).id,
+      ];
       await waitUntilBothRunning(url, ids);
       const trainers = await waitFor('both training log lines', async () => {
         const pids = ids.map((id) => trainerOf(service, id));
