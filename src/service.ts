@@ -160,7 +160,8 @@ export async function startService(
             logger.warn({ err: error }, 'could not queue the jobs recorded but never queued'),
           ),
       );
-      // Webhooks are delivered from the API processes, not from the workers: see the README (Webhooks).
+      // Webhooks are delivered from the API processes, not from the workers: see
+      // docs/guides/webhooks.md#how-it-works-and-why-there.
       const webhooks = startWebhooks({ config, redisTarget: target, logger });
       closers.push(() => webhooks.close());
       const predictor = new Predictor(config.ARTIFACTS_DIR, config.MODEL_CACHE_SIZE, config.MAX_IMAGE_PIXELS);

@@ -5,8 +5,9 @@
  * markdown table and written as JSON to $OUT/gpu-check.json when OUT is set.
  *
  * Bundled by `npm run gpu-check -- --build` into .gpu-check/measure.mjs and started by
- * bench/gpu-check/run.sh, which passes --data, --reference and --pytorch-driver; see the README's
- * "On a GPU: npm run gpu-check". Every size is a flag; --dry-run shrinks them all for a software adapter.
+ * bench/gpu-check/run.sh, which passes --data, --reference and --pytorch-driver; see
+ * docs/performance.md#on-a-gpu-npm-run-gpu-check. Every size is a flag; --dry-run shrinks them all
+ * for a software adapter.
  */
 import { spawnSync } from 'node:child_process';
 import { statSync, writeFileSync } from 'node:fs';

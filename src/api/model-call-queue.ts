@@ -5,7 +5,8 @@
  * (GET /health, GET /jobs) waited for all of them. Now it waits for one at most.
  *
  * Dynamic batching (joining concurrent predictions for one model into one call, bounded by a few
- * ms of waiting) was tried here and measured: see the README's "Predictions under load".
+ * ms of waiting) was tried here and measured: see
+ * docs/performance.md#predictions-under-load-npm-run-bench------predict-load.
  */
 export class ModelCallQueue {
   private tail: Promise<unknown> = Promise.resolve();

@@ -78,7 +78,7 @@ export const experimentRequest = z
     earlyTermination: earlyTermination.nullable().default(null),
     webhook: webhookRequest.optional().meta({
       description:
-        "called once when every run has ended (completed, failed or cancelled): the experiment is POSTed as GET /experiments/:id shows it, signed as a job's webhook is (README, Webhooks). A webhook in base is each run's own",
+        "called once when every run has ended (completed, failed or cancelled): the experiment is POSTed as GET /experiments/:id shows it, signed as a job's webhook is (docs/guides/webhooks.md). A webhook in base is each run's own",
     }),
   })
   .meta({ id: 'ExperimentRequest' });

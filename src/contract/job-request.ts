@@ -120,7 +120,7 @@ export const jobRequest = z
     }),
     webhook: webhookRequest.optional().meta({
       description:
-        'POST the job (as GET /jobs/:id shows it) to this URL when it ends, signed with the secret: see the README',
+        'POST the job (as GET /jobs/:id shows it) to this URL when it ends, signed with the secret: see docs/guides/webhooks.md',
     }),
   })
   .meta({ id: 'JobRequest' });

@@ -5,7 +5,7 @@ import type { ImageKind } from '../contract/names.ts';
 import { zipArchive } from '../storage/zip.ts';
 import { readArtifact, type ArtifactMetadata } from './artifact.ts';
 
-/** The archive's files; the README inside and the service's README name them. */
+/** The archive's files; the README inside and docs/guides/jobs.md name them. */
 export const archiveFiles = {
   model: 'model.json',
   weights: 'weights.bin',

@@ -46,7 +46,7 @@ export interface WebhooksOptions {
  * Calls the webhooks of jobs as they end, and of experiments when their last run ends: queues a
  * delivery for each ended job that names a webhook, and for its experiment when that was the
  * experiment's last unfinished run and the experiment names one; delivers the queued ones with
- * retries (README, Webhooks).
+ * retries (docs/guides/webhooks.md#retries-and-what-a-job-shows-of-them).
  *
  * Where an end is noticed: the stream of ended jobs, read as a Redis consumer group. Every end
  * (completed, failed, cancelled, whoever caused it: a worker, the API's cancel, the queue giving

@@ -276,8 +276,9 @@ describe('Redis restarted while a job trains and a client polls', () => {
     const listed = await request<{ jobs: Job[] }>(`${url}/jobs?limit=100`);
     assert.deepEqual(listed.body.jobs.map((job) => job.id).sort(), [...ids].sort(), 'no job lost, none added');
 
-    // The job's event stream (README: `<KEY_PREFIX>:job:<id>:events`) records every state change:
-    // a job handed to a second run after the restart would show running → running.
+    // The job's event stream (`<KEY_PREFIX>:job:<id>:events`, docs/architecture.md#redis-keys)
+    // records every state change: a job handed to a second run after the restart would show
+    // running → running.
     for (const id of ids) {
       const entries = await inspector.xrange(`${prefix}:job:${id}:events`, '-', '+');
       const states = entries.flatMap(([, [, type, , data]]) => {

@@ -1,6 +1,7 @@
 /**
- * A user of a downloaded model, as README shows one: plain Node, stock TensorFlow.js from npm and
- * the archive's own custom-layers.mjs, no code of this project. Run with plain `node` (no tsx):
+ * A user of a downloaded model, as docs/guides/jobs.md shows one: plain Node, stock TensorFlow.js
+ * from npm and the archive's own custom-layers.mjs, no code of this project. Run with plain `node`
+ * (no tsx):
  *
  *   node test/support/stock-tfjs-predict.mjs <extracted archive folder>   < {"inputs": [[…bytes…], …]}
  *

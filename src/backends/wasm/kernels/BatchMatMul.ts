@@ -38,8 +38,8 @@ const PANEL_FLOATS = 256 * 16;
 /**
  * A dense layer's forward product x·W, through matmul of simd/convolutions.c: XNNPACK packs all of
  * W into a copy on every call, and in training W is new on every call, which made that packing
- * most of the product's time (figures: README, "Our own SIMD kernels"). Only where W is the larger
- * operand (n ≥ m): matmul reads the left operand once per 16 columns.
+ * most of the product's time (figures: docs/architecture.md#why-our-own-kernels). Only where W is
+ * the larger operand (n ≥ m): matmul reads the left operand once per 16 columns.
  */
 function denseProduct(
   kernels: ConvolutionKernels,

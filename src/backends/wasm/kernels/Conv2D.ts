@@ -2,7 +2,7 @@
  * Conv2D override: the convolution of simd/convolutions.c. XNNPACK's packs the filter on every
  * call (training gives it new weights every step) and suits few channels badly; ours measured
  * faster on every layer of LeNet-5 and AlexNet but AlexNet's first, a little slower there, so
- * one path takes them all (figures: README, "Our own SIMD kernels"). Also what
+ * one path takes them all (figures: docs/architecture.md#why-our-own-kernels). Also what
  * Conv2DBackpropInput runs, as it recasts the input gradient as a forward convolution.
  */
 import { backend_util, Conv2D, type Conv2DAttrs, type Conv2DInputs } from '@tensorflow/tfjs-core';

@@ -22,9 +22,9 @@ import { heapOffset, runWasmKernel, WASM_BACKEND, withScratch, withTemporaries }
 
 /**
  * The SIMD kernels of simd/convolutions.c measured faster than the composition below at every
- * layer of LeNet-5 and AlexNet but LeNet-5's second, a little slower there (figures: README, "Our
- * own SIMD kernels"). Below this many image values per filter row (kW·inC), the kernel that reads
- * x and dy in place beats the one that packs them first.
+ * layer of LeNet-5 and AlexNet but LeNet-5's second, a little slower there (figures:
+ * docs/architecture.md#why-our-own-kernels). Below this many image values per filter row
+ * (kW·inC), the kernel that reads x and dy in place beats the one that packs them first.
  */
 const FEW_FILTER_ROW_VALUES = 8;
 
