@@ -24,7 +24,8 @@ import { mnist } from '../../src/datasets/mnist.ts';
 import { JobStore } from '../../src/store/job-store.ts';
 import { imageFolderEntries, zipOf } from '../support/archives.ts';
 import { digitPhoto } from '../support/digit-photos.ts';
-import { request, startTestService, testRedisUrl, waitFor, type TestService } from '../support/service.ts';
+import { submitJob, waitForJob } from '../support/jobs.ts';
+import { request, startTestService, testRedisUrl, type TestService } from '../support/service.ts';
 
 const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const browserArgs = [
@@ -392,14 +393,7 @@ describe('dashboard', () => {
       undefined,
       { timeout: 15_000 },
     );
-    const cancelled = await waitFor(
-      'the job to be cancelled',
-      async () => {
-        const answer = await request<Job>(`${service.url}/jobs/${id}`);
-        return answer.body.state === 'cancelled' ? answer.body : null;
-      },
-      5000,
-    );
+    const cancelled = await waitForJob(service, id, 'cancelled', { timeoutMs: 5000 });
     assert.equal(cancelled.state, 'cancelled');
     assert.equal(await byTestId('cancel').isVisible(), false);
 
@@ -543,20 +537,15 @@ describe('dashboard', () => {
 
   it("draws a job's training loss from its epochs when they were too short to log a line", async () => {
     // 10 batches an epoch, a log line every 100: the job logs none.
-    const created = await request<Job>(`${service.url}/jobs`, {
-      method: 'POST',
-      json: {
-        model: 'lenet5',
-        dataset: 'mnist',
-        epochs: 2,
-        batchSize: 16,
-        trainLimit: 160,
-        testLimit: 64,
-        logEvery: 100,
-      },
+    const { id } = await submitJob(service, {
+      model: 'lenet5',
+      dataset: 'mnist',
+      epochs: 2,
+      batchSize: 16,
+      trainLimit: 160,
+      testLimit: 64,
+      logEvery: 100,
     });
-    assert.equal(created.status, 201, JSON.stringify(created.body));
-    const id = created.body.id;
     await page.locator(`[data-testid="job-row"][data-job-id="${id}"]`).click({ timeout: 10_000 });
     await page.waitForFunction(
       () => document.querySelector('[data-testid="job-panel"]')?.getAttribute('data-state') === 'completed',
