@@ -118,6 +118,11 @@ function dropAccessToken(request: FastifyRequest, path: string): void {
   }
 }
 
+/** Whether HOST is a loopback address or name, which no other machine can connect to. */
+function listensOnLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
 function unauthorized(message: string): HttpError {
   return new HttpError(401, message);
 }
@@ -130,7 +135,13 @@ function unauthorized(message: string): HttpError {
  */
 export const securityPlugin = fastifyPlugin<ApiDependencies & { keys: KeyRing }>(
   async (app, { keys, config, redis }) => {
-    if (!keys.enabled) {
+    if (!keys.enabled && listensOnLoopback(config.HOST)) {
+      // Only this machine can reach it (the default, and the demo): nothing to warn a newcomer about.
+      app.log.info(
+        { host: config.HOST },
+        'no API keys configured (API_KEYS or API_KEYS_FILE): only this machine can reach the API; set keys before listening on another address',
+      );
+    } else if (!keys.enabled) {
       app.log.warn(
         { host: config.HOST },
         'no API keys configured (API_KEYS or API_KEYS_FILE): the API is open to anyone who can reach it; keep it on a trusted network or set keys',

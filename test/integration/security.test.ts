@@ -236,15 +236,24 @@ describe('logs', () => {
     );
   });
 
-  it('warn at start-up when no keys are configured, and not when some are', async () => {
-    const open = await start({ RATE_LIMIT_PER_MINUTE: '0' });
-    const warnings = open.lines
-      .map((line) => JSON.parse(line) as { level: number; msg: string })
-      .filter((line) => line.level === 40);
+  it('warn at start-up when no keys are configured on an address other machines reach, and not when some are', async () => {
+    const logged = (service: LoggedTestService, level: number) =>
+      service.lines
+        .map((line) => JSON.parse(line) as { level: number; msg: string })
+        .filter((line) => line.level === level);
+    const open = await start({ RATE_LIMIT_PER_MINUTE: '0', HOST: '0.0.0.0' });
+    const warnings = logged(open, 40);
     assert.ok(
       warnings.some((line) => /open to anyone/.test(line.msg)),
       JSON.stringify(warnings),
     );
+    // On loopback only this machine can connect: an info line, no warning to alarm a newcomer.
+    const local = await start({ RATE_LIMIT_PER_MINUTE: '0', HOST: '127.0.0.1' });
+    assert.deepEqual(
+      logged(local, 40).filter((line) => /API keys/.test(line.msg)),
+      [],
+    );
+    assert.ok(logged(local, 30).some((line) => /no API keys configured.*only this machine/.test(line.msg)));
     assert.ok(!secured.lines.some((line) => /open to anyone/.test(line)));
     // And without keys, everything is open, as before.
     assert.equal((await request(`${open.url}/jobs`)).status, 200);
