@@ -203,6 +203,56 @@ describe('data-parallel training', () => {
     assertSameTraining(await trainWith(digits, job, 2), await trainWith(digits, job, 1), '2 replicas, a step schedule');
   });
 
+  it('adam and adamw (weight decay, a cosine schedule with warm-up) train on 2 replicas to one replica’s losses', async () => {
+    for (const optimizer of ['adam', 'adamw'] as const) {
+      const job: JobSettings = {
+        ...lenetJob,
+        optimizer,
+        learningRate: 1e-3,
+        // Large enough that AdamW's shrinking of the weights shows in 20 steps' losses.
+        weightDecay: 0.5,
+        trainLimit: 320,
+        learningRateSchedule: { type: 'cosine', warmupEpochs: 1, minLearningRate: 0 },
+      };
+      assertSameTraining(await trainWith(digits, job, 2), await trainWith(digits, job, 1), `${optimizer}, 2 replicas`);
+    }
+  });
+
+  it('an adam run paused on 2 replicas goes on from its checkpoint (moments and step count) on 1 like the uninterrupted run', async () => {
+    const job: JobSettings = { ...lenetJob, optimizer: 'adam', learningRate: 1e-3, trainLimit: 320 };
+    const whole = await trainWith(digits, job, 1);
+    let batches = 0;
+    let saved: TrainingCheckpoint | null = null;
+    const first = await trainWith(digits, job, 2, {
+      listener: {
+        nextStep: async () => (++batches === 13 ? 'pause' : 'continue'),
+        onCheckpoint: async (checkpoint) => {
+          if (saved) tf.dispose([...saved.tensors]);
+          saved = { position: checkpoint.position, tensors: checkpoint.tensors.map((tensor) => tensor.clone()) };
+        },
+      },
+    });
+    assert.equal(first.outcome.reason, 'paused');
+    const checkpoint = saved as TrainingCheckpoint | null;
+    assert.ok(checkpoint, 'it checkpointed before pausing');
+    assert.equal(checkpoint.position.optimizerIterations, 13);
+    assert.equal(checkpoint.tensors.length, 3 * 10, 'weights, then a first and a second moment per variable');
+    try {
+      const second = await trainWith(digits, job, 1, { resumeFrom: checkpoint });
+      assertSameTraining(
+        {
+          ...second,
+          logs: [...first.logs, ...second.logs],
+          epochLosses: [...first.epochLosses, ...second.epochLosses],
+        },
+        whole,
+        'adam resumed on one replica',
+      );
+    } finally {
+      tf.dispose([...checkpoint.tensors]);
+    }
+  });
+
   it('trains a batch smaller than the number of replicas (some get no images)', async () => {
     const tiny = { ...lenetJob, epochs: 1, batchSize: 2, trainLimit: 9, logEvery: 1 };
     assertSameTraining(
