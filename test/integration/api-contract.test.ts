@@ -729,8 +729,8 @@ describe('GET /jobs/:id', () => {
     assert.equal(job.request.optimizer, 'adam');
     assert.equal(job.request.learningRate, 0.001);
     const accuracy = job.result?.testAccuracy ?? 0;
-    // 32 steps: SGD at 0.01 has barely left chance (0.1) here; Adam's per-weight steps have not.
-    assert.ok(accuracy > 0.6, `test accuracy ${accuracy}`);
+    // 32 steps: SGD at its 0.01 is still at chance here (about 0.1); Adam is well past it.
+    assert.ok(accuracy > 0.5, `test accuracy ${accuracy}`);
   });
 
   it('answers 404 in the error shape for an unknown id', async () => {
