@@ -114,6 +114,30 @@ function assertSameTraining(actual: Run, expected: Run, what: string): void {
   }
 }
 
+/** Trains `job` on `replicas` until it pauses after `pauseAfter` batches in all: the run and a copy of the checkpoint it paused with. */
+async function pausedAfter(
+  dataset: Dataset,
+  job: JobSettings,
+  replicas: number,
+  pauseAfter: number,
+): Promise<{ first: Run; checkpoint: TrainingCheckpoint }> {
+  let batches = 0;
+  let saved: TrainingCheckpoint | null = null;
+  const first = await trainWith(dataset, job, replicas, {
+    listener: {
+      nextStep: async () => (++batches === pauseAfter ? 'pause' : 'continue'),
+      onCheckpoint: async (checkpoint) => {
+        if (saved) tf.dispose([...saved.tensors]);
+        saved = { position: checkpoint.position, tensors: checkpoint.tensors.map((tensor) => tensor.clone()) };
+      },
+    },
+  });
+  assert.equal(first.outcome.reason, 'paused');
+  const checkpoint = saved as TrainingCheckpoint | null;
+  assert.ok(checkpoint, 'it checkpointed before pausing');
+  return { first, checkpoint };
+}
+
 describe('slices and shards', () => {
   it('cuts a batch into contiguous slices that differ by one image at most and cover it once', () => {
     for (const [count, replicas] of [
@@ -221,20 +245,7 @@ describe('data-parallel training', () => {
   it('an adam run paused on 2 replicas goes on from its checkpoint (moments and step count) on 1 like the uninterrupted run', async () => {
     const job: JobSettings = { ...lenetJob, optimizer: 'adam', learningRate: 1e-3, trainLimit: 320 };
     const whole = await trainWith(digits, job, 1);
-    let batches = 0;
-    let saved: TrainingCheckpoint | null = null;
-    const first = await trainWith(digits, job, 2, {
-      listener: {
-        nextStep: async () => (++batches === 13 ? 'pause' : 'continue'),
-        onCheckpoint: async (checkpoint) => {
-          if (saved) tf.dispose([...saved.tensors]);
-          saved = { position: checkpoint.position, tensors: checkpoint.tensors.map((tensor) => tensor.clone()) };
-        },
-      },
-    });
-    assert.equal(first.outcome.reason, 'paused');
-    const checkpoint = saved as TrainingCheckpoint | null;
-    assert.ok(checkpoint, 'it checkpointed before pausing');
+    const { first, checkpoint } = await pausedAfter(digits, job, 2, 13);
     assert.equal(checkpoint.position.optimizerIterations, 13);
     assert.equal(checkpoint.tensors.length, 3 * 10, 'weights, then a first and a second moment per variable');
     try {
@@ -264,20 +275,7 @@ describe('data-parallel training', () => {
 
   it('pauses mid-epoch with 2 replicas and, resumed from that checkpoint on 2 replicas, ends like the uninterrupted run', async () => {
     const whole = await trainWith(digits, lenetJob, 2);
-    let batches = 0;
-    let saved: TrainingCheckpoint | null = null;
-    const first = await trainWith(digits, lenetJob, 2, {
-      listener: {
-        nextStep: async () => (++batches === 27 ? 'pause' : 'continue'),
-        onCheckpoint: async (checkpoint) => {
-          if (saved) tf.dispose([...saved.tensors]);
-          saved = { position: checkpoint.position, tensors: checkpoint.tensors.map((tensor) => tensor.clone()) };
-        },
-      },
-    });
-    assert.equal(first.outcome.reason, 'paused');
-    const checkpoint = saved as TrainingCheckpoint | null;
-    assert.ok(checkpoint, 'it checkpointed before pausing');
+    const { first, checkpoint } = await pausedAfter(digits, lenetJob, 2, 27);
     assert.deepEqual(
       {
         epochsDone: checkpoint.position.epochsDone,
