@@ -47,6 +47,7 @@ export function settingsFor(scenario: Scenario, dataset: Dataset): JobSettings {
     dataset: scenario.dataset,
     epochs: steps ? 1 : scenario.epochs,
     batchSize,
+    optimizer: 'sgd',
     learningRate: 0.01,
     momentum: 0.9,
     weightDecay: models[scenario.model].defaultWeightDecay,

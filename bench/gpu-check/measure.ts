@@ -179,6 +179,7 @@ function settingsFor(
     dataset: 'cifar10',
     epochs,
     batchSize: batch,
+    optimizer: 'sgd',
     learningRate: 0.01,
     momentum: 0.9,
     weightDecay: models[model].defaultWeightDecay,

@@ -1,7 +1,13 @@
-import type { JobSettings, TrainingRequest } from '../contract/job-request.ts';
+import type { JobSettings, OptimizerName, TrainingRequest } from '../contract/job-request.ts';
 import { modelFacts } from '../models/catalog.ts';
 import type { DatasetFacts } from './dataset-facts.ts';
 import { invalidBody } from './http-error.ts';
+
+/** The notebook's 0.01 for SGD; Adam's step is scaled by the gradient's own size, and 1e-3 is its usual rate (Kingma & Ba, PyTorch, Keras). */
+const defaultLearningRates: Record<OptimizerName, number> = { sgd: 0.01, adam: 1e-3, adamw: 1e-3 };
+
+/** PyTorch's AdamW default: decoupled decay of 0 would make it Adam. */
+const adamwWeightDecay = 0.01;
 
 // Kept out of src/contract so that the contract's schemas load without TensorFlow.js (the CLI uses them).
 /** Fills the defaults that depend on other fields, on the data set or on the server (`maxJobSeconds`). */
@@ -29,7 +35,10 @@ export function settingsFor(
   }
   return {
     ...request,
-    weightDecay: request.weightDecay ?? modelFacts[request.model].defaultWeightDecay,
+    learningRate: request.learningRate ?? defaultLearningRates[request.optimizer],
+    weightDecay:
+      request.weightDecay ??
+      (request.optimizer === 'adamw' ? adamwWeightDecay : modelFacts[request.model].defaultWeightDecay),
     augment: request.augment ?? dataset.augmentByDefault,
     seed: request.seed ?? randomSeed(),
     trainLimit,

@@ -25,6 +25,7 @@ export const trainingOptions: readonly TrainingOption[] = [
   { flag: 'dataset', field: 'dataset', value: 'NAME' },
   { flag: 'epochs', field: 'epochs', value: 'N' },
   { flag: 'batch-size', field: 'batchSize', value: 'N' },
+  { flag: 'optimizer', field: 'optimizer', value: 'NAME' },
   { flag: 'learning-rate', field: 'learningRate', value: 'X' },
   { flag: 'momentum', field: 'momentum', value: 'X' },
   { flag: 'weight-decay', field: 'weightDecay', value: 'X' },

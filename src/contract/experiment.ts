@@ -14,6 +14,7 @@ const gridFields = [
   'trainLayers',
   'epochs',
   'batchSize',
+  'optimizer',
   'learningRate',
   'momentum',
   'weightDecay',

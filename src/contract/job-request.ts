@@ -15,6 +15,15 @@ export const earlyStoppingMetrics = ['validationLoss', 'validationAccuracy'] as 
 const trainLayerChoices = ['all', 'dense'] as const;
 export type TrainLayers = (typeof trainLayerChoices)[number];
 
+/**
+ * How the weights follow the gradient: `sgd`, the notebook's SGD with momentum and weight decay
+ * added to the gradient (PyTorch's SGD); `adam` (Kingma & Ba, weight decay added to the gradient
+ * as PyTorch's Adam does); `adamw` (Adam with the weight decay applied to the weights themselves,
+ * Loshchilov & Hutter, as PyTorch's AdamW). Adam's betas and epsilon are PyTorch's and Keras's defaults.
+ */
+const optimizerNames = ['sgd', 'adam', 'adamw'] as const;
+export type OptimizerName = (typeof optimizerNames)[number];
+
 /** POST /jobs body. Field names, ranges and defaults are the public contract (API.md). */
 export const jobRequest = z
   .strictObject({
@@ -88,14 +97,29 @@ export const jobRequest = z
       .meta({ description: 'the learning rate of each epoch; default: learningRate throughout' }),
     epochs: int().min(1).max(1000).default(10),
     batchSize: int().min(1).max(4096).default(64),
-    learningRate: z.number().gt(0).max(10).default(0.01),
-    momentum: z.number().min(0).lt(1).default(0.9),
-    weightDecay: z
+    optimizer: z
+      .enum(optimizerNames, { error: oneOf('optimizer', optimizerNames) })
+      .default('sgd')
+      .meta({
+        description:
+          "sgd: SGD with momentum (PyTorch's SGD); adam: Adam (beta1 0.9, beta2 0.999, epsilon 1e-8); adamw: Adam with decoupled weight decay (PyTorch's AdamW)",
+      }),
+    learningRate: z
+      .number()
+      .gt(0)
+      .max(10)
+      .optional()
+      .meta({ description: 'the (peak) learning rate; default 0.01 for sgd, 0.001 for adam and adamw' }),
+    momentum: z
       .number()
       .min(0)
-      .max(1)
-      .optional()
-      .meta({ description: 'L2 weight decay as in PyTorch SGD; default 1e-4 for alexnet, else 0' }),
+      .lt(1)
+      .default(0.9)
+      .meta({ description: "sgd's momentum; adam and adamw ignore it (their beta1 is 0.9)" }),
+    weightDecay: z.number().min(0).max(1).optional().meta({
+      description:
+        'sgd and adam: L2 weight decay added to the gradient (as PyTorch SGD and Adam); adamw: decoupled, the weights shrink by learningRate × weightDecay each step; default 0.01 for adamw, else 1e-4 for alexnet and 0 for lenet5',
+    }),
     augment: z.boolean().optional().meta({
       description:
         'random 4-pixel-padded crop and horizontal flip of training images; default true for cifar10, else false',
@@ -161,6 +185,7 @@ export const jobSettings = z
       .nullable(),
     epochs: z.number().int(),
     batchSize: z.number().int(),
+    optimizer: z.enum(optimizerNames),
     learningRate: z.number(),
     momentum: z.number(),
     weightDecay: z.number(),

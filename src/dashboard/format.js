@@ -73,7 +73,7 @@ export function describePreprocessing({ preprocess, inverted, crop }) {
  * @param {string} dataset
  */
 export const settingsText = (r, dataset) =>
-  `${r.model} on ${dataset}${r.initFrom ? `, fine-tuned from job ${r.initFrom.slice(0, 8)}${r.trainLayers === 'dense' ? ' (dense layers only)' : ''}` : ''} · ${plural(r.epochs, 'epoch')} · batch ${r.batchSize} · lr ${r.learningRate} · momentum ${r.momentum} · weight decay ${r.weightDecay} · augment ${r.augment ? 'on' : 'off'} · seed ${r.seed}${r.trainLimit ? ` · train ${r.trainLimit}` : ''}${r.testLimit ? ` · test ${r.testLimit}` : ''} · log every ${r.logEvery}`;
+  `${r.model} on ${dataset}${r.initFrom ? `, fine-tuned from job ${r.initFrom.slice(0, 8)}${r.trainLayers === 'dense' ? ' (dense layers only)' : ''}` : ''} · ${plural(r.epochs, 'epoch')} · batch ${r.batchSize} · ${r.optimizer === 'sgd' ? `lr ${r.learningRate} · momentum ${r.momentum}` : `${r.optimizer} lr ${r.learningRate}`} · weight decay ${r.weightDecay} · augment ${r.augment ? 'on' : 'off'} · seed ${r.seed}${r.trainLimit ? ` · train ${r.trainLimit}` : ''}${r.testLimit ? ` · test ${r.testLimit}` : ''} · log every ${r.logEvery}`;
 
 /**
  * The line under a result's test accuracy.

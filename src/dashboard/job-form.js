@@ -14,6 +14,16 @@ const form = () => $('job-form', HTMLFormElement);
 
 export function wireJobForm() {
   form().addEventListener('submit', (event) => void submitJob(event));
+  $('field-optimizer', HTMLSelectElement).addEventListener('change', showOptimizerDefaults);
+}
+
+/** Adam and AdamW have no momentum (a disabled field is not sent) and other defaults, which the placeholders show. */
+function showOptimizerDefaults() {
+  const optimizer = $('field-optimizer', HTMLSelectElement).value;
+  const sgd = optimizer === 'sgd';
+  $('field-momentum', HTMLInputElement).disabled = !sgd;
+  $('field-learningRate', HTMLInputElement).placeholder = sgd ? '0.01' : '0.001';
+  $('field-weightDecay', HTMLInputElement).placeholder = optimizer === 'adamw' ? '0.01' : 'model default';
 }
 
 /** @param {SubmitEvent} event */

@@ -45,5 +45,7 @@ export function requestFromForm(data, unparsable) {
   const initFrom = text('initFrom');
   if (initFrom) body.initFrom = initFrom;
   if (text('trainLayers') === 'dense') body.trainLayers = 'dense';
+  const optimizer = text('optimizer');
+  if (optimizer === 'adam' || optimizer === 'adamw') body.optimizer = optimizer;
   return body;
 }

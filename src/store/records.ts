@@ -50,11 +50,12 @@ export function decodeEntries<T>(entries: string[]): T[] {
   return entries.map((entry) => JSON.parse(entry) as T);
 }
 
-/** Settings a job recorded before fine-tuning, validation and schedules existed lacks. */
-type LaterSettings = 'initFrom' | 'trainLayers' | 'validationSplit' | 'earlyStopping' | 'learningRateSchedule';
+/** Settings a job recorded before fine-tuning, validation, schedules and optimizers existed lacks. */
+type LaterSettings =
+  'initFrom' | 'trainLayers' | 'validationSplit' | 'earlyStopping' | 'learningRateSchedule' | 'optimizer';
 type RecordedSettings = Partial<JobSettings> & Omit<JobSettings, LaterSettings>;
 
-/** Such a job trained every layer from scratch, without validation, at one learning rate. */
+/** Such a job trained every layer from scratch with SGD, without validation, at one learning rate. */
 function withLaterDefaults(request: RecordedSettings): JobSettings {
   return {
     ...request,
@@ -63,5 +64,6 @@ function withLaterDefaults(request: RecordedSettings): JobSettings {
     validationSplit: request.validationSplit ?? null,
     earlyStopping: request.earlyStopping ?? null,
     learningRateSchedule: request.learningRateSchedule ?? null,
+    optimizer: request.optimizer ?? 'sgd',
   };
 }

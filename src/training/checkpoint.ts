@@ -9,7 +9,7 @@ const count = () => z.number().int().nonnegative();
 const generatorPosition = () => z.number().int();
 
 /**
- * Where a training run stands between two batches. With the weights and the optimizer's momentum,
+ * Where a training run stands between two batches. With the weights and the optimizer's state,
  * it is all a run needs to go on exactly as an uninterrupted one would: the same batches in the
  * same order, the same augmentation and dropout masks, the same log lines.
  */
@@ -38,14 +38,15 @@ const trainingPosition = z.object({
   earlyStopping: z
     .object({ bestEpoch: count(), bestValue: z.number().nullable(), epochsWithoutImprovement: count() })
     .optional(),
-  /** Tensors after the weights and momentum: the best epoch's weights (restoreBest), when kept. */
+  /** Tensors after the weights and the optimizer's state: the best epoch's weights (restoreBest), when kept. */
   bestWeights: count().optional(),
 });
 export type TrainingPosition = z.infer<typeof trainingPosition>;
 
 /**
  * A checkpoint as the trainer hands it out and takes it back: the position and every tensor of
- * the run (the model's weights, then the optimizer's momentum), float32, in a fixed order.
+ * the run (the model's weights, then the optimizer's state: SGD's momentum buffers, or Adam's first
+ * moments then its second moments), float32, in a fixed order.
  */
 export interface TrainingCheckpoint {
   readonly position: TrainingPosition;

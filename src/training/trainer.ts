@@ -17,6 +17,7 @@ import { evaluate, type Evaluation } from './evaluate.ts';
 import { afterEpoch, noEarlyStoppingYet, type EarlyStoppingState } from './early-stopping.ts';
 import { LossLog } from './loss-log.ts';
 import { ReplicaGroup, type ReplicaFault, type ReplicaTimes } from './replicas/replica-group.ts';
+import { stateSlots } from './optimizers/optimizer.ts';
 import { learningRateOf } from './schedule.ts';
 import { TrainingStep } from './training-step.ts';
 import { splitForValidation } from './validation.ts';
@@ -111,7 +112,7 @@ class TrainingDivergedError extends Error {
 const divergenceFactor = 100;
 
 /**
- * The notebook's loop: SGD with momentum and PyTorch-style weight decay over shuffled batches,
+ * The notebook's loop: the job's optimizer (the notebook's SGD with momentum by default) over shuffled batches,
  * with the loss read back only when a log line is due (reading it every batch stalls the backend).
  * It can stop between any two batches and, given the checkpoint it handed out, go on from there
  * as if it had never stopped.
@@ -211,7 +212,7 @@ class TrainingRun {
     const dropouts = model.layers.filter((layer): layer is SeededDropout => layer instanceof SeededDropout);
     assertModelFitsDevice(model, settings.batchSize);
     const step = new TrainingStep(model, dataset.shape, dataset.classNames.length, settings);
-    if (options.resumeFrom) await restore(options.resumeFrom, model, step, dropouts);
+    if (options.resumeFrom) await restore(options.resumeFrom, model, step, dropouts, settings);
     // Before the clock starts: threads starting up are not training time.
     const group =
       options.parallel && options.parallel.replicas > 1
@@ -252,15 +253,15 @@ class TrainingRun {
   }
 
   private async checkpoint(position: TrainingPosition): Promise<void> {
-    const momentum = await this.optimizer.momentum();
+    const state = await this.optimizer.optimizerState();
     try {
       await this.listener.onCheckpoint({
         position: { ...position, earlyStopping: this.stoppingState },
-        tensors: [...this.model.getWeights(), ...momentum],
+        tensors: [...this.model.getWeights(), ...state],
         bestWeights: this.bestWeights ?? undefined,
       });
     } finally {
-      tf.dispose(momentum);
+      tf.dispose(state);
     }
     this.clock.checkpointed();
   }
@@ -502,8 +503,8 @@ async function startReplicas(
 /** Where the optimizer stands: this thread's TrainingStep's, or the replicas' between them. */
 interface OptimizerState {
   readonly iterations: number;
-  /** One momentum buffer per trainable variable (none before the first step), the caller's to dispose. */
-  momentum(): Promise<tf.Tensor[]>;
+  /** The optimizer's state, as StepOptimizer.state gives it (none before the first step), the caller's to dispose. */
+  optimizerState(): Promise<tf.Tensor[]>;
 }
 
 async function restore(
@@ -511,25 +512,28 @@ async function restore(
   model: tfl.LayersModel,
   step: TrainingStep,
   dropouts: SeededDropout[],
+  settings: JobSettings,
 ): Promise<void> {
   const weights = model.getWeights();
   const { position, tensors } = checkpoint;
   const mismatch = (problem: string) => new CheckpointError(`the checkpoint doesn't fit this model: ${problem}`);
-  if (tensors.length !== weights.length + model.trainableWeights.length) {
+  const trained = model.trainableWeights.map((weight) => weight.read());
+  const state = Array.from({ length: stateSlots(settings.optimizer) }, () => trained).flat();
+  if (tensors.length !== weights.length + state.length) {
     throw mismatch(
-      `${tensors.length} tensors for ${weights.length} weights and ${model.trainableWeights.length} momentum buffers`,
+      `${tensors.length} tensors for ${weights.length} weights and ${state.length} tensors of ${settings.optimizer} state`,
     );
   }
   if (position.dropoutRandom.length !== dropouts.length)
     throw mismatch(`${position.dropoutRandom.length} dropout generators for ${dropouts.length} layers`);
-  const reference = [...weights, ...model.trainableWeights.map((weight) => weight.read())];
+  const reference = [...weights, ...state];
   reference.forEach((tensor, index) => {
     const stored = tensors[index] as tf.Tensor;
     if (!tf.util.arraysEqual(stored.shape, tensor.shape))
       throw mismatch(`tensor ${index} has shape [${stored.shape}], the model's [${tensor.shape}]`);
   });
   model.setWeights(tensors.slice(0, weights.length));
-  await step.setMomentum(position.optimizerIterations, tensors.slice(weights.length));
+  await step.setOptimizerState(position.optimizerIterations, tensors.slice(weights.length));
   dropouts.forEach((dropout, index) => {
     dropout.randomPosition = position.dropoutRandom[index] as number;
   });

@@ -1,19 +1,17 @@
 /**
- * One training step, the notebook's: forward, softmax cross-entropy, backward, then PyTorch's SGD
- * (weight decay added to the gradient, then momentum). The trainer runs it whole (`run`); the
- * profile bench times its phases apart through the seams between them (`images`, `gradients`,
+ * One training step: forward, softmax cross-entropy, backward, then the job's optimizer (the
+ * notebook's is PyTorch's SGD: weight decay added to the gradient, then momentum). The trainer
+ * runs it whole (`run`); the profile bench times its phases apart through the seams between them (`images`, `gradients`,
  * `apply`), and data-parallel replicas can compute `gradients` each, sum them, and `apply` the sum
  * once. Any change to the step is made here, for all of them.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { meanSoftmaxCrossEntropy } from '../backends/training-ops.ts';
-import type { JobSettings } from '../contract/job-request.ts';
 import type { ImageShape } from '../datasets/dataset.ts';
 import { normalisedImages } from '../datasets/normalise.ts';
 import { trainingForward } from './forward.ts';
-
-export type StepSettings = Pick<JobSettings, 'learningRate' | 'momentum' | 'weightDecay'>;
+import { createOptimizer, type OptimizerSettings, type StepOptimizer } from './optimizers/optimizer.ts';
 
 /** A batch's loss and gradients, both the caller's to dispose. */
 export interface StepGradients {
@@ -29,18 +27,18 @@ export interface StepGradients {
 export class TrainingStep {
   /** The model's trainable variables, in its trainableWeights order. */
   readonly variables: readonly tf.Variable[];
-  /** SGD with momentum; its momentum buffers are part of a checkpoint. */
-  readonly optimizer: tf.MomentumOptimizer;
+  /** The job's optimizer; its state is part of a checkpoint. */
+  readonly optimizer: StepOptimizer;
   private readonly forward: (x: tf.Tensor) => tf.Tensor;
 
   constructor(
     model: tfl.LayersModel,
     private readonly shape: ImageShape,
     private readonly classes: number,
-    private readonly settings: StepSettings,
+    settings: OptimizerSettings,
   ) {
     this.variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
-    this.optimizer = tf.train.momentum(settings.learningRate, settings.momentum);
+    this.optimizer = createOptimizer(this.variables, settings);
     this.forward = trainingForward(model);
   }
 
@@ -64,19 +62,7 @@ export class TrainingStep {
 
   /** Updates the variables from `grads` (in `variables` order), which stay the caller's. */
   apply(grads: readonly tf.Tensor[]): void {
-    const { weightDecay } = this.settings;
-    tf.tidy(() =>
-      // PyTorch's SGD adds weight decay to the gradient before momentum, biases included.
-      this.optimizer.applyGradients(
-        this.variables.map((variable, index) => {
-          const gradient = grads[index] as tf.Tensor;
-          return {
-            name: variable.name,
-            tensor: weightDecay > 0 ? tf.add(gradient, tf.mul(variable, weightDecay)) : gradient,
-          };
-        }),
-      ),
-    );
+    this.optimizer.apply(grads);
   }
 
   /** What the next steps update with: a schedule changes it by epoch. */
@@ -98,22 +84,14 @@ export class TrainingStep {
     return this.optimizer.iterations;
   }
 
-  /** Copies of the optimizer's momentum buffers, the caller's to dispose, one per variable in `variables` order; none before the first step. */
-  async momentum(): Promise<tf.Tensor[]> {
-    const [iterations, ...buffers] = await this.optimizer.getWeights();
-    // getWeights hands out a fresh scalar for the iteration count (kept in a checkpoint's position instead).
-    iterations?.tensor.dispose();
-    return buffers.map(({ tensor }) => tensor.clone());
+  /** Copies of the optimizer's state (StepOptimizer.state), the caller's to dispose; none before the first step. */
+  async optimizerState(): Promise<tf.Tensor[]> {
+    return this.optimizer.state();
   }
 
-  /** Goes on from another run's optimizer: its step count and momentum buffers (which stay the caller's). */
-  async setMomentum(iterations: number, buffers: readonly tf.Tensor[]): Promise<void> {
-    const count = tf.scalar(iterations, 'int32');
-    await this.optimizer.setWeights([
-      { name: 'iter', tensor: count },
-      ...buffers.map((tensor, index) => ({ name: `momentum_${index}`, tensor })),
-    ]);
-    count.dispose();
+  /** Goes on from another run's optimizer: its step count and state (which stay the caller's). */
+  async setOptimizerState(iterations: number, tensors: readonly tf.Tensor[]): Promise<void> {
+    await this.optimizer.setState(iterations, tensors);
   }
 
   dispose(): void {

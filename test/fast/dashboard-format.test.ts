@@ -60,6 +60,7 @@ describe('dashboard text', () => {
       learningRateSchedule: null,
       epochs: 1,
       batchSize: 16,
+      optimizer: 'sgd',
       learningRate: 0.01,
       momentum: 0.9,
       weightDecay: 0,
@@ -73,6 +74,11 @@ describe('dashboard text', () => {
     assert.equal(
       settingsText(request, 'three-digits'),
       'lenet5 on three-digits, fine-tuned from job 0b7c6c3e (dense layers only) · 1 epoch · batch 16 · lr 0.01 · momentum 0.9 · weight decay 0 · augment off · seed 1 · train 2000 · log every 5',
+    );
+    assert.match(
+      settingsText({ ...request, optimizer: 'adamw', learningRate: 0.001, weightDecay: 0.01 }, 'three-digits'),
+      / · batch 16 · adamw lr 0\.001 · weight decay 0\.01 · /,
+      'no momentum for Adam',
     );
   });
 

@@ -51,6 +51,15 @@ describe('requestFromForm', () => {
     assert.equal(jobRequest.safeParse(request).success, true);
   });
 
+  it('sends the optimizer when it is not the default SGD', () => {
+    assert.equal(requestFromForm(form({ ...blank, optimizer: 'sgd' }), new Set()).optimizer, undefined);
+    for (const optimizer of ['adam', 'adamw'] as const) {
+      const request = requestFromForm(form({ ...blank, optimizer }), new Set());
+      assert.equal(request.optimizer, optimizer);
+      assert.equal(jobRequest.safeParse(request).success, true);
+    }
+  });
+
   it('sends a number field holding text it cannot parse as text, so that the service says why', () => {
     const request = requestFromForm(form(blank), new Set(['batchSize']));
     assert.equal(request.batchSize, 'not a number');

@@ -114,6 +114,30 @@ function assertSameTraining(actual: Run, expected: Run, what: string): void {
   }
 }
 
+/** Trains `job` on `replicas` until it pauses after `pauseAfter` batches in all: the run and a copy of the checkpoint it paused with. */
+async function pausedAfter(
+  dataset: Dataset,
+  job: JobSettings,
+  replicas: number,
+  pauseAfter: number,
+): Promise<{ first: Run; checkpoint: TrainingCheckpoint }> {
+  let batches = 0;
+  let saved: TrainingCheckpoint | null = null;
+  const first = await trainWith(dataset, job, replicas, {
+    listener: {
+      nextStep: async () => (++batches === pauseAfter ? 'pause' : 'continue'),
+      onCheckpoint: async (checkpoint) => {
+        if (saved) tf.dispose([...saved.tensors]);
+        saved = { position: checkpoint.position, tensors: checkpoint.tensors.map((tensor) => tensor.clone()) };
+      },
+    },
+  });
+  assert.equal(first.outcome.reason, 'paused');
+  const checkpoint = saved as TrainingCheckpoint | null;
+  assert.ok(checkpoint, 'it checkpointed before pausing');
+  return { first, checkpoint };
+}
+
 describe('slices and shards', () => {
   it('cuts a batch into contiguous slices that differ by one image at most and cover it once', () => {
     for (const [count, replicas] of [
@@ -203,6 +227,43 @@ describe('data-parallel training', () => {
     assertSameTraining(await trainWith(digits, job, 2), await trainWith(digits, job, 1), '2 replicas, a step schedule');
   });
 
+  it('adam and adamw (weight decay, a cosine schedule with warm-up) train on 2 replicas to one replica’s losses', async () => {
+    for (const optimizer of ['adam', 'adamw'] as const) {
+      const job: JobSettings = {
+        ...lenetJob,
+        optimizer,
+        learningRate: 1e-3,
+        // Large enough that AdamW's shrinking of the weights shows in 20 steps' losses.
+        weightDecay: 0.5,
+        trainLimit: 320,
+        learningRateSchedule: { type: 'cosine', warmupEpochs: 1, minLearningRate: 0 },
+      };
+      assertSameTraining(await trainWith(digits, job, 2), await trainWith(digits, job, 1), `${optimizer}, 2 replicas`);
+    }
+  });
+
+  it('an adam run paused on 2 replicas goes on from its checkpoint (moments and step count) on 1 like the uninterrupted run', async () => {
+    const job: JobSettings = { ...lenetJob, optimizer: 'adam', learningRate: 1e-3, trainLimit: 320 };
+    const whole = await trainWith(digits, job, 1);
+    const { first, checkpoint } = await pausedAfter(digits, job, 2, 13);
+    assert.equal(checkpoint.position.optimizerIterations, 13);
+    assert.equal(checkpoint.tensors.length, 3 * 10, 'weights, then a first and a second moment per variable');
+    try {
+      const second = await trainWith(digits, job, 1, { resumeFrom: checkpoint });
+      assertSameTraining(
+        {
+          ...second,
+          logs: [...first.logs, ...second.logs],
+          epochLosses: [...first.epochLosses, ...second.epochLosses],
+        },
+        whole,
+        'adam resumed on one replica',
+      );
+    } finally {
+      tf.dispose([...checkpoint.tensors]);
+    }
+  });
+
   it('trains a batch smaller than the number of replicas (some get no images)', async () => {
     const tiny = { ...lenetJob, epochs: 1, batchSize: 2, trainLimit: 9, logEvery: 1 };
     assertSameTraining(
@@ -214,20 +275,7 @@ describe('data-parallel training', () => {
 
   it('pauses mid-epoch with 2 replicas and, resumed from that checkpoint on 2 replicas, ends like the uninterrupted run', async () => {
     const whole = await trainWith(digits, lenetJob, 2);
-    let batches = 0;
-    let saved: TrainingCheckpoint | null = null;
-    const first = await trainWith(digits, lenetJob, 2, {
-      listener: {
-        nextStep: async () => (++batches === 27 ? 'pause' : 'continue'),
-        onCheckpoint: async (checkpoint) => {
-          if (saved) tf.dispose([...saved.tensors]);
-          saved = { position: checkpoint.position, tensors: checkpoint.tensors.map((tensor) => tensor.clone()) };
-        },
-      },
-    });
-    assert.equal(first.outcome.reason, 'paused');
-    const checkpoint = saved as TrainingCheckpoint | null;
-    assert.ok(checkpoint, 'it checkpointed before pausing');
+    const { first, checkpoint } = await pausedAfter(digits, lenetJob, 2, 27);
     assert.deepEqual(
       {
         epochsDone: checkpoint.position.epochsDone,

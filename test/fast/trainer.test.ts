@@ -115,10 +115,10 @@ describe('the training loop', () => {
     const job: Partial<JobSettings> = { epochs: 3, augment: true, logEvery: 3 };
 
     /** Trains, pausing after `pauseAfter` batches in all, then resumes from that checkpoint in a fresh model. */
-    async function interrupted(pauseAfter: number) {
+    async function interrupted(pauseAfter: number, interruptedJob: Partial<JobSettings> = job) {
       let batches = 0;
       let saved: TrainingCheckpoint | null = null;
-      const first = await run(dataset, job, {
+      const first = await run(dataset, interruptedJob, {
         nextStep: async () => (++batches === pauseAfter ? 'pause' : 'continue'),
         onCheckpoint: async (checkpoint) => {
           if (saved) tf.dispose([...saved.tensors]);
@@ -129,8 +129,8 @@ describe('the training loop', () => {
       const checkpoint = saved as TrainingCheckpoint | null;
       assert.ok(checkpoint, 'it checkpointed before pausing');
       try {
-        const second = await run(dataset, job, {}, { resumeFrom: checkpoint });
-        return { first, second, position: checkpoint.position };
+        const second = await run(dataset, interruptedJob, {}, { resumeFrom: checkpoint });
+        return { first, second, position: checkpoint.position, tensors: checkpoint.tensors.length };
       } finally {
         tf.dispose([...checkpoint.tensors]);
       }
@@ -152,6 +152,26 @@ describe('the training loop', () => {
       }
       assert.equal(second.tensorsAfterEpoch.length, 2, 'the resumed run trains epochs 2 and 3 only');
     });
+
+    for (const optimizer of ['adam', 'adamw'] as const) {
+      it(`an ${optimizer} run (its moments and step count in the checkpoint) paused mid-epoch and resumed ends exactly like an uninterrupted one`, async () => {
+        const adamJob: Partial<JobSettings> = {
+          ...job,
+          epochs: 2,
+          optimizer,
+          learningRate: 1e-3,
+          weightDecay: 0.01,
+          learningRateSchedule: { type: 'cosine', warmupEpochs: 1, minLearningRate: 0 },
+        };
+        const whole = await run(dataset, adamJob);
+        const { first, second, position, tensors } = await interrupted(13, adamJob);
+        assert.equal(position.optimizerIterations, 13);
+        assert.equal(tensors, 3 * 10, 'the weights, then a first and a second moment per variable');
+        assert.deepEqual([...first.logs, ...second.logs], whole.logs, 'the same loss log, no line twice');
+        assert.ok(second.outcome.reason === 'completed' && whole.outcome.reason === 'completed');
+        assert.deepEqual(second.outcome.result.evaluation, whole.outcome.result.evaluation);
+      });
+    }
 
     it('resumes from the checkpoint at an epoch end (epoch 2 of 3) to the same result', async () => {
       const whole = await run(dataset, job);

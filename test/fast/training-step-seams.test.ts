@@ -12,7 +12,7 @@ import { TrainingStep } from '../../src/training/training-step.ts';
 
 const shape = { height: 28, width: 28, channels: 1 };
 const batch = 16;
-const settings = { learningRate: 0.01, momentum: 0.9, weightDecay: 5e-4 };
+const settings = { optimizer: 'sgd' as const, learningRate: 0.01, momentum: 0.9, weightDecay: 5e-4 };
 const batches = Array.from({ length: 3 }, (_, b) => ({
   images: Uint8Array.from({ length: batch * 28 * 28 }, (_, i) => (i * 31 + b * 17) % 256),
   labels: Int32Array.from({ length: batch }, (_, i) => (i + b) % 10),

@@ -34,7 +34,12 @@ interface StepsRecord {
 async function lenetSteps(backend: string, steps: number): Promise<StepsRecord> {
   await tf.setBackend(backend);
   const model = models.lenet5.build(mnistShape, 10, 11);
-  const step = new TrainingStep(model, mnistShape, 10, { learningRate: 0.05, momentum: 0.9, weightDecay: 1e-3 });
+  const step = new TrainingStep(model, mnistShape, 10, {
+    optimizer: 'sgd',
+    learningRate: 0.05,
+    momentum: 0.9,
+    weightDecay: 1e-3,
+  });
   const record: StepsRecord = { losses: [], firstGradients: [], weightsAfter: [] };
   try {
     for (let index = 0; index < steps; index++) {

@@ -37,7 +37,12 @@ export interface AlexnetReference {
 export async function alexnetReference(): Promise<AlexnetReference> {
   const { shape, batch, seed, labels } = alexnetReferenceInputs;
   const model = models.alexnet.build(shape, 10, seed);
-  const step = new TrainingStep(model, shape, 10, { learningRate: 0.01, momentum: 0.9, weightDecay: 1e-4 });
+  const step = new TrainingStep(model, shape, 10, {
+    optimizer: 'sgd',
+    learningRate: 0.01,
+    momentum: 0.9,
+    weightDecay: 1e-4,
+  });
   const pixels = shape.height * shape.width * shape.channels;
   const bytes = new Uint8Array(batch * pixels).map((_, index) => (index * 97) % 256);
   const images = step.images(bytes, batch);

@@ -6,6 +6,7 @@ export const storedJobSettings: JobSettings = {
   dataset: 'mnist',
   epochs: 1,
   batchSize: 64,
+  optimizer: 'sgd',
   learningRate: 0.01,
   momentum: 0.9,
   weightDecay: 0,

@@ -5,6 +5,7 @@ import type { JobSettings } from '../../contract/job-request.ts';
 import type { ImageShape } from '../../datasets/dataset.ts';
 import type { SeededDropout } from '../../models/seeded-dropout.ts';
 import type { TrainingStep } from '../training-step.ts';
+import { stateSlots } from '../optimizers/optimizer.ts';
 import { Barrier } from './barrier.ts';
 import { Replica } from './replica.ts';
 import { StepMemory, type StepMemoryBuffers } from './step-memory.ts';
@@ -33,7 +34,7 @@ export interface ReplicaFault {
  */
 export type ReplicaSettings = Pick<
   JobSettings,
-  'model' | 'seed' | 'learningRate' | 'momentum' | 'weightDecay' | 'trainLayers'
+  'model' | 'seed' | 'optimizer' | 'learningRate' | 'momentum' | 'weightDecay' | 'trainLayers'
 >;
 
 /** A replica thread's workerData. */
@@ -88,8 +89,8 @@ const bootstrap = `import(${JSON.stringify(typeScriptApi)}).then((tsx) => { tsx.
  * main thread is replica 0 and `replicas - 1` worker threads are the others, each with its own
  * backend and copy of the model. Every batch goes into shared memory once; each replica computes
  * the gradient of its slice, each updates a shard of the one shared copy of the weights and
- * momentum with the sum of them all, and each loads the result (see Replica). The weights and the
- * optimizer's state live in the shared memory, so a checkpoint takes the momentum from here, not
+ * optimizer state with the sum of them all, and each loads the result (see Replica). The weights and the
+ * optimizer's state live in the shared memory, so a checkpoint takes that state from here, not
  * from the main thread's optimizer, which never steps. A replica that fails fails the run with its
  * message, and the group ends its threads.
  */
@@ -126,16 +127,18 @@ export class ReplicaGroup {
       batchSize: settings.batchSize,
       imageBytes: shape.height * shape.width * shape.channels,
       parameters: step.variables.reduce((sum, variable) => sum + variable.size, 0),
+      stateSlots: stateSlots(settings.optimizer),
       dropoutLayers: dropouts.length,
     });
     await writeFlat(memory.weights, step.variables);
-    // No buffers before the first step: momentum starts at zero, as the optimizer's would.
-    const buffers = await step.momentum();
-    await writeFlat(memory.momentum, buffers);
-    tf.dispose(buffers);
+    // No state before the first step: it starts at zero, as the optimizer's would. Slot after slot, as the memory lays it out.
+    const state = await step.optimizerState();
+    await writeFlat(memory.optimizerState, state);
+    tf.dispose(state);
     const replicaSettings: ReplicaSettings = {
       model: settings.model,
       seed: settings.seed,
+      optimizer: settings.optimizer,
       learningRate: settings.learningRate,
       momentum: settings.momentum,
       weightDecay: settings.weightDecay,
@@ -167,13 +170,14 @@ export class ReplicaGroup {
   /** Trains one batch on all replicas at `learningRate`; its mean loss. */
   async run(images: Uint8Array, labels: Int32Array, learningRate: number): Promise<tf.Scalar> {
     if (this.failure) throw this.failure;
+    this.batches++;
     this.memory.publish(
       images,
       labels,
       this.dropouts.map((dropout) => dropout.randomPosition),
       learningRate,
+      this.iterations,
     );
-    this.batches++;
     this.replica.computeGradients();
     await this.barrier.wait(this.failed, () => this.failure);
     this.replica.updateShard();
@@ -187,9 +191,12 @@ export class ReplicaGroup {
     return this.startIterations + this.batches;
   }
 
-  /** The momentum buffers, one per variable as TrainingStep.momentum gives them: the caller's to dispose. */
-  async momentum(): Promise<tf.Tensor[]> {
-    return this.replica.unflatten(this.memory.momentum);
+  /** The optimizer's state as TrainingStep.optimizerState gives it: the caller's to dispose. */
+  async optimizerState(): Promise<tf.Tensor[]> {
+    const { memory } = this;
+    return Array.from({ length: memory.layout.stateSlots }, (_, slot) =>
+      this.replica.unflatten(memory.stateSlot(slot)),
+    ).flat();
   }
 
   get times(): ReplicaTimes {

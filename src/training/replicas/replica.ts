@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { copyValuesInto, assignValues } from '../../backends/host-copies.ts';
 import type { JobSettings } from '../../contract/job-request.ts';
 import type { SeededDropout } from '../../models/seeded-dropout.ts';
+import { adamConstants } from '../optimizers/adam.ts';
 import type { TrainingStep } from '../training-step.ts';
 import type { StepMemory } from './step-memory.ts';
 
@@ -14,7 +15,18 @@ export function sliceOf(count: number, replicas: number, replica: number): { sta
 }
 
 /** What the update needs of the job's settings; the learning rate comes with each batch (StepMemory.rate), as a schedule changes it by epoch. */
-export type UpdateSettings = Pick<JobSettings, 'momentum' | 'weightDecay'>;
+export type UpdateSettings = Pick<JobSettings, 'optimizer' | 'momentum' | 'weightDecay'>;
+
+type Shard = ReturnType<typeof sliceOf>;
+
+/** Parameter `i`'s gradient of the whole batch's mean loss: the replicas' gradients weighted by their shares. */
+function summedGradient(regions: readonly Float32Array[], shares: readonly number[], i: number): number {
+  // In replica order, the same on every run: the sum doesn't depend on who arrived first.
+  let gradient = 0;
+  for (let r = 0; r < regions.length; r++)
+    gradient += (shares[r] as number) * ((regions[r] as Float32Array)[i] as number);
+  return gradient;
+}
 
 /**
  * One replica's part of a data-parallel step, the same code on the main thread and on every
@@ -22,11 +34,11 @@ export type UpdateSettings = Pick<JobSettings, 'momentum' | 'weightDecay'>;
  * 1. `computeGradients`: the mean-loss gradient of its slice of the batch, into its region;
  * 2. `updateShard`: for its shard of the parameters, the replicas' gradients summed, each weighted
  *    by its slice's share of the batch (which makes the gradient of the whole batch's mean loss),
- *    then the notebook's SGD on the shared weights and momentum;
+ *    then the job's optimizer on the shared weights and optimizer state;
  * 3. `loadWeights`: the shared weights into its own model.
  * The update is TrainingStep.apply's (PyTorch's SGD: weight decay added to the gradient, then
- * momentum) done in one pass over the shared memory instead of some thirty kernel calls per
- * replica, each replica doing a shard of it.
+ * momentum; or Adam, AdamW) done in one pass over the shared memory instead of some thirty kernel
+ * calls per replica, each replica doing a shard of it.
  */
 export class Replica {
   /** Where each variable's values start in the flat parameter order. */
@@ -73,14 +85,21 @@ export class Replica {
 
   updateShard(): void {
     const { memory, index } = this;
-    const { replicas, parameters } = memory.layout;
-    const { momentum: decay, weightDecay } = this.settings;
-    const learningRate = memory.rate[0] as number;
-    const shard = sliceOf(parameters, replicas, index);
-    const { weights, momentum } = memory;
+    const shard = sliceOf(memory.layout.parameters, memory.layout.replicas, index);
     const trained = this.trainedSlices();
     const regions = trained.map(({ replica }) => memory.gradientsOf(replica));
     const shares = trained.map(({ share }) => share);
+    if (this.settings.optimizer === 'sgd') this.sgdShard(shard, regions, shares);
+    else this.adamShard(shard, regions, shares);
+  }
+
+  /** TrainingStep's SGD (PyTorch's: weight decay added to the gradient, then momentum) on the shard. */
+  private sgdShard(shard: Shard, regions: readonly Float32Array[], shares: readonly number[]): void {
+    const { memory } = this;
+    const { momentum: decay, weightDecay } = this.settings;
+    const learningRate = memory.rate[0] as number;
+    const { weights } = memory;
+    const momentum = memory.stateSlot(0);
     const [first, second] = regions;
     const [firstShare, secondShare] = shares;
     if (regions.length === 2 && first && second && firstShare !== undefined && secondShare !== undefined) {
@@ -97,14 +116,38 @@ export class Replica {
       return;
     }
     for (let i = shard.start; i < shard.end; i++) {
-      // In replica order, the same on every run: the sum doesn't depend on who arrived first.
-      let gradient = 0;
-      for (let r = 0; r < regions.length; r++)
-        gradient += (shares[r] as number) * ((regions[r] as Float32Array)[i] as number);
       const weight = weights[i] as number;
-      const velocity = decay * (momentum[i] as number) + gradient + weightDecay * weight;
+      const velocity = decay * (momentum[i] as number) + summedGradient(regions, shares, i) + weightDecay * weight;
       momentum[i] = velocity;
       weights[i] = weight - learningRate * velocity;
+    }
+  }
+
+  /** TrainingStep's Adam or AdamW (optimizers/adam.ts) on the shard, at the step count the batch was published with. */
+  private adamShard(shard: Shard, regions: readonly Float32Array[], shares: readonly number[]): void {
+    const { memory } = this;
+    const { beta1, beta2, epsilon } = adamConstants;
+    const decoupled = this.settings.optimizer === 'adamw';
+    const { weightDecay } = this.settings;
+    const learningRate = memory.rate[0] as number;
+    const step = memory.rate[1] as number;
+    const firstCorrection = 1 - beta1 ** step;
+    const secondCorrection = 1 - beta2 ** step;
+    // AdamW shrinks the weight before the update; Adam adds the decay to the gradient.
+    const shrink = decoupled ? 1 - learningRate * weightDecay : 1;
+    const l2 = decoupled ? 0 : weightDecay;
+    const { weights } = memory;
+    const firstMoment = memory.stateSlot(0);
+    const secondMoment = memory.stateSlot(1);
+    for (let i = shard.start; i < shard.end; i++) {
+      const weight = weights[i] as number;
+      const gradient = summedGradient(regions, shares, i) + l2 * weight;
+      const first = beta1 * (firstMoment[i] as number) + (1 - beta1) * gradient;
+      const second = beta2 * (secondMoment[i] as number) + (1 - beta2) * gradient * gradient;
+      firstMoment[i] = first;
+      secondMoment[i] = second;
+      weights[i] =
+        shrink * weight - (learningRate * (first / firstCorrection)) / (Math.sqrt(second / secondCorrection) + epsilon);
     }
   }
 

@@ -9,13 +9,13 @@
  * | `labels`    | Int32Array           | batch size             | the main thread                       |
  * | `gradients` | Float32Array         | replicas × parameters  | replica r: its slice's mean-loss gradient, at r × parameters |
  * | `weights`   | Float32Array         | parameters             | replica r: its shard, updated; every replica reads it all |
- * | `momentum`  | Float32Array         | parameters             | replica r: its shard's momentum buffer |
- * | `rate`      | Float64Array         | 1                      | the main thread: the batch's learning rate (its epoch's, by the schedule) |
+ * | `optimizerState` | Float32Array    | state slots × parameters | replica r: its shard of each slot (SGD's momentum; Adam's first, then second moments), slot s at s × parameters |
+ * | `rate`      | Float64Array         | 2                      | the main thread: the batch's learning rate (its epoch's, by the schedule), then the optimizer's step count with this batch (Adam's bias correction) |
  * | `losses`    | Float64Array         | replicas               | replica r: its slice's mean loss      |
  * | `waited`    | Float64Array         | replicas               | replica r: milliseconds spent at barriers |
  *
  * A batch's images go in once, whatever the number of replicas: each reads its slice in place.
- * The weights and the optimizer's momentum are one copy: replicas update shards of it, then each
+ * The weights and the optimizer's state are one copy: replicas update shards of it, then each
  * loads it into its own model's variables. Parameters are flat, in the model's trainableWeights order.
  */
 export const Control = {
@@ -36,6 +36,8 @@ export interface StepMemoryLayout {
   readonly batchSize: number;
   readonly imageBytes: number;
   readonly parameters: number;
+  /** Tensors of optimizer state per variable (optimizers/optimizer.ts stateSlots). */
+  readonly stateSlots: number;
   readonly dropoutLayers: number;
 }
 
@@ -47,7 +49,7 @@ export interface StepMemoryBuffers {
   readonly labels: SharedArrayBuffer;
   readonly gradients: SharedArrayBuffer;
   readonly weights: SharedArrayBuffer;
-  readonly momentum: SharedArrayBuffer;
+  readonly optimizerState: SharedArrayBuffer;
   readonly rate: SharedArrayBuffer;
   readonly losses: SharedArrayBuffer;
   readonly waited: SharedArrayBuffer;
@@ -59,7 +61,7 @@ export class StepMemory {
   readonly labels: Int32Array;
   readonly gradients: Float32Array;
   readonly weights: Float32Array;
-  readonly momentum: Float32Array;
+  readonly optimizerState: Float32Array;
   readonly rate: Float64Array;
   readonly losses: Float64Array;
   readonly waited: Float64Array;
@@ -70,7 +72,7 @@ export class StepMemory {
     this.labels = new Int32Array(buffers.labels);
     this.gradients = new Float32Array(buffers.gradients);
     this.weights = new Float32Array(buffers.weights);
-    this.momentum = new Float32Array(buffers.momentum);
+    this.optimizerState = new Float32Array(buffers.optimizerState);
     this.rate = new Float64Array(buffers.rate);
     this.losses = new Float64Array(buffers.losses);
     this.waited = new Float64Array(buffers.waited);
@@ -89,8 +91,8 @@ export class StepMemory {
       labels: shared(Int32Array.BYTES_PER_ELEMENT * layout.batchSize),
       gradients: shared(Float32Array.BYTES_PER_ELEMENT * layout.replicas * layout.parameters),
       weights: shared(Float32Array.BYTES_PER_ELEMENT * layout.parameters),
-      momentum: shared(Float32Array.BYTES_PER_ELEMENT * layout.parameters),
-      rate: shared(Float64Array.BYTES_PER_ELEMENT),
+      optimizerState: shared(Float32Array.BYTES_PER_ELEMENT * layout.stateSlots * layout.parameters),
+      rate: shared(2 * Float64Array.BYTES_PER_ELEMENT),
       losses: shared(Float64Array.BYTES_PER_ELEMENT * layout.replicas),
       waited: shared(Float64Array.BYTES_PER_ELEMENT * layout.replicas),
     });
@@ -100,17 +102,30 @@ export class StepMemory {
     return new StepMemory(buffers);
   }
 
+  /** Slot `slot` of the optimizer's state. */
+  stateSlot(slot: number): Float32Array {
+    const { parameters } = this.layout;
+    return this.optimizerState.subarray(slot * parameters, (slot + 1) * parameters);
+  }
+
   /** Replica `replica`'s gradient region. */
   gradientsOf(replica: number): Float32Array {
     const { parameters } = this.layout;
     return this.gradients.subarray(replica * parameters, (replica + 1) * parameters);
   }
 
-  /** Puts a batch and its learning rate in place for every replica and wakes the replica threads. */
-  publish(images: Uint8Array, labels: Int32Array, dropoutPositions: readonly number[], learningRate: number): void {
+  /** Puts a batch, its learning rate and step count in place for every replica and wakes the replica threads. */
+  publish(
+    images: Uint8Array,
+    labels: Int32Array,
+    dropoutPositions: readonly number[],
+    learningRate: number,
+    step: number,
+  ): void {
     this.images.set(images);
     // Published with the batch count below: Atomics order the plain writes before it for every thread.
     this.rate[0] = learningRate;
+    this.rate[1] = step;
     this.labels.set(labels);
     Atomics.store(this.control, Control.batchImages, labels.length);
     dropoutPositions.forEach((position, index) =>
