@@ -11,7 +11,7 @@ import { heapModule } from './heap-module.ts';
  * Either gradient of a depthwise convolution with channel multiplier `multiplier` (outC = inC ·
  * multiplier): its two operands, its output, then the shapes.
  */
-type DepthwiseGradientKernel = (
+export type DepthwiseGradientKernel = (
   first: number,
   second: number,
   out: number,
