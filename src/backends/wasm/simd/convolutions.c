@@ -420,26 +420,21 @@ static inline void taps_reaching(int r, int s, int kSize, int outSize, int *firs
   *end = MIN(kSize, r + 1);
 }
 
-/* dx at one image pixel, channels c .. c + lanes of a multiplier-1 filter: Σ over the taps that reach it. */
-static inline v128_t input_gradient_lanes(const float *dy, const float *w, int b, int ih, int iw, int c,
-                                          int lanes, int outH, int outW, int C, int kW, int sH,
-                                          int sW, int khFirst, int khEnd, int kwFirst, int kwEnd,
-                                          int padTop, int padLeft) {
-  v128_t acc = wasm_f32x4_splat(0.0f);
-  for (int kh = khFirst; kh < khEnd; kh += sH) {
-    const int oh = (ih + padTop - kh) / sH;
-    const float *row = dy + (b * outH + oh) * outW * C + c;
-    for (int kw = kwFirst; kw < kwEnd; kw += sW) {
-      const int ow = (iw + padLeft - kw) / sW;
-      MULADD(acc, load_lanes(row + ow * C, lanes), load_lanes(w + (kh * kW + kw) * C + c, lanes));
-    }
+/* p[c] += a[c] · b[c] for the C channels at p, a and b; writes nothing past them. */
+static inline void add_products(float *p, const float *a, const float *b, int C) {
+  int c = 0;
+  for (; c + 4 <= C; c += 4)
+    wasm_v128_store(p + c, wasm_f32x4_add(wasm_v128_load(p + c), wasm_f32x4_mul(wasm_v128_load(a + c), wasm_v128_load(b + c))));
+  if (c < C) {
+    const int lanes = C - c;
+    store_lanes(p + c, wasm_f32x4_add(load_lanes(p + c, lanes), wasm_f32x4_mul(load_lanes(a + c, lanes), load_lanes(b + c, lanes))), lanes);
   }
-  return acc;
 }
 
 /*
  * dx[b, ih, iw, c] = Σ_{kh, kw, q} dy[b, oh, ow, c·m + q] · w[kh, kw, c, q] over the taps with
- * ih = oh·sH + kh − padTop, iw = ow·sW + kw − padLeft; each dx value written once, every one of them.
+ * ih = oh·sH + kh − padTop, iw = ow·sW + kw − padLeft: each dx pixel's channels summed in place,
+ * one tap at a time, so every pass reads dy's and the filter's channels in order.
  */
 EXPORT(depthwise_conv2d_backprop_input)
 void depthwise_conv2d_backprop_input(const float *dy, const float *w, float *dx, int batch, int inH,
@@ -454,30 +449,20 @@ void depthwise_conv2d_backprop_input(const float *dy, const float *w, float *dx,
         int kwFirst, kwEnd;
         taps_reaching(iw + padLeft, sW, kW, outW, &kwFirst, &kwEnd);
         float *out = dx + ((b * inH + ih) * inW + iw) * inC;
-        if (multiplier == 1) {
-          int c = 0;
-          for (; c + 4 <= inC; c += 4)
-            wasm_v128_store(out + c, input_gradient_lanes(dy, w, b, ih, iw, c, 4, outH, outW, inC, kW, sH, sW,
-                                                          khFirst, khEnd, kwFirst, kwEnd, padTop, padLeft));
-          if (c < inC)
-            store_lanes(out + c,
-                        input_gradient_lanes(dy, w, b, ih, iw, c, inC - c, outH, outW, inC, kW, sH, sW, khFirst,
-                                             khEnd, kwFirst, kwEnd, padTop, padLeft),
-                        inC - c);
-          continue;
-        }
-        for (int c = 0; c < inC; c++) {
-          float sum = 0.0f;
-          for (int kh = khFirst; kh < khEnd; kh += sH) {
-            const int oh = (ih + padTop - kh) / sH;
-            for (int kw = kwFirst; kw < kwEnd; kw += sW) {
-              const int ow = (iw + padLeft - kw) / sW;
-              const float *g = dy + ((b * outH + oh) * outW + ow) * outC + c * multiplier;
-              const float *wt = w + (kh * kW + kw) * outC + c * multiplier;
-              for (int q = 0; q < multiplier; q++) sum += g[q] * wt[q];
+        for (int c = 0; c < inC; c++) out[c] = 0.0f;
+        for (int kh = khFirst; kh < khEnd; kh += sH) {
+          const int oh = (ih + padTop - kh) / sH;
+          for (int kw = kwFirst; kw < kwEnd; kw += sW) {
+            const int ow = (iw + padLeft - kw) / sW;
+            const float *g = dy + ((b * outH + oh) * outW + ow) * outC;
+            const float *wt = w + (kh * kW + kw) * outC;
+            if (multiplier == 1) {
+              add_products(out, g, wt, inC);
+              continue;
             }
+            for (int c = 0; c < inC; c++)
+              for (int q = 0; q < multiplier; q++) out[c] += g[c * multiplier + q] * wt[c * multiplier + q];
           }
-          out[c] = sum;
         }
       }
     }
