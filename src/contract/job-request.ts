@@ -95,7 +95,7 @@ export const jobRequest = z
       .min(0)
       .max(1)
       .optional()
-      .meta({ description: 'L2 weight decay as in PyTorch SGD; default 1e-4 for alexnet, else 0' }),
+      .meta({ description: 'L2 weight decay as in PyTorch SGD; default per model, defaultWeightDecay in GET /models' }),
     augment: z.boolean().optional().meta({
       description:
         'random 4-pixel-padded crop and horizontal flip of training images; default true for cifar10, else false',
