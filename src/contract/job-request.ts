@@ -118,7 +118,7 @@ export const jobRequest = z
       .meta({ description: "sgd's momentum; adam and adamw ignore it (their beta1 is 0.9)" }),
     weightDecay: z.number().min(0).max(1).optional().meta({
       description:
-        'sgd and adam: L2 weight decay added to the gradient (as PyTorch SGD and Adam); adamw: decoupled, the weights shrink by learningRate × weightDecay each step; default 0.01 for adamw, else 1e-4 for alexnet and 0 for lenet5',
+        'sgd and adam: L2 weight decay added to the gradient (as PyTorch SGD and Adam); adamw: decoupled, the weights shrink by learningRate × weightDecay each step; default 0.01 for adamw, else defaultWeightDecay of the model in GET /models',
     }),
     augment: z.boolean().optional().meta({
       description:

@@ -218,6 +218,141 @@ describe('the SIMD convolution kernels on the wasm heap match cpu and write noth
   });
 });
 
+interface DepthwiseCase {
+  readonly name: string;
+  readonly x: [number, number, number, number];
+  /** [kh, kw, inC, channel multiplier] */
+  readonly filter: [number, number, number, number];
+  readonly strides: [number, number];
+  readonly pad: Case['pad'] | number;
+  readonly dimRoundingMode?: 'ceil';
+}
+
+/**
+ * Channel counts around the 4-wide vector (1-9, 13), multipliers 1-3, strides 1 and 2 with every
+ * padding, images smaller than the filter's reach, MobileNetV2's 3x3 layers on small images.
+ */
+const DEPTHWISE_CASES: readonly DepthwiseCase[] = [
+  ...Array.from({ length: 9 }, (_, i): DepthwiseCase => ({
+    name: `${i + 1} channels, 3x3 same`,
+    x: [2, 7, 6, i + 1],
+    filter: [3, 3, i + 1, 1],
+    strides: [1, 1],
+    pad: 'same',
+  })),
+  ...Array.from({ length: 5 }, (_, i): DepthwiseCase => ({
+    name: `${i + 3} channels, 3x3 stride 2 same, odd and even sizes`,
+    x: [2, 9 + (i % 2), 8 - (i % 2), i + 3],
+    filter: [3, 3, i + 3, 1],
+    strides: [2, 2],
+    pad: 'same',
+  })),
+  { name: '13 channels, stride 2 valid', x: [2, 10, 9, 13], filter: [3, 3, 13, 1], strides: [2, 2], pad: 'valid' },
+  { name: 'stride 1 valid, 5x5', x: [1, 9, 9, 6], filter: [5, 5, 6, 1], strides: [1, 1], pad: 'valid' },
+  { name: 'unequal strides, non-square', x: [2, 9, 11, 5], filter: [2, 3, 5, 1], strides: [1, 2], pad: 'same' },
+  {
+    name: 'numeric pad 1, stride 2, ceil',
+    x: [1, 8, 8, 4],
+    filter: [3, 3, 4, 1],
+    strides: [2, 2],
+    pad: 1,
+    dimRoundingMode: 'ceil',
+  },
+  {
+    name: 'explicit, uneven padding',
+    x: [2, 8, 7, 6],
+    filter: [3, 3, 6, 1],
+    strides: [2, 2],
+    pad: [
+      [0, 0],
+      [1, 2],
+      [0, 1],
+      [0, 0],
+    ],
+  },
+  { name: 'a filter wider than the image', x: [1, 2, 3, 5], filter: [5, 5, 5, 1], strides: [1, 1], pad: 'same' },
+  { name: 'multiplier 2', x: [2, 6, 5, 3], filter: [3, 3, 3, 2], strides: [1, 1], pad: 'same' },
+  { name: 'multiplier 3, stride 2', x: [2, 7, 7, 5], filter: [3, 3, 5, 3], strides: [2, 2], pad: 'same' },
+  {
+    name: 'MobileNetV2 block 1 (32 channels)',
+    x: [2, 16, 16, 32],
+    filter: [3, 3, 32, 1],
+    strides: [1, 1],
+    pad: 'same',
+  },
+  {
+    name: 'MobileNetV2 block 2 (96 channels, stride 2)',
+    x: [2, 16, 16, 96],
+    filter: [3, 3, 96, 1],
+    strides: [2, 2],
+    pad: 'same',
+  },
+];
+
+describe('the SIMD depthwise convolution gradients on the wasm heap match cpu and write nothing outside their output', () => {
+  DEPTHWISE_CASES.forEach((c, i) => {
+    const info = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad, c.dimRoundingMode, true);
+    const xValues = randomValues(size(c.x), 300 * i);
+    const filterValues = randomValues(size(c.filter), 300 * i + 1);
+    const dyValues = randomValues(size(info.outShape), 300 * i + 2);
+    const attrs = {
+      strides: c.strides,
+      pad: c.pad,
+      dilations: 1,
+      ...(c.dimRoundingMode === undefined ? {} : { dimRoundingMode: c.dimRoundingMode }),
+    };
+    const shapeArgs = [
+      info.batchSize,
+      info.inHeight,
+      info.inWidth,
+      info.inChannels,
+      info.outHeight,
+      info.outWidth,
+      c.filter[3],
+      info.filterHeight,
+      info.filterWidth,
+      info.strideHeight,
+      info.strideWidth,
+      info.padInfo.top,
+      info.padInfo.left,
+    ] as const;
+
+    test(`depthwise_conv2d_backprop_input and depthwise_conv2d_backprop_filter: ${c.name}`, async () => {
+      const gradients = [
+        {
+          kernel: 'DepthwiseConv2dNativeBackpropInput',
+          inputs: { dy: [dyValues, info.outShape], filter: [filterValues, c.filter] },
+          attrs: { inputShape: c.x },
+          outputSize: size(c.x),
+          run: kernels.depthwise_conv2d_backprop_input,
+        },
+        {
+          kernel: 'DepthwiseConv2dNativeBackpropFilter',
+          inputs: { x: [xValues, c.x], dy: [dyValues, info.outShape] },
+          attrs: { filterShape: c.filter },
+          outputSize: size(c.filter),
+          run: kernels.depthwise_conv2d_backprop_filter,
+        },
+      ] as const;
+      for (const g of gradients) {
+        const tensors = (): Record<string, tf.Tensor4D> =>
+          Object.fromEntries(
+            Object.entries(g.inputs).map(([name, [values, shape]]) => [name, tf.tensor4d(values, shape)]),
+          );
+        const expected = await onCpu(() => tf.engine().runKernel(g.kernel, tensors(), { ...attrs, ...g.attrs }));
+        await tf.setBackend('wasm');
+        const [first, second] = Object.values(tensors());
+        assert.ok(first && second);
+        const actual = withGuardedOutput(backend, g.outputSize, (at) =>
+          g.run(heapOffset(backend, first, 'test'), heapOffset(backend, second, 'test'), at, ...shapeArgs),
+        );
+        tf.dispose([first, second]);
+        assertClose(actual, expected, g.kernel);
+      }
+    });
+  });
+});
+
 describe('the bias kernels on the wasm heap', () => {
   for (const channels of [1, 2, 3, 4, 5, 6, 7, 8, 16, 120]) {
     const rows = 37;

@@ -914,10 +914,235 @@ describe('LeNet-5 gradients on wasm match cpu', () => {
     });
 });
 
+/** As ConvCase, with the filter [kh, kw, inC, channel multiplier]. */
+const DEPTHWISE_CASES: readonly ConvCase[] = [
+  { name: 'MobileNetV2 stride 1 (32 channels)', x: [2, 12, 12, 32], filter: [3, 3, 32, 1], strides: 1, pad: 'same' },
+  { name: 'MobileNetV2 stride 2 (96 channels)', x: [2, 12, 12, 96], filter: [3, 3, 96, 1], strides: 2, pad: 'same' },
+  { name: '7 channels, stride 2 valid', x: [3, 9, 10, 7], filter: [3, 3, 7, 1], strides: 2, pad: 'valid' },
+  { name: '5 channels, 5x5 valid', x: [2, 9, 8, 5], filter: [5, 5, 5, 1], strides: 1, pad: 'valid' },
+  { name: 'unequal strides', x: [2, 9, 11, 6], filter: [3, 2, 6, 1], strides: [2, 1], pad: 'same' },
+  {
+    name: 'numeric pad, stride 2, ceil',
+    x: [1, 10, 10, 4],
+    filter: [3, 3, 4, 1],
+    strides: 2,
+    pad: 1,
+    dimRoundingMode: 'ceil',
+  },
+  {
+    name: 'explicit pad',
+    x: [2, 8, 7, 3],
+    filter: [3, 3, 3, 1],
+    strides: 2,
+    pad: [
+      [0, 0],
+      [1, 2],
+      [0, 1],
+      [0, 0],
+    ],
+  },
+  { name: 'channel multiplier 2', x: [2, 7, 7, 3], filter: [3, 3, 3, 2], strides: 1, pad: 'same' },
+];
+
+/** dL/dx and dL/dFilter for L = Σ depthwiseConv2d(x, filter) · dy on `backend`. */
+async function depthwiseGradients(backend: 'cpu' | 'wasm', c: ConvCase, seed: number): Promise<Float32Array[]> {
+  await tf.setBackend(backend);
+  return tf.tidy(() => {
+    const x = tf.tensor4d(randomValues(size(c.x), seed), c.x);
+    const filter = tf.tensor4d(randomValues(size(c.filter), seed + 1), c.filter);
+    const conv = (input: tf.Tensor4D, f: tf.Tensor4D): tf.Tensor4D =>
+      tf.depthwiseConv2d(input, f, c.strides, c.pad, 'NHWC', 1, c.dimRoundingMode);
+    const outShape = conv(x, filter).shape;
+    const dy = tf.tensor(randomValues(size(outShape), seed + 2), outShape);
+    const [dx, dFilter] = tf.grads((input, f) => tf.sum(tf.mul(conv(input as tf.Tensor4D, f as tf.Tensor4D), dy)))([
+      x,
+      filter,
+    ]);
+    assert.deepEqual(dx?.shape, c.x);
+    assert.deepEqual(dFilter?.shape, c.filter);
+    return [dx, dFilter].map((t) => t?.dataSync() as Float32Array);
+  });
+}
+
+describe('tf.grad of tf.depthwiseConv2d on wasm matches cpu', () => {
+  DEPTHWISE_CASES.forEach((c, i) => {
+    test(c.name, async () => {
+      const expected = await depthwiseGradients('cpu', c, 2000 * i);
+      const actual = await depthwiseGradients('wasm', c, 2000 * i);
+      ['dx', 'dFilter'].forEach((name, j) => {
+        const scale = maxAbs(expected[j] ?? []);
+        assert.ok(scale > 0.1, `${name}: the reference is degenerate (max ${scale})`);
+        const diff = maxAbsDiff(actual[j] ?? [], expected[j] ?? []);
+        assert.ok(diff <= 1e-5 * scale, `${name}: max |wasm - cpu| = ${diff}, max |cpu| = ${scale}`);
+      });
+    });
+  });
+
+  test('dilations other than 1 are refused with a clear error', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.zeros([1, 6, 6, 2]);
+    const dy = tf.zeros([1, 6, 6, 2]);
+    const filter = tf.zeros([3, 3, 2, 1]);
+    const attrs = { strides: 1, pad: 'same', dilations: 2 };
+    assert.throws(
+      () =>
+        tf
+          .engine()
+          .runKernel('DepthwiseConv2dNativeBackpropFilter', { x, dy }, { ...attrs, filterShape: [3, 3, 2, 1] }),
+      /supports dilation 1 only, got \[2,2\]/,
+    );
+    assert.throws(
+      () =>
+        tf
+          .engine()
+          .runKernel('DepthwiseConv2dNativeBackpropInput', { dy, filter }, { ...attrs, inputShape: [1, 6, 6, 2] }),
+      /supports dilation 1 only, got \[2,2\]/,
+    );
+    tf.dispose([x, dy, filter]);
+  });
+});
+
+/**
+ * The gradient cases of TF.js's own op tests for depthwiseConv2d (tfjs-core 4.22,
+ * src/ops/depthwise_conv2d_test.ts, 'depthwiseConv2d gradients': two 2x2 RGB images, a 2x2 filter
+ * with channel multiplier 2), their inputs and expected values as they are there, run on wasm.
+ */
+describe("TF.js's own depthwiseConv2d gradient tests pass on wasm", () => {
+  const images = (): tf.Tensor4D =>
+    tf.tensor4d([
+      [
+        [
+          [2, 3, 1],
+          [3, 0, 2],
+        ],
+        [
+          [0, 4, 1],
+          [3, 1, 3],
+        ],
+      ],
+      [
+        [
+          [2, 1, 0],
+          [0, 3, 3],
+        ],
+        [
+          [4, 0, 1],
+          [1, 4, 1],
+        ],
+      ],
+    ]);
+  const filter = (): tf.Tensor4D =>
+    tf.tensor4d([
+      [
+        [
+          [1, 1],
+          [1, 1],
+          [0, 0],
+        ],
+        [
+          [0, 1],
+          [1, 1],
+          [1, 1],
+        ],
+      ],
+      [
+        [
+          [1, 0],
+          [1, 1],
+          [0, 0],
+        ],
+        [
+          [0, 1],
+          [1, 0],
+          [0, 0],
+        ],
+      ],
+    ]);
+  const depthwise = (x: tf.Tensor, f: tf.Tensor, stride: number, pad: 'same' | 'valid'): tf.Tensor =>
+    tf.depthwiseConv2d(x as tf.Tensor4D, f as tf.Tensor4D, stride, pad);
+  const expectValues = (actual: tf.Tensor, expected: number[], shape: number[]): void => {
+    assert.deepEqual(actual.shape, shape);
+    assert.deepEqual(Array.from(actual.dataSync()), expected);
+  };
+  const cases: ReadonlyArray<{ name: string; run: () => tf.Tensor; expected: number[]; shape: number[] }> = [
+    {
+      name: 'wrt input',
+      run: () => tf.grad((x) => depthwise(x, filter(), 1, 'same'))(images()),
+      expected: [2, 2, 0, 3, 4, 2, 3, 4, 0, 5, 7, 2, 2, 2, 0, 3, 4, 2, 3, 4, 0, 5, 7, 2],
+      shape: [2, 2, 2, 3],
+    },
+    {
+      name: 'wrt input, squared output',
+      run: () => tf.grad((x) => tf.square(depthwise(x, filter(), 1, 'same')))(images()),
+      expected: [20, 30, 0, 34, 34, 8, 10, 50, 0, 46, 44, 12, 18, 24, 0, 8, 52, 12, 30, 40, 0, 22, 76, 4],
+      shape: [2, 2, 2, 3],
+    },
+    {
+      name: 'wrt filter',
+      run: () => tf.grad((f) => depthwise(images(), f, 1, 'same'))(filter()),
+      expected: [15, 15, 16, 16, 12, 12, 7, 7, 8, 8, 9, 9, 8, 8, 9, 9, 6, 6, 4, 4, 5, 5, 4, 4],
+      shape: [2, 2, 3, 2],
+    },
+    {
+      name: 'wrt filter, squared output',
+      run: () => tf.grad((f) => tf.square(depthwise(images(), f, 1, 'same')))(filter()),
+      expected: [120, 122, 180, 166, 12, 12, 20, 76, 90, 66, 46, 46, 86, 42, 122, 114, 10, 10, 24, 54, 80, 46, 18, 18],
+      shape: [2, 2, 3, 2],
+    },
+    {
+      name: 'wrt input, stride=2, pad=valid',
+      run: () => tf.grad((x) => depthwise(x, filter(), 2, 'valid'))(images()),
+      expected: [2, 2, 0, 1, 2, 2, 1, 2, 0, 1, 1, 0, 2, 2, 0, 1, 2, 2, 1, 2, 0, 1, 1, 0],
+      shape: [2, 2, 2, 3],
+    },
+    {
+      name: 'wrt filter, stride=2, pad=valid',
+      run: () => tf.grad((f) => depthwise(images(), f, 2, 'valid'))(filter()),
+      expected: [4, 4, 4, 4, 1, 1, 3, 3, 3, 3, 5, 5, 4, 4, 4, 4, 2, 2, 4, 4, 5, 5, 4, 4],
+      shape: [2, 2, 3, 2],
+    },
+  ];
+  for (const c of cases) {
+    test(c.name, async () => {
+      await tf.setBackend('wasm');
+      // Small integers: every sum is exact in float32, so the values compare exactly.
+      tf.tidy(() => expectValues(c.run(), c.expected, c.shape));
+    });
+  }
+
+  test('gradient with clones (chMul 1, 3x3 input)', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.tensor4d(
+      [0.230664, 0.987388, 0.0685208, 0.419224, 0.887861, 0.731641, 0.0741907, 0.409265, 0.351377],
+      [1, 3, 3, 1],
+    );
+    const f = tf.tensor4d([0.303873, 0.229223, 0.144333, 0.803373], [2, 2, 1, 1]);
+    const [dx, df] = tf.grads((a, b) =>
+      tf.depthwiseConv2d(a.clone() as tf.Tensor4D, b.clone() as tf.Tensor4D, 1, 'valid').clone(),
+    )([x, f]);
+    const close = (actual: ArrayLike<number>, expected: number[]): void =>
+      assert.ok(maxAbsDiff(actual, expected) < 1e-4, `${Array.from(actual)} is not ${expected}`);
+    close(
+      dx?.dataSync() ?? [],
+      [0.303873, 0.533096, 0.229223, 0.448206, 1.480802, 1.032596, 0.144333, 0.947706, 0.803373],
+    );
+    close(df?.dataSync() ?? [], [2.525137, 2.6754108, 1.7905407, 2.380144]);
+    tf.dispose([x, f, dx, df]);
+  });
+});
+
 describe('registered wasm kernel', () => {
   test('registering twice changes nothing and warns nothing', async (t) => {
     const warn = t.mock.method(console, 'warn');
-    const names = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'MaxPoolGrad', 'Identity'];
+    const names = [
+      'Conv2DBackpropFilter',
+      'Conv2DBackpropInput',
+      'DepthwiseConv2dNativeBackpropFilter',
+      'DepthwiseConv2dNativeBackpropInput',
+      'BatchMatMul',
+      'MaxPoolGrad',
+      'Identity',
+    ];
     const before = names.map((name) => tf.getKernel(name, 'wasm'));
     registerWasmKernels();
     assert.deepEqual(
@@ -996,6 +1221,18 @@ describe('registered wasm kernel', () => {
       kernel: 'MaxPoolGrad',
       inputs: { dy: [2, 4, 4, 3], input: [2, 8, 8, 3], output: [2, 4, 4, 3] },
       attrs: { filterSize: 3, strides: 2, pad: 'same' },
+    },
+    {
+      name: 'DepthwiseConv2dNativeBackpropFilter',
+      kernel: 'DepthwiseConv2dNativeBackpropFilter',
+      inputs: { x: [2, 9, 9, 5], dy: [2, 5, 5, 5] },
+      attrs: { strides: 2, pad: 'same', dilations: 1, filterShape: [3, 3, 5, 1] },
+    },
+    {
+      name: 'DepthwiseConv2dNativeBackpropInput',
+      kernel: 'DepthwiseConv2dNativeBackpropInput',
+      inputs: { dy: [2, 5, 5, 5], filter: [3, 3, 5, 1] },
+      attrs: { strides: 2, pad: 'same', dilations: 1, inputShape: [2, 9, 9, 5] },
     },
     { name: 'Identity', kernel: 'Identity', inputs: { x: [2, 5, 5, 3] }, attrs: {} },
   ];

@@ -7,6 +7,29 @@ import { readFileSync } from 'node:fs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { heapModule } from './heap-module.ts';
 
+/**
+ * Either gradient of a depthwise convolution with channel multiplier `multiplier` (outC = inC ·
+ * multiplier): its two operands, its output, then the shapes.
+ */
+export type DepthwiseGradientKernel = (
+  first: number,
+  second: number,
+  out: number,
+  batch: number,
+  inH: number,
+  inW: number,
+  inC: number,
+  outH: number,
+  outW: number,
+  multiplier: number,
+  kH: number,
+  kW: number,
+  sH: number,
+  sW: number,
+  padTop: number,
+  padLeft: number,
+) => void;
+
 /** Shapes and offsets as convolutions.c takes them; every pointer is a byte offset in the backend's memory. */
 export interface ConvolutionKernels {
   /** The filter as conv2d reads it: rows × ⌈outC / 8⌉ · 8 floats at `packed`. */
@@ -70,6 +93,10 @@ export interface ConvolutionKernels {
     padTop: number,
     padLeft: number,
   ): void;
+  /** dx of a depthwise convolution from dy and the filter. */
+  depthwise_conv2d_backprop_input: DepthwiseGradientKernel;
+  /** Its dw from x and dy. */
+  depthwise_conv2d_backprop_filter: DepthwiseGradientKernel;
   /** c = a · b, row-major [m, k] · [k, n]; scratch holds 256 × 16 floats. */
   matmul(a: number, b: number, c: number, scratch: number, m: number, k: number, n: number): void;
   add_bias(x: number, bias: number, y: number, rows: number, channels: number): void;
@@ -82,6 +109,8 @@ const exportNames = [
   'filter_gradient_pixel_floats',
   'conv2d_backprop_filter',
   'conv2d_backprop_filter_direct',
+  'depthwise_conv2d_backprop_input',
+  'depthwise_conv2d_backprop_filter',
   'matmul',
   'add_bias',
   'sum_rows',

@@ -12,6 +12,8 @@ import { batchMatMulOverride } from './kernels/BatchMatMul.ts';
 import { conv2DOverride } from './kernels/Conv2D.ts';
 import { conv2DBackpropFilterConfig } from './kernels/Conv2DBackpropFilter.ts';
 import { conv2DBackpropInputOverride } from './kernels/Conv2DBackpropInput.ts';
+import { depthwiseConv2dNativeBackpropFilterConfig } from './kernels/DepthwiseConv2dNativeBackpropFilter.ts';
+import { depthwiseConv2dNativeBackpropInputConfig } from './kernels/DepthwiseConv2dNativeBackpropInput.ts';
 import { identityOverride } from './kernels/Identity.ts';
 import { maxPoolGradOverride } from './kernels/MaxPoolGrad.ts';
 import { sumOverride } from './kernels/Sum.ts';
@@ -20,6 +22,8 @@ import { sparseSoftmaxCrossEntropyMeanGradConfig } from './kernels/SparseSoftmax
 
 const kernelConfigs: readonly KernelConfig[] = [
   conv2DBackpropFilterConfig,
+  depthwiseConv2dNativeBackpropFilterConfig,
+  depthwiseConv2dNativeBackpropInputConfig,
   // The training loss op (../training-ops.ts) and its gradient.
   sparseSoftmaxCrossEntropyMeanConfig,
   sparseSoftmaxCrossEntropyMeanGradConfig,

@@ -399,6 +399,140 @@ void conv2d_backprop_filter_direct(const float *x, const float *dy, float *dw, i
   }
 }
 
+/* ---- depthwise convolution gradients ------------------------------------------------------- */
+
+/*
+ * A depthwise convolution with channel multiplier m filters each input channel c on its own into
+ * the m output channels c·m .. c·m + m − 1, with the filter [kh][kw][c][q] (outC = inC·m):
+ *   y[b, oh, ow, c·m + q] = Σ_{kh, kw} x[b, oh·sH + kh − padTop, ow·sW + kw − padLeft, c] · w[kh, kw, c, q].
+ * With m = 1, the usual case (MobileNet's), channel c of x, y and the filter lie at the same index,
+ * so the gradients below run 4 channels to a vector; other multipliers take a scalar loop.
+ */
+
+/*
+ * The filter rows k (kh or kw) that reach output row (column) o = (r − k) / s, r = i + pad, for one
+ * image row (column) i: k ≡ r (mod s), 0 ≤ k < kSize, 0 ≤ o < outSize. The first is *first, the end
+ * (exclusive) *end, stepping by s.
+ */
+static inline void taps_reaching(int r, int s, int kSize, int outSize, int *first, int *end) {
+  const int lowest = r - (outSize - 1) * s; /* ≡ r (mod s) */
+  *first = lowest > 0 ? lowest : r % s;
+  *end = MIN(kSize, r + 1);
+}
+
+/* p[c] += a[c] · b[c] for the C channels at p, a and b; writes nothing past them. */
+static inline void add_products(float *p, const float *a, const float *b, int C) {
+  int c = 0;
+  for (; c + 4 <= C; c += 4)
+    wasm_v128_store(p + c, wasm_f32x4_add(wasm_v128_load(p + c), wasm_f32x4_mul(wasm_v128_load(a + c), wasm_v128_load(b + c))));
+  if (c < C) {
+    const int lanes = C - c;
+    store_lanes(p + c, wasm_f32x4_add(load_lanes(p + c, lanes), wasm_f32x4_mul(load_lanes(a + c, lanes), load_lanes(b + c, lanes))), lanes);
+  }
+}
+
+/*
+ * dx[b, ih, iw, c] = Σ_{kh, kw, q} dy[b, oh, ow, c·m + q] · w[kh, kw, c, q] over the taps with
+ * ih = oh·sH + kh − padTop, iw = ow·sW + kw − padLeft: each dx pixel's channels summed in place,
+ * one tap at a time, so every pass reads dy's and the filter's channels in order.
+ */
+EXPORT(depthwise_conv2d_backprop_input)
+void depthwise_conv2d_backprop_input(const float *dy, const float *w, float *dx, int batch, int inH,
+                                     int inW, int inC, int outH, int outW, int multiplier, int kH,
+                                     int kW, int sH, int sW, int padTop, int padLeft) {
+  const int outC = inC * multiplier;
+  for (int b = 0; b < batch; b++) {
+    for (int ih = 0; ih < inH; ih++) {
+      int khFirst, khEnd;
+      taps_reaching(ih + padTop, sH, kH, outH, &khFirst, &khEnd);
+      for (int iw = 0; iw < inW; iw++) {
+        int kwFirst, kwEnd;
+        taps_reaching(iw + padLeft, sW, kW, outW, &kwFirst, &kwEnd);
+        float *out = dx + ((b * inH + ih) * inW + iw) * inC;
+        for (int c = 0; c < inC; c++) out[c] = 0.0f;
+        for (int kh = khFirst; kh < khEnd; kh += sH) {
+          const int oh = (ih + padTop - kh) / sH;
+          for (int kw = kwFirst; kw < kwEnd; kw += sW) {
+            const int ow = (iw + padLeft - kw) / sW;
+            const float *g = dy + ((b * outH + oh) * outW + ow) * outC;
+            const float *wt = w + (kh * kW + kw) * outC;
+            if (multiplier == 1) {
+              add_products(out, g, wt, inC);
+              continue;
+            }
+            for (int c = 0; c < inC; c++)
+              for (int q = 0; q < multiplier; q++) out[c] += g[c * multiplier + q] * wt[c * multiplier + q];
+          }
+        }
+      }
+    }
+  }
+}
+
+/* The output columns [*first, *end) whose tap kw falls inside the image: 0 ≤ ow·sW + kw − padLeft < inW. */
+static inline void columns_inside(int kw, int sW, int padLeft, int inW, int outW, int *first, int *end) {
+  const int lowest = padLeft - kw; /* ow·sW ≥ lowest */
+  const int highest = inW - 1 + padLeft - kw; /* ow·sW ≤ highest */
+  *first = lowest > 0 ? (lowest + sW - 1) / sW : 0;
+  *end = highest < 0 ? 0 : MIN(outW, highest / sW + 1);
+  if (*end < *first) *end = *first;
+}
+
+/* Σ over the output columns [first, end) of one row of x·dy, channels c .. c + lanes (multiplier 1). */
+static inline v128_t filter_gradient_lanes(const float *xRow, const float *dyRow, int c, int lanes, int C,
+                                           int kw, int sW, int padLeft, int first, int end) {
+  v128_t acc = wasm_f32x4_splat(0.0f);
+  for (int ow = first; ow < end; ow++)
+    MULADD(acc, load_lanes(xRow + (ow * sW + kw - padLeft) * C + c, lanes), load_lanes(dyRow + ow * C + c, lanes));
+  return acc;
+}
+
+/*
+ * dw[kh, kw, c, q] = Σ_{b, oh, ow} x[b, oh·sH + kh − padTop, ow·sW + kw − padLeft, c] · dy[b, oh, ow, c·m + q],
+ * taps outside the image adding nothing. Summed one output row at a time, then row by row into dw,
+ * which keeps the float32 rounding of large batches near the cpu backend's float64 sums.
+ */
+EXPORT(depthwise_conv2d_backprop_filter)
+void depthwise_conv2d_backprop_filter(const float *x, const float *dy, float *dw, int batch, int inH,
+                                      int inW, int inC, int outH, int outW, int multiplier, int kH,
+                                      int kW, int sH, int sW, int padTop, int padLeft) {
+  const int outC = inC * multiplier;
+  for (int i = 0; i < kH * kW * outC; i++) dw[i] = 0.0f;
+  for (int b = 0; b < batch; b++) {
+    for (int oh = 0; oh < outH; oh++) {
+      const float *dyRow = dy + (b * outH + oh) * outW * outC;
+      for (int kh = 0; kh < kH; kh++) {
+        const int ih = oh * sH + kh - padTop;
+        if (ih < 0 || ih >= inH) continue;
+        const float *xRow = x + (b * inH + ih) * inW * inC;
+        for (int kw = 0; kw < kW; kw++) {
+          int first, end;
+          columns_inside(kw, sW, padLeft, inW, outW, &first, &end);
+          float *tap = dw + (kh * kW + kw) * outC;
+          if (multiplier == 1) {
+            int c = 0;
+            for (; c + 4 <= inC; c += 4)
+              wasm_v128_store(tap + c, wasm_f32x4_add(wasm_v128_load(tap + c),
+                                                      filter_gradient_lanes(xRow, dyRow, c, 4, inC, kw, sW, padLeft, first, end)));
+            if (c < inC)
+              store_lanes(tap + c,
+                          wasm_f32x4_add(load_lanes(tap + c, inC - c),
+                                         filter_gradient_lanes(xRow, dyRow, c, inC - c, inC, kw, sW, padLeft, first, end)),
+                          inC - c);
+            continue;
+          }
+          for (int o = 0; o < outC; o++) {
+            const int c = o / multiplier;
+            float sum = 0.0f;
+            for (int ow = first; ow < end; ow++) sum += xRow[(ow * sW + kw - padLeft) * inC + c] * dyRow[ow * outC + o];
+            tap[o] += sum;
+          }
+        }
+      }
+    }
+  }
+}
+
 /* ---- dense layers ---------------------------------------------------------------------------- */
 
 /* Depth of one pass over B: a packed panel of KC × 16 floats (16 KiB) stays in L1. */
