@@ -117,7 +117,12 @@ describe('mobilenetv2', () => {
     const gradients = async (backend: 'cpu' | 'wasm', scale: number): Promise<Float32Array[]> => {
       assert.equal(await startBackend(backend, silent), backend);
       const model = mobilenetv2.build(CIFAR_SHAPE, 10, 3);
-      const step = new TrainingStep(model, CIFAR_SHAPE, 10, { learningRate: 0.1, momentum: 0.9, weightDecay: 0 });
+      const step = new TrainingStep(model, CIFAR_SHAPE, 10, {
+        optimizer: 'sgd',
+        learningRate: 0.1,
+        momentum: 0.9,
+        weightDecay: 0,
+      });
       try {
         const images = tf.tidy(() => tf.mul(step.images(bytes, count), scale));
         const { loss, grads } = step.gradients(images, labels);
@@ -155,7 +160,12 @@ describe('mobilenetv2', () => {
   it('trains BatchNorm on the batch and predicts with its moving statistics', async () => {
     assert.equal(await startBackend('wasm', silent), 'wasm');
     const model = mobilenetv2.build(CIFAR_SHAPE, 10, 4);
-    const step = new TrainingStep(model, CIFAR_SHAPE, 10, { learningRate: 0.05, momentum: 0.9, weightDecay: 0 });
+    const step = new TrainingStep(model, CIFAR_SHAPE, 10, {
+      optimizer: 'sgd',
+      learningRate: 0.05,
+      momentum: 0.9,
+      weightDecay: 0,
+    });
     const count = 8;
     const bytes = imageBytes(count, CIFAR_SHAPE, 6);
     const labels = Int32Array.from({ length: count }, (_, i) => i % 10);
@@ -187,7 +197,12 @@ describe('mobilenetv2', () => {
     const root = await mkdtemp(path.join(tmpdir(), 'mobilenetv2-'));
     folders.push(root);
     const model = mobilenetv2.build(MNIST_SHAPE, 3, 7);
-    const step = new TrainingStep(model, MNIST_SHAPE, 3, { learningRate: 0.05, momentum: 0.9, weightDecay: 0 });
+    const step = new TrainingStep(model, MNIST_SHAPE, 3, {
+      optimizer: 'sgd',
+      learningRate: 0.05,
+      momentum: 0.9,
+      weightDecay: 0,
+    });
     step.run(imageBytes(6, MNIST_SHAPE, 8), Int32Array.from([0, 1, 2, 0, 1, 2])).dispose();
     step.dispose();
     await saveArtifact(root, model, {
