@@ -205,10 +205,11 @@ function measurePyTorch(scenario: Scenario, trainImages: number, threads: number
   };
 }
 
-/** Steps per profile: AlexNet's take seconds each, LeNet-5's milliseconds. */
+/** Steps per profile: AlexNet's take seconds each, ResNet-20's a tenth of a second, LeNet-5's milliseconds. */
 const profileRuns: Record<ModelName, ProfileRuns> = {
   lenet5: { warmupSteps: 20, timedSteps: 300, kernelSteps: 50 },
   alexnet: { warmupSteps: 1, timedSteps: 3, kernelSteps: 2 },
+  resnet20: { warmupSteps: 3, timedSteps: 20, kernelSteps: 5 },
 };
 
 async function printProfiles(): Promise<void> {

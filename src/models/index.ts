@@ -2,6 +2,7 @@ import type { ModelName } from '../contract/names.ts';
 import { alexnet } from './alexnet.ts';
 import { lenet5 } from './lenet5.ts';
 import type { ModelDefinition } from './model.ts';
+import { resnet20 } from './resnet20.ts';
 
-export const models: Readonly<Record<ModelName, ModelDefinition>> = { lenet5, alexnet };
+export const models: Readonly<Record<ModelName, ModelDefinition>> = { lenet5, alexnet, resnet20 };
 export type { ModelDefinition } from './model.ts';

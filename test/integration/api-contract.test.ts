@@ -1230,17 +1230,18 @@ describe('DELETE /jobs/:id', () => {
 });
 
 describe('catalog and health', () => {
-  it('GET /models lists lenet5 and alexnet with their parameter counts on each data set', async () => {
+  it('GET /models lists lenet5, alexnet and resnet20 with their parameter counts on each data set', async () => {
     const answer = await request<{ models: { name: string; params: Record<string, number> }[] }>(
       `${service.url}/models`,
     );
     assert.equal(answer.status, 200);
     assert.deepEqual(
       answer.body.models.map((model) => model.name),
-      ['lenet5', 'alexnet'],
+      ['lenet5', 'alexnet', 'resnet20'],
     );
     assert.deepEqual(answer.body.models[0]?.params, { mnist: 44426, cifar10: 62006 });
     assert.deepEqual(answer.body.models[1]?.params, { mnist: 56825546, cifar10: 56826698 });
+    assert.deepEqual(answer.body.models[2]?.params, { mnist: 269434, cifar10: 269722 });
   });
 
   it('GET /datasets describes mnist and cifar10, and no uploads yet', async () => {
