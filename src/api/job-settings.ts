@@ -27,9 +27,14 @@ export function settingsFor(
       `validationSplit needs at least 2 training images, one to train on and one to validate on; trainLimit leaves ${trainLimit}`,
     );
   }
+  const model = modelFacts[request.model];
   return {
     ...request,
-    weightDecay: request.weightDecay ?? modelFacts[request.model].defaultWeightDecay,
+    learningRate: request.learningRate ?? model.recipe.learningRate,
+    batchSize: request.batchSize ?? model.recipe.batchSize,
+    learningRateSchedule:
+      request.learningRateSchedule === undefined ? model.recipe.learningRateSchedule : request.learningRateSchedule,
+    weightDecay: request.weightDecay ?? model.defaultWeightDecay,
     augment: request.augment ?? dataset.augmentByDefault,
     seed: request.seed ?? randomSeed(),
     trainLimit,

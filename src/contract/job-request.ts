@@ -84,18 +84,21 @@ export const jobRequest = z
         }),
       ])
       .nullable()
-      .default(null)
-      .meta({ description: 'the learning rate of each epoch; default: learningRate throughout' }),
+      .optional()
+      .meta({
+        description:
+          'the learning rate of each epoch; null: learningRate throughout; default: cosine without warm-up for resnet20, else null',
+      }),
     epochs: int().min(1).max(1000).default(10),
-    batchSize: int().min(1).max(4096).default(64),
-    learningRate: z.number().gt(0).max(10).default(0.01),
+    batchSize: int().min(1).max(4096).optional().meta({ description: 'default 128 for resnet20, else 64' }),
+    learningRate: z.number().gt(0).max(10).optional().meta({ description: 'default 0.1 for resnet20, else 0.01' }),
     momentum: z.number().min(0).lt(1).default(0.9),
     weightDecay: z
       .number()
       .min(0)
       .max(1)
       .optional()
-      .meta({ description: 'L2 weight decay as in PyTorch SGD; default 1e-4 for alexnet, else 0' }),
+      .meta({ description: 'L2 weight decay as in PyTorch SGD; default 1e-4 for alexnet and resnet20, else 0' }),
     augment: z.boolean().optional().meta({
       description:
         'random 4-pixel-padded crop and horizontal flip of training images; default true for cifar10, else false',
