@@ -36,13 +36,14 @@ export const resnet20Facts: ModelFacts = {
   description:
     'ResNet-20 (He et al. 2016, CIFAR): conv 16@3x3, 3 stages of 3 basic blocks (16, 32, 64 filters; stride 2 and zero-padded identity shortcuts between stages), BatchNorm after each conv, global avg-pool, classes',
   // The paper's recipe: SGD with momentum 0.9 (every model's default), weight decay 1e-4, batches of
-  // 128 at 0.1; a cosine over the job's epochs instead of its divisions by 10 at 50% and 75% of 64k
-  // steps, since a job's epochs are the user's choice.
+  // 128 at 0.1. Its divisions by 10 at 50% and 75% of 64k steps become a cosine over the job's
+  // epochs, since those are the user's choice, down to the paper's last rate, 0.001: the schedule
+  // reaches its minimum in the last epoch, which at 0 would train nothing.
   defaultWeightDecay: 1e-4,
   recipe: {
     learningRate: 0.1,
     batchSize: 128,
-    learningRateSchedule: { type: 'cosine', warmupEpochs: 0, minLearningRate: 0 },
+    learningRateSchedule: { type: 'cosine', warmupEpochs: 0, minLearningRate: 0.001 },
   },
   parameterCount({ channels }, classes) {
     const { stem, stages, blocksPerStage, kernelSize } = resnet20Layers;

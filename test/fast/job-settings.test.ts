@@ -25,7 +25,7 @@ describe('per-model defaults', () => {
     assert.deepEqual(settings({ model: 'resnet20' }), {
       learningRate: 0.1,
       batchSize: 128,
-      learningRateSchedule: { type: 'cosine', warmupEpochs: 0, minLearningRate: 0 },
+      learningRateSchedule: { type: 'cosine', warmupEpochs: 0, minLearningRate: 0.001 },
       weightDecay: 1e-4,
       momentum: 0.9,
       augment: true,

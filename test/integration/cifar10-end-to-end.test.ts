@@ -216,7 +216,7 @@ describe('CIFAR-10 end to end over HTTP', () => {
       {
         learningRate: 0.1,
         batchSize: 128,
-        learningRateSchedule: { type: 'cosine', warmupEpochs: 0, minLearningRate: 0 },
+        learningRateSchedule: { type: 'cosine', warmupEpochs: 0, minLearningRate: 0.001 },
         weightDecay: 1e-4,
         augment: true,
       },
