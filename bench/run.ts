@@ -205,10 +205,11 @@ function measurePyTorch(scenario: Scenario, trainImages: number, threads: number
   };
 }
 
-/** Steps per profile: AlexNet's take seconds each, MobileNetV2's a fraction of one, LeNet-5's milliseconds. */
+/** Steps per profile: AlexNet's take seconds each, MobileNetV2's and ResNet-20's a fraction of one, LeNet-5's milliseconds. */
 const profileRuns: Record<ModelName, ProfileRuns> = {
   lenet5: { warmupSteps: 20, timedSteps: 300, kernelSteps: 50 },
   alexnet: { warmupSteps: 1, timedSteps: 3, kernelSteps: 2 },
+  resnet20: { warmupSteps: 3, timedSteps: 20, kernelSteps: 5 },
   mobilenetv2: { warmupSteps: 2, timedSteps: 10, kernelSteps: 3 },
 };
 

@@ -1,10 +1,10 @@
-import type { JobSettings, OptimizerName, TrainingRequest } from '../contract/job-request.ts';
+import type { JobSettings, TrainingRequest } from '../contract/job-request.ts';
 import { modelFacts } from '../models/catalog.ts';
 import type { DatasetFacts } from './dataset-facts.ts';
 import { invalidBody } from './http-error.ts';
 
-/** The notebook's 0.01 for SGD; Adam's step is scaled by the gradient's own size, and 1e-3 is its usual rate (Kingma & Ba, PyTorch, Keras). */
-const defaultLearningRates: Record<OptimizerName, number> = { sgd: 0.01, adam: 1e-3, adamw: 1e-3 };
+/** Adam's step is scaled by the gradient's own size, and 1e-3 is its usual rate (Kingma & Ba, PyTorch, Keras); SGD's is the model's recipe. */
+const adamLearningRate = 1e-3;
 
 /** PyTorch's AdamW default: decoupled decay of 0 would make it Adam. */
 const adamwWeightDecay = 0.01;
@@ -33,12 +33,14 @@ export function settingsFor(
       `validationSplit needs at least 2 training images, one to train on and one to validate on; trainLimit leaves ${trainLimit}`,
     );
   }
+  const model = modelFacts[request.model];
   return {
     ...request,
-    learningRate: request.learningRate ?? defaultLearningRates[request.optimizer],
-    weightDecay:
-      request.weightDecay ??
-      (request.optimizer === 'adamw' ? adamwWeightDecay : modelFacts[request.model].defaultWeightDecay),
+    learningRate: request.learningRate ?? (request.optimizer === 'sgd' ? model.recipe.learningRate : adamLearningRate),
+    batchSize: request.batchSize ?? model.recipe.batchSize,
+    learningRateSchedule:
+      request.learningRateSchedule === undefined ? model.recipe.learningRateSchedule : request.learningRateSchedule,
+    weightDecay: request.weightDecay ?? (request.optimizer === 'adamw' ? adamwWeightDecay : model.defaultWeightDecay),
     augment: request.augment ?? dataset.augmentByDefault,
     seed: request.seed ?? randomSeed(),
     trainLimit,

@@ -93,10 +93,13 @@ export const jobRequest = z
         }),
       ])
       .nullable()
-      .default(null)
-      .meta({ description: 'the learning rate of each epoch; default: learningRate throughout' }),
+      .optional()
+      .meta({
+        description:
+          'the learning rate of each epoch; null: learningRate throughout; default: cosine without warm-up for resnet20, else null',
+      }),
     epochs: int().min(1).max(1000).default(10),
-    batchSize: int().min(1).max(4096).default(64),
+    batchSize: int().min(1).max(4096).optional().meta({ description: 'default 128 for resnet20, else 64' }),
     optimizer: z
       .enum(optimizerNames, { error: oneOf('optimizer', optimizerNames) })
       .default('sgd')
@@ -104,12 +107,9 @@ export const jobRequest = z
         description:
           "sgd: SGD with momentum (PyTorch's SGD); adam: Adam (beta1 0.9, beta2 0.999, epsilon 1e-8); adamw: Adam with decoupled weight decay (PyTorch's AdamW)",
       }),
-    learningRate: z
-      .number()
-      .gt(0)
-      .max(10)
-      .optional()
-      .meta({ description: 'the (peak) learning rate; default 0.01 for sgd, 0.001 for adam and adamw' }),
+    learningRate: z.number().gt(0).max(10).optional().meta({
+      description: 'the (peak) learning rate; default 0.001 for adam and adamw, for sgd 0.1 for resnet20, else 0.01',
+    }),
     momentum: z
       .number()
       .min(0)

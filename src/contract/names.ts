@@ -2,7 +2,7 @@
  * The models and data sets this server implements. The request schema accepts exactly these, and
  * the model and data set registries are typed by them, so a name can't be offered without code.
  */
-export const modelNames = ['lenet5', 'alexnet', 'mobilenetv2'] as const;
+export const modelNames = ['lenet5', 'alexnet', 'resnet20', 'mobilenetv2'] as const;
 export type ModelName = (typeof modelNames)[number];
 
 export const datasetNames = ['mnist', 'cifar10'] as const;

@@ -26,6 +26,7 @@ export const alexnetFacts: ModelFacts = {
   description:
     'AlexNet (CIFAR variant): conv 64, 192, 384, 256, 256 @3x3 with 3 max-pools, adaptive avg-pool 6x6, dropout, dense 4096, dropout, dense 4096, classes',
   defaultWeightDecay: 1e-4,
+  recipe: { learningRate: 0.01, batchSize: 64, learningRateSchedule: null },
   parameterCount({ channels }, classes) {
     const { features, kernelSize, pooledSize, hidden } = alexnetLayers;
     let count = 0;

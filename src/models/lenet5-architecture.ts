@@ -21,6 +21,7 @@ export const lenet5Facts: ModelFacts = {
   name: 'lenet5',
   description: 'LeNet-5: conv 6@5x5, max-pool, conv 16@5x5, max-pool, dense 120, 84, classes',
   defaultWeightDecay: 0,
+  recipe: { learningRate: 0.01, batchSize: 64, learningRateSchedule: null },
   parameterCount({ height, width, channels }, classes) {
     const { convolutions, pool, hidden } = lenet5Layers;
     let count = 0;

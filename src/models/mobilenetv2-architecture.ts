@@ -52,6 +52,8 @@ export const mobilenetv2Facts: ModelFacts = {
   description:
     'MobileNetV2 (width 1.0, Keras topology): conv 32 stride 2, 17 inverted-residual blocks (expansion 6, depthwise 3x3, linear bottlenecks, BatchNorm, ReLU6), conv 1280, global average pooling, classes',
   defaultWeightDecay: 4e-5,
+  // No recipe of its own has been measured here yet (issue 24's `auto` is to choose one): the notebook's.
+  recipe: { learningRate: 0.01, batchSize: 64, learningRateSchedule: null },
   parameterCount({ channels }, classes) {
     const { stem, stages, depthwiseKernelSize, headFilters } = mobilenetv2Layers;
     let count = convolutionWithBatchNorm(channels, stem.filters, stem.kernelSize);

@@ -1,4 +1,5 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
+import type { JobSettings } from '../contract/job-request.ts';
 import type { ModelName } from '../contract/names.ts';
 import type { ImageShape } from '../datasets/dataset.ts';
 
@@ -11,6 +12,8 @@ export interface ModelFacts {
   readonly description: string;
   /** L2 weight decay a job gets when it names none (the notebook used 1e-4 for AlexNet only). */
   readonly defaultWeightDecay: number;
+  /** The rest of the model's recipe, for each setting a job doesn't give: the notebook's for LeNet-5 and AlexNet. */
+  readonly recipe: Pick<JobSettings, 'learningRate' | 'batchSize' | 'learningRateSchedule'>;
   /** Trainable parameters of the network for this input and class count, counted from its layer sizes. */
   parameterCount(input: ImageShape, classes: number): number;
 }

@@ -9,6 +9,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { loadArtifact, saveArtifact } from '../models/artifact.ts';
 import { initialiseFrom, setTrainableLayers } from '../models/fine-tune.ts';
 import { models } from '../models/index.ts';
+import { parameterCount } from '../models/parameter-count.ts';
 import { JobAttempt } from '../store/job-attempt.ts';
 import type { ExperimentStore } from '../store/experiment-store.ts';
 import type { JobStore } from '../store/job-store.ts';
@@ -231,7 +232,8 @@ async function complete(
     confusionMatrix: evaluation.confusionMatrix,
     classNames: [...dataset.classNames],
     ...classMetrics(evaluation.confusionMatrix, dataset.classNames),
-    params: model.countParams(),
+    // GET /models's count: the network's parameters, without BatchNorm's moving statistics (which countParams() includes).
+    params: parameterCount(models[settings.model], dataset),
     trainSeconds,
     backend: dependencies.backend,
     device: backendDevice(),

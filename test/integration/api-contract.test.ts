@@ -1281,18 +1281,19 @@ describe('DELETE /jobs/:id', () => {
 });
 
 describe('catalog and health', () => {
-  it('GET /models lists lenet5, alexnet and mobilenetv2 with their parameter counts on each data set', async () => {
+  it('GET /models lists lenet5, alexnet, resnet20 and mobilenetv2 with their parameter counts on each data set', async () => {
     const answer = await request<{ models: { name: string; params: Record<string, number> }[] }>(
       `${service.url}/models`,
     );
     assert.equal(answer.status, 200);
     assert.deepEqual(
       answer.body.models.map((model) => model.name),
-      ['lenet5', 'alexnet', 'mobilenetv2'],
+      ['lenet5', 'alexnet', 'resnet20', 'mobilenetv2'],
     );
     assert.deepEqual(answer.body.models[0]?.params, { mnist: 44426, cifar10: 62006 });
     assert.deepEqual(answer.body.models[1]?.params, { mnist: 56825546, cifar10: 56826698 });
-    assert.deepEqual(answer.body.models[2]?.params, { mnist: 2236106, cifar10: 2236682 });
+    assert.deepEqual(answer.body.models[2]?.params, { mnist: 269434, cifar10: 269722 });
+    assert.deepEqual(answer.body.models[3]?.params, { mnist: 2236106, cifar10: 2236682 });
   });
 
   it('GET /datasets describes mnist and cifar10, and no uploads yet', async () => {
@@ -1426,11 +1427,13 @@ describe('GET /openapi.json', () => {
       { type: epochs?.type, minimum: epochs?.minimum, maximum: epochs?.maximum, default: epochs?.default },
       { type: 'integer', minimum: 1, maximum: 1000, default: 10 },
     );
+    // Its default is the model's (see models/*-architecture.ts), so the schema states it in words.
     const batchSize = resolve(schema.properties.batchSize);
     assert.deepEqual(
       { type: batchSize?.type, minimum: batchSize?.minimum, maximum: batchSize?.maximum, default: batchSize?.default },
-      { type: 'integer', minimum: 1, maximum: 4096, default: 64 },
+      { type: 'integer', minimum: 1, maximum: 4096, default: undefined },
     );
+    assert.equal(batchSize?.description, 'default 128 for resnet20, else 64');
     assert.equal(resolve(schema.properties.augment)?.type, 'boolean');
     assert.equal(resolve(schema.properties.seed)?.type, 'integer');
     const timeout = resolve(schema.properties.timeoutSeconds);

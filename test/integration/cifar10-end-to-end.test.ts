@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { pino } from 'pino';
 import sharp from 'sharp';
-import type { PredictResponse } from '../../src/contract/predict.ts';
+import type { Prediction, PredictResponse } from '../../src/contract/predict.ts';
 import { cifar10 } from '../../src/datasets/cifar10.ts';
 import type { Dataset } from '../../src/datasets/dataset.ts';
 import { normalisedImages } from '../../src/datasets/normalise.ts';
@@ -31,6 +31,51 @@ describe('CIFAR-10 end to end over HTTP', () => {
     await service?.close();
     await rm(folder, { recursive: true, force: true });
   });
+
+  /** A CIFAR-10 test image, enlarged to a JPEG file, through predict: its answer, checked for shape. */
+  async function predictsTestImage(jobId: string, index: number): Promise<Prediction> {
+    const predicted = await request<PredictResponse>(`${service.url}/jobs/${jobId}/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'image/jpeg' },
+      body: new Uint8Array(await testImageJpeg(index)),
+    });
+    assert.equal(predicted.status, 200, JSON.stringify(predicted.body));
+    const [prediction] = predicted.body.predictions;
+    assert.ok(prediction);
+    assert.equal(prediction.top.length, 5);
+    assert.equal(prediction.className, dataset.classNames[prediction.label]);
+    return prediction;
+  }
+
+  async function testImageJpeg(index: number): Promise<Buffer> {
+    const pixels = Buffer.from(dataset.test.images.subarray(index * 3072, (index + 1) * 3072));
+    return sharp(pixels, { raw: { width: 32, height: 32, channels: 3 } })
+      .resize(96, 96)
+      .jpeg()
+      .toBuffer();
+  }
+
+  /** The job's model download, loaded by stock TensorFlow.js, gives the service's probabilities for the same prepared image. */
+  async function assertDownloadPredictsAlike(jobId: string, index: number, prediction: Prediction): Promise<void> {
+    const download = await fetch(`${service.url}/jobs/${jobId}/model`);
+    assert.equal(download.status, 200);
+    const { folder: extracted } = await extractArchive(Buffer.from(await download.arrayBuffer()), folder);
+    const explained = await request<PredictResponse>(`${service.url}/jobs/${jobId}/predict?explain=1`, {
+      method: 'POST',
+      headers: { 'content-type': 'image/jpeg' },
+      body: new Uint8Array(await testImageJpeg(index)),
+    });
+    const input = explained.body.predictions[0]?.explanation?.input.replace(/^data:image\/png;base64,/, '') ?? '';
+    const [stock] = await stockTfjsProbabilities(extracted, [
+      new Uint8Array(await sharp(Buffer.from(input, 'base64')).raw().toBuffer()),
+    ]);
+    for (const { label, probability } of prediction.top) {
+      assert.ok(
+        Math.abs((stock?.[label] ?? NaN) - probability) < 1e-4,
+        `class ${label}: stock TensorFlow.js ${stock?.[label]}, the service ${probability}`,
+      );
+    }
+  }
 
   it('trains LeNet-5 above chance, with augmentation on by default, and predicts real CIFAR images sent as PNG', async () => {
     const job = await runJob(
@@ -145,43 +190,40 @@ describe('CIFAR-10 end to end over HTTP', () => {
     assert.equal(job.result?.total, 100);
     assert.ok(Number.isFinite(job.result?.testLoss));
 
-    const index = 42;
-    const pixels = Buffer.from(dataset.test.images.subarray(index * 3072, (index + 1) * 3072));
-    const jpeg = await sharp(pixels, { raw: { width: 32, height: 32, channels: 3 } })
-      .resize(96, 96)
-      .jpeg()
-      .toBuffer();
-    const predicted = await request<PredictResponse>(`${service.url}/jobs/${job.id}/predict`, {
-      method: 'POST',
-      headers: { 'content-type': 'image/jpeg' },
-      body: jpeg,
-    });
-    assert.equal(predicted.status, 200, JSON.stringify(predicted.body));
-    const [prediction] = predicted.body.predictions;
-    assert.ok(prediction);
-    assert.equal(prediction.top.length, 5);
-    assert.equal(prediction.className, dataset.classNames[prediction.label]);
+    const prediction = await predictsTestImage(job.id, 42);
     const total = prediction.top.reduce((sum, entry) => sum + entry.probability, 0);
     assert.ok(total > 0.4 && total <= 1.0001, `top-5 probabilities sum to ${total}`);
-
     // Its download, with the shipped module for the adaptive pooling and dropout, in stock TensorFlow.js.
-    const download = await fetch(`${service.url}/jobs/${job.id}/model`);
-    assert.equal(download.status, 200);
-    const { folder: extracted } = await extractArchive(Buffer.from(await download.arrayBuffer()), folder);
-    const explained = await request<PredictResponse>(`${service.url}/jobs/${job.id}/predict?explain=1`, {
-      method: 'POST',
-      headers: { 'content-type': 'image/jpeg' },
-      body: new Uint8Array(jpeg),
-    });
-    const input = explained.body.predictions[0]?.explanation?.input.replace(/^data:image\/png;base64,/, '') ?? '';
-    const [stock] = await stockTfjsProbabilities(extracted, [
-      new Uint8Array(await sharp(Buffer.from(input, 'base64')).raw().toBuffer()),
-    ]);
-    for (const { label, probability } of prediction.top) {
-      assert.ok(
-        Math.abs((stock?.[label] ?? NaN) - probability) < 1e-4,
-        `class ${label}: stock TensorFlow.js ${stock?.[label]}, the service ${probability}`,
-      );
-    }
+    await assertDownloadPredictsAlike(job.id, 42, prediction);
+  });
+
+  it('trains ResNet-20 (269,722 parameters) with its recipe by default, predicts, and its download (standard layers only) predicts alike in stock TensorFlow.js', async () => {
+    const job = await runJob(
+      service,
+      { model: 'resnet20', dataset: 'cifar10', epochs: 1, trainLimit: 256, testLimit: 100, seed: 3 },
+      { timeoutMs: 240_000, intervalMs: 250 },
+    );
+    assert.equal(job.state, 'completed', job.error?.message);
+    assert.equal(job.result?.params, 269722);
+    assert.deepEqual(
+      {
+        learningRate: job.request.learningRate,
+        batchSize: job.request.batchSize,
+        learningRateSchedule: job.request.learningRateSchedule,
+        weightDecay: job.request.weightDecay,
+        augment: job.request.augment,
+      },
+      {
+        learningRate: 0.1,
+        batchSize: 128,
+        learningRateSchedule: { type: 'cosine', warmupEpochs: 0, minLearningRate: 0.001 },
+        weightDecay: 1e-4,
+        augment: true,
+      },
+    );
+    assert.equal(job.result?.total, 100);
+    assert.ok(Number.isFinite(job.result?.testLoss));
+    const prediction = await predictsTestImage(job.id, 7);
+    await assertDownloadPredictsAlike(job.id, 7, prediction);
   });
 });
