@@ -111,7 +111,7 @@ describe('dashboard', () => {
     const datasets = await byTestId('field-dataset')
       .locator('option')
       .evaluateAll((options) => options.map((option) => option.getAttribute('value')));
-    assert.deepEqual(models, ['lenet5', 'alexnet', 'resnet20']);
+    assert.deepEqual(models, ['lenet5', 'alexnet', 'resnet20', 'mobilenetv2']);
     assert.deepEqual(datasets, ['mnist', 'cifar10']);
   });
 

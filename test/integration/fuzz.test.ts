@@ -14,6 +14,7 @@ import sharp from 'sharp';
 import type { ErrorBody } from '../../src/contract/errors.ts';
 import type { Job } from '../../src/contract/job.ts';
 import { jobRequest } from '../../src/contract/job-request.ts';
+import { modelNames } from '../../src/contract/names.ts';
 import { request, startTestService, waitFor, type JsonResponse, type TestService } from '../support/service.ts';
 
 const smallJob = {
@@ -174,7 +175,8 @@ const nearlyValid = fc
 
 const validBody = fc.record(
   {
-    model: fc.constantFrom('lenet5', 'alexnet'),
+    model: fc.constantFrom(...modelNames),
+    optimizer: fc.constantFrom('sgd', 'adam', 'adamw'),
     dataset: fc.constantFrom('mnist', 'cifar10'),
     epochs: fc.integer({ min: 1, max: 1000 }),
     batchSize: fc.integer({ min: 1, max: 4096 }),
