@@ -2,7 +2,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { SeededRandom } from '../random.ts';
 import { adaptiveAveragePooling2d } from './adaptive-average-pooling.ts';
 import { alexnetFacts, alexnetLayers } from './alexnet-architecture.ts';
-import type { ModelDefinition } from './model.ts';
+import { afterFlatten, type ModelDefinition } from './model.ts';
 import { initialiseLikePyTorch } from './pytorch-init.ts';
 import { seededDropout } from './seeded-dropout.ts';
 
@@ -53,4 +53,5 @@ export const alexnet: ModelDefinition = {
     initialiseLikePyTorch(model, seed);
     return model;
   },
+  topStart: afterFlatten,
 };

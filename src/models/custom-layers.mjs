@@ -10,7 +10,8 @@
  *   const model = await tf.loadLayersModel('model.json');
  *
  * With the separate packages instead of @tensorflow/tfjs: registerCustomLayers({ ...tfjsCore, ...tfjsLayers }).
- * These are for inference: SeededDropout is the identity, as dropout is when predicting.
+ * These are for inference: SeededDropout is the identity, as dropout is when predicting; ImageInput
+ * brings the service's input to a pretrained base's size, channels and range.
  */
 
 /**
@@ -79,6 +80,44 @@ export function registerCustomLayers(tf) {
     }
   }
 
+  /** Resizes, repeats grey into colour and rescales, as a pretrained base expects its input (MobileNetV2 from ImageNet). */
+  class ImageInput extends tf.layers.Layer {
+    static className = 'ImageInput';
+
+    constructor(config) {
+      super(config);
+      this.size = config.size;
+      this.channels = config.channels;
+      this.scale = config.scale;
+      this.offset = config.offset;
+    }
+
+    computeOutputShape(inputShape) {
+      const shape = Array.isArray(inputShape[0]) ? inputShape[0] : inputShape;
+      return [
+        shape[0],
+        this.size ? this.size[0] : shape[1],
+        this.size ? this.size[1] : shape[2],
+        this.channels ?? shape[3],
+      ];
+    }
+
+    call(inputs) {
+      return tf.tidy(() => {
+        let x = Array.isArray(inputs) ? inputs[0] : inputs;
+        if (this.size && (x.shape[1] !== this.size[0] || x.shape[2] !== this.size[1]))
+          x = tf.image.resizeBilinear(x, this.size, false, true);
+        if (this.channels && x.shape[3] === 1 && this.channels !== 1) x = tf.tile(x, [1, 1, 1, this.channels]);
+        return tf.add(tf.mul(x, this.scale), this.offset);
+      });
+    }
+
+    getConfig() {
+      return { ...super.getConfig(), size: this.size, channels: this.channels, scale: this.scale, offset: this.offset };
+    }
+  }
+
   tf.serialization.registerClass(AdaptiveAveragePooling2D);
+  tf.serialization.registerClass(ImageInput);
   tf.serialization.registerClass(SeededDropout);
 }

@@ -34,11 +34,29 @@ export function initialiseFrom(model: tfl.LayersModel, source: tfl.LayersModel):
   return { newHead };
 }
 
-/** With `dense`, every layer but the dense ones stops training: its weights stay as they are. */
-export function setTrainableLayers(model: tfl.LayersModel, trainLayers: TrainLayers): void {
+/**
+ * Freezes the layers `trainLayers` leaves as they are: `dense`, all but the dense layers; `head`,
+ * all but the last (the classifier); `top`, those before the network's top stage (topStart). A
+ * frozen BatchNorm layer normalises with its moving statistics and leaves them alone, as Keras does
+ * (tfjs-layers would use and update the batch's statistics in training whatever `trainable` says).
+ */
+export function setTrainableLayers(model: tfl.LayersModel, trainLayers: TrainLayers, topStart: number): void {
   if (trainLayers === 'all') return;
-  for (const layer of model.layers)
-    layer.trainable = layer instanceof tfl.layers.Layer && layer.getClassName() === 'Dense';
+  const last = model.layers.length - 1;
+  model.layers.forEach((layer, index) => {
+    layer.trainable =
+      trainLayers === 'dense'
+        ? layer.getClassName() === 'Dense'
+        : trainLayers === 'head'
+          ? index === last
+          : index >= topStart;
+    if (!layer.trainable && layer.getClassName() === 'BatchNormalization') inInferenceMode(layer);
+  });
+}
+
+function inInferenceMode(layer: tfl.layers.Layer): void {
+  const call = layer.call.bind(layer);
+  layer.call = (inputs, kwargs) => call(inputs, { ...kwargs, training: false });
 }
 
 /** The values of the weights that don't train, in the model's weights order: what a replica thread's copy must start from too. */

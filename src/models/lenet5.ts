@@ -1,6 +1,6 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import { lenet5Facts, lenet5Layers } from './lenet5-architecture.ts';
-import type { ModelDefinition } from './model.ts';
+import { afterFlatten, type ModelDefinition } from './model.ts';
 import { initialiseLikePyTorch } from './pytorch-init.ts';
 
 /** LeNet-5 as in the course notebook, built from the layer sizes in lenet5-architecture.ts. */
@@ -28,4 +28,5 @@ export const lenet5: ModelDefinition = {
     initialiseLikePyTorch(model, seed);
     return model;
   },
+  topStart: afterFlatten,
 };

@@ -2,7 +2,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { SeededRandom } from '../random.ts';
 import { mobilenetv2Facts, mobilenetv2Layers } from './mobilenetv2-architecture.ts';
+import { ImageInput } from './image-input.ts';
 import type { ModelDefinition } from './model.ts';
+
+/** Where trainLayers `top` starts: blocks 11-16 (the 160- and 320-channel stages), as the ImageNet base ends before them. */
+const topFirstLayer = 'block_11_expand';
 
 /**
  * Kernels drawn as torchvision's MobileNetV2 draws them, with our seeded generator: convolutions
@@ -38,7 +42,7 @@ function initialiseMobileNetV2(model: tfl.LayersModel, seed: number): void {
  */
 export const mobilenetv2: ModelDefinition = {
   ...mobilenetv2Facts,
-  build({ height, width, channels }, classes, seed) {
+  build({ height, width, channels }, classes, seed, options = {}) {
     const { stem, stages, depthwiseKernelSize, headFilters, reluMax, batchNorm } = mobilenetv2Layers;
     // initialiseMobileNetV2 overwrites every kernel, so tfjs's own Glorot draws are skipped.
     const conv = (filters: number, kernelSize: number, strides: number, name: string) =>
@@ -56,12 +60,15 @@ export const mobilenetv2: ModelDefinition = {
       return relu ? (tfl.layers.reLU({ maxValue: reluMax, name: `${name}_relu` }).apply(y) as tfl.SymbolicTensor) : y;
     };
     const input = tfl.input({ shape: [height, width, channels], name: 'input' });
-    let x = conv(stem.filters, stem.kernelSize, stem.stride, 'Conv1').apply(input) as tfl.SymbolicTensor;
+    const image = options.imageInput
+      ? (new ImageInput({ ...options.imageInput, name: 'image_input' }).apply(input) as tfl.SymbolicTensor)
+      : input;
+    let x = conv(stem.filters, stem.kernelSize, stem.stride, 'Conv1').apply(image) as tfl.SymbolicTensor;
     x = tfl.layers.batchNormalization({ ...batchNorm, name: 'bn_Conv1' }).apply(x) as tfl.SymbolicTensor;
     x = tfl.layers.reLU({ maxValue: reluMax, name: 'Conv1_relu' }).apply(x) as tfl.SymbolicTensor;
     let depth: number = stem.filters;
     let index = 0;
-    for (const { expansion, filters, blocks, stride } of stages) {
+    stages: for (const { expansion, filters, blocks, stride } of stages) {
       for (let block = 0; block < blocks; block++, index++) {
         const prefix = index === 0 ? 'expanded_conv' : `block_${index}`;
         const strides = block === 0 ? stride : 1;
@@ -88,11 +95,16 @@ export const mobilenetv2: ModelDefinition = {
         }
         x = h;
         depth = filters;
+        if (options.cutAfter !== undefined && x.sourceLayer.name === options.cutAfter) break stages;
       }
     }
-    x = conv(headFilters, 1, 1, 'Conv_1').apply(x) as tfl.SymbolicTensor;
-    x = tfl.layers.batchNormalization({ ...batchNorm, name: 'Conv_1_bn' }).apply(x) as tfl.SymbolicTensor;
-    x = tfl.layers.reLU({ maxValue: reluMax, name: 'out_relu' }).apply(x) as tfl.SymbolicTensor;
+    if (options.cutAfter === undefined) {
+      x = conv(headFilters, 1, 1, 'Conv_1').apply(x) as tfl.SymbolicTensor;
+      x = tfl.layers.batchNormalization({ ...batchNorm, name: 'Conv_1_bn' }).apply(x) as tfl.SymbolicTensor;
+      x = tfl.layers.reLU({ maxValue: reluMax, name: 'out_relu' }).apply(x) as tfl.SymbolicTensor;
+    } else if (x.sourceLayer.name !== options.cutAfter) {
+      throw new Error(`MobileNetV2 has no block ending in ${options.cutAfter} to cut after`);
+    }
     x = tfl.layers.globalAveragePooling2d({ name: 'global_average_pooling2d' }).apply(x) as tfl.SymbolicTensor;
     const logits = tfl.layers
       .dense({ units: classes, kernelInitializer: 'zeros', name: 'predictions' })
@@ -100,5 +112,8 @@ export const mobilenetv2: ModelDefinition = {
     const model = tfl.model({ inputs: input, outputs: logits, name: 'mobilenetv2' });
     initialiseMobileNetV2(model, seed);
     return model;
+  },
+  topStart(model) {
+    return model.layers.findIndex((layer) => layer.name === topFirstLayer);
   },
 };

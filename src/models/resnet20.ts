@@ -77,6 +77,13 @@ export const resnet20: ModelDefinition = {
     initialise(model, seed);
     return model;
   },
+  topStart(model) {
+    // The last stage: from its first convolution, the first layer of that stage's width.
+    const widest = resnet20Layers.stages.at(-1);
+    return model.layers.findIndex(
+      (layer) => layer.getClassName() === 'Conv2D' && layer.getConfig()['filters'] === widest,
+    );
+  },
 };
 
 /**

@@ -7,9 +7,10 @@ import type { JobSettings } from '../contract/job-request.ts';
 import { batchesPerEpoch, progressAt, trainingImages } from '../contract/progress.ts';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { loadArtifact, saveArtifact } from '../models/artifact.ts';
-import { initialiseFrom, setTrainableLayers } from '../models/fine-tune.ts';
-import { models } from '../models/index.ts';
-import { parameterCount } from '../models/parameter-count.ts';
+import { startFromImagenet } from '../models/bases/imagenet.ts';
+import { builtInBaseOf } from '../models/bases/catalog.ts';
+import { networkFor, networkParameters } from '../models/build-for-job.ts';
+import { initialiseFrom } from '../models/fine-tune.ts';
 import { JobAttempt } from '../store/job-attempt.ts';
 import type { ExperimentStore } from '../store/experiment-store.ts';
 import type { JobStore } from '../store/job-store.ts';
@@ -106,13 +107,18 @@ async function trainAndRecord(
 ): Promise<TrainingJobOutcome> {
   const { jobId } = attempt;
   const dataset = await dependencies.datasets.get(settings.dataset);
-  const model = models[settings.model].build(dataset.shape, dataset.classNames.length, settings.seed);
+  const model = networkFor(settings, dataset.shape, dataset.classNames.length);
   const resumeFrom = startedBefore ? await usableCheckpoint(jobId, dependencies.checkpoints, log) : null;
   try {
     // A checkpoint holds every weight; without one, a fine-tuning job starts from its source's.
-    if (settings.initFrom !== null && !resumeFrom)
-      await startFrom(model, settings.initFrom, dependencies.artifactsDir, log);
-    setTrainableLayers(model, settings.trainLayers);
+    if (settings.initFrom !== null && !resumeFrom) {
+      if (builtInBaseOf(settings) !== null) {
+        const layers = startFromImagenet(model);
+        log.info({ initFrom: settings.initFrom, layers }, 'starting from the ImageNet base');
+      } else {
+        await startFrom(model, settings.initFrom, dependencies.artifactsDir, log);
+      }
+    }
     if (startedBefore) {
       const position = resumeFrom?.position;
       const perEpoch = batchesPerEpoch(trainingImages(settings), settings.batchSize);
@@ -232,8 +238,7 @@ async function complete(
     confusionMatrix: evaluation.confusionMatrix,
     classNames: [...dataset.classNames],
     ...classMetrics(evaluation.confusionMatrix, dataset.classNames),
-    // GET /models's count: the network's parameters, without BatchNorm's moving statistics (which countParams() includes).
-    params: parameterCount(models[settings.model], dataset),
+    params: networkParameters(model),
     trainSeconds,
     backend: dependencies.backend,
     device: backendDevice(),

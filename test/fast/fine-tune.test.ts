@@ -58,14 +58,14 @@ describe('starting a model from another job’s', () => {
   test('dense only: the other layers stop training, and a replica copy gets their values', () => {
     const model = lenet5.build(shape, 10, 4);
     const all = model.trainableWeights.length;
-    setTrainableLayers(model, 'dense');
+    setTrainableLayers(model, 'dense', 0);
     const dense = model.layers.filter((layer) => layer.getClassName() === 'Dense');
     assert.ok(dense.length >= 2);
     assert.equal(model.trainableWeights.length, dense.length * 2, 'kernel and bias of each dense layer');
     assert.ok(model.trainableWeights.length < all);
 
     const copy = lenet5.build(shape, 10, 5);
-    setTrainableLayers(copy, 'dense');
+    setTrainableLayers(copy, 'dense', 0);
     setFrozenWeights(copy, frozenWeightValues(model));
     const frozen = (m: tfl.LayersModel) =>
       m.weights.filter((weight) => !weight.trainable).map((weight) => Array.from(weight.read().dataSync()));

@@ -203,7 +203,7 @@ describe('data-parallel training', () => {
     const source = models.lenet5.build(digits.shape, 10, 99);
     const prepare = (model: tfl.LayersModel) => {
       initialiseFrom(model, source);
-      setTrainableLayers(model, 'dense');
+      setTrainableLayers(model, 'dense', 0);
     };
     const job: JobSettings = { ...lenetJob, epochs: 1, trainLayers: 'dense' };
     try {

@@ -34,7 +34,15 @@ export interface ReplicaFault {
  */
 export type ReplicaSettings = Pick<
   JobSettings,
-  'model' | 'seed' | 'optimizer' | 'learningRate' | 'momentum' | 'weightDecay' | 'trainLayers'
+  | 'model'
+  | 'seed'
+  | 'optimizer'
+  | 'learningRate'
+  | 'momentum'
+  | 'weightDecay'
+  | 'trainLayers'
+  | 'initFrom'
+  | 'inputSize'
 >;
 
 /** A replica thread's workerData. */
@@ -143,6 +151,8 @@ export class ReplicaGroup {
       momentum: settings.momentum,
       weightDecay: settings.weightDecay,
       trainLayers: settings.trainLayers,
+      initFrom: settings.initFrom,
+      inputSize: settings.inputSize,
     };
     const group = new ReplicaGroup(memory, step, dropouts, replicaSettings, step.iterations);
     const ready: Promise<void>[] = [];

@@ -6,8 +6,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
 import { startBackend } from '../../backends/select.ts';
-import { setFrozenWeights, setTrainableLayers } from '../../models/fine-tune.ts';
-import { models } from '../../models/index.ts';
+import { networkFor } from '../../models/build-for-job.ts';
+import { setFrozenWeights } from '../../models/fine-tune.ts';
 import { SeededDropout } from '../../models/seeded-dropout.ts';
 import { TrainingStep } from '../training-step.ts';
 import { Barrier, ReplicasStoppedError, waitUntil } from './barrier.ts';
@@ -21,8 +21,7 @@ const post = (message: ReplicaThreadMessage) => parentPort?.postMessage(message)
 async function trainSlices(): Promise<void> {
   await startBackend(data.backend, pino({ level: 'warn' }));
   const { shape, classes, settings } = data;
-  const model = models[settings.model].build(shape, classes, settings.seed);
-  setTrainableLayers(model, settings.trainLayers);
+  const model = networkFor(settings, shape, classes);
   setFrozenWeights(model, data.frozen);
   const step = new TrainingStep(model, shape, classes, settings);
   const dropouts = model.layers.filter((layer): layer is SeededDropout => layer instanceof SeededDropout);
