@@ -59,6 +59,8 @@ export function settingsFor(scenario: Scenario, dataset: Dataset): JobSettings {
     timeoutSeconds: Number.POSITIVE_INFINITY,
     initFrom: null,
     trainLayers: 'all',
+    inputSize: null,
+    autoChoice: null,
     validationSplit: null,
     earlyStopping: null,
     learningRateSchedule: null,

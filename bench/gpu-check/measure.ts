@@ -192,6 +192,8 @@ function settingsFor(
     timeoutSeconds: Number.POSITIVE_INFINITY,
     initFrom: null,
     trainLayers: 'all',
+    inputSize: null,
+    autoChoice: null,
     validationSplit: null,
     earlyStopping: null,
     learningRateSchedule: null,

@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { JobSettings } from '../contract/job-request.ts';
 import { readArtifactMetadata } from '../models/artifact.ts';
+import { basesOf, builtInBaseOf } from '../models/bases/catalog.ts';
 import type { ImageShape } from '../datasets/dataset.ts';
 import type { JobStore } from '../store/job-store.ts';
 import { ownerOf } from './auth.ts';
@@ -18,8 +19,9 @@ export async function assertCanStartFrom(
   dataset: DatasetFacts,
   artifactsDir: string,
 ): Promise<void> {
+  assertFitsNetwork(settings);
   const from = settings.initFrom;
-  if (from === null) return;
+  if (from === null || builtInBaseOf(settings) !== null) return;
   const refuse = (why: string) => invalidBody('initFrom', why, 'initFrom');
   const owner = ownerOf(request);
   const source = await store.get(from);
@@ -29,6 +31,10 @@ export async function assertCanStartFrom(
     throw refuse(`names job ${from}, which is ${source.state}: fine-tuning starts from a completed job`);
   if (source.request.model !== settings.model)
     throw refuse(`names job ${from}, which trained ${source.request.model}, not ${settings.model}`);
+  if ((source.request.inputSize ?? null) !== settings.inputSize || builtInBaseOf(source.request) !== null)
+    throw refuse(
+      `names job ${from}, which trained ${source.request.initFrom === null ? 'from scratch' : `from ${source.request.initFrom}`} at inputSize ${source.request.inputSize ?? 'of its data set'}: fine-tuning starts from a job trained from scratch at the same inputSize`,
+    );
   const trained = await readArtifactMetadata(artifactsDir, from).catch(() => {
     throw refuse(`names job ${from}, whose trained model is no longer there`);
   });
@@ -37,6 +43,29 @@ export async function assertCanStartFrom(
       `names job ${from}, whose model takes ${describe(trained.shape)} images; this data set's are ${describe(dataset.shape)} (upload it with that imageSize and colour)`,
     );
   }
+}
+
+/**
+ * Refuses settings the network can't take: a built-in base of another network (naming the ones it
+ * has), inputSize for a network without an input layer for it, head or top with nothing to keep.
+ */
+function assertFitsNetwork(settings: JobSettings): void {
+  const base = builtInBaseOf(settings);
+  if (base !== null && base.network !== settings.model) {
+    const own = basesOf(settings.model).map((b) => b.name);
+    throw invalidBody(
+      'initFrom',
+      `${base.name} is a base of ${base.network}; ${settings.model} has ${own.length === 0 ? 'no built-in base' : `these: ${own.join(', ')}`}`,
+      'initFrom',
+    );
+  }
+  if (settings.inputSize !== null && settings.model !== 'mobilenetv2')
+    throw invalidBody('inputSize', `inputSize is for mobilenetv2; ${settings.model} runs at the data set's own size`);
+  if ((settings.trainLayers === 'head' || settings.trainLayers === 'top') && settings.initFrom === null)
+    throw invalidBody(
+      'trainLayers',
+      `trainLayers ${settings.trainLayers} keeps the layers initFrom gives as they are: give initFrom (a base in GET /models, or a completed job)`,
+    );
 }
 
 function sameShape(a: ImageShape, b: ImageShape): boolean {

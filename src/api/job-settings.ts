@@ -1,5 +1,6 @@
 import type { JobSettings, TrainingRequest } from '../contract/job-request.ts';
 import { modelFacts } from '../models/catalog.ts';
+import { autoPick } from './auto-choice.ts';
 import type { DatasetFacts } from './dataset-facts.ts';
 import { invalidBody } from './http-error.ts';
 
@@ -33,18 +34,35 @@ export function settingsFor(
       `validationSplit needs at least 2 training images, one to train on and one to validate on; trainLimit leaves ${trainLimit}`,
     );
   }
-  const model = modelFacts[request.model];
+  const auto = request.model === 'auto' ? autoPick(dataset) : null;
+  // The request's own settings win over auto's; auto's over the model's recipe.
+  const chosen = { ...auto?.settings, ...definedOf(request) };
+  const modelName = auto?.settings.model ?? (request.model as Exclude<typeof request.model, 'auto'>);
+  const model = modelFacts[modelName];
+  const optimizer = chosen.optimizer ?? 'sgd';
   return {
     ...request,
-    learningRate: request.learningRate ?? (request.optimizer === 'sgd' ? model.recipe.learningRate : adamLearningRate),
-    batchSize: request.batchSize ?? model.recipe.batchSize,
+    model: modelName,
+    autoChoice: auto?.choice ?? null,
+    initFrom: chosen.initFrom ?? null,
+    trainLayers: chosen.trainLayers ?? 'all',
+    inputSize: chosen.inputSize ?? null,
+    epochs: chosen.epochs ?? 10,
+    optimizer,
+    learningRate: chosen.learningRate ?? (optimizer === 'sgd' ? model.recipe.learningRate : adamLearningRate),
+    batchSize: chosen.batchSize ?? model.recipe.batchSize,
     learningRateSchedule:
-      request.learningRateSchedule === undefined ? model.recipe.learningRateSchedule : request.learningRateSchedule,
-    weightDecay: request.weightDecay ?? (request.optimizer === 'adamw' ? adamwWeightDecay : model.defaultWeightDecay),
-    augment: request.augment ?? dataset.augmentByDefault,
+      chosen.learningRateSchedule === undefined ? model.recipe.learningRateSchedule : chosen.learningRateSchedule,
+    weightDecay: chosen.weightDecay ?? (optimizer === 'adamw' ? adamwWeightDecay : model.defaultWeightDecay),
+    augment: chosen.augment ?? dataset.augmentByDefault,
     seed: request.seed ?? randomSeed(),
     trainLimit,
     testLimit: Math.min(request.testLimit ?? dataset.testSize, dataset.testSize),
     timeoutSeconds: request.timeoutSeconds ?? maxJobSeconds,
   };
+}
+
+/** The request's fields that it gave (zod leaves the others undefined), so that spreading them overrides only those. */
+function definedOf(request: TrainingRequest): Partial<TrainingRequest> {
+  return Object.fromEntries(Object.entries(request).filter(([, value]) => value !== undefined));
 }

@@ -1,7 +1,21 @@
 import { z } from 'zod';
 import { uploadedDataset } from './datasets.ts';
 import { deviceDescription } from './device.ts';
-import { datasetNames, imageKinds, modelNames } from './names.ts';
+import { builtInBaseNames, datasetNames, imageKinds, modelNames } from './names.ts';
+
+const baseInfo = z
+  .object({
+    name: z.enum(builtInBaseNames).meta({ description: 'what initFrom takes to start from this base' }),
+    description: z.string(),
+    source: z.string().meta({ description: 'where its weights come from, their licence and form' }),
+    lastLayer: z
+      .string()
+      .meta({ description: 'the last layer it holds weights for; the layers after it start afresh' }),
+    inputRange: z
+      .tuple([z.number(), z.number()])
+      .meta({ description: "the range its first layer was trained on; the network's first layer maps images to it" }),
+  })
+  .meta({ id: 'BaseInfo' });
 
 const modelInfo = z
   .object({
@@ -11,6 +25,9 @@ const modelInfo = z
     params: z
       .record(z.enum(datasetNames), z.number().int())
       .meta({ description: 'trainable parameter count when trained on each data set' }),
+    bases: z
+      .array(baseInfo)
+      .meta({ description: 'the pretrained bases built into this server that it can start from' }),
   })
   .meta({ id: 'ModelInfo' });
 export const modelCatalog = z.object({ models: z.array(modelInfo) }).meta({ id: 'ModelCatalog' });

@@ -1,18 +1,22 @@
 import { z } from 'zod';
-import { datasetNames, modelNames, type ModelName } from './names.ts';
+import { builtInBaseNames, datasetNames, modelNames, type ModelName } from './names.ts';
 import { webhookRequest } from './webhook.ts';
 
 const oneOf = (what: string, names: readonly string[]) =>
   `${what} must be one of: ${names.join(', ')} (the ones this server implements)`;
 
 const int = () => z.number().int();
+const initFromError = `initFrom must be the id of a completed job or a base: ${builtInBaseNames.join(', ')} (GET /models)`;
 const datasetError = `dataset must be one of: ${datasetNames.join(', ')} (the built-in ones), or the id of a data set you uploaded (POST /datasets)`;
 
 /** What early stopping watches, after each epoch, on the validation images. */
 export const earlyStoppingMetrics = ['validationLoss', 'validationAccuracy'] as const;
 
-/** Which layers a job trains: all of them, or (fine-tuning) only the dense ones. */
-const trainLayerChoices = ['all', 'dense'] as const;
+/**
+ * Which layers a job trains: all of them; (fine-tuning) `top`, the network's last stage and its
+ * classifier; `head`, only a new classifier on the base's features; `dense`, only the dense layers.
+ */
+const trainLayerChoices = ['all', 'top', 'head', 'dense'] as const;
 export type TrainLayers = (typeof trainLayerChoices)[number];
 
 /**
@@ -27,24 +31,37 @@ export type OptimizerName = (typeof optimizerNames)[number];
 /** POST /jobs body. Field names, ranges and defaults are the public contract (API.md). */
 export const jobRequest = z
   .strictObject({
-    model: z.enum(modelNames, { error: oneOf('model', modelNames) }),
+    model: z
+      .enum([...modelNames, 'auto'], { error: oneOf('model', [...modelNames, 'auto']) })
+      .default('auto')
+      .meta({
+        description:
+          "the network to train, or auto (the default): the server picks the network, its base, input size and recipe from the data set's size, image size and kind, and the job's autoChoice says what and why; settings the request gives win over auto's",
+      }),
     // The same message from either branch: zod reports one of them when neither matches.
     dataset: z
       .union([z.enum(datasetNames, { error: datasetError }), z.uuid({ error: datasetError })], { error: datasetError })
       .meta({
         description: `a built-in data set (${datasetNames.join(', ')}) or the id of one you uploaded and that is ready`,
       }),
-    initFrom: z.uuid({ error: 'initFrom must be the id of a completed job' }).nullable().default(null).meta({
-      description:
-        'fine-tuning: start from the weights this completed job trained (same model and image shape); when the class count differs, the last layer starts afresh',
-    }),
+    initFrom: z
+      .union([z.enum(builtInBaseNames), z.uuid()], { error: initFromError })
+      .nullable()
+      .optional()
+      .meta({
+        description: `fine-tuning: start from the weights this completed job trained (same model and image shape; when the class count differs, the last layer starts afresh), or from a pretrained base (GET /models lists each network's: ${builtInBaseNames.join(', ')}); default none, or auto's choice`,
+      }),
     trainLayers: z
       .enum(trainLayerChoices, { error: `trainLayers must be one of: ${trainLayerChoices.join(', ')}` })
-      .default('all')
+      .optional()
       .meta({
         description:
-          'all: train every layer; dense: only the dense (fully connected) layers, the convolutions kept as initFrom left them',
+          "all (the default): train every layer; top: keep initFrom's layers up to the network's last stage as they are and train the rest (MobileNetV2: blocks 11-16 onwards; ResNet-20: its last stage; LeNet-5 and AlexNet: the dense layers); head: only a new classifier on the globally pooled output of the base (a linear probe); dense: only the dense (fully connected) layers. Frozen BatchNorm layers normalise with their moving statistics and keep them",
       }),
+    inputSize: int().min(32).max(224).nullable().optional().meta({
+      description:
+        "mobilenetv2 only: resize images to inputSize × inputSize inside the network (bilinear), for a pretrained base that sees more at a larger size; default the data set's own size, or auto's choice",
+    }),
     validationSplit: z
       .union([z.number().gt(0).max(0.5), z.literal('dataset')], {
         error: "validationSplit must be a fraction in (0, 0.5] or 'dataset'",
@@ -98,14 +115,14 @@ export const jobRequest = z
         description:
           'the learning rate of each epoch; null: learningRate throughout; default: cosine without warm-up for resnet20, else null',
       }),
-    epochs: int().min(1).max(1000).default(10),
+    epochs: int().min(1).max(1000).optional().meta({ description: "default 10, or auto's choice" }),
     batchSize: int().min(1).max(4096).optional().meta({ description: 'default 128 for resnet20, else 64' }),
     optimizer: z
       .enum(optimizerNames, { error: oneOf('optimizer', optimizerNames) })
-      .default('sgd')
+      .optional()
       .meta({
         description:
-          "sgd: SGD with momentum (PyTorch's SGD); adam: Adam (beta1 0.9, beta2 0.999, epsilon 1e-8); adamw: Adam with decoupled weight decay (PyTorch's AdamW)",
+          "default sgd, or auto's choice. sgd: SGD with momentum (PyTorch's SGD); adam: Adam (beta1 0.9, beta2 0.999, epsilon 1e-8); adamw: Adam with decoupled weight decay (PyTorch's AdamW)",
       }),
     learningRate: z.number().gt(0).max(10).optional().meta({
       description: 'the (peak) learning rate; default 0.001 for adam and adamw, for sgd 0.1 for resnet20, else 0.01',
@@ -156,11 +173,23 @@ export type ParsedJobRequest = z.output<typeof jobRequest>;
 export type TrainingRequest = Omit<ParsedJobRequest, 'webhook'>;
 
 /** A request with every default filled in: what the worker trains and what GET /jobs/:id shows. */
-export interface JobSettings extends Required<TrainingRequest> {
+export interface JobSettings extends Required<Omit<TrainingRequest, 'model' | 'initFrom' | 'inputSize'>> {
   readonly model: ModelName;
+  /** A completed job's id, a built-in base's name, or null. */
+  readonly initFrom: string | null;
+  readonly inputSize: number | null;
+  /** What `model: auto` picked and why; null when the request named its model. */
+  readonly autoChoice: AutoChoice | null;
   /** A built-in data set's name or an uploaded data set's id. */
   readonly dataset: string;
 }
+
+const autoChoice = z
+  .object({
+    reasons: z.array(z.string()).meta({ description: 'one line per choice auto made, saying what and why' }),
+  })
+  .meta({ id: 'AutoChoice' });
+export type AutoChoice = z.infer<typeof autoChoice>;
 
 export const jobSettings = z
   .object({
@@ -168,6 +197,10 @@ export const jobSettings = z
     dataset: z.string().meta({ description: 'a built-in data set name or an uploaded data set id' }),
     initFrom: z.string().nullable(),
     trainLayers: z.enum(trainLayerChoices),
+    inputSize: z.number().int().nullable(),
+    autoChoice: autoChoice
+      .nullable()
+      .meta({ description: 'what model: auto picked and why; null when the request named its model' }),
     validationSplit: z.union([z.number(), z.literal('dataset')]).nullable(),
     earlyStopping: z
       .object({

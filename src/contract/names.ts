@@ -5,6 +5,13 @@
 export const modelNames = ['lenet5', 'alexnet', 'resnet20', 'mobilenetv2'] as const;
 export type ModelName = (typeof modelNames)[number];
 
+/**
+ * Pretrained starting points built into the server, by the network they fit: `initFrom` takes
+ * their names (src/models/bases/ has what each holds and where it comes from).
+ */
+export const builtInBaseNames = ['imagenet'] as const;
+export type BuiltInBaseName = (typeof builtInBaseNames)[number];
+
 export const datasetNames = ['mnist', 'cifar10'] as const;
 export type DatasetName = (typeof datasetNames)[number];
 

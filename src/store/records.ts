@@ -50,12 +50,19 @@ export function decodeEntries<T>(entries: string[]): T[] {
   return entries.map((entry) => JSON.parse(entry) as T);
 }
 
-/** Settings a job recorded before fine-tuning, validation, schedules and optimizers existed lacks. */
+/** Settings a job recorded before fine-tuning, validation, schedules, optimizers and auto existed lacks. */
 type LaterSettings =
-  'initFrom' | 'trainLayers' | 'validationSplit' | 'earlyStopping' | 'learningRateSchedule' | 'optimizer';
+  | 'initFrom'
+  | 'trainLayers'
+  | 'validationSplit'
+  | 'earlyStopping'
+  | 'learningRateSchedule'
+  | 'optimizer'
+  | 'inputSize'
+  | 'autoChoice';
 type RecordedSettings = Partial<JobSettings> & Omit<JobSettings, LaterSettings>;
 
-/** Such a job trained every layer from scratch with SGD, without validation, at one learning rate. */
+/** Such a job trained every layer from scratch with SGD at the data set's image size, without validation, at one learning rate, on the model it named. */
 function withLaterDefaults(request: RecordedSettings): JobSettings {
   return {
     ...request,
@@ -65,5 +72,7 @@ function withLaterDefaults(request: RecordedSettings): JobSettings {
     earlyStopping: request.earlyStopping ?? null,
     learningRateSchedule: request.learningRateSchedule ?? null,
     optimizer: request.optimizer ?? 'sgd',
+    inputSize: request.inputSize ?? null,
+    autoChoice: request.autoChoice ?? null,
   };
 }

@@ -70,6 +70,8 @@ describe('dashboard text', () => {
       testLimit: 0,
       logEvery: 5,
       timeoutSeconds: 3600,
+      inputSize: null,
+      autoChoice: null,
     } satisfies Job['request'];
     assert.equal(
       settingsText(request, 'three-digits'),

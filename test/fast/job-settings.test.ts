@@ -54,3 +54,61 @@ describe('per-model defaults', () => {
     assert.deepEqual(settings({ model: 'resnet20', learningRateSchedule: step }).learningRateSchedule, step);
   });
 });
+
+describe('model: auto', () => {
+  const upload = (imageKind: 'strokes' | 'natural', trainSize: number, side = 32, channels = 3) => ({
+    shape: { height: side, width: side, channels },
+    classNames: ['a', 'b', 'c'],
+    trainSize,
+    testSize: 100,
+    validationSize: 0,
+    augmentByDefault: false,
+    imageKind,
+  });
+  const auto = (request: Record<string, unknown>, dataset: ReturnType<typeof upload>) =>
+    settingsFor(
+      jobRequest.parse({ dataset: '00000000-0000-4000-8000-000000000000', ...request }),
+      dataset,
+      () => 1,
+      3600,
+    );
+
+  it('is the default, and says what it picked and why', () => {
+    const picked = auto({}, upload('strokes', 1200, 32, 1));
+    assert.equal(picked.model, 'lenet5');
+    assert.equal(picked.optimizer, 'adam');
+    assert.equal(picked.augment, true);
+    assert.equal(picked.epochs, 60, 'a small set gets many epochs');
+    assert.ok((picked.autoChoice?.reasons.length ?? 0) >= 2);
+    assert.match(picked.autoChoice?.reasons[0] ?? '', /strokes/);
+  });
+
+  it('photographs start from ImageNet, training the top; many small ones train ResNet-20 from scratch', () => {
+    const few = auto({}, upload('natural', 1500));
+    assert.deepEqual(
+      [few.model, few.initFrom, few.trainLayers, few.inputSize, few.epochs],
+      ['mobilenetv2', 'imagenet', 'top', 96, 4],
+    );
+    const many = auto({}, upload('natural', 50_000));
+    assert.deepEqual([many.model, many.initFrom, many.trainLayers], ['resnet20', null, 'all']);
+    const large = auto({}, upload('natural', 50_000, 128));
+    assert.equal(large.model, 'mobilenetv2', 'photographs larger than 48 pixels start from ImageNet however many');
+  });
+
+  it("the request's own settings win over auto's", () => {
+    const picked = auto({ epochs: 2, optimizer: 'sgd', trainLayers: 'head' }, upload('natural', 1500));
+    assert.deepEqual(
+      [picked.epochs, picked.optimizer, picked.trainLayers, picked.model],
+      [2, 'sgd', 'head', 'mobilenetv2'],
+    );
+  });
+
+  it('a named model gets no auto choice, and the defaults of before', () => {
+    const named = auto({ model: 'lenet5' }, upload('strokes', 1200, 32, 1));
+    assert.equal(named.autoChoice, null);
+    assert.deepEqual(
+      [named.epochs, named.optimizer, named.initFrom, named.trainLayers, named.inputSize],
+      [10, 'sgd', null, 'all', null],
+    );
+  });
+});

@@ -18,6 +18,8 @@ export const storedJobSettings: JobSettings = {
   timeoutSeconds: 3600,
   initFrom: null,
   trainLayers: 'all',
+  inputSize: null,
+  autoChoice: null,
   validationSplit: null,
   earlyStopping: null,
   learningRateSchedule: null,

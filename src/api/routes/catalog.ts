@@ -4,6 +4,7 @@ import { errorBody } from '../../contract/errors.ts';
 import { datasetNames, modelNames, type DatasetName } from '../../contract/names.ts';
 import { datasets } from '../../datasets/index.ts';
 // The models' facts, not the models: answering GET /models builds no network and loads no TensorFlow.js.
+import { basesOf } from '../../models/bases/catalog.ts';
 import { modelFacts } from '../../models/catalog.ts';
 import { parameterCount } from '../../models/parameter-count.ts';
 import type { ApiDependencies } from '../dependencies.ts';
@@ -16,7 +17,7 @@ export const catalogRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app,
     '/models',
     {
       schema: {
-        summary: 'The models and their parameter counts per data set',
+        summary: 'The models, their parameter counts per data set and their pretrained bases',
         response: { 200: modelCatalog, ...guarded },
       },
     },
@@ -30,6 +31,13 @@ export const catalogRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app,
           params: Object.fromEntries(
             datasetNames.map((dataset) => [dataset, parameterCount(model, datasets[dataset])]),
           ) as Record<DatasetName, number>,
+          bases: basesOf(name).map(({ name: base, description, source, lastLayer, inputRange }) => ({
+            name: base,
+            description,
+            source,
+            lastLayer,
+            inputRange: [...inputRange] as [number, number],
+          })),
         };
       }),
     }),

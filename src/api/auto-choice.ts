@@ -1,0 +1,136 @@
+import type { AutoChoice, TrainingRequest } from '../contract/job-request.ts';
+import type { ModelName } from '../contract/names.ts';
+import type { DatasetFacts } from './dataset-facts.ts';
+
+/** The settings `model: auto` decides; a request's own value for any of them wins. */
+type AutoSettings = Required<
+  Pick<
+    TrainingRequest,
+    | 'initFrom'
+    | 'trainLayers'
+    | 'inputSize'
+    | 'optimizer'
+    | 'learningRate'
+    | 'learningRateSchedule'
+    | 'epochs'
+    | 'batchSize'
+    | 'augment'
+    | 'weightDecay'
+  >
+> & { readonly model: ModelName };
+
+/** What auto picks, and the lines that say why. */
+export interface AutoPick {
+  readonly settings: AutoSettings;
+  readonly choice: AutoChoice;
+}
+
+/** Images a from-scratch recipe sees in all (epochs × training images), so small sets get more epochs. */
+const imagesToSee = 72_000;
+
+/** Images the ImageNet base's top sees in all: 4 epochs of 1,500 photographs reached 0.91 (docs/performance.md). */
+const imagesToFineTune = 6_000;
+
+/** Photographs this small, this many: enough to train a CIFAR ResNet from scratch, cheaper per image than MobileNetV2 at 96 pixels. */
+const smallPhotoSide = 48;
+const manyPhotos = 20_000;
+
+/** The input size MobileNetV2 from ImageNet runs at: measured as good as 224 for its frozen blocks' features, at 5 times the speed (docs/performance.md). */
+const imagenetInputSize = 96;
+
+function count(n: number): string {
+  return n.toLocaleString('en-GB');
+}
+
+function epochsFor(trainSize: number, images: number, least: number, most: number): number {
+  return Math.min(most, Math.max(least, Math.round(images / trainSize)));
+}
+
+/**
+ * The rule of `model: auto` (docs/guides/datasets-and-fine-tuning.md gives it in words):
+ * - strokes (handwriting, digits, glyphs on a plain background): LeNet-5 from scratch with Adam,
+ *   cosine decay and shifts (never mirrors), for as many epochs as show it about 72,000 images;
+ * - many small photographs (20,000 or more, at most 48 pixels a side): ResNet-20 from scratch with
+ *   SGD, a warm-up, cosine decay, crops and mirrors;
+ * - other photographs: MobileNetV2 from ImageNet at 96 pixels, its last stages and classifier
+ *   trained with Adam for about 6,000 images, the ImageNet blocks kept as they are.
+ */
+export function autoPick(dataset: DatasetFacts): AutoPick {
+  const { shape, trainSize, imageKind } = dataset;
+  const size = `${shape.height}×${shape.width}×${shape.channels}`;
+  const seen = `${count(trainSize)} training images of ${size}`;
+  if (imageKind === 'strokes') {
+    const epochs = epochsFor(trainSize, imagesToSee, 10, 60);
+    return {
+      settings: {
+        model: 'lenet5',
+        initFrom: null,
+        trainLayers: 'all',
+        inputSize: null,
+        optimizer: 'adam',
+        learningRate: 0.002,
+        learningRateSchedule: { type: 'cosine', warmupEpochs: 0, minLearningRate: 0 },
+        epochs,
+        batchSize: 64,
+        augment: true,
+        weightDecay: 0,
+      },
+      choice: {
+        reasons: [
+          `lenet5 from scratch: the data set's images are strokes (${seen}), which a small convolutional network learns well and ImageNet's photographs don't help`,
+          `adam at 0.002 with cosine decay over ${epochs} epochs: about ${count(imagesToSee)} images seen in all, which a small set needs far more epochs than 10 for`,
+          'augment: shifted by up to 4 pixels, never mirrored (a mirrored glyph is another glyph)',
+        ],
+      },
+    };
+  }
+  if (Math.max(shape.height, shape.width) <= smallPhotoSide && trainSize >= manyPhotos) {
+    const epochs = epochsFor(trainSize, imagesToSee, 10, 30);
+    return {
+      settings: {
+        model: 'resnet20',
+        initFrom: null,
+        trainLayers: 'all',
+        inputSize: null,
+        optimizer: 'sgd',
+        learningRate: 0.1,
+        learningRateSchedule: { type: 'cosine', warmupEpochs: 1, minLearningRate: 0 },
+        epochs,
+        batchSize: 64,
+        augment: true,
+        weightDecay: 5e-4,
+      },
+      choice: {
+        reasons: [
+          `resnet20 from scratch: many small photographs (${seen}: at least ${count(manyPhotos)}, at most ${smallPhotoSide} pixels a side), enough for a CIFAR ResNet to learn its own features, at a fraction of MobileNetV2's cost per image at 96 pixels`,
+          `sgd at 0.1 (momentum 0.9, weight decay 5e-4) with a warm-up epoch and cosine decay over ${epochs} epochs`,
+          'augment: random 4-pixel crops and mirrors',
+        ],
+      },
+    };
+  }
+  const epochs = epochsFor(trainSize, imagesToFineTune, 3, 10);
+  return {
+    settings: {
+      model: 'mobilenetv2',
+      initFrom: 'imagenet',
+      trainLayers: 'top',
+      inputSize: imagenetInputSize,
+      optimizer: 'adam',
+      learningRate: 0.001,
+      learningRateSchedule: { type: 'cosine', warmupEpochs: 0, minLearningRate: 0 },
+      epochs,
+      batchSize: 32,
+      augment: true,
+      weightDecay: 4e-5,
+    },
+    choice: {
+      reasons: [
+        `mobilenetv2 from its ImageNet base: photographs (${seen}), too few to learn features as good as those ImageNet's 1.28 million photographs taught`,
+        `inputSize ${imagenetInputSize}: the ImageNet blocks' features measured as good there as at 224 pixels, at a fifth of the cost`,
+        `trainLayers top: the ImageNet blocks (0-10) kept as they are, blocks 11-16 and the classifier trained, with adam at 0.001 and cosine decay over ${epochs} epochs (about ${count(imagesToFineTune)} images seen)`,
+        'augment: random 4-pixel crops and mirrors',
+      ],
+    },
+  };
+}
