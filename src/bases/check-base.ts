@@ -6,7 +6,7 @@ import { BaseError } from './base-error.ts';
 import { checkLayerClasses } from './layer-classes.ts';
 import { weightLayers } from './layer-keys.ts';
 import { findModelJson } from './model-json.ts';
-import { matchNetwork, type NetworkMatch } from './network-match.ts';
+import { matchNetwork, type LayerShapes, type NetworkMatch } from './network-match.ts';
 import { readBaseArchive, type BaseArchiveLimits } from './read-base-archive.ts';
 import { collectWeights } from './weights-manifest.ts';
 
@@ -50,20 +50,23 @@ export async function checkBaseArchive(file: string, limits: BaseArchiveLimits):
   } catch (error) {
     throw new BaseError(`TensorFlow.js can't load the model: ${(error as Error).message}`);
   }
+  let input: ImageShape;
+  let layers: LayerShapes[];
   try {
-    const input = imageInputOf(model);
-    const match = matchNetwork(weightLayers(model), input);
-    const modelJson: tf.io.ModelJSON = {
-      format: 'layers-model',
-      generatedBy: json.generatedBy ?? '',
-      convertedBy: json.convertedBy ?? null,
-      modelTopology: json.modelTopology,
-      weightsManifest: [{ paths: [weightsFile], weights: weightSpecs }],
-    };
-    return { modelJson, weights, input, match };
+    input = imageInputOf(model);
+    layers = weightLayers(model).map(({ key, className, shapes }) => ({ key, className, shapes }));
   } finally {
+    // Before the networks are built to match it: the two needn't be in memory together.
     model.dispose();
   }
+  const modelJson: tf.io.ModelJSON = {
+    format: 'layers-model',
+    generatedBy: json.generatedBy ?? '',
+    convertedBy: json.convertedBy ?? null,
+    modelTopology: json.modelTopology,
+    weightsManifest: [{ paths: [weightsFile], weights: weightSpecs }],
+  };
+  return { modelJson, weights, input, match: matchNetwork(layers, input) };
 }
 
 /** The model's one image input, [null, height, width, channels]; anything else is refused saying what it is. */

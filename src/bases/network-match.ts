@@ -17,10 +17,11 @@ interface NetworkLayers {
   readonly classifier: LayerShapes;
 }
 
-/** What a base holds of one network: the layers it covers, and the first of those it doesn't, said in words. */
+/** What a base holds of one network: the layers but the classifier it covers, the first it doesn't (in words), its classifier. */
 interface Coverage {
   readonly network: ModelName;
   readonly covered: readonly LayerShapes[];
+  readonly head: LayerShapes | null;
   readonly required: number;
   readonly firstProblem: string | null;
   readonly classes: number | null;
@@ -69,20 +70,40 @@ export function networkLayers(network: ModelName, input: ImageShape): NetworkLay
 }
 
 /**
+ * AlexNet's build allocates its 57 M weights (about 230 MB, and seconds of initialisation) that
+ * matching only reads the shapes of: it is built last, when no other network matched.
+ */
+const builtLast: ReadonlySet<ModelName> = new Set(['alexnet']);
+const matchingOrder: readonly ModelName[] = [
+  ...modelNames.filter((name) => !builtLast.has(name)),
+  ...modelNames.filter((name) => builtLast.has(name)),
+];
+
+/**
  * The network of this server whose every layer with weights but the classifier the base holds
  * under the same name (layer-keys.ts) with the same weight shapes, the network built for the
- * base's input; where several do, the one that covers the most layers. Refuses the base naming
- * the network it comes closest to and the first layer it lacks.
+ * base's input. Our networks differ in their first layer's name or shapes, so at most one
+ * matches: the first found is it. Refuses the base naming the network it comes closest to (the
+ * most of its layers covered) and the first layer it lacks.
  */
 export function matchNetwork(baseLayers: readonly LayerShapes[], input: ImageShape): NetworkMatch {
   const byKey = new Map(baseLayers.map((layer) => [layer.key, layer]));
-  const coverages = modelNames.map((network) => coverageOf(network, networkLayers(network, input), byKey));
-  const matches = coverages.filter((coverage) => coverage.firstProblem === null);
-  const best = matches.sort((a, b) => b.required - a.required)[0];
-  if (best) return { network: best.network, coveredLayers: best.covered, classes: best.classes };
-  const closest = [...coverages].sort(
-    (a, b) => b.covered.length / Math.max(1, b.required) - a.covered.length / Math.max(1, a.required),
-  )[0] as Coverage;
+  const coverages: Coverage[] = [];
+  for (const network of matchingOrder) {
+    const coverage = coverageOf(network, networkLayers(network, input), byKey);
+    if (coverage.firstProblem === null)
+      return {
+        network,
+        coveredLayers: coverage.head ? [...coverage.covered, coverage.head] : coverage.covered,
+        classes: coverage.classes,
+      };
+    coverages.push(coverage);
+  }
+  const share = (coverage: Coverage) => coverage.covered.length / Math.max(1, coverage.required);
+  // Ties go to the network listed first (modelNames' order), whatever order they were built in.
+  const closest = modelNames
+    .map((network) => coverages.find((coverage) => coverage.network === network) as Coverage)
+    .reduce((best, coverage) => (share(coverage) > share(best) ? coverage : best));
   throw new BaseError(
     `the model matches none of this server's networks (${modelNames.join(', ')}): closest is ${closest.network}, which ${closest.firstProblem}; ` +
       `the base holds ${closest.covered.length} of the ${closest.required} layers with weights it needs (every one but the classifier, same names and weight shapes)`,
@@ -94,7 +115,8 @@ function coverageOf(
   layers: NetworkLayers | string,
   byKey: ReadonlyMap<string, LayerShapes>,
 ): Coverage {
-  if (typeof layers === 'string') return { network, covered: [], required: 1, firstProblem: layers, classes: null };
+  if (typeof layers === 'string')
+    return { network, covered: [], head: null, required: 1, firstProblem: layers, classes: null };
   const covered: LayerShapes[] = [];
   let firstProblem: string | null = null;
   for (const needed of layers.body) {
@@ -106,8 +128,8 @@ function coverageOf(
         : `lacks ${needed.key} (${needed.className}, weights ${describeShapes(needed.shapes)})`;
   }
   const classes = classifierClasses(byKey.get(layers.classifier.key), layers.classifier);
-  const head = classes === null ? [] : [byKey.get(layers.classifier.key) as LayerShapes];
-  return { network, covered: [...covered, ...head], required: layers.body.length, firstProblem, classes };
+  const head = classes === null ? null : (byKey.get(layers.classifier.key) as LayerShapes);
+  return { network, covered, head, required: layers.body.length, firstProblem, classes };
 }
 
 /** The units of the base's layer under the classifier's key when it has the classifier's shapes but for the class count, else null. */

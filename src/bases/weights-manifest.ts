@@ -62,13 +62,24 @@ export function collectWeights(
     throw new BaseError(
       `the archive holds ${stray.join(', ')}, which model.json's weights manifest doesn't name: a shard of another model, or a manifest that lost it`,
     );
+  return { weightSpecs, weights: ownBuffer(shards) };
+}
+
+/**
+ * The shards one after another in a buffer of their own. One shard read whole from the archive is
+ * that already, and is taken as it is: a model of a few hundred MB is not copied for nothing.
+ */
+function ownBuffer(shards: readonly Buffer[]): Uint8Array<ArrayBuffer> {
+  const [only] = shards;
+  if (shards.length === 1 && only && only.byteOffset === 0 && only.byteLength === only.buffer.byteLength)
+    return new Uint8Array(only.buffer as ArrayBuffer);
   const weights = new Uint8Array(shards.reduce((sum, shard) => sum + shard.byteLength, 0));
   let offset = 0;
   for (const shard of shards) {
     weights.set(shard, offset);
     offset += shard.byteLength;
   }
-  return { weightSpecs, weights };
+  return weights;
 }
 
 /** The bytes one weight takes in its shard: its values times the bytes of its dtype or quantization. */
