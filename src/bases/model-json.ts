@@ -3,7 +3,7 @@ import { BaseError } from './base-error.ts';
 
 const modelFile = 'model.json';
 
-export const graphModelRefusal =
+const graphModelRefusal =
   "a graph model (tensorflowjs_converter --output_format tfjs_graph_model) can't be fine-tuned; convert with --output_format tfjs_layers_model";
 
 /** One weight as a manifest lists it; dtype and quantization are checked against what they take in weights-manifest.ts. */
@@ -21,7 +21,6 @@ const weightSpec = z
 
 /** A group of weights stored one after another across its shards (`paths`), in order. */
 const weightsGroup = z.object({ paths: z.array(z.string().min(1)).min(1), weights: z.array(weightSpec) }).loose();
-export type WeightsGroup = z.infer<typeof weightsGroup>;
 
 /** model.json of a TF.js layers model, as tfjs-layers' save and tensorflowjs_converter write it. */
 const layersModelJson = z

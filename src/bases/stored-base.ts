@@ -45,7 +45,7 @@ export class StoredBaseError extends Error {
   override readonly name = 'StoredBaseError';
 }
 
-export function baseFolder(root: string, id: string): string {
+function baseFolder(root: string, id: string): string {
   return path.join(root, id);
 }
 
