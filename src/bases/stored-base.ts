@@ -87,6 +87,21 @@ export async function removeStoredBase(root: string, id: string): Promise<void> 
   await removeFolder(root, id);
 }
 
+/**
+ * What a stored base is (base.json), without its weights: what the API needs to tell whether it
+ * fits a job (apply-base.ts's baseMismatch). Refused (StoredBaseError) when it can't be read.
+ */
+export async function readBaseDescription(root: string, id: string): Promise<BaseDescription> {
+  const folder = baseFolder(root, id);
+  try {
+    return storedBase.parse(JSON.parse(await readFile(path.join(folder, descriptionFile), 'utf8')));
+  } catch (error) {
+    throw new StoredBaseError(
+      `the base ${id} in ${folder} can't be used: its description can't be read (${(error as Error).message}); it may have been deleted: upload it again`,
+    );
+  }
+}
+
 export interface LoadedBase {
   readonly description: BaseDescription;
   readonly model: tfl.LayersModel;
@@ -98,23 +113,27 @@ export interface LoadedBase {
  */
 export async function loadBase(root: string, id: string): Promise<LoadedBase> {
   const folder = baseFolder(root, id);
-  const damaged = (problem: string) =>
-    new StoredBaseError(`the base ${id} in ${folder} can't be used: ${problem}; upload it again`);
-  let description: BaseDescription;
+  const damaged = (problem: string) => new StoredBaseError(`the base ${id} in ${folder} can't be used: ${problem}`);
+  const description = await readBaseDescription(root, id);
   let modelJson: tf.io.ModelJSON;
   let weights: Buffer;
   try {
-    description = storedBase.parse(JSON.parse(await readFile(path.join(folder, descriptionFile), 'utf8')));
     modelJson = JSON.parse(await readFile(path.join(folder, modelFile), 'utf8')) as tf.io.ModelJSON;
     weights = await readFile(path.join(folder, weightsFile));
   } catch (error) {
-    throw damaged(`its files can't be read (${(error as Error).message}); it may have been deleted`);
+    throw damaged(`its files can't be read (${(error as Error).message}); upload it again`);
   }
   if (weights.byteLength !== description.weightsBytes)
-    throw damaged(`${weightsFile} has ${weights.byteLength} bytes, ${description.weightsBytes} expected`);
+    throw damaged(
+      `${weightsFile} has ${weights.byteLength} bytes, ${description.weightsBytes} expected; upload it again`,
+    );
   if (createHash('sha256').update(weights).digest('hex') !== description.weightsSha256)
-    throw damaged(`${weightsFile} doesn't match its checksum`);
-  const weightData = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer;
+    throw damaged(`${weightsFile} doesn't match its checksum; upload it again`);
+  // readFile gives a large file a buffer of its own: taken as it is, not copied.
+  const whole = weights.byteOffset === 0 && weights.byteLength === weights.buffer.byteLength;
+  const weightData = (
+    whole ? weights.buffer : weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength)
+  ) as ArrayBuffer;
   try {
     const model = await tfl.loadLayersModel(
       tf.io.fromMemory({
@@ -126,6 +145,6 @@ export async function loadBase(root: string, id: string): Promise<LoadedBase> {
     );
     return { description, model };
   } catch (error) {
-    throw damaged(`TensorFlow.js can't load it (${(error as Error).message})`);
+    throw damaged(`TensorFlow.js can't load it (${(error as Error).message}); upload it again`);
   }
 }

@@ -14,7 +14,7 @@ import { startBackend } from '../../src/backends/select.ts';
 import { BaseError } from '../../src/bases/base-error.ts';
 import { checkBaseArchive } from '../../src/bases/check-base.ts';
 import { removeOrphanBaseFiles } from '../../src/bases/orphan-folders.ts';
-import { loadBase, StoredBaseError, storeBase } from '../../src/bases/stored-base.ts';
+import { loadBase, readBaseDescription, StoredBaseError, storeBase } from '../../src/bases/stored-base.ts';
 import { lenet5 } from '../../src/models/lenet5.ts';
 import type { ZipEntry } from '../../src/storage/zip.ts';
 import { zipOf } from '../support/archives.ts';
@@ -71,6 +71,7 @@ describe('an uploaded base is taken', () => {
     ]);
     const loaded = await loadBase(path.join(folder, 'bases'), 'digits');
     assert.deepEqual(loaded.description, description);
+    assert.deepEqual(await readBaseDescription(path.join(folder, 'bases'), 'digits'), description);
     const weights = Buffer.concat(loaded.model.getWeights().map((weight) => Buffer.from(weight.dataSync().buffer)));
     assert.ok(weights.equals(digits.weights), 'the weights as uploaded');
     loaded.model.dispose();
@@ -250,7 +251,7 @@ describe('a stored base', () => {
       loadBase(root, 'b'),
       (error: unknown) => error instanceof StoredBaseError && /doesn't match its checksum/.test(error.message),
     );
-    await assert.rejects(loadBase(root, 'gone'), /its files can't be read/);
+    await assert.rejects(loadBase(root, 'gone'), /its description can't be read .*it may have been deleted/);
   });
 
   it('left unrecorded by a crash is removed at start-up once old, a recorded one kept', async () => {
