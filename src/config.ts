@@ -84,9 +84,13 @@ const environment = z.object({
   MAX_DATASET_FILES: positiveInt(100_000),
   /** Most bytes an uploaded archive's entries may unpack to, counted from what the archive declares before anything is unpacked. */
   MAX_DATASET_UNPACKED_BYTES: positiveInt(4 * 1024 * 1024 * 1024),
-  /** Most bytes one client's processed data sets may occupy. */
+  /** Uploaded bases (pretrained TF.js layers models), one folder each, and their archives while they are checked (`uploads/`); every worker and API process must reach the same folder. Unset: `DATA_DIR/bases`. */
+  BASES_DIR: z.string().min(1).optional(),
+  /** Largest archive one POST /bases may upload, and the most its model (model.json and weights) may unpack to: the API holds it in memory while it checks it. */
+  MAX_BASE_UPLOAD_BYTES: positiveInt(256 * 1024 * 1024),
+  /** Most bytes one client's processed data sets and bases may occupy. */
   MAX_DATASET_BYTES_PER_CLIENT: positiveInt(2 * 1024 * 1024 * 1024),
-  /** Most bytes all processed data sets together may occupy. */
+  /** Most bytes all processed data sets and bases together may occupy. */
   MAX_DATASET_BYTES: positiveInt(20 * 1024 * 1024 * 1024),
   /** Uploads of one client that may be processing at once; another answers 429. */
   MAX_DATASETS_PROCESSING_PER_CLIENT: positiveInt(1),
@@ -155,17 +159,20 @@ const environment = z.object({
 /** Every setting's name, read from the schema itself, so the configuration reference can be checked against it. */
 export const settingNames = Object.keys(environment.shape);
 
+type FolderSetting = 'ARTIFACTS_DIR' | 'CHECKPOINTS_DIR' | 'DATASETS_DIR' | 'BASES_DIR';
+
 /**
  * The folders that default to a folder under DATA_DIR, with the folder in the working directory
- * that was their default before: one there is still used, so that an update finds its models,
- * checkpoints and data sets where it left them.
+ * that was their default before (null: none): one there is still used, so that an update finds its
+ * models, checkpoints and data sets where it left them.
  */
-const foldersUnderDataDir = {
+const foldersUnderDataDir: Readonly<Record<FolderSetting, { name: string; formerDefault: string | null }>> = {
   ARTIFACTS_DIR: { name: 'artifacts', formerDefault: 'artifacts' },
   CHECKPOINTS_DIR: { name: 'checkpoints', formerDefault: 'checkpoints' },
   DATASETS_DIR: { name: 'datasets', formerDefault: 'uploaded-datasets' },
-} as const;
-type FolderSetting = keyof typeof foldersUnderDataDir;
+  // Newer than the move to DATA_DIR: it never had a default elsewhere.
+  BASES_DIR: { name: 'bases', formerDefault: null },
+};
 
 /** The settings as the service uses them: TRAIN_THREADS and the folders always decided. */
 export type Config = Omit<z.infer<typeof environment>, 'TRAIN_THREADS' | FolderSetting> & {
@@ -202,6 +209,7 @@ export function loadConfig(
     if (chosen !== undefined) return chosen;
     const { name, formerDefault } = foldersUnderDataDir[setting];
     const under = path.join(settings.DATA_DIR, name);
+    if (formerDefault === null) return under;
     const former = path.join(workingDirectory, formerDefault);
     if (!existsSync(former)) return under;
     notice(
@@ -215,6 +223,7 @@ export function loadConfig(
     ARTIFACTS_DIR: folder('ARTIFACTS_DIR'),
     CHECKPOINTS_DIR: folder('CHECKPOINTS_DIR'),
     DATASETS_DIR: folder('DATASETS_DIR'),
+    BASES_DIR: folder('BASES_DIR'),
     TRAIN_THREADS: TRAIN_THREADS ?? Math.max(1, Math.floor(os.availableParallelism() / settings.WORKER_CONCURRENCY)),
   };
 }

@@ -10,6 +10,7 @@ import type { Config } from './config.ts';
 import { noTestHooks, type TestHooks } from './test-hooks.ts';
 import { connectRedis, describeTarget, waitUntilReachable, type RedisTarget } from './store/connection.ts';
 import { startEmbeddedRedis } from './store/embedded-redis.ts';
+import { BaseStore } from './store/base-store.ts';
 import { DatasetStore } from './store/dataset-store.ts';
 import { ExperimentStore } from './store/experiment-store.ts';
 import { JobStore } from './store/job-store.ts';
@@ -24,9 +25,13 @@ import { startWorkerPool } from './worker/pool.ts';
 import { startDatasetWorker } from './worker/dataset-worker.ts';
 import { startTrainingWorker } from './worker/worker.ts';
 import { startWebhooks } from './webhooks/call-webhooks.ts';
+import { removeOrphanBaseFiles } from './bases/orphan-folders.ts';
 
 /** How often each API process tries to sweep jobs past JOB_RETENTION_DAYS (one of them does, per interval). */
 const retentionSweepMs = 3600_000;
+
+/** How old what an upload of a base left in BASES_DIR must be before start-up removes it: no upload is still being checked then. */
+const orphanBaseGraceMs = 3600_000;
 
 /** How long an event stream may stay silent before a heartbeat comment keeps proxies from closing it. */
 const eventHeartbeatMs = 15_000;
@@ -135,6 +140,14 @@ export async function startService(
       // The API's store shares the request connection: while Redis is away its requests fail at once, with 503.
       const store = new JobStore(redis, config.KEY_PREFIX);
       const datasetStore = new DatasetStore(redis, config.KEY_PREFIX);
+      const baseStore = new BaseStore(redis, config.KEY_PREFIX);
+      const orphanBaseFiles = await removeOrphanBaseFiles(
+        config.BASES_DIR,
+        (id) => baseStore.exists(id),
+        orphanBaseGraceMs,
+      );
+      if (orphanBaseFiles.length > 0)
+        logger.warn({ files: orphanBaseFiles }, 'removed what uploads of bases cut short left in BASES_DIR');
       const queue = createTrainingQueue(redis, config.KEY_PREFIX);
       const datasetQueue = createDatasetQueue(redis, config.KEY_PREFIX);
       for (const each of [queue, datasetQueue]) {
@@ -195,6 +208,7 @@ export async function startService(
           redis,
           store,
           datasetStore,
+          baseStore,
           experimentStore,
           queue,
           datasetQueue,

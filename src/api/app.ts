@@ -10,6 +10,7 @@ import { installErrorHandler } from './error-handler.ts';
 import { dashboardPlugin } from '../dashboard/plugin.ts';
 import { metricsPlugin } from './metrics.ts';
 import { completeOpenApi } from './openapi.ts';
+import { baseRoutes } from './routes/bases.ts';
 import { catalogRoutes } from './routes/catalog.ts';
 import { datasetRoutes } from './routes/datasets.ts';
 import { eventRoutes } from './routes/events.ts';
@@ -58,6 +59,7 @@ export async function buildApp(dependencies: ApiDependencies, logger: Logger): P
   await app.register(modelDownloadRoutes, dependencies);
   await app.register(catalogRoutes, dependencies);
   await app.register(datasetRoutes, dependencies);
+  await app.register(baseRoutes, dependencies);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
   await app.register(dashboardPlugin);

@@ -2,6 +2,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.ts';
 import type { DeviceDescription } from '../contract/device.ts';
+import type { BaseStore } from '../store/base-store.ts';
 import type { DatasetStore } from '../store/dataset-store.ts';
 import type { ExperimentStore } from '../store/experiment-store.ts';
 import type { JobStore } from '../store/job-store.ts';
@@ -17,6 +18,8 @@ export interface ApiDependencies {
   readonly redis: Redis;
   readonly store: JobStore;
   readonly datasetStore: DatasetStore;
+  /** Uploaded bases' records; their files are in BASES_DIR. */
+  readonly baseStore: BaseStore;
   readonly experimentStore: ExperimentStore;
   readonly queue: Queue<TrainingJobData>;
   /** Uploaded archives wait here for a worker to process them. */

@@ -8,8 +8,9 @@ const binary: OpenAPIV3.SchemaObject = { type: 'string', format: 'binary' };
 
 /**
  * The OpenAPI document from the routes' zod schemas, plus what no zod schema states: the upload
- * bodies of predict and of a data set upload (streamed, so they have no body schema to validate),
- * the zip of the model download and the Location headers of 201 (jobs, experiments) and 202.
+ * bodies of predict and of a data set's or a base's upload (streamed, so they have no body schema
+ * to validate), the zip of the model download and the Location headers of 201 (jobs, experiments,
+ * bases) and 202.
  */
 export const completeOpenApi: SwaggerTransformObject = (input) => {
   const document = jsonSchemaTransformObject(input) as OpenAPIV3.Document;
@@ -51,6 +52,24 @@ export const completeOpenApi: SwaggerTransformObject = (input) => {
     if (accepted && !('$ref' in accepted))
       accepted.headers = { Location: { description: 'the new data set: /datasets/<id>', schema: { type: 'string' } } };
   }
+  const baseUpload = document.paths['/bases']?.post;
+  if (baseUpload) {
+    baseUpload.requestBody = {
+      required: true,
+      content: {
+        'multipart/form-data': {
+          schema: {
+            type: 'object',
+            additionalProperties: true,
+            description: 'the zip as a file part (any field name) and, optionally, name as a field',
+          },
+        },
+        ...Object.fromEntries(
+          ['application/zip', 'application/octet-stream'].map((type) => [type, { schema: binary }]),
+        ),
+      },
+    };
+  }
   const download = document.paths['/jobs/{id}/model']?.get;
   if (download) {
     download.responses['200'] = {
@@ -61,6 +80,7 @@ export const completeOpenApi: SwaggerTransformObject = (input) => {
   for (const [path, what] of [
     ['/jobs', 'job'],
     ['/experiments', 'experiment'],
+    ['/bases', 'base'],
   ] as const) {
     const created = document.paths[path]?.post?.responses['201'];
     if (created && !('$ref' in created))

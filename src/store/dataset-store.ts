@@ -11,7 +11,7 @@ import { DatasetKeys, JobKeys } from './keys.ts';
 import { encodeFields } from './records.ts';
 import { defineScripts, runScript } from './scripts.ts';
 
-/** How much of this server's disk uploaded data sets may take: per client and in all. */
+/** How much of this server's disk uploaded data sets and bases may take together: per client and in all. */
 export interface DatasetStorageLimits {
   readonly perOwnerBytes: number;
   readonly totalBytes: number;
@@ -117,7 +117,7 @@ export class DatasetStore {
     finishedAt = new Date(),
   ): Promise<DatasetState | 'gone'> {
     const limitMessage = JSON.stringify({
-      message: `the processed data set takes ${report.bytes} bytes, which would put %s over the storage limit; delete data sets you no longer need`,
+      message: `the processed data set takes ${report.bytes} bytes, which would put %s over the storage limit; delete data sets or bases you no longer need`,
     });
     return this.finish(
       id,

@@ -20,7 +20,9 @@ import type { JobState } from '../contract/job.ts';
  * | `<prefix>:datasets:all` | sorted set | uploaded data set ids by creation time (ms) |
  * | `<prefix>:datasets:owner:<owner>` | sorted set | the same, of one client's |
  * | `<prefix>:datasets:processing` | sorted set | those still processing, `…:processing:<owner>` of one client |
- * | `<prefix>:datasets:bytes` | string | bytes the ready data sets occupy on disk, `…:bytes:<owner>` of one client |
+ * | `<prefix>:datasets:bytes` | string | bytes the ready data sets and the bases occupy on disk, `…:bytes:<owner>` of one client |
+ * | `<prefix>:base:<id>` | hash | an uploaded base's record: owner, name, network, input, classes, covered layers, bytes, time (BaseKeys) |
+ * | `<prefix>:bases:all` | sorted set | base ids by creation time (ms), `…:owner:<owner>` of one client's |
  * | `<prefix>:jobs:finished` | sorted set | ended job ids by the time they ended (ms), for the retention sweep |
  * | `<prefix>:jobs:sweep` | string | held by the API process sweeping old jobs, for one sweep interval |
  *
@@ -109,6 +111,25 @@ export class DatasetKeys {
 
   bytes(owner?: string): string {
     return owner === undefined ? `${this.indexPrefix()}bytes` : `${this.indexPrefix()}bytes:${owner}`;
+  }
+}
+
+/** The keys of uploaded bases (see the table above); their bytes count in the data sets' `bytes` keys, the one storage limit. */
+export class BaseKeys {
+  constructor(readonly prefix: string) {}
+
+  base(id: string): string {
+    return `${this.prefix}:base:${id}`;
+  }
+
+  /** What an owner's index key starts with, for the delete script: `<ownerIndexPrefix><owner>`. */
+  ownerIndexPrefix(): string {
+    return `${this.prefix}:bases:owner:`;
+  }
+
+  /** Ids by creation time: of every base, or (with `owner`) of one client's. */
+  index(owner?: string): string {
+    return owner === undefined ? `${this.prefix}:bases:all` : `${this.ownerIndexPrefix()}${owner}`;
   }
 }
 

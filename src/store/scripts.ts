@@ -39,6 +39,8 @@ const scripts = {
   finishDataset: load('finish-dataset-3.lua'),
   deleteDataset: load('delete-dataset-5.lua'),
   setDatasetProgress: load('set-dataset-progress-1.lua'),
+  createBase: load('create-base-5.lua'),
+  deleteBase: load('delete-base-5.lua'),
   createExperiment: load('create-experiment.lua'),
   recordWebhookDelivery: load('record-webhook-delivery-1.lua'),
 } as const;

@@ -61,6 +61,8 @@ describe('loadConfig', () => {
       MAX_DATASET_BYTES_PER_CLIENT: 2 * 1024 ** 3,
       MAX_DATASET_BYTES: 20 * 1024 ** 3,
       MAX_DATASETS_PROCESSING_PER_CLIENT: 1,
+      BASES_DIR: 'data/bases',
+      MAX_BASE_UPLOAD_BYTES: 256 * 1024 ** 2,
       CHECKPOINTS_DIR: 'data/checkpoints',
       CHECKPOINT_INTERVAL_SECONDS: 600,
       JOB_LOCK_SECONDS: 120,
@@ -86,6 +88,7 @@ describe('loadConfig', () => {
     );
     assert.equal(config.ARTIFACTS_DIR, '/srv/trainer/artifacts');
     assert.equal(config.DATASETS_DIR, '/srv/trainer/datasets');
+    assert.equal(config.BASES_DIR, '/srv/trainer/bases');
     assert.equal(config.CHECKPOINTS_DIR, '/fast-disk/checkpoints');
   });
 
@@ -141,6 +144,8 @@ describe('loadConfig', () => {
       MAX_DATASET_BYTES_PER_CLIENT: '600',
       MAX_DATASET_BYTES: '900',
       MAX_DATASETS_PROCESSING_PER_CLIENT: '2',
+      BASES_DIR: '/bases',
+      MAX_BASE_UPLOAD_BYTES: '700',
       CHECKPOINTS_DIR: '/checkpoints',
       CHECKPOINT_INTERVAL_SECONDS: '0',
       JOB_LOCK_SECONDS: '30',
@@ -186,6 +191,8 @@ describe('loadConfig', () => {
       MAX_DATASET_BYTES_PER_CLIENT: 600,
       MAX_DATASET_BYTES: 900,
       MAX_DATASETS_PROCESSING_PER_CLIENT: 2,
+      BASES_DIR: '/bases',
+      MAX_BASE_UPLOAD_BYTES: 700,
       CHECKPOINTS_DIR: '/checkpoints',
       CHECKPOINT_INTERVAL_SECONDS: 0,
       JOB_LOCK_SECONDS: 30,

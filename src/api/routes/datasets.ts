@@ -1,15 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { archiveFormatOfFile } from '../../archives/archive.ts';
 import { datasetCatalog } from '../../contract/catalog.ts';
 import {
-  archiveBaseName,
   archiveMediaTypes,
   datasetIdParams,
   datasetUploadOptions,
@@ -26,7 +22,8 @@ import { datasetFolder } from '../../datasets/uploaded/stored.ts';
 import { enqueueDataset } from '../../queue/dataset-queue.ts';
 import { datasetOwnerOf, mayUseDataset } from '../dataset-facts.ts';
 import type { ApiDependencies } from '../dependencies.ts';
-import { hasStatus, HttpError, multipartFailure } from '../http-error.ts';
+import { receiveArchive } from '../archive-upload.ts';
+import { HttpError } from '../http-error.ts';
 
 const guarded = { 401: errorBody, 429: errorBody, 503: errorBody };
 const uploadsFolder = 'uploads';
@@ -79,7 +76,10 @@ export const datasetRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (
       await mkdir(uploads, { recursive: true });
       const partial = path.join(uploads, `${id}.part`);
       try {
-        const received = await receiveArchive(request, partial, config.MAX_DATASET_UPLOAD_BYTES);
+        const received = await receiveArchive(request, partial, {
+          maxBytes: config.MAX_DATASET_UPLOAD_BYTES,
+          setting: 'MAX_DATASET_UPLOAD_BYTES',
+        });
         const options = parseOptions(received.fields);
         const { size } = await stat(partial);
         if (size === 0) throw new HttpError(400, 'the upload is empty: send a zip, tar or tar.gz archive');
@@ -193,72 +193,6 @@ export const datasetRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (
     },
   );
 };
-
-/** The archive written to `file`, with the options that came as form fields (multipart) or the query string. */
-async function receiveArchive(
-  request: FastifyRequest,
-  file: string,
-  maxBytes: number,
-): Promise<{ fields: Record<string, unknown>; fileName: string | null }> {
-  const tooLarge = () =>
-    new HttpError(
-      413,
-      `the archive is over ${maxBytes} bytes, the most one upload may have (MAX_DATASET_UPLOAD_BYTES)`,
-    );
-  if (!request.isMultipart()) {
-    const body = request.body as Readable | undefined;
-    if (!body || typeof body.pipe !== 'function') {
-      throw new HttpError(
-        415,
-        `send the archive as multipart/form-data or as a raw body with Content-Type ${archiveMediaTypes.join(', ')}`,
-      );
-    }
-    await writeBounded(body, file, maxBytes, tooLarge);
-    return { fields: request.query as Record<string, unknown>, fileName: null };
-  }
-  const fields: Record<string, unknown> = {};
-  let fileName: string | null = null;
-  let files = 0;
-  try {
-    for await (const part of request.parts({ limits: { fileSize: maxBytes, files: 1 } })) {
-      if (part.type === 'field') {
-        fields[part.fieldname] = part.value;
-        continue;
-      }
-      files += 1;
-      fileName = part.filename ? archiveBaseName(part.filename) || null : null;
-      await writeBounded(part.file, file, maxBytes, tooLarge);
-      if (part.file.truncated) throw tooLarge();
-    }
-  } catch (error) {
-    throw multipartFailure(error, 'send one archive per upload');
-  }
-  if (files === 0) throw new HttpError(400, 'the multipart body holds no file: send the archive as a file part');
-  return { fields, fileName };
-}
-
-/**
- * Streams `source` into `file`, refusing it (tooLarge) past `maxBytes`; a stream cut off midway
- * rejects, and the caller removes the file. Past the limit the rest is read and dropped, up to
- * four times the limit, so the client hears the 413 instead of a connection reset mid-upload.
- */
-async function writeBounded(source: Readable, file: string, maxBytes: number, tooLarge: () => Error): Promise<void> {
-  let bytes = 0;
-  const bound = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      bytes += chunk.length;
-      if (bytes > 4 * maxBytes) callback(tooLarge());
-      else callback(null, bytes > maxBytes ? undefined : chunk);
-    },
-  });
-  try {
-    await pipeline(source, bound, createWriteStream(file));
-  } catch (error) {
-    if (error instanceof HttpError || hasStatus(error)) throw error;
-    throw new HttpError(400, `the upload was cut off before its end (${(error as Error).message})`);
-  }
-  if (bytes > maxBytes) throw tooLarge();
-}
 
 function parseOptions(fields: Record<string, unknown>): DatasetUploadOptions {
   const parsed = datasetUploadOptions.safeParse(fields);

@@ -1,5 +1,5 @@
 import type { SkipReason } from '../../contract/datasets.ts';
-import { ArchiveError } from '../../archives/archive.ts';
+import { entryPathSegments, isHiddenEntry } from '../../archives/entry-path.ts';
 
 export type SplitName = 'train' | 'test' | 'val';
 
@@ -28,8 +28,8 @@ export function placeFiles(paths: readonly string[]): Map<string, Placement> {
   const parts = new Map<string, string[]>();
   const placements = new Map<string, Placement>();
   for (const path of paths) {
-    const segments = segmentsOf(path);
-    if (segments.some((segment) => segment.startsWith('.') || segment === '__MACOSX')) {
+    const segments = entryPathSegments(path);
+    if (isHiddenEntry(segments)) {
       placements.set(path, { skip: 'hidden', detail: 'a hidden or system file' });
     } else {
       parts.set(path, segments);
@@ -72,20 +72,6 @@ export function placeFiles(paths: readonly string[]): Map<string, Placement> {
 
 function isSplitFolder(segment: string | undefined): boolean {
   return segment !== undefined && Object.hasOwn(splitFolders, segment.toLowerCase());
-}
-
-function segmentsOf(path: string): string[] {
-  const normalised = path.normalize('NFC').replaceAll('\\', '/');
-  if (normalised.startsWith('/') || /^[A-Za-z]:/.test(normalised)) {
-    throw new ArchiveError(
-      `the archive's entry ${JSON.stringify(path)} has an absolute path; refused (paths must stay inside the archive)`,
-    );
-  }
-  const segments = normalised.split('/').filter((segment) => segment !== '' && segment !== '.');
-  if (segments.includes('..')) {
-    throw new ArchiveError(`the archive's entry ${JSON.stringify(path)} climbs out of the archive with ../; refused`);
-  }
-  return segments;
 }
 
 function classNameProblem(name: string): string | null {

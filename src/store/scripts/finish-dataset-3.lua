@@ -6,13 +6,13 @@
   Input:
     KEYS[1] the data set's record (hash)
     KEYS[2] the index of those processing
-    KEYS[3] the bytes all ready data sets occupy
+    KEYS[3] the bytes all ready data sets and bases occupy
 
     ARGV[1] 'ready' or 'failed'
     ARGV[2] the fields to set, JSON: an object of strings (report or error, finishedAt, progress)
     ARGV[3] the bytes it occupies (0 when failed)
-    ARGV[4] the most bytes one owner's ready data sets may occupy
-    ARGV[5] the most bytes all ready data sets may occupy
+    ARGV[4] the most bytes one owner's ready data sets and bases may occupy
+    ARGV[5] the most bytes all ready data sets and bases may occupy
     ARGV[6] the start of the owner's keys (DatasetKeys.indexPrefix)
     ARGV[7] the data set's id
     ARGV[8] the error (JSON) to record when a storage limit refuses it; '%s' stands for the limit's name
@@ -31,8 +31,8 @@ if target == 'ready' then
   local ownerBytes = tonumber(redis.call('GET', ownerBytesKey) or '0')
   local totalBytes = tonumber(redis.call('GET', KEYS[3]) or '0')
   local refusal = nil
-  if ownerBytes + bytes > tonumber(ARGV[4]) then refusal = 'your data sets' end
-  if totalBytes + bytes > tonumber(ARGV[5]) then refusal = "this server's data sets" end
+  if ownerBytes + bytes > tonumber(ARGV[4]) then refusal = 'your data sets and bases' end
+  if totalBytes + bytes > tonumber(ARGV[5]) then refusal = "this server's data sets and bases" end
   if refusal then
     target = 'failed'
     fields = { finishedAt = fields.finishedAt, progress = fields.progress, error = string.format(ARGV[8], refusal) }
