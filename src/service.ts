@@ -102,6 +102,7 @@ export async function startService(
           config.DATASETS_DIR,
         ),
         artifactsDir: config.ARTIFACTS_DIR,
+        basesDir: config.BASES_DIR,
         checkpoints: new CheckpointStore(config.CHECKPOINTS_DIR),
         checkpointSeconds: config.CHECKPOINT_INTERVAL_SECONDS,
         backend,

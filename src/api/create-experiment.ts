@@ -8,7 +8,10 @@ import { assertWebhookAllowed, prepareJob, queueJobs, recordJobs, type PreparedJ
 import type { ApiDependencies } from './dependencies.ts';
 import { HttpError, invalidBody } from './http-error.ts';
 
-type Dependencies = Pick<ApiDependencies, 'store' | 'datasetStore' | 'queue' | 'config' | 'experimentStore'>;
+type Dependencies = Pick<
+  ApiDependencies,
+  'store' | 'datasetStore' | 'baseStore' | 'queue' | 'config' | 'experimentStore'
+>;
 
 type Combination = Record<string, GridValue>;
 

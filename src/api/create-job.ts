@@ -15,7 +15,7 @@ import { settingsFor } from './job-settings.ts';
 import type { WebhookRequest } from '../contract/webhook.ts';
 import { urlRefusal, webhookUrlPolicy } from '../webhooks/url-policy.ts';
 
-type Dependencies = Pick<ApiDependencies, 'store' | 'datasetStore' | 'queue' | 'config'>;
+type Dependencies = Pick<ApiDependencies, 'store' | 'datasetStore' | 'baseStore' | 'queue' | 'config'>;
 
 /** A job request with every default filled in and every check passed: ready to be recorded. */
 export interface PreparedJob {
@@ -31,14 +31,14 @@ export interface PreparedJob {
  * train: an unusable data set or initFrom, a timeout or a number of training images over its limits.
  */
 export async function prepareJob(
-  { store, datasetStore, config }: Dependencies,
+  { store, datasetStore, baseStore, config }: Dependencies,
   request: FastifyRequest,
   body: ParsedJobRequest,
 ): Promise<PreparedJob> {
   const { webhook, ...training } = body;
   const dataset = await datasetFactsFor(datasetStore, request, training.dataset);
   const settings = settingsFor(training, dataset, randomSeed, config.MAX_JOB_SECONDS);
-  await assertCanStartFrom(store, request, settings, dataset, config.ARTIFACTS_DIR);
+  await assertCanStartFrom({ store, baseStore, config }, request, settings, dataset);
   if (settings.timeoutSeconds > config.MAX_JOB_SECONDS) {
     throw invalidBody(
       'timeoutSeconds',

@@ -1,10 +1,13 @@
 import type { FastifyRequest } from 'fastify';
 import type { JobSettings } from '../contract/job-request.ts';
 import { readArtifactMetadata } from '../models/artifact.ts';
-import { basesOf, builtInBaseOf } from '../models/bases/catalog.ts';
+import { basesOf, builtInBaseOf } from '../bases/built-in.ts';
 import type { ImageShape } from '../datasets/dataset.ts';
-import type { JobStore } from '../store/job-store.ts';
+import { baseMismatch } from '../bases/apply-base.ts';
+import { readBaseDescription } from '../bases/stored-base.ts';
 import { ownerOf } from './auth.ts';
+import { mayUseDataset } from './dataset-facts.ts';
+import type { ApiDependencies } from './dependencies.ts';
 import type { DatasetFacts } from './dataset-facts.ts';
 import { invalidBody } from './http-error.ts';
 
@@ -13,20 +16,33 @@ import { invalidBody } from './http-error.ts';
  * the client's, another model, or a model for images of another shape than the data set's.
  */
 export async function assertCanStartFrom(
-  store: JobStore,
+  { store, baseStore, config }: Pick<ApiDependencies, 'store' | 'baseStore' | 'config'>,
   request: FastifyRequest,
   settings: JobSettings,
   dataset: DatasetFacts,
-  artifactsDir: string,
 ): Promise<void> {
   assertFitsNetwork(settings);
   const from = settings.initFrom;
   if (from === null || builtInBaseOf(settings) !== null) return;
   const refuse = (why: string) => invalidBody('initFrom', why, 'initFrom');
+  if (await baseStore.get(from)) {
+    if (!mayUseDataset(request, await baseStore.owner(from))) throw refuse(`names no job or base of yours (${from})`);
+    const base = await readBaseDescription(config.BASES_DIR, from).catch(() => {
+      throw refuse(`names base ${from}, whose files are no longer there: upload it again`);
+    });
+    if (base.network !== settings.model)
+      throw refuse(`names base ${from}, a ${base.network}; this job trains ${settings.model}`);
+    if (settings.inputSize !== null)
+      throw refuse(`names base ${from}, which runs at the data set's own size: leave inputSize out`);
+    const mismatch = baseMismatch(base, dataset.shape);
+    if (mismatch !== null) throw refuse(`names base ${from}, which doesn't fit this data set: ${mismatch}`);
+    return;
+  }
+  const artifactsDir = config.ARTIFACTS_DIR;
   const owner = ownerOf(request);
   const source = await store.get(from);
   if (!source || (owner !== null && (await store.owner(from)) !== owner))
-    throw refuse(`names no job of yours (${from})`);
+    throw refuse(`names no job or base of yours (${from})`);
   if (source.state !== 'completed')
     throw refuse(`names job ${from}, which is ${source.state}: fine-tuning starts from a completed job`);
   if (source.request.model !== settings.model)

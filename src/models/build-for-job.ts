@@ -1,7 +1,7 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { JobSettings } from '../contract/job-request.ts';
 import type { ImageShape } from '../datasets/dataset.ts';
-import { builtInBaseOf, type BaseFacts } from './bases/catalog.ts';
+import { builtInBaseOf, type BaseFacts } from '../bases/built-in.ts';
 import { setTrainableLayers } from './fine-tune.ts';
 import type { ImageInputArgs } from './image-input.ts';
 import { models } from './index.ts';

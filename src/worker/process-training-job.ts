@@ -7,8 +7,10 @@ import type { JobSettings } from '../contract/job-request.ts';
 import { batchesPerEpoch, progressAt, trainingImages } from '../contract/progress.ts';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { loadArtifact, saveArtifact } from '../models/artifact.ts';
-import { startFromImagenet } from '../models/bases/imagenet.ts';
-import { builtInBaseOf } from '../models/bases/catalog.ts';
+import { applyBase } from '../bases/apply-base.ts';
+import { startFromImagenet } from '../bases/imagenet.ts';
+import { loadBase, readBaseDescription } from '../bases/stored-base.ts';
+import { builtInBaseOf } from '../bases/built-in.ts';
 import { networkFor, networkParameters } from '../models/build-for-job.ts';
 import { initialiseFrom } from '../models/fine-tune.ts';
 import { JobAttempt } from '../store/job-attempt.ts';
@@ -33,6 +35,8 @@ export interface TrainingJobDependencies {
   readonly experiments: ExperimentStore;
   readonly datasets: DatasetCache;
   readonly artifactsDir: string;
+  /** Where uploaded bases are (BASES_DIR): a job's initFrom may name one. */
+  readonly basesDir: string;
   readonly checkpoints: CheckpointStore;
   /** Seconds of training between checkpoints within an epoch; 0: at epoch ends only. */
   readonly checkpointSeconds: number;
@@ -116,7 +120,7 @@ async function trainAndRecord(
         const layers = startFromImagenet(model);
         log.info({ initFrom: settings.initFrom, layers }, 'starting from the ImageNet base');
       } else {
-        await startFrom(model, settings.initFrom, dependencies.artifactsDir, log);
+        await startFrom(model, settings.initFrom, dependencies, log);
       }
     }
     if (startedBefore) {
@@ -276,28 +280,31 @@ async function weakAtRung(
   return true;
 }
 
-/** Sets the weights of `model` from the model job `sourceJobId` trained (fine-tuning). */
+/** Sets the weights of `model` from an uploaded base, or from the model the job `source` trained (fine-tuning). */
 async function startFrom(
   model: tfl.LayersModel,
-  sourceJobId: string,
-  artifactsDir: string,
+  source: string,
+  { artifactsDir, basesDir }: Pick<TrainingJobDependencies, 'artifactsDir' | 'basesDir'>,
   log: Logger,
 ): Promise<void> {
-  const source = await loadArtifact(artifactsDir, sourceJobId).catch((error: unknown) => {
-    throw new Error(
-      `the model of job ${sourceJobId} to start from can't be loaded: ${error instanceof Error ? error.message : String(error)}`,
-    );
-  });
+  const isBase = await readBaseDescription(basesDir, source).then(
+    () => true,
+    () => false,
+  );
+  const what = isBase ? `the base ${source}` : `the model of job ${source}`;
+  const loaded = await (isBase ? loadBase(basesDir, source) : loadArtifact(artifactsDir, source)).catch(
+    (error: unknown) => {
+      throw new Error(`${what} to start from can't be loaded: ${error instanceof Error ? error.message : String(error)}`);
+    },
+  );
   try {
-    const { newHead } = initialiseFrom(model, source.model);
+    const { newHead } = isBase ? applyBase(model, loaded.model) : initialiseFrom(model, loaded.model);
     log.info(
-      { initFrom: sourceJobId, newHead },
-      newHead
-        ? 'starting from the weights of another job, with a new last layer'
-        : 'starting from the weights of another job',
+      { initFrom: source, newHead },
+      `starting from the weights of ${isBase ? 'an uploaded base' : 'another job'}${newHead ? ', with a new last layer' : ''}`,
     );
   } finally {
-    source.model.dispose();
+    loaded.model.dispose();
   }
 }
 

@@ -10,7 +10,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { pino } from 'pino';
 import { startBackend } from '../../src/backends/select.ts';
 import type { JobSettings } from '../../src/contract/job-request.ts';
-import { startFromImagenet } from '../../src/models/bases/imagenet.ts';
+import { startFromImagenet } from '../../src/bases/imagenet.ts';
 import { networkFor, networkParameters } from '../../src/models/build-for-job.ts';
 import { ImageInput } from '../../src/models/image-input.ts';
 import { storedJobSettings } from '../support/job-settings.ts';

@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { Redis } from 'ioredis';
@@ -16,6 +17,7 @@ import { mnist } from '../../src/datasets/mnist.ts';
 import { imageFolderEntries, zipOf } from '../support/archives.ts';
 import { downloadedModelZip, modelJsonOf, savedModel } from '../support/base-archives.ts';
 import { clientOf, processedDataset, runJob } from '../support/jobs.ts';
+import { extractArchive } from '../support/stock-tfjs.ts';
 import { request, startTestService, testRedisUrl, type TestService } from '../support/service.ts';
 
 const aliceKey = 'alice-key-0123456789abcdef';
@@ -102,6 +104,70 @@ describe('a model a job trained, uploaded back as a base', () => {
     assert.equal(answer.body.name, 'raw');
     assert.deepEqual(await list(aliceKey), [answer.body.id, base.id]);
     await deleteBase(answer.body.id);
+  });
+
+  it('starts a job of its network: head keeps every layer but the classifier; another network is refused', async () => {
+    const other = await request<ErrorBody>(`${service.url}/jobs`, {
+      method: 'POST',
+      headers: { ...bearer(aliceKey), 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'alexnet', dataset: 'mnist', initFrom: base.id }),
+    });
+    assert.equal(other.status, 400);
+    assert.match(other.body.error, /names base .*, a lenet5; this job trains alexnet/);
+    const job = await runJob(
+      service,
+      {
+        model: 'lenet5',
+        dataset: 'mnist',
+        initFrom: base.id,
+        trainLayers: 'head',
+        epochs: 1,
+        trainLimit: 300,
+        testLimit: 100,
+        seed: 2,
+      },
+      { apiKey: aliceKey },
+    );
+    assert.equal(job.state, 'completed', JSON.stringify(job.error));
+    // Weights by layer, keyed by class and order: tfjs numbers layers per process, and saves the trained ones first.
+    const weightsOf = async (zip: Buffer): Promise<Map<string, Float32Array>> => {
+      const { folder, files } = await extractArchive(zip);
+      const read = (suffix: string) =>
+        readFile(path.join(folder, files.find((file) => file.endsWith(suffix)) ?? suffix));
+      const manifest = JSON.parse((await read('model.json')).toString('utf8')) as {
+        weightsManifest: { weights: { name: string; shape: number[] }[] }[];
+      };
+      const bytes = await read('.bin');
+      const layerNumber = (name: string) => Number(/(\d+)\//.exec(name)?.[1]);
+      let offset = 0;
+      const byName = new Map<string, Float32Array>();
+      for (const { name, shape } of manifest.weightsManifest.flatMap((group) => group.weights)) {
+        const count = shape.reduce((a, b) => a * b, 1);
+        byName.set(
+          name,
+          new Float32Array(bytes.buffer.slice(bytes.byteOffset + offset, bytes.byteOffset + offset + count * 4)),
+        );
+        offset += count * 4;
+      }
+      const names = [...byName.keys()].sort((a, b) => layerNumber(a) - layerNumber(b));
+      return new Map(
+        names.map((name) => [
+          `${name.split('_')[0]}#${names.filter((n) => n.split('_')[0] === name.split('_')[0]).indexOf(name)}`,
+          byName.get(name) as Float32Array,
+        ]),
+      );
+    };
+    const before = await weightsOf(trainedZip);
+    const after = await weightsOf((await clientOf(service, { apiKey: aliceKey }).model(job.id)).bytes);
+    const classifier = [...before.keys()].filter((key) => key.startsWith('dense')).slice(-2);
+    for (const [key, values] of before) {
+      const same = values.every((value, i) => value === after.get(key)?.[i]);
+      assert.equal(
+        same,
+        !classifier.includes(key),
+        `${key}: ${classifier.includes(key) ? 'the classifier trains' : 'kept as the base has it'}`,
+      );
+    }
   });
 
   it('can’t be deleted while a queued job starts from it (409), then is deleted with its files (204)', async () => {

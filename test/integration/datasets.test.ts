@@ -214,7 +214,7 @@ describe('a user uploads an archive of class folders and trains on it', () => {
     const cases: { job: Record<string, unknown>; message: RegExp }[] = [
       {
         job: { model: 'lenet5', dataset: dataset.id, initFrom: randomUUID() },
-        message: /initFrom names no job of yours/,
+        message: /initFrom names no job or base of yours/,
       },
       { job: { model: 'alexnet', dataset: dataset.id, initFrom: base.id }, message: /trained lenet5, not alexnet/ },
       {

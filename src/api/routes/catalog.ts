@@ -4,7 +4,7 @@ import { errorBody } from '../../contract/errors.ts';
 import { datasetNames, modelNames, type DatasetName } from '../../contract/names.ts';
 import { datasets } from '../../datasets/index.ts';
 // The models' facts, not the models: answering GET /models builds no network and loads no TensorFlow.js.
-import { basesOf } from '../../models/bases/catalog.ts';
+import { basesOf } from '../../bases/built-in.ts';
 import { modelFacts } from '../../models/catalog.ts';
 import { parameterCount } from '../../models/parameter-count.ts';
 import type { ApiDependencies } from '../dependencies.ts';

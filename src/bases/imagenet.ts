@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { imagenetBase } from './catalog.ts';
+import { imagenetBase } from './built-in.ts';
 
 const require = createRequire(import.meta.url);
 

@@ -1,5 +1,5 @@
-import type { JobSettings } from '../../contract/job-request.ts';
-import type { BuiltInBaseName, ModelName } from '../../contract/names.ts';
+import type { JobSettings } from '../contract/job-request.ts';
+import type { BuiltInBaseName, ModelName } from '../contract/names.ts';
 
 /** What is known of a built-in base without loading it: for GET /models and the job checks. */
 export interface BaseFacts {
