@@ -50,12 +50,18 @@ export function decodeEntries<T>(entries: string[]): T[] {
   return entries.map((entry) => JSON.parse(entry) as T);
 }
 
-/** Settings a job recorded before fine-tuning, validation, schedules and optimizers existed lacks. */
+/** Settings a job recorded before fine-tuning, validation, schedules, optimizers and label smoothing existed lacks. */
 type LaterSettings =
-  'initFrom' | 'trainLayers' | 'validationSplit' | 'earlyStopping' | 'learningRateSchedule' | 'optimizer';
+  | 'initFrom'
+  | 'trainLayers'
+  | 'validationSplit'
+  | 'earlyStopping'
+  | 'learningRateSchedule'
+  | 'optimizer'
+  | 'labelSmoothing';
 type RecordedSettings = Partial<JobSettings> & Omit<JobSettings, LaterSettings>;
 
-/** Such a job trained every layer from scratch with SGD, without validation, at one learning rate. */
+/** Such a job trained every layer from scratch with SGD on plain cross-entropy, without validation, at one learning rate. */
 function withLaterDefaults(request: RecordedSettings): JobSettings {
   return {
     ...request,
@@ -65,5 +71,6 @@ function withLaterDefaults(request: RecordedSettings): JobSettings {
     earlyStopping: request.earlyStopping ?? null,
     learningRateSchedule: request.learningRateSchedule ?? null,
     optimizer: request.optimizer ?? 'sgd',
+    labelSmoothing: request.labelSmoothing ?? 0,
   };
 }

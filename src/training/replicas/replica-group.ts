@@ -34,7 +34,7 @@ export interface ReplicaFault {
  */
 export type ReplicaSettings = Pick<
   JobSettings,
-  'model' | 'seed' | 'optimizer' | 'learningRate' | 'momentum' | 'weightDecay' | 'trainLayers'
+  'model' | 'seed' | 'optimizer' | 'learningRate' | 'momentum' | 'weightDecay' | 'labelSmoothing' | 'trainLayers'
 >;
 
 /** A replica thread's workerData. */
@@ -142,6 +142,8 @@ export class ReplicaGroup {
       learningRate: settings.learningRate,
       momentum: settings.momentum,
       weightDecay: settings.weightDecay,
+      // Each replica's slice is trained on the job's loss, smoothed as the main thread's.
+      labelSmoothing: settings.labelSmoothing,
       trainLayers: settings.trainLayers,
     };
     const group = new ReplicaGroup(memory, step, dropouts, replicaSettings, step.iterations);
