@@ -33,7 +33,7 @@ const groupOf: Record<Phase, string> = {
 
 const phaseNote: Record<Phase, string> = {
   gather: 'copy the batch bytes out of the data set (gatherBatch)',
-  augment: 'random crop and mirror on bytes (augmentBatch)',
+  augment: 'random crop, and mirror for natural images, on bytes (augmentBatch)',
   normalise: 'bytes to float32 tensor',
   forward: 'layers in turn (trainingForward) + softmax cross-entropy, recording the tape',
   backward: 'gradients from the tape',
@@ -103,7 +103,9 @@ class ProfiledLoop {
 
     const { images, labels } = gatherBatch(split, this.dataset.shape, indices);
     mark('gather');
-    const pixels = augment ? augmentBatch(images, labels.length, this.dataset.shape, this.random) : images;
+    const pixels = augment
+      ? augmentBatch(images, labels.length, this.dataset.shape, this.dataset.imageKind, this.random)
+      : images;
     mark('augment');
     const xs = step.images(pixels, labels.length);
     await xs.data();

@@ -51,6 +51,7 @@ export function settingsFor(scenario: Scenario, dataset: Dataset): JobSettings {
     learningRate: 0.01,
     momentum: 0.9,
     weightDecay: models[scenario.model].defaultWeightDecay,
+    labelSmoothing: 0,
     augment: datasets[scenario.dataset].augmentByDefault,
     seed: 0,
     trainLimit: trainImagesOf(scenario, dataset),

@@ -183,6 +183,7 @@ function settingsFor(
     learningRate: 0.01,
     momentum: 0.9,
     weightDecay: models[model].defaultWeightDecay,
+    labelSmoothing: 0,
     augment: true,
     seed: 0,
     trainLimit,

@@ -16,6 +16,7 @@ type AutoSettings = Required<
     | 'batchSize'
     | 'augment'
     | 'weightDecay'
+    | 'labelSmoothing'
   >
 > & { readonly model: ModelName };
 
@@ -49,7 +50,8 @@ function epochsFor(trainSize: number, images: number, least: number, most: numbe
 /**
  * The rule of `model: auto` (docs/guides/datasets-and-fine-tuning.md gives it in words):
  * - strokes (handwriting, digits, glyphs on a plain background): LeNet-5 from scratch with Adam,
- *   cosine decay and shifts (never mirrors), for as many epochs as show it about 72,000 images;
+ *   a warm-up, cosine decay, label smoothing and shifts (never mirrors), for as many epochs as
+ *   show it about 72,000 images;
  * - many small photographs (20,000 or more, at most 48 pixels a side): ResNet-20 from scratch with
  *   SGD, a warm-up, cosine decay, crops and mirrors;
  * - other photographs: MobileNetV2 from ImageNet at 96 pixels, its last stages and classifier
@@ -68,17 +70,18 @@ export function autoPick(dataset: DatasetFacts): AutoPick {
         trainLayers: 'all',
         inputSize: null,
         optimizer: 'adam',
-        learningRate: 0.002,
-        learningRateSchedule: { type: 'cosine', warmupEpochs: 0, minLearningRate: 0 },
+        learningRate: 0.003,
+        learningRateSchedule: { type: 'cosine', warmupEpochs: 2, minLearningRate: 0 },
         epochs,
         batchSize: 64,
         augment: true,
         weightDecay: 0,
+        labelSmoothing: 0.1,
       },
       choice: {
         reasons: [
           `lenet5 from scratch: the data set's images are strokes (${seen}), which a small convolutional network learns well and ImageNet's photographs don't help`,
-          `adam at 0.002 with cosine decay over ${epochs} epochs: about ${count(imagesToSee)} images seen in all, which a small set needs far more epochs than 10 for`,
+          `adam at 0.003 with 2 warm-up epochs, cosine decay over ${epochs} epochs (about ${count(imagesToSee)} images seen in all: a small set needs far more epochs than 10) and label smoothing 0.1`,
           'augment: shifted by up to 4 pixels, never mirrored (a mirrored glyph is another glyph)',
         ],
       },
@@ -99,11 +102,12 @@ export function autoPick(dataset: DatasetFacts): AutoPick {
         batchSize: 64,
         augment: true,
         weightDecay: 5e-4,
+        labelSmoothing: 0.1,
       },
       choice: {
         reasons: [
           `resnet20 from scratch: many small photographs (${seen}: at least ${count(manyPhotos)}, at most ${smallPhotoSide} pixels a side), enough for a CIFAR ResNet to learn its own features, at a fraction of MobileNetV2's cost per image at 96 pixels`,
-          `sgd at 0.1 (momentum 0.9, weight decay 5e-4) with a warm-up epoch and cosine decay over ${epochs} epochs`,
+          `sgd at 0.1 (momentum 0.9, weight decay 5e-4) with a warm-up epoch, cosine decay over ${epochs} epochs and label smoothing 0.1`,
           'augment: random 4-pixel crops and mirrors',
         ],
       },
@@ -123,6 +127,7 @@ export function autoPick(dataset: DatasetFacts): AutoPick {
       batchSize: 32,
       augment: true,
       weightDecay: 4e-5,
+      labelSmoothing: 0,
     },
     choice: {
       reasons: [

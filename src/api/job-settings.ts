@@ -55,6 +55,7 @@ export function settingsFor(
       chosen.learningRateSchedule === undefined ? model.recipe.learningRateSchedule : chosen.learningRateSchedule,
     weightDecay: chosen.weightDecay ?? (optimizer === 'adamw' ? adamwWeightDecay : model.defaultWeightDecay),
     augment: chosen.augment ?? dataset.augmentByDefault,
+    labelSmoothing: chosen.labelSmoothing ?? 0,
     seed: request.seed ?? randomSeed(),
     trainLimit,
     testLimit: Math.min(request.testLimit ?? dataset.testSize, dataset.testSize),

@@ -29,6 +29,7 @@ export const trainingOptions: readonly TrainingOption[] = [
   { flag: 'learning-rate', field: 'learningRate', value: 'X' },
   { flag: 'momentum', field: 'momentum', value: 'X' },
   { flag: 'weight-decay', field: 'weightDecay', value: 'X' },
+  { flag: 'label-smoothing', field: 'labelSmoothing', value: 'X' },
   { flag: 'augment', field: 'augment', value: 'switch' },
   { flag: 'seed', field: 'seed', value: 'N' },
   { flag: 'train-limit', field: 'trainLimit', value: 'N' },

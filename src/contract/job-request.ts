@@ -137,9 +137,13 @@ export const jobRequest = z
       description:
         'sgd and adam: L2 weight decay added to the gradient (as PyTorch SGD and Adam); adamw: decoupled, the weights shrink by learningRate × weightDecay each step; default 0.01 for adamw, else defaultWeightDecay of the model in GET /models',
     }),
+    labelSmoothing: z.number().min(0).max(0.5).optional().meta({
+      description:
+        "the training loss's targets become (1 − labelSmoothing) × one-hot + labelSmoothing / classes (PyTorch's CrossEntropyLoss(label_smoothing)); 0, the default with a named model, is plain cross-entropy. The test and validation losses stay plain cross-entropy",
+    }),
     augment: z.boolean().optional().meta({
       description:
-        'random 4-pixel-padded crop and horizontal flip of training images; default true for cifar10, else false',
+        'random 4-pixel-padded crop (a shift of up to 4 pixels) of training images, with a horizontal flip half the time for natural images only (a mirrored digit or letter is another glyph, so strokes data sets are never flipped); default true for cifar10, else false',
     }),
     seed: int()
       .min(Number.MIN_SAFE_INTEGER)
@@ -222,6 +226,7 @@ export const jobSettings = z
     learningRate: z.number(),
     momentum: z.number(),
     weightDecay: z.number(),
+    labelSmoothing: z.number(),
     augment: z.boolean(),
     seed: z.number().int(),
     trainLimit: z.number().int(),

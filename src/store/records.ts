@@ -50,7 +50,7 @@ export function decodeEntries<T>(entries: string[]): T[] {
   return entries.map((entry) => JSON.parse(entry) as T);
 }
 
-/** Settings a job recorded before fine-tuning, validation, schedules, optimizers and auto existed lacks. */
+/** Settings a job recorded before fine-tuning, validation, schedules, optimizers, auto and label smoothing existed lacks. */
 type LaterSettings =
   | 'initFrom'
   | 'trainLayers'
@@ -59,10 +59,11 @@ type LaterSettings =
   | 'learningRateSchedule'
   | 'optimizer'
   | 'inputSize'
-  | 'autoChoice';
+  | 'autoChoice'
+  | 'labelSmoothing';
 type RecordedSettings = Partial<JobSettings> & Omit<JobSettings, LaterSettings>;
 
-/** Such a job trained every layer from scratch with SGD at the data set's image size, without validation, at one learning rate, on the model it named. */
+/** Such a job trained every layer from scratch with SGD on plain cross-entropy at the data set's image size, without validation, at one learning rate, on the model it named. */
 function withLaterDefaults(request: RecordedSettings): JobSettings {
   return {
     ...request,
@@ -74,5 +75,6 @@ function withLaterDefaults(request: RecordedSettings): JobSettings {
     optimizer: request.optimizer ?? 'sgd',
     inputSize: request.inputSize ?? null,
     autoChoice: request.autoChoice ?? null,
+    labelSmoothing: request.labelSmoothing ?? 0,
   };
 }

@@ -1,3 +1,4 @@
+import type { ImageKind } from '../contract/names.ts';
 import type { ImageShape } from '../datasets/dataset.ts';
 import type { SeededRandom } from '../random.ts';
 
@@ -5,19 +6,30 @@ import type { SeededRandom } from '../random.ts';
 export const cropPadding = 4;
 
 /**
- * The notebook's training augmentation on a batch of raw images: each image is shifted by a random
- * crop of its 4-pixel zero-padded self and mirrored left-right half the time. Works on bytes, before
+ * The training augmentation on a batch of raw images, by the data set's kind of image: each image
+ * is shifted by a random crop of its 4-pixel zero-padded self (the notebook's RandomCrop), and a
+ * `natural` one (a photograph) is also mirrored left-right half the time (its
+ * RandomHorizontalFlip). `strokes` (digits, letters) are never mirrored: a mirrored 2, 3 or J is
+ * another glyph or none, so flipping would teach the model wrong labels. Works on bytes, before
  * normalisation, so it costs one pass over the batch and no tensors.
  */
-export function augmentBatch(images: Uint8Array, count: number, shape: ImageShape, random: SeededRandom): Uint8Array {
+export function augmentBatch(
+  images: Uint8Array,
+  count: number,
+  shape: ImageShape,
+  kind: ImageKind,
+  random: SeededRandom,
+): Uint8Array {
   const { height, width, channels } = shape;
   const rowBytes = width * channels;
   const imageBytes = height * rowBytes;
+  const mirrors = kind === 'natural';
   const out = new Uint8Array(images.length);
   for (let image = 0; image < count; image++) {
     const offsetY = random.below(2 * cropPadding + 1) - cropPadding;
     const offsetX = random.below(2 * cropPadding + 1) - cropPadding;
-    const mirrored = random.next() < 0.5;
+    // Strokes draw no coin for the flip: nothing of their augmentation depends on it.
+    const mirrored = mirrors && random.next() < 0.5;
     const base = image * imageBytes;
     for (let y = 0; y < height; y++) {
       const sourceY = y + offsetY;

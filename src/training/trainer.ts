@@ -380,7 +380,9 @@ class TrainingRun {
   private async trainBatch(indices: Uint32Array, learningRate: number): Promise<void> {
     const { shape } = this.dataset;
     const { images, labels } = gatherBatch(this.splits.train, shape, indices);
-    const batchImages = this.settings.augment ? augmentBatch(images, labels.length, shape, this.random) : images;
+    const batchImages = this.settings.augment
+      ? augmentBatch(images, labels.length, shape, this.dataset.imageKind, this.random)
+      : images;
     this.log.add(
       this.group ? await this.group.run(batchImages, labels, learningRate) : this.step.run(batchImages, labels),
     );

@@ -1,5 +1,5 @@
 /**
- * One training step: forward, softmax cross-entropy, backward, then the job's optimizer (the
+ * One training step: forward, softmax cross-entropy (label-smoothed when the job asks), backward, then the job's optimizer (the
  * notebook's is PyTorch's SGD: weight decay added to the gradient, then momentum). The trainer
  * runs it whole (`run`); the profile bench times its phases apart through the seams between them (`images`, `gradients`,
  * `apply`), and data-parallel replicas can compute `gradients` each, sum them, and `apply` the sum
@@ -7,10 +7,11 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { meanSoftmaxCrossEntropy } from '../backends/training-ops.ts';
+import type { JobSettings } from '../contract/job-request.ts';
 import type { ImageShape } from '../datasets/dataset.ts';
 import { normalisedImages } from '../datasets/normalise.ts';
 import { trainingForward } from './forward.ts';
+import { meanTrainingLoss } from './loss.ts';
 import { createOptimizer, type OptimizerSettings, type StepOptimizer } from './optimizers/optimizer.ts';
 
 /** A batch's loss and gradients, both the caller's to dispose. */
@@ -24,22 +25,27 @@ export interface StepGradients {
   readonly grads: tf.Tensor[];
 }
 
+/** What a step needs of the job's settings: its optimizer's, and its label smoothing (absent: 0, plain cross-entropy). */
+export type StepSettings = OptimizerSettings & Partial<Pick<JobSettings, 'labelSmoothing'>>;
+
 export class TrainingStep {
   /** The model's trainable variables, in its trainableWeights order. */
   readonly variables: readonly tf.Variable[];
   /** The job's optimizer; its state is part of a checkpoint. */
   readonly optimizer: StepOptimizer;
   private readonly forward: (x: tf.Tensor) => tf.Tensor;
+  private readonly labelSmoothing: number;
 
   constructor(
     model: tfl.LayersModel,
     private readonly shape: ImageShape,
     private readonly classes: number,
-    settings: OptimizerSettings,
+    settings: StepSettings,
   ) {
     this.variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
     this.optimizer = createOptimizer(this.variables, settings);
     this.forward = trainingForward(model);
+    this.labelSmoothing = settings.labelSmoothing ?? 0;
   }
 
   /** A batch of `count` raw images as the model's float32 input. */
@@ -53,7 +59,7 @@ export class TrainingStep {
    */
   gradients(images: tf.Tensor, labels: Int32Array, afterForward?: () => void): StepGradients {
     const { value, grads } = tf.variableGrads(() => {
-      const loss = meanSoftmaxCrossEntropy(this.forward(images), labels, this.classes);
+      const loss = meanTrainingLoss(this.forward(images), labels, this.classes, this.labelSmoothing);
       afterForward?.();
       return loss;
     }, [...this.variables]);

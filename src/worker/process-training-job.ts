@@ -294,7 +294,9 @@ async function startFrom(
   const what = isBase ? `the base ${source}` : `the model of job ${source}`;
   const loaded = await (isBase ? loadBase(basesDir, source) : loadArtifact(artifactsDir, source)).catch(
     (error: unknown) => {
-      throw new Error(`${what} to start from can't be loaded: ${error instanceof Error ? error.message : String(error)}`);
+      throw new Error(
+        `${what} to start from can't be loaded: ${error instanceof Error ? error.message : String(error)}`,
+      );
     },
   );
   try {

@@ -64,6 +64,7 @@ describe('dashboard text', () => {
       learningRate: 0.01,
       momentum: 0.9,
       weightDecay: 0,
+      labelSmoothing: 0,
       augment: false,
       seed: 1,
       trainLimit: 2000,

@@ -242,6 +242,18 @@ describe('data-parallel training', () => {
     }
   });
 
+  it('label smoothing reaches every replica: 2 replicas train like one, and not on plain cross-entropy', async () => {
+    const job: JobSettings = { ...lenetJob, epochs: 1, labelSmoothing: 0.1, trainLimit: 320 };
+    const smoothed = await trainWith(digits, job, 1);
+    assertSameTraining(await trainWith(digits, job, 2), smoothed, '2 replicas, label smoothing 0.1');
+    const plain = await trainWith(digits, { ...job, labelSmoothing: 0 }, 2);
+    assert.notDeepEqual(
+      plain.logs.map((line) => line.loss),
+      smoothed.logs.map((line) => line.loss),
+      'the replicas trained on the smoothed loss',
+    );
+  });
+
   it('an adam run paused on 2 replicas goes on from its checkpoint (moments and step count) on 1 like the uninterrupted run', async () => {
     const job: JobSettings = { ...lenetJob, optimizer: 'adam', learningRate: 1e-3, trainLimit: 320 };
     const whole = await trainWith(digits, job, 1);

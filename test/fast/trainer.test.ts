@@ -276,11 +276,11 @@ describe('augmentation', () => {
     return null;
   }
 
-  it('is a shift within 4 black pixels of padding, mirrored half the time, and covers every case', () => {
+  it('is a shift within 4 black pixels of padding, mirrored half the time, and covers every case (natural images)', () => {
     const random = new SeededRandom(3);
     const seen = new Set<string>();
     for (let i = 0; i < 2000; i++) {
-      const output = augmentBatch(source, 1, shape, random);
+      const output = augmentBatch(source, 1, shape, 'natural', random);
       const how = explain(output);
       assert.ok(how, `output ${i} is no padded crop or mirror of the input`);
       seen.add(`${how.dy},${how.dx},${how.mirrored}`);
@@ -290,10 +290,25 @@ describe('augmentation', () => {
     assert.ok([...seen].some((key) => key.endsWith('true')) && [...seen].some((key) => key.endsWith('false')));
   });
 
+  it('only shifts strokes (digits, letters), never mirrors them, and covers every shift', () => {
+    const random = new SeededRandom(3);
+    const seen = new Set<string>();
+    for (let i = 0; i < 2000; i++) {
+      const output = augmentBatch(source, 1, shape, 'strokes', random);
+      const how = explain(output);
+      assert.ok(how, `output ${i} is no padded crop of the input`);
+      // explain tries the unmirrored crops first: an output that only a mirror explains is one.
+      assert.equal(how.mirrored, false, `output ${i} is mirrored`);
+      seen.add(`${how.dy},${how.dx}`);
+    }
+    // The 81 offsets but the few shifts of this tiny image that coincide (all black).
+    assert.ok(seen.size > 75, `only ${seen.size} distinct shifts`);
+  });
+
   it('treats each image of a batch on its own and leaves its input untouched', () => {
     const batch = new Uint8Array([...source, ...source.map((value) => value + 100)]);
     const copy = batch.slice();
-    const output = augmentBatch(batch, 2, shape, new SeededRandom(5));
+    const output = augmentBatch(batch, 2, shape, 'natural', new SeededRandom(5));
     assert.deepEqual(batch, copy);
     assert.ok(explain(output.subarray(0, 60)));
     assert.ok([...output.subarray(60)].every((value) => value === 0 || value > 100));

@@ -10,6 +10,7 @@ export const storedJobSettings: JobSettings = {
   learningRate: 0.01,
   momentum: 0.9,
   weightDecay: 0,
+  labelSmoothing: 0,
   augment: false,
   seed: 1,
   trainLimit: 640,

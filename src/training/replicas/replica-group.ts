@@ -43,6 +43,7 @@ export type ReplicaSettings = Pick<
   | 'trainLayers'
   | 'initFrom'
   | 'inputSize'
+  | 'labelSmoothing'
 >;
 
 /** A replica thread's workerData. */
@@ -150,6 +151,8 @@ export class ReplicaGroup {
       learningRate: settings.learningRate,
       momentum: settings.momentum,
       weightDecay: settings.weightDecay,
+      // Each replica's slice is trained on the job's loss, smoothed as the main thread's.
+      labelSmoothing: settings.labelSmoothing,
       trainLayers: settings.trainLayers,
       initFrom: settings.initFrom,
       inputSize: settings.inputSize,
