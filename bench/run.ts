@@ -18,6 +18,9 @@
  *   npm run bench -- --predict-load                    single-image predictions from 1, 16, 64 clients, /health meanwhile (bench/predict-load.ts); --seconds N
  *   npm run bench -- --chaos                           30 seeded jobs on 3 workers, one SIGKILLed every ~3 s, against an undisturbed run (bench/chaos.ts); --jobs N
  *   npm run bench -- --history                         Redis memory per job, GET /jobs with 100,000 ended jobs, a retention sweep (bench/history.ts)
+ *   npm run bench -- --mobilenetv2                     MobileNetV2 training images/s at 32 and 96 px on each --replicas count, inference at
+ *                                                      96 and 160 px, batch 32, with the CPU's model and flags (bench/mobilenetv2.ts); --steps N (20);
+ *                                                      with --profile, its kernels at those sizes
  *
  * A full 1-epoch LeNet-5/MNIST run also prints the accuracy check against bench/accuracy-check.ts.
  */
@@ -36,6 +39,7 @@ import { formatChaos, runChaos } from './chaos.ts';
 import { formatPredictLoad, runPredictLoad } from './predict-load.ts';
 import { formatFanoutBench, runFanoutBench } from './fanout.ts';
 import { formatHistoryBench, runHistoryBench } from './history.ts';
+import { formatMobileNetV2Bench, profileMobileNetV2, runMobileNetV2Bench } from './mobilenetv2.ts';
 import { formatParallelJobs, runParallelJobs, type ParallelJobsRun } from './parallel-jobs.ts';
 import { formatPredictBench, runPredictBench } from './predict.ts';
 import { formatProfile, profileTraining, type ProfileRuns } from './profile.ts';
@@ -63,6 +67,7 @@ const { values: flags } = parseArgs({
     history: { type: 'boolean', default: false },
     fanout: { type: 'boolean', default: false },
     chaos: { type: 'boolean', default: false },
+    mobilenetv2: { type: 'boolean', default: false },
     'predict-load': { type: 'boolean', default: false },
     seconds: { type: 'string', default: '8' },
     clients: { type: 'string', default: '5000' },
@@ -90,7 +95,7 @@ interface Measurement {
 const optional = (value: string | undefined) => (value === undefined ? null : Number(value));
 
 const scenarios: Scenario[] =
-  flags.model || flags.dataset || flags.steps
+  !flags.mobilenetv2 && (flags.model || flags.dataset || flags.steps)
     ? [
         {
           model: oneOf(modelNames, flags.model ?? 'lenet5', 'model'),
@@ -369,7 +374,13 @@ async function printChaos(): Promise<void> {
   if (report.failures.length > 0) process.exitCode = 1;
 }
 
-if (flags.profile) await printProfiles();
+if (flags.mobilenetv2 && flags.profile) console.log(await profileMobileNetV2(flags.backend as BackendChoice));
+else if (flags.mobilenetv2) {
+  const request = { backend: flags.backend as BackendChoice, replicaCounts, steps: Number(flags.steps ?? 20) };
+  console.log(`load average at the start: ${loadAverage()}`);
+  console.log(`\n${formatMobileNetV2Bench(await runMobileNetV2Bench(request, printProgress))}`);
+  console.log(`load average at the end: ${loadAverage()}`);
+} else if (flags.profile) await printProfiles();
 else if (flags.chaos) await printChaos();
 else if (flags['predict-load']) {
   const request = { backend: flags.backend, cifarPath, concurrencies: [1, 16, 64], seconds: Number(flags.seconds) };

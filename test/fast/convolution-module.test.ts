@@ -40,6 +40,7 @@ const CASES: readonly Case[] = [
   { name: 'LeNet-5 conv1', x: [3, 28, 28, 1], filter: [5, 5, 1, 6], strides: [1, 1], pad: 'valid' },
   { name: 'LeNet-5 conv2', x: [3, 12, 12, 6], filter: [5, 5, 6, 16], strides: [1, 1], pad: 'valid' },
   { name: 'CIFAR-10 first layer', x: [2, 32, 32, 3], filter: [3, 3, 3, 16], strides: [1, 1], pad: 'same' },
+  { name: "MobileNetV2's first layer", x: [2, 17, 16, 3], filter: [3, 3, 3, 32], strides: [2, 2], pad: 'same' },
   { name: 'stride 2, odd sizes', x: [2, 11, 13, 5], filter: [3, 3, 5, 7], strides: [2, 2], pad: 'same' },
   { name: 'unequal strides, non-square filter', x: [2, 11, 9, 3], filter: [3, 2, 3, 9], strides: [2, 3], pad: 'same' },
   { name: '11x11 stride 4', x: [1, 35, 35, 3], filter: [11, 11, 3, 8], strides: [4, 4], pad: 'same' },
@@ -215,6 +216,33 @@ describe('the SIMD convolution kernels on the wasm heap match cpu and write noth
       assertClose(actual, expected, 'conv2d_backprop_filter');
       assertClose(direct, expected, 'conv2d_backprop_filter_direct');
     });
+
+    test(`conv2d_backprop_input_direct: ${c.name}`, async () => {
+      const expected = await onCpu((): tf.Tensor => {
+        const dy = tf.tensor4d(dyValues, info.outShape);
+        const filter = tf.tensor4d(filterValues, c.filter);
+        return tf
+          .engine()
+          .runKernel(
+            'Conv2DBackpropInput',
+            { dy, filter },
+            { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', inputShape: c.x },
+          );
+      });
+      await tf.setBackend('wasm');
+      const dy = tf.tensor4d(dyValues, info.outShape);
+      const filter = tf.tensor4d(filterValues, c.filter);
+      const actual = withGuardedOutput(backend, size(c.x), (at) =>
+        kernels.conv2d_backprop_input_direct(
+          heapOffset(backend, dy, 'test'),
+          heapOffset(backend, filter, 'test'),
+          at,
+          ...shapeArgs,
+        ),
+      );
+      tf.dispose([dy, filter]);
+      assertClose(actual, expected, 'conv2d_backprop_input_direct');
+    });
   });
 });
 
@@ -248,6 +276,14 @@ const DEPTHWISE_CASES: readonly DepthwiseCase[] = [
     pad: 'same',
   })),
   { name: '13 channels, stride 2 valid', x: [2, 10, 9, 13], filter: [3, 3, 13, 1], strides: [2, 2], pad: 'valid' },
+  // The forward kernel takes 16 channels at a time, then 4: every remainder of both.
+  ...[15, 16, 17, 19, 20, 33].map((channels): DepthwiseCase => ({
+    name: `${channels} channels, 3x3 same`,
+    x: [2, 5, 6, channels],
+    filter: [3, 3, channels, 1],
+    strides: [1, 1],
+    pad: 'same',
+  })),
   { name: 'stride 1 valid, 5x5', x: [1, 9, 9, 6], filter: [5, 5, 6, 1], strides: [1, 1], pad: 'valid' },
   { name: 'unequal strides, non-square', x: [2, 9, 11, 5], filter: [2, 3, 5, 1], strides: [1, 2], pad: 'same' },
   {
@@ -317,8 +353,15 @@ describe('the SIMD depthwise convolution gradients on the wasm heap match cpu an
       info.padInfo.left,
     ] as const;
 
-    test(`depthwise_conv2d_backprop_input and depthwise_conv2d_backprop_filter: ${c.name}`, async () => {
+    test(`depthwise_conv2d and its gradients depthwise_conv2d_backprop_input and _filter: ${c.name}`, async () => {
       const gradients = [
+        {
+          kernel: 'DepthwiseConv2dNative',
+          inputs: { x: [xValues, c.x], filter: [filterValues, c.filter] },
+          attrs: {},
+          outputSize: size(info.outShape),
+          run: kernels.depthwise_conv2d,
+        },
         {
           kernel: 'DepthwiseConv2dNativeBackpropInput',
           inputs: { dy: [dyValues, info.outShape], filter: [filterValues, c.filter] },
@@ -407,6 +450,197 @@ describe('the bias kernels on the wasm heap', () => {
       assertClose(actual[i]?.values ?? new Float32Array(), e.values, `result ${i}`);
     });
   });
+});
+
+/**
+ * Runs `call` with an output of `count` bytes inside guards of sentinel bytes on the wasm heap,
+ * checks the guards are untouched and returns the output (bool tensors are one byte a value).
+ */
+function withGuardedBytes(backend: BackendWasm, count: number, call: (out: number) => void): Uint8Array {
+  const guardBytes = 4 * GUARD;
+  // Int32 words of 0x5a5a5a5a: every byte a sentinel, however the output ends inside a word.
+  const buffer = tf.fill([Math.ceil((count + 2 * guardBytes) / 4)], 0x5a5a5a5a, 'int32');
+  try {
+    call(heapOffset(backend, buffer, 'test') + guardBytes);
+    const bytes = new Uint8Array((buffer.dataSync() as Int32Array).buffer);
+    for (let i = 0; i < guardBytes; i++)
+      assert.equal(bytes[i], 0x5a, `overwrote the byte ${guardBytes - i} before the output`);
+    for (let i = guardBytes + count; i < bytes.length; i++)
+      assert.equal(bytes[i], 0x5a, `overwrote the byte ${i - guardBytes - count + 1} after the output`);
+    return bytes.slice(guardBytes, guardBytes + count);
+  } finally {
+    buffer.dispose();
+  }
+}
+
+describe('the BatchNorm and batch statistics kernels on the wasm heap', () => {
+  // Columns around the 4-wide vector, a row of MobileNetV2's; strides 1 (a value per column) or 0 (one for all).
+  const FORMS: ReadonlyArray<{
+    name: string;
+    scale: 0 | 1 | null;
+    offset: 0 | 1 | null;
+    mean: 0 | 1;
+    variance: 0 | 1;
+  }> = [
+    { name: 'every parameter per column', mean: 1, variance: 1, scale: 1, offset: 1 },
+    { name: 'no scale, no offset', mean: 1, variance: 1, scale: null, offset: null },
+    { name: 'no offset', mean: 1, variance: 1, scale: 1, offset: null },
+    { name: 'no scale', mean: 1, variance: 1, scale: null, offset: 1 },
+    { name: 'one variance and one scale for all', mean: 1, variance: 0, scale: 0, offset: 1 },
+    { name: 'one mean and one offset for all', mean: 0, variance: 1, scale: 1, offset: 0 },
+  ];
+  for (const columns of [1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 16, 96]) {
+    for (const [f, form] of FORMS.entries()) {
+      test(`batch_norm, ${columns} columns, ${form.name}`, async () => {
+        await tf.setBackend('wasm');
+        const rows = 7;
+        const epsilon = [1e-3, 1e-5, 0.5][f % 3] ?? 1e-3;
+        const seed = 1000 * columns + 10 * f;
+        const x = randomValues(rows * columns, seed);
+        const parameter = (stride: 0 | 1, i: number) => randomValues(stride === 1 ? columns : 1, seed + i);
+        const mean = parameter(form.mean, 1);
+        // Variances in [0.05, 2.05): positive, some small enough for epsilon to matter.
+        const variance = parameter(form.variance, 2).map((v) => v + 1.05);
+        const scale = form.scale === null ? null : parameter(form.scale, 3);
+        const offset = form.offset === null ? null : parameter(form.offset, 4);
+        const tensors = [x, mean, variance, scale ?? [0], offset ?? [0]].map((values) => tf.tensor1d(values));
+        const [xs, means, variances, scales, offsets] = tensors.map((t) => heapOffset(backend, t, 'test'));
+        const factors = tf.zeros([3 * columns]);
+        const actual = withGuardedOutput(backend, rows * columns, (at) =>
+          kernels.batch_norm(
+            xs ?? NaN,
+            means ?? NaN,
+            variances ?? NaN,
+            scale === null ? 0 : (scales ?? NaN),
+            offset === null ? 0 : (offsets ?? NaN),
+            heapOffset(backend, factors, 'test'),
+            at,
+            rows,
+            columns,
+            epsilon,
+            form.mean,
+            form.variance,
+            form.scale ?? 0,
+            form.offset ?? 0,
+          ),
+        );
+        tf.dispose([...tensors, factors]);
+        // cpu's formula, in float64.
+        const expected = Float64Array.from(x, (value, i) => {
+          const c = i % columns;
+          const at = (values: Float32Array | null, stride: 0 | 1 | null, none: number) =>
+            values === null ? none : (values[stride === 1 ? c : 0] ?? NaN);
+          return (
+            at(offset, form.offset, 0) +
+            ((value - at(mean, form.mean, 0)) * at(scale, form.scale, 1)) /
+              Math.sqrt(at(variance, form.variance, 0) + epsilon)
+          );
+        });
+        actual.forEach((value, i) => {
+          const want = expected[i] ?? NaN;
+          assert.ok(Math.abs(value - want) <= 1e-6 * Math.max(1, Math.abs(want)), `value ${i}: ${value}, not ${want}`);
+        });
+      });
+    }
+  }
+
+  // Row counts around the 256-row block, channels around the vector, several outer blocks.
+  for (const [outer, rows, channels, shift] of [
+    [1, 1, 1, 0],
+    [1, 3, 5, 0],
+    [2, 255, 4, 0],
+    [1, 256, 7, 0],
+    [3, 257, 13, 0],
+    [2, 9, 96, 0],
+    [1, 40_000, 3, 100],
+  ] as const) {
+    test(`mean_rows: ${outer} × ${rows} rows × ${channels} channels${shift ? `, around ${shift}` : ''}`, async () => {
+      await tf.setBackend('wasm');
+      const x = randomValues(outer * rows * channels, rows + channels).map((v) => v + shift);
+      const xs = tf.tensor1d(x);
+      const partial = tf.zeros([channels]);
+      const actual = withGuardedOutput(backend, outer * channels, (at) =>
+        kernels.mean_rows(
+          heapOffset(backend, xs, 'test'),
+          at,
+          heapOffset(backend, partial, 'test'),
+          outer,
+          rows,
+          channels,
+        ),
+      );
+      tf.dispose([xs, partial]);
+      for (let o = 0; o < outer; o++) {
+        for (let c = 0; c < channels; c++) {
+          let sum = 0;
+          for (let r = 0; r < rows; r++) sum += x[(o * rows + r) * channels + c] ?? NaN;
+          const want = sum / rows;
+          const value = actual[o * channels + c] ?? NaN;
+          // Blocks of 256 keep 40,000 rows around 100 within 1e-6 of the float64 mean; one running sum would not.
+          assert.ok(
+            Math.abs(value - want) <= 1e-6 * Math.max(1, Math.abs(want)),
+            `[${o}, ${c}]: ${value}, not ${want}`,
+          );
+        }
+      }
+    });
+  }
+});
+
+describe("the comparison and selection kernels of ReLU6's gradient on the wasm heap", () => {
+  // Counts around the 16-value step of the comparisons and the 4-value step of the selection.
+  const COUNTS = [1, 3, 4, 5, 15, 16, 17, 31, 33, 40];
+  /** Values with ties at 0 and 6, infinities and NaN among them. */
+  const values = (count: number, seed: number): Float32Array =>
+    randomValues(count, seed).map((v, i) => [0, 6, Infinity, -Infinity, NaN][i % 7] ?? v * 8 - 1);
+
+  for (const count of COUNTS) {
+    test(`greater_equal_value and less_equal_value, ${count} values`, async () => {
+      await tf.setBackend('wasm');
+      const x = values(count, count);
+      const xs = tf.tensor1d(x);
+      for (const [name, kernel, rule] of [
+        ['greater_equal_value', kernels.greater_equal_value, (v: number) => v >= 0],
+        ['less_equal_value', kernels.less_equal_value, (v: number) => v <= 6],
+      ] as const) {
+        const bound = name === 'greater_equal_value' ? 0 : 6;
+        const actual = withGuardedBytes(backend, count, (at) =>
+          kernel(heapOffset(backend, xs, 'test'), bound, at, count),
+        );
+        assert.deepEqual(
+          Array.from(actual),
+          Array.from(x, (v) => (rule(v) ? 1 : 0)),
+          name,
+        );
+      }
+      xs.dispose();
+    });
+
+    test(`logical_and and select_values, ${count} values`, async () => {
+      await tf.setBackend('wasm');
+      const a = Array.from(randomValues(count, 2 * count), (v) => v > 0);
+      const b = Array.from(randomValues(count, 2 * count + 1), (v) => v > -0.3);
+      const t = values(count, 3 * count);
+      const e = randomValues(count, 4 * count);
+      const [as, bs] = [a, b].map((bits) => tf.tensor1d(bits.map(Number), 'bool'));
+      const [ts, es] = [t, e].map((floats) => tf.tensor1d(floats));
+      const at = (tensor: tf.Tensor | undefined) => heapOffset(backend, tensor as tf.Tensor, 'test');
+      const both = withGuardedBytes(backend, count, (out) => kernels.logical_and(at(as), at(bs), out, count));
+      assert.deepEqual(
+        Array.from(both),
+        a.map((bit, i) => (bit && b[i] ? 1 : 0)),
+      );
+      const chosen = withGuardedOutput(backend, count, (out) =>
+        kernels.select_values(at(as), at(ts), at(es), out, count),
+      );
+      // Bit for bit, NaN included.
+      assert.deepEqual(
+        new Uint32Array(chosen.buffer),
+        new Uint32Array(Float32Array.from(a, (bit, i) => (bit ? (t[i] ?? 0) : (e[i] ?? 0))).buffer),
+      );
+      tf.dispose([as, bs, ts, es]);
+    });
+  }
 });
 
 describe('the dense product on the wasm heap', () => {

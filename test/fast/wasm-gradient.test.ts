@@ -13,6 +13,7 @@ import {
   moduleBytes,
 } from '../../src/backends/wasm/max-pool-grad-module.ts';
 import { registerTrainingGradients } from '../../src/backends/gradients/register.ts';
+import { convolutionKernels } from '../../src/backends/wasm/convolution-module.ts';
 import { registerWasmKernels } from '../../src/backends/wasm/register.ts';
 import { randomValues } from '../support/random-values.ts';
 
@@ -210,8 +211,10 @@ function countCalls(kernelName: string, body: () => void): number {
 }
 
 interface InputGradientCase extends ConvCase {
-  /** Whether the wasm kernel should recast it as a forward Conv2D, or leave it to the built-in kernel. */
+  /** Whether the wasm kernel should recast it as a forward Conv2D, or sum it tap by tap (direct). */
   readonly recast: boolean;
+  /** Neither: left to the built-in kernel. */
+  readonly builtIn?: boolean;
 }
 
 const INPUT_CASES: readonly InputGradientCase[] = [
@@ -294,9 +297,17 @@ const INPUT_CASES: readonly InputGradientCase[] = [
     ],
     recast: true,
   },
-  // Left to the built-in kernel: too few channels or too large a stride for zeros to pay, or a
-  // padding wider than the filter (negative 'full' padding).
+  // Summed tap by tap by the direct SIMD kernel: too few channels or too large a stride for zeros
+  // to pay, or a padding wider than the filter (negative 'full' padding).
   { name: 'stride 2 same, 3 channels', x: [2, 9, 9, 3], filter: [3, 3, 3, 4], strides: 2, pad: 'same', recast: false },
+  {
+    name: "MobileNetV2's first layer",
+    x: [2, 17, 16, 3],
+    filter: [3, 3, 3, 32],
+    strides: 2,
+    pad: 'same',
+    recast: false,
+  },
   { name: '11x11 stride 4 valid', x: [1, 35, 35, 3], filter: [11, 11, 3, 8], strides: 4, pad: 'valid', recast: false },
   { name: 'stride 3', x: [2, 11, 11, 8], filter: [3, 3, 8, 4], strides: 3, pad: 'valid', recast: false },
   {
@@ -317,6 +328,7 @@ const INPUT_CASES: readonly InputGradientCase[] = [
     pad: 1,
     dimRoundingMode: 'ceil',
     recast: false,
+    builtIn: true,
   },
 ];
 
@@ -343,14 +355,19 @@ function inputGradientHere(c: ConvCase, seed: number): Float32Array {
 
 describe('Conv2DBackpropInput on wasm matches cpu', () => {
   INPUT_CASES.forEach((c, i) => {
-    test(`${c.name} (${c.recast ? 'recast onto Conv2D' : 'built-in kernel'})`, async () => {
+    const path = c.recast ? 'recast onto Conv2D' : c.builtIn ? 'built-in kernel' : 'direct SIMD kernel';
+    test(`${c.name} (${path})`, async (t) => {
       const seed = 100_000 + 1000 * i;
       const expected = await inputGradient('cpu', c, seed);
       await tf.setBackend('wasm');
+      const kernels = convolutionKernels(tf.backend() as BackendWasm);
+      assert.ok(kernels);
+      const direct = t.mock.method(kernels, 'conv2d_backprop_input_direct');
       let actual: Float32Array = new Float32Array(0);
       const conv2DCalls = countCalls('Conv2D', () => (actual = inputGradientHere(c, seed)));
       // tf.grad runs the forward Conv2D once too.
       assert.equal(conv2DCalls, c.recast ? 2 : 1, 'Conv2D calls: the forward pass, plus one if recast');
+      assert.equal(direct.mock.callCount(), c.recast || c.builtIn ? 0 : 1, 'calls of the direct SIMD kernel');
       const scale = maxAbs(expected);
       assert.ok(scale > 0.1, `reference gradient is degenerate (max |dx| = ${scale})`);
       const diff = maxAbsDiff(actual, expected);
@@ -1142,6 +1159,15 @@ describe('registered wasm kernel', () => {
       'BatchMatMul',
       'MaxPoolGrad',
       'Identity',
+      'DepthwiseConv2dNative',
+      'FusedBatchNorm',
+      'Cast',
+      'Mean',
+      'Tile',
+      'GreaterEqual',
+      'LessEqual',
+      'LogicalAnd',
+      'Select',
     ];
     const before = names.map((name) => tf.getKernel(name, 'wasm'));
     registerWasmKernels();
@@ -1153,7 +1179,15 @@ describe('registered wasm kernel', () => {
   });
 
   test('the replacement kernels keep the built-in setup, which their fallback needs', () => {
-    for (const name of ['Conv2DBackpropInput', 'BatchMatMul', 'MaxPoolGrad']) {
+    for (const name of [
+      'Conv2DBackpropInput',
+      'BatchMatMul',
+      'MaxPoolGrad',
+      'FusedBatchNorm',
+      'Mean',
+      'Tile',
+      'Select',
+    ]) {
       assert.equal(typeof tf.getKernel(name, 'wasm').setupFunc, 'function', name);
     }
   });
@@ -1235,6 +1269,26 @@ describe('registered wasm kernel', () => {
       attrs: { strides: 2, pad: 'same', dilations: 1, inputShape: [2, 9, 9, 5] },
     },
     { name: 'Identity', kernel: 'Identity', inputs: { x: [2, 5, 5, 3] }, attrs: {} },
+    {
+      name: 'Conv2DBackpropInput, direct (3 channels, stride 2)',
+      kernel: 'Conv2DBackpropInput',
+      inputs: { dy: [2, 5, 5, 8], filter: [3, 3, 3, 8] },
+      attrs: { strides: 2, pad: 'same', dataFormat: 'NHWC', inputShape: [2, 9, 9, 3] },
+    },
+    {
+      name: 'DepthwiseConv2dNative',
+      kernel: 'DepthwiseConv2dNative',
+      inputs: { x: [2, 9, 9, 5], filter: [3, 3, 5, 1] },
+      attrs: { strides: 2, pad: 'same', dilations: 1, dataFormat: 'NHWC' },
+    },
+    {
+      name: 'FusedBatchNorm',
+      kernel: 'FusedBatchNorm',
+      inputs: { x: [2, 5, 5, 7], mean: [7], variance: [7], scale: [7], offset: [7] },
+      attrs: { varianceEpsilon: 0.001 },
+    },
+    { name: 'Mean', kernel: 'Mean', inputs: { x: [2, 5, 5, 7] }, attrs: { axis: [0, 1, 2], keepDims: false } },
+    { name: 'Tile', kernel: 'Tile', inputs: { x: [1, 1, 1, 7] }, attrs: { reps: [2, 5, 5, 1] } },
   ];
   LEAK_CASES.forEach((c, i) => {
     test(`${c.name} frees its intermediate buffers`, async () => {

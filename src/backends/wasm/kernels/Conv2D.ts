@@ -10,6 +10,9 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { convolutionKernels } from '../convolution-module.ts';
 import { heapOffset, withScratch, type KernelOverride } from '../kernel-calls.ts';
 
+/** Pixels to a row where a 1x1 convolution's pixels are regrouped. */
+const REGROUPED_WIDTH = 16;
+
 export const conv2DOverride: KernelOverride = {
   kernelName: Conv2D,
   wrap: (builtIn) => (args) => {
@@ -28,8 +31,21 @@ export const conv2DOverride: KernelOverride = {
       dimRoundingMode,
     );
     if (info.dilationHeight !== 1 || info.dilationWidth !== 1) return builtIn(args);
-    const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
-    const { filterHeight, filterWidth, strideHeight, strideWidth } = info;
+    const { inChannels, outChannels, filterHeight, filterWidth, strideHeight, strideWidth } = info;
+    let { batchSize, inHeight, inWidth, outHeight, outWidth } = info;
+    const { top, left, bottom, right } = info.padInfo;
+    // A 1x1 convolution at stride 1 without padding is one matrix product over every pixel of the
+    // batch, so it may run on the pixels regrouped as rows of 16: on images narrower than that, or
+    // of a width the 4-pixel tiles don't divide, the tiles were cut short (MobileNetV2's last blocks,
+    // 1x1 to 6x6 maps at 32 px, run 1.6-2x as fast). Each row's values stay in cache for every
+    // panel of output channels, which one row of all the pixels would not.
+    const pixels = batchSize * inHeight * inWidth;
+    const oneByOne = filterHeight * filterWidth * strideHeight * strideWidth === 1 && top + left + bottom + right === 0;
+    if (oneByOne && (inWidth < REGROUPED_WIDTH || inWidth % 4 !== 0) && pixels % REGROUPED_WIDTH === 0) {
+      inWidth = outWidth = REGROUPED_WIDTH;
+      inHeight = outHeight = pixels / REGROUPED_WIDTH;
+      batchSize = 1;
+    }
     const rows = filterHeight * filterWidth * inChannels;
     const panels = Math.ceil(outChannels / 8);
     const y = backend.makeOutput(info.outShape, 'float32');
@@ -51,8 +67,8 @@ export const conv2DOverride: KernelOverride = {
         filterWidth,
         strideHeight,
         strideWidth,
-        info.padInfo.top,
-        info.padInfo.left,
+        top,
+        left,
       );
     });
     return y;

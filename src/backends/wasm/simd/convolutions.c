@@ -1,6 +1,7 @@
 /*
- * Kernels of convolutional and dense layers for the wasm backend, in WebAssembly SIMD128, built
- * by build.sh into convolutions.wasm. The module imports the backend's memory and owns none of
+ * Kernels of convolutional, dense and BatchNorm layers for the wasm backend, and the elementwise
+ * kernels of their gradients it runs slowly (ReLU6's), in WebAssembly SIMD128, built by build.sh
+ * into convolutions.wasm. The module imports the backend's memory and owns none of
  * its own: every pointer is a byte offset into the backend's heap, and nothing here may use a
  * stack in memory (build.sh refuses a module that does), so all working values stay in locals.
  *
@@ -469,6 +470,113 @@ void depthwise_conv2d_backprop_input(const float *dy, const float *w, float *dx,
   }
 }
 
+/* The sum of v's four lanes. */
+static inline float lane_sum(v128_t v) {
+  return wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1) + wasm_f32x4_extract_lane(v, 2) +
+         wasm_f32x4_extract_lane(v, 3);
+}
+
+/*
+ * The input gradient of a convolution straight from its definition, for the layers where recasting
+ * it as a forward convolution of dy (Conv2DBackpropInput.ts) wastes most of the work: a first
+ * layer on RGB images at stride 2 (MobileNetV2's), where the zeros inserted between dy's pixels
+ * quadruple the work and 3 output channels fill 3 lanes of the 8-wide tiles.
+ *   dx[b, ih, iw, ci] = Σ_{kh, kw, co} dy[b, oh, ow, co] · w[kh, kw, ci, co]
+ * over the taps with ih = oh·sH + kh − padTop, iw = ow·sW + kw − padLeft. Each dx value is a dot
+ * product over dy's channels, which lie in order beside the filter's [kh, kw, ci] row.
+ */
+EXPORT(conv2d_backprop_input_direct)
+void conv2d_backprop_input_direct(const float *dy, const float *w, float *dx, int batch, int inH, int inW,
+                                  int inC, int outH, int outW, int outC, int kH, int kW, int sH, int sW,
+                                  int padTop, int padLeft) {
+  for (int b = 0; b < batch; b++) {
+    for (int ih = 0; ih < inH; ih++) {
+      int khFirst, khEnd;
+      taps_reaching(ih + padTop, sH, kH, outH, &khFirst, &khEnd);
+      for (int iw = 0; iw < inW; iw++) {
+        int kwFirst, kwEnd;
+        taps_reaching(iw + padLeft, sW, kW, outW, &kwFirst, &kwEnd);
+        float *out = dx + ((b * inH + ih) * inW + iw) * inC;
+        for (int ci = 0; ci < inC; ci++) {
+          v128_t acc = wasm_f32x4_splat(0.0f);
+          for (int kh = khFirst; kh < khEnd; kh += sH) {
+            const int oh = (ih + padTop - kh) / sH;
+            for (int kw = kwFirst; kw < kwEnd; kw += sW) {
+              const int ow = (iw + padLeft - kw) / sW;
+              const float *g = dy + ((b * outH + oh) * outW + ow) * outC;
+              const float *wt = w + ((kh * kW + kw) * inC + ci) * outC;
+              int co = 0;
+              for (; co + 4 <= outC; co += 4) MULADD(acc, wasm_v128_load(g + co), wasm_v128_load(wt + co));
+              if (co < outC) MULADD(acc, load_lanes(g + co, outC - co), load_lanes(wt + co, outC - co));
+            }
+          }
+          out[ci] = lane_sum(acc);
+        }
+      }
+    }
+  }
+}
+
+/*
+ * The forward depthwise convolution (the formula above), 16 channels of one output pixel at a time
+ * in four vectors summed over the taps inside the image, at multiplier 1; a scalar loop at others.
+ */
+EXPORT(depthwise_conv2d)
+void depthwise_conv2d(const float *x, const float *w, float *y, int batch, int inH, int inW, int inC,
+                      int outH, int outW, int multiplier, int kH, int kW, int sH, int sW, int padTop,
+                      int padLeft) {
+  const int outC = inC * multiplier;
+  for (int b = 0; b < batch; b++) {
+    for (int oh = 0; oh < outH; oh++) {
+      const int top = oh * sH - padTop;
+      const int khFirst = MAX(0, -top), khEnd = MIN(kH, inH - top);
+      for (int ow = 0; ow < outW; ow++) {
+        const int left = ow * sW - padLeft;
+        const int kwFirst = MAX(0, -left), kwEnd = MIN(kW, inW - left);
+        float *out = y + ((b * outH + oh) * outW + ow) * outC;
+        const float *corner = x + ((b * inH + top) * inW + left) * inC;
+        if (multiplier != 1) {
+          for (int o = 0; o < outC; o++) {
+            const int c = o / multiplier;
+            float sum = 0.0f;
+            for (int kh = khFirst; kh < khEnd; kh++)
+              for (int kw = kwFirst; kw < kwEnd; kw++)
+                sum += corner[(kh * inW + kw) * inC + c] * w[(kh * kW + kw) * outC + o];
+            out[o] = sum;
+          }
+          continue;
+        }
+        int c = 0;
+        for (; c + 16 <= inC; c += 16) {
+          v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0, a2 = a0, a3 = a0;
+          for (int kh = khFirst; kh < khEnd; kh++) {
+            for (int kw = kwFirst; kw < kwEnd; kw++) {
+              const float *xs = corner + (kh * inW + kw) * inC + c;
+              const float *ws = w + (kh * kW + kw) * inC + c;
+              MULADD(a0, wasm_v128_load(xs), wasm_v128_load(ws));
+              MULADD(a1, wasm_v128_load(xs + 4), wasm_v128_load(ws + 4));
+              MULADD(a2, wasm_v128_load(xs + 8), wasm_v128_load(ws + 8));
+              MULADD(a3, wasm_v128_load(xs + 12), wasm_v128_load(ws + 12));
+            }
+          }
+          wasm_v128_store(out + c, a0);
+          wasm_v128_store(out + c + 4, a1);
+          wasm_v128_store(out + c + 8, a2);
+          wasm_v128_store(out + c + 12, a3);
+        }
+        for (; c < inC; c += 4) {
+          const int lanes = MIN(4, inC - c);
+          v128_t acc = wasm_f32x4_splat(0.0f);
+          for (int kh = khFirst; kh < khEnd; kh++)
+            for (int kw = kwFirst; kw < kwEnd; kw++)
+              MULADD(acc, load_lanes(corner + (kh * inW + kw) * inC + c, lanes), load_lanes(w + (kh * kW + kw) * inC + c, lanes));
+          store_lanes(out + c, acc, lanes);
+        }
+      }
+    }
+  }
+}
+
 /* The output columns [*first, *end) whose tap kw falls inside the image: 0 ≤ ow·sW + kw − padLeft < inW. */
 static inline void columns_inside(int kw, int sW, int padLeft, int inW, int outW, int *first, int *end) {
   const int lowest = padLeft - kw; /* ow·sW ≥ lowest */
@@ -619,4 +727,126 @@ void sum_rows(const float *x, float *out, int rows, int C) {
   for (int c = 0; c < C; c++) out[c] = 0.0f;
   for (int r = 0; r < rows; r++)
     for (int c = 0; c < C; c++) out[c] += x[r * C + c];
+}
+
+/* ---- BatchNorm and the batch's statistics ------------------------------------------------- */
+
+/* acc[c] += row[c] for the C floats at acc and row. */
+static inline void add_row(float *acc, const float *row, int C) {
+  int c = 0;
+  for (; c + 4 <= C; c += 4) wasm_v128_store(acc + c, wasm_f32x4_add(wasm_v128_load(acc + c), wasm_v128_load(row + c)));
+  if (c < C) store_lanes(acc + c, wasm_f32x4_add(load_lanes(acc + c, C - c), load_lanes(row + c, C - c)), C - c);
+}
+
+/*
+ * y = (x − mean) · scale / √(variance + ε) + offset, x as `rows` rows of L values. FusedBatchNorm's
+ * parameters repeat along x with their own length, so each is one value per column of a row (its
+ * stride 1: a [C] or [1, 1, 1, C] parameter of an NHWC tensor, L = C) or one for all (stride 0); a
+ * missing scale (offset) is a null pointer and counts as 1 (0). `factors` (3·L floats) first
+ * receives each column's mean, scale / √(variance + ε) and offset, so that the pass over x is one
+ * subtraction, one multiplication and one addition per value.
+ */
+EXPORT(batch_norm)
+void batch_norm(const float *x, const float *mean, const float *variance, const float *scale,
+                const float *offset, float *factors, float *y, int rows, int L, float epsilon,
+                int meanStride, int varianceStride, int scaleStride, int offsetStride) {
+  float *shift = factors, *factor = factors + L, *add = factors + 2 * L;
+  for (int c = 0; c < L; c++) {
+    shift[c] = mean[c * meanStride];
+    factor[c] = (scale ? scale[c * scaleStride] : 1.0f) / __builtin_sqrtf(variance[c * varianceStride] + epsilon);
+    add[c] = offset ? offset[c * offsetStride] : 0.0f;
+  }
+  for (int r = 0; r < rows; r++) {
+    const float *from = x + r * L;
+    float *to = y + r * L;
+    int c = 0;
+    for (; c + 4 <= L; c += 4) {
+      const v128_t centred = wasm_f32x4_sub(wasm_v128_load(from + c), wasm_v128_load(shift + c));
+      wasm_v128_store(to + c, wasm_f32x4_add(wasm_f32x4_mul(centred, wasm_v128_load(factor + c)), wasm_v128_load(add + c)));
+    }
+    if (c < L) {
+      const int lanes = L - c;
+      const v128_t centred = wasm_f32x4_sub(load_lanes(from + c, lanes), load_lanes(shift + c, lanes));
+      store_lanes(to + c, wasm_f32x4_add(wasm_f32x4_mul(centred, load_lanes(factor + c, lanes)), load_lanes(add + c, lanes)), lanes);
+    }
+  }
+}
+
+/* Rows a block sums before its sum joins the total. */
+#define MEAN_BLOCK 256
+
+/*
+ * out[o, c] = Σ_r x[o, r, c] / rows, x as `outer` blocks of `rows` rows of C values: the mean over
+ * the middle axis, as BatchNorm's statistics (outer 1: every axis but the channels) and global
+ * average pooling (rows = the pixels of each image) take it. Summed MEAN_BLOCK rows at a time into
+ * `partial` (C floats), each block's sum then added to the total: a running float32 sum over the
+ * tens of thousands of pixels of a batch would lose digits the others keep.
+ */
+EXPORT(mean_rows)
+void mean_rows(const float *x, float *out, float *partial, int outer, int rows, int C) {
+  for (int o = 0; o < outer; o++) {
+    float *total = out + o * C;
+    const float *block = x + o * rows * C;
+    for (int c = 0; c < C; c++) total[c] = 0.0f;
+    for (int r0 = 0; r0 < rows; r0 += MEAN_BLOCK) {
+      const int r1 = MIN(rows, r0 + MEAN_BLOCK);
+      for (int c = 0; c < C; c++) partial[c] = 0.0f;
+      for (int r = r0; r < r1; r++) add_row(partial, block + r * C, C);
+      add_row(total, partial, C);
+    }
+    const v128_t count = wasm_f32x4_splat((float)rows);
+    int c = 0;
+    for (; c + 4 <= C; c += 4) wasm_v128_store(total + c, wasm_f32x4_div(wasm_v128_load(total + c), count));
+    for (; c < C; c++) total[c] /= (float)rows;
+  }
+}
+
+/* ---- ReLU6's gradient: the comparisons and the selection of tfjs-core's clipByValue gradient ---- */
+
+/* Bool tensors are one byte a value, 1 or 0. */
+typedef unsigned char byte;
+
+/* The 16 lanes of four 4-lane comparison masks (all ones or zeros), in order, as bytes 1 or 0. */
+static inline v128_t mask_bytes(v128_t m0, v128_t m1, v128_t m2, v128_t m3) {
+  const v128_t bytes = wasm_i8x16_narrow_i16x8(wasm_i16x8_narrow_i32x4(m0, m1), wasm_i16x8_narrow_i32x4(m2, m3));
+  return wasm_v128_and(bytes, wasm_i8x16_splat(1));
+}
+
+/* out[i] = x[i] OP value for the n floats at x, as bytes 1 or 0; NaN compares false, as in JavaScript. */
+#define COMPARE_WITH_VALUE(NAME, VECTOR_OP, OP)                                                     \
+  EXPORT(NAME)                                                                                      \
+  void NAME(const float *x, float value, byte *out, int n) {                                        \
+    const v128_t v = wasm_f32x4_splat(value);                                                       \
+    int i = 0;                                                                                      \
+    for (; i + 16 <= n; i += 16)                                                                    \
+      wasm_v128_store(out + i, mask_bytes(VECTOR_OP(wasm_v128_load(x + i), v), VECTOR_OP(wasm_v128_load(x + i + 4), v), \
+                                          VECTOR_OP(wasm_v128_load(x + i + 8), v), VECTOR_OP(wasm_v128_load(x + i + 12), v))); \
+    for (; i < n; i++) out[i] = x[i] OP value;                                                      \
+  }
+
+COMPARE_WITH_VALUE(greater_equal_value, wasm_f32x4_ge, >=)
+COMPARE_WITH_VALUE(less_equal_value, wasm_f32x4_le, <=)
+
+/* out[i] = a[i] && b[i] for the n bytes at a and b, as 1 or 0. */
+EXPORT(logical_and)
+void logical_and(const byte *a, const byte *b, byte *out, int n) {
+  const v128_t zero = wasm_i8x16_splat(0), one = wasm_i8x16_splat(1);
+  int i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const v128_t both = wasm_v128_and(wasm_i8x16_ne(wasm_v128_load(a + i), zero), wasm_i8x16_ne(wasm_v128_load(b + i), zero));
+    wasm_v128_store(out + i, wasm_v128_and(both, one));
+  }
+  for (; i < n; i++) out[i] = a[i] && b[i];
+}
+
+/* out[i] = condition[i] ? t[i] : e[i] for n values of 4 bytes (float32 or int32: the bits are copied). */
+EXPORT(select_values)
+void select_values(const byte *condition, const float *t, const float *e, float *out, int n) {
+  const v128_t zero = wasm_i32x4_splat(0);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v128_t lanes = wasm_u32x4_extend_low_u16x8(wasm_u16x8_extend_low_u8x16(wasm_v128_load32_zero(condition + i)));
+    wasm_v128_store(out + i, wasm_v128_bitselect(wasm_v128_load(t + i), wasm_v128_load(e + i), wasm_i32x4_ne(lanes, zero)));
+  }
+  for (; i < n; i++) out[i] = condition[i] ? t[i] : e[i];
 }
