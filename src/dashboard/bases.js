@@ -80,5 +80,6 @@ async function uploadBase(event) {
 async function deleteBase(id) {
   const answer = await api.deleteBase(id);
   $('base-error').textContent = answer.ok ? '' : answer.body.error;
+  $('base-status').textContent = '';
   await loadCatalog();
 }

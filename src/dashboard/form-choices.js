@@ -34,8 +34,8 @@ export function startChoices(model, models, bases, jobs, datasetName) {
   if (model === autoModel) return [{ value: '', text: 'picked by auto', group: null }];
   const builtIn = models.find((entry) => entry.name === model)?.bases ?? [];
   return [
-    { value: '', text: 'nothing (random weights)', group: null },
-    ...builtIn.map((base) => ({ value: base.name, text: `${base.name} (up to ${base.lastLayer})`, group: 'Built in' })),
+    { value: '', text: 'from scratch', group: null },
+    ...builtIn.map((base) => ({ value: base.name, text: base.name, group: 'Built in' })),
     ...bases
       .filter((base) => base.network === model)
       .map((base) => ({

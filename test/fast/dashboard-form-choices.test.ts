@@ -59,8 +59,8 @@ describe('the job form’s choices', () => {
 
   it("offers a network's built-in bases, the client's bases of that network and its completed jobs", () => {
     assert.deepEqual(startChoices('mobilenetv2', models, bases, jobs, names), [
-      { value: '', text: 'nothing (random weights)', group: null },
-      { value: 'imagenet', text: 'imagenet (up to block_10_project_BN)', group: 'Built in' },
+      { value: '', text: 'from scratch', group: null },
+      { value: 'imagenet', text: 'imagenet', group: 'Built in' },
       { value: 'b-mobile', text: 'mobilenetv2-base (28×28×1)', group: 'Your bases' },
       { value: '33333333-cccc', text: 'job 33333333 on MNIST', group: 'Completed jobs' },
     ]);
