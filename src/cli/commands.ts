@@ -2,6 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { jobStates, type Job, type JobState, type JobSummary } from '../contract/job.ts';
 import type { JobRequestInput } from '../contract/job-request.ts';
+import type { Base } from '../contract/bases.ts';
 import type { DatasetCatalog } from '../contract/catalog.ts';
 import { archiveBaseName, type UploadedDataset } from '../contract/datasets.ts';
 import { TrainerClient, type UploadFile } from '../client/index.ts';
@@ -94,6 +95,8 @@ export async function execute(invocation: Invocation, io: CliIo): Promise<number
     }
     case 'datasets':
       return datasetsCommand(client, operands, options, flags.has('wait'), json, io);
+    case 'bases':
+      return basesCommand(client, operands, options, json, io);
     case 'experiment':
       return experimentCommand(client, invocation, io);
   }
@@ -141,6 +144,61 @@ async function datasetsCommand(
   }
   print(json ? JSON.stringify(dataset) : describeDataset(dataset));
   return dataset.state === 'failed' ? 1 : 0;
+}
+
+/** `trainer bases [list]|upload|show|delete`. */
+async function basesCommand(
+  client: TrainerClient,
+  operands: readonly string[],
+  options: Readonly<Record<string, string>>,
+  json: boolean,
+  io: CliIo,
+): Promise<number> {
+  const print = (text: string) => io.stdout.write(`${text}\n`);
+  const [action = 'list', operand] = operands;
+  if (action === 'list') {
+    const { bases } = await client.bases();
+    if (json) print(JSON.stringify({ bases }));
+    else io.stdout.write(baseTable(bases));
+    return 0;
+  }
+  const id = operand as string;
+  if (action === 'delete') {
+    await client.deleteBase(id);
+    print(json ? JSON.stringify({ base: id, deleted: true }) : `base ${id} deleted`);
+    return 0;
+  }
+  const base =
+    action === 'upload'
+      ? await client.uploadBase(await readArchive(id), {
+          name: options.name ?? (archiveBaseName(path.basename(id)) || path.basename(id)),
+        })
+      : await client.base(id);
+  print(json ? JSON.stringify(base) : describeBase(base));
+  return 0;
+}
+
+function describeBase(base: Base): string {
+  const { input } = base;
+  return [
+    `base ${base.id} "${base.name}": ${base.network}, input ${input.height}×${input.width}×${input.channels}, ${base.classes === null ? 'no classifier' : `${base.classes} classes`}, ${base.bytes} bytes`,
+    `  layers it gives weights for: ${base.coveredLayers.join(', ') || 'none'}`,
+    `  start from it: trainer submit --model ${base.network} --init-from ${base.id} --dataset D`,
+  ].join('\n');
+}
+
+function baseTable(bases: readonly Base[]): string {
+  if (bases.length === 0) return 'no bases: trainer bases upload <zip> adds one\n';
+  const rows = bases.map((base) => [
+    base.id,
+    base.name,
+    base.network,
+    `${base.input.height}×${base.input.width}×${base.input.channels}`,
+    base.classes === null ? '-' : String(base.classes),
+    String(base.coveredLayers.length),
+    base.createdAt,
+  ]);
+  return formatTable(['ID', 'NAME', 'NETWORK', 'INPUT', 'CLASSES', 'LAYERS', 'CREATED'], rows);
 }
 
 /** Uploads the archive, named after its file unless --name says otherwise. */
@@ -212,7 +270,7 @@ function describeDataset(dataset: UploadedDataset): string {
     );
   }
   for (const warning of report.warnings) lines.push(`  warning: ${warning}`);
-  lines.push(`  train on it: trainer submit --model lenet5 --dataset ${dataset.id}`);
+  lines.push(`  train on it: trainer submit --dataset ${dataset.id}   (auto picks the network; --model names one)`);
   return lines.join('\n');
 }
 
@@ -263,8 +321,8 @@ function isState(name: string): name is JobState {
 }
 
 function jobRequestFrom(options: Readonly<Record<string, string>>, flags: ReadonlySet<string>): JobRequestInput {
-  const { model, dataset } = options;
-  if (!model || !dataset) throw new UsageError('submit needs --model and --dataset');
+  // Without --model the server's default, auto, picks the network.
+  if (!options.dataset) throw new UsageError('submit needs --dataset');
   const switches = trainingOptions.filter(({ value }) => value === 'switch');
   for (const { flag } of switches) {
     if (flags.has(flag) && flags.has(`no-${flag}`)) throw new UsageError(`give --${flag} or --no-${flag}, not both`);
@@ -336,9 +394,20 @@ function readFailure(error: unknown): string {
   return code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : (error as Error).message;
 }
 
+/** "job … submitted: mobilenetv2 from imagenet (top) at 96 px on …, 4 epochs", and what auto picked and why. */
 function describeSubmitted(created: Job): string {
   const { request } = created;
-  return `job ${created.id} submitted: ${request.model} on ${request.dataset}, ${request.epochs} epoch${request.epochs === 1 ? '' : 's'}`;
+  const head = `job ${created.id} submitted: ${networkText(request)} on ${request.dataset}, ${request.epochs} epoch${request.epochs === 1 ? '' : 's'}`;
+  const reasons = request.autoChoice?.reasons ?? [];
+  return reasons.length === 0 ? head : [head, 'auto picked:', ...reasons.map((reason) => `  - ${reason}`)].join('\n');
+}
+
+/** The network, where it starts, the layers it trains when not all and its input size when set. */
+function networkText(request: Job['request']): string {
+  const start = request.initFrom ? ` from ${request.initFrom}` : '';
+  const layers = request.trainLayers === 'all' ? '' : ` (${request.trainLayers})`;
+  const size = request.inputSize === null ? '' : ` at ${request.inputSize} px`;
+  return `${request.model}${start}${layers}${size}`;
 }
 
 function table(jobs: readonly JobSummary[]): string {

@@ -22,8 +22,10 @@ export const defaultUrl = 'http://127.0.0.1:3000';
 const usage = `Usage: trainer <command> [options]
 
 Commands:
-  submit --model M --dataset D [training options] [--webhook URL] [--follow]
-                             start a training job; --follow shows its progress until it ends
+  submit --dataset D [--model M] [training options] [--webhook URL] [--follow]
+                             start a training job (without --model, auto picks the network, base
+                             and recipe for the data set and says why); --follow shows its progress
+                             until it ends
   watch <job-id>             follow a job (progress bar, epochs, final accuracy) until it ends
   predict <job-id> <image>…  classify images with the model a completed job trained
   list [--state S] [--limit N] [--cursor C]
@@ -39,6 +41,12 @@ Commands:
   datasets list              the data sets: built-in ones and yours, with their state
   datasets show <id>         an uploaded data set's report: classes, images per split, skipped files, warnings
   datasets delete <id>       delete an uploaded data set
+  bases [list]               your uploaded bases: pretrained models that --init-from takes by id
+  bases upload <zip> [--name N]
+                             upload a TF.js layers model zip (a job's model download, or
+                             tensorflowjs_converter's output); the server says which network it fits
+  bases show <id>            an uploaded base: its network, input, classes and the layers it covers
+  bases delete <id>          delete an uploaded base
   experiment submit --grid JSON [--base JSON] [--name N] [--metric testAccuracy|testLoss]
                     [--webhook URL] [--follow]
                              start an experiment: a job for every combination of the grid's values,
@@ -50,8 +58,10 @@ Commands:
 
 Training options (submit; defaults are the server's):
 ${trainingOptionLines()}
-  --dataset takes a built-in data set's name or an uploaded one's id; --init-from JOB fine-tunes the
-  model that completed job trained; --train-layers dense trains only its dense layers;
+  --model takes lenet5, alexnet, resnet20, mobilenetv2 or auto (the default); --dataset a built-in
+  data set's name or an uploaded one's id; --init-from starts from a completed job's model (its id),
+  a built-in base (imagenet, for mobilenetv2) or a base you uploaded (its id); --train-layers all,
+  top, head or dense; --input-size N (mobilenetv2, 32 to 224) resizes images inside the network;
   --validation-split takes a fraction or 'dataset' (an upload's val/ folder); --early-stopping and
   --schedule take the JSON of the request's earlyStopping and learningRateSchedule, e.g.
   --early-stopping '{"patience":3}' --schedule '{"type":"cosine","warmupEpochs":1}'
@@ -103,6 +113,8 @@ const datasetsOptions = {
   wait: { type: 'boolean' },
 } as const;
 
+const basesOptions = { name: { type: 'string' } } as const;
+
 const experimentOptions = {
   base: { type: 'string' },
   grid: { type: 'string' },
@@ -118,7 +130,18 @@ const listOptions = {
   cursor: { type: 'string' },
 } as const;
 
-const commands = ['submit', 'watch', 'predict', 'list', 'cancel', 'delete', 'model', 'datasets', 'experiment'] as const;
+const commands = [
+  'submit',
+  'watch',
+  'predict',
+  'list',
+  'cancel',
+  'delete',
+  'model',
+  'datasets',
+  'bases',
+  'experiment',
+] as const;
 type Command = (typeof commands)[number];
 
 /** A command line, parsed and checked: what commands.ts runs. */
@@ -178,6 +201,7 @@ export function parseCommandLine(argv: readonly string[], env: CliIo['env']): In
     ...listOptions,
     ...modelOptions,
     ...datasetsOptions,
+    ...basesOptions,
     ...experimentOptions,
   });
   if (first.values.help) return 'help';
@@ -189,6 +213,7 @@ export function parseCommandLine(argv: readonly string[], env: CliIo['env']): In
     list: listOptions,
     model: modelOptions,
     datasets: datasetsOptions,
+    bases: basesOptions,
     experiment: experimentOptions,
   };
   const own = ownOptions[name] ?? {};
@@ -211,6 +236,7 @@ export function parseCommandLine(argv: readonly string[], env: CliIo['env']): In
     delete: [1, 1, 'one job id'],
     model: [1, 1, 'one job id'],
     datasets: [1, 2, 'upload <archive>, list, show <id> or delete <id>'],
+    bases: [0, 2, 'list, upload <zip>, show <id> or delete <id>'],
     experiment: [1, 2, 'submit, watch <id>, show <id>, cancel <id> or delete <id>'],
   };
   const [min, max, what] = counts[name];
@@ -221,6 +247,14 @@ export function parseCommandLine(argv: readonly string[], env: CliIo['env']): In
       list: '',
       show: 'one data set id',
       delete: 'one data set id',
+    });
+  // `trainer bases` alone lists them.
+  if (name === 'bases' && operands.length > 0)
+    checkSubcommand(name, operands, {
+      list: '',
+      upload: 'one zip file',
+      show: 'one base id',
+      delete: 'one base id',
     });
   if (name === 'experiment')
     checkSubcommand(name, operands, {
@@ -255,7 +289,7 @@ function parse<T extends ParserOptions>(argv: readonly string[], options: T, com
   }
 }
 
-/** A command with subcommands (datasets, experiment) and the operand each takes: what it is, or '' for none. */
+/** A command with subcommands (datasets, bases, experiment) and the operand each takes: what it is, or '' for none. */
 function checkSubcommand(
   command: Command,
   operands: readonly string[],

@@ -37,6 +37,7 @@ export const trainingOptions: readonly TrainingOption[] = [
   { flag: 'log-every', field: 'logEvery', value: 'N' },
   { flag: 'init-from', field: 'initFrom', value: 'NAME' },
   { flag: 'train-layers', field: 'trainLayers', value: 'NAME' },
+  { flag: 'input-size', field: 'inputSize', value: 'N' },
   { flag: 'validation-split', field: 'validationSplit', value: 'X|NAME' },
   { flag: 'early-stopping', field: 'earlyStopping', value: 'JSON' },
   { flag: 'schedule', field: 'learningRateSchedule', value: 'JSON' },

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { base, baseList, type Base, type BaseList } from '../contract/bases.ts';
 import { datasetCatalog, health, type DatasetCatalog, type Health } from '../contract/catalog.ts';
 import { uploadedDataset, type UploadedDataset } from '../contract/datasets.ts';
 import type { JobEvent } from '../contract/events.ts';
@@ -137,6 +138,28 @@ export class TrainerClient {
     await this.http.json(`/datasets/${encodeURIComponent(id)}`, z.null(), { method: 'DELETE' });
   }
 
+  /** POST /bases with the zip as the raw body and its name as a query parameter: the server checks the model before it answers. */
+  uploadBase(archive: UploadFile, options: { readonly name?: string } = {}): Promise<Base> {
+    return this.http.json(`/bases${searchOf(options)}`, base, {
+      method: 'POST',
+      body: archive.bytes,
+      contentType: archive.type,
+      timeoutMs: uploadTimeoutMs,
+    });
+  }
+
+  bases(): Promise<BaseList> {
+    return this.http.json('/bases', baseList);
+  }
+
+  base(id: string): Promise<Base> {
+    return this.http.json(basePath(id), base);
+  }
+
+  async deleteBase(id: string): Promise<void> {
+    await this.http.json(basePath(id), z.null(), { method: 'DELETE' });
+  }
+
   submitExperiment(request: ExperimentRequestInput): Promise<Experiment> {
     return this.http.json('/experiments', experiment, { method: 'POST', json: request });
   }
@@ -160,6 +183,7 @@ export class TrainerClient {
 
 const jobPath = (id: string) => `/jobs/${encodeURIComponent(id)}`;
 const experimentPath = (id: string) => `/experiments/${encodeURIComponent(id)}`;
+const basePath = (id: string) => `/bases/${encodeURIComponent(id)}`;
 
 /** `?name=value&…` of the given values, or '' when there are none. */
 function searchOf(query: Readonly<Record<string, string | number | undefined>>): string {

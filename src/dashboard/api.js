@@ -3,6 +3,7 @@
  * The dashboard's client of the public HTTP API, one function per call, typed by the contract.
  * It sends the API key the user entered (kept for this browser tab only) and marks the key field
  * when the service refuses it.
+ * @import { Base, BaseList } from '../contract/bases.ts'
  * @import { DatasetCatalog, Health, ModelCatalog } from '../contract/catalog.ts'
  * @import { UploadedDataset } from '../contract/datasets.ts'
  * @import { ErrorBody } from '../contract/errors.ts'
@@ -155,15 +156,40 @@ export const getDataset = (id) => call(datasetPath(id));
 export const deleteDataset = (id) => call(datasetPath(id), { method: 'DELETE' });
 
 /**
- * POST /datasets as multipart, through XMLHttpRequest: fetch does not report an upload's progress.
+ * POST /datasets as multipart, with the upload's progress.
  * @param {FormData} data  the options and the archive
  * @param {(loaded: number, total: number) => void} onProgress  bytes sent so far, of all
  * @returns {Promise<Answer<UploadedDataset>>}
  */
-export function uploadDataset(data, onProgress) {
+export const uploadDataset = (data, onProgress) => upload('/datasets', data, onProgress);
+
+/** @returns {Promise<Answer<BaseList>>} */
+export const listBases = () => call('/bases');
+/**
+ * @param {string} id
+ * @returns {Promise<Answer<null>>}
+ */
+export const deleteBase = (id) => call(`/bases/${encodeURIComponent(id)}`, { method: 'DELETE' });
+/**
+ * POST /bases as multipart, with the upload's progress: the server checks the model before it answers.
+ * @param {FormData} data  the name and the zip
+ * @param {(loaded: number, total: number) => void} onProgress  bytes sent so far, of all
+ * @returns {Promise<Answer<Base>>}
+ */
+export const uploadBase = (data, onProgress) => upload('/bases', data, onProgress);
+
+/**
+ * A multipart POST through XMLHttpRequest: fetch does not report an upload's progress.
+ * @template T  the body on success
+ * @param {string} path
+ * @param {FormData} data
+ * @param {(loaded: number, total: number) => void} onProgress
+ * @returns {Promise<Answer<T>>}
+ */
+function upload(path, data, onProgress) {
   return new Promise((resolve) => {
     const request = new XMLHttpRequest();
-    request.open('POST', '/datasets');
+    request.open('POST', path);
     for (const [name, value] of Object.entries(authorization())) request.setRequestHeader(name, value);
     request.upload.addEventListener('progress', (progress) => {
       if (progress.lengthComputable) onProgress(progress.loaded, progress.total);
@@ -172,7 +198,7 @@ export function uploadDataset(data, onProgress) {
       resolve({ ok: false, status: 0, body: { error: 'the upload failed: the service is unreachable' } }),
     );
     request.addEventListener('load', () =>
-      resolve(/** @type {Answer<UploadedDataset>} */ (answerOf(request.status, request.responseText))),
+      resolve(/** @type {Answer<T>} */ (answerOf(request.status, request.responseText))),
     );
     request.send(data);
   });

@@ -2,6 +2,7 @@
 /**
  * What the dashboard writes, as text: pure functions of the API's answers (no DOM), so the fast
  * tier tests them in Node.
+ * @import { Base } from '../contract/bases.ts'
  * @import { DatasetCatalog } from '../contract/catalog.ts'
  * @import { UploadedDataset, DatasetReport } from '../contract/datasets.ts'
  * @import { Job, JobProgress, JobResult, JobState } from '../contract/job.ts'
@@ -68,12 +69,44 @@ export function describePreprocessing({ preprocess, inverted, crop }) {
 }
 
 /**
+ * What a job starts from, in a few words: "imagenet", "base “my-net”", "job 0b7c6c3e".
+ * @param {string} initFrom  a built-in base's name, an uploaded base's id or a job's id
+ * @param {string | undefined} baseName  the uploaded base's name, when initFrom is one the client has
+ */
+export function startText(initFrom, baseName) {
+  if (baseName !== undefined) return `base “${baseName}”`;
+  // Built-in bases go by name; jobs and uploaded bases by UUID.
+  return /^[0-9a-f]{8}-/i.test(initFrom) ? `job ${initFrom.slice(0, 8)}` : initFrom;
+}
+
+/**
+ * A job's network and where it starts, as "mobilenetv2 from imagenet (top) at 96 px": the layers
+ * it trains when not all, the input size when it has one.
+ * @param {Pick<Job['request'], 'model' | 'initFrom' | 'trainLayers' | 'inputSize'>} r
+ * @param {(id: string) => string | undefined} [baseName]  an uploaded base's name by id
+ */
+export const networkText = (r, baseName = () => undefined) =>
+  `${r.model}${r.initFrom ? ` from ${startText(r.initFrom, baseName(r.initFrom))}` : ''}${r.trainLayers === 'all' ? '' : ` (${r.trainLayers})`}${r.inputSize === null ? '' : ` at ${r.inputSize} px`}`;
+
+/**
  * A job's settings in one line, its data set by name.
  * @param {Job['request']} r
  * @param {string} dataset
+ * @param {(id: string) => string | undefined} [baseName]  an uploaded base's name by id
  */
-export const settingsText = (r, dataset) =>
-  `${r.model} on ${dataset}${r.initFrom ? `, fine-tuned from job ${r.initFrom.slice(0, 8)}${r.trainLayers === 'dense' ? ' (dense layers only)' : ''}` : ''} · ${plural(r.epochs, 'epoch')} · batch ${r.batchSize} · ${r.optimizer === 'sgd' ? `lr ${r.learningRate} · momentum ${r.momentum}` : `${r.optimizer} lr ${r.learningRate}`} · weight decay ${r.weightDecay} · augment ${r.augment ? 'on' : 'off'} · seed ${r.seed}${r.trainLimit ? ` · train ${r.trainLimit}` : ''}${r.testLimit ? ` · test ${r.testLimit}` : ''} · log every ${r.logEvery}`;
+export const settingsText = (r, dataset, baseName) =>
+  `${networkText(r, baseName)} on ${dataset} · ${plural(r.epochs, 'epoch')} · batch ${r.batchSize} · ${r.optimizer === 'sgd' ? `lr ${r.learningRate} · momentum ${r.momentum}` : `${r.optimizer} lr ${r.learningRate}`} · weight decay ${r.weightDecay} · augment ${r.augment ? 'on' : 'off'} · seed ${r.seed}${r.trainLimit ? ` · train ${r.trainLimit}` : ''}${r.testLimit ? ` · test ${r.testLimit}` : ''} · log every ${r.logEvery}`;
+
+/**
+ * The client's uploaded bases as the Bases list shows them.
+ * @param {readonly Base[]} bases
+ */
+export const ownBases = (bases) =>
+  bases.map((base) => ({
+    id: base.id,
+    name: base.name,
+    detail: `${base.network} · ${base.input.height}×${base.input.width}×${base.input.channels}${base.classes === null ? '' : ` · ${base.classes} ${base.classes === 1 ? 'class' : 'classes'}`} · ${plural(base.coveredLayers.length, 'layer')} · ${(base.bytes / 1024).toFixed(0)} KiB`,
+  }));
 
 /**
  * The line under a result's test accuracy.

@@ -1,17 +1,21 @@
 // @ts-check
 /**
- * The "Jobs" list (GET /jobs, polled): each job's state and progress, and boxes to tick jobs to compare.
+ * The "Jobs" list (GET /jobs, polled): each job's state and progress, and boxes to tick jobs to
+ * compare; the job form starts from the completed ones.
  * @import { JobSummary } from '../contract/job.ts'
  */
 import * as api from './api.js';
 import { $, element } from './dom.js';
 import { percent, plural, progressFraction } from './format.js';
+import { showStartChoices } from './job-form.js';
 import { openJob } from './job-panel.js';
 import { datasetName, state } from './state.js';
 
 export async function refreshJobs() {
   const answer = await api.listJobs();
   if (!answer.ok) return;
+  state.jobs = answer.body.jobs;
+  showStartChoices();
   const rows = answer.body.jobs.map(jobRow);
   $('jobs').replaceChildren(...rows);
   $('jobs-empty').hidden = rows.length > 0;

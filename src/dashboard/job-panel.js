@@ -2,7 +2,7 @@
 /**
  * The job panel: one job followed live through its events (state, progress, the loss curves, the
  * epoch table, the result), with its cancel and delete buttons.
- * @import { EpochSummary, JobProgress, JobState } from '../contract/job.ts'
+ * @import { Job, EpochSummary, JobProgress, JobState } from '../contract/job.ts'
  * @import { FollowedJob } from './state.js'
  */
 import * as api from './api.js';
@@ -14,7 +14,7 @@ import { earlyStopText, lossText, percent, progressFraction, progressText, setti
 import { followJob } from './job-events.js';
 import { refreshJobs } from './job-list.js';
 import { showResult } from './job-result.js';
-import { datasetName, state } from './state.js';
+import { baseName, datasetName, state } from './state.js';
 
 /** @type {JobState[]} */
 const activeStates = ['queued', 'running'];
@@ -39,6 +39,7 @@ export function openJob(id) {
   panel.dataset.jobId = id;
   $('job-id').textContent = id;
   $('job-settings').textContent = '';
+  $('auto-choice').hidden = true;
   $('job-error').hidden = true;
   $('result').hidden = true;
   epochRows().replaceChildren();
@@ -46,7 +47,16 @@ export function openJob(id) {
   $('predict-error').hidden = true;
   $('chart-key').hidden = true;
   /** @type {FollowedJob} */
-  const job = { id, state: 'queued', logs: [], epochs: [], batchesPerEpoch: 0, events: null, drawPending: false };
+  const job = {
+    id,
+    state: 'queued',
+    model: null,
+    logs: [],
+    epochs: [],
+    batchesPerEpoch: 0,
+    events: null,
+    drawPending: false,
+  };
   state.job = job;
   drawJobChart(job);
 
@@ -56,7 +66,10 @@ export function openJob(id) {
       showError($('job-error'), answer.body.error);
       return;
     }
-    $('job-settings').textContent = settingsText(answer.body.request, datasetName(answer.body.request.dataset));
+    const { request } = answer.body;
+    job.model = request.model;
+    $('job-settings').textContent = settingsText(request, datasetName(request.dataset), baseName);
+    showAutoChoice(request.autoChoice);
     // The events, which may have come first, are newer.
     if (job.logs.length === 0 && job.epochs.length === 0) {
       showState(answer.body.state);
@@ -125,6 +138,17 @@ function follow(job) {
       void refreshJobs();
     }),
   });
+}
+
+/**
+ * What `model: auto` picked and why, one line a choice; nothing for a job that named its model.
+ * @param {Job['request']['autoChoice']} choice
+ */
+function showAutoChoice(choice) {
+  $('auto-choice').hidden = choice === null;
+  $('auto-reasons').replaceChildren(
+    ...(choice?.reasons ?? []).map((reason) => element('li', { 'data-testid': 'auto-reason', text: reason })),
+  );
 }
 
 /** @param {JobState} jobState */

@@ -5,6 +5,7 @@
  */
 import { apiKey, setApiKey } from './api.js';
 import { checkHealth, loadCatalog } from './catalog.js';
+import { wireBaseForm } from './bases.js';
 import { wireDatasetForm } from './dataset-upload.js';
 import { $ } from './dom.js';
 import { cancelExperiment, deleteExperiment, openComparison, refreshExperiments } from './experiments.js';
@@ -17,8 +18,11 @@ import { state } from './state.js';
 async function start() {
   wireJobForm();
   wireDatasetForm();
+  wireBaseForm();
   wirePredictions();
-  $('fine-tune').addEventListener('click', () => fineTuneFrom(state.job?.id ?? ''));
+  $('fine-tune').addEventListener('click', () => {
+    if (state.job?.model) fineTuneFrom(state.job.id, state.job.model);
+  });
   $('cancel').addEventListener('click', () => void cancelJob());
   $('delete').addEventListener('click', () => void deleteJob());
   $('experiment-cancel').addEventListener('click', () => void cancelExperiment());

@@ -1,13 +1,15 @@
 // @ts-check
 /**
  * The dashboard's mutable state, all in one place: the panels read and change it here.
- * @import { Job, JobState } from '../contract/job.ts'
+ * @import { Base } from '../contract/bases.ts'
+ * @import { ModelCatalog } from '../contract/catalog.ts'
+ * @import { Job, JobState, JobSummary } from '../contract/job.ts'
  * @import { LossHistory } from './curves.js'
  */
 
 /**
- * The job the job panel shows, as its event stream has told it so far.
- * @typedef {LossHistory & { id: string, state: JobState, events: EventSource | null, drawPending: boolean }} FollowedJob
+ * The job the job panel shows, as its event stream has told it so far, and its network once GET /jobs/:id answered.
+ * @typedef {LossHistory & { id: string, state: JobState, model: string | null, events: EventSource | null, drawPending: boolean }} FollowedJob
  */
 
 /** @typedef {{ experimentId: string } | { jobIds: string[] }} ComparisonSpec */
@@ -26,7 +28,19 @@ export const state = {
   ticked: new Set(),
   /** Data set names by the id jobs name them by (an uploaded data set's is a UUID), from GET /datasets. @type {Map<string, string>} */
   datasetNames: new Map(),
+  /** The networks and their built-in bases, from GET /models. @type {ModelCatalog['models']} */
+  models: [],
+  /** The client's uploaded bases, newest first, from GET /bases. @type {Base[]} */
+  bases: [],
+  /** The jobs of the list, newest first, as last polled: the form starts from the completed ones. @type {JobSummary[]} */
+  jobs: [],
 };
 
 /** @param {string} id */
 export const datasetName = (id) => state.datasetNames.get(id) ?? id;
+
+/**
+ * The name of the client's uploaded base with this id, if it is one.
+ * @param {string} id
+ */
+export const baseName = (id) => state.bases.find((base) => base.id === id)?.name;

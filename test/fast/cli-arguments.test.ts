@@ -84,6 +84,35 @@ describe('trainer command line', () => {
     assert.deepEqual([...invocation.flags], ['wait']);
   });
 
+  it('bases lists with no operand or list, uploads a zip with --name, shows and deletes by id', () => {
+    for (const [args, operands, options] of [
+      [['bases'], [], {}],
+      [['bases', 'list', '--json'], ['list'], {}],
+      [['bases', 'upload', 'net.zip', '--name', 'my net'], ['upload', 'net.zip'], { name: 'my net' }],
+      [['bases', 'show', 'b-1'], ['show', 'b-1'], {}],
+      [['bases', 'delete', 'b-1'], ['delete', 'b-1'], {}],
+    ] as const) {
+      const parsed = parseCommandLine(args, noEnv);
+      assert.ok(parsed !== 'help');
+      assert.equal(parsed.command, 'bases');
+      assert.deepEqual([parsed.operands, parsed.options], [operands, options], args.join(' '));
+    }
+  });
+
+  it('submit takes the network, where it starts, the layers it trains and the input size, and needs no --model', () => {
+    const parsed = parseCommandLine(
+      ['submit', '--dataset', 'd-1', '--init-from', 'imagenet', '--train-layers', 'top', '--input-size', '96'],
+      noEnv,
+    );
+    assert.ok(parsed !== 'help');
+    assert.deepEqual(parsed.options, {
+      dataset: 'd-1',
+      'init-from': 'imagenet',
+      'train-layers': 'top',
+      'input-size': '96',
+    });
+  });
+
   it('experiment takes submit with --base, --grid, --name, --metric and --follow, and watch, show, cancel or delete with an id', () => {
     const submit = parseCommandLine(
       [
@@ -141,6 +170,11 @@ describe('trainer command line', () => {
       [['delete'], /delete takes one job id/],
       [['experiment', 'show'], /experiment show takes one experiment id/],
       [['experiment', 'submit', 'x'], /experiment submit takes no operands/],
+      [['bases', 'add', 'x.zip'], /bases takes list, upload, show or delete, not "add"/],
+      [['bases', 'upload'], /bases upload takes one zip file/],
+      [['bases', 'delete'], /bases delete takes one base id/],
+      [['bases', 'list', 'x'], /bases list takes no operands/],
+      [['bases', 'upload', 'x.zip', '--wait'], /bases takes no option --wait/],
       [['experiment', 'submit', '--epochs', '2'], /experiment takes no option --epochs/],
       [['submit', '--grid', '{}'], /submit takes no option --grid/],
       [['predict', 'job-1'], /predict takes a job id and one or more image files/],

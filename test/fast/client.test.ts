@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { after, describe, it } from 'node:test';
 import { ApiError, TrainerClient, UnreachableError } from '../../src/client/index.ts';
+import type { Base } from '../../src/contract/bases.ts';
 import type { Job, JobState } from '../../src/contract/job.ts';
 import { storedJobSettings } from '../support/job-settings.ts';
 import { freePort } from '../support/ports.ts';
@@ -124,5 +125,52 @@ describe('TrainerClient', () => {
     await assert.rejects(client.waitForJob('failing', 'running', { intervalMs: 1 }), {
       message: 'job job-1 ended failed (out of memory) while waiting for it to be running',
     });
+  });
+
+  it('uploads a base as the raw zip with its name in the query, lists, shows and deletes bases', async () => {
+    const uploaded: Base = {
+      id: 'base-1',
+      name: 'my net',
+      network: 'lenet5',
+      input: { height: 28, width: 28, channels: 1 },
+      classes: 10,
+      coveredLayers: ['conv2d'],
+      bytes: 3,
+      createdAt: at,
+    };
+    const seen: { method?: string; url?: string; type?: string; body: string }[] = [];
+    const client = await clientOf((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        seen.push({
+          method: request.method,
+          url: request.url,
+          type: request.headers['content-type'],
+          body: Buffer.concat(chunks).toString(),
+        });
+        if (request.method === 'DELETE') {
+          response.writeHead(204).end();
+          return;
+        }
+        response.writeHead(request.method === 'POST' ? 201 : 200, { 'content-type': 'application/json' });
+        response.end(JSON.stringify(request.url === '/bases' ? { bases: [uploaded] } : uploaded));
+      });
+    });
+    const zip = { name: 'net.zip', bytes: new Uint8Array([80, 75, 3]), type: 'application/zip' };
+    assert.deepEqual(await client.uploadBase(zip, { name: 'my net' }), uploaded);
+    assert.deepEqual(await client.bases(), { bases: [uploaded] });
+    assert.deepEqual(await client.base('base 1'), uploaded);
+    await client.deleteBase('base-1');
+    assert.deepEqual(
+      seen.map(({ method, url, type }) => [method, url, type]),
+      [
+        ['POST', '/bases?name=my+net', 'application/zip'],
+        ['GET', '/bases', undefined],
+        ['GET', '/bases/base%201', undefined],
+        ['DELETE', '/bases/base-1', undefined],
+      ],
+    );
+    assert.equal(seen[0]?.body, 'PK\u0003');
   });
 });

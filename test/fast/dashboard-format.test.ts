@@ -1,6 +1,7 @@
 /** What the dashboard writes, from the API's answers (src/dashboard/format.js, in Node). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { Base } from '../../src/contract/bases.ts';
 import type { DatasetCatalog } from '../../src/contract/catalog.ts';
 import type { UploadedDataset } from '../../src/contract/datasets.ts';
 import type { Job } from '../../src/contract/job.ts';
@@ -8,6 +9,8 @@ import {
   countsText,
   describePreprocessing,
   heat,
+  networkText,
+  ownBases,
   ownDatasets,
   percent,
   plural,
@@ -76,13 +79,49 @@ describe('dashboard text', () => {
     } satisfies Job['request'];
     assert.equal(
       settingsText(request, 'three-digits'),
-      'lenet5 on three-digits, fine-tuned from job 0b7c6c3e (dense layers only) · 1 epoch · batch 16 · lr 0.01 · momentum 0.9 · weight decay 0 · augment off · seed 1 · train 2000 · log every 5',
+      'lenet5 from job 0b7c6c3e (dense) on three-digits · 1 epoch · batch 16 · lr 0.01 · momentum 0.9 · weight decay 0 · augment off · seed 1 · train 2000 · log every 5',
+    );
+    assert.match(
+      settingsText({ ...request, initFrom: null, trainLayers: 'all' }, 'three-digits'),
+      /^lenet5 on three-digits · /,
+      'from scratch, every layer: nothing said',
     );
     assert.match(
       settingsText({ ...request, optimizer: 'adamw', learningRate: 0.001, weightDecay: 0.01 }, 'three-digits'),
       / · batch 16 · adamw lr 0\.001 · weight decay 0\.01 · /,
       'no momentum for Adam',
     );
+  });
+
+  it('says where a network starts: a built-in base by name, an uploaded base by its name, a job by its id, with the layers and input size', () => {
+    const settings = { model: 'mobilenetv2', initFrom: 'imagenet', trainLayers: 'top', inputSize: 96 } as const;
+    assert.equal(networkText(settings), 'mobilenetv2 from imagenet (top) at 96 px');
+    const uploaded = { ...settings, initFrom: '5d1e0c3e-0000-4000-8000-000000000000', trainLayers: 'head' } as const;
+    const names = (id: string) => (id === uploaded.initFrom ? 'my-net' : undefined);
+    assert.equal(networkText(uploaded, names), 'mobilenetv2 from base “my-net” (head) at 96 px');
+    assert.equal(networkText(uploaded), 'mobilenetv2 from job 5d1e0c3e (head) at 96 px', 'a base no longer listed');
+    assert.equal(
+      networkText({ model: 'lenet5', initFrom: null, trainLayers: 'all', inputSize: null }),
+      'lenet5',
+      'from scratch',
+    );
+  });
+
+  it("lists the client's bases with their network, input, classes, layers and size", () => {
+    const base = {
+      id: 'b-1',
+      name: 'digits-net',
+      network: 'lenet5',
+      input: { height: 28, width: 28, channels: 1 },
+      classes: 10,
+      coveredLayers: ['conv2d', 'conv2d_1', 'dense', 'dense_1', 'dense_2'],
+      bytes: 246_784,
+      createdAt: '2026-01-01T00:00:00.000Z',
+    } satisfies Base;
+    assert.deepEqual(ownBases([base, { ...base, id: 'b-2', classes: null, coveredLayers: ['conv2d'] }]), [
+      { id: 'b-1', name: 'digits-net', detail: 'lenet5 · 28×28×1 · 10 classes · 5 layers · 241 KiB' },
+      { id: 'b-2', name: 'digits-net', detail: 'lenet5 · 28×28×1 · 1 layer · 241 KiB' },
+    ]);
   });
 
   it("lists the client's own data sets: uploads processing or failed first, then the ready ones, no built-in", () => {

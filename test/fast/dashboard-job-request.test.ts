@@ -17,7 +17,8 @@ const blank = {
   learningRate: '',
   augment: '',
   initFrom: '',
-  trainLayers: 'all',
+  trainLayers: '',
+  optimizer: '',
 };
 
 describe('requestFromForm', () => {
@@ -51,13 +52,40 @@ describe('requestFromForm', () => {
     assert.equal(jobRequest.safeParse(request).success, true);
   });
 
-  it('sends the optimizer when it is not the default SGD', () => {
-    assert.equal(requestFromForm(form({ ...blank, optimizer: 'sgd' }), new Set()).optimizer, undefined);
-    for (const optimizer of ['adam', 'adamw'] as const) {
+  it('sends the optimizer and the layers to train when one is chosen, and leaves them to the server (or auto) when not', () => {
+    const unchosen = requestFromForm(form({ ...blank, optimizer: '', trainLayers: '' }), new Set());
+    assert.equal('optimizer' in unchosen || 'trainLayers' in unchosen, false);
+    for (const optimizer of ['sgd', 'adam', 'adamw'] as const) {
       const request = requestFromForm(form({ ...blank, optimizer }), new Set());
       assert.equal(request.optimizer, optimizer);
       assert.equal(jobRequest.safeParse(request).success, true);
     }
+    for (const trainLayers of ['all', 'top', 'head', 'dense'] as const)
+      assert.equal(requestFromForm(form({ ...blank, trainLayers }), new Set()).trainLayers, trainLayers);
+  });
+
+  it('sends auto with only the data set when every other field is empty, so that auto decides the rest', () => {
+    const request = requestFromForm(
+      form({ ...blank, model: 'auto', trainLayers: '', optimizer: '', inputSize: '' }),
+      new Set(),
+    );
+    assert.deepEqual(request, { model: 'auto', dataset: 'mnist' });
+    assert.equal(jobRequest.safeParse(request).success, true);
+  });
+
+  it('sends a built-in base and the input size with mobilenetv2, and no input size with another network', () => {
+    const fields = { ...blank, model: 'mobilenetv2', initFrom: 'imagenet', trainLayers: 'top', inputSize: '96' };
+    const request = requestFromForm(form(fields), new Set());
+    assert.deepEqual(request, {
+      model: 'mobilenetv2',
+      dataset: 'mnist',
+      initFrom: 'imagenet',
+      trainLayers: 'top',
+      inputSize: 96,
+    });
+    assert.equal(jobRequest.safeParse(request).success, true);
+    for (const model of ['lenet5', 'auto'])
+      assert.equal(requestFromForm(form({ ...fields, model }), new Set()).inputSize, undefined, model);
   });
 
   it('sends a number field holding text it cannot parse as text, so that the service says why', () => {

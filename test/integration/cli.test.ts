@@ -283,7 +283,7 @@ describe('the trainer command', () => {
     const id = /data set ([0-9a-f-]{36}) "two-digits": ready, 28×28×1 strokes images/.exec(uploaded.stdout)?.[1];
     assert.ok(id, uploaded.stdout);
     assert.match(uploaded.stdout, /^ {2}digit-3: 12 train, 3 test$/m);
-    assert.match(uploaded.stdout, new RegExp(`train on it: trainer submit --model lenet5 --dataset ${id}`));
+    assert.match(uploaded.stdout, new RegExp(`train on it: trainer submit --dataset ${id} `));
     assert.match(uploaded.stderr, /uploaded \(\d+ bytes\); processing/);
 
     const list = await trainer(['datasets', 'list', ...url()]);
@@ -321,6 +321,84 @@ describe('the trainer command', () => {
     const gone = await trainer(['datasets', 'show', id, ...url()]);
     assert.equal(gone.code, 1);
     assert.match(gone.stderr, /no uploaded data set with id .* \(HTTP 404\)/);
+  });
+
+  it('submit without --model lets auto pick, and prints what it picked and why', async () => {
+    const run = await trainer([
+      'submit',
+      '--dataset',
+      'mnist',
+      '--epochs',
+      '1',
+      '--train-limit',
+      '128',
+      '--test-limit',
+      '64',
+      ...url(),
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    const id = /^job ([0-9a-f-]{36}) submitted: lenet5 on mnist, 1 epoch$/m.exec(run.stdout)?.[1];
+    assert.ok(id, run.stdout);
+    const job = (await request<Job>(`${service.url}/jobs/${id}`)).body;
+    assert.ok(job.request.autoChoice);
+    assert.equal(
+      run.stdout,
+      [
+        lines(run.stdout)[0],
+        'auto picked:',
+        ...job.request.autoChoice.reasons.map((reason) => `  - ${reason}`),
+        '',
+      ].join('\n'),
+    );
+    await trainer(['cancel', id, ...url()]);
+  });
+
+  it('bases upload, list, show, submit starting from one with head, and delete', async () => {
+    const zip = path.join(folder, 'digits-net.zip');
+    await writeFile(zip, Buffer.from(await (await fetch(`${service.url}/jobs/${completed.id}/model`)).arrayBuffer()));
+    const uploaded = await trainer(['bases', 'upload', zip, ...url()]);
+    assert.equal(uploaded.code, 0, uploaded.stderr);
+    const id = /^base ([0-9a-f-]{36}) "digits-net": lenet5, input 28×28×1, 10 classes, \d+ bytes$/m.exec(
+      uploaded.stdout,
+    )?.[1];
+    assert.ok(id, uploaded.stdout);
+    const list = await trainer(['bases', ...url()]);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, new RegExp(`^${id}  digits-net  lenet5 +28×28×1  10 +\\d+ +\\S+$`, 'm'));
+    const shown = JSON.parse((await trainer(['bases', 'show', id, '--json', ...url()])).stdout) as { network: string };
+    assert.equal(shown.network, 'lenet5');
+
+    const submitted = await trainer([
+      'submit',
+      '--model',
+      'lenet5',
+      '--dataset',
+      'mnist',
+      '--init-from',
+      id,
+      '--train-layers',
+      'head',
+      '--epochs',
+      '1',
+      '--train-limit',
+      '256',
+      '--test-limit',
+      '64',
+      '--follow',
+      ...url(),
+    ]);
+    assert.equal(submitted.code, 0, submitted.stderr);
+    assert.match(
+      submitted.stdout,
+      new RegExp(`^job \\S+ submitted: lenet5 from ${id} \\(head\\) on mnist, 1 epoch$`, 'm'),
+    );
+    assert.match(submitted.stdout, /completed: test accuracy [\d.]+ \(\d+\/64 correct\)/);
+
+    const deleted = await trainer(['bases', 'delete', id, ...url()]);
+    assert.equal(deleted.stdout, `base ${id} deleted\n`);
+    const gone = await trainer(['bases', 'show', id, ...url()]);
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /no base with id .* \(HTTP 404\)/);
   });
 
   it('submit takes validation, early stopping, a schedule, a time limit and a webhook whose secret comes from TRAINER_WEBHOOK_SECRET', async () => {
@@ -522,7 +600,18 @@ describe('the trainer command', () => {
     const help = await trainer(['--help']);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /^Usage: trainer <command>/);
-    for (const command of ['submit', 'watch', 'predict', 'list', 'cancel', 'delete', 'model', 'datasets', 'experiment'])
+    for (const command of [
+      'submit',
+      'watch',
+      'predict',
+      'list',
+      'cancel',
+      'delete',
+      'model',
+      'datasets',
+      'bases',
+      'experiment',
+    ])
       assert.match(help.stdout, new RegExp(`^  ${command}\\b`, 'm'));
   });
 

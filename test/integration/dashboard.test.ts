@@ -3,8 +3,9 @@
  * playwright-core) against a real service (API + worker, wasm backend): submit a job through the
  * form, follow it live, read its result, classify an uploaded digit, see validation errors next to
  * their fields, upload a data set and train on it, cancel a job, follow an experiment and compare
- * jobs. Saves screenshots in test-results/dashboard.png, dashboard-datasets.png and
- * dashboard-experiment.png.
+ * jobs, upload a base and start from it, see what auto picked. Saves screenshots in
+ * test-results/dashboard.png, dashboard-form.png, dashboard-datasets.png, dashboard-experiment.png
+ * and dashboard-auto.png.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -46,6 +47,10 @@ let folder: string;
 const pageErrors: string[] = [];
 
 const byTestId = (id: string) => page.getByTestId(id);
+const optionValues = (id: string) =>
+  byTestId(id)
+    .locator('option')
+    .evaluateAll((options) => options.map((option) => option.getAttribute('value')));
 const percent = (fraction: number) => `${(fraction * 100).toFixed(1)}%`;
 
 before(async () => {
@@ -104,15 +109,42 @@ describe('dashboard', () => {
     assert.equal('/' in document.body.paths, false, 'the page is not part of the API document');
   });
 
-  it('fills the selects from GET /models and GET /datasets', async () => {
+  it('fills the selects from GET /models and GET /datasets, auto first and chosen', async () => {
     const models = await byTestId('field-model')
       .locator('option')
       .evaluateAll((options) => options.map((option) => option.getAttribute('value')));
     const datasets = await byTestId('field-dataset')
       .locator('option')
       .evaluateAll((options) => options.map((option) => option.getAttribute('value')));
-    assert.deepEqual(models, ['lenet5', 'alexnet', 'resnet20', 'mobilenetv2']);
+    assert.deepEqual(models, ['auto', 'lenet5', 'alexnet', 'resnet20', 'mobilenetv2']);
+    assert.equal(await byTestId('field-model').inputValue(), 'auto', 'auto is the default');
     assert.deepEqual(datasets, ['mnist', 'cifar10']);
+    // Auto decides the start, the recipe and what is left empty: the form says so rather than a model's figures.
+    assert.deepEqual(await optionValues('field-initFrom'), ['']);
+    assert.deepEqual(
+      [
+        await byTestId('field-batchSize').getAttribute('placeholder'),
+        await byTestId('field-learningRate').getAttribute('placeholder'),
+      ],
+      ['auto', 'auto'],
+    );
+    assert.equal(await byTestId('field-inputSize').isVisible(), false);
+  });
+
+  it('offers the ImageNet base and the input size when mobilenetv2 is chosen, and neither for lenet5', async () => {
+    await byTestId('field-model').selectOption('mobilenetv2');
+    assert.deepEqual(await optionValues('field-initFrom'), ['', 'imagenet']);
+    assert.equal(await byTestId('field-inputSize').isVisible(), true);
+    assert.equal(await byTestId('field-batchSize').getAttribute('placeholder'), 'model default');
+    await byTestId('field-initFrom').selectOption('imagenet');
+    await byTestId('field-trainLayers').selectOption('top');
+    await byTestId('field-inputSize').fill('96');
+    await mkdir('test-results', { recursive: true });
+    await byTestId('job-form').screenshot({ path: 'test-results/dashboard-form.png' });
+    await byTestId('field-model').selectOption('lenet5');
+    assert.deepEqual(await optionValues('field-initFrom'), [''], 'lenet5 has no built-in base');
+    assert.equal(await byTestId('field-inputSize').isVisible(), false);
+    await byTestId('field-trainLayers').selectOption('');
   });
 
   it('shows a 400 answer’s messages next to their fields and starts no job', async () => {
@@ -296,6 +328,40 @@ describe('dashboard', () => {
     const saved = await readFile(await download.path());
     const served = Buffer.from(await (await fetch(`${service.url}/jobs/${job.id}/model`)).arrayBuffer());
     assert.ok(saved.length > 0 && saved.equals(served), 'the browser saved the bytes the API serves');
+  });
+
+  it("uploads the job's model as a base, offers it and the job to start lenet5 from, and deletes it", async () => {
+    assert.ok(job, 'needs the job of the earlier test');
+    const zip = path.join(folder, 'digits-net.zip');
+    await writeFile(zip, Buffer.from(await (await fetch(`${service.url}/jobs/${job.id}/model`)).arrayBuffer()));
+    await byTestId('base-input').setInputFiles(zip);
+    await byTestId('base-upload').click();
+    const row = byTestId('base-row');
+    await row.waitFor({ timeout: 30_000 });
+    const id = (await row.getAttribute('data-base-id')) ?? '';
+    assert.equal(await row.locator('.name').innerText(), 'digits-net');
+    assert.match(await row.locator('.meta').innerText(), /^lenet5 · 28×28×1 · 10 classes · \d+ layers · \d+ KiB$/);
+    assert.equal(await byTestId('base-status').innerText(), 'digits-net: a lenet5 base');
+    await byTestId('field-model').selectOption('lenet5');
+    assert.deepEqual(await optionValues('field-initFrom'), ['', id, job.id], 'the base, then the completed job');
+    assert.deepEqual(
+      await byTestId('field-initFrom')
+        .locator('optgroup')
+        .evaluateAll((groups) => groups.map((group) => group.getAttribute('label'))),
+      ['Your bases', 'Completed jobs'],
+    );
+    await byTestId('field-model').selectOption('mobilenetv2');
+    assert.deepEqual(
+      await optionValues('field-initFrom'),
+      ['', 'imagenet'],
+      'a lenet5 base is not offered to mobilenetv2',
+    );
+    await byTestId('field-model').selectOption('lenet5');
+
+    await row.getByTestId('base-delete').click();
+    await byTestId('base-row').waitFor({ state: 'detached', timeout: 5000 });
+    assert.equal((await request(`${service.url}/bases/${id}`)).status, 404);
+    assert.deepEqual(await optionValues('field-initFrom'), ['', job.id]);
   });
 
   it('uploads an archive of class folders with its progress, shows the report, trains on it and deletes it', async () => {
@@ -561,6 +627,48 @@ describe('dashboard', () => {
     );
     assert.equal(await byTestId('loss-chart').getAttribute('data-series'), '1');
     assert.equal(await byTestId('epoch-row').count(), 2);
+    assert.deepEqual(pageErrors, [], 'the page logged no errors');
+  });
+
+  it('sends auto when the model is left at its default, and the job panel lists what auto picked and why', async () => {
+    await page.reload();
+    await page.waitForSelector('body[data-ready="true"]', { timeout: 10_000 });
+    assert.equal(await byTestId('field-model').inputValue(), 'auto');
+    for (const [name, value] of Object.entries({
+      epochs: '1',
+      batchSize: '32',
+      trainLimit: '256',
+      testLimit: '64',
+      logEvery: '2',
+    }))
+      await byTestId(`field-${name}`).fill(value);
+    await byTestId('submit').click();
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="auto-reason"]').length > 0, undefined, {
+      timeout: 10_000,
+    });
+    const id = (await byTestId('job-panel').getAttribute('data-job-id')) ?? '';
+    const created = (await request<Job>(`${service.url}/jobs/${id}`)).body;
+    assert.equal(created.request.model, 'lenet5', 'auto picks LeNet-5 for strokes');
+    assert.deepEqual(await byTestId('auto-reason').allInnerTexts(), created.request.autoChoice?.reasons);
+    assert.match(
+      await byTestId('job-settings').innerText(),
+      /^lenet5 on mnist · 1 epoch · batch 32 · adam lr 0\.002 · /,
+    );
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="job-panel"]')?.getAttribute('data-state') === 'completed',
+      undefined,
+      { timeout: 30_000 },
+    );
+    await byTestId('job-panel').screenshot({ path: 'test-results/dashboard-auto.png' });
+
+    // A job that named its model shows no reasons.
+    await page.locator(`[data-testid="job-row"][data-job-id="${job.id}"]`).click();
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="job-settings"]')?.textContent?.startsWith('lenet5 on mnist'),
+      undefined,
+      { timeout: 5000 },
+    );
+    assert.equal(await byTestId('auto-choice').isVisible(), false);
     assert.deepEqual(pageErrors, [], 'the page logged no errors');
   });
 });
