@@ -1,4 +1,4 @@
-import type { JobSettings, TrainingRequest } from '../contract/job-request.ts';
+import type { AutoChoice, JobSettings, TrainingRequest } from '../contract/job-request.ts';
 import { modelFacts } from '../models/catalog.ts';
 import { autoPick } from './auto-choice.ts';
 import type { DatasetFacts } from './dataset-facts.ts';
@@ -43,7 +43,7 @@ export function settingsFor(
   return {
     ...request,
     model: modelName,
-    autoChoice: auto?.choice ?? null,
+    autoChoice: auto === null ? null : withOverrides(auto.choice, auto.settings, request),
     initFrom: chosen.initFrom ?? null,
     trainLayers: chosen.trainLayers ?? 'all',
     inputSize: chosen.inputSize ?? null,
@@ -66,4 +66,16 @@ export function settingsFor(
 /** The request's fields that it gave (zod leaves the others undefined), so that spreading them overrides only those. */
 function definedOf(request: TrainingRequest): Partial<TrainingRequest> {
   return Object.fromEntries(Object.entries(request).filter(([, value]) => value !== undefined));
+}
+
+/** Auto's reasons, and a last line naming the settings the request gave, which replace what the reasons say of them. */
+function withOverrides(choice: AutoChoice, picked: object, request: TrainingRequest): AutoChoice {
+  const given = Object.keys(definedOf(request)).filter((key) => key !== 'model' && Object.hasOwn(picked, key));
+  if (given.length === 0) return choice;
+  return {
+    reasons: [
+      ...choice.reasons,
+      `the request's own ${given.join(', ')} replace${given.length === 1 ? 's' : ''} auto's`,
+    ],
+  };
 }

@@ -101,6 +101,7 @@ describe('model: auto', () => {
       [picked.epochs, picked.optimizer, picked.trainLayers, picked.model],
       [2, 'sgd', 'head', 'mobilenetv2'],
     );
+    assert.equal(picked.autoChoice?.reasons.at(-1), "the request's own trainLayers, epochs, optimizer replace auto's");
   });
 
   it('a named model gets no auto choice, and the defaults of before', () => {
