@@ -32,6 +32,9 @@ const imagesToSee = 72_000;
 /** Images the ImageNet base's top sees in all: 4 epochs of 1,500 photographs reached 0.91 (docs/performance.md). */
 const imagesToFineTune = 6_000;
 
+/** Grey images this small take LeNet-5's route even when not strokes: the optical digits' guessed kind is natural (their ink fills the frame). */
+const smallGreySide = 32;
+
 /** Photographs this small, this many: enough to train a CIFAR ResNet from scratch, cheaper per image than MobileNetV2 at 96 pixels. */
 const smallPhotoSide = 48;
 const manyPhotos = 20_000;
@@ -49,7 +52,8 @@ function epochsFor(trainSize: number, images: number, least: number, most: numbe
 
 /**
  * The rule of `model: auto` (docs/guides/datasets-and-fine-tuning.md gives it in words):
- * - strokes (handwriting, digits, glyphs on a plain background): LeNet-5 from scratch with Adam,
+ * - strokes (handwriting, digits, glyphs on a plain background), or grey images of at most 32
+ *   pixels a side whatever their kind: LeNet-5 from scratch with Adam,
  *   a warm-up, cosine decay, label smoothing and shifts (never mirrors), for as many epochs as
  *   show it about 72,000 images;
  * - many small photographs (20,000 or more, at most 48 pixels a side): ResNet-20 from scratch with
@@ -61,7 +65,8 @@ export function autoPick(dataset: DatasetFacts): AutoPick {
   const { shape, trainSize, imageKind } = dataset;
   const size = `${shape.height}×${shape.width}×${shape.channels}`;
   const seen = `${count(trainSize)} training images of ${size}`;
-  if (imageKind === 'strokes') {
+  const side = Math.max(shape.height, shape.width);
+  if (imageKind === 'strokes' || (shape.channels === 1 && side <= smallGreySide)) {
     const epochs = epochsFor(trainSize, imagesToSee, 10, 60);
     return {
       settings: {
@@ -80,14 +85,16 @@ export function autoPick(dataset: DatasetFacts): AutoPick {
       },
       choice: {
         reasons: [
-          `lenet5 from scratch: the data set's images are strokes (${seen}), which a small convolutional network learns well and ImageNet's photographs don't help`,
+          `lenet5 from scratch: the data set's images are ${imageKind === 'strokes' ? 'strokes' : `grey and at most ${smallGreySide} pixels a side`} (${seen}), which a small convolutional network learns well and ImageNet's colour photographs don't help`,
           `adam at 0.003 with 2 warm-up epochs, cosine decay over ${epochs} epochs (about ${count(imagesToSee)} images seen in all: a small set needs far more epochs than 10) and label smoothing 0.1`,
-          'augment: shifted by up to 4 pixels, never mirrored (a mirrored glyph is another glyph)',
+          imageKind === 'strokes'
+            ? 'augment: shifted by up to 4 pixels, never mirrored (a mirrored glyph is another glyph)'
+            : 'augment: shifted by up to 4 pixels and mirrored half the time (the images are not strokes; upload with imageKind strokes to keep glyphs unmirrored)',
         ],
       },
     };
   }
-  if (Math.max(shape.height, shape.width) <= smallPhotoSide && trainSize >= manyPhotos) {
+  if (side <= smallPhotoSide && trainSize >= manyPhotos) {
     const epochs = epochsFor(trainSize, imagesToSee, 10, 30);
     return {
       settings: {
