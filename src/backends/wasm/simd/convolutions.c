@@ -519,7 +519,8 @@ void conv2d_backprop_input_direct(const float *dy, const float *w, float *dx, in
 
 /*
  * The forward depthwise convolution (the formula above), 16 channels of one output pixel at a time
- * in four vectors summed over the taps inside the image, at multiplier 1; a scalar loop at others.
+ * in four vectors summed over the taps inside the image, at multiplier 1; a scalar loop at others,
+ * which DepthwiseConv2dNative.ts leaves to XNNPACK (faster there).
  */
 EXPORT(depthwise_conv2d)
 void depthwise_conv2d(const float *x, const float *w, float *y, int batch, int inH, int inW, int inC,
