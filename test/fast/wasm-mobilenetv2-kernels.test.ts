@@ -335,7 +335,7 @@ describe('DepthwiseConv2dNative on wasm matches cpu through tf.depthwiseConv2d',
     { name: "MobileNetV2's stride 1", x: [2, 8, 8, 32], filter: [3, 3, 32, 1], strides: 1, pad: 'same' },
     { name: "MobileNetV2's stride 2", x: [2, 9, 9, 144], filter: [3, 3, 144, 1], strides: 2, pad: 'same' },
     { name: '19 channels, valid', x: [3, 7, 6, 19], filter: [3, 3, 19, 1], strides: 1, pad: 'valid' },
-    { name: 'multiplier 3', x: [2, 6, 6, 5], filter: [3, 3, 5, 3], strides: 1, pad: 'same' },
+    { name: 'multiplier 3 (built-in kernel)', x: [2, 6, 6, 5], filter: [3, 3, 5, 3], strides: 1, pad: 'same' },
     { name: 'numeric pad, ceil', x: [1, 8, 8, 6], filter: [3, 3, 6, 1], strides: 2, pad: 1, dimRoundingMode: 'ceil' },
     {
       name: 'dilation 2 (built-in kernel)',

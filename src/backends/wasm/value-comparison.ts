@@ -1,8 +1,9 @@
 /**
  * What GreaterEqual and LessEqual share: a float32 tensor compared with one float32 value, the form
  * of tfjs-core's clipByValue gradient (`x >= min`, `x <= max`), through which every ReLU6 of
- * MobileNetV2 trains. The built-in kernels take 7 ns a value there; the SIMD comparisons of
- * simd/convolutions.c write 16 bool bytes a step. Any other form goes to the built-in kernel.
+ * MobileNetV2 trains. The built-in kernels are slow there (docs/performance.md); the SIMD
+ * comparisons of simd/convolutions.c write 16 bool bytes a step. Any other form goes to the
+ * built-in kernel.
  */
 import { util, type BinaryInputs, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';

@@ -36,9 +36,9 @@ export const conv2DOverride: KernelOverride = {
     const { top, left, bottom, right } = info.padInfo;
     // A 1x1 convolution at stride 1 without padding is one matrix product over every pixel of the
     // batch, so it may run on the pixels regrouped as rows of 16: on images narrower than that, or
-    // of a width the 4-pixel tiles don't divide, the tiles were cut short (MobileNetV2's last blocks,
-    // 1x1 to 6x6 maps at 32 px, run 1.6-2x as fast). Each row's values stay in cache for every
-    // panel of output channels, which one row of all the pixels would not.
+    // of a width the 4-pixel tiles don't divide, the tiles were cut short (MobileNetV2's smaller
+    // maps; figures: docs/architecture.md#why-our-own-kernels). Each row's values stay in cache for
+    // every panel of output channels, which one row of all the pixels would not.
     const pixels = batchSize * inHeight * inWidth;
     const oneByOne = filterHeight * filterWidth * strideHeight * strideWidth === 1 && top + left + bottom + right === 0;
     if (oneByOne && (inWidth < REGROUPED_WIDTH || inWidth % 4 !== 0) && pixels % REGROUPED_WIDTH === 0) {

@@ -2,9 +2,9 @@
  * Conv2DBackpropInput override: the built-in kernel is a scalar C++ loop in
  * `@tensorflow/tfjs-backend-wasm` 4.22. This replacement recasts the gradient as a forward
  * convolution where that measured faster, and sums it tap by tap in SIMD
- * (conv2d_backprop_input_direct of simd/convolutions.c: 3.5-6x the built-in's speed) where it
- * doesn't; only a dy larger than the attrs say (below), and hosts where the SIMD module can't
- * load, go to the built-in kernel.
+ * (conv2d_backprop_input_direct of simd/convolutions.c, several times the built-in's speed:
+ * docs/architecture.md#why-our-own-kernels) where it doesn't; only a dy larger than the attrs say
+ * (below), and hosts where the SIMD module can't load, go to the built-in kernel.
  */
 import {
   backend_util,
@@ -114,8 +114,8 @@ export const conv2DBackpropInputOverride: KernelOverride = {
     if (rows === undefined || columns === undefined) return direct();
 
     return withTemporaries(backend, (run) => {
-      // A 1x1 filter is its own rotation, and the built-in Reverse copies one value at a time
-      // (18 ms for MobileNetV2's [1,1,320,1280], against 0.4 ms for the Transpose).
+      // A 1x1 filter is its own rotation, and the built-in Reverse copies one value at a time, far
+      // slower than the Transpose (docs/performance.md, MobileNetV2).
       const flipped = filterHeight === 1 && filterWidth === 1 ? filter : run(Reverse, { x: filter }, { dims: [0, 1] });
       const rotated = run(Transpose, { x: flipped }, { perm: [0, 1, 3, 2] }); // [kh,kw,co,ci]
       let input = dy;

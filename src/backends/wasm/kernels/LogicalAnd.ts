@@ -1,7 +1,7 @@
 /**
  * LogicalAnd override for two bool tensors of one shape, as tfjs-core's clipByValue gradient (every
  * ReLU6 of MobileNetV2) combines its two comparisons: logical_and of simd/convolutions.c, 16 bytes
- * a step, where the built-in kernel takes some 13 ns a value. Broadcasting forms go to the
+ * a step, where the built-in kernel is slow (docs/performance.md). Broadcasting forms go to the
  * built-in kernel.
  */
 import { LogicalAnd, util, type BinaryInputs, type TensorInfo } from '@tensorflow/tfjs-core';

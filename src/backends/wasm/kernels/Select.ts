@@ -1,7 +1,7 @@
 /**
  * Select override (tf.where) where the condition and both branches have one shape, as tfjs-core's
  * clipByValue gradient (every ReLU6 of MobileNetV2) picks dy or zero: select_values of
- * simd/convolutions.c, 4 values a step, where the built-in kernel takes some 10 ns a value.
+ * simd/convolutions.c, 4 values a step, where the built-in kernel is slow (docs/performance.md).
  * float32 and int32 branches (their bits are copied); a condition that picks whole rows, and other
  * dtypes, go to the built-in kernel.
  */

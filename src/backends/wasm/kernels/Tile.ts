@@ -1,12 +1,11 @@
 /**
- * Tile override. The built-in kernel computes every output value's source index on its own, some
- * 90 ns a value; the gradient of a BatchNorm in training (tfjs-core's FusedBatchNorm gradient)
- * tiles a [1, 1, 1, C] factor to the whole activation for every layer, which made Tile half of a
- * MobileNetV2 training step on wasm (docs/performance.md). Ours copies memory instead: x's
- * contiguous runs into place, then each axis's first repetition copied over the next ones,
- * doubling, with the heap's copyWithin (a memmove). Even runs of one value measured 3-8x as fast
- * as the built-in kernel, so ours takes float32, int32 and bool alike; strings and complex
- * numbers go to the built-in kernel.
+ * Tile override. The built-in kernel computes every output value's source index on its own; the
+ * gradient of a BatchNorm in training (tfjs-core's FusedBatchNorm gradient) tiles a [1, 1, 1, C]
+ * factor to the whole activation for every layer, which made Tile half of a MobileNetV2 training
+ * step on wasm (docs/performance.md). Ours copies memory instead: x's contiguous runs into place,
+ * then each axis's first repetition copied over the next ones, doubling, with the heap's
+ * copyWithin (a memmove). Even runs of one value measured faster than the built-in kernel, so ours
+ * takes float32, int32 and bool alike; strings and complex numbers go to the built-in kernel.
  */
 import { Tile, util, type TileAttrs, type TileInputs } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';

@@ -519,7 +519,8 @@ void conv2d_backprop_input_direct(const float *dy, const float *w, float *dx, in
 
 /*
  * The forward depthwise convolution (the formula above), 16 channels of one output pixel at a time
- * in four vectors summed over the taps inside the image, at multiplier 1; a scalar loop at others.
+ * in four vectors summed over the taps inside the image, at multiplier 1; a scalar loop at others,
+ * which DepthwiseConv2dNative.ts leaves to XNNPACK (faster there).
  */
 EXPORT(depthwise_conv2d)
 void depthwise_conv2d(const float *x, const float *w, float *y, int batch, int inH, int inW, int inC,
@@ -534,14 +535,15 @@ void depthwise_conv2d(const float *x, const float *w, float *y, int batch, int i
         const int left = ow * sW - padLeft;
         const int kwFirst = MAX(0, -left), kwEnd = MIN(kW, inW - left);
         float *out = y + ((b * outH + oh) * outW + ow) * outC;
-        const float *corner = x + ((b * inH + top) * inW + left) * inC;
+        /* The index of the tap (0, 0), outside x where the padding is: only taps inside are read. */
+        const int corner = ((b * inH + top) * inW + left) * inC;
         if (multiplier != 1) {
           for (int o = 0; o < outC; o++) {
             const int c = o / multiplier;
             float sum = 0.0f;
             for (int kh = khFirst; kh < khEnd; kh++)
               for (int kw = kwFirst; kw < kwEnd; kw++)
-                sum += corner[(kh * inW + kw) * inC + c] * w[(kh * kW + kw) * outC + o];
+                sum += x[corner + (kh * inW + kw) * inC + c] * w[(kh * kW + kw) * outC + o];
             out[o] = sum;
           }
           continue;
@@ -551,7 +553,7 @@ void depthwise_conv2d(const float *x, const float *w, float *y, int batch, int i
           v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0, a2 = a0, a3 = a0;
           for (int kh = khFirst; kh < khEnd; kh++) {
             for (int kw = kwFirst; kw < kwEnd; kw++) {
-              const float *xs = corner + (kh * inW + kw) * inC + c;
+              const float *xs = x + (corner + (kh * inW + kw) * inC + c);
               const float *ws = w + (kh * kW + kw) * inC + c;
               MULADD(a0, wasm_v128_load(xs), wasm_v128_load(ws));
               MULADD(a1, wasm_v128_load(xs + 4), wasm_v128_load(ws + 4));
@@ -569,7 +571,7 @@ void depthwise_conv2d(const float *x, const float *w, float *y, int batch, int i
           v128_t acc = wasm_f32x4_splat(0.0f);
           for (int kh = khFirst; kh < khEnd; kh++)
             for (int kw = kwFirst; kw < kwEnd; kw++)
-              MULADD(acc, load_lanes(corner + (kh * inW + kw) * inC + c, lanes), load_lanes(w + (kh * kW + kw) * inC + c, lanes));
+              MULADD(acc, load_lanes(x + (corner + (kh * inW + kw) * inC + c), lanes), load_lanes(w + (kh * kW + kw) * inC + c, lanes));
           store_lanes(out + c, acc, lanes);
         }
       }
