@@ -1,6 +1,7 @@
 import type { AutoChoice, JobSettings, TrainingRequest } from '../contract/job-request.ts';
 import { modelFacts } from '../models/catalog.ts';
-import { autoPick } from './auto-choice.ts';
+import { imagenetBase } from '../bases/built-in.ts';
+import { autoPick, imagenetRecipe } from './auto-choice.ts';
 import type { DatasetFacts } from './dataset-facts.ts';
 import { invalidBody } from './http-error.ts';
 
@@ -35,8 +36,10 @@ export function settingsFor(
     );
   }
   const auto = request.model === 'auto' ? autoPick(dataset) : null;
-  // The request's own settings win over auto's; auto's over the model's recipe.
-  const chosen = { ...auto?.settings, ...definedOf(request) };
+  // The request's own settings win over the ImageNet base's recipe, that over auto's, auto's over the model's recipe.
+  const initFrom = request.initFrom !== undefined ? request.initFrom : (auto?.settings.initFrom ?? null);
+  const baseRecipe = initFrom === imagenetBase.name ? imagenetRecipe(dataset.trainSize) : {};
+  const chosen = { ...auto?.settings, ...baseRecipe, ...definedOf(request) };
   const modelName = auto?.settings.model ?? (request.model as Exclude<typeof request.model, 'auto'>);
   const model = modelFacts[modelName];
   const optimizer = chosen.optimizer ?? 'sgd';

@@ -104,6 +104,23 @@ describe('model: auto', () => {
     assert.equal(picked.autoChoice?.reasons.at(-1), "the request's own trainLayers, epochs, optimizer replace auto's");
   });
 
+  it("a named mobilenetv2 from the ImageNet base gets the base's recipe for what the request leaves out", () => {
+    const named = auto({ model: 'mobilenetv2', initFrom: 'imagenet', epochs: 2 }, upload('natural', 1500));
+    assert.equal(named.autoChoice, null);
+    assert.deepEqual(
+      [
+        named.inputSize,
+        named.trainLayers,
+        named.optimizer,
+        named.learningRate,
+        named.batchSize,
+        named.augment,
+        named.epochs,
+      ],
+      [96, 'top', 'adam', 0.001, 32, true, 2],
+    );
+  });
+
   it('a named model gets no auto choice, and the defaults of before', () => {
     const named = auto({ model: 'lenet5' }, upload('strokes', 1200, 32, 1));
     assert.equal(named.autoChoice, null);
