@@ -6,7 +6,7 @@ const oneOf = (what: string, names: readonly string[]) =>
   `${what} must be one of: ${names.join(', ')} (the ones this server implements)`;
 
 const int = () => z.number().int();
-const initFromError = `initFrom must be the id of a completed job or a base: ${builtInBaseNames.join(', ')} (GET /models)`;
+const initFromError = `initFrom must be the id of a completed job or of an uploaded base (GET /bases), or a built-in base: ${builtInBaseNames.join(', ')} (GET /models)`;
 const datasetError = `dataset must be one of: ${datasetNames.join(', ')} (the built-in ones), or the id of a data set you uploaded (POST /datasets)`;
 
 /** What early stopping watches, after each epoch, on the validation images. */
@@ -45,7 +45,9 @@ export const jobRequest = z
         description: `a built-in data set (${datasetNames.join(', ')}) or the id of one you uploaded and that is ready`,
       }),
     initFrom: z
-      .union([z.enum(builtInBaseNames), z.uuid()], { error: initFromError })
+      .union([z.enum(builtInBaseNames, { error: initFromError }), z.uuid({ error: initFromError })], {
+        error: initFromError,
+      })
       .nullable()
       .optional()
       .meta({

@@ -76,6 +76,8 @@ const FIELDS = [
   'timeoutSeconds',
   'initFrom',
   'trainLayers',
+  'inputSize',
+  'labelSmoothing',
   'validationSplit',
   'earlyStopping',
   'learningRateSchedule',
@@ -313,6 +315,9 @@ describe('POST /jobs', () => {
       timeoutSeconds: 604800,
       initFrom: null,
       trainLayers: 'all',
+      inputSize: null,
+      autoChoice: null,
+      labelSmoothing: 0,
       validationSplit: null,
       earlyStopping: null,
       learningRateSchedule: null,
@@ -353,12 +358,14 @@ describe('POST /jobs', () => {
       timeoutSeconds: 60,
       initFrom: null,
       trainLayers: 'all',
+      inputSize: null,
+      labelSmoothing: 0,
       validationSplit: null,
       earlyStopping: null,
       learningRateSchedule: null,
     };
     const job = await queuedJob(given);
-    assert.deepEqual(job.request, given);
+    assert.deepEqual(job.request, { ...given, autoChoice: null });
     assert.deepEqual(job.progress, { epoch: 0, epochs: 3, batch: 0, batchesPerEpoch: 63, fraction: 0 });
   });
 
@@ -428,6 +435,9 @@ describe('POST /jobs', () => {
         timeoutSeconds: 604800,
         initFrom: null,
         trainLayers: 'all',
+        inputSize: null,
+        autoChoice: null,
+        labelSmoothing: 0,
         validationSplit: null,
         earlyStopping: null,
         learningRateSchedule: null,
@@ -512,10 +522,17 @@ describe('POST /jobs', () => {
     }
   });
 
-  it('answers 400 when model or dataset is missing', async () => {
-    assertValidationError(await postJob(apiOnly, { dataset: 'mnist' }), ['model']);
+  it('answers 400 when dataset is missing; without a model the server picks one (auto) and says why', async () => {
     assertValidationError(await postJob(apiOnly, { model: 'lenet5' }), ['dataset']);
-    assertValidationError(await postJob(apiOnly, {}), ['model', 'dataset']);
+    assertValidationError(await postJob(apiOnly, {}), ['dataset']);
+    const answer = await postJob(apiOnly, { dataset: 'mnist' });
+    assert.equal(answer.status, 201, JSON.stringify(answer.body));
+    apiOnlyJobs.push({ id: answer.body.id, state: 'queued' });
+    assert.equal(answer.body.request.model, 'lenet5');
+    assert.match(
+      answer.body.request.autoChoice?.reasons[0] ?? '',
+      /^lenet5 from scratch: the data set's images are strokes/,
+    );
   });
 
   it('answers 400 for an unknown field, with the field name as path', async () => {
@@ -660,6 +677,9 @@ describe('GET /jobs/:id', () => {
       timeoutSeconds: 604800,
       initFrom: null,
       trainLayers: 'all',
+      inputSize: null,
+      autoChoice: null,
+      labelSmoothing: 0,
       validationSplit: null,
       earlyStopping: null,
       learningRateSchedule: null,
@@ -1404,16 +1424,16 @@ describe('GET /openapi.json', () => {
     }
   });
 
-  it('describes the POST /jobs body: every contract field, model and dataset as enums, required', async () => {
+  it('describes the POST /jobs body: every contract field, model (or auto) and dataset as enums, dataset required', async () => {
     const schema = resolve(document.paths['/jobs']?.post?.requestBody?.content?.['application/json']?.schema);
     assert.ok(schema?.properties, 'no schema for the POST /jobs body');
     assert.deepEqual(Object.keys(schema.properties).sort(), [...FIELDS].sort());
     const catalog = await request<{ models: { name: string }[] }>(`${service.url}/models`);
     const datasets = await request<{ datasets: { name: string }[] }>(`${service.url}/datasets`);
-    assert.deepEqual(
-      resolve(schema.properties.model)?.enum,
-      catalog.body.models.map((model) => model.name),
-    );
+    assert.deepEqual(resolve(schema.properties.model)?.enum, [
+      ...catalog.body.models.map((model) => model.name),
+      'auto',
+    ]);
     // A built-in data set by name, or an uploaded one by its id.
     const [builtIn, uploaded] = resolve(schema.properties.dataset)?.anyOf?.map(resolve) ?? [];
     assert.deepEqual(
@@ -1421,11 +1441,11 @@ describe('GET /openapi.json', () => {
       datasets.body.datasets.map((dataset) => dataset.name),
     );
     assert.equal(uploaded?.format, 'uuid');
-    assert.deepEqual([...(schema.required ?? [])].sort(), ['dataset', 'model']);
+    assert.deepEqual([...(schema.required ?? [])].sort(), ['dataset']);
     const epochs = resolve(schema.properties.epochs);
     assert.deepEqual(
       { type: epochs?.type, minimum: epochs?.minimum, maximum: epochs?.maximum, default: epochs?.default },
-      { type: 'integer', minimum: 1, maximum: 1000, default: 10 },
+      { type: 'integer', minimum: 1, maximum: 1000, default: undefined },
     );
     // Its default is the model's (see models/*-architecture.ts), so the schema states it in words.
     const batchSize = resolve(schema.properties.batchSize);

@@ -652,7 +652,7 @@ describe('dashboard', () => {
     assert.deepEqual(await byTestId('auto-reason').allInnerTexts(), created.request.autoChoice?.reasons);
     assert.match(
       await byTestId('job-settings').innerText(),
-      /^lenet5 on mnist · 1 epoch · batch 32 · adam lr 0\.002 · /,
+      /^lenet5 on mnist · 1 epoch · batch 32 · adam lr 0\.003 · /,
     );
     await page.waitForFunction(
       () => document.querySelector('[data-testid="job-panel"]')?.getAttribute('data-state') === 'completed',

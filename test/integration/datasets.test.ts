@@ -227,7 +227,7 @@ describe('a user uploads an archive of class folders and trains on it', () => {
       },
       {
         job: { model: 'lenet5', dataset: dataset.id, trainLayers: 'some' },
-        message: /trainLayers must be one of: all, dense/,
+        message: /trainLayers must be one of: all, top, head, dense/,
       },
       { job: { model: 'lenet5', dataset: randomUUID() }, message: /is no data set of yours/ },
       { job: { model: 'lenet5', dataset: 'imagenet' }, message: /or the id of a data set you uploaded/ },
