@@ -86,7 +86,7 @@ export function autoPick(dataset: DatasetFacts): AutoPick {
       choice: {
         reasons: [
           `lenet5 from scratch: the data set's images are ${imageKind === 'strokes' ? 'strokes' : `grey and at most ${smallGreySide} pixels a side`} (${seen}), which a small convolutional network learns well and ImageNet's colour photographs don't help`,
-          `adam at 0.003 with 2 warm-up epochs, cosine decay over ${epochs} epochs (about ${count(imagesToSee)} images seen in all: a small set needs far more epochs than 10) and label smoothing 0.1`,
+          `adam at 0.003 with 2 warm-up epochs, cosine decay over ${epochs} epochs (${epochs * trainSize > imagesToSee ? 'at least 10' : `about ${count(imagesToSee)} images seen in all: a small set needs more than 10`}) and label smoothing 0.1`,
           imageKind === 'strokes'
             ? 'augment: shifted by up to 4 pixels, never mirrored (a mirrored glyph is another glyph)'
             : 'augment: shifted by up to 4 pixels and mirrored half the time (the images are not strokes; upload with imageKind strokes to keep glyphs unmirrored)',
