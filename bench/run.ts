@@ -18,6 +18,9 @@
  *   npm run bench -- --predict-load                    single-image predictions from 1, 16, 64 clients, /health meanwhile (bench/predict-load.ts); --seconds N
  *   npm run bench -- --chaos                           30 seeded jobs on 3 workers, one SIGKILLed every ~3 s, against an undisturbed run (bench/chaos.ts); --jobs N
  *   npm run bench -- --history                         Redis memory per job, GET /jobs with 100,000 ended jobs, a retention sweep (bench/history.ts)
+ *   npm run bench -- --own-images                      issue 24's two uploads (optical digits, 3 CIFAR-10 classes) trained with their recipes
+ *                                                      through the service: accuracy against the target, time, images/s (bench/own-images.ts);
+ *                                                      --only digits,photos,photos-lenet5
  *
  * A full 1-epoch LeNet-5/MNIST run also prints the accuracy check against bench/accuracy-check.ts.
  */
@@ -36,6 +39,7 @@ import { formatChaos, runChaos } from './chaos.ts';
 import { formatPredictLoad, runPredictLoad } from './predict-load.ts';
 import { formatFanoutBench, runFanoutBench } from './fanout.ts';
 import { formatHistoryBench, runHistoryBench } from './history.ts';
+import { formatOwnImages, ownImagesTargetNames, runOwnImagesBench } from './own-images.ts';
 import { formatParallelJobs, runParallelJobs, type ParallelJobsRun } from './parallel-jobs.ts';
 import { formatPredictBench, runPredictBench } from './predict.ts';
 import { formatProfile, profileTraining, type ProfileRuns } from './profile.ts';
@@ -64,6 +68,8 @@ const { values: flags } = parseArgs({
     fanout: { type: 'boolean', default: false },
     chaos: { type: 'boolean', default: false },
     'predict-load': { type: 'boolean', default: false },
+    'own-images': { type: 'boolean', default: false },
+    only: { type: 'string', default: ownImagesTargetNames.join(',') },
     seconds: { type: 'string', default: '8' },
     clients: { type: 'string', default: '5000' },
     'log-lines': { type: 'string', default: '50' },
@@ -369,7 +375,15 @@ async function printChaos(): Promise<void> {
   if (report.failures.length > 0) process.exitCode = 1;
 }
 
+async function printOwnImages(): Promise<void> {
+  const only = flags.only.split(',').map((name) => oneOf(ownImagesTargetNames, name, 'only'));
+  const report = await runOwnImagesBench({ backend: flags.backend, cifarPath, only }, printProgress);
+  console.log(`\n${formatOwnImages(report)}`);
+  if (report.rows.some((row) => 'failure' in row)) process.exitCode = 1;
+}
+
 if (flags.profile) await printProfiles();
+else if (flags['own-images']) await printOwnImages();
 else if (flags.chaos) await printChaos();
 else if (flags['predict-load']) {
   const request = { backend: flags.backend, cifarPath, concurrencies: [1, 16, 64], seconds: Number(flags.seconds) };
