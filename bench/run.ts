@@ -21,6 +21,10 @@
  *   npm run bench -- --mobilenetv2                     MobileNetV2 training images/s at 32 and 96 px on each --replicas count, inference at
  *                                                      96 and 160 px, batch 32, with the CPU's model and flags (bench/mobilenetv2.ts); --steps N (20);
  *                                                      with --profile, its kernels at those sizes
+ *   npm run bench -- --own-images                      issue 24's targets (optical digits, 3 CIFAR-10 classes) through the service, the jobs
+ *                                                      naming only the data set (auto) or mobilenetv2 from imagenet: accuracy against the
+ *                                                      target, time, images/s (bench/own-images.ts); --only digits,photos,photos-imagenet,
+ *                                                      photos-resnet20,photos-lenet5
  *
  * A full 1-epoch LeNet-5/MNIST run also prints the accuracy check against bench/accuracy-check.ts.
  */
@@ -40,6 +44,7 @@ import { formatPredictLoad, runPredictLoad } from './predict-load.ts';
 import { formatFanoutBench, runFanoutBench } from './fanout.ts';
 import { formatHistoryBench, runHistoryBench } from './history.ts';
 import { formatMobileNetV2Bench, profileMobileNetV2, runMobileNetV2Bench } from './mobilenetv2.ts';
+import { formatOwnImages, ownImagesTargetNames, ownImagesTargets, runOwnImagesBench } from './own-images.ts';
 import { formatParallelJobs, runParallelJobs, type ParallelJobsRun } from './parallel-jobs.ts';
 import { formatPredictBench, runPredictBench } from './predict.ts';
 import { formatProfile, profileTraining, type ProfileRuns } from './profile.ts';
@@ -69,6 +74,8 @@ const { values: flags } = parseArgs({
     chaos: { type: 'boolean', default: false },
     mobilenetv2: { type: 'boolean', default: false },
     'predict-load': { type: 'boolean', default: false },
+    'own-images': { type: 'boolean', default: false },
+    only: { type: 'string', default: ownImagesTargets.join(',') },
     seconds: { type: 'string', default: '8' },
     clients: { type: 'string', default: '5000' },
     'log-lines': { type: 'string', default: '50' },
@@ -374,6 +381,13 @@ async function printChaos(): Promise<void> {
   if (report.failures.length > 0) process.exitCode = 1;
 }
 
+async function printOwnImages(): Promise<void> {
+  const only = flags.only.split(',').map((name) => oneOf(ownImagesTargetNames, name, 'only'));
+  const report = await runOwnImagesBench({ backend: flags.backend, cifarPath, only }, printProgress);
+  console.log(`\n${formatOwnImages(report)}`);
+  if (report.rows.some((row) => 'failure' in row)) process.exitCode = 1;
+}
+
 if (flags.mobilenetv2 && flags.profile) console.log(await profileMobileNetV2(flags.backend as BackendChoice));
 else if (flags.mobilenetv2) {
   const request = { backend: flags.backend as BackendChoice, replicaCounts, steps: Number(flags.steps ?? 20) };
@@ -381,6 +395,7 @@ else if (flags.mobilenetv2) {
   console.log(`\n${formatMobileNetV2Bench(await runMobileNetV2Bench(request, printProgress))}`);
   console.log(`load average at the end: ${loadAverage()}`);
 } else if (flags.profile) await printProfiles();
+else if (flags['own-images']) await printOwnImages();
 else if (flags.chaos) await printChaos();
 else if (flags['predict-load']) {
   const request = { backend: flags.backend, cifarPath, concurrencies: [1, 16, 64], seconds: Number(flags.seconds) };

@@ -187,6 +187,7 @@ const validBody = fc.record(
     testLimit: fc.integer({ min: 1, max: 1_000_000 }),
     logEvery: fc.integer({ min: 1, max: 1_000_000 }),
     augment: fc.boolean(),
+    labelSmoothing: fc.double({ min: 0, max: 0.5, noNaN: true }),
   },
   { requiredKeys: ['model', 'dataset'] },
 );
