@@ -58,23 +58,28 @@ export function depthwiseGradient(
   }
   const out = backend.makeOutput(outputShape, 'float32');
   const at = (t: TensorInfo) => heapOffset(backend, t, kernelName);
-  pick(kernels)(
-    at(inputs.first),
-    at(inputs.second),
-    at(out),
+  pick(kernels)(at(inputs.first), at(inputs.second), at(out), ...depthwiseGeometry(info, filterShape[3]));
+  return out;
+}
+
+/** The geometry every depthwise kernel of the SIMD module takes after its three heap offsets, in its order. */
+export function depthwiseGeometry(
+  info: backend_util.Conv2DInfo,
+  multiplier: number,
+): [number, number, number, number, number, number, number, number, number, number, number, number, number] {
+  return [
     info.batchSize,
     info.inHeight,
     info.inWidth,
     info.inChannels,
     info.outHeight,
     info.outWidth,
-    filterShape[3],
+    multiplier,
     info.filterHeight,
     info.filterWidth,
     info.strideHeight,
     info.strideWidth,
     info.padInfo.top,
     info.padInfo.left,
-  );
-  return out;
+  ];
 }

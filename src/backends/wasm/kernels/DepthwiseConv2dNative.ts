@@ -14,6 +14,7 @@ import {
 } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { convolutionKernels } from '../convolution-module.ts';
+import { depthwiseGeometry } from '../depthwise-gradient.ts';
 import { heapOffset, type KernelOverride } from '../kernel-calls.ts';
 
 type Shape4D = [number, number, number, number];
@@ -44,24 +45,7 @@ export const depthwiseConv2dNativeOverride: KernelOverride = {
     );
     const y = backend.makeOutput(info.outShape, 'float32');
     const at = (t: TensorInfo) => heapOffset(backend, t, DepthwiseConv2dNative);
-    kernels.depthwise_conv2d(
-      at(x),
-      at(filter),
-      at(y),
-      info.batchSize,
-      info.inHeight,
-      info.inWidth,
-      info.inChannels,
-      info.outHeight,
-      info.outWidth,
-      filterShape[3],
-      info.filterHeight,
-      info.filterWidth,
-      info.strideHeight,
-      info.strideWidth,
-      info.padInfo.top,
-      info.padInfo.left,
-    );
+    kernels.depthwise_conv2d(at(x), at(filter), at(y), ...depthwiseGeometry(info, filterShape[3]));
     return y;
   },
 };
